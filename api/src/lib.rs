@@ -1,0 +1,12 @@
+//! The wire contract shared by every paas component: the JSON types the CLI, gitd and the
+//! agent exchange, and the parsing and validation of what users type (app names, config keys,
+//! usernames). It does no I/O of any kind: no files, sockets, processes or clocks beyond the
+//! timestamps callers hand it, so every rule here is unit-testable and the same everywhere.
+
+pub mod agent;
+pub mod error;
+pub mod names;
+pub mod types;
+
+pub use error::{ErrorBody, ErrorCode, ErrorDetail};
+pub use names::{ValidationError, validate_app_name, validate_config_key, validate_username};

@@ -1,0 +1,149 @@
+//! Requests and responses of gitd's HTTP API (`/v1/...`), used by the CLI and the server.
+//!
+//! Routes (all JSON; every route but `POST /v1/login` needs `Authorization: Bearer <token>`):
+//!
+//! | route | body → answer |
+//! |---|---|
+//! | `POST /v1/login` | [`LoginRequest`] → [`LoginResponse`] |
+//! | `POST /v1/logout` | → 204 (revokes the token used) |
+//! | `GET /v1/whoami` | → [`User`] |
+//! | `GET /v1/users`, `POST /v1/users`, `DELETE /v1/users/{name}` | admins only: [`CreateUserRequest`] → [`User`] |
+//! | `GET /v1/apps`, `POST /v1/apps` | [`CreateAppRequest`] → [`App`] |
+//! | `GET /v1/apps/{app}` | → [`App`] |
+//! | `DELETE /v1/apps/{app}?confirm={app}` | → 204 |
+//! | `GET /v1/apps/{app}/collaborators`, `POST …`, `DELETE …/{user}` | [`AddCollaboratorRequest`] → [`Collaborator`] |
+//! | `GET /v1/keys`, `POST /v1/keys`, `DELETE /v1/keys/{id-or-fingerprint}` | [`AddKeyRequest`] → [`SshKey`] |
+//! | `GET /v1/apps/{app}/config` | → [`ConfigVars`] |
+//! | `PATCH /v1/apps/{app}/config` | [`ConfigUpdate`] → [`ConfigUpdated`] |
+//! | `GET /v1/apps/{app}/releases?limit=N`, `GET …/releases/{version}` | → [`Release`] |
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    pub user: User,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub username: String,
+    pub is_admin: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CreateUserRequest {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub is_admin: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CreateAppRequest {
+    /// Omitted: the server picks a free name, as Heroku does.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub name: String,
+    pub owner: String,
+    pub created_at: DateTime<Utc>,
+    /// `ssh://git@HOST:PORT/<app>.git`, with the host and port the server advertises.
+    pub git_url: String,
+    /// `http://<app>.<domain>`.
+    pub web_url: String,
+    /// The branch whose pushes deploy (`main` unless set otherwise).
+    pub deploy_branch: String,
+    /// The newest successful release, if any.
+    pub current_release: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CollaboratorRole {
+    Owner,
+    Collaborator,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collaborator {
+    pub username: String,
+    pub role: CollaboratorRole,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddCollaboratorRequest {
+    pub username: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddKeyRequest {
+    /// One line of OpenSSH public key text (`ssh-ed25519 AAAA… comment`).
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshKey {
+    pub id: i64,
+    /// `SHA256:…`, as `ssh-keygen -lf` prints it.
+    pub fingerprint: String,
+    /// Key algorithm, e.g. `ssh-ed25519`.
+    pub algorithm: String,
+    pub comment: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigVars {
+    pub vars: BTreeMap<String, String>,
+}
+
+/// `PATCH /v1/apps/{app}/config`: a key set to `null` is unset, as in Heroku's API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfigUpdate {
+    pub vars: BTreeMap<String, Option<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConfigUpdated {
+    pub vars: BTreeMap<String, String>,
+    pub release: Release,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseStatus {
+    Building,
+    Failed,
+    Succeeded,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub version: u32,
+    pub description: String,
+    pub user: String,
+    pub created_at: DateTime<Utc>,
+    pub status: ReleaseStatus,
+    /// Docker image of this release (`paas/<app>:v<N>`); none before the first build.
+    pub image: Option<String>,
+    /// Git commit the image was built from.
+    pub commit: Option<String>,
+    /// Process types and their commands (from the Procfile, or `web` = the image's command).
+    pub processes: BTreeMap<String, Option<String>>,
+    pub config: BTreeMap<String, String>,
+}

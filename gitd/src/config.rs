@@ -1,0 +1,85 @@
+//! `gitd.toml`, the daemon's settings, kept in the data dir beside the database.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG_FILE: &str = "gitd.toml";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitdConfig {
+    #[serde(default = "default_http_listen")]
+    pub http_listen: SocketAddr,
+    #[serde(default = "default_ssh_listen")]
+    pub ssh_listen: SocketAddr,
+    /// Host written into git remotes (`ssh://git@HOST:PORT/<app>.git`).
+    #[serde(default = "default_public_host")]
+    pub ssh_public_host: String,
+    /// Port written into git remotes; unset means the port the SSH server is bound to.
+    #[serde(default)]
+    pub ssh_public_port: Option<u16>,
+    /// Apps are served at `<app>.<domain>`.
+    #[serde(default = "default_domain")]
+    pub domain: String,
+    /// `http` or `https`, for the app URLs shown to users.
+    #[serde(default = "default_web_scheme")]
+    pub web_scheme: String,
+    /// How long a login token lasts.
+    #[serde(default = "default_token_ttl_seconds")]
+    pub token_ttl_seconds: i64,
+    /// The CNB builder used when an app has neither `buildpacks.yaml` nor a `Dockerfile`.
+    #[serde(default = "default_builder")]
+    pub default_builder: String,
+    #[serde(default)]
+    pub agent: Option<AgentSettings>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    pub url: String,
+    pub token: String,
+}
+
+fn default_http_listen() -> SocketAddr {
+    "127.0.0.1:8750".parse().unwrap()
+}
+fn default_ssh_listen() -> SocketAddr {
+    "127.0.0.1:2222".parse().unwrap()
+}
+fn default_public_host() -> String {
+    "127.0.0.1".into()
+}
+fn default_domain() -> String {
+    "paas.localhost".into()
+}
+fn default_web_scheme() -> String {
+    "http".into()
+}
+fn default_token_ttl_seconds() -> i64 {
+    30 * 24 * 3600
+}
+fn default_builder() -> String {
+    "heroku/builder:24".into()
+}
+
+impl Default for GitdConfig {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl GitdConfig {
+    pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join(CONFIG_FILE)
+    }
+}

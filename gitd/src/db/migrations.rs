@@ -1,0 +1,93 @@
+//! Versioned schema migrations, applied in order at start; `PRAGMA user_version` records how
+//! many have run. Append new steps; never edit one that has shipped.
+
+use rusqlite::Connection;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, apps, keys, config vars, releases.
+    r#"
+    CREATE TABLE users (
+        id            INTEGER PRIMARY KEY,
+        username      TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        is_admin      INTEGER NOT NULL DEFAULT 0,
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE tokens (
+        id         INTEGER PRIMARY KEY,
+        user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE ssh_keys (
+        id          INTEGER PRIMARY KEY,
+        user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        fingerprint TEXT NOT NULL UNIQUE,
+        algorithm   TEXT NOT NULL,
+        public_key  TEXT NOT NULL,
+        comment     TEXT NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE apps (
+        id            INTEGER PRIMARY KEY,
+        name          TEXT NOT NULL UNIQUE,
+        owner_id      INTEGER NOT NULL REFERENCES users(id),
+        deploy_branch TEXT NOT NULL DEFAULT 'main',
+        created_at    INTEGER NOT NULL
+    );
+    CREATE TABLE collaborators (
+        app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (app_id, user_id)
+    );
+    CREATE TABLE config_vars (
+        app_id INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (app_id, key)
+    );
+    CREATE TABLE releases (
+        id          INTEGER PRIMARY KEY,
+        app_id      INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        version     INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        username    TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        status      TEXT NOT NULL,
+        image       TEXT,
+        commit_sha  TEXT,
+        processes   TEXT NOT NULL,
+        config      TEXT NOT NULL,
+        UNIQUE (app_id, version)
+    );
+    "#,
+];
+
+pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
+    let applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applies_once_and_is_idempotent() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn).unwrap();
+        apply(&mut conn).unwrap();
+        let version: usize = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+    }
+}

@@ -1,0 +1,78 @@
+//! The embedded SQLite database: the one place paas state lives. gitd is its only owner.
+//!
+//! One connection serves every request, behind a mutex, on the blocking pool: SQLite allows one
+//! writer at a time anyway, and a single connection makes "read, decide, write" sequences
+//! (next release number, uniqueness checks) atomic without retry loops. WAL keeps readers of
+//! the file (backups, `sqlite3`) from blocking it.
+
+mod migrations;
+pub mod queries;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+
+pub const DB_FILE: &str = "paas.db";
+
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    pub fn open(data_dir: &Path) -> anyhow::Result<Db> {
+        let path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)
+            .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        migrations::apply(&mut conn)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> T
+    where
+        F: FnOnce(&mut Connection) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .expect("database task panicked")
+    }
+
+    /// Runs `f` with the connection on the current thread (for the CLI subcommands).
+    pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        let mut guard = self
+            .conn
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
+    }
+}
+
+pub fn now() -> i64 {
+    Utc::now().timestamp()
+}
+
+pub fn to_time(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap_or_default()
+}
+
+/// True when `err` is a UNIQUE or other constraint violation.
+pub fn is_constraint_violation(err: &rusqlite::Error) -> bool {
+    matches!(
+        err,
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation
+    )
+}

@@ -1,0 +1,275 @@
+//! Apps and their collaborators.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use paas_api::ErrorCode;
+use paas_api::types::{
+    AddCollaboratorRequest, App, Collaborator, CollaboratorRole, CreateAppRequest,
+};
+use rand::Rng;
+use serde::Deserialize;
+
+use super::{ApiError, ApiResult, AuthUser, Json};
+use crate::db::{is_constraint_violation, queries};
+use crate::repos;
+use crate::state::SharedState;
+
+pub async fn list(State(state): State<SharedState>, auth: AuthUser) -> ApiResult<Json<Vec<App>>> {
+    let user = auth.user.clone();
+    let apps = state
+        .db
+        .call(move |conn| -> rusqlite::Result<Vec<_>> {
+            queries::apps_for_user(conn, &user)?
+                .into_iter()
+                .map(|app| {
+                    let current = queries::current_release(conn, app.id)?.map(|r| r.version);
+                    Ok((app, current))
+                })
+                .collect()
+        })
+        .await?;
+    Ok(Json(
+        apps.iter()
+            .map(|(app, current)| state.app_to_api(app, *current))
+            .collect(),
+    ))
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Json(request): Json<CreateAppRequest>,
+) -> ApiResult<(StatusCode, Json<App>)> {
+    let name = match request.name {
+        Some(name) => {
+            paas_api::validate_app_name(&name)?;
+            name
+        }
+        None => generated_name(),
+    };
+    let owner = auth.user.clone();
+    let repos_dir = state.repos_dir();
+    let app_name = name.clone();
+    let created = state
+        .db
+        .call(move |conn| -> ApiResult<_> {
+            let tx = conn.transaction()?;
+            let app = match queries::insert_app(&tx, &app_name, &owner) {
+                Err(err) if is_constraint_violation(&err) => {
+                    return Err(ApiError::new(
+                        ErrorCode::Conflict,
+                        format!("Name {app_name} is already taken."),
+                    ));
+                }
+                other => other?,
+            };
+            // The repository is made while the row is uncommitted: if either fails, neither stays.
+            let repo = repos::create(&repos_dir, &app_name).map_err(|err| {
+                tracing::error!(app = %app_name, error = %err, "cannot create repository");
+                ApiError::new(
+                    ErrorCode::Internal,
+                    "Could not create the app's repository.",
+                )
+            })?;
+            if let Err(err) = tx.commit() {
+                let _ = std::fs::remove_dir_all(repo);
+                return Err(err.into());
+            }
+            Ok(app)
+        })
+        .await?;
+    tracing::info!(app = %created.name, owner = %created.owner, "app created");
+    Ok((StatusCode::CREATED, Json(state.app_to_api(&created, None))))
+}
+
+/// A Heroku-style name for an app created without one.
+fn generated_name() -> String {
+    const ADJECTIVES: &[&str] = &[
+        "autumn",
+        "billowing",
+        "calm",
+        "crimson",
+        "damp",
+        "floral",
+        "gentle",
+        "hidden",
+        "lively",
+        "misty",
+        "quiet",
+        "rapid",
+        "shy",
+        "still",
+        "sunny",
+        "twilight",
+        "wild",
+        "young",
+    ];
+    const NOUNS: &[&str] = &[
+        "brook", "cloud", "dawn", "dust", "field", "forest", "glade", "harbor", "lake", "meadow",
+        "moon", "river", "shadow", "sky", "snow", "sun", "wave", "wind",
+    ];
+    let mut rng = rand::rng();
+    format!(
+        "{}-{}-{:04}",
+        ADJECTIVES[rng.random_range(0..ADJECTIVES.len())],
+        NOUNS[rng.random_range(0..NOUNS.len())],
+        rng.random_range(0..10_000)
+    )
+}
+
+pub async fn info(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<Json<App>> {
+    let app = auth.app(&state, &name).await?;
+    let app_id = app.id;
+    let current = state
+        .db
+        .call(move |conn| queries::current_release(conn, app_id))
+        .await?
+        .map(|r| r.version);
+    Ok(Json(state.app_to_api(&app, current)))
+}
+
+#[derive(Deserialize)]
+pub struct DestroyQuery {
+    confirm: Option<String>,
+}
+
+pub async fn destroy(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+    Query(query): Query<DestroyQuery>,
+) -> ApiResult<StatusCode> {
+    let app = auth.app(&state, &name).await?;
+    auth.require_owner(&app)?;
+    if query.confirm.as_deref() != Some(app.name.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "Confirmation required: destroying {0} is permanent; confirm with the app name ({0}).",
+            app.name
+        )));
+    }
+    let lock = state.app_locks.for_app(&app.name);
+    let _held = lock.lock().await;
+    let repos_dir = state.repos_dir();
+    let app_name = app.name.clone();
+    state
+        .db
+        .call(move |conn| -> ApiResult<()> {
+            let aside = repos::set_aside(&repos_dir, &app_name).map_err(|err| {
+                tracing::error!(app = %app_name, error = %err, "cannot move repository aside");
+                ApiError::new(ErrorCode::Internal, "Could not remove the app's repository.")
+            })?;
+            let removed = conn
+                .transaction()
+                .and_then(|tx| queries::delete_app(&tx, app.id).and_then(|()| tx.commit()));
+            match (removed, aside) {
+                (Ok(()), Some(aside)) => {
+                    if let Err(err) = std::fs::remove_dir_all(&aside) {
+                        tracing::warn!(path = %aside.display(), error = %err, "leftover repository");
+                    }
+                    Ok(())
+                }
+                (Ok(()), None) => Ok(()),
+                (Err(err), aside) => {
+                    if let Some(aside) = aside {
+                        let _ = repos::restore(&repos_dir, &app_name, &aside);
+                    }
+                    Err(err.into())
+                }
+            }
+        })
+        .await?;
+    tracing::info!(app = %name, by = %auth.user.username, "app destroyed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn list_collaborators(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<Collaborator>>> {
+    let app = auth.app(&state, &name).await?;
+    let app_id = app.id;
+    let names = state
+        .db
+        .call(move |conn| queries::collaborators(conn, app_id))
+        .await?;
+    let mut all = vec![Collaborator {
+        username: app.owner.clone(),
+        role: CollaboratorRole::Owner,
+    }];
+    all.extend(names.into_iter().map(|username| Collaborator {
+        username,
+        role: CollaboratorRole::Collaborator,
+    }));
+    Ok(Json(all))
+}
+
+pub async fn add_collaborator(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+    Json(request): Json<AddCollaboratorRequest>,
+) -> ApiResult<(StatusCode, Json<Collaborator>)> {
+    let app = auth.app(&state, &name).await?;
+    auth.require_owner(&app)?;
+    let username = request.username.clone();
+    state
+        .db
+        .call(move |conn| -> ApiResult<()> {
+            let user = queries::user_by_name(conn, &username)?.ok_or_else(|| {
+                ApiError::new(ErrorCode::NotFound, format!("No user named {username}."))
+            })?;
+            if user.id == app.owner_id {
+                return Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("{username} owns {}.", app.name),
+                ));
+            }
+            match queries::insert_collaborator(conn, app.id, user.id) {
+                Err(err) if is_constraint_violation(&err) => Err(ApiError::new(
+                    ErrorCode::Conflict,
+                    format!("{username} is already a collaborator on {}.", app.name),
+                )),
+                other => Ok(other?),
+            }
+        })
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(Collaborator {
+            username: request.username,
+            role: CollaboratorRole::Collaborator,
+        }),
+    ))
+}
+
+pub async fn remove_collaborator(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path((name, username)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let app = auth.app(&state, &name).await?;
+    auth.require_owner(&app)?;
+    state
+        .db
+        .call(move |conn| -> ApiResult<()> {
+            let removed = match queries::user_by_name(conn, &username)? {
+                Some(user) => queries::delete_collaborator(conn, app.id, user.id)?,
+                None => false,
+            };
+            if removed {
+                Ok(())
+            } else {
+                Err(ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("{username} is not a collaborator on {}.", app.name),
+                ))
+            }
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

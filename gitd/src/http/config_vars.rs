@@ -1,0 +1,130 @@
+//! Config vars. Every change makes a release carrying the new config snapshot.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use paas_api::types::{ConfigUpdate, ConfigUpdated, ConfigVars, ReleaseStatus};
+
+use super::{ApiError, ApiResult, AuthUser, Json};
+use crate::db::queries;
+use crate::state::SharedState;
+
+pub async fn get(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ConfigVars>> {
+    let app = auth.app(&state, &name).await?;
+    let vars = state
+        .db
+        .call(move |conn| queries::config_vars(conn, app.id))
+        .await?;
+    Ok(Json(ConfigVars { vars }))
+}
+
+pub async fn update(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+    Json(update): Json<ConfigUpdate>,
+) -> ApiResult<Json<ConfigUpdated>> {
+    let app = auth.app(&state, &name).await?;
+    let description = describe(&update)?;
+    let lock = state.app_locks.for_app(&app.name);
+    let _held = lock.lock().await;
+    let username = auth.user.username.clone();
+    let (vars, release) = state
+        .db
+        .call(move |conn| -> rusqlite::Result<_> {
+            let tx = conn.transaction()?;
+            let mut vars = queries::config_vars(&tx, app.id)?;
+            for (key, value) in update.vars {
+                match value {
+                    Some(value) => vars.insert(key, value),
+                    None => vars.remove(&key),
+                };
+            }
+            queries::replace_config_vars(&tx, app.id, &vars)?;
+            let current = queries::current_release(&tx, app.id)?;
+            let no_processes = BTreeMap::new();
+            let release = queries::insert_release(
+                &tx,
+                &queries::NewRelease {
+                    app_id: app.id,
+                    description: &description,
+                    username: &username,
+                    status: ReleaseStatus::Succeeded,
+                    image: current.as_ref().and_then(|r| r.image.as_deref()),
+                    commit: current.as_ref().and_then(|r| r.commit.as_deref()),
+                    processes: current.as_ref().map_or(&no_processes, |r| &r.processes),
+                    config: &vars,
+                },
+            )?;
+            tx.commit()?;
+            Ok((vars, release))
+        })
+        .await?;
+    tracing::info!(app = %name, version = release.version, "config changed");
+    Ok(Json(ConfigUpdated { vars, release }))
+}
+
+/// Validates a config change and says what it does, Heroku-style: "Set A, B config vars",
+/// "Unset C config vars", or both joined with "; ".
+fn describe(update: &ConfigUpdate) -> ApiResult<String> {
+    if update.vars.is_empty() {
+        return Err(ApiError::invalid("No config vars given."));
+    }
+    let mut set = Vec::new();
+    let mut unset = Vec::new();
+    for (key, value) in &update.vars {
+        paas_api::validate_config_key(key)?;
+        match value {
+            Some(value) => {
+                paas_api::names::validate_config_value(key, value)?;
+                set.push(key.as_str());
+            }
+            None => unset.push(key.as_str()),
+        }
+    }
+    let mut parts = Vec::new();
+    if !set.is_empty() {
+        parts.push(format!("Set {} config vars", set.join(", ")));
+    }
+    if !unset.is_empty() {
+        parts.push(format!("Unset {} config vars", unset.join(", ")));
+    }
+    Ok(parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn update(pairs: &[(&str, Option<&str>)]) -> ConfigUpdate {
+        ConfigUpdate {
+            vars: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_owned)))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn descriptions_follow_heroku() {
+        assert_eq!(
+            describe(&update(&[("GREETING", Some("hi"))])).unwrap(),
+            "Set GREETING config vars"
+        );
+        assert_eq!(
+            describe(&update(&[("A", Some("1")), ("B", None), ("C", Some("3"))])).unwrap(),
+            "Set A, C config vars; Unset B config vars"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_keys_and_empty_changes() {
+        assert!(describe(&update(&[])).is_err());
+        assert!(describe(&update(&[("1BAD", Some("x"))])).is_err());
+        assert!(describe(&update(&[("A-B", None)])).is_err());
+    }
+}

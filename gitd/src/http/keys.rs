@@ -1,0 +1,142 @@
+//! The caller's SSH public keys, which authenticate `git push`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use paas_api::ErrorCode;
+use paas_api::types::{AddKeyRequest, SshKey};
+use russh::keys::ssh_key::{HashAlg, PublicKey};
+
+use super::{ApiError, ApiResult, AuthUser, Json};
+use crate::db::{is_constraint_violation, queries};
+use crate::state::SharedState;
+
+pub async fn list(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+) -> ApiResult<Json<Vec<SshKey>>> {
+    let user_id = auth.user.id;
+    Ok(Json(
+        state
+            .db
+            .call(move |conn| queries::keys_of(conn, user_id))
+            .await?,
+    ))
+}
+
+/// A public key as typed into `keys:add`: one line of OpenSSH text.
+pub struct ParsedKey {
+    pub fingerprint: String,
+    pub algorithm: String,
+    pub public_key: String,
+    pub comment: String,
+}
+
+pub fn parse_public_key(text: &str) -> Result<ParsedKey, String> {
+    let line = text.trim();
+    if line.is_empty() {
+        return Err("The public key is empty.".into());
+    }
+    if line.lines().count() > 1 {
+        return Err("Give exactly one public key (one line of OpenSSH text).".into());
+    }
+    if line.contains("PRIVATE KEY") {
+        return Err("That is a private key; give the public one (the .pub file).".into());
+    }
+    let key = PublicKey::from_openssh(line)
+        .map_err(|err| format!("Not a valid OpenSSH public key: {err}."))?;
+    Ok(ParsedKey {
+        fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+        algorithm: key.algorithm().as_str().to_owned(),
+        public_key: key
+            .to_openssh()
+            .map_err(|err| format!("Not a valid OpenSSH public key: {err}."))?,
+        comment: key.comment().to_owned(),
+    })
+}
+
+pub async fn add(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Json(request): Json<AddKeyRequest>,
+) -> ApiResult<(StatusCode, Json<SshKey>)> {
+    let parsed = parse_public_key(&request.public_key).map_err(ApiError::invalid)?;
+    let user_id = auth.user.id;
+    let fingerprint = parsed.fingerprint.clone();
+    let added = state
+        .db
+        .call(move |conn| {
+            queries::insert_key(
+                conn,
+                user_id,
+                &queries::NewKey {
+                    fingerprint: &parsed.fingerprint,
+                    algorithm: &parsed.algorithm,
+                    public_key: &parsed.public_key,
+                    comment: &parsed.comment,
+                },
+            )
+        })
+        .await;
+    match added {
+        Ok(key) => Ok((StatusCode::CREATED, Json(key))),
+        Err(err) if is_constraint_violation(&err) => Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("Key {fingerprint} is already registered."),
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn remove(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(key): Path<String>,
+) -> ApiResult<StatusCode> {
+    let user_id = auth.user.id;
+    let wanted = key.clone();
+    let removed = state
+        .db
+        .call(move |conn| queries::delete_key(conn, user_id, &wanted))
+        .await?;
+    if removed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("You have no key {key}."),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGoSm7kXMtl7bxwHl2GAxyt1ih9EXvqWBd9o3xhQMdSS alice@laptop";
+
+    #[test]
+    fn parses_openssh_text() {
+        let key = parse_public_key(&format!("  {KEY}\n")).unwrap();
+        assert_eq!(key.algorithm, "ssh-ed25519");
+        assert_eq!(key.comment, "alice@laptop");
+        assert!(
+            key.fingerprint.starts_with("SHA256:"),
+            "{}",
+            key.fingerprint
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [
+            "",
+            "ssh-ed25519",
+            "ssh-ed25519 notbase64!!",
+            "hello world",
+            "-----BEGIN OPENSSH PRIVATE KEY-----",
+            &format!("{KEY}\n{KEY}"),
+        ] {
+            assert!(parse_public_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}

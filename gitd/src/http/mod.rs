@@ -1,0 +1,243 @@
+//! The JSON API under `/v1` that the CLI talks to. Every route but login needs a bearer token;
+//! every app route answers 404 to a user who may not see the app, exactly as for an app that
+//! does not exist, so names of other users' apps do not leak.
+
+mod apps;
+mod config_vars;
+mod keys;
+mod releases;
+mod session;
+mod users;
+
+pub use users::MIN_PASSWORD_CHARS;
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use paas_api::{ErrorBody, ErrorCode};
+use serde::de::DeserializeOwned;
+
+use crate::db::queries::{self, AppRow, UserRow};
+use crate::state::SharedState;
+
+/// Bodies over this are refused before they are read in full.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub fn router(state: SharedState) -> Router {
+    Router::new()
+        .route("/v1/login", post(session::login))
+        .route("/v1/logout", post(session::logout))
+        .route("/v1/whoami", get(session::whoami))
+        .route("/v1/users", get(users::list).post(users::create))
+        .route("/v1/users/{username}", delete(users::remove))
+        .route("/v1/apps", get(apps::list).post(apps::create))
+        .route("/v1/apps/{app}", get(apps::info).delete(apps::destroy))
+        .route(
+            "/v1/apps/{app}/collaborators",
+            get(apps::list_collaborators).post(apps::add_collaborator),
+        )
+        .route(
+            "/v1/apps/{app}/collaborators/{username}",
+            delete(apps::remove_collaborator),
+        )
+        .route("/v1/keys", get(keys::list).post(keys::add))
+        .route("/v1/keys/{key}", delete(keys::remove))
+        .route(
+            "/v1/apps/{app}/config",
+            get(config_vars::get).patch(config_vars::update),
+        )
+        .route("/v1/apps/{app}/releases", get(releases::list))
+        .route("/v1/apps/{app}/releases/{version}", get(releases::info))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                "That method is not allowed on this route.",
+            )
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// An error answered as `{"error":{"code","message"}}` with the code's status.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ErrorCode,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidInput, message)
+    }
+
+    pub fn app_not_found() -> Self {
+        Self::new(ErrorCode::NotFound, "Couldn't find that app.")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(ErrorBody::new(self.code, self.message))).into_response()
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(err: rusqlite::Error) -> Self {
+        tracing::error!(error = %err, "database error");
+        ApiError::new(ErrorCode::Internal, "Internal error; see the server log.")
+    }
+}
+
+impl From<paas_api::ValidationError> for ApiError {
+    fn from(err: paas_api::ValidationError) -> Self {
+        ApiError::invalid(err.to_string())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `axum::Json` whose rejections (bad JSON, wrong content type, oversized body) are answered
+/// in the API's error envelope.
+pub struct Json<T>(pub T);
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Json(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "Request body is over the {} KiB limit.",
+                MAX_BODY_BYTES / 1024
+            ),
+        );
+    }
+    let detail = match rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "expected Content-Type: application/json".to_owned()
+        }
+        other => other.body_text(),
+    };
+    ApiError::invalid(format!("Malformed request body: {detail}"))
+}
+
+/// The user behind the request's bearer token.
+pub struct AuthUser {
+    pub user: UserRow,
+    pub token_id: i64,
+}
+
+impl FromRequestParts<SharedState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::Unauthorized, "Not logged in: run `paas login`.")
+            })?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::Unauthorized,
+                    "Authorization must be `Bearer <token>`.",
+                )
+            })?;
+        let hash = crate::auth::token_hash(token);
+        let found = state
+            .db
+            .call(move |conn| queries::user_by_token(conn, &hash))
+            .await?;
+        let (user, token_id) = found.ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::Unauthorized,
+                "Invalid or expired token: run `paas login`.",
+            )
+        })?;
+        Ok(AuthUser { user, token_id })
+    }
+}
+
+impl AuthUser {
+    pub fn require_admin(&self) -> ApiResult<()> {
+        if self.user.is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "Only admins can do that.",
+            ))
+        }
+    }
+
+    /// The named app, if this user may see it.
+    pub async fn app(&self, state: &SharedState, name: &str) -> ApiResult<AppRow> {
+        if paas_api::validate_app_name(name).is_err() {
+            return Err(ApiError::app_not_found());
+        }
+        let user = self.user.clone();
+        let name = name.to_owned();
+        state
+            .db
+            .call(move |conn| queries::app_for_user(conn, &user, &name))
+            .await?
+            .ok_or_else(ApiError::app_not_found)
+    }
+
+    /// Owners and admins manage an app's access and may destroy it; collaborators may not.
+    pub fn require_owner(&self, app: &AppRow) -> ApiResult<()> {
+        if self.user.is_admin || app.owner_id == self.user.id {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!(
+                    "Only the owner of {} ({}) can do that.",
+                    app.name, app.owner
+                ),
+            ))
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The release history of an app.
+
+use axum::extract::{Path, Query, State};
+use paas_api::ErrorCode;
+use paas_api::types::Release;
+use serde::Deserialize;
+
+use super::{ApiError, ApiResult, AuthUser, Json};
+use crate::db::queries;
+use crate::state::SharedState;
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Vec<Release>>> {
+    let app = auth.app(&state, &name).await?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(
+        state
+            .db
+            .call(move |conn| queries::releases(conn, app.id, limit))
+            .await?,
+    ))
+}
+
+pub async fn info(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<Release>> {
+    let app = auth.app(&state, &name).await?;
+    let number = parse_version(&version)?;
+    state
+        .db
+        .call(move |conn| queries::release(conn, app.id, number))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("No release v{number}.")))
+}
+
+/// `v3` or `3`.
+pub fn parse_version(text: &str) -> ApiResult<u32> {
+    text.strip_prefix('v')
+        .unwrap_or(text)
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::invalid(format!("Invalid release {text:?}: use v1, v2, …")))
+}

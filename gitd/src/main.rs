@@ -1,0 +1,141 @@
+//! paas-gitd, the control plane. It owns the database (nothing else opens it), the app
+//! repositories, the HTTP API the CLI talks to, the SSH endpoint `git push` reaches, and the
+//! deploy pipeline. It never talks to Docker itself: builds and containers are the agent's,
+//! reached over the agent's HTTP API.
+
+mod auth;
+mod config;
+mod db;
+mod http;
+mod init;
+mod repos;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::config::GitdConfig;
+use crate::state::ServerState;
+
+#[derive(Parser)]
+#[command(name = "paas-gitd", version, about = "The paas control plane")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data dir: database, SSH host key, config file and the first admin user.
+    Init(init::InitArgs),
+    /// Run the HTTP API and the SSH git endpoint.
+    Serve {
+        #[arg(long, env = "PAAS_DATA")]
+        data: PathBuf,
+        /// Overrides `http_listen` from gitd.toml.
+        #[arg(long)]
+        http_listen: Option<SocketAddr>,
+        /// Overrides `ssh_listen` from gitd.toml.
+        #[arg(long)]
+        ssh_listen: Option<SocketAddr>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Init(args) => init::run(args),
+        Command::Serve {
+            data,
+            http_listen,
+            ssh_listen,
+        } => serve(&data, http_listen, ssh_listen),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("paas-gitd: error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[tokio::main]
+async fn serve(
+    data_dir: &Path,
+    http_listen: Option<SocketAddr>,
+    ssh_listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let mut config = GitdConfig::load(data_dir)?;
+    if let Some(addr) = http_listen {
+        config.http_listen = addr;
+    }
+    if let Some(addr) = ssh_listen {
+        config.ssh_listen = addr;
+    }
+    let db = db::Db::open(data_dir)?;
+    let hooks = repos::install_hooks_everywhere(&data_dir.join("repos"))
+        .context("cannot refresh the hooks of the app repositories")?;
+    tracing::info!(repositories = hooks, "hooks refreshed");
+
+    let http_listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_listen))?;
+    let ssh_listener = tokio::net::TcpListener::bind(config.ssh_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.ssh_listen))?;
+    let http_addr = http_listener.local_addr()?;
+    let ssh_addr = ssh_listener.local_addr()?;
+
+    let state = Arc::new(ServerState {
+        db,
+        ssh_public_port: config.ssh_public_port.unwrap_or(ssh_addr.port()),
+        config,
+        data_dir: data_dir.to_owned(),
+        login_throttle: Default::default(),
+        app_locks: Default::default(),
+    });
+
+    write_run_file(data_dir, "http.addr", &http_addr.to_string())?;
+    write_run_file(data_dir, "ssh.addr", &ssh_addr.to_string())?;
+    tracing::info!(%http_addr, %ssh_addr, "paas-gitd listening");
+
+    let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(http_listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    drop(ssh_listener);
+    tracing::info!("paas-gitd stopped");
+    Ok(())
+}
+
+/// Writes `<data>/run/<name>` atomically, so readers never see half an address.
+fn write_run_file(data_dir: &Path, name: &str, contents: &str) -> anyhow::Result<()> {
+    let run = data_dir.join("run");
+    std::fs::create_dir_all(&run)?;
+    let staging = run.join(format!(".{name}.new"));
+    std::fs::write(&staging, contents)?;
+    std::fs::rename(&staging, run.join(name))?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = terminate.recv() => {},
+        _ = tokio::signal::ctrl_c() => {},
+    }
+    tracing::info!("shutting down");
+}

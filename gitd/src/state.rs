@@ -1,0 +1,72 @@
+//! What every request handler and SSH session shares.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use paas_api::types::App;
+
+use crate::auth::LoginThrottle;
+use crate::config::GitdConfig;
+use crate::db::Db;
+use crate::db::queries::AppRow;
+
+pub struct ServerState {
+    pub db: Db,
+    pub config: GitdConfig,
+    pub data_dir: PathBuf,
+    /// The port git remotes name: the configured public port, else the bound SSH port.
+    pub ssh_public_port: u16,
+    pub login_throttle: LoginThrottle,
+    pub app_locks: AppLocks,
+}
+
+pub type SharedState = Arc<ServerState>;
+
+impl ServerState {
+    pub fn repos_dir(&self) -> PathBuf {
+        self.data_dir.join("repos")
+    }
+
+    pub fn git_url(&self, app: &str) -> String {
+        format!(
+            "ssh://git@{}:{}/{app}.git",
+            self.config.ssh_public_host, self.ssh_public_port
+        )
+    }
+
+    pub fn web_url(&self, app: &str) -> String {
+        format!("{}://{app}.{}", self.config.web_scheme, self.config.domain)
+    }
+
+    pub fn app_to_api(&self, app: &AppRow, current_release: Option<u32>) -> App {
+        App {
+            name: app.name.clone(),
+            owner: app.owner.clone(),
+            created_at: crate::db::to_time(app.created_at),
+            git_url: self.git_url(&app.name),
+            web_url: self.web_url(&app.name),
+            deploy_branch: app.deploy_branch.clone(),
+            current_release,
+        }
+    }
+}
+
+/// One lock per app, held by whatever changes what the app runs (a push, a config change, a
+/// scale): such changes to one app happen one at a time, in the order they took the lock,
+/// while different apps proceed in parallel.
+#[derive(Default)]
+pub struct AppLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl AppLocks {
+    pub fn for_app(&self, app: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .unwrap()
+            .entry(app.to_owned())
+            .or_default()
+            .clone()
+    }
+}
