@@ -3,6 +3,14 @@
 //! `POST /v1/builds`: the body is one line of JSON ([`BuildSpec`]) followed by a tar archive
 //! of the build context. The answer streams NDJSON [`BuildEvent`]s as the build runs, ending
 //! with exactly one `done` or `failed` event.
+//!
+//! Every request carries `Authorization: Bearer <agent token>`; without it (or with another
+//! token) the answer is 401 with the usual error envelope. A spec line that is missing, not
+//! JSON, or invalid (bad app name, `image` other than `paas/<app>:v<release>`, labels without
+//! `paas.app` = app, `paas.release` and `paas.commit`, paths leaving the tree, env keys that are
+//! not config keys) is answered 400 before anything is built. Once the 200 NDJSON stream has
+//! started, every problem (a tar entry leaving the tree, no Dockerfile, a failed step, no
+//! `pack` on the build host) arrives as the final `failed` event.
 
 use std::collections::BTreeMap;
 
@@ -47,4 +55,76 @@ pub enum BuildEvent {
     Done { image: String, image_id: String },
     /// The build failed; `reason` is one line.
     Failed { reason: String },
+}
+
+// Runtime
+//
+// `PUT /v1/apps/{app}` with an [`AppSpec`]: the agent reconciles the app's containers with it and
+// streams NDJSON [`RolloutEvent`]s, ending with exactly one `done` or `failed`.
+// `GET /v1/apps/{app}/instances` → `Vec<`[`Instance`]`>`.
+// `POST /v1/apps/{app}/restart` with a [`RestartRequest`] streams [`RolloutEvent`]s like a PUT.
+// `DELETE /v1/apps/{app}` → 204: removes the app's containers, network and `paas/<app>:*` images.
+
+/// The desired state of one app on this host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppSpec {
+    /// Release number; containers are named and labelled `v<release>`.
+    pub release: u32,
+    /// Image to run, e.g. `paas/<app>:v<N>` (a rollback or config change reuses an older one).
+    pub image: String,
+    /// The app's config vars; the agent adds `PORT`, `PAAS_APP`, `PAAS_RELEASE`, `PAAS_PROCESS`.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Process types by name (`web`, `worker`, …).
+    pub processes: BTreeMap<String, ProcessSpec>,
+    /// Custom hostnames routed to `web` besides `<app>.<domain>`.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Path `web` containers must answer 2xx/3xx on; `None` = the agent's default (`/`).
+    #[serde(default)]
+    pub health_check_path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessSpec {
+    /// Shell command (run with `/bin/sh -c`); `None` runs the image's default command.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// How many containers of this type should run (0..=100).
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutEvent {
+    /// One line of progress, e.g. `Starting web.1 (paas-hello-v3-web-1)… healthy`.
+    Line(String),
+    /// The app runs as specified.
+    Done,
+    /// Nothing changed for the previously running containers; `logs` are the last lines of the
+    /// container that failed, if one did.
+    Failed { reason: String, logs: Vec<String> },
+}
+
+/// `POST /v1/apps/{app}/restart`: `process: None` restarts every process type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartRequest {
+    #[serde(default)]
+    pub process: Option<String>,
+}
+
+/// One container of an app, as read back from its labels and Docker's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub process: String,
+    pub index: u32,
+    pub release: u32,
+    /// Docker container name, `paas-<app>-v<N>-<process>-<i>`.
+    pub name: String,
+    pub container_id: String,
+    /// Docker's state: `running`, `restarting`, `exited`, …
+    pub state: String,
+    pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Docker's health status (`starting`, `healthy`, `unhealthy`) for checked containers.
+    pub health: Option<String>,
 }

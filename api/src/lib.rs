@@ -4,8 +4,12 @@
 //! timestamps callers hand it, so every rule here is unit-testable and the same everywhere.
 
 pub mod agent;
+pub mod buildpacks;
 pub mod error;
+pub mod formation;
+pub mod git_command;
 pub mod names;
+pub mod procfile;
 pub mod types;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

@@ -3,12 +3,16 @@
 //! deploy pipeline. It never talks to Docker itself: builds and containers are the agent's,
 //! reached over the agent's HTTP API.
 
+mod agent_client;
 mod auth;
 mod config;
 mod db;
+mod deploy;
+mod hook;
 mod http;
 mod init;
 mod repos;
+mod ssh;
 mod state;
 
 use std::net::SocketAddr;
@@ -43,6 +47,15 @@ enum Command {
         #[arg(long)]
         ssh_listen: Option<SocketAddr>,
     },
+    /// Git hooks call back into the daemon through these; not for direct use.
+    #[command(subcommand, hide = true)]
+    Hook(HookCommand),
+}
+
+#[derive(Subcommand)]
+enum HookCommand {
+    /// Deploys the pushed revision through the running daemon; non-zero rejects the push.
+    PreReceive,
 }
 
 fn main() -> std::process::ExitCode {
@@ -61,6 +74,11 @@ fn main() -> std::process::ExitCode {
             http_listen,
             ssh_listen,
         } => serve(&data, http_listen, ssh_listen),
+        Command::Hook(HookCommand::PreReceive) => match hook::pre_receive() {
+            Ok(true) => Ok(()),
+            Ok(false) => return std::process::ExitCode::FAILURE,
+            Err(err) => Err(err),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -85,6 +103,13 @@ async fn serve(
         config.ssh_listen = addr;
     }
     let db = db::Db::open(data_dir)?;
+    let interrupted = db.call_blocking(|conn| db::queries::fail_unfinished_releases(conn))?;
+    if interrupted > 0 {
+        tracing::warn!(
+            releases = interrupted,
+            "builds interrupted by a restart marked failed"
+        );
+    }
     let hooks = repos::install_hooks_everywhere(&data_dir.join("repos"))
         .context("cannot refresh the hooks of the app repositories")?;
     tracing::info!(repositories = hooks, "hooks refreshed");
@@ -98,14 +123,27 @@ async fn serve(
     let http_addr = http_listener.local_addr()?;
     let ssh_addr = ssh_listener.local_addr()?;
 
+    let host_key = ssh::load_host_key(data_dir)?;
+    let deploy_socket = deploy::bind_socket(data_dir)?;
+
     let state = Arc::new(ServerState {
         db,
         ssh_public_port: config.ssh_public_port.unwrap_or(ssh_addr.port()),
+        agent: config
+            .agent
+            .as_ref()
+            .map(|agent| agent_client::AgentClient::new(&agent.url, &agent.token)),
         config,
         data_dir: data_dir.to_owned(),
         login_throttle: Default::default(),
         app_locks: Default::default(),
+        push_sessions: Default::default(),
     });
+    if state.agent.is_none() {
+        tracing::warn!("no [agent] in gitd.toml: pushes will be refused until one is set");
+    }
+    tokio::spawn(deploy::serve_socket(state.clone(), deploy_socket));
+    let ssh_server = tokio::spawn(ssh::serve(state.clone(), ssh_listener, host_key));
 
     write_run_file(data_dir, "http.addr", &http_addr.to_string())?;
     write_run_file(data_dir, "ssh.addr", &ssh_addr.to_string())?;
@@ -115,7 +153,7 @@ async fn serve(
     axum::serve(http_listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
-    drop(ssh_listener);
+    ssh_server.abort();
     tracing::info!("paas-gitd stopped");
     Ok(())
 }

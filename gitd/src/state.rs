@@ -6,10 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use paas_api::types::App;
 
+use crate::agent_client::AgentClient;
 use crate::auth::LoginThrottle;
 use crate::config::GitdConfig;
 use crate::db::Db;
 use crate::db::queries::AppRow;
+use crate::deploy::PushSessions;
 
 pub struct ServerState {
     pub db: Db,
@@ -19,6 +21,10 @@ pub struct ServerState {
     pub ssh_public_port: u16,
     pub login_throttle: LoginThrottle,
     pub app_locks: AppLocks,
+    /// The build agent from `[agent]` in gitd.toml; without one, pushes are refused.
+    pub agent: Option<AgentClient>,
+    /// Pushes in progress, by the token their pre-receive hook presents.
+    pub push_sessions: PushSessions,
 }
 
 pub type SharedState = Arc<ServerState>;

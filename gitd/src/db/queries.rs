@@ -151,15 +151,6 @@ impl AppRow {
 const APP_SELECT: &str = "SELECT apps.id, apps.name, apps.owner_id, users.username AS owner, apps.deploy_branch, apps.created_at
      FROM apps JOIN users ON users.id = apps.owner_id";
 
-pub fn app_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<AppRow>> {
-    conn.query_row(
-        &format!("{APP_SELECT} WHERE apps.name = ?1"),
-        [name],
-        AppRow::from_row,
-    )
-    .optional()
-}
-
 /// The app if `user` may see and use it: owner, collaborator or admin. `None` otherwise, so
 /// callers answer "not found" without telling whether the app exists.
 pub fn app_for_user(
@@ -402,6 +393,15 @@ pub fn finish_release(
         ],
     )?;
     Ok(())
+}
+
+/// Marks releases left `building` by a daemon that stopped mid-build as failed; returns how
+/// many there were.
+pub fn fail_unfinished_releases(conn: &Connection) -> rusqlite::Result<usize> {
+    conn.execute(
+        "UPDATE releases SET status = 'failed' WHERE status = 'building'",
+        [],
+    )
 }
 
 fn status_name(status: ReleaseStatus) -> &'static str {

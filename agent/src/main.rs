@@ -1,0 +1,167 @@
+//! paas-agent: the per-host agent, and the only paas component that talks to Docker (through
+//! bollard, against the local engine). It owns image builds (Dockerfile through the engine,
+//! buildpacks through `pack`) and, later, the app containers; it serves gitd over an HTTP API
+//! protected by a bearer token from its config file. It must not touch gitd's database or git
+//! repositories: everything it needs arrives in requests.
+
+mod builds;
+mod config;
+mod http;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use bollard::Docker;
+use clap::{Parser, Subcommand};
+use tracing::info;
+
+use crate::config::{AgentConfig, DEFAULT_LISTEN, write_secret_file};
+use crate::state::AgentState;
+
+#[derive(Parser)]
+#[command(
+    name = "paas-agent",
+    version,
+    about = "The paas per-host agent (Docker builds and containers)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new config file with a freshly generated token.
+    Init {
+        #[arg(long)]
+        config: PathBuf,
+        /// Also write the token alone to this file (for gitd's config).
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Serve the agent API.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+        /// Address to listen on [default: the config's `listen`, else 127.0.0.1:8751].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Write the bound address here once listening (useful with port 0).
+        #[arg(long)]
+        addr_file: Option<PathBuf>,
+    },
+}
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    match Cli::parse().command {
+        Command::Init {
+            config,
+            token_file,
+            force,
+        } => init(&config, token_file.as_deref(), force),
+        Command::Serve {
+            config,
+            listen,
+            addr_file,
+        } => {
+            let config = AgentConfig::load(&config)?;
+            tokio::runtime::Runtime::new()
+                .context("cannot start the async runtime")?
+                .block_on(serve(config, listen, addr_file))
+        }
+    }
+}
+
+fn init(config_path: &Path, token_file: Option<&Path>, force: bool) -> Result<()> {
+    let config = AgentConfig::generate();
+    if let Some(token_file) = token_file
+        && !force
+        && token_file.exists()
+    {
+        anyhow::bail!(
+            "{} exists; pass --force to overwrite it",
+            token_file.display()
+        );
+    }
+    write_secret_file(config_path, &config.to_toml(), force)?;
+    if let Some(token_file) = token_file {
+        write_secret_file(token_file, &format!("{}\n", config.token), force)?;
+    }
+    println!("wrote {}", config_path.display());
+    Ok(())
+}
+
+async fn serve(
+    config: AgentConfig,
+    listen: Option<SocketAddr>,
+    addr_file: Option<PathBuf>,
+) -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+
+    let docker = Docker::connect_with_local_defaults()
+        .context("cannot connect to Docker")?
+        .negotiate_version()
+        .await
+        .context("cannot reach the Docker engine (is dockerd running?)")?;
+    info!(api_version = %docker.client_version(), "connected to Docker");
+
+    let listen = match listen.or(config.listen) {
+        Some(addr) => addr,
+        None => DEFAULT_LISTEN.parse().expect("the default address parses"),
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr()?;
+    if let Some(addr_file) = addr_file {
+        write_addr_file(&addr_file, bound)?;
+    }
+    info!(%bound, "paas-agent listening");
+
+    let state = AgentState {
+        docker,
+        config: Arc::new(config),
+    };
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    info!("paas-agent stopped");
+    Ok(())
+}
+
+/// Written atomically so a reader polling for the file never sees half an address.
+fn write_addr_file(path: &Path, addr: SocketAddr) -> Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, format!("{addr}\n"))
+        .with_context(|| format!("cannot write {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: finishing open requests"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT: finishing open requests"),
+    }
+}

@@ -1,0 +1,15 @@
+//! What every HTTP handler of the agent shares.
+
+use std::sync::Arc;
+
+use bollard::Docker;
+
+use crate::config::AgentConfig;
+
+#[derive(Clone)]
+pub struct AgentState {
+    /// Connected to the local engine, API version negotiated (Debian's engine 20.10 is older
+    /// than bollard's default).
+    pub docker: Docker,
+    pub config: Arc<AgentConfig>,
+}

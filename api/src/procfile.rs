@@ -1,0 +1,137 @@
+//! `Procfile` parsing: the process types of an app and their commands, as on Heroku.
+//!
+//! One `type: command` per line; blank lines and `#` comments are skipped. Type names are 1 to
+//! 30 lowercase letters, digits, dashes and underscores, starting with a letter or digit (they
+//! become container names and labels); each may appear once; commands may not be empty.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// The largest Procfile read, in bytes.
+pub const MAX_PROCFILE_BYTES: usize = 64 * 1024;
+
+static PROCESS_TYPE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]{0,29}$").unwrap());
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProcfileError {
+    #[error("Procfile is over {MAX_PROCFILE_BYTES} bytes")]
+    TooLarge,
+    #[error("Procfile line {line}: expected `type: command`")]
+    NoColon { line: usize },
+    #[error(
+        "Procfile line {line}: invalid process type {name:?} (use 1 to 30 lowercase letters, digits, dashes and underscores)"
+    )]
+    BadType { line: usize, name: String },
+    #[error("Procfile line {line}: process type {name:?} has no command")]
+    EmptyCommand { line: usize, name: String },
+    #[error("Procfile line {line}: process type {name:?} is declared twice")]
+    Duplicate { line: usize, name: String },
+    #[error("Procfile declares no process types")]
+    Empty,
+}
+
+/// Process type → command.
+pub fn parse_procfile(text: &str) -> Result<BTreeMap<String, String>, ProcfileError> {
+    if text.len() > MAX_PROCFILE_BYTES {
+        return Err(ProcfileError::TooLarge);
+    }
+    let mut processes = BTreeMap::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = index + 1;
+        let trimmed = raw.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let (name, command) = trimmed
+            .split_once(':')
+            .ok_or(ProcfileError::NoColon { line })?;
+        let name = name.trim();
+        let command = command.trim();
+        if !PROCESS_TYPE.is_match(name) {
+            return Err(ProcfileError::BadType {
+                line,
+                name: name.to_owned(),
+            });
+        }
+        if command.is_empty() {
+            return Err(ProcfileError::EmptyCommand {
+                line,
+                name: name.to_owned(),
+            });
+        }
+        if processes
+            .insert(name.to_owned(), command.to_owned())
+            .is_some()
+        {
+            return Err(ProcfileError::Duplicate {
+                line,
+                name: name.to_owned(),
+            });
+        }
+    }
+    if processes.is_empty() {
+        return Err(ProcfileError::Empty);
+    }
+    Ok(processes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_types_and_commands() {
+        let parsed = parse_procfile(
+            "# processes\nweb: httpd -f -p $PORT\n\nworker:   ./work --queue=a:b  \r\nclock_2:x\n",
+        )
+        .unwrap();
+        assert_eq!(parsed.len(), 3);
+        assert_eq!(parsed["web"], "httpd -f -p $PORT");
+        assert_eq!(parsed["worker"], "./work --queue=a:b");
+        assert_eq!(parsed["clock_2"], "x");
+    }
+
+    #[test]
+    fn names_the_bad_line() {
+        assert_eq!(
+            parse_procfile("web: a\nnonsense\n"),
+            Err(ProcfileError::NoColon { line: 2 })
+        );
+        assert_eq!(
+            parse_procfile("Web: a"),
+            Err(ProcfileError::BadType {
+                line: 1,
+                name: "Web".into()
+            })
+        );
+        assert_eq!(
+            parse_procfile("web.x: a"),
+            Err(ProcfileError::BadType {
+                line: 1,
+                name: "web.x".into()
+            })
+        );
+        assert_eq!(
+            parse_procfile("\n\nweb:   "),
+            Err(ProcfileError::EmptyCommand {
+                line: 3,
+                name: "web".into()
+            })
+        );
+        assert_eq!(
+            parse_procfile("web: a\nweb: b"),
+            Err(ProcfileError::Duplicate {
+                line: 2,
+                name: "web".into()
+            })
+        );
+        assert_eq!(parse_procfile("# nothing\n"), Err(ProcfileError::Empty));
+        assert_eq!(
+            parse_procfile(&"#".repeat(MAX_PROCFILE_BYTES + 1)),
+            Err(ProcfileError::TooLarge)
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! `access`, `access:add`, `access:remove`: an app's collaborators.
+
+use paas_api::types::{Collaborator, CollaboratorRole};
+use paas_api::validate_username;
+
+use super::Context;
+use crate::AppArg;
+use crate::output::{Style, action, print_json, table};
+
+pub fn list(ctx: &Context, app: &AppArg, json: bool) -> anyhow::Result<()> {
+    let name = ctx.app(app)?;
+    let mut collaborators = ctx.client()?.collaborators(&name)?;
+    // The owner first, then collaborators by name.
+    collaborators.sort_by_key(|c| (c.role != CollaboratorRole::Owner, c.username.clone()));
+    if json {
+        return print_json(&collaborators);
+    }
+    print!("{}", render_access(&name, &collaborators, Style::stdout()));
+    Ok(())
+}
+
+fn render_access(app: &str, collaborators: &[Collaborator], style: Style) -> String {
+    let rows: Vec<Vec<String>> = collaborators
+        .iter()
+        .map(|c| {
+            let role = match c.role {
+                CollaboratorRole::Owner => "owner",
+                CollaboratorRole::Collaborator => "collaborator",
+            };
+            vec![c.username.clone(), role.to_owned()]
+        })
+        .collect();
+    format!(
+        "{}\n{}",
+        style.header(&format!("{app} Access List")),
+        table(&rows)
+    )
+}
+
+pub fn add(ctx: &Context, app: &AppArg, username: &str) -> anyhow::Result<()> {
+    validate_username(username)?;
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let message = format!("Adding {username} access to {}", Style::stderr().app(&name));
+    action(&message, || {
+        client.add_collaborator(&name, username)?;
+        Ok(((), String::new()))
+    })
+}
+
+pub fn remove(ctx: &Context, app: &AppArg, username: &str) -> anyhow::Result<()> {
+    validate_username(username)?;
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let message = format!(
+        "Removing {username} access from {}",
+        Style::stderr().app(&name)
+    );
+    action(&message, || {
+        client.remove_collaborator(&name, username)?;
+        Ok(((), String::new()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_lists_show_roles() {
+        let list = [
+            Collaborator {
+                username: "alice".into(),
+                role: CollaboratorRole::Owner,
+            },
+            Collaborator {
+                username: "bob".into(),
+                role: CollaboratorRole::Collaborator,
+            },
+        ];
+        assert_eq!(
+            render_access("web", &list, Style { colour: false }),
+            "=== web Access List\nalice  owner\nbob    collaborator\n"
+        );
+    }
+}

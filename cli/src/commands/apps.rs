@@ -1,0 +1,216 @@
+//! `apps`, `apps:create`, `apps:info`, `apps:destroy`, `git:remote`.
+
+use anyhow::bail;
+use dialoguer::Input;
+use paas_api::types::{App, CreateAppRequest};
+
+use super::{Context, interactive};
+use crate::AppArg;
+use crate::git::{self, RemoteChange};
+use crate::output::{Style, action, key_values, print_json, table};
+
+pub fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let mut apps = client.apps()?;
+    apps.sort_by(|a, b| a.name.cmp(&b.name));
+    if json {
+        return print_json(&apps);
+    }
+    let me = client.whoami()?.username;
+    print!("{}", render_list(&me, &apps, Style::stdout()));
+    Ok(())
+}
+
+/// Heroku's layout: your apps, then the ones you collaborate on with their owners.
+fn render_list(me: &str, apps: &[App], style: Style) -> String {
+    if apps.is_empty() {
+        return "You have no apps.\n".to_owned();
+    }
+    let (own, others): (Vec<&App>, Vec<&App>) = apps.iter().partition(|a| a.owner == me);
+    let mut out = String::new();
+    if !own.is_empty() {
+        out.push_str(&style.header(&format!("{me} Apps")));
+        out.push('\n');
+        for app in &own {
+            out.push_str(&app.name);
+            out.push('\n');
+        }
+    }
+    if !others.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&style.header("Collaborated Apps"));
+        out.push('\n');
+        let rows: Vec<Vec<String>> = others
+            .iter()
+            .map(|a| vec![a.name.clone(), a.owner.clone()])
+            .collect();
+        out.push_str(&table(&rows));
+    }
+    out
+}
+
+pub fn create(ctx: &Context, name: Option<String>, remote: &str, json: bool) -> anyhow::Result<()> {
+    if let Some(name) = &name {
+        paas_api::validate_app_name(name)?;
+    }
+    let client = ctx.client()?;
+    let err_style = Style::stderr();
+    let message = match &name {
+        Some(name) => format!("Creating {}", err_style.app(name)),
+        None => "Creating app".to_owned(),
+    };
+    let app = action(&message, || {
+        let app = client.create_app(&CreateAppRequest { name: name.clone() })?;
+        let suffix = if name.is_none() {
+            format!(", {}", err_style.app(&app.name))
+        } else {
+            String::new()
+        };
+        Ok((app, suffix))
+    })?;
+    if git::inside_repository() {
+        let change = git::set_remote(remote, &app.git_url)?;
+        if change != RemoteChange::Unchanged {
+            eprintln!("set git remote {remote} to {}", app.git_url);
+        }
+    }
+    if json {
+        print_json(&app)
+    } else {
+        println!("{} | {}", app.web_url, app.git_url);
+        Ok(())
+    }
+}
+
+pub fn info(ctx: &Context, app: &AppArg, json: bool) -> anyhow::Result<()> {
+    let name = ctx.app(app)?;
+    let app = ctx.client()?.app(&name)?;
+    if json {
+        print_json(&app)
+    } else {
+        print!("{}", render_info(&app, Style::stdout()));
+        Ok(())
+    }
+}
+
+fn render_info(app: &App, style: Style) -> String {
+    let release = app
+        .current_release
+        .map(|v| format!("v{v}"))
+        .unwrap_or_else(|| "none".to_owned());
+    let created = app.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    format!(
+        "{}\n{}",
+        style.header(&app.name),
+        key_values(&[
+            ("Created", created.as_str()),
+            ("Deploy Branch", &app.deploy_branch),
+            ("Git URL", &app.git_url),
+            ("Owner", &app.owner),
+            ("Release", &release),
+            ("Web URL", &app.web_url),
+        ])
+    )
+}
+
+pub fn destroy(ctx: &Context, app: &AppArg, confirm: Option<String>) -> anyhow::Result<()> {
+    let name = ctx.app(app)?;
+    let err_style = Style::stderr();
+    match confirm {
+        Some(confirm) if confirm == name => {}
+        Some(confirm) => {
+            bail!("Confirmation {confirm:?} did not match {name:?}. Nothing was destroyed.")
+        }
+        None if interactive() => {
+            eprintln!(
+                " ▸    WARNING: This will permanently delete {} with its repository and config.",
+                err_style.app(&name)
+            );
+            eprintln!(" ▸    To proceed, type {name} or re-run this command with --confirm {name}");
+            let typed: String = Input::new()
+                .with_prompt(">")
+                .allow_empty(true)
+                .interact_text()?;
+            if typed.trim() != name {
+                bail!("Confirmation did not match {name:?}. Nothing was destroyed.");
+            }
+        }
+        None => bail!(
+            "Destroying {name} needs confirmation and there is no terminal to ask on. Re-run with --confirm {name}."
+        ),
+    }
+    let client = ctx.client()?;
+    action(&format!("Destroying {}", err_style.app(&name)), || {
+        client.destroy_app(&name)?;
+        Ok(((), String::new()))
+    })?;
+    let remote_points_here = git::remote_url(git::DEFAULT_REMOTE)
+        .and_then(|url| git::app_from_remote_url(&url))
+        .is_some_and(|app| app == name);
+    if remote_points_here {
+        git::remove_remote(git::DEFAULT_REMOTE)?;
+        eprintln!("removed git remote {}", git::DEFAULT_REMOTE);
+    }
+    Ok(())
+}
+
+pub fn git_remote(ctx: &Context, app: &AppArg, remote: &str) -> anyhow::Result<()> {
+    if !git::inside_repository() {
+        bail!("Not inside a git repository. Run `git init` first, or cd into your app.");
+    }
+    let name = ctx.app(app)?;
+    let app = ctx.client()?.app(&name)?;
+    git::set_remote(remote, &app.git_url)?;
+    println!("set git remote {remote} to {}", app.git_url);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn app(name: &str, owner: &str) -> App {
+        App {
+            name: name.into(),
+            owner: owner.into(),
+            created_at: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 1, 2, 3).unwrap(),
+            git_url: format!("ssh://git@127.0.0.1:2222/{name}.git"),
+            web_url: format!("http://{name}.paas.localhost"),
+            deploy_branch: "main".into(),
+            current_release: Some(3),
+        }
+    }
+
+    const PLAIN: Style = Style { colour: false };
+
+    #[test]
+    fn app_lists_split_own_and_collaborated_apps() {
+        let apps = [app("api", "alice"), app("shop", "bob"), app("web", "alice")];
+        assert_eq!(
+            render_list("alice", &apps, PLAIN),
+            "=== alice Apps\napi\nweb\n\n=== Collaborated Apps\nshop  bob\n"
+        );
+        assert_eq!(render_list("alice", &[], PLAIN), "You have no apps.\n");
+        assert_eq!(
+            render_list("carol", &apps[1..2], PLAIN),
+            "=== Collaborated Apps\nshop  bob\n"
+        );
+    }
+
+    #[test]
+    fn app_info_is_a_header_and_aligned_fields() {
+        assert_eq!(
+            render_info(&app("web", "alice"), PLAIN),
+            "=== web\n\
+             Created:       2026-11-22 01:02:03 UTC\n\
+             Deploy Branch: main\n\
+             Git URL:       ssh://git@127.0.0.1:2222/web.git\n\
+             Owner:         alice\n\
+             Release:       v3\n\
+             Web URL:       http://web.paas.localhost\n"
+        );
+    }
+}

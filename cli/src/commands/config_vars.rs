@@ -1,0 +1,205 @@
+//! `config`, `config:get`, `config:set`, `config:unset`.
+
+use std::collections::BTreeMap;
+
+use anyhow::bail;
+use paas_api::names::validate_config_value;
+use paas_api::types::ConfigUpdate;
+use paas_api::validate_config_key;
+
+use super::Context;
+use crate::AppArg;
+use crate::output::{Style, action, key_values, print_json, word_list};
+
+pub fn show(ctx: &Context, app: &AppArg, json: bool, shell: bool) -> anyhow::Result<()> {
+    let name = ctx.app(app)?;
+    let vars = ctx.client()?.config(&name)?.vars;
+    if json {
+        return print_json(&vars);
+    }
+    if shell {
+        for (key, value) in &vars {
+            println!("{key}={}", shell_quote(value));
+        }
+        return Ok(());
+    }
+    print!("{}", render_config(&name, &vars, Style::stdout()));
+    Ok(())
+}
+
+fn render_config(app: &str, vars: &BTreeMap<String, String>, style: Style) -> String {
+    if vars.is_empty() {
+        return format!("{app} has no config vars.\n");
+    }
+    let pairs: Vec<(&String, &String)> = vars.iter().collect();
+    format!(
+        "{}\n{}",
+        style.header(&format!("{app} Config Vars")),
+        key_values(&pairs)
+    )
+}
+
+pub fn get(ctx: &Context, app: &AppArg, key: &str) -> anyhow::Result<()> {
+    validate_config_key(key)?;
+    let name = ctx.app(app)?;
+    let vars = ctx.client()?.config(&name)?.vars;
+    // As Heroku: an unset key prints an empty line.
+    println!("{}", vars.get(key).map(String::as_str).unwrap_or(""));
+    Ok(())
+}
+
+pub fn set(ctx: &Context, app: &AppArg, pairs: &[String]) -> anyhow::Result<()> {
+    let parsed = parse_assignments(pairs)?;
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let keys: Vec<String> = parsed.iter().map(|(k, _)| k.clone()).collect();
+    let update = ConfigUpdate {
+        vars: parsed
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect(),
+    };
+    let message = format!(
+        "Setting {} on {}",
+        word_list(&keys),
+        Style::stderr().app(&name)
+    );
+    let updated = action(&message, || {
+        let updated = client.update_config(&name, &update)?;
+        let suffix = format!(", v{}", updated.release.version);
+        Ok((updated, suffix))
+    })?;
+    let shown: Vec<(&String, &str)> = parsed
+        .iter()
+        .map(|(k, _)| {
+            let value = updated.vars.get(k).map(String::as_str).unwrap_or("");
+            (k, value)
+        })
+        .collect();
+    print!("{}", key_values(&shown));
+    Ok(())
+}
+
+pub fn unset(ctx: &Context, app: &AppArg, keys: &[String]) -> anyhow::Result<()> {
+    for key in keys {
+        validate_config_key(key)?;
+    }
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let update = ConfigUpdate {
+        vars: keys.iter().map(|k| (k.clone(), None)).collect(),
+    };
+    let message = format!(
+        "Unsetting {} on {}",
+        word_list(keys),
+        Style::stderr().app(&name)
+    );
+    action(&message, || {
+        let updated = client.update_config(&name, &update)?;
+        Ok(((), format!(", v{}", updated.release.version)))
+    })
+}
+
+/// `KEY=VALUE` arguments, validated, in order; a later duplicate key wins.
+fn parse_assignments(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
+    let mut parsed: Vec<(String, String)> = Vec::new();
+    for pair in pairs {
+        let Some((key, value)) = pair.split_once('=') else {
+            bail!("Invalid argument {pair:?}: expected KEY=VALUE.");
+        };
+        validate_config_key(key)?;
+        validate_config_value(key, value)?;
+        parsed.retain(|(k, _)| k != key);
+        parsed.push((key.to_owned(), value.to_owned()));
+    }
+    Ok(parsed)
+}
+
+/// A value as a POSIX shell reads it back: bare when safe, else single-quoted.
+fn shell_quote(value: &str) -> String {
+    let safe = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:@%+,=".contains(c));
+    if safe {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn assignments_split_at_the_first_equals_sign() {
+        let parsed =
+            parse_assignments(&args(&["A=1", "URL=postgres://u:p@h/db?x=y", "EMPTY="])).unwrap();
+        assert_eq!(
+            parsed,
+            [
+                ("A".to_owned(), "1".to_owned()),
+                ("URL".to_owned(), "postgres://u:p@h/db?x=y".to_owned()),
+                ("EMPTY".to_owned(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn later_duplicates_win() {
+        let parsed = parse_assignments(&args(&["A=1", "B=2", "A=3"])).unwrap();
+        assert_eq!(
+            parsed,
+            [
+                ("B".to_owned(), "2".to_owned()),
+                ("A".to_owned(), "3".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_assignments_are_rejected_with_the_reason() {
+        let err = parse_assignments(&args(&["NOEQUALS"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Invalid argument \"NOEQUALS\": expected KEY=VALUE."
+        );
+        for bad in ["1A=x", "A-B=x", "=x", "A B=x"] {
+            let err = parse_assignments(&args(&[bad])).unwrap_err();
+            assert!(
+                err.to_string().contains("invalid config key"),
+                "{bad}: {err}"
+            );
+        }
+        let huge = format!("BIG={}", "x".repeat(32 * 1024 + 1));
+        assert!(parse_assignments(&[huge]).is_err());
+    }
+
+    #[test]
+    fn config_renders_like_heroku() {
+        let vars: BTreeMap<String, String> = [("GREETING", "hello world"), ("A", "1")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        assert_eq!(
+            render_config("web", &vars, Style { colour: false }),
+            "=== web Config Vars\nA:        1\nGREETING: hello world\n"
+        );
+        assert_eq!(
+            render_config("web", &BTreeMap::new(), Style { colour: false }),
+            "web has no config vars.\n"
+        );
+    }
+
+    #[test]
+    fn shell_values_are_quoted_only_when_needed() {
+        assert_eq!(shell_quote("plain-1.2"), "plain-1.2");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("it's $HOME"), r"'it'\''s $HOME'");
+    }
+}

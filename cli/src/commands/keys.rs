@@ -1,0 +1,111 @@
+//! `keys`, `keys:add`, `keys:remove`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use paas_api::types::SshKey;
+
+use super::Context;
+use crate::output::{Style, action, print_json, table};
+
+/// The public keys `keys:add` looks for in `~/.ssh`, in this order.
+const DEFAULT_KEY_FILES: [&str; 3] = ["id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"];
+
+pub fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    let keys = client.keys()?;
+    if json {
+        return print_json(&keys);
+    }
+    let me = client.whoami()?.username;
+    print!("{}", render_keys(&me, &keys, Style::stdout()));
+    Ok(())
+}
+
+fn render_keys(me: &str, keys: &[SshKey], style: Style) -> String {
+    if keys.is_empty() {
+        return "You have no SSH keys.\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            vec![
+                k.id.to_string(),
+                k.fingerprint.clone(),
+                k.algorithm.clone(),
+                k.comment.clone(),
+            ]
+        })
+        .collect();
+    format!("{}\n{}", style.header(&format!("{me} Keys")), table(&rows))
+}
+
+pub fn add(ctx: &Context, path: Option<PathBuf>) -> anyhow::Result<()> {
+    let path = match path {
+        Some(path) => path,
+        None => default_key_file()?,
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if text.contains("PRIVATE KEY") {
+        bail!(
+            "{} is a private key; give the public key (the .pub file) instead.",
+            path.display()
+        );
+    }
+    let client = ctx.client()?;
+    let key = action(&format!("Uploading {} SSH key", path.display()), || {
+        Ok((client.add_key(text.trim())?, String::new()))
+    })?;
+    println!("{}  {}  {}", key.fingerprint, key.algorithm, key.comment);
+    Ok(())
+}
+
+fn default_key_file() -> anyhow::Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set; pass the key file's PATH")?;
+    let ssh_dir = Path::new(&home).join(".ssh");
+    DEFAULT_KEY_FILES
+        .iter()
+        .map(|name| ssh_dir.join(name))
+        .find(|path| path.is_file())
+        .with_context(|| {
+            format!(
+                "No public key found in {} (looked for {}). Pass a PATH or create one with `ssh-keygen -t ed25519`.",
+                ssh_dir.display(),
+                DEFAULT_KEY_FILES.join(", ")
+            )
+        })
+}
+
+pub fn remove(ctx: &Context, key: &str) -> anyhow::Result<()> {
+    let client = ctx.client()?;
+    action(&format!("Removing {key} SSH key"), || {
+        client.remove_key(key)?;
+        Ok(((), String::new()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn keys_render_as_a_table_under_the_owner() {
+        let key = SshKey {
+            id: 7,
+            fingerprint: "SHA256:abc".into(),
+            algorithm: "ssh-ed25519".into(),
+            comment: "alice@laptop".into(),
+            created_at: chrono::Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        };
+        assert_eq!(
+            render_keys("alice", &[key], Style { colour: false }),
+            "=== alice Keys\n7  SHA256:abc  ssh-ed25519  alice@laptop\n"
+        );
+        assert_eq!(
+            render_keys("alice", &[], Style { colour: false }),
+            "You have no SSH keys.\n"
+        );
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: one binary, one module per area, shared helpers in `util`.
+
+mod util;
+
+mod bad_input;
+mod builds;
+mod control_plane;
+mod credentials;
+mod git_push;
+mod ssh_security;

@@ -1,0 +1,158 @@
+//! Deploys: the Unix socket that `paas-gitd hook pre-receive` reaches, the push sessions that
+//! tie a hook back to the SSH push it runs under, and the pipeline that turns a pushed commit
+//! into an image and a release.
+//!
+//! The SSH side takes the app's lock and registers a push session under a random token before
+//! it spawns `git receive-pack`; only that child learns the token (`PAAS_PUSH_TOKEN`). The hook
+//! sends it back with its request, so the deploy runs as the pusher, for the app the push was
+//! authorised for, under the lock already held, and a process that merely reaches the socket
+//! can deploy nothing.
+
+mod pipeline;
+pub mod protocol;
+mod source;
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+use crate::db::queries::{AppRow, UserRow};
+use crate::state::SharedState;
+use protocol::{HookMessage, HookRequest, MAX_REQUEST_BYTES};
+
+pub use pipeline::Progress;
+
+/// What a push was authorised for, found again by its token when the hook calls.
+#[derive(Debug, Clone)]
+pub struct PushSession {
+    pub app: AppRow,
+    pub user: UserRow,
+}
+
+#[derive(Default)]
+pub struct PushSessions {
+    sessions: Mutex<HashMap<String, PushSession>>,
+}
+
+impl PushSessions {
+    /// Registers `session` under a fresh random token until the registration is dropped.
+    pub fn register(state: &SharedState, session: PushSession) -> Registration {
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        state
+            .push_sessions
+            .sessions
+            .lock()
+            .unwrap()
+            .insert(token.clone(), session);
+        Registration {
+            state: state.clone(),
+            token,
+        }
+    }
+
+    fn get(&self, token: &str) -> Option<PushSession> {
+        self.sessions.lock().unwrap().get(token).cloned()
+    }
+}
+
+/// A registered push session; dropping it ends the session.
+pub struct Registration {
+    state: SharedState,
+    token: String,
+}
+
+impl Registration {
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.state
+            .push_sessions
+            .sessions
+            .lock()
+            .unwrap()
+            .remove(&self.token);
+    }
+}
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("run").join("deploy.sock")
+}
+
+/// Binds the deploy socket, readable and writable by gitd's user only (the hooks run as it).
+pub fn bind_socket(data_dir: &Path) -> anyhow::Result<UnixListener> {
+    let path = socket_path(data_dir);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(&path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+        _ => {}
+    }
+    let listener = UnixListener::bind(&path)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+pub async fn serve_socket(state: SharedState, listener: UnixListener) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                tokio::spawn(handle_hook(state.clone(), stream));
+            }
+            Err(err) => tracing::warn!(error = %err, "deploy socket accept failed"),
+        }
+    }
+}
+
+async fn handle_hook(state: SharedState, stream: UnixStream) {
+    let (read, mut write) = stream.into_split();
+    let (sender, mut messages) = mpsc::unbounded_channel::<HookMessage>();
+    // Writes stop at the first failure: the hook (and so the push) is gone, and dropping the
+    // receiver tells the pipeline.
+    let writer = tokio::spawn(async move {
+        while let Some(message) = messages.recv().await {
+            let mut line = serde_json::to_vec(&message).expect("hook messages serialize");
+            line.push(b'\n');
+            if write.write_all(&line).await.is_err() {
+                break;
+            }
+        }
+    });
+    let progress = Progress::new(sender);
+
+    let mut line = String::new();
+    let read_result = BufReader::new(read.take(MAX_REQUEST_BYTES))
+        .read_line(&mut line)
+        .await;
+    let request = read_result
+        .ok()
+        .and_then(|_| serde_json::from_str::<HookRequest>(&line).ok());
+    let success = match request {
+        None => {
+            progress.fail("malformed deploy request from the git hook");
+            false
+        }
+        Some(request) => match state.push_sessions.get(&request.token) {
+            Some(session) if session.app.name == request.app => {
+                pipeline::run(&state, &session, request, &progress).await
+            }
+            _ => {
+                progress.fail("this push is not known to paas-gitd; push again");
+                false
+            }
+        },
+    };
+    progress.finish(success);
+    drop(progress);
+    let _ = writer.await;
+}
