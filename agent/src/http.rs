@@ -10,11 +10,13 @@ use axum::response::{IntoResponse, Response};
 use paas_api::{ErrorBody, ErrorCode};
 
 use crate::builds;
+use crate::runtime;
 use crate::state::AgentState;
 
 pub fn router(state: AgentState) -> Router {
     Router::new()
         .merge(builds::routes())
+        .merge(runtime::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

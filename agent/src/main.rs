@@ -7,6 +7,7 @@
 mod builds;
 mod config;
 mod http;
+mod runtime;
 mod state;
 
 use std::net::SocketAddr;
@@ -140,6 +141,7 @@ async fn serve(
     let state = AgentState {
         docker,
         config: Arc::new(config),
+        runtime: Arc::default(),
     };
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())

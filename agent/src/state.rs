@@ -5,6 +5,7 @@ use std::sync::Arc;
 use bollard::Docker;
 
 use crate::config::AgentConfig;
+use crate::runtime::RuntimeState;
 
 #[derive(Clone)]
 pub struct AgentState {
@@ -12,4 +13,5 @@ pub struct AgentState {
     /// than bollard's default).
     pub docker: Docker,
     pub config: Arc<AgentConfig>,
+    pub runtime: Arc<RuntimeState>,
 }

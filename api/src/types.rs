@@ -16,6 +16,10 @@
 //! | `GET /v1/apps/{app}/config` | → [`ConfigVars`] |
 //! | `PATCH /v1/apps/{app}/config` | [`ConfigUpdate`] → [`ConfigUpdated`] |
 //! | `GET /v1/apps/{app}/releases?limit=N`, `GET …/releases/{version}` | → [`Release`] |
+//! | `GET /v1/apps/{app}/ps` | → `Vec<`[`ProcessInstance`]`>` |
+//! | `GET /v1/apps/{app}/formation` | → `Vec<`[`Formation`]`>` |
+//! | `PATCH /v1/apps/{app}/formation` | [`ScaleRequest`] → `Vec<`[`Formation`]`>`, once the instances are healthy |
+//! | `POST /v1/apps/{app}/restart` | [`RestartRequest`] → 204, once the restarted instances are healthy |
 
 use std::collections::BTreeMap;
 
@@ -70,6 +74,9 @@ pub struct App {
     pub deploy_branch: String,
     /// The newest successful release, if any.
     pub current_release: Option<u32>,
+    /// How many instances of each process type run (empty before the first deploy).
+    #[serde(default)]
+    pub formation: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,4 +153,65 @@ pub struct Release {
     /// Process types and their commands (from the Procfile, or `web` = the image's command).
     pub processes: BTreeMap<String, Option<String>>,
     pub config: BTreeMap<String, String>,
+}
+
+/// One process type of an app: how many instances run, and the command they run (`None`: the
+/// image's own command).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Formation {
+    pub process: String,
+    pub quantity: u32,
+    pub command: Option<String>,
+}
+
+/// `PATCH /v1/apps/{app}/formation`: scale arguments as typed (`web=3`, `worker+1`, `web-1`),
+/// parsed by `paas_api::formation::parse_scale_args`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScaleRequest {
+    pub changes: Vec<String>,
+}
+
+/// `POST /v1/apps/{app}/restart`: `process: None` restarts every process type.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RestartRequest {
+    #[serde(default)]
+    pub process: Option<String>,
+}
+
+/// An instance's state, in Heroku's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceState {
+    /// Running and, for `web`, passing its health check.
+    Up,
+    /// Created or running but not yet healthy.
+    Starting,
+    /// Exited, dead, restarting after a crash, or failing its health check.
+    Crashed,
+    /// Stopped on purpose (being retired).
+    Down,
+}
+
+impl InstanceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceState::Up => "up",
+            InstanceState::Starting => "starting",
+            InstanceState::Crashed => "crashed",
+            InstanceState::Down => "down",
+        }
+    }
+}
+
+/// One running (or failing) container of an app, as `paas ps` shows it: `web.1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInstance {
+    pub process: String,
+    pub index: u32,
+    pub release: u32,
+    pub state: InstanceState,
+    /// When it was started, while it runs.
+    pub since: Option<DateTime<Utc>>,
+    /// The Docker container's name.
+    pub container: String,
 }

@@ -216,6 +216,32 @@ pub enum Command {
         app: AppArg,
         username: String,
     },
+    /// List an app's processes and their state
+    Ps {
+        #[command(flatten)]
+        app: AppArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Scale process types (web=3 worker=1, web+1, web-1) and wait until they run
+    #[command(name = "scale", visible_alias = "ps:scale")]
+    Scale {
+        #[command(flatten)]
+        app: AppArg,
+        /// TYPE=N, TYPE+N or TYPE-N
+        #[arg(required = true, value_name = "TYPE=N")]
+        changes: Vec<String>,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Restart an app's processes (web without downtime)
+    #[command(name = "restart", visible_alias = "ps:restart")]
+    Restart {
+        #[command(flatten)]
+        app: AppArg,
+        /// Only this process type [default: all]
+        process: Option<String>,
+    },
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }

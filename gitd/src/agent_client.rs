@@ -139,3 +139,7 @@ fn describe(err: &reqwest::Error) -> String {
     }
     text
 }
+
+mod runtime;
+
+pub use runtime::RuntimeError;

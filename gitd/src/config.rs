@@ -26,6 +26,10 @@ pub struct GitdConfig {
     /// `http` or `https`, for the app URLs shown to users.
     #[serde(default = "default_web_scheme")]
     pub web_scheme: String,
+    /// Port written into app URLs when the router does not listen on the scheme's default
+    /// port (a local Traefik on 8080 gives `http://<app>.<domain>:8080`).
+    #[serde(default)]
+    pub web_port: Option<u16>,
     /// How long a login token lasts.
     #[serde(default = "default_token_ttl_seconds")]
     pub token_ttl_seconds: i64,

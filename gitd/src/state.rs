@@ -42,7 +42,15 @@ impl ServerState {
     }
 
     pub fn web_url(&self, app: &str) -> String {
-        format!("{}://{app}.{}", self.config.web_scheme, self.config.domain)
+        let port = self
+            .config
+            .web_port
+            .map(|port| format!(":{port}"))
+            .unwrap_or_default();
+        format!(
+            "{}://{app}.{}{port}",
+            self.config.web_scheme, self.config.domain
+        )
     }
 
     pub fn app_to_api(&self, app: &AppRow, current_release: Option<u32>) -> App {
@@ -54,6 +62,7 @@ impl ServerState {
             web_url: self.web_url(&app.name),
             deploy_branch: app.deploy_branch.clone(),
             current_release,
+            formation: Default::default(),
         }
     }
 }

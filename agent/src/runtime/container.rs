@@ -168,6 +168,9 @@ fn create_body(
             name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
             maximum_retry_count: None,
         }),
+        // An init as PID 1 forwards SIGTERM (a server as PID 1 would ignore it and wait out
+        // the stop timeout) and reaps the children of forking servers.
+        init: Some(true),
         memory: Some(memory),
         // Equal to the memory limit: no swap on top of it.
         memory_swap: Some(memory),

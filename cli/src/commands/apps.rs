@@ -101,12 +101,22 @@ fn render_info(app: &App, style: Style) -> String {
         .map(|v| format!("v{v}"))
         .unwrap_or_else(|| "none".to_owned());
     let created = app.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let dynos = if app.formation.is_empty() {
+        "none".to_owned()
+    } else {
+        app.formation
+            .iter()
+            .map(|(process, count)| format!("{process}: {count}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!(
         "{}\n{}",
         style.header(&app.name),
         key_values(&[
             ("Created", created.as_str()),
             ("Deploy Branch", &app.deploy_branch),
+            ("Dynos", &dynos),
             ("Git URL", &app.git_url),
             ("Owner", &app.owner),
             ("Release", &release),
@@ -130,7 +140,7 @@ pub fn destroy(ctx: &Context, app: &AppArg, confirm: Option<String>) -> anyhow::
             );
             eprintln!(" ▸    To proceed, type {name} or re-run this command with --confirm {name}");
             let typed: String = Input::new()
-                .with_prompt(">")
+                .with_prompt(format!("Type {name} to confirm"))
                 .allow_empty(true)
                 .interact_text()?;
             if typed.trim() != name {
@@ -181,6 +191,7 @@ mod tests {
             web_url: format!("http://{name}.paas.localhost"),
             deploy_branch: "main".into(),
             current_release: Some(3),
+            formation: Default::default(),
         }
     }
 
@@ -207,10 +218,18 @@ mod tests {
             "=== web\n\
              Created:       2026-11-22 01:02:03 UTC\n\
              Deploy Branch: main\n\
+             Dynos:         none\n\
              Git URL:       ssh://git@127.0.0.1:2222/web.git\n\
              Owner:         alice\n\
              Release:       v3\n\
              Web URL:       http://web.paas.localhost\n"
+        );
+        let mut scaled = app("web", "alice");
+        scaled.formation = [("web".to_owned(), 2), ("worker".to_owned(), 1)].into();
+        assert!(
+            render_info(&scaled, PLAIN).contains("\nDynos:         web: 2, worker: 1\n"),
+            "{}",
+            render_info(&scaled, PLAIN)
         );
     }
 }

@@ -6,6 +6,7 @@ mod apps;
 mod auth;
 mod config_vars;
 mod keys;
+mod ps;
 mod releases;
 mod users;
 
@@ -62,6 +63,9 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Access { app, json } => access::list(ctx, &app, json.json),
         Command::AccessAdd { app, username } => access::add(ctx, &app, &username),
         Command::AccessRemove { app, username } => access::remove(ctx, &app, &username),
+        Command::Ps { app, json } => ps::list(ctx, &app, json.json),
+        Command::Scale { app, changes, json } => ps::scale(ctx, &app, &changes, json.json),
+        Command::Restart { app, process } => ps::restart(ctx, &app, process),
         Command::Completions { .. } => unreachable!("handled before any config is read"),
     }
 }

@@ -2,8 +2,13 @@
 //! agent client: Dockerfile builds (examples/hello, `.dockerignore`, a failing step), the pack
 //! path through the stand-in `fixtures/pack`, and the API's refusals (token, spec, tar paths).
 
-#[path = "../../../gitd/src/agent_client.rs"]
-mod agent_client;
+/// gitd's agent client, compiled in as is, so these tests drive the agent exactly as gitd
+/// does. Only its build half is used here; the runtime half is exercised by the runtime tests.
+#[path = "../../../gitd/src"]
+#[allow(unused)]
+mod gitd {
+    pub mod agent_client;
+}
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use crate::util::{bin, wait_for, workspace_root};
-use agent_client::{AgentClient, AgentError, BuiltImage};
+use gitd::agent_client::{AgentClient, AgentError, BuiltImage};
 use paas_api::agent::{BuildEvent, BuildSpec, Builder};
 
 fn fixtures_dir() -> PathBuf {
@@ -323,7 +328,7 @@ async fn dockerignore_and_build_args_reach_the_engine() {
     let context = tar_of_files(&[
         (
             "Dockerfile",
-            "FROM paas/busybox:latest\nARG FLAVOUR\nCOPY . /app\n\
+            "FROM paas/busybox:latest\nARG FLAVOUR\nARG RUN_ID\nCOPY . /app\n\
              RUN test -e /app/keep.txt && test ! -e /app/secret.txt && test ! -e /app/logs/a.log \
              && test -e /app/logs/keep.log && test \"$FLAVOUR\" = mint && echo context-checked\n",
             0o644,
@@ -338,7 +343,11 @@ async fn dockerignore_and_build_args_reach_the_engine() {
         1,
         Builder::Dockerfile {
             dockerfile: "Dockerfile".to_owned(),
-            build_args: BTreeMap::from([("FLAVOUR".to_owned(), "mint".to_owned())]),
+            // RUN_ID makes the checking step's cache key unique, so it runs and prints.
+            build_args: BTreeMap::from([
+                ("FLAVOUR".to_owned(), "mint".to_owned()),
+                ("RUN_ID".to_owned(), app.name.clone()),
+            ]),
         },
     );
     let (events, result) = build(&agent, &spec, context).await;

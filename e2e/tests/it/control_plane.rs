@@ -618,3 +618,68 @@ fn admins_add_and_remove_users() {
         .error("No user named dave.");
     admin.run(&["users:remove", "admin"]).error("last admin");
 }
+
+#[test]
+fn on_a_terminal_login_prompts_and_destroy_asks_for_the_name() {
+    let gitd = Gitd::start();
+    let cli = Cli::new();
+
+    let mut login = cli
+        .cmd(&["login", "--server", &gitd.url()])
+        .spawn_in_terminal();
+    login.expect("Username");
+    login.send(&format!("{ADMIN_USER}\r"));
+    login.expect("Password");
+    login.send(&format!("{ADMIN_PASSWORD}\r"));
+    let out = login.finish().success();
+    assert!(out.stdout.contains("Logged in as admin"), "{out}");
+    assert!(
+        !out.stdout.contains(ADMIN_PASSWORD),
+        "the password was echoed:\n{out}"
+    );
+    cli.run(&["apps:create", "web"]).success();
+
+    let mut destroy = cli.cmd(&["apps:destroy", "-a", "web"]).spawn_in_terminal();
+    destroy.expect("To proceed, type web");
+    destroy.send("wbe\r");
+    destroy
+        .finish()
+        .code
+        .filter(|&c| c == 1)
+        .expect("a wrong name fails");
+    cli.run(&["apps:info", "-a", "web"]).success();
+
+    let mut destroy = cli
+        .cmd(&["apps:destroy", "-a", "web"])
+        .env("NO_COLOR", "1")
+        .spawn_in_terminal();
+    destroy.expect("To proceed, type web");
+    destroy.send("web\r");
+    let out = destroy.finish().success();
+    assert!(out.stdout.contains("Destroying ⬢ web... done"), "{out}");
+    cli.run(&["apps:info", "-a", "web"])
+        .error("Couldn't find that app.");
+}
+
+#[test]
+fn colour_only_on_a_terminal_and_never_with_no_color() {
+    let gitd = Gitd::start();
+    let cli = gitd.admin();
+    cli.run(&["apps:create", "web"]).success();
+    let bold_header = "\x1b[1m=== admin Apps\x1b[0m";
+
+    let out = cli.cmd(&["apps"]).spawn_in_terminal().finish().success();
+    assert!(out.stdout.contains(bold_header), "{out:?}");
+    let out = cli
+        .cmd(&["apps"])
+        .env("NO_COLOR", "1")
+        .spawn_in_terminal()
+        .finish()
+        .success();
+    assert!(
+        out.stdout.contains("=== admin Apps") && !out.stdout.contains('\x1b'),
+        "{out:?}"
+    );
+    let out = cli.run(&["apps"]).success();
+    assert_eq!(out.stdout, "=== admin Apps\nweb\n");
+}

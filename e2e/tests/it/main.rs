@@ -6,5 +6,8 @@ mod bad_input;
 mod builds;
 mod control_plane;
 mod credentials;
+mod deploys;
 mod git_push;
+mod platform;
+mod runtime;
 mod ssh_security;

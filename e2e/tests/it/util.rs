@@ -480,18 +480,35 @@ impl Invocation<'_> {
         self
     }
 
-    pub fn run(self) -> Output {
+    /// The environment and directory of the run, applied to `command`.
+    fn prepare(&self, command: &mut Command) {
         let home = self.cli.home();
-        let mut command = Command::new(bin("paas"));
         command
-            .args(&self.args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", home)
             .env("XDG_CONFIG_HOME", home.join(".config"))
             .env("LANG", "C.UTF-8")
             .envs(git_identity())
-            .current_dir(self.dir.as_deref().unwrap_or(home))
+            .current_dir(self.dir.as_deref().unwrap_or(home));
+        for (key, value) in &self.env {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+    }
+
+    fn describe(&self) -> String {
+        let args: Vec<_> = self.args.iter().map(|a| a.to_string_lossy()).collect();
+        format!("paas {}", args.join(" "))
+    }
+
+    pub fn run(self) -> Output {
+        let mut command = Command::new(bin("paas"));
+        command.args(&self.args);
+        self.prepare(&mut command);
+        command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .stdin(if self.stdin.is_some() {
@@ -499,14 +516,8 @@ impl Invocation<'_> {
             } else {
                 Stdio::null()
             });
-        for (key, value) in &self.env {
-            match value {
-                Some(value) => command.env(key, value),
-                None => command.env_remove(key),
-            };
-        }
         let mut child = command.spawn().expect("spawning paas");
-        if let Some(input) = self.stdin {
+        if let Some(input) = self.stdin.clone() {
             let mut stdin = child.stdin.take().unwrap();
             std::thread::spawn(move || {
                 let _ = stdin.write_all(&input);
@@ -514,18 +525,111 @@ impl Invocation<'_> {
         }
         let out = child.wait_with_output().expect("waiting for paas");
         Output {
-            command: format!(
-                "paas {}",
-                self.args
-                    .iter()
-                    .map(|a| a.to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
+            command: self.describe(),
             code: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
+    }
+
+    /// Runs the command on a pseudo-terminal (through util-linux `script`), as a user at a
+    /// terminal would, to drive prompts with [`Terminal::expect`] and [`Terminal::send`].
+    pub fn spawn_in_terminal(self) -> Terminal {
+        let mut line = shell_quote(&bin("paas").to_string_lossy());
+        for arg in &self.args {
+            line.push(' ');
+            line.push_str(&shell_quote(&arg.to_string_lossy()));
+        }
+        let mut command = Command::new("script");
+        command.args(["--quiet", "--return", "--command", &line, "/dev/null"]);
+        self.prepare(&mut command);
+        command
+            .env("TERM", "xterm")
+            .env("SHELL", "/bin/sh")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command.spawn().expect("spawning script");
+        let stdin = child.stdin.take();
+        let mut stdout = child.stdout.take().unwrap();
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = screen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+        });
+        Terminal {
+            command: self.describe(),
+            child,
+            stdin,
+            screen,
+            reader: Some(reader),
+        }
+    }
+}
+
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// A command running on a pseudo-terminal; everything it writes (stdout and stderr alike)
+/// lands on one screen.
+pub struct Terminal {
+    command: String,
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    screen: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Terminal {
+    /// The screen so far.
+    pub fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until `text` is on the screen (e.g. a prompt).
+    pub fn expect(&self, text: &str) {
+        wait_for(
+            &format!("{text:?} on the terminal of `{}`", self.command),
+            || self.screen().contains(text).then_some(()),
+        );
+    }
+
+    /// Types `text`; end a line with `\r`, as the Enter key does.
+    pub fn send(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("terminal input is open");
+        stdin.write_all(text.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for the command to exit; the screen is the output's stdout.
+    pub fn finish(mut self) -> Output {
+        let status = wait_for(&format!("`{}` to exit", self.command), || {
+            self.child.try_wait().unwrap()
+        });
+        self.stdin = None;
+        if let Some(reader) = self.reader.take() {
+            reader.join().unwrap();
+        }
+        Output {
+            command: self.command.clone(),
+            code: status.code(),
+            stdout: self.screen(),
+            stderr: String::new(),
+        }
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -63,6 +63,15 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (app_id, version)
     );
     "#,
+    // 2: how many instances of each process type an app runs.
+    r#"
+    CREATE TABLE formation (
+        app_id   INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        process  TEXT NOT NULL,
+        quantity INTEGER NOT NULL,
+        PRIMARY KEY (app_id, process)
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

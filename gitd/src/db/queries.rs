@@ -466,3 +466,24 @@ pub fn current_release(conn: &Connection, app_id: i64) -> rusqlite::Result<Optio
     )
     .optional()
 }
+
+/// The stored quantity of each process type (what the last rollout or scale applied).
+pub fn formation(conn: &Connection, app_id: i64) -> rusqlite::Result<BTreeMap<String, u32>> {
+    let mut stmt = conn.prepare("SELECT process, quantity FROM formation WHERE app_id = ?1")?;
+    stmt.query_map([app_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+pub fn replace_formation(
+    conn: &Connection,
+    app_id: i64,
+    formation: &BTreeMap<String, u32>,
+) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM formation WHERE app_id = ?1", [app_id])?;
+    let mut insert =
+        conn.prepare("INSERT INTO formation (app_id, process, quantity) VALUES (?1, ?2, ?3)")?;
+    for (process, quantity) in formation {
+        insert.execute(params![app_id, process, quantity])?;
+    }
+    Ok(())
+}

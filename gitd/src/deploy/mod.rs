@@ -10,6 +10,7 @@
 
 mod pipeline;
 pub mod protocol;
+pub mod rollout;
 mod source;
 
 use std::collections::HashMap;

@@ -5,14 +5,15 @@
 use std::collections::BTreeMap;
 
 use paas_api::agent::{BuildEvent, BuildSpec, Builder};
-use paas_api::types::ReleaseStatus;
+use paas_api::types::{Release, ReleaseStatus};
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::PushSession;
 use super::protocol::{HookMessage, HookRequest, RefUpdate};
+use super::rollout::{self, RolloutFailure};
 use super::source::{self, PushedSource, SourceFiles};
-use crate::db::queries;
+use crate::db::queries::{self, AppRow};
 use crate::repos;
 use crate::state::SharedState;
 
@@ -37,6 +38,11 @@ impl Progress {
 
     pub fn detail(&self, text: &str) {
         self.line(format!("       {text}"));
+    }
+
+    /// A headline, `=====> text`, for the outcome of the whole push.
+    pub fn banner(&self, text: &str) {
+        self.line(format!("=====> {text}"));
     }
 
     pub fn fail(&self, reason: &str) {
@@ -163,27 +169,36 @@ async fn deploy(
     };
 
     let outcome = build(agent, &source, &commit, &spec, progress).await;
+    let built_image = outcome.as_ref().ok().map(|_| image.clone());
     let status = if outcome.is_ok() {
+        ReleaseStatus::Building
+    } else {
+        ReleaseStatus::Failed
+    };
+    record_outcome(state, app_id, version, status, built_image, &processes).await?;
+    outcome.map_err(|reason| format!("Release v{version} failed: {reason}"))?;
+
+    let release = Release {
+        image: Some(image.clone()),
+        processes: processes.clone(),
+        ..release
+    };
+    let launched = launch(state, app, &release, progress).await;
+    let status = if launched.is_ok() {
         ReleaseStatus::Succeeded
     } else {
         ReleaseStatus::Failed
     };
-    let built_image = outcome.as_ref().ok().map(|_| image.clone());
-    state
-        .db
-        .call(move |conn| {
-            queries::finish_release(
-                conn,
-                app_id,
-                version,
-                status,
-                built_image.as_deref(),
-                &processes,
-            )
-        })
-        .await
-        .map_err(internal)?;
-    outcome.map_err(|reason| format!("Release v{version} failed: {reason}"))?;
+    record_outcome(state, app_id, version, status, None, &processes).await?;
+    if let Err(failure) = launched {
+        if !failure.logs.is_empty() {
+            progress.fail("Last log lines of the failed container:");
+            for line in &failure.logs {
+                progress.detail(line.trim_end());
+            }
+        }
+        return Err(format!("Release v{version} failed to start: {failure}"));
+    }
 
     if let Some(branch) = update.name.strip_prefix("refs/heads/")
         && branch != app.deploy_branch
@@ -193,9 +208,55 @@ async fn deploy(
         let _ = tokio::task::spawn_blocking(move || source.set_head(&branch)).await;
     }
     tracing::info!(app = %app.name, version, %image, "deployed");
+    let url = state.web_url(&app.name);
     progress.step(&format!("Release v{version} created"));
-    progress.detail(&state.web_url(&app.name));
+    progress.detail(&url);
+    progress.banner(&format!("Application deployed: {url}"));
     Ok(())
+}
+
+/// Rolls the built release out with the app's formation, relaying the agent's progress.
+async fn launch(
+    state: &SharedState,
+    app: &AppRow,
+    release: &Release,
+    progress: &Progress,
+) -> Result<(), RolloutFailure> {
+    let app_id = app.id;
+    let stored = state
+        .db
+        .call(move |conn| queries::formation(conn, app_id))
+        .await
+        .map_err(|err| RolloutFailure {
+            reason: internal(err),
+            logs: Vec::new(),
+        })?;
+    let formation = rollout::formation_for(&release.processes, &stored);
+    let summary = formation
+        .iter()
+        .map(|(process, quantity)| format!("{process}={quantity}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    progress.step(&format!("Launching v{}: {summary}", release.version));
+    rollout::roll_out(state, app, release, formation, |line| progress.step(&line)).await
+}
+
+async fn record_outcome(
+    state: &SharedState,
+    app_id: i64,
+    version: u32,
+    status: ReleaseStatus,
+    image: Option<String>,
+    processes: &BTreeMap<String, Option<String>>,
+) -> Result<(), String> {
+    let processes = processes.clone();
+    state
+        .db
+        .call(move |conn| {
+            queries::finish_release(conn, app_id, version, status, image.as_deref(), &processes)
+        })
+        .await
+        .map_err(internal)
 }
 
 /// The one ref update that deploys. Only the deploy branch may be pushed; `master` stands in

@@ -9,6 +9,7 @@ use paas_api::types::{
 use rand::Rng;
 use serde::Deserialize;
 
+use super::formation::current_formation;
 use super::{ApiError, ApiResult, AuthUser, Json};
 use crate::db::{is_constraint_violation, queries};
 use crate::repos;
@@ -129,7 +130,11 @@ pub async fn info(
         .call(move |conn| queries::current_release(conn, app_id))
         .await?
         .map(|r| r.version);
-    Ok(Json(state.app_to_api(&app, current)))
+    let (_, formation) = current_formation(&state, &app).await?;
+    Ok(Json(App {
+        formation,
+        ..state.app_to_api(&app, current)
+    }))
 }
 
 #[derive(Deserialize)]
@@ -153,6 +158,18 @@ pub async fn destroy(
     }
     let lock = state.app_locks.for_app(&app.name);
     let _held = lock.lock().await;
+    // Containers and images go first: if the agent cannot remove them, the app stays whole.
+    if let Some(agent) = state.agent.as_ref() {
+        agent.delete_app(&app.name).await.map_err(|err| {
+            ApiError::new(
+                ErrorCode::DeployFailed,
+                format!(
+                    "Could not remove {}'s containers and images, so nothing was destroyed: {err}",
+                    app.name
+                ),
+            )
+        })?;
+    }
     let repos_dir = state.repos_dir();
     let app_name = app.name.clone();
     state

@@ -1,12 +1,15 @@
-//! Config vars. Every change makes a release carrying the new config snapshot.
+//! Config vars. Every change makes a release carrying the new config snapshot; an app that
+//! runs is rolled out with the new environment, and the change only sticks if that succeeds.
 
 use std::collections::BTreeMap;
 
 use axum::extract::{Path, State};
-use paas_api::types::{ConfigUpdate, ConfigUpdated, ConfigVars, ReleaseStatus};
+use paas_api::types::{ConfigUpdate, ConfigUpdated, ConfigVars, Release, ReleaseStatus};
 
+use super::formation::deploy_failed;
 use super::{ApiError, ApiResult, AuthUser, Json};
 use crate::db::queries;
+use crate::deploy::rollout;
 use crate::state::SharedState;
 
 pub async fn get(
@@ -33,37 +36,94 @@ pub async fn update(
     let lock = state.app_locks.for_app(&app.name);
     let _held = lock.lock().await;
     let username = auth.user.username.clone();
-    let (vars, release) = state
+    let app_id = app.id;
+    let (vars, current, stored_formation) = state
         .db
         .call(move |conn| -> rusqlite::Result<_> {
-            let tx = conn.transaction()?;
-            let mut vars = queries::config_vars(&tx, app.id)?;
+            let mut vars = queries::config_vars(conn, app_id)?;
             for (key, value) in update.vars {
                 match value {
                     Some(value) => vars.insert(key, value),
                     None => vars.remove(&key),
                 };
             }
-            queries::replace_config_vars(&tx, app.id, &vars)?;
-            let current = queries::current_release(&tx, app.id)?;
-            let no_processes = BTreeMap::new();
-            let release = queries::insert_release(
-                &tx,
-                &queries::NewRelease {
-                    app_id: app.id,
-                    description: &description,
-                    username: &username,
-                    status: ReleaseStatus::Succeeded,
-                    image: current.as_ref().and_then(|r| r.image.as_deref()),
-                    commit: current.as_ref().and_then(|r| r.commit.as_deref()),
-                    processes: current.as_ref().map_or(&no_processes, |r| &r.processes),
-                    config: &vars,
-                },
-            )?;
-            tx.commit()?;
-            Ok((vars, release))
+            let current = queries::current_release(conn, app_id)?;
+            Ok((vars, current, queries::formation(conn, app_id)?))
         })
         .await?;
+    rollout::check_health_check_path(&vars).map_err(ApiError::invalid)?;
+    // Only a release with an image runs; before the first deploy the change is just recorded.
+    let running = current.as_ref().filter(|release| release.image.is_some());
+    let status = if running.is_some() {
+        ReleaseStatus::Building
+    } else {
+        ReleaseStatus::Succeeded
+    };
+    let release = {
+        let vars = vars.clone();
+        let current = current.clone();
+        state
+            .db
+            .call(move |conn| -> rusqlite::Result<_> {
+                let tx = conn.transaction()?;
+                let no_processes = BTreeMap::new();
+                let release = queries::insert_release(
+                    &tx,
+                    &queries::NewRelease {
+                        app_id,
+                        description: &description,
+                        username: &username,
+                        status,
+                        image: current.as_ref().and_then(|r| r.image.as_deref()),
+                        commit: current.as_ref().and_then(|r| r.commit.as_deref()),
+                        processes: current.as_ref().map_or(&no_processes, |r| &r.processes),
+                        config: &vars,
+                    },
+                )?;
+                if status == ReleaseStatus::Succeeded {
+                    queries::replace_config_vars(&tx, app_id, &vars)?;
+                }
+                tx.commit()?;
+                Ok(release)
+            })
+            .await?
+    };
+    if let Some(running) = running {
+        let formation = rollout::formation_for(&running.processes, &stored_formation);
+        let launched = rollout::roll_out(&state, &app, &release, formation, |line| {
+            tracing::info!(app = %app.name, "{line}");
+        })
+        .await;
+        let version = release.version;
+        let processes = release.processes.clone();
+        let new_vars = vars.clone();
+        let succeeded = launched.is_ok();
+        state
+            .db
+            .call(move |conn| -> rusqlite::Result<()> {
+                let tx = conn.transaction()?;
+                let status = if succeeded {
+                    queries::replace_config_vars(&tx, app_id, &new_vars)?;
+                    ReleaseStatus::Succeeded
+                } else {
+                    ReleaseStatus::Failed
+                };
+                queries::finish_release(&tx, app_id, version, status, None, &processes)?;
+                tx.commit()
+            })
+            .await?;
+        if let Err(failure) = launched {
+            tracing::info!(app = %name, version, reason = %failure, "config rollout failed");
+            return Err(deploy_failed(
+                &format!("Release v{version} failed to start; the config vars were not changed"),
+                &failure,
+            ));
+        }
+    }
+    let release = Release {
+        status: ReleaseStatus::Succeeded,
+        ..release
+    };
     tracing::info!(app = %name, version = release.version, "config changed");
     Ok(Json(ConfigUpdated { vars, release }))
 }

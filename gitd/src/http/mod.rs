@@ -4,6 +4,7 @@
 
 mod apps;
 mod config_vars;
+mod formation;
 mod keys;
 mod releases;
 mod session;
@@ -52,6 +53,12 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/v1/apps/{app}/releases", get(releases::list))
         .route("/v1/apps/{app}/releases/{version}", get(releases::info))
+        .route("/v1/apps/{app}/ps", get(formation::ps))
+        .route(
+            "/v1/apps/{app}/formation",
+            get(formation::list).patch(formation::scale),
+        )
+        .route("/v1/apps/{app}/restart", post(formation::restart))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -1,0 +1,410 @@
+//! The Docker calls of the runtime: an app's containers read back from their labels, its
+//! network, container lifecycle, log tails and the drain exec.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::exec::StartExecResults;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ExecConfig,
+    HealthStatusEnum, NetworkConnectRequest, NetworkCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, ListImagesOptions,
+    LogsOptions, RemoveContainerOptions, RemoveImageOptions, RenameContainerOptions,
+    StopContainerOptions,
+};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use paas_api::agent::Instance;
+
+use super::container::{
+    BUSYBOX_IN_CONTAINER, DRAIN_MARKER, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE,
+    LABEL_SPEC, container_name, network_name, parse_release_label,
+};
+
+/// One of an app's containers, as its labels and Docker's summary describe it.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    pub id: String,
+    pub name: String,
+    pub process: String,
+    pub index: u32,
+    pub release: u32,
+    pub fingerprint: String,
+    pub running: bool,
+}
+
+impl Existing {
+    /// Its name as the naming convention gives it (a container being replaced is renamed).
+    pub fn canonical_name(&self, app: &str) -> String {
+        container_name(app, self.release, &self.process, self.index)
+    }
+}
+
+/// Containers labelled for `app`, including stopped ones; unparseable labels are skipped
+/// (not ours to manage).
+pub async fn list(docker: &Docker, app: &str) -> Result<Vec<Existing>, DockerError> {
+    let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_APP}={app}")])]);
+    let summaries = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await?;
+    let mut existing: Vec<Existing> = summaries
+        .into_iter()
+        .filter_map(|summary| {
+            let labels = summary.labels?;
+            Some(Existing {
+                id: summary.id?,
+                name: summary.names?.first()?.trim_start_matches('/').to_owned(),
+                process: labels.get(LABEL_PROCESS)?.clone(),
+                index: labels.get(LABEL_INDEX)?.parse().ok()?,
+                release: parse_release_label(labels.get(LABEL_RELEASE)?)?,
+                fingerprint: labels.get(LABEL_SPEC).cloned().unwrap_or_default(),
+                running: summary.state
+                    == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
+            })
+        })
+        .collect();
+    existing.sort_by(|a, b| (&a.process, a.index, a.release).cmp(&(&b.process, b.index, b.release)));
+    Ok(existing)
+}
+
+pub async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInspectResponse, DockerError> {
+    docker
+        .inspect_container(id, None::<InspectContainerOptions>)
+        .await
+}
+
+/// The app's instances for `GET …/instances`.
+pub async fn instances(docker: &Docker, app: &str) -> Result<Vec<Instance>, DockerError> {
+    let mut instances = Vec::new();
+    for existing in list(docker, app).await? {
+        let details = match inspect(docker, &existing.id).await {
+            Ok(details) => details,
+            // Removed between the listing and now.
+            Err(err) if is_not_found(&err) => continue,
+            Err(err) => return Err(err),
+        };
+        let state = details.state.unwrap_or_default();
+        instances.push(Instance {
+            process: existing.process,
+            index: existing.index,
+            release: existing.release,
+            name: existing.name,
+            container_id: existing.id,
+            state: state
+                .status
+                .map(|status| status.to_string())
+                .unwrap_or_default(),
+            started_at: state
+                .started_at
+                .as_deref()
+                .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+                .map(|at| at.with_timezone(&Utc))
+                .filter(|_| state.running == Some(true)),
+            health: state
+                .health
+                .and_then(|health| health.status)
+                .filter(|status| !matches!(status, HealthStatusEnum::EMPTY | HealthStatusEnum::NONE))
+                .map(|status| status.to_string()),
+        });
+    }
+    Ok(instances)
+}
+
+pub fn is_not_found(err: &DockerError) -> bool {
+    matches!(
+        err,
+        DockerError::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+/// Creates the app's network unless it exists, and connects a containerised Traefik to it.
+pub async fn ensure_network(
+    docker: &Docker,
+    app: &str,
+    traefik_container: Option<&str>,
+) -> Result<(), DockerError> {
+    let name = network_name(app);
+    // Docker 20.10 happily creates a second network of the same name, so look first (the
+    // app lock keeps this from racing with itself).
+    match docker
+        .inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>)
+        .await
+    {
+        Ok(_) => {}
+        Err(err) if is_not_found(&err) => {
+            docker
+                .create_network(NetworkCreateRequest {
+                    name: name.clone(),
+                    driver: Some("bridge".to_owned()),
+                    labels: Some(HashMap::from([(LABEL_APP.to_owned(), app.to_owned())])),
+                    ..Default::default()
+                })
+                .await?;
+        }
+        Err(err) => return Err(err),
+    }
+    if let Some(traefik) = traefik_container {
+        let connected = docker
+            .connect_network(
+                &name,
+                NetworkConnectRequest {
+                    container: Some(traefik.to_owned()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        match connected {
+            Ok(()) => {}
+            // 403 from 20.10: already connected.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 403, ..
+            }) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// Removes every network labelled for the app (older engines may hold duplicates).
+pub async fn remove_network(docker: &Docker, app: &str) -> Result<(), DockerError> {
+    let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_APP}={app}")])]);
+    let networks = docker
+        .list_networks(Some(bollard::query_parameters::ListNetworksOptions {
+            filters: Some(filters),
+        }))
+        .await?;
+    for id in networks.into_iter().filter_map(|network| network.id) {
+        match docker.remove_network(&id).await {
+            Err(err) if !is_not_found(&err) => return Err(err),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+pub async fn create_and_start(
+    docker: &Docker,
+    name: &str,
+    body: ContainerCreateBody,
+) -> Result<String, DockerError> {
+    let created = docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            }),
+            body,
+        )
+        .await?;
+    docker
+        .start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>)
+        .await?;
+    Ok(created.id)
+}
+
+pub async fn rename(docker: &Docker, id: &str, name: &str) -> Result<(), DockerError> {
+    docker
+        .rename_container(
+            id,
+            RenameContainerOptions {
+                name: name.to_owned(),
+            },
+        )
+        .await
+}
+
+/// SIGTERM, then SIGKILL after `timeout_secs`, then removal; a container already gone is fine.
+pub async fn stop_and_remove(
+    docker: &Docker,
+    id: &str,
+    timeout_secs: u64,
+) -> Result<(), DockerError> {
+    let stopped = docker
+        .stop_container(
+            id,
+            Some(StopContainerOptions {
+                t: Some(i32::try_from(timeout_secs).unwrap_or(i32::MAX)),
+                signal: None,
+            }),
+        )
+        .await;
+    match stopped {
+        Ok(()) => {}
+        Err(err) if is_not_found(&err) => return Ok(()),
+        // 304: already stopped.
+        Err(DockerError::DockerResponseServerError {
+            status_code: 304, ..
+        }) => {}
+        Err(err) => return Err(err),
+    }
+    remove(docker, id).await
+}
+
+pub async fn remove(docker: &Docker, id: &str) -> Result<(), DockerError> {
+    let removed = docker
+        .remove_container(
+            id,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    match removed {
+        Err(err) if is_not_found(&err) => Ok(()),
+        other => other,
+    }
+}
+
+/// The last `lines` lines of a container's stdout and stderr.
+pub async fn log_tail(docker: &Docker, id: &str, lines: usize) -> Vec<String> {
+    let mut output = docker.logs(
+        id,
+        Some(LogsOptions {
+            stdout: true,
+            stderr: true,
+            tail: lines.to_string(),
+            ..Default::default()
+        }),
+    );
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = output.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+    }
+    text.lines().map(str::to_owned).collect()
+}
+
+/// Makes the container's health check fail from its next probe on (see `DRAIN_MARKER`).
+pub async fn mark_draining(docker: &Docker, id: &str) -> Result<(), String> {
+    let script = format!("{BUSYBOX_IN_CONTAINER} mkdir -p /tmp && {BUSYBOX_IN_CONTAINER} touch {DRAIN_MARKER}");
+    let exec = docker
+        .create_exec(
+            id,
+            ExecConfig {
+                cmd: Some(vec![
+                    BUSYBOX_IN_CONTAINER.to_owned(),
+                    "sh".to_owned(),
+                    "-c".to_owned(),
+                    script,
+                ]),
+                user: Some("0".to_owned()),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|err| err.to_string())?;
+    if let StartExecResults::Attached { mut output, .. } = docker
+        .start_exec(&exec.id, None)
+        .await
+        .map_err(|err| err.to_string())?
+    {
+        while output.next().await.is_some() {}
+    }
+    let inspected = docker
+        .inspect_exec(&exec.id)
+        .await
+        .map_err(|err| err.to_string())?;
+    match inspected.exit_code {
+        Some(0) => Ok(()),
+        code => Err(format!("the drain marker could not be written (exit {code:?})")),
+    }
+}
+
+/// Readiness as Docker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Liveness {
+    /// Running and, if checked, healthy; `ip` is its address on the app network.
+    Up { ip: Option<String> },
+    /// Still starting (or not yet healthy).
+    Pending { last_check: Option<String> },
+    /// Exited, dead, or restarted by the restart policy since it was created.
+    Down { reason: String },
+}
+
+pub fn liveness(app: &str, details: &ContainerInspectResponse, needs_health: bool) -> Liveness {
+    let state = details.state.clone().unwrap_or_default();
+    let restarts = details.restart_count.unwrap_or(0);
+    let status = state.status.unwrap_or(ContainerStateStatusEnum::EMPTY);
+    if matches!(
+        status,
+        ContainerStateStatusEnum::EXITED
+            | ContainerStateStatusEnum::DEAD
+            | ContainerStateStatusEnum::RESTARTING
+    ) || restarts > 0
+    {
+        let code = state.exit_code.unwrap_or_default();
+        let oom = if state.oom_killed == Some(true) {
+            " (out of memory)"
+        } else {
+            ""
+        };
+        return Liveness::Down {
+            reason: format!("exited with code {code}{oom}"),
+        };
+    }
+    if status != ContainerStateStatusEnum::RUNNING {
+        return Liveness::Pending { last_check: None };
+    }
+    let health = state.health.unwrap_or_default();
+    if needs_health && health.status != Some(HealthStatusEnum::HEALTHY) {
+        let last_check = health.log.and_then(|log| log.last().cloned()).map(|result| {
+            let output = result.output.unwrap_or_default();
+            format!(
+                "exit {}{}{}",
+                result.exit_code.unwrap_or_default(),
+                if output.trim().is_empty() { "" } else { ": " },
+                output.trim()
+            )
+        });
+        return Liveness::Pending { last_check };
+    }
+    let ip = details
+        .network_settings
+        .as_ref()
+        .and_then(|settings| settings.networks.as_ref())
+        .and_then(|networks| networks.get(&network_name(app)))
+        .and_then(|endpoint| endpoint.ip_address.clone())
+        .filter(|ip| !ip.is_empty());
+    Liveness::Up { ip }
+}
+
+/// Removes every `paas/<app>:*` tag; images still used by a container stay.
+pub async fn remove_images(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
+    let repository = format!("paas/{app}");
+    let filters = HashMap::from([("reference".to_owned(), vec![repository.clone()])]);
+    let images = docker
+        .list_images(Some(ListImagesOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await?;
+    let prefix = format!("{repository}:");
+    let mut removed = Vec::new();
+    for tag in images
+        .into_iter()
+        .flat_map(|image| image.repo_tags)
+        .filter(|tag| tag.starts_with(&prefix))
+    {
+        match docker
+            .remove_image(&tag, None::<RemoveImageOptions>, None)
+            .await
+        {
+            Ok(_) => removed.push(tag),
+            Err(err) if is_not_found(&err) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(removed)
+}

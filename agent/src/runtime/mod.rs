@@ -1,0 +1,306 @@
+//! App containers (contract in `paas_api::agent`, "Runtime"): desired state per app reconciled
+//! into labelled containers behind Traefik, zero-downtime rollouts and restarts, instance
+//! listings read back from Docker labels, and app removal. The agent keeps no state of its own:
+//! what runs is what Docker reports, so restarting the agent changes nothing.
+//!
+//! Routes: `PUT /v1/apps/{app}` ([`AppSpec`] → NDJSON [`RolloutEvent`]s),
+//! `GET /v1/apps/{app}/instances`, `POST /v1/apps/{app}/restart` ([`RestartRequest`] →
+//! NDJSON [`RolloutEvent`]s), `DELETE /v1/apps/{app}` (→ 204).
+
+mod container;
+mod docker;
+mod rollout;
+mod traefik;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use futures::StreamExt;
+use paas_api::ErrorCode;
+use paas_api::agent::{AppSpec, Instance, RestartRequest, RolloutEvent};
+use paas_api::formation::{MAX_QUANTITY, validate_process_type};
+use regex::Regex;
+use tokio::sync::{OwnedMutexGuard, mpsc};
+use tracing::{info, warn};
+
+use crate::http::ApiError;
+use crate::state::AgentState;
+use rollout::{Rollout, RolloutError};
+
+/// Events buffered for a slow reader before the rollout waits for it.
+const EVENT_BUFFER: usize = 64;
+
+static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+        .unwrap()
+});
+/// Goes single-quoted into the health check's shell line: no quotes, spaces or backslashes.
+static HEALTH_PATH: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^/[A-Za-z0-9._~/?=&%+:@,;-]{0,1023}$").unwrap());
+
+pub fn routes() -> Router<AgentState> {
+    Router::new()
+        .route("/v1/apps/{app}", put(put_app).delete(delete_app))
+        .route("/v1/apps/{app}/instances", get(list_instances))
+        .route("/v1/apps/{app}/restart", post(restart_app))
+}
+
+/// One lock per app: rollouts, restarts and removal of the same app run one at a time.
+#[derive(Default)]
+pub struct RuntimeState {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl RuntimeState {
+    async fn lock(&self, app: &str) -> OwnedMutexGuard<()> {
+        let lock = self
+            .locks
+            .lock()
+            .expect("the lock table is never poisoned")
+            .entry(app.to_owned())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidInput, message)
+}
+
+fn check_app(app: &str) -> Result<(), ApiError> {
+    paas_api::validate_app_name(app).map_err(|err| invalid(err.to_string()))
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|err| invalid(format!("invalid {what}: {err}")))
+}
+
+pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
+    check_app(app)?;
+    if spec.release == 0 {
+        return Err(invalid("release must be 1 or more"));
+    }
+    if spec.image.is_empty() || spec.image.len() > 255 || spec.image.contains(char::is_whitespace)
+    {
+        return Err(invalid(format!("invalid image {:?}", spec.image)));
+    }
+    for (key, value) in &spec.env {
+        paas_api::validate_config_key(key).map_err(|err| invalid(err.to_string()))?;
+        if value.contains('\0') {
+            return Err(invalid(format!("config value of {key} contains a NUL byte")));
+        }
+    }
+    for (process, process_spec) in &spec.processes {
+        validate_process_type(process).map_err(|err| invalid(err.to_string()))?;
+        if process_spec.quantity > MAX_QUANTITY {
+            return Err(invalid(format!(
+                "{process} quantity {} is over the limit of {MAX_QUANTITY}",
+                process_spec.quantity
+            )));
+        }
+        if process_spec
+            .command
+            .as_deref()
+            .is_some_and(|command| command.trim().is_empty() || command.contains('\0'))
+        {
+            return Err(invalid(format!("the command of {process} is empty or has a NUL byte")));
+        }
+    }
+    for domain in &spec.domains {
+        if domain.len() > 253 || !HOSTNAME.is_match(domain) {
+            return Err(invalid(format!(
+                "invalid domain {domain:?}: use a lowercase host name like www.example.com"
+            )));
+        }
+    }
+    if let Some(path) = &spec.health_check_path
+        && !HEALTH_PATH.is_match(path)
+    {
+        return Err(invalid(format!(
+            "invalid health check path {path:?}: it must start with / and use URL characters only"
+        )));
+    }
+    Ok(())
+}
+
+fn rollout<'a>(state: &'a AgentState, app: &'a str, events: mpsc::Sender<RolloutEvent>) -> Rollout<'a> {
+    let config = &state.config.runtime;
+    Rollout {
+        docker: &state.docker,
+        config,
+        traefik: config.traefik_api.as_deref().map(traefik::TraefikApi::new),
+        app,
+        events,
+    }
+}
+
+/// What a streamed request asks for.
+enum Work {
+    Apply(Box<AppSpec>),
+    Restart(Option<String>),
+}
+
+/// Runs `work` in the background under the app's lock and streams its events, ending with
+/// exactly one `done` or `failed`; the work finishes even if the caller hangs up.
+fn stream_rollout(state: AgentState, app: String, work: Work) -> Response {
+    let (sender, mut receiver) = mpsc::channel(EVENT_BUFFER);
+    tokio::spawn(async move {
+        let _guard = state.runtime.lock(&app).await;
+        let rollout = rollout(&state, &app, sender.clone());
+        let (what, outcome) = match &work {
+            Work::Apply(spec) => ("rollout", rollout.apply(spec).await),
+            Work::Restart(process) => ("restart", rollout.restart(process.as_deref()).await),
+        };
+        let terminal = match outcome {
+            Ok(()) => {
+                info!(%app, what, "done");
+                RolloutEvent::Done
+            }
+            Err(RolloutError { reason, logs }) => {
+                warn!(%app, what, %reason, "failed");
+                RolloutEvent::Failed { reason, logs }
+            }
+        };
+        let _ = sender.send(terminal).await;
+    });
+    let events = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+        .map(|event| Ok::<_, Infallible>(encode_event(&event)));
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(events))
+        .expect("static headers are valid")
+}
+
+fn encode_event(event: &RolloutEvent) -> Bytes {
+    let mut line = serde_json::to_vec(event).expect("rollout events always serialize");
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+async fn put_app(
+    State(state): State<AgentState>,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let spec: AppSpec = parse_json(&body, "app spec")?;
+    validate_spec(&app, &spec)?;
+    info!(%app, release = spec.release, "rollout requested");
+    Ok(stream_rollout(state, app, Work::Apply(Box::new(spec))))
+}
+
+async fn restart_app(
+    State(state): State<AgentState>,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    check_app(&app)?;
+    let request: RestartRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RestartRequest::default()
+    } else {
+        parse_json(&body, "restart request")?
+    };
+    if let Some(process) = &request.process {
+        validate_process_type(process).map_err(|err| invalid(err.to_string()))?;
+    }
+    Ok(stream_rollout(state, app, Work::Restart(request.process)))
+}
+
+async fn list_instances(
+    State(state): State<AgentState>,
+    Path(app): Path<String>,
+) -> Result<Json<Vec<Instance>>, ApiError> {
+    check_app(&app)?;
+    docker::instances(&state.docker, &app)
+        .await
+        .map(Json)
+        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))
+}
+
+async fn delete_app(
+    State(state): State<AgentState>,
+    Path(app): Path<String>,
+) -> Result<Response, ApiError> {
+    check_app(&app)?;
+    let _guard = state.runtime.lock(&app).await;
+    let docker_error = |err: bollard::errors::Error| {
+        ApiError::new(ErrorCode::Internal, format!("Docker: {err}"))
+    };
+    let containers = docker::list(&state.docker, &app).await.map_err(docker_error)?;
+    let stop_timeout = state.config.runtime.stop_timeout_secs;
+    let stopped = futures::future::join_all(
+        containers
+            .iter()
+            .map(|c| docker::stop_and_remove(&state.docker, &c.id, stop_timeout)),
+    )
+    .await;
+    for result in stopped {
+        result.map_err(docker_error)?;
+    }
+    docker::remove_network(&state.docker, &app)
+        .await
+        .map_err(docker_error)?;
+    let images = docker::remove_images(&state.docker, &app)
+        .await
+        .map_err(docker_error)?;
+    info!(%app, containers = containers.len(), images = images.len(), "app removed");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use paas_api::agent::ProcessSpec;
+
+    use super::*;
+
+    fn spec() -> AppSpec {
+        AppSpec {
+            release: 1,
+            image: "paas/hello:v1".into(),
+            env: BTreeMap::from([("GREETING".into(), "Hi".into())]),
+            processes: BTreeMap::from([("web".into(), ProcessSpec { command: None, quantity: 1 })]),
+            domains: vec!["www.example.com".into()],
+            health_check_path: Some("/health?full=1".into()),
+        }
+    }
+
+    fn refused(change: impl FnOnce(&mut AppSpec)) -> String {
+        let mut spec = spec();
+        change(&mut spec);
+        validate_spec("hello", &spec).unwrap_err().message
+    }
+
+    #[test]
+    fn accepts_a_well_formed_spec() {
+        assert!(validate_spec("hello", &spec()).is_ok());
+    }
+
+    #[test]
+    fn refuses_what_could_break_out_of_labels_or_the_health_command() {
+        assert!(validate_spec("Hello", &spec()).is_err());
+        assert!(refused(|s| s.release = 0).contains("release"));
+        assert!(refused(|s| s.domains = vec!["a.com`) || Host(`b.com".into()]).contains("domain"));
+        assert!(refused(|s| s.domains = vec!["Example.com".into()]).contains("domain"));
+        assert!(refused(|s| s.health_check_path = Some("/x' ; rm -rf /".into())).contains("health"));
+        assert!(refused(|s| s.health_check_path = Some("health".into())).contains("health"));
+        assert!(refused(|s| {
+            s.env.insert("A-B".into(), "x".into());
+        })
+        .contains("config key"));
+        assert!(refused(|s| {
+            s.processes.insert("Web".into(), ProcessSpec { command: None, quantity: 1 });
+        })
+        .contains("process type"));
+        assert!(refused(|s| s.processes.get_mut("web").unwrap().quantity = 101).contains("limit"));
+        assert!(refused(|s| s.image = "a b".into()).contains("image"));
+    }
+}

@@ -1,0 +1,73 @@
+//! Reading Traefik's API (`api.insecure`, read-only) to know which containers it routes to, so
+//! a rollout moves on when Traefik has actually picked up a change rather than after a guess.
+
+use std::collections::HashSet;
+
+use serde::Deserialize;
+
+use super::container::{APP_PORT, router_name};
+
+#[derive(Clone)]
+pub struct TraefikApi {
+    client: reqwest::Client,
+    base: String,
+}
+
+#[derive(Deserialize)]
+struct Service {
+    #[serde(rename = "loadBalancer", default)]
+    load_balancer: Option<LoadBalancer>,
+}
+
+#[derive(Deserialize)]
+struct LoadBalancer {
+    #[serde(default)]
+    servers: Vec<Server>,
+}
+
+#[derive(Deserialize)]
+struct Server {
+    url: String,
+}
+
+impl TraefikApi {
+    pub fn new(base: &str) -> Self {
+        TraefikApi {
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("a plain HTTP client always builds"),
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The server URLs of the app's service (`http://<ip>:5000`); none when the service is
+    /// absent (no routable container).
+    pub async fn servers(&self, app: &str) -> Result<HashSet<String>, String> {
+        let url = format!("{}/api/http/services/{}@docker", self.base, router_name(app));
+        let response = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|err| format!("Traefik API {url}: {err}"))?;
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(HashSet::new());
+        }
+        if !response.status().is_success() {
+            return Err(format!("Traefik API {url}: HTTP {}", response.status()));
+        }
+        let service: Service = response
+            .json()
+            .await
+            .map_err(|err| format!("Traefik API {url}: {err}"))?;
+        Ok(service
+            .load_balancer
+            .map(|lb| lb.servers.into_iter().map(|server| server.url).collect())
+            .unwrap_or_default())
+    }
+}
+
+pub fn server_url(ip: &str) -> String {
+    format!("http://{ip}:{APP_PORT}")
+}

@@ -1,0 +1,259 @@
+//! `ps`, `scale` (`ps:scale`) and `restart` (`ps:restart`).
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use paas_api::formation::parse_scale_args;
+use paas_api::types::{Formation, ProcessInstance, RestartRequest, ScaleRequest};
+use reqwest::Method;
+
+use super::Context;
+use crate::AppArg;
+use crate::client::Client;
+use crate::output::{Style, print_json, word_list};
+
+pub fn list(ctx: &Context, app: &AppArg, json: bool) -> anyhow::Result<()> {
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let response =
+        client.execute(client.request(Method::GET, client.url(&["apps", &name, "ps"])))?;
+    let instances: Vec<ProcessInstance> = response.json()?;
+    if json {
+        return print_json(&instances);
+    }
+    print!(
+        "{}",
+        render_ps(&name, &instances, Utc::now(), Style::stdout())
+    );
+    Ok(())
+}
+
+/// Heroku's layout: a header per process type, then `web.1: up 2026/11/22 10:00:00 (~ 3m ago)`
+/// and the release each instance runs.
+fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style: Style) -> String {
+    if instances.is_empty() {
+        return format!("{app} has no running processes.\n");
+    }
+    let mut by_process: BTreeMap<&str, Vec<&ProcessInstance>> = BTreeMap::new();
+    for instance in instances {
+        by_process
+            .entry(instance.process.as_str())
+            .or_default()
+            .push(instance);
+    }
+    let mut out = String::new();
+    for (process, instances) in by_process {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&style.header(&format!("{process} ({})", instances.len())));
+        out.push('\n');
+        for instance in instances {
+            let since = instance
+                .since
+                .map(|since| {
+                    format!(
+                        " {} (~ {} ago)",
+                        since.format("%Y/%m/%d %H:%M:%S"),
+                        ago(now - since)
+                    )
+                })
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{}.{}: {}{since}  v{}\n",
+                instance.process,
+                instance.index,
+                instance.state.as_str(),
+                instance.release
+            ));
+        }
+    }
+    out
+}
+
+/// `12s`, `3m`, `5h`, `2d`: the largest whole unit, as Heroku rounds it.
+fn ago(elapsed: chrono::TimeDelta) -> String {
+    let seconds = elapsed.num_seconds().max(0);
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86400),
+    }
+}
+
+pub fn scale(ctx: &Context, app: &AppArg, changes: &[String], json: bool) -> anyhow::Result<()> {
+    parse_scale_args(changes)?;
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let request = ScaleRequest {
+        changes: changes.to_vec(),
+    };
+    let message = format!("Scaling processes of {}", Style::stderr().app(&name));
+    let formation = waiting(&message, || {
+        let url = client.url(&["apps", &name, "formation"]);
+        let response = client.execute(client.request(Method::PATCH, url).json(&request))?;
+        let formation: Vec<Formation> = response.json()?;
+        let suffix = format!(", now running {}", running(&formation));
+        Ok((formation, suffix))
+    })?;
+    if json {
+        print_json(&formation)?;
+    }
+    Ok(())
+}
+
+/// `web at 3, worker at 1`, or `nothing` when every quantity is zero.
+fn running(formation: &[Formation]) -> String {
+    let parts: Vec<String> = formation
+        .iter()
+        .filter(|f| f.quantity > 0)
+        .map(|f| format!("{} at {}", f.process, f.quantity))
+        .collect();
+    if parts.is_empty() {
+        "nothing".to_owned()
+    } else {
+        word_list(&parts)
+    }
+}
+
+pub fn restart(ctx: &Context, app: &AppArg, process: Option<String>) -> anyhow::Result<()> {
+    if let Some(process) = &process {
+        paas_api::formation::validate_process_type(process)?;
+    }
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let what = match &process {
+        Some(process) => format!("{process} processes"),
+        None => "all processes".to_owned(),
+    };
+    let message = format!("Restarting {what} of {}", Style::stderr().app(&name));
+    waiting(&message, || {
+        restart_request(&client, &name, process.clone())?;
+        Ok(((), String::new()))
+    })
+}
+
+fn restart_request(client: &Client, app: &str, process: Option<String>) -> anyhow::Result<()> {
+    let url = client.url(&["apps", app, "restart"]);
+    client.execute(
+        client
+            .request(Method::POST, url)
+            .json(&RestartRequest { process }),
+    )?;
+    Ok(())
+}
+
+/// Runs `work` behind a spinner on a terminal (`Scaling… ⠙`, then `… done, suffix`); elsewhere
+/// it prints the line only once the work succeeded, so failures show just their error line.
+fn waiting<T>(
+    message: &str,
+    work: impl FnOnce() -> anyhow::Result<(T, String)>,
+) -> anyhow::Result<T> {
+    let mut stderr = std::io::stderr();
+    if !stderr.is_terminal() {
+        let (value, suffix) = work()?;
+        let _ = writeln!(stderr, "{message}... done{suffix}");
+        return Ok(value);
+    }
+    let spinner = ProgressBar::new_spinner();
+    spinner.set_style(
+        ProgressStyle::with_template("{msg}... {spinner}").expect("the template is valid"),
+    );
+    spinner.set_message(message.to_owned());
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    match work() {
+        Ok((value, suffix)) => {
+            spinner.finish_and_clear();
+            let _ = writeln!(stderr, "{message}... done{suffix}");
+            Ok(value)
+        }
+        Err(error) => {
+            spinner.finish_and_clear();
+            let _ = writeln!(stderr, "{message}... !");
+            Err(error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use paas_api::types::InstanceState;
+
+    fn instance(
+        process: &str,
+        index: u32,
+        state: InstanceState,
+        minutes_ago: i64,
+    ) -> ProcessInstance {
+        ProcessInstance {
+            process: process.into(),
+            index,
+            release: 4,
+            state,
+            since: Some(now() - chrono::TimeDelta::minutes(minutes_ago)),
+            container: format!("paas-hello-v4-{process}-{index}"),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 22, 10, 3, 0).unwrap()
+    }
+
+    #[test]
+    fn ps_groups_instances_by_process_type_like_heroku() {
+        let mut crashed = instance("worker", 1, InstanceState::Crashed, 0);
+        crashed.since = None;
+        let instances = [
+            instance("web", 1, InstanceState::Up, 3),
+            instance("web", 2, InstanceState::Starting, 0),
+            crashed,
+        ];
+        assert_eq!(
+            render_ps("hello", &instances, now(), Style { colour: false }),
+            "=== web (2)\n\
+             web.1: up 2026/11/22 10:00:00 (~ 3m ago)  v4\n\
+             web.2: starting 2026/11/22 10:03:00 (~ 0s ago)  v4\n\
+             \n\
+             === worker (1)\n\
+             worker.1: crashed  v4\n"
+        );
+        assert_eq!(
+            render_ps("hello", &[], now(), Style { colour: false }),
+            "hello has no running processes.\n"
+        );
+    }
+
+    #[test]
+    fn ages_use_the_largest_whole_unit() {
+        assert_eq!(ago(chrono::TimeDelta::seconds(59)), "59s");
+        assert_eq!(ago(chrono::TimeDelta::seconds(61)), "1m");
+        assert_eq!(ago(chrono::TimeDelta::hours(5)), "5h");
+        assert_eq!(ago(chrono::TimeDelta::days(3)), "3d");
+        assert_eq!(ago(chrono::TimeDelta::seconds(-5)), "0s");
+    }
+
+    #[test]
+    fn the_scale_summary_names_what_runs() {
+        let formation = |pairs: &[(&str, u32)]| -> Vec<Formation> {
+            pairs
+                .iter()
+                .map(|(process, quantity)| Formation {
+                    process: (*process).into(),
+                    quantity: *quantity,
+                    command: None,
+                })
+                .collect()
+        };
+        assert_eq!(
+            running(&formation(&[("web", 3), ("worker", 1)])),
+            "web at 3 and worker at 1"
+        );
+        assert_eq!(running(&formation(&[("web", 0)])), "nothing");
+    }
+}

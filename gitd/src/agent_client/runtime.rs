@@ -1,0 +1,156 @@
+//! The agent's runtime API (contract in `paas_api::agent`, under "Runtime"): hand it an app's
+//! desired state and follow the rollout as it streams, restart processes, list what runs, and
+//! remove an app's containers and images.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use paas_api::ErrorBody;
+use paas_api::agent::{AppSpec, Instance, RestartRequest, RolloutEvent};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+
+use super::{AgentClient, describe};
+
+/// Listing instances reads Docker's state only; it answers quickly or not at all.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Removing an app stops each container with its stop timeout; this bounds a stuck engine.
+const DELETE_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot reach the agent at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the agent refused gitd's token; check the agent token in gitd's config")]
+    Unauthorized,
+    #[error("the agent refused the request: {0}")]
+    Rejected(String),
+    /// The rollout failed; what ran before keeps running. `logs` are the last lines of the
+    /// container that failed, if one did.
+    #[error("{reason}")]
+    RolloutFailed { reason: String, logs: Vec<String> },
+    #[error("the rollout stream from the agent broke: {0}")]
+    Stream(String),
+    #[error("the agent sent an unreadable rollout event: {0}")]
+    BadEvent(String),
+    #[error("the agent's rollout stream ended without a result")]
+    Truncated,
+    #[error("the agent sent an unreadable answer: {0}")]
+    BadAnswer(String),
+}
+
+impl RuntimeError {
+    /// The failed container's last log lines (empty unless a rollout failed on one).
+    pub fn logs(&self) -> &[String] {
+        match self {
+            RuntimeError::RolloutFailed { logs, .. } => logs,
+            _ => &[],
+        }
+    }
+}
+
+impl AgentClient {
+    /// `PUT /v1/apps/{app}`: makes the app run as `spec` says. `on_line` sees each progress
+    /// line as it arrives; the result is the rollout's outcome.
+    pub async fn put_app(
+        &self,
+        app: &str,
+        spec: &AppSpec,
+        on_line: impl FnMut(String),
+    ) -> Result<(), RuntimeError> {
+        let request = self.runtime_request(Method::PUT, &format!("/v1/apps/{app}"));
+        let response = self.send(request.json(spec)).await?;
+        follow_rollout(response, on_line).await
+    }
+
+    /// `POST /v1/apps/{app}/restart`: replaces the instances of one process type (or all),
+    /// web without downtime; streams like [`put_app`](Self::put_app).
+    pub async fn restart(
+        &self,
+        app: &str,
+        request: &RestartRequest,
+        on_line: impl FnMut(String),
+    ) -> Result<(), RuntimeError> {
+        let builder = self.runtime_request(Method::POST, &format!("/v1/apps/{app}/restart"));
+        let response = self.send(builder.json(request)).await?;
+        follow_rollout(response, on_line).await
+    }
+
+    /// `GET /v1/apps/{app}/instances`: the app's containers as Docker sees them.
+    pub async fn instances(&self, app: &str) -> Result<Vec<Instance>, RuntimeError> {
+        let builder = self
+            .runtime_request(Method::GET, &format!("/v1/apps/{app}/instances"))
+            .timeout(LIST_TIMEOUT);
+        let response = self.send(builder).await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| RuntimeError::Stream(describe(&err)))?;
+        serde_json::from_slice(&body).map_err(|err| RuntimeError::BadAnswer(err.to_string()))
+    }
+
+    /// `DELETE /v1/apps/{app}`: removes the app's containers, network and images.
+    pub async fn delete_app(&self, app: &str) -> Result<(), RuntimeError> {
+        let builder = self
+            .runtime_request(Method::DELETE, &format!("/v1/apps/{app}"))
+            .timeout(DELETE_TIMEOUT);
+        self.send(builder).await.map(drop)
+    }
+
+    fn runtime_request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base_url))
+            .bearer_auth(&self.token)
+    }
+
+    /// Sends the request; a non-2xx answer becomes an error carrying the agent's message.
+    async fn send(&self, builder: RequestBuilder) -> Result<Response, RuntimeError> {
+        let response = builder
+            .send()
+            .await
+            .map_err(|err| RuntimeError::Unreachable {
+                url: self.base_url.clone(),
+                reason: describe(&err),
+            })?;
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(RuntimeError::Unauthorized);
+        }
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            let message = serde_json::from_str::<ErrorBody>(&text)
+                .map(|body| body.error.message)
+                .unwrap_or_else(|_| format!("HTTP {status}"));
+            return Err(RuntimeError::Rejected(message));
+        }
+        Ok(response)
+    }
+}
+
+/// Reads NDJSON rollout events until the one `done` or `failed`.
+async fn follow_rollout(
+    response: Response,
+    mut on_line: impl FnMut(String),
+) -> Result<(), RuntimeError> {
+    let mut chunks = response.bytes_stream();
+    let mut pending = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|err| RuntimeError::Stream(describe(&err)))?;
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let event: RolloutEvent = serde_json::from_slice(&line)
+                .map_err(|err| RuntimeError::BadEvent(err.to_string()))?;
+            match event {
+                RolloutEvent::Line(text) => on_line(text),
+                RolloutEvent::Done => return Ok(()),
+                RolloutEvent::Failed { reason, logs } => {
+                    return Err(RuntimeError::RolloutFailed { reason, logs });
+                }
+            }
+        }
+    }
+    Err(RuntimeError::Truncated)
+}

@@ -1,0 +1,273 @@
+//! Putting a release live through the agent: the desired state ([`AppSpec`]) built from a
+//! release and the app's formation, the formation a release starts with, and recording the
+//! formation once the agent has applied it. Pushes, config changes, scaling and restarts all
+//! come through here, under the app's lock.
+
+use std::collections::BTreeMap;
+
+use paas_api::agent::{AppSpec, ProcessSpec, RestartRequest};
+use paas_api::types::Release;
+
+use crate::agent_client::RuntimeError;
+use crate::db::queries::{self, AppRow};
+use crate::state::SharedState;
+
+/// The process type that gets traffic, and one instance on a first deploy.
+pub const WEB: &str = "web";
+
+/// Config var naming the path `web` instances must answer on (default: the agent's, `/`).
+pub const HEALTH_CHECK_PATH_VAR: &str = "PAAS_HEALTH_CHECK_PATH";
+
+/// Why a rollout did not happen or did not finish; what ran before keeps running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutFailure {
+    pub reason: String,
+    /// The last log lines of the container that failed, if one did.
+    pub logs: Vec<String>,
+}
+
+impl std::fmt::Display for RolloutFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl RolloutFailure {
+    fn new(reason: impl Into<String>) -> Self {
+        RolloutFailure {
+            reason: reason.into(),
+            logs: Vec::new(),
+        }
+    }
+
+    /// The reason and, if any, the failed container's last log lines, on one line.
+    pub fn with_logs(&self) -> String {
+        if self.logs.is_empty() {
+            return self.reason.clone();
+        }
+        format!(
+            "{}; last log lines: {}",
+            self.reason,
+            self.logs
+                .iter()
+                .map(|line| line.trim())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        )
+    }
+}
+
+impl From<RuntimeError> for RolloutFailure {
+    fn from(err: RuntimeError) -> Self {
+        RolloutFailure {
+            reason: err.to_string(),
+            logs: err.logs().to_vec(),
+        }
+    }
+}
+
+/// The quantity of every process type `processes` defines: the stored one where there is
+/// one, else one `web` and none of the others (as Heroku starts a new app). Types the release
+/// no longer defines drop out.
+pub fn formation_for(
+    processes: &BTreeMap<String, Option<String>>,
+    stored: &BTreeMap<String, u32>,
+) -> BTreeMap<String, u32> {
+    processes
+        .keys()
+        .map(|process| {
+            let default = u32::from(process == WEB);
+            let quantity = stored.get(process).copied().unwrap_or(default);
+            (process.clone(), quantity)
+        })
+        .collect()
+}
+
+/// What the agent should run for `release` (which must have an image) with `formation`.
+pub fn app_spec(release: &Release, formation: &BTreeMap<String, u32>) -> Result<AppSpec, String> {
+    let image = release
+        .image
+        .clone()
+        .ok_or_else(|| format!("release v{} has no image", release.version))?;
+    let processes = release
+        .processes
+        .iter()
+        .map(|(process, command)| {
+            let spec = ProcessSpec {
+                command: command.clone(),
+                quantity: formation.get(process).copied().unwrap_or(0),
+            };
+            (process.clone(), spec)
+        })
+        .collect();
+    Ok(AppSpec {
+        release: release.version,
+        image,
+        env: release.config.clone(),
+        processes,
+        domains: Vec::new(),
+        health_check_path: check_health_check_path(&release.config)?,
+    })
+}
+
+/// The app's own health-check path, if its config names one; an error if that is not a plain
+/// path. It ends up inside a probe command, so only plain URL path characters are accepted.
+pub fn check_health_check_path(config: &BTreeMap<String, String>) -> Result<Option<String>, String> {
+    let Some(path) = config.get(HEALTH_CHECK_PATH_VAR) else {
+        return Ok(None);
+    };
+    let plain = path.starts_with('/')
+        && path.len() <= 200
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._~%?=&-".contains(&b));
+    if plain {
+        Ok(Some(path.clone()))
+    } else {
+        Err(format!(
+            "{HEALTH_CHECK_PATH_VAR} must be a path like /health (letters, digits and / . _ ~ % ? = & -), got {path:?}"
+        ))
+    }
+}
+
+/// Rolls `release` out with `formation` and, once the agent reports it done, records
+/// `formation` as the app's. `on_line` sees the agent's progress lines as they arrive.
+pub async fn roll_out(
+    state: &SharedState,
+    app: &AppRow,
+    release: &Release,
+    formation: BTreeMap<String, u32>,
+    on_line: impl FnMut(String),
+) -> Result<(), RolloutFailure> {
+    let agent = state.agent.as_ref().ok_or_else(|| {
+        RolloutFailure::new("no agent is configured: set [agent] url and token in gitd.toml")
+    })?;
+    let spec = app_spec(release, &formation).map_err(RolloutFailure::new)?;
+    agent.put_app(&app.name, &spec, on_line).await?;
+    let app_id = app.id;
+    state
+        .db
+        .call(move |conn| queries::replace_formation(conn, app_id, &formation))
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "cannot record the formation");
+            RolloutFailure::new("the app runs, but its formation could not be recorded; see the paas-gitd log")
+        })
+}
+
+/// Restarts `process` (or every process type) of the running release.
+pub async fn restart(
+    state: &SharedState,
+    app: &AppRow,
+    process: Option<String>,
+    on_line: impl FnMut(String),
+) -> Result<(), RolloutFailure> {
+    let agent = state.agent.as_ref().ok_or_else(|| {
+        RolloutFailure::new("no agent is configured: set [agent] url and token in gitd.toml")
+    })?;
+    agent
+        .restart(&app.name, &RestartRequest { process }, on_line)
+        .await
+        .map_err(RolloutFailure::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use paas_api::types::ReleaseStatus;
+
+    fn processes(names: &[&str]) -> BTreeMap<String, Option<String>> {
+        names
+            .iter()
+            .map(|name| ((*name).to_owned(), Some(format!("run-{name}"))))
+            .collect()
+    }
+
+    fn counts(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    }
+
+    fn release(config: &[(&str, &str)]) -> Release {
+        Release {
+            version: 4,
+            description: "Deploy abc1234".into(),
+            user: "alice".into(),
+            created_at: chrono::DateTime::default(),
+            status: ReleaseStatus::Building,
+            image: Some("paas/hello:v4".into()),
+            commit: None,
+            processes: processes(&["web", "worker"]),
+            config: config
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_first_deploy_runs_one_web_and_nothing_else() {
+        assert_eq!(
+            formation_for(&processes(&["web", "worker", "clock"]), &BTreeMap::new()),
+            counts(&[("clock", 0), ("web", 1), ("worker", 0)])
+        );
+        assert_eq!(
+            formation_for(&processes(&["worker"]), &BTreeMap::new()),
+            counts(&[("worker", 0)])
+        );
+    }
+
+    #[test]
+    fn later_deploys_keep_the_stored_quantities_of_known_types() {
+        let stored = counts(&[("web", 3), ("old", 2), ("worker", 0)]);
+        assert_eq!(
+            formation_for(&processes(&["web", "worker", "clock"]), &stored),
+            counts(&[("clock", 0), ("web", 3), ("worker", 0)])
+        );
+    }
+
+    #[test]
+    fn the_spec_carries_image_env_commands_and_quantities() {
+        let spec = app_spec(
+            &release(&[("GREETING", "hi")]),
+            &counts(&[("web", 2), ("worker", 1)]),
+        )
+        .unwrap();
+        assert_eq!(spec.release, 4);
+        assert_eq!(spec.image, "paas/hello:v4");
+        assert_eq!(spec.env["GREETING"], "hi");
+        assert_eq!(spec.processes["web"].quantity, 2);
+        assert_eq!(spec.processes["web"].command.as_deref(), Some("run-web"));
+        assert_eq!(spec.processes["worker"].quantity, 1);
+        assert_eq!(spec.health_check_path, None);
+
+        let mut no_image = release(&[]);
+        no_image.image = None;
+        assert!(app_spec(&no_image, &BTreeMap::new()).is_err());
+    }
+
+    #[test]
+    fn the_health_check_path_comes_from_config_and_must_be_plain() {
+        let spec = app_spec(&release(&[(HEALTH_CHECK_PATH_VAR, "/health?full=1")]), &BTreeMap::new())
+            .unwrap();
+        assert_eq!(spec.health_check_path.as_deref(), Some("/health?full=1"));
+        for bad in ["health", "/x'; rm -rf /", "/a b", "/$(id)"] {
+            assert!(
+                app_spec(&release(&[(HEALTH_CHECK_PATH_VAR, bad)]), &BTreeMap::new()).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn failures_show_the_last_log_lines_on_one_line() {
+        let failure = RolloutFailure {
+            reason: "web.1 exited with code 3".into(),
+            logs: vec!["booting\n".into(), "boom".into()],
+        };
+        assert_eq!(
+            failure.with_logs(),
+            "web.1 exited with code 3; last log lines: booting | boom"
+        );
+        assert_eq!(RolloutFailure::new("x").with_logs(), "x");
+    }
+}

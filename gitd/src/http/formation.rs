@@ -1,0 +1,213 @@
+//! Processes: `ps` (the app's instances, read from the agent), the formation (how many of
+//! each process type), `scale` (change it without a new release) and `restart`. Changes take
+//! the app's lock and answer once the agent reports the instances healthy.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use paas_api::ErrorCode;
+use paas_api::agent::Instance;
+use paas_api::formation::{apply_scale, parse_scale_args};
+use paas_api::types::{
+    Formation, InstanceState, ProcessInstance, Release, RestartRequest, ScaleRequest,
+};
+
+use super::{ApiError, ApiResult, AuthUser, Json};
+use crate::db::queries::{self, AppRow};
+use crate::deploy::rollout::{self, RolloutFailure};
+use crate::state::SharedState;
+
+pub async fn ps(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<ProcessInstance>>> {
+    let app = auth.app(&state, &name).await?;
+    let Some(agent) = state.agent.as_ref() else {
+        return Err(no_agent());
+    };
+    let instances = agent
+        .instances(&app.name)
+        .await
+        .map_err(|err| deploy_failed("Could not list the app's instances", &err.into()))?;
+    let mut listed: Vec<ProcessInstance> = instances.into_iter().map(process_instance).collect();
+    listed.sort_by(|a, b| (&a.process, a.index, a.release).cmp(&(&b.process, b.index, b.release)));
+    Ok(Json(listed))
+}
+
+/// Docker's view of a container in Heroku's words.
+fn process_instance(instance: Instance) -> ProcessInstance {
+    let state = match (instance.state.as_str(), instance.health.as_deref()) {
+        ("running", None | Some("healthy")) => InstanceState::Up,
+        ("running", Some("unhealthy")) => InstanceState::Crashed,
+        ("running" | "created", _) => InstanceState::Starting,
+        ("restarting" | "exited" | "dead", _) => InstanceState::Crashed,
+        _ => InstanceState::Down,
+    };
+    ProcessInstance {
+        process: instance.process,
+        index: instance.index,
+        release: instance.release,
+        state,
+        since: instance.started_at,
+        container: instance.name,
+    }
+}
+
+pub async fn list(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<Formation>>> {
+    let app = auth.app(&state, &name).await?;
+    let (release, formation) = current_formation(&state, &app).await?;
+    Ok(Json(formation_list(release.as_ref(), &formation)))
+}
+
+pub async fn scale(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+    Json(request): Json<ScaleRequest>,
+) -> ApiResult<Json<Vec<Formation>>> {
+    let app = auth.app(&state, &name).await?;
+    let changes = parse_scale_args(&request.changes).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let lock = state.app_locks.for_app(&app.name);
+    let _held = lock.lock().await;
+    // Read under the lock, so `web+1` adds to what the previous change left.
+    let (release, current) = current_formation(&state, &app).await?;
+    let next = apply_scale(&current, &changes).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let Some(release) = release else {
+        return Err(ApiError::invalid(format!(
+            "{} has no running release: deploy it first.",
+            app.name
+        )));
+    };
+    if next != current {
+        rollout::roll_out(&state, &app, &release, next.clone(), |line| {
+            tracing::info!(app = %app.name, "{line}");
+        })
+        .await
+        .map_err(|failure| deploy_failed("Scaling failed", &failure))?;
+        tracing::info!(app = %app.name, formation = ?next, by = %auth.user.username, "scaled");
+    }
+    Ok(Json(formation_list(Some(&release), &next)))
+}
+
+pub async fn restart(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+    Json(request): Json<RestartRequest>,
+) -> ApiResult<StatusCode> {
+    let app = auth.app(&state, &name).await?;
+    let lock = state.app_locks.for_app(&app.name);
+    let _held = lock.lock().await;
+    let (release, formation) = current_formation(&state, &app).await?;
+    if release.is_none() {
+        return Err(ApiError::invalid(format!(
+            "{} has no running release: deploy it first.",
+            app.name
+        )));
+    }
+    if let Some(process) = &request.process
+        && !formation.contains_key(process)
+    {
+        let known = formation.keys().cloned().collect::<Vec<_>>().join(", ");
+        return Err(ApiError::invalid(format!(
+            "unknown process type {process:?}; this app has: {known}"
+        )));
+    }
+    rollout::restart(&state, &app, request.process, |line| {
+        tracing::info!(app = %app.name, "{line}");
+    })
+    .await
+    .map_err(|failure| deploy_failed("Restart failed", &failure))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The running release, if any, and the quantity of each of its process types.
+pub async fn current_formation(
+    state: &SharedState,
+    app: &AppRow,
+) -> ApiResult<(Option<Release>, BTreeMap<String, u32>)> {
+    let app_id = app.id;
+    let (release, stored) = state
+        .db
+        .call(move |conn| -> rusqlite::Result<_> {
+            Ok((
+                queries::current_release(conn, app_id)?,
+                queries::formation(conn, app_id)?,
+            ))
+        })
+        .await?;
+    // A release without an image (config set before the first deploy) runs nothing.
+    let release = release.filter(|release| release.image.is_some());
+    let formation = match &release {
+        Some(release) => rollout::formation_for(&release.processes, &stored),
+        None => BTreeMap::new(),
+    };
+    Ok((release, formation))
+}
+
+fn formation_list(release: Option<&Release>, formation: &BTreeMap<String, u32>) -> Vec<Formation> {
+    formation
+        .iter()
+        .map(|(process, quantity)| Formation {
+            process: process.clone(),
+            quantity: *quantity,
+            command: release
+                .and_then(|release| release.processes.get(process).cloned())
+                .flatten(),
+        })
+        .collect()
+}
+
+pub fn deploy_failed(what: &str, failure: &RolloutFailure) -> ApiError {
+    ApiError::new(
+        ErrorCode::DeployFailed,
+        format!("{what}: {}", failure.with_logs()),
+    )
+}
+
+pub fn no_agent() -> ApiError {
+    ApiError::new(
+        ErrorCode::DeployFailed,
+        "No agent is configured: set [agent] url and token in gitd.toml.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(state: &str, health: Option<&str>) -> Instance {
+        Instance {
+            process: "web".into(),
+            index: 1,
+            release: 3,
+            name: "paas-hello-v3-web-1".into(),
+            container_id: "abc".into(),
+            state: state.into(),
+            started_at: None,
+            health: health.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn docker_states_read_as_heroku_states() {
+        for (state, health, expected) in [
+            ("running", None, InstanceState::Up),
+            ("running", Some("healthy"), InstanceState::Up),
+            ("running", Some("starting"), InstanceState::Starting),
+            ("running", Some("unhealthy"), InstanceState::Crashed),
+            ("created", None, InstanceState::Starting),
+            ("restarting", None, InstanceState::Crashed),
+            ("exited", None, InstanceState::Crashed),
+            ("removing", None, InstanceState::Down),
+        ] {
+            assert_eq!(process_instance(instance(state, health)).state, expected, "{state} {health:?}");
+        }
+    }
+}
