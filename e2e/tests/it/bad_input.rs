@@ -279,6 +279,53 @@ fn missing_or_forged_tokens_are_refused_and_change_nothing() {
 }
 
 #[test]
+fn unconfirmed_destroys_and_bad_usernames_are_refused_and_change_nothing() {
+    let (gitd, cli, token) = server_with_an_app();
+    let before = gitd.db_dump();
+
+    for path in [
+        "/v1/apps/web",
+        "/v1/apps/web?confirm=",
+        "/v1/apps/web?confirm=other",
+    ] {
+        let response = gitd.request("DELETE", path, Some(&token), None);
+        assert_eq!(response.status, 400, "{path}: {}", response.text());
+        assert_eq!(response.error_code(), "invalid_input");
+    }
+    for username in ["../x", "Eve", "a b", ""] {
+        let body = serde_json::json!({"username": username, "password": "long-enough-1"});
+        let response = gitd.request(
+            "POST",
+            "/v1/users",
+            Some(&token),
+            Some(body.to_string().as_bytes()),
+        );
+        assert_eq!(response.status, 400, "{username:?}: {}", response.text());
+        assert_eq!(response.error_code(), "invalid_input");
+        cli.cmd(&["users:add", username, "--password-stdin"])
+            .stdin("long-enough-1\n")
+            .run()
+            .error("invalid username");
+        let body = serde_json::json!({ "username": username });
+        let response = gitd.request(
+            "POST",
+            "/v1/apps/web/collaborators",
+            Some(&token),
+            Some(body.to_string().as_bytes()),
+        );
+        assert!(
+            matches!(response.status, 400 | 404),
+            "{username:?}: {}",
+            response.text()
+        );
+        response.error_code();
+    }
+
+    assert_eq!(gitd.db_dump(), before);
+    assert!(gitd.data_dir().join("repos/web.git").is_dir());
+}
+
+#[test]
 fn usage_errors_exit_with_2() {
     let cli = Cli::new();
     for args in [

@@ -182,8 +182,26 @@ fn crashed_containers_come_back_and_agent_restarts_change_nothing() {
 
     let killed = platform.containers(&app, "web");
     assert_eq!(killed.len(), 1);
+    let state = |id: &str| {
+        docker_lines(&[
+            "inspect",
+            "--format",
+            "{{.State.StartedAt}} {{.State.Health.Status}}",
+            id,
+        ])
+        .join("")
+    };
+    let first_start = state(&killed[0]);
     docker_lines(&["kill", &killed[0]]);
-    platform.wait_for_body(&app, &format!("Hello from {app} v1"));
+    wait_for("the killed container to run and be healthy again", || {
+        let now = state(&killed[0]);
+        (now != first_start && now.ends_with(" healthy")).then_some(())
+    });
+    let host = killed[0][..12].to_owned();
+    wait_for("the restarted container to answer through Traefik", || {
+        let answer = platform.get(&app, "/").ok()?;
+        (answer.status == 200 && served_by(&answer.body) == host).then_some(())
+    });
 
     let running = platform.containers(&app, "web");
     platform.agent.restart();
@@ -217,23 +235,24 @@ fn apps_are_isolated_and_destroy_removes_containers_and_images() {
     ])
     .join("");
     assert!(!second_ip.is_empty());
-    let probe = std::process::Command::new("docker")
-        .args(["exec", first_web, "wget", "-q", "-T", "3", "-O", "-"])
-        .arg(format!("http://{second_ip}:5000/"))
-        .output()
-        .unwrap();
+    // The image's busybox; `timeout` bounds a connection the firewall drops silently (its
+    // wget's own `-T` crashes).
+    let fetch_from_first = |url: &str| {
+        std::process::Command::new("docker")
+            .args(["exec", first_web, "timeout", "-s", "KILL", "5", "wget", "-q", "-O", "-", url])
+            .output()
+            .unwrap()
+    };
+    let probe = fetch_from_first(&format!("http://{second_ip}:5000/"));
     assert!(
         !probe.status.success(),
         "{first} reached {second}: {}",
         String::from_utf8_lossy(&probe.stdout)
     );
     // The same probe within an app works, so the failure above is isolation, not the probe.
-    let own = std::process::Command::new("docker")
-        .args(["exec", first_web, "wget", "-q", "-T", "3", "-O", "-"])
-        .arg("http://127.0.0.1:5000/")
-        .output()
-        .unwrap();
+    let own = fetch_from_first("http://127.0.0.1:5000/");
     assert!(own.status.success(), "{own:?}");
+    assert!(String::from_utf8_lossy(&own.stdout).contains(&first));
 
     platform
         .paas(&["apps:destroy", &second, "--confirm", &second])

@@ -130,10 +130,19 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(value)) => Ok(Json(value)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        // Parsed to a value first: serde would otherwise accept `[]` for a struct whose fields
+        // are all optional, and a malformed body must never change anything.
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state)
+            .await
+            .map_err(json_rejection)?;
+        if !value.is_object() {
+            return Err(ApiError::invalid(
+                "Malformed request body: expected a JSON object.",
+            ));
         }
+        serde_json::from_value(value)
+            .map(Json)
+            .map_err(|err| ApiError::invalid(format!("Malformed request body: {err}.")))
     }
 }
 

@@ -21,10 +21,10 @@ pub async fn login(
     if let Err(wait) = state.login_throttle.check(&request.username, address) {
         return Err(ApiError::new(
             ErrorCode::RateLimited,
-            format!(
-                "Too many failed logins; try again in {} seconds.",
-                wait.as_secs().max(1)
-            ),
+            match wait.as_secs().max(1) {
+                1 => "Too many failed logins; try again in 1 second.".to_owned(),
+                seconds => format!("Too many failed logins; try again in {seconds} seconds."),
+            },
         ));
     }
     let username = request.username.clone();
