@@ -43,6 +43,11 @@ pub struct RuntimeConfig {
     pub domain: String,
     /// Traefik entrypoint the app routers listen on.
     pub traefik_entrypoint: String,
+    /// A Traefik cert resolver (ACME) name: when set, every web router also gets a TLS twin on
+    /// `traefik_tls_entrypoint` whose certificates this resolver obtains.
+    pub traefik_cert_resolver: Option<String>,
+    /// The HTTPS entrypoint of the TLS routers (used only with `traefik_cert_resolver`).
+    pub traefik_tls_entrypoint: String,
     /// Traefik's API (`api.insecure`, e.g. `http://127.0.0.1:8081`). When set, a rollout waits
     /// until Traefik routes to new containers and has stopped routing to old ones; without it,
     /// Docker health alone decides and the retry middleware covers the gap.
@@ -59,6 +64,9 @@ pub struct RuntimeConfig {
     pub health_interval_ms: u64,
     /// How long new containers may take to become healthy before the rollout fails.
     pub ready_timeout_secs: u64,
+    /// Once Traefik no longer routes to a retiring container, how long its open connections
+    /// may take to finish before it gets SIGTERM (idle keep-alive connections wait it out).
+    pub drain_timeout_secs: u64,
     /// Grace between SIGTERM and SIGKILL when a container is retired.
     pub stop_timeout_secs: u64,
     /// A statically linked busybox on the host, mounted read-only into `web` containers to run
@@ -71,12 +79,15 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             domain: "paas.localhost".to_owned(),
             traefik_entrypoint: "web".to_owned(),
+            traefik_cert_resolver: None,
+            traefik_tls_entrypoint: "websecure".to_owned(),
             traefik_api: None,
             traefik_container: None,
             memory_limit_mb: 512,
             health_path: "/".to_owned(),
             health_interval_ms: 500,
             ready_timeout_secs: 60,
+            drain_timeout_secs: 5,
             stop_timeout_secs: 10,
             busybox: PathBuf::from("/bin/busybox"),
         }
@@ -132,6 +143,10 @@ impl AgentConfig {
                 path: path.to_owned(),
             });
         }
+        crate::runtime::check_config(&config.runtime).map_err(|message| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        })?;
         Ok(config)
     }
 

@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use paas_api::{ErrorBody, ErrorCode};
 
 use crate::builds;
+use crate::images;
+use crate::logs;
 use crate::runtime;
 use crate::state::AgentState;
 
@@ -17,6 +19,8 @@ pub fn router(state: AgentState) -> Router {
     Router::new()
         .merge(builds::routes())
         .merge(runtime::routes())
+        .merge(logs::routes())
+        .merge(images::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

@@ -7,6 +7,8 @@
 mod builds;
 mod config;
 mod http;
+mod images;
+mod logs;
 mod runtime;
 mod state;
 
@@ -143,6 +145,7 @@ async fn serve(
         config: Arc::new(config),
         runtime: Arc::default(),
     };
+    tokio::spawn(runtime::supervise(state.clone()));
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

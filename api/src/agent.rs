@@ -128,3 +128,52 @@ pub struct Instance {
     /// Docker's health status (`starting`, `healthy`, `unhealthy`) for checked containers.
     pub health: Option<String>,
 }
+
+// Logs and images
+//
+// `GET /v1/apps/{app}/logs?tail=N&follow=true&process=web` streams NDJSON [`LogMessage`]s: the
+// last `tail` lines of the app's containers merged in time order, then `live`, then (with
+// `follow`) new lines and instance events as they happen, until the client hangs up.
+// `GET /v1/apps/{app}/images` → `Vec<String>`: the app's `paas/<app>:*` tags present.
+// `POST /v1/apps/{app}/prune` with a [`PruneRequest`] → [`PruneResult`].
+
+/// Which output stream a line came from; `platform` lines are the agent's instance events
+/// (`State changed from starting to up`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+    Platform,
+}
+
+/// One line of one container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    pub process: String,
+    pub index: u32,
+    pub stream: LogStream,
+    /// The line without its line break; bytes that are not UTF-8 are replaced by U+FFFD.
+    pub line: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogMessage {
+    Line(LogEntry),
+    /// The backlog is over: what follows happens now.
+    Live,
+}
+
+/// `POST /v1/apps/{app}/prune`: remove the app's images except these (and any image a
+/// container still uses).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneRequest {
+    pub keep: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PruneResult {
+    pub removed: Vec<String>,
+}

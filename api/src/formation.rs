@@ -145,11 +145,17 @@ mod tests {
     fn parses_set_add_and_remove() {
         assert_eq!(
             parse_scale_args(&["web=3", "worker=1"]).unwrap(),
-            vec![arg("web", ScaleChange::Set(3)), arg("worker", ScaleChange::Set(1))]
+            vec![
+                arg("web", ScaleChange::Set(3)),
+                arg("worker", ScaleChange::Set(1))
+            ]
         );
         assert_eq!(
             parse_scale_args(&["web+2 worker-1"]).unwrap(),
-            vec![arg("web", ScaleChange::Add(2)), arg("worker", ScaleChange::Remove(1))]
+            vec![
+                arg("web", ScaleChange::Add(2)),
+                arg("worker", ScaleChange::Remove(1))
+            ]
         );
         assert_eq!(
             parse_scale_args(&["my-worker-1"]).unwrap(),
@@ -163,7 +169,9 @@ mod tests {
 
     #[test]
     fn refuses_malformed_arguments() {
-        for bad in ["web", "web=", "=3", "web=x", "web=-1", "web:3", "-web=1", "web=3x", "we b=1"] {
+        for bad in [
+            "web", "web=", "=3", "web=x", "web=-1", "web:3", "-web=1", "web=3x", "we b=1",
+        ] {
             assert!(parse_scale_args(&[bad]).is_err(), "{bad:?}");
         }
         assert_eq!(
@@ -203,7 +211,10 @@ mod tests {
         assert!(apply_scale(&current, &parse_scale_args(&["web=100"]).unwrap()).is_ok());
         for bad in ["web=101", "web-2", "web+100", "web=99999999999"] {
             let err = apply_scale(&current, &parse_scale_args(&[bad]).unwrap()).unwrap_err();
-            assert!(matches!(err, FormationError::OutOfRange { .. }), "{bad}: {err}");
+            assert!(
+                matches!(err, FormationError::OutOfRange { .. }),
+                "{bad}: {err}"
+            );
         }
         let err = apply_scale(&current, &parse_scale_args(&["web-2"]).unwrap()).unwrap_err();
         assert_eq!(
@@ -220,7 +231,8 @@ mod tests {
             err.to_string(),
             "unknown process type \"wrker\"; this app has: web, worker"
         );
-        let err = apply_scale(&BTreeMap::new(), &parse_scale_args(&["web=1"]).unwrap()).unwrap_err();
+        let err =
+            apply_scale(&BTreeMap::new(), &parse_scale_args(&["web=1"]).unwrap()).unwrap_err();
         assert!(err.to_string().contains("deploy the app first"), "{err}");
     }
 

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod buildpacks;
+pub mod domains;
 pub mod error;
 pub mod formation;
 pub mod git_command;

@@ -20,6 +20,10 @@
 //! | `GET /v1/apps/{app}/formation` | → `Vec<`[`Formation`]`>` |
 //! | `PATCH /v1/apps/{app}/formation` | [`ScaleRequest`] → `Vec<`[`Formation`]`>`, once the instances are healthy |
 //! | `POST /v1/apps/{app}/restart` | [`RestartRequest`] → 204, once the restarted instances are healthy |
+//! | `GET /v1/apps/{app}/logs?num=N&tail=true&ps=web&source=app` | → NDJSON [`LogLine`]s, streamed (`tail`: follow until the client hangs up) |
+//! | `GET /v1/apps/{app}/releases/{version}/output` | → [`ReleaseOutput`] |
+//! | `POST /v1/apps/{app}/rollback` | [`RollbackRequest`] → [`Release`] (the new one), once it runs |
+//! | `GET /v1/apps/{app}/domains`, `POST …`, `DELETE …/{hostname}` | [`AddDomainRequest`] → [`Domain`], once routed |
 
 use std::collections::BTreeMap;
 
@@ -77,6 +81,12 @@ pub struct App {
     /// How many instances of each process type run (empty before the first deploy).
     #[serde(default)]
     pub formation: BTreeMap<String, u32>,
+    /// Custom domains routed to `web` (filled in by `GET /v1/apps/{app}`).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// The newest successful deploy or rollback (filled in by `GET /v1/apps/{app}`).
+    #[serde(default)]
+    pub last_deploy: Option<LastDeploy>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,4 +224,68 @@ pub struct ProcessInstance {
     pub since: Option<DateTime<Utc>>,
     /// The Docker container's name.
     pub container: String,
+}
+
+/// Where a log line comes from: the app's own output, or the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogSource {
+    App,
+    Paas,
+}
+
+impl LogSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogSource::App => "app",
+            LogSource::Paas => "paas",
+        }
+    }
+}
+
+/// One line of `paas logs`: `<timestamp> <source>[<dyno>]: <line>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub timestamp: DateTime<Utc>,
+    pub source: LogSource,
+    /// `web.1` for an instance's output and state changes; `deploy`, `scale`, `config`,
+    /// `restart`, `rollback`, `domains` for platform events.
+    pub dyno: String,
+    pub line: String,
+}
+
+/// The build and rollout output of a release, as its push showed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseOutput {
+    pub version: u32,
+    pub output: String,
+}
+
+/// `POST /v1/apps/{app}/rollback`: `version: None` means the successful release before the
+/// current one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddDomainRequest {
+    pub hostname: String,
+}
+
+/// A custom domain routed to an app's `web` instances.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    pub hostname: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The release that last put new code live (a deploy or a rollback), for `paas apps:info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastDeploy {
+    pub version: u32,
+    pub description: String,
+    pub user: String,
+    pub created_at: DateTime<Utc>,
 }

@@ -174,6 +174,78 @@ pub enum Command {
         #[arg(short, long, default_value_t = 15)]
         num: u32,
     },
+    /// Show one release: who made it, what changed, its image and config
+    #[command(name = "releases:info")]
+    ReleasesInfo {
+        #[command(flatten)]
+        app: AppArg,
+        #[command(flatten)]
+        json: JsonArg,
+        /// Release, e.g. v3
+        #[arg(value_name = "vN")]
+        release: String,
+    },
+    /// Print the build and rollout output of a release
+    #[command(name = "releases:output")]
+    ReleasesOutput {
+        #[command(flatten)]
+        app: AppArg,
+        /// Release, e.g. v3
+        #[arg(value_name = "vN")]
+        release: String,
+    },
+    /// Roll back to an earlier release's code and config (makes a new release)
+    #[command(name = "rollback", visible_alias = "releases:rollback")]
+    Rollback {
+        #[command(flatten)]
+        app: AppArg,
+        /// Release to go back to [default: the successful release before the current one]
+        #[arg(value_name = "vN")]
+        release: Option<String>,
+    },
+    /// Show the app's logs and platform events, or follow them live
+    Logs {
+        #[command(flatten)]
+        app: AppArg,
+        /// How many lines to show
+        #[arg(short, long, value_name = "N", default_value_t = 100)]
+        num: usize,
+        /// Keep streaming new lines until Ctrl-C
+        #[arg(short, long, visible_short_alias = 'f', visible_alias = "follow")]
+        tail: bool,
+        /// Only this process type (web, worker, …)
+        #[arg(short, long, visible_alias = "ps", value_name = "PROCESS")]
+        process: Option<String>,
+        /// Only the app's own output (app) or platform events (paas)
+        #[arg(short, long, value_name = "SOURCE", value_parser = ["app", "paas"])]
+        source: Option<String>,
+    },
+    /// List the app's custom domains
+    Domains {
+        #[command(flatten)]
+        app: AppArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Route a custom domain (www.example.com or *.example.com) to the app
+    #[command(name = "domains:add")]
+    DomainsAdd {
+        #[command(flatten)]
+        app: AppArg,
+        hostname: String,
+    },
+    /// Stop routing a custom domain to the app
+    #[command(name = "domains:remove")]
+    DomainsRemove {
+        #[command(flatten)]
+        app: AppArg,
+        hostname: String,
+    },
+    /// Print the app's URL (and open it in a browser on a desktop)
+    Open {
+        #[command(flatten)]
+        app: AppArg,
+    },
     /// List users (admins only)
     Users {
         #[command(flatten)]

@@ -140,6 +140,8 @@ fn describe(err: &reqwest::Error) -> String {
     text
 }
 
+mod logs;
 mod runtime;
 
+pub use logs::LogsRequest;
 pub use runtime::RuntimeError;

@@ -8,8 +8,10 @@ mod auth;
 mod config;
 mod db;
 mod deploy;
+mod events;
 mod hook;
 mod http;
+mod images;
 mod init;
 mod repos;
 mod ssh;
@@ -139,6 +141,7 @@ async fn serve(
         login_throttle: Default::default(),
         app_locks: Default::default(),
         push_sessions: Default::default(),
+        events: Default::default(),
     });
     if state.agent.is_none() {
         tracing::warn!("no [agent] in gitd.toml: pushes will be refused until one is set");

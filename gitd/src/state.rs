@@ -12,6 +12,7 @@ use crate::config::GitdConfig;
 use crate::db::Db;
 use crate::db::queries::AppRow;
 use crate::deploy::PushSessions;
+use crate::events::EventBus;
 
 pub struct ServerState {
     pub db: Db,
@@ -25,6 +26,8 @@ pub struct ServerState {
     pub agent: Option<AgentClient>,
     /// Pushes in progress, by the token their pre-receive hook presents.
     pub push_sessions: PushSessions,
+    /// Platform events as they are recorded, for `logs --tail`.
+    pub events: EventBus,
 }
 
 pub type SharedState = Arc<ServerState>;
@@ -63,6 +66,8 @@ impl ServerState {
             deploy_branch: app.deploy_branch.clone(),
             current_release,
             formation: Default::default(),
+            domains: Vec::new(),
+            last_deploy: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use paas_api::agent::AppSpec;
+use paas_api::domains::traefik_rule;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -93,6 +94,9 @@ struct Fingerprinted<'a> {
     env: BTreeMap<String, String>,
     command: Option<&'a str>,
     routing: Option<(Vec<String>, String)>,
+    /// Absent without a cert resolver, so fingerprints from before TLS existed still match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<(&'a str, &'a str)>,
     health_path: Option<String>,
     memory_limit_mb: u64,
     health_interval_ms: u64,
@@ -101,12 +105,25 @@ struct Fingerprinted<'a> {
 
 pub fn fingerprint(app: &str, spec: &AppSpec, process: &str, config: &RuntimeConfig) -> String {
     let is_web = process == WEB;
-    let command = spec.processes.get(process).and_then(|p| p.command.as_deref());
+    let command = spec
+        .processes
+        .get(process)
+        .and_then(|p| p.command.as_deref());
     let fingerprinted = Fingerprinted {
         image: &spec.image,
         env: environment(app, spec, process),
         command,
-        routing: is_web.then(|| (hostnames(app, spec, config), config.traefik_entrypoint.clone())),
+        routing: is_web.then(|| {
+            (
+                hostnames(app, spec, config),
+                config.traefik_entrypoint.clone(),
+            )
+        }),
+        tls: config
+            .traefik_cert_resolver
+            .as_deref()
+            .filter(|_| is_web)
+            .map(|resolver| (resolver, config.traefik_tls_entrypoint.as_str())),
         health_path: is_web.then(|| health_path(spec, config).to_owned()),
         memory_limit_mb: config.memory_limit_mb,
         health_interval_ms: config.health_interval_ms,
@@ -161,9 +178,11 @@ fn create_body(
     if is_web {
         labels.extend(traefik_labels(app, &hostnames(app, spec, config), config));
     }
-    let memory = i64::try_from(config.memory_limit_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
+    let memory =
+        i64::try_from(config.memory_limit_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
     let host_config = HostConfig {
         network_mode: Some(network_name(app)),
+        // What the container keeps once it serves; a rollout starts it without one first.
         restart_policy: Some(RestartPolicy {
             name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
             maximum_retry_count: None,
@@ -215,7 +234,8 @@ fn health_check(path: &str, config: &RuntimeConfig) -> HealthConfig {
     let script = format!(
         "! {BUSYBOX_IN_CONTAINER} test -e {DRAIN_MARKER} && exec {BUSYBOX_IN_CONTAINER} wget -q -O /dev/null 'http://127.0.0.1:{APP_PORT}{path}'"
     );
-    let interval_ns = i64::try_from(config.health_interval_ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+    let interval_ns =
+        i64::try_from(config.health_interval_ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
     HealthConfig {
         test: Some(vec![
             "CMD".to_owned(),
@@ -232,25 +252,27 @@ fn health_check(path: &str, config: &RuntimeConfig) -> HealthConfig {
     }
 }
 
-/// Router and service `paas-<app>` for every host name, through a retry middleware that
-/// resends a request when a server fails to connect (a safety net; draining is the plan).
-pub fn traefik_labels(app: &str, hosts: &[String], config: &RuntimeConfig) -> HashMap<String, String> {
+/// Router and service `paas-<app>` for `<app>.<domain>`, and for the custom domains (which
+/// may be wildcards) a second router named after its rule, both through a retry middleware
+/// that resends a request when a server fails to connect (a safety net; draining is the plan).
+///
+/// Traefik drops a router that containers define differently, so the rule that changes with
+/// `domains:add` gets a name of its own: during a rollout the old and new containers then
+/// define two routers side by side instead of one conflicting one.
+pub fn traefik_labels(
+    app: &str,
+    hosts: &[String],
+    config: &RuntimeConfig,
+) -> HashMap<String, String> {
     let name = router_name(app);
-    let rule = hosts
-        .iter()
-        .map(|host| format!("Host(`{host}`)"))
-        .collect::<Vec<_>>()
-        .join(" || ");
-    let router = format!("traefik.http.routers.{name}");
     let retry = format!("{name}-retry");
-    HashMap::from([
+    let mut labels = HashMap::from([
         ("traefik.enable".to_owned(), "true".to_owned()),
         ("traefik.docker.network".to_owned(), network_name(app)),
-        (format!("{router}.rule"), rule),
-        (format!("{router}.entrypoints"), config.traefik_entrypoint.clone()),
-        (format!("{router}.service"), name.clone()),
-        (format!("{router}.middlewares"), retry.clone()),
-        (format!("traefik.http.middlewares.{retry}.retry.attempts"), "3".to_owned()),
+        (
+            format!("traefik.http.middlewares.{retry}.retry.attempts"),
+            "3".to_owned(),
+        ),
         (
             format!("traefik.http.middlewares.{retry}.retry.initialinterval"),
             "50ms".to_owned(),
@@ -259,7 +281,43 @@ pub fn traefik_labels(app: &str, hosts: &[String], config: &RuntimeConfig) -> Ha
             format!("traefik.http.services.{name}.loadbalancer.server.port"),
             APP_PORT.to_string(),
         ),
-    ])
+    ]);
+    let (own, custom) = hosts
+        .split_first()
+        .expect("an app always has its own host name");
+    let mut routers = vec![(name.clone(), traefik_rule(own))];
+    if !custom.is_empty() {
+        let rule = custom
+            .iter()
+            .map(|host| traefik_rule(host))
+            .collect::<Vec<_>>()
+            .join(" || ");
+        let digest = hex::encode(&Sha256::digest(rule.as_bytes())[..4]);
+        routers.push((format!("{name}-domains-{digest}"), rule));
+    }
+    for (router, rule) in routers {
+        let prefix = format!("traefik.http.routers.{router}");
+        labels.insert(format!("{prefix}.rule"), rule.clone());
+        labels.insert(
+            format!("{prefix}.entrypoints"),
+            config.traefik_entrypoint.clone(),
+        );
+        labels.insert(format!("{prefix}.service"), name.clone());
+        labels.insert(format!("{prefix}.middlewares"), retry.clone());
+        if let Some(resolver) = &config.traefik_cert_resolver {
+            let tls = format!("traefik.http.routers.{router}-tls");
+            labels.insert(format!("{tls}.rule"), rule);
+            labels.insert(
+                format!("{tls}.entrypoints"),
+                config.traefik_tls_entrypoint.clone(),
+            );
+            labels.insert(format!("{tls}.service"), name.clone());
+            labels.insert(format!("{tls}.middlewares"), retry.clone());
+            labels.insert(format!("{tls}.tls"), "true".to_owned());
+            labels.insert(format!("{tls}.tls.certresolver"), resolver.clone());
+        }
+    }
+    labels
 }
 
 #[cfg(test)]
@@ -277,7 +335,13 @@ mod tests {
                 ("PORT".into(), "80".into()),
             ]),
             processes: BTreeMap::from([
-                ("web".into(), ProcessSpec { command: None, quantity: 2 }),
+                (
+                    "web".into(),
+                    ProcessSpec {
+                        command: None,
+                        quantity: 2,
+                    },
+                ),
                 (
                     "worker".into(),
                     ProcessSpec {
@@ -286,7 +350,7 @@ mod tests {
                     },
                 ),
             ]),
-            domains: vec!["www.example.com".into()],
+            domains: vec!["www.example.com".into(), "*.example.org".into()],
             health_check_path: None,
         }
     }
@@ -301,7 +365,11 @@ mod tests {
         let names: Vec<_> = wanted.iter().map(|w| w.name.as_str()).collect();
         assert_eq!(
             names,
-            ["paas-hello-v3-web-1", "paas-hello-v3-web-2", "paas-hello-v3-worker-1"]
+            [
+                "paas-hello-v3-web-1",
+                "paas-hello-v3-web-2",
+                "paas-hello-v3-worker-1"
+            ]
         );
         let web = &wanted[1];
         assert_eq!(labels(web)["paas.app"], "hello");
@@ -333,6 +401,39 @@ mod tests {
     }
 
     #[test]
+    fn a_cert_resolver_adds_a_tls_router_per_router() {
+        let plain = RuntimeConfig::default();
+        let tls = RuntimeConfig {
+            traefik_cert_resolver: Some("letsencrypt".into()),
+            ..RuntimeConfig::default()
+        };
+        let wanted = wanted_containers("hello", &spec(), &tls);
+        let web = labels(&wanted[0]);
+        let routers: Vec<&str> = web
+            .keys()
+            .filter_map(|key| key.strip_prefix("traefik.http.routers."))
+            .filter_map(|key| key.strip_suffix(".tls.certresolver"))
+            .collect();
+        assert_eq!(routers.len(), 2, "{web:?}");
+        for router in routers {
+            let plain_router = router.strip_suffix("-tls").unwrap();
+            let key = |router: &str, field: &str| format!("traefik.http.routers.{router}.{field}");
+            assert_eq!(web[&key(router, "tls.certresolver")], "letsencrypt");
+            assert_eq!(web[&key(router, "tls")], "true");
+            assert_eq!(web[&key(router, "entrypoints")], "websecure");
+            assert_eq!(web[&key(router, "rule")], web[&key(plain_router, "rule")]);
+            assert_eq!(web[&key(router, "service")], "paas-hello");
+        }
+        let worker = labels(&wanted[2]);
+        assert!(!worker.keys().any(|k| k.starts_with("traefik.")));
+        // Without a resolver: no TLS router, and the fingerprint is what it always was.
+        let plain_web = wanted_containers("hello", &spec(), &plain);
+        assert!(!labels(&plain_web[0]).keys().any(|k| k.contains(".tls")));
+        assert_ne!(plain_web[0].fingerprint, wanted[0].fingerprint);
+        assert_eq!(plain_web[2].fingerprint, wanted[2].fingerprint);
+    }
+
+    #[test]
     fn only_web_is_routed_and_checked() {
         let config = RuntimeConfig::default();
         let wanted = wanted_containers("hello", &spec(), &config);
@@ -340,8 +441,22 @@ mod tests {
         assert_eq!(web["traefik.enable"], "true");
         assert_eq!(
             web["traefik.http.routers.paas-hello.rule"],
-            "Host(`hello.paas.localhost`) || Host(`www.example.com`)"
+            "Host(`hello.paas.localhost`)"
         );
+        let custom: Vec<&String> = web
+            .keys()
+            .filter(|k| {
+                k.starts_with("traefik.http.routers.paas-hello-domains-") && k.ends_with(".rule")
+            })
+            .collect();
+        assert_eq!(custom.len(), 1, "{web:?}");
+        assert_eq!(
+            web[custom[0]],
+            "Host(`www.example.com`) || HostRegexp(`^[a-z0-9-]+\\.example\\.org$`)"
+        );
+        let custom_router = custom[0].trim_end_matches(".rule");
+        assert_eq!(web[&format!("{custom_router}.service")], "paas-hello");
+        assert_eq!(web[&format!("{custom_router}.entrypoints")], "web");
         assert_eq!(web["traefik.http.routers.paas-hello.entrypoints"], "web");
         assert_eq!(web["traefik.docker.network"], "paas-app-hello");
         assert_eq!(
@@ -362,6 +477,36 @@ mod tests {
         assert!(!labels(worker).keys().any(|k| k.starts_with("traefik.")));
         assert!(worker.body.healthcheck.is_none());
         assert!(worker.body.host_config.as_ref().unwrap().binds.is_none());
+    }
+
+    #[test]
+    fn changing_custom_domains_renames_their_router_only() {
+        let config = RuntimeConfig::default();
+        let routers = |domains: &[&str]| -> Vec<String> {
+            let hosts: Vec<String> = std::iter::once("hello.paas.localhost")
+                .chain(domains.iter().copied())
+                .map(str::to_owned)
+                .collect();
+            let mut names: Vec<String> = traefik_labels("hello", &hosts, &config)
+                .into_keys()
+                .filter_map(|k| {
+                    Some(
+                        k.strip_prefix("traefik.http.routers.")?
+                            .strip_suffix(".rule")?
+                            .to_owned(),
+                    )
+                })
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(routers(&[]), ["paas-hello"]);
+        let one = routers(&["www.example.com"]);
+        let two = routers(&["www.example.com", "api.example.com"]);
+        assert_eq!(one.len(), 2);
+        assert_eq!(one[0], "paas-hello");
+        assert_eq!(two[0], "paas-hello");
+        assert_ne!(one[1], two[1]);
     }
 
     #[test]

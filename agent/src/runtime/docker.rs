@@ -8,7 +8,8 @@ use bollard::errors::Error as DockerError;
 use bollard::exec::StartExecResults;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ExecConfig,
-    HealthStatusEnum, NetworkConnectRequest, NetworkCreateRequest,
+    HealthStatusEnum, NetworkConnectRequest, NetworkCreateRequest, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, InspectContainerOptions, ListContainersOptions, ListImagesOptions,
@@ -65,12 +66,12 @@ pub async fn list(docker: &Docker, app: &str) -> Result<Vec<Existing>, DockerErr
                 index: labels.get(LABEL_INDEX)?.parse().ok()?,
                 release: parse_release_label(labels.get(LABEL_RELEASE)?)?,
                 fingerprint: labels.get(LABEL_SPEC).cloned().unwrap_or_default(),
-                running: summary.state
-                    == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
+                running: summary.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
             })
         })
         .collect();
-    existing.sort_by(|a, b| (&a.process, a.index, a.release).cmp(&(&b.process, b.index, b.release)));
+    existing
+        .sort_by(|a, b| (&a.process, a.index, a.release).cmp(&(&b.process, b.index, b.release)));
     Ok(existing)
 }
 
@@ -110,7 +111,9 @@ pub async fn instances(docker: &Docker, app: &str) -> Result<Vec<Instance>, Dock
             health: state
                 .health
                 .and_then(|health| health.status)
-                .filter(|status| !matches!(status, HealthStatusEnum::EMPTY | HealthStatusEnum::NONE))
+                .filter(|status| {
+                    !matches!(status, HealthStatusEnum::EMPTY | HealthStatusEnum::NONE)
+                })
                 .map(|status| status.to_string()),
         });
     }
@@ -137,7 +140,10 @@ pub async fn ensure_network(
     // Docker 20.10 happily creates a second network of the same name, so look first (the
     // app lock keeps this from racing with itself).
     match docker
-        .inspect_network(&name, None::<bollard::query_parameters::InspectNetworkOptions>)
+        .inspect_network(
+            &name,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
         .await
     {
         Ok(_) => {}
@@ -207,9 +213,40 @@ pub async fn create_and_start(
         )
         .await?;
     docker
-        .start_container(&created.id, None::<bollard::query_parameters::StartContainerOptions>)
+        .start_container(
+            &created.id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
         .await?;
     Ok(created.id)
+}
+
+/// The restart policy a container keeps once it serves: crashes and engine restarts bring it
+/// back. New containers start without one so a failing one stays down with its exit code.
+pub async fn keep_running(docker: &Docker, id: &str) -> Result<(), DockerError> {
+    docker
+        .update_container(
+            id,
+            bollard::models::ContainerUpdateBody {
+                restart_policy: Some(serving_restart_policy()),
+                ..Default::default()
+            },
+        )
+        .await
+}
+
+pub fn serving_restart_policy() -> RestartPolicy {
+    RestartPolicy {
+        name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+        maximum_retry_count: None,
+    }
+}
+
+pub fn no_restart_policy() -> RestartPolicy {
+    RestartPolicy {
+        name: Some(RestartPolicyNameEnum::NO),
+        maximum_retry_count: None,
+    }
 }
 
 pub async fn rename(docker: &Docker, id: &str, name: &str) -> Result<(), DockerError> {
@@ -286,7 +323,9 @@ pub async fn log_tail(docker: &Docker, id: &str, lines: usize) -> Vec<String> {
 
 /// Makes the container's health check fail from its next probe on (see `DRAIN_MARKER`).
 pub async fn mark_draining(docker: &Docker, id: &str) -> Result<(), String> {
-    let script = format!("{BUSYBOX_IN_CONTAINER} mkdir -p /tmp && {BUSYBOX_IN_CONTAINER} touch {DRAIN_MARKER}");
+    let script = format!(
+        "{BUSYBOX_IN_CONTAINER} mkdir -p /tmp && {BUSYBOX_IN_CONTAINER} touch {DRAIN_MARKER}"
+    );
     let exec = docker
         .create_exec(
             id,
@@ -318,8 +357,39 @@ pub async fn mark_draining(docker: &Docker, id: &str) -> Result<(), String> {
         .map_err(|err| err.to_string())?;
     match inspected.exit_code {
         Some(0) => Ok(()),
-        code => Err(format!("the drain marker could not be written (exit {code:?})")),
+        code => Err(format!(
+            "the drain marker could not be written (exit {code:?})"
+        )),
     }
+}
+
+/// Established TCP connections to local `port` in the network namespace of process `pid`
+/// (read from the host's /proc, so it costs no exec in the container).
+pub fn open_connections(pid: i64, port: u16) -> std::io::Result<usize> {
+    let mut open = 0;
+    for table in ["tcp", "tcp6"] {
+        match std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) {
+            Ok(text) => open += count_established(&text, port),
+            Err(err) if table == "tcp6" && err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(open)
+}
+
+/// Counts `/proc/net/tcp` rows in state 01 (established) whose local port is `port`.
+fn count_established(table: &str, port: u16) -> usize {
+    let port = format!("{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|row| {
+            let mut fields = row.split_whitespace();
+            let local = fields.nth(1).unwrap_or_default();
+            let state = fields.nth(1).unwrap_or_default();
+            state == "01" && local.rsplit(':').next() == Some(port.as_str())
+        })
+        .count()
 }
 
 /// Readiness as Docker sees it.
@@ -359,15 +429,18 @@ pub fn liveness(app: &str, details: &ContainerInspectResponse, needs_health: boo
     }
     let health = state.health.unwrap_or_default();
     if needs_health && health.status != Some(HealthStatusEnum::HEALTHY) {
-        let last_check = health.log.and_then(|log| log.last().cloned()).map(|result| {
-            let output = result.output.unwrap_or_default();
-            format!(
-                "exit {}{}{}",
-                result.exit_code.unwrap_or_default(),
-                if output.trim().is_empty() { "" } else { ": " },
-                output.trim()
-            )
-        });
+        let last_check = health
+            .log
+            .and_then(|log| log.last().cloned())
+            .map(|result| {
+                let output = result.output.unwrap_or_default();
+                format!(
+                    "exit {}{}{}",
+                    result.exit_code.unwrap_or_default(),
+                    if output.trim().is_empty() { "" } else { ": " },
+                    output.trim()
+                )
+            });
         return Liveness::Pending { last_check };
     }
     let ip = details
@@ -407,4 +480,21 @@ pub async fn remove_images(docker: &Docker, app: &str) -> Result<Vec<String>, Do
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_established;
+
+    #[test]
+    fn counts_established_connections_to_the_port() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:1388 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+   1: 0200120A:1388 0100120A:C350 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
+   2: 0200120A:1388 0100120A:C352 06 00000000:00000000 03:00000000 00000000     0        0 0 3 0
+   3: 0200120A:C350 0100120A:1388 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1
+";
+        assert_eq!(count_established(table, 5000), 1);
+        assert_eq!(count_established(table, 80), 0);
+    }
 }

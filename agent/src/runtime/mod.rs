@@ -1,6 +1,7 @@
 //! App containers (contract in `paas_api::agent`, "Runtime"): desired state per app reconciled
 //! into labelled containers behind Traefik, zero-downtime rollouts and restarts, instance
-//! listings read back from Docker labels, and app removal. The agent keeps no state of its own:
+//! listings read back from Docker labels, app removal, and a supervisor that starts again
+//! containers stopped outside a rollout. The agent keeps no state of its own:
 //! what runs is what Docker reports, so restarting the agent changes nothing.
 //!
 //! Routes: `PUT /v1/apps/{app}` ([`AppSpec`] → NDJSON [`RolloutEvent`]s),
@@ -10,6 +11,7 @@
 mod container;
 mod docker;
 mod rollout;
+mod supervisor;
 mod traefik;
 
 use std::collections::HashMap;
@@ -25,22 +27,23 @@ use axum::{Json, Router};
 use futures::StreamExt;
 use paas_api::ErrorCode;
 use paas_api::agent::{AppSpec, Instance, RestartRequest, RolloutEvent};
+use paas_api::domains::{is_wildcard, validate_domain};
 use paas_api::formation::{MAX_QUANTITY, validate_process_type};
 use regex::Regex;
 use tokio::sync::{OwnedMutexGuard, mpsc};
 use tracing::{info, warn};
 
+use crate::config::RuntimeConfig;
 use crate::http::ApiError;
 use crate::state::AgentState;
 use rollout::{Rollout, RolloutError};
+pub use supervisor::supervise;
 
 /// Events buffered for a slow reader before the rollout waits for it.
 const EVENT_BUFFER: usize = 64;
 
-static HOSTNAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-        .unwrap()
-});
+static ENTRYPOINT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{1,64}$").unwrap());
 /// Goes single-quoted into the health check's shell line: no quotes, spaces or backslashes.
 static HEALTH_PATH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^/[A-Za-z0-9._~/?=&%+:@,;-]{0,1023}$").unwrap());
@@ -88,14 +91,15 @@ pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
     if spec.release == 0 {
         return Err(invalid("release must be 1 or more"));
     }
-    if spec.image.is_empty() || spec.image.len() > 255 || spec.image.contains(char::is_whitespace)
-    {
+    if spec.image.is_empty() || spec.image.len() > 255 || spec.image.contains(char::is_whitespace) {
         return Err(invalid(format!("invalid image {:?}", spec.image)));
     }
     for (key, value) in &spec.env {
         paas_api::validate_config_key(key).map_err(|err| invalid(err.to_string()))?;
         if value.contains('\0') {
-            return Err(invalid(format!("config value of {key} contains a NUL byte")));
+            return Err(invalid(format!(
+                "config value of {key} contains a NUL byte"
+            )));
         }
     }
     for (process, process_spec) in &spec.processes {
@@ -111,15 +115,13 @@ pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
             .as_deref()
             .is_some_and(|command| command.trim().is_empty() || command.contains('\0'))
         {
-            return Err(invalid(format!("the command of {process} is empty or has a NUL byte")));
+            return Err(invalid(format!(
+                "the command of {process} is empty or has a NUL byte"
+            )));
         }
     }
     for domain in &spec.domains {
-        if domain.len() > 253 || !HOSTNAME.is_match(domain) {
-            return Err(invalid(format!(
-                "invalid domain {domain:?}: use a lowercase host name like www.example.com"
-            )));
-        }
+        validate_domain(domain).map_err(|err| invalid(err.to_string()))?;
     }
     if let Some(path) = &spec.health_check_path
         && !HEALTH_PATH.is_match(path)
@@ -131,7 +133,52 @@ pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn rollout<'a>(state: &'a AgentState, app: &'a str, events: mpsc::Sender<RolloutEvent>) -> Rollout<'a> {
+/// The `[runtime]` settings that end up in labels and the health command, checked at start-up.
+pub fn check_config(config: &RuntimeConfig) -> Result<(), String> {
+    if is_wildcard(&config.domain) {
+        return Err("runtime.domain must be a plain host name, not a wildcard".to_owned());
+    }
+    validate_domain(&config.domain).map_err(|err| format!("runtime.domain: {err}"))?;
+    if !ENTRYPOINT.is_match(&config.traefik_entrypoint) {
+        return Err(format!(
+            "runtime.traefik_entrypoint {:?} must be letters, digits, dashes or underscores",
+            config.traefik_entrypoint
+        ));
+    }
+    if let Some(resolver) = &config.traefik_cert_resolver
+        && !ENTRYPOINT.is_match(resolver)
+    {
+        return Err(format!(
+            "runtime.traefik_cert_resolver {resolver:?} must be letters, digits, dashes or underscores"
+        ));
+    }
+    if !ENTRYPOINT.is_match(&config.traefik_tls_entrypoint) {
+        return Err(format!(
+            "runtime.traefik_tls_entrypoint {:?} must be letters, digits, dashes or underscores",
+            config.traefik_tls_entrypoint
+        ));
+    }
+    if !HEALTH_PATH.is_match(&config.health_path) {
+        return Err(format!(
+            "runtime.health_path {:?} must start with / and use URL characters only",
+            config.health_path
+        ));
+    }
+    if config.health_interval_ms < 100 {
+        return Err("runtime.health_interval_ms must be at least 100".to_owned());
+    }
+    // Docker refuses memory limits under 6 MiB.
+    if config.memory_limit_mb < 6 {
+        return Err("runtime.memory_limit_mb must be at least 6".to_owned());
+    }
+    Ok(())
+}
+
+fn rollout<'a>(
+    state: &'a AgentState,
+    app: &'a str,
+    events: mpsc::Sender<RolloutEvent>,
+) -> Rollout<'a> {
     let config = &state.config.runtime;
     Rollout {
         docker: &state.docker,
@@ -230,10 +277,11 @@ async fn delete_app(
 ) -> Result<Response, ApiError> {
     check_app(&app)?;
     let _guard = state.runtime.lock(&app).await;
-    let docker_error = |err: bollard::errors::Error| {
-        ApiError::new(ErrorCode::Internal, format!("Docker: {err}"))
-    };
-    let containers = docker::list(&state.docker, &app).await.map_err(docker_error)?;
+    let docker_error =
+        |err: bollard::errors::Error| ApiError::new(ErrorCode::Internal, format!("Docker: {err}"));
+    let containers = docker::list(&state.docker, &app)
+        .await
+        .map_err(docker_error)?;
     let stop_timeout = state.config.runtime.stop_timeout_secs;
     let stopped = futures::future::join_all(
         containers
@@ -267,7 +315,13 @@ mod tests {
             release: 1,
             image: "paas/hello:v1".into(),
             env: BTreeMap::from([("GREETING".into(), "Hi".into())]),
-            processes: BTreeMap::from([("web".into(), ProcessSpec { command: None, quantity: 1 })]),
+            processes: BTreeMap::from([(
+                "web".into(),
+                ProcessSpec {
+                    command: None,
+                    quantity: 1,
+                },
+            )]),
             domains: vec!["www.example.com".into()],
             health_check_path: Some("/health?full=1".into()),
         }
@@ -277,6 +331,25 @@ mod tests {
         let mut spec = spec();
         change(&mut spec);
         validate_spec("hello", &spec).unwrap_err().message
+    }
+
+    #[test]
+    fn checks_the_runtime_config() {
+        assert!(check_config(&RuntimeConfig::default()).is_ok());
+        let bad_domain = RuntimeConfig {
+            domain: "x`) || Host(`y".into(),
+            ..RuntimeConfig::default()
+        };
+        assert!(
+            check_config(&bad_domain)
+                .unwrap_err()
+                .contains("runtime.domain")
+        );
+        let bad_path = RuntimeConfig {
+            health_path: "/'$(reboot)'".into(),
+            ..RuntimeConfig::default()
+        };
+        assert!(check_config(&bad_path).unwrap_err().contains("health_path"));
     }
 
     #[test]
@@ -290,16 +363,28 @@ mod tests {
         assert!(refused(|s| s.release = 0).contains("release"));
         assert!(refused(|s| s.domains = vec!["a.com`) || Host(`b.com".into()]).contains("domain"));
         assert!(refused(|s| s.domains = vec!["Example.com".into()]).contains("domain"));
-        assert!(refused(|s| s.health_check_path = Some("/x' ; rm -rf /".into())).contains("health"));
+        assert!(
+            refused(|s| s.health_check_path = Some("/x' ; rm -rf /".into())).contains("health")
+        );
         assert!(refused(|s| s.health_check_path = Some("health".into())).contains("health"));
-        assert!(refused(|s| {
-            s.env.insert("A-B".into(), "x".into());
-        })
-        .contains("config key"));
-        assert!(refused(|s| {
-            s.processes.insert("Web".into(), ProcessSpec { command: None, quantity: 1 });
-        })
-        .contains("process type"));
+        assert!(
+            refused(|s| {
+                s.env.insert("A-B".into(), "x".into());
+            })
+            .contains("config key")
+        );
+        assert!(
+            refused(|s| {
+                s.processes.insert(
+                    "Web".into(),
+                    ProcessSpec {
+                        command: None,
+                        quantity: 1,
+                    },
+                );
+            })
+            .contains("process type")
+        );
         assert!(refused(|s| s.processes.get_mut("web").unwrap().quantity = 101).contains("limit"));
         assert!(refused(|s| s.image = "a b".into()).contains("image"));
     }

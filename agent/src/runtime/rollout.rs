@@ -15,7 +15,7 @@ use paas_api::agent::{AppSpec, RolloutEvent};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::container::{WEB, Wanted, wanted_containers};
+use super::container::{APP_PORT, WEB, Wanted, wanted_containers};
 use super::docker::{self, Existing, Liveness};
 use super::traefik::{TraefikApi, server_url};
 use crate::config::RuntimeConfig;
@@ -117,8 +117,12 @@ impl Rollout<'_> {
                 self.config.busybox.display()
             )));
         }
-        docker::ensure_network(self.docker, self.app, self.config.traefik_container.as_deref())
-            .await?;
+        docker::ensure_network(
+            self.docker,
+            self.app,
+            self.config.traefik_container.as_deref(),
+        )
+        .await?;
         let existing = docker::list(self.docker, self.app).await?;
         let wanted = wanted_containers(self.app, spec, self.config);
         let plan = plan(self.app, existing, wanted);
@@ -203,7 +207,8 @@ impl Rollout<'_> {
         let mut renamed = Vec::new();
         for wanted in &start {
             if let Some(old) = retire.iter().find(|old| old.name == wanted.name) {
-                let temporary = format!("{}-replaced-{}", old.name, &old.id[..12.min(old.id.len())]);
+                let temporary =
+                    format!("{}-replaced-{}", old.name, &old.id[..12.min(old.id.len())]);
                 docker::rename(self.docker, &old.id, &temporary).await?;
                 renamed.push((old.id.clone(), old.name.clone()));
             }
@@ -223,7 +228,10 @@ impl Rollout<'_> {
         start: Vec<Wanted>,
         started: &mut Vec<Started>,
     ) -> Result<(), RolloutError> {
-        for wanted in start {
+        for mut wanted in start {
+            if let Some(host_config) = wanted.body.host_config.as_mut() {
+                host_config.restart_policy = Some(docker::no_restart_policy());
+            }
             let id = docker::create_and_start(self.docker, &wanted.name, wanted.body)
                 .await
                 .map_err(|err| {
@@ -252,13 +260,19 @@ impl Rollout<'_> {
                 id,
             });
         }
-        let mut waits: FuturesUnordered<_> =
-            started.iter().map(|s| self.wait_ready(s)).collect();
+        let mut waits: FuturesUnordered<_> = started.iter().map(|s| self.wait_ready(s)).collect();
         while let Some(ready) = waits.next().await {
-            match ready {
-                Ok(line) => self.say(line).await,
-                Err(err) => return Err(err),
-            }
+            self.say(ready?).await;
+        }
+        for container in started.iter() {
+            docker::keep_running(self.docker, &container.id)
+                .await
+                .map_err(|err| {
+                    RolloutError::new(format!(
+                        "cannot set the restart policy of {}: {err}",
+                        container.name
+                    ))
+                })?;
         }
         Ok(())
     }
@@ -332,14 +346,19 @@ impl Rollout<'_> {
     async fn undo(&self, started: &[Started], renamed: &[(String, String)]) {
         for container in started {
             if let Err(err) = docker::remove(self.docker, &container.id).await {
-                self.say(format!("Warning: could not remove {}: {err}", container.name))
-                    .await;
+                self.say(format!(
+                    "Warning: could not remove {}: {err}",
+                    container.name
+                ))
+                .await;
             }
         }
         for (id, name) in renamed {
             if let Err(err) = docker::rename(self.docker, id, name).await {
-                self.say(format!("Warning: could not rename {id} back to {name}: {err}"))
-                    .await;
+                self.say(format!(
+                    "Warning: could not rename {id} back to {name}: {err}"
+                ))
+                .await;
             }
         }
     }
@@ -348,13 +367,20 @@ impl Rollout<'_> {
     /// container (retired by the next reconcile) while the new ones already serve, so it is a
     /// warning, not a failed rollout.
     async fn retire_all(&self, retire: Vec<Existing>) {
-        let results =
-            futures::future::join_all(retire.iter().map(|old| self.retire(old))).await;
+        let results = futures::future::join_all(retire.iter().map(|old| self.retire(old))).await;
         for (old, result) in retire.iter().zip(results) {
-            let label = format!("{}.{} ({})", old.process, old.index, old.canonical_name(self.app));
+            let label = format!(
+                "{}.{} ({})",
+                old.process,
+                old.index,
+                old.canonical_name(self.app)
+            );
             match result {
                 Ok(()) => self.say(format!("Stopped {label}")).await,
-                Err(err) => self.say(format!("Warning: could not retire {label}: {err}")).await,
+                Err(err) => {
+                    self.say(format!("Warning: could not retire {label}: {err}"))
+                        .await
+                }
             }
         }
     }
@@ -369,7 +395,8 @@ impl Rollout<'_> {
     }
 
     /// Takes a container out of Traefik before it is stopped: its health check starts failing,
-    /// and the wait ends once Traefik (or, without its API, Docker) has let go of it.
+    /// the wait lasts until Traefik (or, without its API, Docker) has let go of it, and then
+    /// until the requests Traefik sent just before are answered.
     async fn drain(&self, old: &Existing) -> Result<(), String> {
         let details = docker::inspect(self.docker, &old.id)
             .await
@@ -383,7 +410,9 @@ impl Rollout<'_> {
         let deadline = Instant::now() + Duration::from_secs(self.config.ready_timeout_secs);
         loop {
             let released = match (&self.traefik, &ip) {
-                (Some(traefik), Some(ip)) => !traefik.servers(self.app).await?.contains(&server_url(ip)),
+                (Some(traefik), Some(ip)) => {
+                    !traefik.servers(self.app).await?.contains(&server_url(ip))
+                }
                 _ => {
                     let details = docker::inspect(self.docker, &old.id)
                         .await
@@ -395,7 +424,7 @@ impl Rollout<'_> {
                 }
             };
             if released {
-                return Ok(());
+                break;
             }
             if Instant::now() >= deadline {
                 return Err(format!(
@@ -403,6 +432,26 @@ impl Rollout<'_> {
                     self.config.ready_timeout_secs
                 ));
             }
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+        if let Some(pid) = details
+            .state
+            .and_then(|state| state.pid)
+            .filter(|pid| *pid > 0)
+        {
+            self.wait_for_requests(pid).await;
+        }
+        Ok(())
+    }
+
+    /// Polls the container's open connections to the app port until there are none, or until
+    /// `drain_timeout_secs` (an app keeping idle keep-alive connections open reaches it).
+    async fn wait_for_requests(&self, pid: i64) {
+        let deadline = Instant::now() + Duration::from_secs(self.config.drain_timeout_secs);
+        // Unreadable (the container is gone, or /proc is hidden): nothing to wait for.
+        while docker::open_connections(pid, APP_PORT).is_ok_and(|open| open > 0)
+            && Instant::now() < deadline
+        {
             tokio::time::sleep(POLL_INTERVAL).await;
         }
     }
@@ -422,8 +471,20 @@ mod tests {
             image: format!("paas/hello:v{release}"),
             env: BTreeMap::new(),
             processes: BTreeMap::from([
-                ("web".into(), ProcessSpec { command: None, quantity: web }),
-                ("worker".into(), ProcessSpec { command: Some("work".into()), quantity: worker }),
+                (
+                    "web".into(),
+                    ProcessSpec {
+                        command: None,
+                        quantity: web,
+                    },
+                ),
+                (
+                    "worker".into(),
+                    ProcessSpec {
+                        command: Some("work".into()),
+                        quantity: worker,
+                    },
+                ),
             ]),
             domains: vec![],
             health_check_path: None,
@@ -453,7 +514,11 @@ mod tests {
     }
 
     fn run(existing: Vec<Existing>, desired: &AppSpec) -> Plan {
-        plan("hello", existing, wanted_containers("hello", desired, &RuntimeConfig::default()))
+        plan(
+            "hello",
+            existing,
+            wanted_containers("hello", desired, &RuntimeConfig::default()),
+        )
     }
 
     #[test]

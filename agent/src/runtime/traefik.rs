@@ -44,7 +44,11 @@ impl TraefikApi {
     /// The server URLs of the app's service (`http://<ip>:5000`); none when the service is
     /// absent (no routable container).
     pub async fn servers(&self, app: &str) -> Result<HashSet<String>, String> {
-        let url = format!("{}/api/http/services/{}@docker", self.base, router_name(app));
+        let url = format!(
+            "{}/api/http/services/{}@docker",
+            self.base,
+            router_name(app)
+        );
         let response = self
             .client
             .get(&url)

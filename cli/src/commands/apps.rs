@@ -110,14 +110,34 @@ fn render_info(app: &App, style: Style) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let domains = if app.domains.is_empty() {
+        "none".to_owned()
+    } else {
+        app.domains.join("\n")
+    };
+    let last_deploy = app
+        .last_deploy
+        .as_ref()
+        .map(|deploy| {
+            format!(
+                "v{} {} by {} at {}",
+                deploy.version,
+                deploy.description,
+                deploy.user,
+                deploy.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+            )
+        })
+        .unwrap_or_else(|| "never".to_owned());
     format!(
         "{}\n{}",
         style.header(&app.name),
         key_values(&[
             ("Created", created.as_str()),
             ("Deploy Branch", &app.deploy_branch),
+            ("Domains", &domains),
             ("Dynos", &dynos),
             ("Git URL", &app.git_url),
+            ("Last Deploy", &last_deploy),
             ("Owner", &app.owner),
             ("Release", &release),
             ("Web URL", &app.web_url),
@@ -192,6 +212,8 @@ mod tests {
             deploy_branch: "main".into(),
             current_release: Some(3),
             formation: Default::default(),
+            domains: Vec::new(),
+            last_deploy: None,
         }
     }
 
@@ -218,8 +240,10 @@ mod tests {
             "=== web\n\
              Created:       2026-11-22 01:02:03 UTC\n\
              Deploy Branch: main\n\
+             Domains:       none\n\
              Dynos:         none\n\
              Git URL:       ssh://git@127.0.0.1:2222/web.git\n\
+             Last Deploy:   never\n\
              Owner:         alice\n\
              Release:       v3\n\
              Web URL:       http://web.paas.localhost\n"

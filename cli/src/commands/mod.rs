@@ -5,7 +5,10 @@ mod access;
 mod apps;
 mod auth;
 mod config_vars;
+mod domains;
 mod keys;
+mod logs;
+mod open;
 mod ps;
 mod releases;
 mod users;
@@ -52,6 +55,31 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::ConfigSet { app, pairs } => config_vars::set(ctx, &app, &pairs),
         Command::ConfigUnset { app, keys } => config_vars::unset(ctx, &app, &keys),
         Command::Releases { app, json, num } => releases::list(ctx, &app, json.json, num),
+        Command::ReleasesInfo { app, json, release } => {
+            releases::info(ctx, &app, &release, json.json)
+        }
+        Command::ReleasesOutput { app, release } => releases::output(ctx, &app, &release),
+        Command::Rollback { app, release } => releases::rollback(ctx, &app, release.as_deref()),
+        Command::Logs {
+            app,
+            num,
+            tail,
+            process,
+            source,
+        } => logs::show(
+            ctx,
+            &app,
+            &logs::LogsArgs {
+                num,
+                tail,
+                process,
+                source,
+            },
+        ),
+        Command::Domains { app, json } => domains::list(ctx, &app, json.json),
+        Command::DomainsAdd { app, hostname } => domains::add(ctx, &app, &hostname),
+        Command::DomainsRemove { app, hostname } => domains::remove(ctx, &app, &hostname),
+        Command::Open { app } => open::open(ctx, &app),
         Command::Users { json } => users::list(ctx, json.json),
         Command::UsersAdd {
             username,

@@ -75,7 +75,7 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
 }
 
 /// `12s`, `3m`, `5h`, `2d`: the largest whole unit, as Heroku rounds it.
-fn ago(elapsed: chrono::TimeDelta) -> String {
+pub fn ago(elapsed: chrono::TimeDelta) -> String {
     let seconds = elapsed.num_seconds().max(0);
     match seconds {
         0..60 => format!("{seconds}s"),

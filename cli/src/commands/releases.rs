@@ -1,10 +1,14 @@
-//! `releases`.
+//! `releases`, `releases:info`, `releases:output` and `rollback`.
 
-use paas_api::types::{Release, ReleaseStatus};
+use anyhow::bail;
+use chrono::{DateTime, Utc};
+use paas_api::types::{Release, ReleaseOutput, ReleaseStatus, RollbackRequest};
+use reqwest::Method;
 
 use super::Context;
+use super::ps::ago;
 use crate::AppArg;
-use crate::output::{Style, print_json, table};
+use crate::output::{Style, action, key_values, print_json, table};
 
 pub fn list(ctx: &Context, app: &AppArg, json: bool, num: u32) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
@@ -13,11 +17,15 @@ pub fn list(ctx: &Context, app: &AppArg, json: bool, num: u32) -> anyhow::Result
     if json {
         return print_json(&releases);
     }
-    print!("{}", render_releases(&name, &releases, Style::stdout()));
+    print!(
+        "{}",
+        render_releases(&name, &releases, Utc::now(), Style::stdout())
+    );
     Ok(())
 }
 
-fn render_releases(app: &str, releases: &[Release], style: Style) -> String {
+/// Heroku's layout: `v5  Deploy 1a2b3c4  alice  2026/11/22 10:00:00 (~ 5m ago)`.
+fn render_releases(app: &str, releases: &[Release], now: DateTime<Utc>, style: Style) -> String {
     if releases.is_empty() {
         return format!("{app} has no releases.\n");
     }
@@ -33,26 +41,168 @@ fn render_releases(app: &str, releases: &[Release], style: Style) -> String {
     let rows: Vec<Vec<String>> = releases
         .iter()
         .map(|r| {
-            let description = match r.status {
-                ReleaseStatus::Succeeded => r.description.clone(),
-                ReleaseStatus::Building => format!("{} (building)", r.description),
-                ReleaseStatus::Failed => format!("{} (failed)", r.description),
-            };
             vec![
                 format!("v{}", r.version),
-                description,
+                describe(r),
                 r.user.clone(),
-                r.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                when(r.created_at, now),
             ]
         })
         .collect();
     format!("{}\n{}", style.header(&title), table(&rows))
 }
 
+fn describe(release: &Release) -> String {
+    match release.status {
+        ReleaseStatus::Succeeded => release.description.clone(),
+        ReleaseStatus::Building => format!("{} (building)", release.description),
+        ReleaseStatus::Failed => format!("{} (failed)", release.description),
+    }
+}
+
+/// `2026/11/22 10:00:00 (~ 5m ago)`.
+fn when(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    format!(
+        "{} (~ {} ago)",
+        at.format("%Y/%m/%d %H:%M:%S"),
+        ago(now - at)
+    )
+}
+
+/// `v3` or `3` → 3.
+fn parse_version(text: &str) -> anyhow::Result<u32> {
+    match text.strip_prefix('v').unwrap_or(text).parse::<u32>() {
+        Ok(version) if version > 0 => Ok(version),
+        _ => bail!("Invalid release {text:?}: use v1, v2, …"),
+    }
+}
+
+pub fn info(ctx: &Context, app: &AppArg, version: &str, json: bool) -> anyhow::Result<()> {
+    let version = parse_version(version)?;
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let url = client.url(&["apps", &name, "releases", &format!("v{version}")]);
+    let release: Release = client.execute(client.request(Method::GET, url))?.json()?;
+    if json {
+        return print_json(&release);
+    }
+    print!("{}", render_info(&release, Utc::now(), Style::stdout()));
+    Ok(())
+}
+
+fn render_info(release: &Release, now: DateTime<Utc>, style: Style) -> String {
+    let processes = if release.processes.is_empty() {
+        "none".to_owned()
+    } else {
+        release
+            .processes
+            .iter()
+            .map(|(process, command)| match command {
+                Some(command) => format!("{process}: {command}"),
+                None => format!("{process}: (the image's command)"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let status = match release.status {
+        ReleaseStatus::Succeeded => "succeeded",
+        ReleaseStatus::Building => "building",
+        ReleaseStatus::Failed => "failed",
+    };
+    let mut out = format!(
+        "{}\n{}",
+        style.header(&format!("Release v{}", release.version)),
+        key_values(&[
+            ("By", release.user.as_str()),
+            ("Change", &release.description),
+            ("Commit", release.commit.as_deref().unwrap_or("none")),
+            ("Image", release.image.as_deref().unwrap_or("none")),
+            ("Processes", &processes),
+            ("Status", status),
+            ("When", &when(release.created_at, now)),
+        ])
+    );
+    out.push('\n');
+    out.push_str(&style.header(&format!("v{} Config vars", release.version)));
+    out.push('\n');
+    if release.config.is_empty() {
+        out.push_str("none\n");
+    } else {
+        let pairs: Vec<(&str, &str)> = release
+            .config
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        out.push_str(&key_values(&pairs));
+    }
+    out
+}
+
+pub fn output(ctx: &Context, app: &AppArg, version: &str) -> anyhow::Result<()> {
+    let version = parse_version(version)?;
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let url = client.url(&["apps", &name, "releases", &format!("v{version}"), "output"]);
+    let output: ReleaseOutput = client.execute(client.request(Method::GET, url))?.json()?;
+    println!("{}", output.output.trim_end());
+    Ok(())
+}
+
+pub fn rollback(ctx: &Context, app: &AppArg, version: Option<&str>) -> anyhow::Result<()> {
+    let wanted = version.map(parse_version).transpose()?;
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    // Named up front so the progress line can say where it goes; the server checks again.
+    let target = match wanted {
+        Some(version) => version,
+        None => previous_release(&client.releases(&name, Some(1000))?).ok_or_else(|| {
+            anyhow::anyhow!(
+                "{name} has no successful release before the current one to roll back to."
+            )
+        })?,
+    };
+    let style = Style::stderr();
+    action(
+        &format!("Rolling back {} to v{target}", style.app(&name)),
+        || {
+            let url = client.url(&["apps", &name, "rollback"]);
+            let request = RollbackRequest {
+                version: Some(target),
+            };
+            let release: Release = client
+                .execute(client.request(Method::POST, url).json(&request))?
+                .json()?;
+            Ok(((), format!(", v{}", release.version)))
+        },
+    )
+}
+
+/// The newest successful release older than the current one (the newest successful one).
+fn previous_release(releases: &[Release]) -> Option<u32> {
+    let mut succeeded: Vec<u32> = releases
+        .iter()
+        .filter(|r| r.status == ReleaseStatus::Succeeded && r.image.is_some())
+        .map(|r| r.version)
+        .collect();
+    succeeded.sort_unstable_by(|a, b| b.cmp(a));
+    let current = releases
+        .iter()
+        .filter(|r| r.status == ReleaseStatus::Succeeded)
+        .map(|r| r.version)
+        .max()?;
+    succeeded.into_iter().find(|version| *version < current)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    fn now() -> DateTime<Utc> {
+        chrono::Utc
+            .with_ymd_and_hms(2026, 11, 22, 1, 10, 0)
+            .unwrap()
+    }
 
     fn release(version: u32, description: &str, status: ReleaseStatus) -> Release {
         Release {
@@ -63,7 +213,7 @@ mod tests {
                 .with_ymd_and_hms(2026, 11, 22, 1, 0, version)
                 .unwrap(),
             status,
-            image: None,
+            image: Some(format!("paas/web:v{version}")),
             commit: None,
             processes: Default::default(),
             config: Default::default(),
@@ -71,22 +221,63 @@ mod tests {
     }
 
     #[test]
-    fn releases_render_newest_first_with_the_current_one() {
+    fn releases_render_newest_first_like_heroku() {
         let releases = [
             release(3, "Deploy abc1234", ReleaseStatus::Failed),
             release(2, "Unset A config vars", ReleaseStatus::Succeeded),
             release(1, "Set A config vars", ReleaseStatus::Succeeded),
         ];
         assert_eq!(
-            render_releases("web", &releases, Style { colour: false }),
+            render_releases("web", &releases, now(), Style { colour: false }),
             "=== web Releases - Current: v2\n\
-             v3  Deploy abc1234 (failed)  alice  2026-11-22 01:00:03 UTC\n\
-             v2  Unset A config vars      alice  2026-11-22 01:00:02 UTC\n\
-             v1  Set A config vars        alice  2026-11-22 01:00:01 UTC\n"
+             v3  Deploy abc1234 (failed)  alice  2026/11/22 01:00:03 (~ 9m ago)\n\
+             v2  Unset A config vars      alice  2026/11/22 01:00:02 (~ 9m ago)\n\
+             v1  Set A config vars        alice  2026/11/22 01:00:01 (~ 9m ago)\n"
         );
         assert_eq!(
-            render_releases("web", &[], Style { colour: false }),
+            render_releases("web", &[], now(), Style { colour: false }),
             "web has no releases.\n"
         );
+    }
+
+    #[test]
+    fn release_info_shows_change_image_and_config() {
+        let mut v2 = release(2, "Deploy 1a2b3c4", ReleaseStatus::Succeeded);
+        v2.commit = Some("1a2b3c4d".into());
+        v2.processes = [("web".to_owned(), None)].into();
+        v2.config = [("GREETING".to_owned(), "Howdy".to_owned())].into();
+        assert_eq!(
+            render_info(&v2, now(), Style { colour: false }),
+            "=== Release v2\n\
+             By:        alice\n\
+             Change:    Deploy 1a2b3c4\n\
+             Commit:    1a2b3c4d\n\
+             Image:     paas/web:v2\n\
+             Processes: web: (the image's command)\n\
+             Status:    succeeded\n\
+             When:      2026/11/22 01:00:02 (~ 9m ago)\n\
+             \n=== v2 Config vars\n\
+             GREETING: Howdy\n"
+        );
+    }
+
+    #[test]
+    fn the_default_rollback_target_is_the_successful_release_before_the_current_one() {
+        let releases = [
+            release(4, "Deploy d", ReleaseStatus::Failed),
+            release(3, "Set A config vars", ReleaseStatus::Succeeded),
+            release(2, "Deploy b", ReleaseStatus::Failed),
+            release(1, "Deploy a", ReleaseStatus::Succeeded),
+        ];
+        assert_eq!(previous_release(&releases), Some(1));
+        assert_eq!(previous_release(&releases[..2]), None);
+    }
+
+    #[test]
+    fn versions_parse_with_or_without_v() {
+        assert_eq!(parse_version("v3").unwrap(), 3);
+        assert_eq!(parse_version("3").unwrap(), 3);
+        assert!(parse_version("v0").is_err());
+        assert!(parse_version("three").is_err());
     }
 }

@@ -18,14 +18,23 @@ const MAX_LOAD_REQUESTS: usize = 500_000;
 
 /// The host name in `Hello from <app> <release> on <host>`.
 fn served_by(body: &str) -> String {
-    body.trim().rsplit(' ').next().unwrap_or_default().to_owned()
+    body.trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// Pushes and asserts the push went live.
 #[track_caller]
 fn deploy(platform: &Platform, app: &str, repo: &std::path::Path) -> String {
     let pushed = platform.push(app, repo);
-    assert_eq!(pushed.code, Some(0), "push failed:\n{pushed}\n{}", platform.logs());
+    assert_eq!(
+        pushed.code,
+        Some(0),
+        "push failed:\n{pushed}\n{}",
+        platform.logs()
+    );
     pushed.stderr
 }
 
@@ -42,7 +51,10 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts() {
         format!("remote: -----> Starting web.1 (paas-{app}-v1-web-1)… healthy"),
         format!("remote: =====> Application deployed: {url}"),
     ] {
-        assert!(output.contains(&expected), "{expected:?} missing:\n{output}");
+        assert!(
+            output.contains(&expected),
+            "{expected:?} missing:\n{output}"
+        );
     }
     // Deployed means routed: the first request is served by v1.
     let first = platform.get(&app, "/").unwrap();
@@ -51,7 +63,10 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts() {
         first.body.starts_with(&format!("Hello from {app} v1 on ")),
         "{first:?}"
     );
-    let info = platform.paas(&["apps:info", "-a", &app, "--json"]).success().json();
+    let info = platform
+        .paas(&["apps:info", "-a", &app, "--json"])
+        .success()
+        .json();
     assert_eq!(info["web_url"], url.as_str());
     assert_eq!(info["current_release"], 1);
     assert_eq!(info["formation"]["web"], 1);
@@ -76,7 +91,10 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts() {
         seen.insert(served_by(&answer.body));
         (seen == hosts).then_some(())
     });
-    let listed = platform.paas(&["ps", "-a", &app, "--json"]).success().json();
+    let listed = platform
+        .paas(&["ps", "-a", &app, "--json"])
+        .success()
+        .json();
     let states: Vec<&str> = listed
         .as_array()
         .unwrap()
@@ -85,10 +103,29 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts() {
         .collect();
     assert_eq!(states, ["up", "up", "up"], "{listed}");
 
-    // Relative changes and back to one: two retire.
-    platform.paas(&["ps:scale", "web-2", "-a", &app]).success();
+    // Relative changes and back to one: two retire, behind a spinner on a terminal.
+    let terminal = platform
+        .cli
+        .cmd(&["ps:scale", "web-2", "-a", &app])
+        .env("NO_COLOR", "1")
+        .spawn_in_terminal()
+        .finish()
+        .success();
+    assert!(
+        terminal.stdout.contains(&format!(
+            "Scaling processes of ⬢ {app}... done, now running web at 1"
+        )),
+        "{terminal}"
+    );
+    assert!(
+        terminal.stdout.chars().any(|c| "⠁⠂⠄⡀⢀⠠⠐⠈".contains(c)),
+        "a spinner while waiting: {terminal}"
+    );
     assert_eq!(platform.containers(&app, "web").len(), 1);
-    let info = platform.paas(&["apps:info", "-a", &app, "--json"]).success().json();
+    let info = platform
+        .paas(&["apps:info", "-a", &app, "--json"])
+        .success()
+        .json();
     assert_eq!(info["formation"]["web"], 1);
 
     // Bad scale input: one clear line, nothing changes, no release.
@@ -122,7 +159,10 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts() {
         .paas(&["restart", "nope", "-a", &app])
         .error("unknown process type \"nope\"");
 
-    let releases = platform.paas(&["releases", "-a", &app, "--json"]).success().json();
+    let releases = platform
+        .paas(&["releases", "-a", &app, "--json"])
+        .success()
+        .json();
     assert_eq!(releases.as_array().unwrap().len(), 2, "{releases}");
 }
 
@@ -142,26 +182,41 @@ fn a_release_that_fails_its_check_is_rejected_and_the_old_one_keeps_serving() {
         "break it",
     );
     let pushed = platform.push(&app, repo.path());
-    assert_ne!(pushed.code, Some(0), "the push should be rejected:\n{pushed}");
+    assert_ne!(
+        pushed.code,
+        Some(0),
+        "the push should be rejected:\n{pushed}"
+    );
     for expected in [
         "Last log lines of the failed container",
         "fatal: no database",
         "Release v2 failed to start",
         "[remote rejected]",
     ] {
-        assert!(pushed.stderr.contains(expected), "{expected:?} missing:\n{pushed}");
+        assert!(
+            pushed.stderr.contains(expected),
+            "{expected:?} missing:\n{pushed}"
+        );
     }
     let answer = platform.get(&app, "/").unwrap();
     assert!(
         answer.body.starts_with(&format!("Hello from {app} v1 on ")),
         "{answer:?}"
     );
-    let releases = platform.paas(&["releases", "-a", &app, "--json"]).success().json();
+    let releases = platform
+        .paas(&["releases", "-a", &app, "--json"])
+        .success()
+        .json();
     let statuses: Vec<(u64, &str)> = releases
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["version"].as_u64().unwrap(), r["status"].as_str().unwrap()))
+        .map(|r| {
+            (
+                r["version"].as_u64().unwrap(),
+                r["status"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(statuses, [(2, "failed"), (1, "succeeded")]);
 
@@ -169,7 +224,10 @@ fn a_release_that_fails_its_check_is_rejected_and_the_old_one_keeps_serving() {
     platform
         .paas(&["config:set", "PAAS_HEALTH_CHECK_PATH=/missing", "-a", &app])
         .error("failed to start; the config vars were not changed");
-    let config = platform.paas(&["config", "-a", &app, "--json"]).success().json();
+    let config = platform
+        .paas(&["config", "-a", &app, "--json"])
+        .success()
+        .json();
     assert_eq!(config, serde_json::json!({}));
     platform.wait_for_body(&app, &format!("Hello from {app} v1"));
 }
@@ -215,7 +273,7 @@ fn crashed_containers_come_back_and_agent_restarts_change_nothing() {
 
 #[test]
 fn apps_are_isolated_and_destroy_removes_containers_and_images() {
-    let platform = Platform::start();
+    let mut platform = Platform::start();
     let first = platform.create_app("one");
     let second = platform.create_app("two");
     let repo = hello_repo();
@@ -239,7 +297,9 @@ fn apps_are_isolated_and_destroy_removes_containers_and_images() {
     // wget's own `-T` crashes).
     let fetch_from_first = |url: &str| {
         std::process::Command::new("docker")
-            .args(["exec", first_web, "timeout", "-s", "KILL", "5", "wget", "-q", "-O", "-", url])
+            .args([
+                "exec", first_web, "timeout", "-s", "KILL", "5", "wget", "-q", "-O", "-", url,
+            ])
             .output()
             .unwrap()
     };
@@ -253,6 +313,15 @@ fn apps_are_isolated_and_destroy_removes_containers_and_images() {
     let own = fetch_from_first("http://127.0.0.1:5000/");
     assert!(own.status.success(), "{own:?}");
     assert!(String::from_utf8_lossy(&own.stdout).contains(&first));
+
+    // Without the agent nothing can be removed, so nothing is.
+    platform.agent.stop();
+    platform
+        .paas(&["apps:destroy", &second, "--confirm", &second])
+        .error("Could not remove");
+    platform.paas(&["apps:info", "-a", &second]).success();
+    assert_eq!(platform.containers(&second, "web").len(), 1);
+    platform.agent.resume();
 
     platform
         .paas(&["apps:destroy", &second, "--confirm", &second])
@@ -274,8 +343,7 @@ fn apps_are_isolated_and_destroy_removes_containers_and_images() {
 fn load_loop(web: String, host: String, stop: Arc<AtomicBool>) -> (usize, Vec<String>) {
     let mut failures = Vec::new();
     let mut total = 0;
-    while total < MAX_LOAD_REQUESTS && (total < MIN_LOAD_REQUESTS || !stop.load(Ordering::SeqCst))
-    {
+    while total < MAX_LOAD_REQUESTS && (total < MIN_LOAD_REQUESTS || !stop.load(Ordering::SeqCst)) {
         total += 1;
         match http_get(&web, &host, "/") {
             Ok(answer) if answer.status == 200 && answer.body.contains(" from ") => {}

@@ -165,10 +165,7 @@ impl Agent {
             "paas-agent init: {}",
             String::from_utf8_lossy(&init.stderr)
         );
-        let mut table: toml::Table = std::fs::read_to_string(&config)
-            .unwrap()
-            .parse()
-            .unwrap();
+        let mut table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
         let mut runtime = toml::Table::new();
         runtime.insert("domain".into(), DOMAIN.into());
         runtime.insert("traefik_entrypoint".into(), "web".into());
@@ -227,9 +224,19 @@ impl Agent {
     /// Kills the agent (as a crash would) and starts it again on the same config and port, so
     /// gitd keeps reaching it.
     pub fn restart(&mut self) {
-        let listen = self.url.trim_start_matches("http://").to_owned();
+        self.stop();
+        self.resume();
+    }
+
+    /// Kills the agent; gitd's calls fail until [`Agent::resume`].
+    pub fn stop(&mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+
+    /// Starts a stopped agent again on its config and port.
+    pub fn resume(&mut self) {
+        let listen = self.url.trim_start_matches("http://").to_owned();
         let _ = std::fs::remove_file(self.dir.path().join("addr"));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -424,13 +431,18 @@ pub fn remove_from_docker(app: &str) {
         &format!("paas/{app}"),
     ]);
     for image in images {
-        let _ = Command::new("docker").args(["image", "rm", "-f", &image]).output();
+        let _ = Command::new("docker")
+            .args(["image", "rm", "-f", &image])
+            .output();
     }
 }
 
 /// `docker ARGS`, stdout as lines (nothing when it fails).
 pub fn docker_lines(args: &[&str]) -> Vec<String> {
-    let out = Command::new("docker").args(args).output().expect("docker runs");
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)

@@ -610,11 +610,14 @@ fn crashed_containers_come_back_and_agent_restarts_change_nothing() {
     let victim = &before[0];
     let first_start = inspect(&victim.container_id)["State"]["StartedAt"].clone();
     docker(&["kill", &victim.container_id]);
-    wait_for("the killed container to be running and healthy again", || {
-        let details = inspect(&victim.container_id);
-        let healthy = details["State"]["Health"]["Status"] == "healthy";
-        (healthy && details["State"]["StartedAt"] != first_start).then_some(())
-    });
+    wait_for(
+        "the killed container to be running and healthy again",
+        || {
+            let details = inspect(&victim.container_id);
+            let healthy = details["State"]["Health"]["Status"] == "healthy";
+            (healthy && details["State"]["StartedAt"] != first_start).then_some(())
+        },
+    );
     let host = victim.container_id[..12].to_owned();
     wait_for("the restarted container to answer through Traefik", || {
         let response = traefik.get(&app.name).ok()?;
@@ -768,7 +771,7 @@ fn load_loop(traefik_web: String, host: String, stop: Arc<AtomicBool>) -> (usize
 }
 
 #[test]
-fn rollouts_restarts_and_scale_down_drop_no_requests() {
+fn rollouts_restarts_domain_changes_and_scale_down_drop_no_requests() {
     let app = TestApp::new("rt-zero");
     let traefik = Traefik::start();
     let agent = Agent::start(&traefik);
@@ -799,12 +802,21 @@ fn rollouts_restarts_and_scale_down_drop_no_requests() {
         "restart replaced every container"
     );
     assert_eq!(restarted.len(), 3);
-    agent.deploy(&app.name, &app.spec(4, 1));
+    // A custom domain changes the web containers' routing labels, so they roll again.
+    let mut with_domain = app.spec(4, 3);
+    with_domain.domains = vec![format!("www.{}.test", app.name)];
+    agent.deploy(&app.name, &with_domain);
+    assert!(app.running().is_disjoint(&restarted));
+    let custom = http_get(&traefik.web, &with_domain.domains[0], "/").unwrap();
+    assert_eq!(custom.status, 200, "{custom:?}");
+    assert!(custom.body.starts_with("Hello from"), "{custom:?}");
+
+    with_domain.processes.get_mut("web").unwrap().quantity = 1;
+    agent.deploy(&app.name, &with_domain);
     assert_eq!(app.running().len(), 1);
 
     stop.store(true, Ordering::SeqCst);
     let (total, failures) = load.join().unwrap();
-    eprintln!("LOAD total={total} failures={}", failures.len());
     assert!(total >= MIN_LOAD_REQUESTS, "{total}");
     assert!(
         failures.is_empty(),

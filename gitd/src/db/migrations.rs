@@ -72,6 +72,30 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (app_id, process)
     );
     "#,
+    // 3: platform events (bounded per app by the code that writes them), each release's build
+    // and rollout output, and custom domains (unique across apps).
+    r#"
+    CREATE TABLE events (
+        id         INTEGER PRIMARY KEY,
+        app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        at_micros  INTEGER NOT NULL,
+        dyno       TEXT NOT NULL,
+        message    TEXT NOT NULL
+    );
+    CREATE INDEX events_by_app ON events (app_id, id);
+    CREATE TABLE release_output (
+        app_id  INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        output  TEXT NOT NULL,
+        PRIMARY KEY (app_id, version)
+    );
+    CREATE TABLE domains (
+        hostname   TEXT PRIMARY KEY,
+        app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX domains_by_app ON domains (app_id);
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

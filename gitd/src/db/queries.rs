@@ -487,3 +487,133 @@ pub fn replace_formation(
     }
     Ok(())
 }
+
+/// One platform event of an app (`paas[deploy]: Deploy 1a2b3c4 by user alice`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub at_micros: i64,
+    pub dyno: String,
+    pub message: String,
+}
+
+/// Records an event and drops the app's oldest ones beyond `keep`.
+pub fn insert_event(
+    conn: &Connection,
+    app_id: i64,
+    event: &EventRow,
+    keep: u32,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO events (app_id, at_micros, dyno, message) VALUES (?1, ?2, ?3, ?4)",
+        params![app_id, event.at_micros, event.dyno, event.message],
+    )?;
+    conn.execute(
+        "DELETE FROM events WHERE app_id = ?1 AND id <= (
+             SELECT id FROM events WHERE app_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+        params![app_id, keep],
+    )?;
+    Ok(())
+}
+
+/// The app's newest `limit` events, oldest first.
+pub fn recent_events(
+    conn: &Connection,
+    app_id: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<EventRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT at_micros, dyno, message FROM (
+             SELECT id, at_micros, dyno, message FROM events WHERE app_id = ?1
+             ORDER BY id DESC LIMIT ?2)
+         ORDER BY id",
+    )?;
+    stmt.query_map(params![app_id, limit], |r| {
+        Ok(EventRow {
+            at_micros: r.get(0)?,
+            dyno: r.get(1)?,
+            message: r.get(2)?,
+        })
+    })?
+    .collect()
+}
+
+pub fn save_release_output(
+    conn: &Connection,
+    app_id: i64,
+    version: u32,
+    output: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO release_output (app_id, version, output) VALUES (?1, ?2, ?3)",
+        params![app_id, version, output],
+    )?;
+    Ok(())
+}
+
+pub fn release_output(
+    conn: &Connection,
+    app_id: i64,
+    version: u32,
+) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT output FROM release_output WHERE app_id = ?1 AND version = ?2",
+        params![app_id, version],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// The app's custom domains with when they were added, in name order.
+pub fn domains(conn: &Connection, app_id: i64) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt = conn
+        .prepare("SELECT hostname, created_at FROM domains WHERE app_id = ?1 ORDER BY hostname")?;
+    stmt.query_map([app_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect()
+}
+
+/// Fails with a constraint violation when any app has the domain already.
+pub fn insert_domain(conn: &Connection, app_id: i64, hostname: &str) -> rusqlite::Result<i64> {
+    let created_at = now();
+    conn.execute(
+        "INSERT INTO domains (hostname, app_id, created_at) VALUES (?1, ?2, ?3)",
+        params![hostname, app_id, created_at],
+    )?;
+    Ok(created_at)
+}
+
+/// Returns whether the app had the domain.
+pub fn delete_domain(conn: &Connection, app_id: i64, hostname: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM domains WHERE app_id = ?1 AND hostname = ?2",
+        params![app_id, hostname],
+    )? > 0)
+}
+
+/// The distinct images of the app's newest `limit` successful releases.
+pub fn recent_release_images(
+    conn: &Connection,
+    app_id: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT image FROM (
+             SELECT image FROM releases WHERE app_id = ?1 AND status = 'succeeded'
+             AND image IS NOT NULL ORDER BY version DESC LIMIT ?2)",
+    )?;
+    stmt.query_map(params![app_id, limit], |r| r.get(0))?
+        .collect()
+}
+
+/// The newest successful release that put code live: a deploy or a rollback.
+pub fn last_deploy(conn: &Connection, app_id: i64) -> rusqlite::Result<Option<Release>> {
+    conn.query_row(
+        &format!(
+            "SELECT {RELEASE_COLUMNS} FROM releases WHERE app_id = ?1 AND status = 'succeeded'
+             AND (description LIKE 'Deploy %' OR description LIKE 'Rollback %')
+             ORDER BY version DESC LIMIT 1"
+        ),
+        [app_id],
+        release_from_row,
+    )
+    .optional()
+}

@@ -3,6 +3,7 @@
 //! (`-----> ` for steps, seven spaces for details, ` !     ` for what went wrong).
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use paas_api::agent::{BuildEvent, BuildSpec, Builder};
 use paas_api::types::{Release, ReleaseStatus};
@@ -14,22 +15,38 @@ use super::protocol::{HookMessage, HookRequest, RefUpdate};
 use super::rollout::{self, RolloutFailure};
 use super::source::{self, PushedSource, SourceFiles};
 use crate::db::queries::{self, AppRow};
-use crate::repos;
 use crate::state::SharedState;
+use crate::{events, images, repos};
 
 /// The pusher's terminal, through the hook. Sends never block: build output is text, and
 /// the hook prints it as it comes.
 pub struct Progress {
     sender: UnboundedSender<HookMessage>,
+    /// Every line sent, kept as the release's build output (`paas releases:output`).
+    transcript: Mutex<Vec<String>>,
+    /// The release this push created, once it has one.
+    release: Mutex<Option<u32>>,
 }
 
 impl Progress {
     pub fn new(sender: UnboundedSender<HookMessage>) -> Self {
-        Progress { sender }
+        Progress {
+            sender,
+            transcript: Mutex::default(),
+            release: Mutex::default(),
+        }
     }
 
     fn line(&self, line: String) {
+        self.transcript
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(line.clone());
         let _ = self.sender.send(HookMessage::Output { line });
+    }
+
+    fn created_release(&self, version: u32) {
+        *self.release.lock().unwrap_or_else(|p| p.into_inner()) = Some(version);
     }
 
     pub fn step(&self, text: &str) {
@@ -66,8 +83,13 @@ pub async fn run(
     request: HookRequest,
     progress: &Progress,
 ) -> bool {
-    match deploy(state, session, request, progress).await {
-        Ok(()) => true,
+    let outcome = deploy(state, session, request, progress).await;
+    record_release(state, session, progress, outcome.as_ref().err()).await;
+    match outcome {
+        Ok(()) => {
+            images::prune(state, session.app.id, &session.app.name).await;
+            true
+        }
         Err(reason) => {
             progress.fail(&reason);
             progress.fail(&format!(
@@ -154,6 +176,7 @@ async fn deploy(
             .map_err(internal)?
     };
     let version = release.version;
+    progress.created_release(version);
     let image = format!("paas/{}:v{version}", app.name);
     let spec = BuildSpec {
         app: app.name.clone(),
@@ -376,12 +399,9 @@ async fn build(
             .await;
         text
     });
-    let lines = progress.sender.clone();
-    let built = agent.build(spec, tar, move |event| {
+    let built = agent.build(spec, tar, |event| {
         if let BuildEvent::Line(line) = event {
-            let _ = lines.send(HookMessage::Output {
-                line: format!("       {line}"),
-            });
+            progress.detail(&line);
         }
     });
     let outcome = tokio::select! {
@@ -405,6 +425,70 @@ async fn build(
         ));
     }
     outcome
+}
+
+/// Keeps the push's output as its release's build output and records the deploy as a
+/// platform event. A push refused before it made a release leaves no trace.
+async fn record_release(
+    state: &SharedState,
+    session: &PushSession,
+    progress: &Progress,
+    failure: Option<&String>,
+) {
+    let Some(version) = *progress.release.lock().unwrap_or_else(|p| p.into_inner()) else {
+        return;
+    };
+    let app_id = session.app.id;
+    let mut output = progress
+        .transcript
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .join("\n");
+    if let Some(reason) = failure {
+        output.push_str(&format!("\n !     {reason}"));
+    }
+    let saved = state
+        .db
+        .call(move |conn| -> rusqlite::Result<_> {
+            queries::save_release_output(conn, app_id, version, &output)?;
+            queries::release(conn, app_id, version)
+        })
+        .await;
+    let description = match saved {
+        Ok(release) => release.map(|r| r.description).unwrap_or_default(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot store the build output");
+            String::new()
+        }
+    };
+    let user = &session.user.username;
+    match failure {
+        None => {
+            events::record(
+                state,
+                app_id,
+                "deploy",
+                format!("{description} by user {user}"),
+            )
+            .await;
+            events::record(
+                state,
+                app_id,
+                "deploy",
+                format!("Release v{version} created by user {user}"),
+            )
+            .await;
+        }
+        Some(reason) => {
+            events::record(
+                state,
+                app_id,
+                "deploy",
+                format!("{description} by user {user} failed: {reason}"),
+            )
+            .await;
+        }
+    }
 }
 
 fn internal(err: rusqlite::Error) -> String {

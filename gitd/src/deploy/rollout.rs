@@ -112,7 +112,9 @@ pub fn app_spec(release: &Release, formation: &BTreeMap<String, u32>) -> Result<
 
 /// The app's own health-check path, if its config names one; an error if that is not a plain
 /// path. It ends up inside a probe command, so only plain URL path characters are accepted.
-pub fn check_health_check_path(config: &BTreeMap<String, String>) -> Result<Option<String>, String> {
+pub fn check_health_check_path(
+    config: &BTreeMap<String, String>,
+) -> Result<Option<String>, String> {
     let Some(path) = config.get(HEALTH_CHECK_PATH_VAR) else {
         return Ok(None);
     };
@@ -142,16 +144,30 @@ pub async fn roll_out(
     let agent = state.agent.as_ref().ok_or_else(|| {
         RolloutFailure::new("no agent is configured: set [agent] url and token in gitd.toml")
     })?;
-    let spec = app_spec(release, &formation).map_err(RolloutFailure::new)?;
-    agent.put_app(&app.name, &spec, on_line).await?;
+    let mut spec = app_spec(release, &formation).map_err(RolloutFailure::new)?;
     let app_id = app.id;
+    // The app's custom domains as they are now: every rollout routes them.
+    spec.domains = state
+        .db
+        .call(move |conn| queries::domains(conn, app_id))
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "cannot read the app's domains");
+            RolloutFailure::new("cannot read the app's domains; see the paas-gitd log")
+        })?
+        .into_iter()
+        .map(|(hostname, _)| hostname)
+        .collect();
+    agent.put_app(&app.name, &spec, on_line).await?;
     state
         .db
         .call(move |conn| queries::replace_formation(conn, app_id, &formation))
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "cannot record the formation");
-            RolloutFailure::new("the app runs, but its formation could not be recorded; see the paas-gitd log")
+            RolloutFailure::new(
+                "the app runs, but its formation could not be recorded; see the paas-gitd log",
+            )
         })
 }
 
@@ -247,8 +263,11 @@ mod tests {
 
     #[test]
     fn the_health_check_path_comes_from_config_and_must_be_plain() {
-        let spec = app_spec(&release(&[(HEALTH_CHECK_PATH_VAR, "/health?full=1")]), &BTreeMap::new())
-            .unwrap();
+        let spec = app_spec(
+            &release(&[(HEALTH_CHECK_PATH_VAR, "/health?full=1")]),
+            &BTreeMap::new(),
+        )
+        .unwrap();
         assert_eq!(spec.health_check_path.as_deref(), Some("/health?full=1"));
         for bad in ["health", "/x'; rm -rf /", "/a b", "/$(id)"] {
             assert!(

@@ -4,12 +4,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
 use paas_api::types::{
-    AddCollaboratorRequest, App, Collaborator, CollaboratorRole, CreateAppRequest,
+    AddCollaboratorRequest, App, Collaborator, CollaboratorRole, CreateAppRequest, LastDeploy,
 };
 use rand::Rng;
 use serde::Deserialize;
 
-use super::formation::current_formation;
+use super::formation::{current_formation, detached};
 use super::{ApiError, ApiResult, AuthUser, Json};
 use crate::db::{is_constraint_violation, queries};
 use crate::repos;
@@ -125,14 +125,26 @@ pub async fn info(
 ) -> ApiResult<Json<App>> {
     let app = auth.app(&state, &name).await?;
     let app_id = app.id;
-    let current = state
+    let (current, domains, last_deploy) = state
         .db
-        .call(move |conn| queries::current_release(conn, app_id))
-        .await?
-        .map(|r| r.version);
+        .call(move |conn| -> rusqlite::Result<_> {
+            Ok((
+                queries::current_release(conn, app_id)?.map(|r| r.version),
+                queries::domains(conn, app_id)?,
+                queries::last_deploy(conn, app_id)?,
+            ))
+        })
+        .await?;
     let (_, formation) = current_formation(&state, &app).await?;
     Ok(Json(App {
         formation,
+        domains: domains.into_iter().map(|(hostname, _)| hostname).collect(),
+        last_deploy: last_deploy.map(|release| LastDeploy {
+            version: release.version,
+            description: release.description,
+            user: release.user,
+            created_at: release.created_at,
+        }),
         ..state.app_to_api(&app, current)
     }))
 }
@@ -148,59 +160,62 @@ pub async fn destroy(
     Path(name): Path<String>,
     Query(query): Query<DestroyQuery>,
 ) -> ApiResult<StatusCode> {
-    let app = auth.app(&state, &name).await?;
-    auth.require_owner(&app)?;
-    if query.confirm.as_deref() != Some(app.name.as_str()) {
-        return Err(ApiError::invalid(format!(
-            "Confirmation required: destroying {0} is permanent; confirm with the app name ({0}).",
-            app.name
-        )));
-    }
-    let lock = state.app_locks.for_app(&app.name);
-    let _held = lock.lock().await;
-    // Containers and images go first: if the agent cannot remove them, the app stays whole.
-    if let Some(agent) = state.agent.as_ref() {
-        agent.delete_app(&app.name).await.map_err(|err| {
-            ApiError::new(
-                ErrorCode::DeployFailed,
-                format!(
-                    "Could not remove {}'s containers and images, so nothing was destroyed: {err}",
-                    app.name
-                ),
-            )
-        })?;
-    }
-    let repos_dir = state.repos_dir();
-    let app_name = app.name.clone();
-    state
-        .db
-        .call(move |conn| -> ApiResult<()> {
-            let aside = repos::set_aside(&repos_dir, &app_name).map_err(|err| {
-                tracing::error!(app = %app_name, error = %err, "cannot move repository aside");
-                ApiError::new(ErrorCode::Internal, "Could not remove the app's repository.")
+    detached(async move {
+        let app = auth.app(&state, &name).await?;
+        auth.require_owner(&app)?;
+        if query.confirm.as_deref() != Some(app.name.as_str()) {
+            return Err(ApiError::invalid(format!(
+                "Confirmation required: destroying {0} is permanent; confirm with the app name ({0}).",
+                app.name
+            )));
+        }
+        let lock = state.app_locks.for_app(&app.name);
+        let _held = lock.lock().await;
+        // Containers and images go first: if the agent cannot remove them, the app stays whole.
+        if let Some(agent) = state.agent.as_ref() {
+            agent.delete_app(&app.name).await.map_err(|err| {
+                ApiError::new(
+                    ErrorCode::DeployFailed,
+                    format!(
+                        "Could not remove {}'s containers and images, so nothing was destroyed: {err}",
+                        app.name
+                    ),
+                )
             })?;
-            let removed = conn
-                .transaction()
-                .and_then(|tx| queries::delete_app(&tx, app.id).and_then(|()| tx.commit()));
-            match (removed, aside) {
-                (Ok(()), Some(aside)) => {
-                    if let Err(err) = std::fs::remove_dir_all(&aside) {
-                        tracing::warn!(path = %aside.display(), error = %err, "leftover repository");
+        }
+        let repos_dir = state.repos_dir();
+        let app_name = app.name.clone();
+        state
+            .db
+            .call(move |conn| -> ApiResult<()> {
+                let aside = repos::set_aside(&repos_dir, &app_name).map_err(|err| {
+                    tracing::error!(app = %app_name, error = %err, "cannot move repository aside");
+                    ApiError::new(ErrorCode::Internal, "Could not remove the app's repository.")
+                })?;
+                let removed = conn
+                    .transaction()
+                    .and_then(|tx| queries::delete_app(&tx, app.id).and_then(|()| tx.commit()));
+                match (removed, aside) {
+                    (Ok(()), Some(aside)) => {
+                        if let Err(err) = std::fs::remove_dir_all(&aside) {
+                            tracing::warn!(path = %aside.display(), error = %err, "leftover repository");
+                        }
+                        Ok(())
                     }
-                    Ok(())
-                }
-                (Ok(()), None) => Ok(()),
-                (Err(err), aside) => {
-                    if let Some(aside) = aside {
-                        let _ = repos::restore(&repos_dir, &app_name, &aside);
+                    (Ok(()), None) => Ok(()),
+                    (Err(err), aside) => {
+                        if let Some(aside) = aside {
+                            let _ = repos::restore(&repos_dir, &app_name, &aside);
+                        }
+                        Err(err.into())
                     }
-                    Err(err.into())
                 }
-            }
-        })
-        .await?;
-    tracing::info!(app = %name, by = %auth.user.username, "app destroyed");
-    Ok(StatusCode::NO_CONTENT)
+            })
+            .await?;
+        tracing::info!(app = %name, by = %auth.user.username, "app destroyed");
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
 }
 
 pub async fn list_collaborators(

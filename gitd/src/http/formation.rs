@@ -71,28 +71,35 @@ pub async fn scale(
     Path(name): Path<String>,
     Json(request): Json<ScaleRequest>,
 ) -> ApiResult<Json<Vec<Formation>>> {
-    let app = auth.app(&state, &name).await?;
-    let changes = parse_scale_args(&request.changes).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let lock = state.app_locks.for_app(&app.name);
-    let _held = lock.lock().await;
-    // Read under the lock, so `web+1` adds to what the previous change left.
-    let (release, current) = current_formation(&state, &app).await?;
-    let next = apply_scale(&current, &changes).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let Some(release) = release else {
-        return Err(ApiError::invalid(format!(
-            "{} has no running release: deploy it first.",
-            app.name
-        )));
-    };
-    if next != current {
-        rollout::roll_out(&state, &app, &release, next.clone(), |line| {
-            tracing::info!(app = %app.name, "{line}");
-        })
-        .await
-        .map_err(|failure| deploy_failed("Scaling failed", &failure))?;
-        tracing::info!(app = %app.name, formation = ?next, by = %auth.user.username, "scaled");
-    }
-    Ok(Json(formation_list(Some(&release), &next)))
+    detached(async move {
+        let app = auth.app(&state, &name).await?;
+        let changes =
+            parse_scale_args(&request.changes).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let lock = state.app_locks.for_app(&app.name);
+        let _held = lock.lock().await;
+        // Read under the lock, so `web+1` adds to what the previous change left.
+        let (release, current) = current_formation(&state, &app).await?;
+        let next = apply_scale(&current, &changes).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let Some(release) = release else {
+            return Err(ApiError::invalid(format!(
+                "{} has no running release: deploy it first.",
+                app.name
+            )));
+        };
+        if next != current {
+            rollout::roll_out(&state, &app, &release, next.clone(), |line| {
+                tracing::info!(app = %app.name, "{line}");
+            })
+            .await
+            .map_err(|failure| deploy_failed("Scaling failed", &failure))?;
+            tracing::info!(app = %app.name, formation = ?next, by = %auth.user.username, "scaled");
+            let scaled = crate::events::formation_summary(&next);
+            let message = format!("Scaled to {scaled} by user {}", auth.user.username);
+            crate::events::record(&state, app.id, "scale", message).await;
+        }
+        Ok(Json(formation_list(Some(&release), &next)))
+    })
+    .await
 }
 
 pub async fn restart(
@@ -101,30 +108,39 @@ pub async fn restart(
     Path(name): Path<String>,
     Json(request): Json<RestartRequest>,
 ) -> ApiResult<StatusCode> {
-    let app = auth.app(&state, &name).await?;
-    let lock = state.app_locks.for_app(&app.name);
-    let _held = lock.lock().await;
-    let (release, formation) = current_formation(&state, &app).await?;
-    if release.is_none() {
-        return Err(ApiError::invalid(format!(
-            "{} has no running release: deploy it first.",
-            app.name
-        )));
-    }
-    if let Some(process) = &request.process
-        && !formation.contains_key(process)
-    {
-        let known = formation.keys().cloned().collect::<Vec<_>>().join(", ");
-        return Err(ApiError::invalid(format!(
-            "unknown process type {process:?}; this app has: {known}"
-        )));
-    }
-    rollout::restart(&state, &app, request.process, |line| {
-        tracing::info!(app = %app.name, "{line}");
+    detached(async move {
+        let app = auth.app(&state, &name).await?;
+        let lock = state.app_locks.for_app(&app.name);
+        let _held = lock.lock().await;
+        let (release, formation) = current_formation(&state, &app).await?;
+        if release.is_none() {
+            return Err(ApiError::invalid(format!(
+                "{} has no running release: deploy it first.",
+                app.name
+            )));
+        }
+        if let Some(process) = &request.process
+            && !formation.contains_key(process)
+        {
+            let known = formation.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(ApiError::invalid(format!(
+                "unknown process type {process:?}; this app has: {known}"
+            )));
+        }
+        let restarted = request
+            .process
+            .clone()
+            .unwrap_or_else(|| "all processes".to_owned());
+        rollout::restart(&state, &app, request.process, |line| {
+            tracing::info!(app = %app.name, "{line}");
+        })
+        .await
+        .map_err(|failure| deploy_failed("Restart failed", &failure))?;
+        let message = format!("Restarted {restarted} by user {}", auth.user.username);
+        crate::events::record(&state, app.id, "restart", message).await;
+        Ok(StatusCode::NO_CONTENT)
     })
     .await
-    .map_err(|failure| deploy_failed("Restart failed", &failure))?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The running release, if any, and the quantity of each of its process types.
@@ -171,6 +187,21 @@ pub fn deploy_failed(what: &str, failure: &RolloutFailure) -> ApiError {
     )
 }
 
+/// Runs a change to completion even when the client hangs up: what the agent did and what
+/// the database says must not part ways because a request was dropped half-way. The work
+/// takes the app's lock itself, so the lock is held until it is done.
+pub async fn detached<T: Send + 'static>(
+    work: impl Future<Output = ApiResult<T>> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::spawn(work).await.unwrap_or_else(|err| {
+        tracing::error!(error = %err, "a change to an app panicked");
+        Err(ApiError::new(
+            ErrorCode::Internal,
+            "Internal error; see the server log.",
+        ))
+    })
+}
+
 pub fn no_agent() -> ApiError {
     ApiError::new(
         ErrorCode::DeployFailed,
@@ -207,7 +238,11 @@ mod tests {
             ("exited", None, InstanceState::Crashed),
             ("removing", None, InstanceState::Down),
         ] {
-            assert_eq!(process_instance(instance(state, health)).state, expected, "{state} {health:?}");
+            assert_eq!(
+                process_instance(instance(state, health)).state,
+                expected,
+                "{state} {health:?}"
+            );
         }
     }
 }

@@ -4,9 +4,12 @@
 
 mod apps;
 mod config_vars;
+mod domains;
 mod formation;
 mod keys;
+mod logs;
 mod releases;
+mod rollback;
 mod session;
 mod users;
 
@@ -59,6 +62,17 @@ pub fn router(state: SharedState) -> Router {
             get(formation::list).patch(formation::scale),
         )
         .route("/v1/apps/{app}/restart", post(formation::restart))
+        .route("/v1/apps/{app}/logs", get(logs::logs))
+        .route(
+            "/v1/apps/{app}/releases/{version}/output",
+            get(releases::output),
+        )
+        .route("/v1/apps/{app}/rollback", post(rollback::rollback))
+        .route(
+            "/v1/apps/{app}/domains",
+            get(domains::list).post(domains::add),
+        )
+        .route("/v1/apps/{app}/domains/{hostname}", delete(domains::remove))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

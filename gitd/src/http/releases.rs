@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use paas_api::ErrorCode;
-use paas_api::types::Release;
+use paas_api::types::{Release, ReleaseOutput};
 use serde::Deserialize;
 
 use super::{ApiError, ApiResult, AuthUser, Json};
@@ -53,4 +53,40 @@ pub fn parse_version(text: &str) -> ApiResult<u32> {
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::invalid(format!("Invalid release {text:?}: use v1, v2, …")))
+}
+
+/// `GET /v1/apps/{app}/releases/{version}/output`: what the release's push (or rollback)
+/// printed while it was built and rolled out.
+pub async fn output(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path((name, version)): Path<(String, String)>,
+) -> ApiResult<Json<ReleaseOutput>> {
+    let app = auth.app(&state, &name).await?;
+    let number = parse_version(&version)?;
+    let (release, output) = state
+        .db
+        .call(move |conn| -> rusqlite::Result<_> {
+            Ok((
+                queries::release(conn, app.id, number)?,
+                queries::release_output(conn, app.id, number)?,
+            ))
+        })
+        .await?;
+    if release.is_none() {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("No release v{number}."),
+        ));
+    }
+    let output = output.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("Release v{number} has no build output (config changes are not built)."),
+        )
+    })?;
+    Ok(Json(ReleaseOutput {
+        version: number,
+        output,
+    }))
 }

@@ -1,0 +1,126 @@
+//! An app's images (`paas/<app>:v<N>`): which are still on this host, so gitd can refuse a
+//! rollback to a release whose image is gone, and pruning all but the ones gitd keeps (the last
+//! successful releases). An image a container still uses is never removed; gitd prunes under
+//! the app's lock, so no rollout of the app is choosing an image meanwhile.
+//!
+//! Routes: `GET /v1/apps/{app}/images` → `Vec<String>`, `POST /v1/apps/{app}/prune`
+//! ([`PruneRequest`] → [`PruneResult`]).
+
+use std::collections::{HashMap, HashSet};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bollard::Docker;
+use bollard::errors::Error as DockerError;
+use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, RemoveImageOptions};
+use paas_api::ErrorCode;
+use paas_api::agent::{PruneRequest, PruneResult};
+use tracing::info;
+
+use crate::http::ApiError;
+use crate::state::AgentState;
+
+pub fn routes() -> Router<AgentState> {
+    Router::new()
+        .route("/v1/apps/{app}/images", get(list))
+        .route("/v1/apps/{app}/prune", post(prune))
+}
+
+fn docker_error(err: DockerError) -> ApiError {
+    ApiError::new(ErrorCode::Internal, format!("Docker: {err}"))
+}
+
+fn check_app(app: &str) -> Result<(), ApiError> {
+    paas_api::validate_app_name(app)
+        .map_err(|err| ApiError::new(ErrorCode::InvalidInput, err.to_string()))
+}
+
+async fn list(
+    State(state): State<AgentState>,
+    Path(app): Path<String>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    check_app(&app)?;
+    app_tags(&state.docker, &app)
+        .await
+        .map(Json)
+        .map_err(docker_error)
+}
+
+async fn prune(
+    State(state): State<AgentState>,
+    Path(app): Path<String>,
+    body: Bytes,
+) -> Result<Json<PruneResult>, ApiError> {
+    check_app(&app)?;
+    let request: PruneRequest = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("invalid prune request: {err}"),
+        )
+    })?;
+    let in_use = images_in_use(&state.docker, &app)
+        .await
+        .map_err(docker_error)?;
+    let keep: HashSet<&str> = request.keep.iter().map(String::as_str).collect();
+    let mut removed = Vec::new();
+    for tag in app_tags(&state.docker, &app).await.map_err(docker_error)? {
+        if keep.contains(tag.as_str()) || in_use.contains(&tag) {
+            continue;
+        }
+        match state
+            .docker
+            .remove_image(&tag, None::<RemoveImageOptions>, None)
+            .await
+        {
+            Ok(_) => removed.push(tag),
+            // Gone already, or still used by a container created meanwhile: keep going.
+            Err(DockerError::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => {}
+            Err(err) => return Err(docker_error(err)),
+        }
+    }
+    if !removed.is_empty() {
+        info!(%app, ?removed, "pruned images");
+    }
+    Ok(Json(PruneResult { removed }))
+}
+
+/// The app's `paas/<app>:*` tags, sorted.
+async fn app_tags(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
+    let repository = format!("paas/{app}");
+    let filters = HashMap::from([("reference".to_owned(), vec![repository.clone()])]);
+    let images = docker
+        .list_images(Some(ListImagesOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await?;
+    let prefix = format!("{repository}:");
+    let mut tags: Vec<String> = images
+        .into_iter()
+        .flat_map(|image| image.repo_tags)
+        .filter(|tag| tag.starts_with(&prefix))
+        .collect();
+    tags.sort();
+    Ok(tags)
+}
+
+/// Images named by the app's containers, stopped ones included.
+async fn images_in_use(docker: &Docker, app: &str) -> Result<HashSet<String>, DockerError> {
+    let filters = HashMap::from([("label".to_owned(), vec![format!("paas.app={app}")])]);
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await?;
+    Ok(containers
+        .into_iter()
+        .filter_map(|container| container.image)
+        .collect())
+}

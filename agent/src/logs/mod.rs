@@ -1,0 +1,596 @@
+//! App logs (contract in `paas_api::agent`, "Logs and images"): the output of an app's
+//! containers, stdout and stderr, read through Docker's logs API with timestamps, merged in
+//! time order and streamed as NDJSON. With `follow`, Docker's events for the app's containers
+//! (label `paas.app=<app>`) decide what is followed: a container that starts joins the stream,
+//! one that stops or is removed leaves it, and their lifecycle becomes platform lines
+//! (`State changed from starting to up`, `Process exited with status 3`).
+//!
+//! Route: `GET /v1/apps/{app}/logs?tail=N&follow=true&process=web`.
+
+mod lines;
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::Response;
+use axum::routing::get;
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::models::EventMessage;
+use bollard::query_parameters::{EventsOptions, ListContainersOptions, LogsOptions};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use paas_api::ErrorCode;
+use paas_api::agent::{LogEntry, LogMessage, LogStream};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+use crate::http::ApiError;
+use crate::state::AgentState;
+use lines::LineAssembler;
+
+/// Lines sent when the request names no `tail`.
+const DEFAULT_TAIL: usize = 100;
+/// The most backlog lines one request may ask for.
+const MAX_TAIL: usize = 100_000;
+/// Lines buffered for a slow reader before the container streams wait for it.
+const LINE_BUFFER: usize = 1024;
+
+const LABEL_APP: &str = "paas.app";
+const LABEL_PROCESS: &str = "paas.process";
+const LABEL_INDEX: &str = "paas.index";
+const WEB: &str = "web";
+/// The file a rollout creates in a retiring web container to fail its health check so Traefik
+/// lets go of it (the runtime's `DRAIN_MARKER`, in /tmp); its exec event marks the drain.
+const DRAIN_MARKER_NAME: &str = ".paas-drain";
+
+pub fn routes() -> Router<AgentState> {
+    Router::new().route("/v1/apps/{app}/logs", get(logs))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    tail: Option<usize>,
+    #[serde(default)]
+    follow: bool,
+    process: Option<String>,
+}
+
+/// What a log request reads.
+#[derive(Clone)]
+struct Selection {
+    app: String,
+    process: Option<String>,
+}
+
+impl Selection {
+    /// Docker filters for the app's containers (of one process type, if asked).
+    fn label_filters(&self) -> Vec<String> {
+        let mut labels = vec![format!("{LABEL_APP}={}", self.app)];
+        if let Some(process) = &self.process {
+            labels.push(format!("{LABEL_PROCESS}={process}"));
+        }
+        labels
+    }
+}
+
+async fn logs(
+    State(state): State<AgentState>,
+    Path(app): Path<String>,
+    Query(query): Query<LogsQuery>,
+) -> Result<Response, ApiError> {
+    let invalid = |message: String| ApiError::new(ErrorCode::InvalidInput, message);
+    paas_api::validate_app_name(&app).map_err(|err| invalid(err.to_string()))?;
+    if let Some(process) = &query.process {
+        paas_api::formation::validate_process_type(process)
+            .map_err(|err| invalid(err.to_string()))?;
+    }
+    let tail = query.tail.unwrap_or(DEFAULT_TAIL);
+    if tail > MAX_TAIL {
+        return Err(invalid(format!(
+            "tail {tail} is over the limit of {MAX_TAIL} lines"
+        )));
+    }
+    let selection = Selection {
+        app,
+        process: query.process,
+    };
+    let (sender, mut receiver) = mpsc::channel::<Bytes>(LINE_BUFFER);
+    tokio::spawn(stream_logs(
+        state.docker.clone(),
+        selection,
+        tail,
+        query.follow,
+        sender,
+    ));
+    let body = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).map(Ok::<_, Infallible>);
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(body))
+        .expect("static headers are valid"))
+}
+
+fn encode(message: &LogMessage) -> Bytes {
+    let mut line = serde_json::to_vec(message).expect("log messages always serialize");
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+/// One of the app's containers, from its labels.
+#[derive(Debug, Clone)]
+struct Source {
+    id: String,
+    process: String,
+    index: u32,
+    running: bool,
+}
+
+impl Source {
+    fn from_labels(id: String, labels: &HashMap<String, String>, running: bool) -> Option<Source> {
+        Some(Source {
+            id,
+            process: labels.get(LABEL_PROCESS)?.clone(),
+            index: labels.get(LABEL_INDEX)?.parse().ok()?,
+            running,
+        })
+    }
+
+    fn entry(&self, timestamp: DateTime<Utc>, stream: LogStream, line: String) -> LogEntry {
+        LogEntry {
+            timestamp,
+            process: self.process.clone(),
+            index: self.index,
+            stream,
+            line,
+        }
+    }
+}
+
+/// The newest line sent per container, so a container followed again (after a restart)
+/// does not repeat what was already sent.
+type LastSent = Arc<Mutex<HashMap<String, DateTime<Utc>>>>;
+
+/// Sends the backlog, `live`, then (with `follow`) everything new until the client hangs up.
+async fn stream_logs(
+    docker: Docker,
+    selection: Selection,
+    tail: usize,
+    follow: bool,
+    sender: mpsc::Sender<Bytes>,
+) {
+    let began = Utc::now();
+    // Subscribed before the backlog is read, so a container starting meanwhile is not missed.
+    let events = follow.then(|| {
+        let filters = HashMap::from([
+            ("type".to_owned(), vec!["container".to_owned()]),
+            ("label".to_owned(), selection.label_filters()),
+        ]);
+        docker.events(Some(EventsOptions {
+            since: Some(began.timestamp().to_string()),
+            filters: Some(filters),
+            ..Default::default()
+        }))
+    });
+    let sources = match containers(&docker, &selection).await {
+        Ok(sources) => sources,
+        Err(err) => {
+            warn!(app = %selection.app, error = %err, "cannot list containers for logs");
+            return;
+        }
+    };
+    let last_sent: LastSent = Arc::default();
+    let backlogs =
+        futures::future::join_all(sources.iter().map(|source| backlog(&docker, source, tail)))
+            .await;
+    let mut merged = Vec::new();
+    for (source, entries) in sources.iter().zip(backlogs) {
+        if let Some(last) = entries.last() {
+            last_sent
+                .lock()
+                .expect("never poisoned")
+                .insert(source.id.clone(), last.timestamp);
+        }
+        merged.extend(entries);
+    }
+    // Stable: lines of one container with equal times keep their order.
+    merged.sort_by_key(|entry| entry.timestamp);
+    let skip = merged.len().saturating_sub(tail);
+    for entry in merged.into_iter().skip(skip) {
+        if sender.send(encode(&LogMessage::Line(entry))).await.is_err() {
+            return;
+        }
+    }
+    if sender.send(encode(&LogMessage::Live)).await.is_err() {
+        return;
+    }
+    let Some(events) = events else {
+        return;
+    };
+
+    let mut followers: HashMap<String, JoinHandle<()>> = HashMap::new();
+    for source in sources.into_iter().filter(|source| source.running) {
+        let handle = tokio::spawn(follow_container(
+            docker.clone(),
+            source.clone(),
+            last_sent.clone(),
+            sender.clone(),
+        ));
+        followers.insert(source.id, handle);
+    }
+    let mut events = std::pin::pin!(events);
+    let mut lifecycle = Lifecycle::default();
+    loop {
+        let event = tokio::select! {
+            event = events.next() => event,
+            () = sender.closed() => break,
+        };
+        let event = match event {
+            Some(Ok(event)) => event,
+            Some(Err(err)) => {
+                warn!(app = %selection.app, error = %err, "Docker events stream failed");
+                break;
+            }
+            None => break,
+        };
+        if event
+            .time_nano
+            .is_some_and(|nanos| nanos < began.timestamp_nanos_opt().unwrap_or(0))
+        {
+            continue;
+        }
+        let Some((source, action)) = event_source(&event) else {
+            continue;
+        };
+        if action == "start" {
+            let stale = followers
+                .get(&source.id)
+                .is_none_or(JoinHandle::is_finished);
+            if stale {
+                let handle = tokio::spawn(follow_container(
+                    docker.clone(),
+                    source.clone(),
+                    last_sent.clone(),
+                    sender.clone(),
+                ));
+                followers.insert(source.id.clone(), handle);
+            }
+        }
+        if action == "destroy" {
+            followers.remove(&source.id);
+            last_sent.lock().expect("never poisoned").remove(&source.id);
+        }
+        let time = event
+            .time_nano
+            .map(DateTime::from_timestamp_nanos)
+            .unwrap_or_else(Utc::now);
+        for line in lifecycle.describe(&source, &action, &event) {
+            let entry = source.entry(time, LogStream::Platform, line);
+            if sender.send(encode(&LogMessage::Line(entry))).await.is_err() {
+                break;
+            }
+        }
+    }
+    for follower in followers.values() {
+        follower.abort();
+    }
+}
+
+/// The app's containers (stopped ones too: a crashed instance's last words matter).
+async fn containers(
+    docker: &Docker,
+    selection: &Selection,
+) -> Result<Vec<Source>, bollard::errors::Error> {
+    let filters = HashMap::from([("label".to_owned(), selection.label_filters())]);
+    let summaries = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await?;
+    Ok(summaries
+        .into_iter()
+        .filter_map(|summary| {
+            let running =
+                summary.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
+            Source::from_labels(summary.id?, summary.labels.as_ref()?, running)
+        })
+        .collect())
+}
+
+/// The container's last `tail` lines, oldest first.
+async fn backlog(docker: &Docker, source: &Source, tail: usize) -> Vec<LogEntry> {
+    if tail == 0 {
+        return Vec::new();
+    }
+    let options = LogsOptions {
+        follow: false,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        tail: tail.to_string(),
+        ..Default::default()
+    };
+    let mut entries = Vec::new();
+    let mut reader = Reader::new(source);
+    let mut frames = docker.logs(&source.id, Some(options));
+    while let Some(frame) = frames.next().await {
+        match frame {
+            Ok(frame) => entries.extend(reader.push(frame)),
+            // Removed meanwhile, or the engine went away: what was read stands.
+            Err(_) => break,
+        }
+    }
+    entries.extend(reader.finish());
+    entries
+}
+
+/// Streams a running container's new lines until it stops or the client hangs up.
+async fn follow_container(
+    docker: Docker,
+    source: Source,
+    last_sent: LastSent,
+    sender: mpsc::Sender<Bytes>,
+) {
+    let after = last_sent
+        .lock()
+        .expect("never poisoned")
+        .get(&source.id)
+        .copied();
+    let options = LogsOptions {
+        follow: true,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        // Docker's `since` has whole seconds; lines of that second already sent are skipped
+        // below by their exact time.
+        since: after.map_or(0, |time| i32::try_from(time.timestamp()).unwrap_or(0)),
+        tail: "all".to_owned(),
+        ..Default::default()
+    };
+    let mut frames = docker.logs(&source.id, Some(options));
+    let mut reader = Reader::new(&source);
+    loop {
+        let frame = tokio::select! {
+            frame = frames.next() => frame,
+            () = sender.closed() => return,
+        };
+        let (entries, done) = match frame {
+            Some(Ok(frame)) => (reader.push(frame), false),
+            // The container stopped (or the engine went away): flush and leave.
+            Some(Err(_)) | None => (reader.finish(), true),
+        };
+        for entry in entries {
+            if after.is_some_and(|after| entry.timestamp <= after) {
+                continue;
+            }
+            last_sent
+                .lock()
+                .expect("never poisoned")
+                .insert(source.id.clone(), entry.timestamp);
+            if sender.send(encode(&LogMessage::Line(entry))).await.is_err() {
+                return;
+            }
+        }
+        if done {
+            return;
+        }
+    }
+}
+
+/// Lines of one container, stdout and stderr assembled apart (their partial entries may
+/// interleave).
+struct Reader {
+    source: Source,
+    stdout: LineAssembler,
+    stderr: LineAssembler,
+}
+
+impl Reader {
+    fn new(source: &Source) -> Reader {
+        Reader {
+            source: source.clone(),
+            stdout: LineAssembler::default(),
+            stderr: LineAssembler::default(),
+        }
+    }
+
+    fn push(&mut self, frame: LogOutput) -> Vec<LogEntry> {
+        let (stream, lines) = match frame {
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                (LogStream::Stdout, self.stdout.push(&message))
+            }
+            LogOutput::StdErr { message } => (LogStream::Stderr, self.stderr.push(&message)),
+            LogOutput::StdIn { .. } => return Vec::new(),
+        };
+        lines
+            .into_iter()
+            .map(|(time, line)| self.source.entry(time, stream, line))
+            .collect()
+    }
+
+    /// The unfinished last lines, once the stream is over.
+    fn finish(&mut self) -> Vec<LogEntry> {
+        let mut entries = Vec::new();
+        if let Some((time, line)) = self.stdout.finish() {
+            entries.push(self.source.entry(time, LogStream::Stdout, line));
+        }
+        if let Some((time, line)) = self.stderr.finish() {
+            entries.push(self.source.entry(time, LogStream::Stderr, line));
+        }
+        entries.sort_by_key(|entry| entry.timestamp);
+        entries
+    }
+}
+
+/// The container and action an event is about (`start`, `die`, `health_status: healthy`, …).
+fn event_source(event: &EventMessage) -> Option<(Source, String)> {
+    let actor = event.actor.as_ref()?;
+    let source = Source::from_labels(actor.id.clone()?, actor.attributes.as_ref()?, true)?;
+    Some((source, event.action.clone()?))
+}
+
+/// Remembers how containers are being stopped, to tell a crash from a retirement.
+#[derive(Default)]
+struct Lifecycle {
+    /// Containers sent SIGTERM or drained (a stop by the platform), by id.
+    terminated: std::collections::HashSet<String>,
+}
+
+impl Lifecycle {
+    /// Heroku's words for what happened to an instance.
+    fn describe(&mut self, source: &Source, action: &str, event: &EventMessage) -> Vec<String> {
+        let attribute = |key: &str| {
+            event
+                .actor
+                .as_ref()
+                .and_then(|actor| actor.attributes.as_ref())
+                .and_then(|attributes| attributes.get(key))
+                .cloned()
+        };
+        match action {
+            "start" => {
+                self.terminated.remove(&source.id);
+                let mut lines = vec!["Starting process".to_owned()];
+                // Only web is health-checked; the others are up once they run.
+                if source.process != WEB {
+                    lines.push("State changed from starting to up".to_owned());
+                }
+                lines
+            }
+            "health_status: healthy" => vec!["State changed from starting to up".to_owned()],
+            // A drained container fails its check on purpose.
+            "health_status: unhealthy" if self.terminated.contains(&source.id) => Vec::new(),
+            "health_status: unhealthy" => vec!["Health check failing".to_owned()],
+            // The health probe mentions the marker too (`test -e`); the drain creates it.
+            exec if exec.starts_with("exec_start: ")
+                && exec.contains(&format!("touch /tmp/{DRAIN_MARKER_NAME}")) =>
+            {
+                if !self.terminated.insert(source.id.clone()) {
+                    return Vec::new();
+                }
+                vec!["Draining: no new requests are routed to it".to_owned()]
+            }
+            "kill" => {
+                if attribute("signal").as_deref() == Some("15") {
+                    self.terminated.insert(source.id.clone());
+                }
+                Vec::new()
+            }
+            "die" => {
+                let status = attribute("exitCode").unwrap_or_else(|| "unknown".to_owned());
+                let to = if self.terminated.contains(&source.id) {
+                    "down"
+                } else {
+                    "crashed"
+                };
+                vec![
+                    format!("Process exited with status {status}"),
+                    format!("State changed from up to {to}"),
+                ]
+            }
+            "destroy" => {
+                self.terminated.remove(&source.id);
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::EventActor;
+
+    use super::*;
+
+    fn event(action: &str, attributes: &[(&str, &str)]) -> EventMessage {
+        let mut all: HashMap<String, String> = attributes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        all.insert(LABEL_APP.into(), "hello".into());
+        all.insert(LABEL_PROCESS.into(), "web".into());
+        all.insert(LABEL_INDEX.into(), "2".into());
+        EventMessage {
+            action: Some(action.into()),
+            actor: Some(EventActor {
+                id: Some("abc".into()),
+                attributes: Some(all),
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn describe(lifecycle: &mut Lifecycle, event: &EventMessage) -> Vec<String> {
+        let (source, action) = event_source(event).unwrap();
+        assert_eq!((source.process.as_str(), source.index), ("web", 2));
+        lifecycle.describe(&source, &action, event)
+    }
+
+    #[test]
+    fn lifecycle_events_read_like_heroku() {
+        let mut lifecycle = Lifecycle::default();
+        assert_eq!(
+            describe(&mut lifecycle, &event("start", &[])),
+            ["Starting process"]
+        );
+        assert_eq!(
+            describe(&mut lifecycle, &event("health_status: healthy", &[])),
+            ["State changed from starting to up"]
+        );
+        assert_eq!(
+            describe(&mut lifecycle, &event("die", &[("exitCode", "3")])),
+            [
+                "Process exited with status 3",
+                "State changed from up to crashed"
+            ]
+        );
+        assert_eq!(
+            describe(&mut lifecycle, &event("health_status: unhealthy", &[])),
+            ["Health check failing"]
+        );
+        assert_eq!(
+            describe(
+                &mut lifecycle,
+                &event(
+                    "exec_start: /.paas/busybox sh -c /.paas/busybox touch /tmp/.paas-drain",
+                    &[]
+                )
+            ),
+            ["Draining: no new requests are routed to it"]
+        );
+        assert!(describe(&mut lifecycle, &event("health_status: unhealthy", &[])).is_empty());
+        let probe = "exec_start: /.paas/busybox sh -c ! /.paas/busybox test -e /tmp/.paas-drain";
+        assert!(describe(&mut lifecycle, &event(probe, &[])).is_empty());
+        assert!(describe(&mut lifecycle, &event("kill", &[("signal", "15")])).is_empty());
+        assert_eq!(
+            describe(&mut lifecycle, &event("die", &[("exitCode", "143")])),
+            [
+                "Process exited with status 143",
+                "State changed from up to down"
+            ]
+        );
+    }
+
+    #[test]
+    fn events_without_our_labels_are_ignored() {
+        let mut foreign = event("start", &[]);
+        foreign
+            .actor
+            .as_mut()
+            .unwrap()
+            .attributes
+            .as_mut()
+            .unwrap()
+            .remove(LABEL_INDEX);
+        assert!(event_source(&foreign).is_none());
+    }
+}

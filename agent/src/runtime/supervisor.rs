@@ -1,0 +1,112 @@
+//! Keeps app containers running between rollouts. The `unless-stopped` restart policy brings
+//! back a container that crashes or runs out of memory, and every container after an engine
+//! restart, but Docker counts `docker kill` as a manual stop and leaves the container down.
+//! The supervisor watches `die` events of app containers and starts again those Docker will
+//! not restart itself (still `exited` when the event arrives; Docker marks the ones it will
+//! restart `restarting` before announcing the death).
+//!
+//! It takes the app's lock first, so a container a rollout is retiring (stopped, then
+//! removed under that lock) is gone by the time it is looked at.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::ContainerStateStatusEnum;
+use bollard::query_parameters::EventsOptions;
+use futures::StreamExt;
+use tracing::{info, warn};
+
+use super::container::{
+    LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, container_name, parse_release_label,
+};
+use super::docker;
+use crate::state::AgentState;
+
+/// Pause before subscribing again after the event stream broke (e.g. dockerd restarting).
+const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
+
+/// Runs for the life of the agent.
+pub async fn supervise(state: AgentState) {
+    loop {
+        let filters = HashMap::from([
+            ("type".to_owned(), vec!["container".to_owned()]),
+            ("event".to_owned(), vec!["die".to_owned()]),
+            ("label".to_owned(), vec![LABEL_APP.to_owned()]),
+        ]);
+        let mut events = state.docker.events(Some(EventsOptions {
+            filters: Some(filters),
+            ..Default::default()
+        }));
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) => {
+                    let Some(actor) = event.actor else { continue };
+                    let (Some(id), Some(attributes)) = (actor.id, actor.attributes) else {
+                        continue;
+                    };
+                    let Some(app) = attributes.get(LABEL_APP).cloned() else {
+                        continue;
+                    };
+                    tokio::spawn(revive(state.clone(), app, id));
+                }
+                Err(err) => {
+                    warn!(error = %err, "Docker event stream failed; subscribing again");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(RESUBSCRIBE_DELAY).await;
+    }
+}
+
+/// Starts `id` again if it is an app container that stopped outside a rollout and that
+/// Docker's restart policy will not bring back.
+async fn revive(state: AgentState, app: String, id: String) {
+    let _guard = state.runtime.lock(&app).await;
+    let details = match docker::inspect(&state.docker, &id).await {
+        Ok(details) => details,
+        // Retired: removed by the rollout that stopped it.
+        Err(err) if docker::is_not_found(&err) => return,
+        Err(err) => {
+            warn!(%app, %id, error = %err, "cannot inspect a stopped container");
+            return;
+        }
+    };
+    let status = details
+        .state
+        .as_ref()
+        .and_then(|s| s.status)
+        .unwrap_or(ContainerStateStatusEnum::EMPTY);
+    if status != ContainerStateStatusEnum::EXITED {
+        return;
+    }
+    let labels = details
+        .config
+        .as_ref()
+        .and_then(|c| c.labels.clone())
+        .unwrap_or_default();
+    let canonical = (|| {
+        Some(container_name(
+            &app,
+            parse_release_label(labels.get(LABEL_RELEASE)?)?,
+            labels.get(LABEL_PROCESS)?,
+            labels.get(LABEL_INDEX)?.parse().ok()?,
+        ))
+    })();
+    let name = details.name.unwrap_or_default();
+    // A renamed container is being replaced; only a serving one is brought back.
+    if canonical.as_deref() != Some(name.trim_start_matches('/')) {
+        return;
+    }
+    match state
+        .docker
+        .start_container(
+            &id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+    {
+        Ok(()) => info!(%app, %name, "started again after it was stopped outside a rollout"),
+        Err(err) => warn!(%app, %name, error = %err, "cannot start a stopped container again"),
+    }
+}

@@ -1,0 +1,92 @@
+//! `domains`, `domains:add` and `domains:remove`.
+
+use paas_api::domains::validate_domain;
+use paas_api::types::{AddDomainRequest, Domain};
+use reqwest::Method;
+
+use super::Context;
+use crate::AppArg;
+use crate::output::{Style, action, print_json, table};
+
+pub fn list(ctx: &Context, app: &AppArg, json: bool) -> anyhow::Result<()> {
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let url = client.url(&["apps", &name, "domains"]);
+    let domains: Vec<Domain> = client.execute(client.request(Method::GET, url))?.json()?;
+    if json {
+        return print_json(&domains);
+    }
+    print!("{}", render(&name, &domains, Style::stdout()));
+    Ok(())
+}
+
+fn render(app: &str, domains: &[Domain], style: Style) -> String {
+    if domains.is_empty() {
+        return format!("{app} has no custom domains. Add one with `paas domains:add HOST`.\n");
+    }
+    let mut rows = vec![vec!["Domain Name".to_owned(), "Added".to_owned()]];
+    rows.extend(domains.iter().map(|domain| {
+        vec![
+            domain.hostname.clone(),
+            domain.created_at.format("%Y/%m/%d %H:%M:%S").to_string(),
+        ]
+    }));
+    format!(
+        "{}\n{}",
+        style.header(&format!("{app} Custom Domains")),
+        table(&rows)
+    )
+}
+
+pub fn add(ctx: &Context, app: &AppArg, hostname: &str) -> anyhow::Result<()> {
+    validate_domain(hostname)?;
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let style = Style::stderr();
+    action(
+        &format!("Adding {hostname} to {}", style.app(&name)),
+        || {
+            let url = client.url(&["apps", &name, "domains"]);
+            let request = AddDomainRequest {
+                hostname: hostname.to_owned(),
+            };
+            client.execute(client.request(Method::POST, url).json(&request))?;
+            Ok(((), String::new()))
+        },
+    )
+}
+
+pub fn remove(ctx: &Context, app: &AppArg, hostname: &str) -> anyhow::Result<()> {
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let style = Style::stderr();
+    action(
+        &format!("Removing {hostname} from {}", style.app(&name)),
+        || {
+            let url = client.url(&["apps", &name, "domains", hostname]);
+            client.execute(client.request(Method::DELETE, url))?;
+            Ok(((), String::new()))
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn domains_render_as_a_table() {
+        let domains = [Domain {
+            hostname: "www.example.test".into(),
+            created_at: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 1, 2, 3).unwrap(),
+        }];
+        assert_eq!(
+            render("web", &domains, Style { colour: false }),
+            "=== web Custom Domains\n\
+             Domain Name       Added\n\
+             www.example.test  2026/11/22 01:02:03\n"
+        );
+        assert!(render("web", &[], Style { colour: false }).contains("no custom domains"));
+    }
+}

@@ -1,0 +1,192 @@
+//! `logs`: the app's recent output and platform events, `2026-11-22T10:00:00.123456+00:00
+//! app[web.1]: line`, read line by line from gitd's NDJSON stream as it arrives. With `--tail`
+//! it follows until Ctrl-C, which ends it with status 0.
+
+use std::io::{BufRead, BufReader, Write};
+
+use anyhow::{Context as _, bail};
+use paas_api::types::{LogLine, LogSource};
+use reqwest::Method;
+
+use super::Context;
+use crate::AppArg;
+use crate::output::Style;
+
+/// `NO_COLOR`-aware ANSI colours given to process types in turn (cyan, green, yellow, blue,
+/// magenta, red, and their bright forms).
+const PALETTE: &[&str] = &[
+    "36", "32", "33", "34", "35", "31", "96", "92", "93", "94", "95",
+];
+
+pub struct LogsArgs {
+    pub num: usize,
+    pub tail: bool,
+    pub process: Option<String>,
+    pub source: Option<String>,
+}
+
+pub fn show(ctx: &Context, app: &AppArg, args: &LogsArgs) -> anyhow::Result<()> {
+    if args.num == 0 {
+        bail!("-n must be 1 or more.");
+    }
+    if let Some(process) = &args.process {
+        paas_api::formation::validate_process_type(process)?;
+    }
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let mut url = client.url(&["apps", &name, "logs"]);
+    {
+        let mut query = url.query_pairs_mut();
+        query.append_pair("num", &args.num.to_string());
+        if args.tail {
+            query.append_pair("tail", "true");
+        }
+        if let Some(process) = &args.process {
+            query.append_pair("ps", process);
+        }
+        if let Some(source) = &args.source {
+            query.append_pair("source", source);
+        }
+    }
+    if args.tail {
+        end_quietly_on_interrupt();
+    }
+    // Not `execute`: its overall timeout would cut a followed stream short.
+    let response = client
+        .request(Method::GET, url)
+        .send()
+        .with_context(|| format!("could not reach the paas server at {}", ctx.server))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body = response.text().unwrap_or_default();
+        let message = serde_json::from_str::<paas_api::ErrorBody>(&body)
+            .map(|envelope| envelope.error.message)
+            .unwrap_or_else(|_| format!("unexpected answer from the paas server (HTTP {status})"));
+        bail!("{message}");
+    }
+    let colour = Style::stdout().colour;
+    let mut stdout = std::io::stdout().lock();
+    for line in BufReader::new(response).split(b'\n') {
+        let line = line.context("the log stream broke")?;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed: LogLine =
+            serde_json::from_slice(&line).context("the server sent an unreadable log line")?;
+        let written = writeln!(stdout, "{}", render(&parsed, colour)).and_then(|()| stdout.flush());
+        // A closed pipe (`paas logs | head`) is the reader being done, not an error.
+        if written.is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// `2026-11-22T10:00:00.123456+00:00 app[web.1]: line`, the `source[dyno]:` part coloured by
+/// process type when `colour`.
+pub fn render(line: &LogLine, colour: bool) -> String {
+    let timestamp = line.timestamp.format("%Y-%m-%dT%H:%M:%S%.6f%:z");
+    let prefix = format!("{}[{}]:", line.source.as_str(), line.dyno);
+    let prefix = if colour {
+        let code = match line.source {
+            LogSource::App => colour_of(&line.dyno),
+            LogSource::Paas if line.dyno.contains('.') => colour_of(&line.dyno),
+            LogSource::Paas => "1;35",
+        };
+        format!("\x1b[{code}m{prefix}\x1b[0m")
+    } else {
+        prefix
+    };
+    // Control characters other than tab would move the cursor or clear the screen.
+    let text: String = line
+        .line
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect();
+    format!("{timestamp} {prefix} {text}")
+}
+
+/// The same colour for every instance of a process type.
+fn colour_of(dyno: &str) -> &'static str {
+    let process = dyno.split('.').next().unwrap_or(dyno);
+    let hash = process.bytes().fold(0usize, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(usize::from(byte))
+    });
+    PALETTE[hash % PALETTE.len()]
+}
+
+/// Ctrl-C ends `--tail` with status 0, as a normal way to stop following. Every line is
+/// flushed as it is written, so exiting at once loses nothing.
+fn end_quietly_on_interrupt() {
+    extern "C" fn on_interrupt(_: libc::c_int) {
+        // SAFETY: `_exit` is async-signal-safe; nothing else runs in the handler.
+        unsafe { libc::_exit(0) }
+    }
+    // SAFETY: installs a handler that only calls an async-signal-safe function.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_interrupt as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn line(source: LogSource, dyno: &str, text: &str) -> LogLine {
+        LogLine {
+            timestamp: chrono::Utc
+                .with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+                .unwrap()
+                + chrono::TimeDelta::microseconds(123_456),
+            source,
+            dyno: dyno.into(),
+            line: text.into(),
+        }
+    }
+
+    #[test]
+    fn lines_render_like_heroku() {
+        assert_eq!(
+            render(&line(LogSource::App, "web.1", "GET / 200"), false),
+            "2026-11-22T10:00:00.123456+00:00 app[web.1]: GET / 200"
+        );
+        assert_eq!(
+            render(
+                &line(LogSource::Paas, "deploy", "Deploy 1a2b3c4 by user alice"),
+                false
+            ),
+            "2026-11-22T10:00:00.123456+00:00 paas[deploy]: Deploy 1a2b3c4 by user alice"
+        );
+    }
+
+    #[test]
+    fn colour_marks_the_prefix_per_process_type() {
+        let web1 = render(&line(LogSource::App, "web.1", "a"), true);
+        let web2 = render(&line(LogSource::App, "web.2", "a"), true);
+        let code = colour_of("web.1");
+        assert!(
+            web1.contains(&format!("\x1b[{code}mapp[web.1]:\x1b[0m a")),
+            "{web1:?}"
+        );
+        assert_eq!(colour_of("web.1"), colour_of("web.2"));
+        assert!(web2.contains("app[web.2]"));
+    }
+
+    #[test]
+    fn control_characters_cannot_reach_the_terminal() {
+        assert!(
+            render(&line(LogSource::App, "web.1", "a\x1b[2Jb\tc"), false)
+                .ends_with("a\u{fffd}[2Jb\tc")
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! Custom domains end to end: `domains:add` routes a host name (and a `*.` wildcard) to the
+//! app through Traefik without dropping a request and without a new release, `domains:remove`
+//! takes it away (404), a domain another app holds is refused, bad host names are refused
+//! before anything is sent, and `paas open` / `apps:info` show the URL and domains.
+
+use crate::git_push::hello_repo;
+use crate::platform::{DOMAIN, Platform};
+use crate::rollback::LoadLoop;
+use crate::util::wait_for;
+
+#[test]
+fn domains_route_to_the_app_and_are_unique_across_apps() {
+    let platform = Platform::start();
+    let app = platform.create_app("dom");
+    let other = platform.create_app("dom2");
+    let pushed = platform.push(&app, hello_repo().path());
+    assert_eq!(pushed.code, Some(0), "{pushed}");
+    let releases = |app: &str| {
+        let listed = platform.paas(&["releases", "-a", app, "--json"]).success().json();
+        listed.as_array().unwrap().len()
+    };
+
+    let unknown = platform.get("www.example.test", "/").unwrap();
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    let load = LoadLoop::start(&platform, &format!("{app}.{DOMAIN}"));
+    let added = platform
+        .paas(&["domains:add", "www.example.test", "-a", &app])
+        .success();
+    assert!(
+        added.stderr.contains(&format!("Adding www.example.test to ⬢ {app}... done")),
+        "{added}"
+    );
+    // Added means routed.
+    let answer = platform.get("www.example.test", "/").unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert!(answer.body.starts_with(&format!("Hello from {app} v1 on ")), "{answer:?}");
+    platform
+        .paas(&["domains:add", "*.wild.test", "-a", &app])
+        .success();
+    let wild = platform.get("anything.wild.test", "/").unwrap();
+    assert_eq!(wild.status, 200, "{wild:?}");
+    assert_eq!(platform.get("a.b.wild.test", "/").unwrap().status, 404, "one label only");
+
+    let listed = platform.paas(&["domains", "-a", &app]).success();
+    assert!(listed.stdout.starts_with(&format!("=== {app} Custom Domains\n")), "{listed}");
+    assert!(listed.stdout.contains("\n*.wild.test  "), "{listed}");
+    assert!(listed.stdout.contains("\nwww.example.test  "), "{listed}");
+    let info = platform.paas(&["apps:info", "-a", &app, "--json"]).success().json();
+    assert_eq!(info["domains"], serde_json::json!(["*.wild.test", "www.example.test"]));
+    assert_eq!(info["last_deploy"]["version"], 1);
+    let text = platform.paas(&["apps:info", "-a", &app]).success();
+    assert!(text.stdout.contains("Domains:       *.wild.test\n"), "{text}");
+    assert!(text.stdout.contains("Last Deploy:   v1 Deploy "), "{text}");
+
+    // Taken by another app, invalid, or the platform's own: refused, nothing changes.
+    platform
+        .paas(&["domains:add", "www.example.test", "-a", &other])
+        .error("www.example.test is already in use by another app");
+    platform
+        .paas(&["domains:add", "www.example.test", "-a", &app])
+        .error("already a domain of this app");
+    platform
+        .paas(&["domains:add", "WWW.example.test", "-a", &app])
+        .error("use lowercase letters");
+    platform
+        .paas(&["domains:add", "www.example.test:8080", "-a", &app])
+        .error("without a port");
+    platform
+        .paas(&["domains:add", &format!("x.{DOMAIN}"), "-a", &app])
+        .error("the platform's own domain");
+    platform
+        .paas(&["domains:remove", "nope.example.test", "-a", &app])
+        .error("has no domain nope.example.test");
+    let answer = platform.get("www.example.test", "/").unwrap();
+    assert!(answer.body.starts_with(&format!("Hello from {app} ")), "{answer:?}");
+
+    let removed = platform
+        .paas(&["domains:remove", "www.example.test", "-a", &app])
+        .success();
+    assert!(
+        removed.stderr.contains(&format!("Removing www.example.test from ⬢ {app}... done")),
+        "{removed}"
+    );
+    let gone = platform.get("www.example.test", "/").unwrap();
+    assert_eq!(gone.status, 404, "{gone:?}");
+    load.finish("adding and removing domains");
+    assert_eq!(releases(&app), 1, "domains make no release");
+
+    // Free again: another app may take it.
+    platform
+        .paas(&["domains:add", "www.example.test", "-a", &other])
+        .success();
+    let events = platform.paas(&["logs", "-s", "paas", "-a", &app]).success();
+    assert!(
+        events
+            .stdout
+            .contains("paas[domains]: Removed domain www.example.test by user admin"),
+        "{events}"
+    );
+
+    let opened = platform.paas(&["open", "-a", &app]).success();
+    assert_eq!(
+        opened.stdout,
+        format!("http://{app}.{DOMAIN}:{}\n", platform.traefik.web_port())
+    );
+    wait_for("the app to keep answering at its own host", || {
+        let answer = platform.get(&app, "/").ok()?;
+        (answer.status == 200).then_some(())
+    });
+}

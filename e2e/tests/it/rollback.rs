@@ -1,0 +1,190 @@
+//! Releases and rollback end to end: after v1 (deploy), v2 (deploy of new code) and v3 (a
+//! config change), `paas rollback v1` serves v1's code with v1's config while a load loop sees
+//! no failed request; a plain `paas rollback` goes back to the successful release before the
+//! current one; rolling back to an unknown or failed release, or one whose image is gone, is a
+//! clear error that changes nothing. `releases`, `releases:info` and `releases:output` show it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crate::git_push::{commit_files, hello_repo};
+use crate::platform::{DOMAIN, Platform, docker_lines, http_get};
+
+/// Requests a load loop makes at least, and at most (a bound, not a goal).
+const MIN_REQUESTS: usize = 500;
+const MAX_REQUESTS: usize = 200_000;
+
+/// One request after another through Traefik from a second thread until stopped; every answer
+/// must be a 200 from the app.
+pub struct LoadLoop {
+    stop: Arc<AtomicBool>,
+    worker: JoinHandle<(usize, Vec<String>)>,
+}
+
+impl LoadLoop {
+    pub fn start(platform: &Platform, host: &str) -> LoadLoop {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (web, host, flag) = (platform.traefik.web.clone(), host.to_owned(), stop.clone());
+        let worker = std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            let mut total = 0;
+            while total < MAX_REQUESTS && (total < MIN_REQUESTS || !flag.load(Ordering::SeqCst)) {
+                total += 1;
+                match http_get(&web, &host, "/") {
+                    Ok(answer) if answer.status == 200 && answer.body.contains(" from ") => {}
+                    Ok(answer) => {
+                        failures.push(format!("#{total}: {} {:?}", answer.status, answer.body))
+                    }
+                    Err(err) => failures.push(format!("#{total}: {err}")),
+                }
+            }
+            (total, failures)
+        });
+        LoadLoop { stop, worker }
+    }
+
+    /// Stops the loop and asserts that no request failed.
+    #[track_caller]
+    pub fn finish(self, what: &str) {
+        self.stop.store(true, Ordering::SeqCst);
+        let (total, failures) = self.worker.join().unwrap();
+        eprintln!("load loop across {what}: {total} requests, {} failed", failures.len());
+        assert!(total >= MIN_REQUESTS, "{total}");
+        assert!(
+            failures.is_empty(),
+            "{} of {total} requests failed across {what}: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(20)]
+        );
+    }
+}
+
+#[track_caller]
+fn deploy(platform: &Platform, app: &str, repo: &std::path::Path) {
+    let pushed = platform.push(app, repo);
+    assert_eq!(pushed.code, Some(0), "push failed:\n{pushed}\n{}", platform.logs());
+}
+
+fn body(platform: &Platform, app: &str) -> String {
+    let answer = platform.get(app, "/").unwrap();
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body
+}
+
+fn release_count(platform: &Platform, app: &str) -> usize {
+    let releases = platform.paas(&["releases", "-a", app, "--json"]).success().json();
+    releases.as_array().unwrap().len()
+}
+
+#[test]
+fn rollback_serves_the_old_code_and_config_without_dropping_requests() {
+    let platform = Platform::start();
+    let app = platform.create_app("undo");
+    let repo = hello_repo();
+    deploy(&platform, &app, repo.path());
+    assert!(body(&platform, &app).starts_with(&format!("Hello from {app} v1 on ")));
+
+    // v2: new code; v3: new config.
+    let cgi = std::fs::read_to_string(repo.path().join("www/cgi-bin/index.cgi")).unwrap();
+    let cgi_two = cgi.replace("on %s\\n", "on %s (code two)\\n");
+    assert_ne!(cgi, cgi_two);
+    commit_files(repo.path(), &[("www/cgi-bin/index.cgi", &cgi_two)], "code two");
+    deploy(&platform, &app, repo.path());
+    platform
+        .paas(&["config:set", "GREETING=Howdy", "-a", &app])
+        .success();
+    let v3 = body(&platform, &app);
+    assert!(v3.starts_with(&format!("Howdy from {app} v3 on ")) && v3.contains("(code two)"), "{v3}");
+
+    let load = LoadLoop::start(&platform, &format!("{app}.{DOMAIN}"));
+    let rolled = platform.paas(&["rollback", "v1", "-a", &app]).success();
+    assert!(
+        rolled.stderr.contains(&format!("Rolling back ⬢ {app} to v1... done, v4")),
+        "{rolled}"
+    );
+    // Rolled back means routed: v1's code (no "code two") with v1's config (no GREETING).
+    let v4 = body(&platform, &app);
+    assert!(v4.starts_with(&format!("Hello from {app} v4 on ")), "{v4}");
+    assert!(!v4.contains("code two"), "{v4}");
+    load.finish("a rollback");
+    let config = platform.paas(&["config", "-a", &app, "--json"]).success().json();
+    assert_eq!(config, serde_json::json!({}), "v1's config is back");
+
+    let releases = platform.paas(&["releases", "-a", &app]).success();
+    let newest = releases.stdout.lines().nth(1).unwrap();
+    let columns: Vec<&str> = newest
+        .split("  ")
+        .map(str::trim)
+        .filter(|column| !column.is_empty())
+        .collect();
+    assert_eq!(columns[..3], ["v4", "Rollback to v1", "admin"], "{releases}");
+    assert!(columns[3].ends_with(" ago)"), "{releases}");
+    let info = platform.paas(&["releases:info", "v4", "-a", &app]).success();
+    assert!(info.stdout.contains("Change:    Rollback to v1"), "{info}");
+    assert!(info.stdout.contains(&format!("Image:     paas/{app}:v1")), "{info}");
+    let output = platform.paas(&["releases:output", "v2", "-a", &app]).success();
+    for expected in ["Building with Dockerfile", "Release v2 created", "healthy"] {
+        assert!(output.stdout.contains(expected), "{expected:?} missing:\n{output}");
+    }
+    let logs = platform.paas(&["logs", "-s", "paas", "-a", &app]).success();
+    for expected in [
+        "paas[config]: Set GREETING config vars by user admin: release v3",
+        "paas[rollback]: Rollback to v1 by user admin: release v4",
+    ] {
+        assert!(logs.stdout.contains(expected), "{expected:?} missing:\n{logs}");
+    }
+
+    // Without a version: the successful release before the current one (v3).
+    let rolled = platform.paas(&["rollback", "-a", &app]).success();
+    assert!(rolled.stderr.contains("to v3... done, v5"), "{rolled}");
+    let v5 = body(&platform, &app);
+    assert!(v5.starts_with(&format!("Howdy from {app} v5 on ")) && v5.contains("(code two)"), "{v5}");
+}
+
+#[test]
+fn old_images_are_pruned_and_rollback_to_a_failed_unknown_or_pruned_release_is_refused() {
+    let platform = Platform::start();
+    let app = platform.create_app("refuse");
+    let repo = hello_repo();
+    platform
+        .paas(&["rollback", "-a", &app])
+        .error("has no successful release before the current one");
+    deploy(&platform, &app, repo.path());
+    for round in 2..=6 {
+        commit_files(
+            repo.path(),
+            &[("www/round.txt", &format!("{round}\n"))],
+            &format!("round {round}"),
+        );
+        deploy(&platform, &app, repo.path());
+    }
+    // The images of the last five successful releases stay; v1's was pruned.
+    let mut tags = docker_lines(&["image", "ls", "--format", "{{.Tag}}", &format!("paas/{app}")]);
+    tags.sort();
+    assert_eq!(tags, ["v2", "v3", "v4", "v5", "v6"]);
+
+    commit_files(
+        repo.path(),
+        &[("Procfile", "web: echo 'fatal: no database' && exit 3\n")],
+        "break it",
+    );
+    let pushed = platform.push(&app, repo.path());
+    assert_ne!(pushed.code, Some(0), "{pushed}");
+    let output = platform.paas(&["releases:output", "v7", "-a", &app]).success();
+    assert!(output.stdout.contains("fatal: no database"), "{output}");
+
+    let before = release_count(&platform, &app);
+    platform
+        .paas(&["rollback", "v7", "-a", &app])
+        .error("v7 failed; only a release that succeeded can be rolled back to");
+    platform.paas(&["rollback", "v99", "-a", &app]).error("No release v99.");
+    platform
+        .paas(&["rollback", "version-one", "-a", &app])
+        .error("Invalid release");
+    platform
+        .paas(&["rollback", "v1", "-a", &app])
+        .error("The image of v1 (paas/");
+    assert_eq!(release_count(&platform, &app), before, "no release was made");
+    assert!(body(&platform, &app).starts_with(&format!("Hello from {app} v6 on ")));
+}

@@ -1,0 +1,253 @@
+//! `GET /v1/apps/{app}/logs?num=N&tail=true&ps=web&source=app|paas`: the app's recent log
+//! lines and platform events merged in time order, then (with `tail`) new ones as they happen.
+//! The agent's stream is relayed line by line (agent → gitd → CLI, NDJSON); only the backlog of
+//! at most `num` lines is held, to merge it with the stored events.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::Response;
+use futures::{Stream, StreamExt};
+use paas_api::agent::{LogEntry, LogMessage, LogStream};
+use paas_api::types::{LogLine, LogSource};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::formation::{deploy_failed, no_agent};
+use super::{ApiError, ApiResult, AuthUser};
+use crate::agent_client::LogsRequest;
+use crate::db::queries;
+use crate::events;
+use crate::state::SharedState;
+
+/// Lines shown when the request names no `num`.
+const DEFAULT_NUM: usize = 100;
+/// The most lines one request may ask for (the agent's own limit).
+const MAX_NUM: usize = 100_000;
+
+#[derive(Debug, Deserialize)]
+pub struct LogsQuery {
+    num: Option<usize>,
+    #[serde(default)]
+    tail: bool,
+    ps: Option<String>,
+    source: Option<String>,
+}
+
+/// Which lines a request wants.
+#[derive(Clone)]
+struct Filter {
+    process: Option<String>,
+    source: Option<LogSource>,
+}
+
+impl Filter {
+    fn wants(&self, line: &LogLine) -> bool {
+        let source_ok = self.source.is_none_or(|source| source == line.source);
+        // `-p web` keeps the web instances' lines and events, not app-wide events.
+        let process_ok = self.process.as_deref().is_none_or(|process| {
+            line.dyno
+                .split_once('.')
+                .is_some_and(|(dyno_process, _)| dyno_process == process)
+        });
+        source_ok && process_ok
+    }
+}
+
+pub async fn logs(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<String>,
+    Query(query): Query<LogsQuery>,
+) -> ApiResult<Response> {
+    let app = auth.app(&state, &name).await?;
+    let num = query.num.unwrap_or(DEFAULT_NUM);
+    if num == 0 || num > MAX_NUM {
+        return Err(ApiError::invalid(format!(
+            "Invalid number of lines {num}: use 1 to {MAX_NUM}."
+        )));
+    }
+    if let Some(process) = &query.ps {
+        paas_api::formation::validate_process_type(process)
+            .map_err(|err| ApiError::invalid(err.to_string()))?;
+    }
+    let source = match query.source.as_deref() {
+        None => None,
+        Some("app") => Some(LogSource::App),
+        Some("paas") => Some(LogSource::Paas),
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid source {other:?}: use app or paas."
+            )));
+        }
+    };
+    let filter = Filter {
+        process: query.ps.clone(),
+        source,
+    };
+    // Subscribed before anything is read, so an event recorded meanwhile is not missed.
+    let mut live_events = query.tail.then(|| state.events.subscribe());
+    let agent = state.agent.as_ref().ok_or_else(no_agent)?;
+    let mut agent_stream = agent
+        .logs(
+            &app.name,
+            &LogsRequest {
+                tail: num,
+                follow: query.tail,
+                process: query.ps.as_deref(),
+            },
+        )
+        .await
+        .map_err(|err| deploy_failed("Could not read the app's logs", &err.into()))?
+        .boxed();
+
+    let app_id = app.id;
+    let limit = u32::try_from(num).unwrap_or(u32::MAX);
+    let stored = state
+        .db
+        .call(move |conn| queries::recent_events(conn, app_id, limit))
+        .await?;
+    let mut backlog: Vec<LogLine> = stored
+        .into_iter()
+        .map(events::to_log_line)
+        .filter(|line| filter.wants(line))
+        .collect();
+    let mut agent_live = false;
+    while let Some(message) = agent_stream.next().await {
+        match message {
+            Ok(LogMessage::Line(entry)) => {
+                let line = to_log_line(entry);
+                if filter.wants(&line) {
+                    backlog.push(line);
+                }
+            }
+            Ok(LogMessage::Live) => {
+                agent_live = true;
+                break;
+            }
+            Err(err) => {
+                return Err(deploy_failed("Could not read the app's logs", &err.into()));
+            }
+        }
+    }
+    backlog.sort_by_key(|line| line.timestamp);
+    let skip = backlog.len().saturating_sub(num);
+    backlog.drain(..skip);
+
+    let live = async_stream::stream! {
+        for line in backlog {
+            yield encode(&line);
+        }
+        let Some(events) = live_events.as_mut() else {
+            return;
+        };
+        let mut agent_stream = agent_live.then_some(agent_stream);
+        loop {
+            let line = tokio::select! {
+                message = next_message(&mut agent_stream) => match message {
+                    Some(Ok(LogMessage::Line(entry))) => to_log_line(entry),
+                    Some(Ok(LogMessage::Live)) => continue,
+                    Some(Err(err)) => {
+                        tracing::warn!(error = %err, "the agent's log stream broke");
+                        break;
+                    }
+                    None => break,
+                },
+                event = events.recv() => match event {
+                    Ok((event_app, line)) if event_app == app_id => line,
+                    Ok(_) | Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => break,
+                },
+            };
+            if filter.wants(&line) {
+                yield encode(&line);
+            }
+        }
+    };
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(
+            live.map(Ok::<_, std::convert::Infallible>),
+        ))
+        .expect("static headers are valid"))
+}
+
+/// The next agent message; never resolves once there is no agent stream.
+async fn next_message<S>(stream: &mut Option<S>) -> Option<S::Item>
+where
+    S: Stream + Unpin,
+{
+    match stream {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn to_log_line(entry: LogEntry) -> LogLine {
+    LogLine {
+        timestamp: entry.timestamp,
+        source: match entry.stream {
+            LogStream::Platform => LogSource::Paas,
+            LogStream::Stdout | LogStream::Stderr => LogSource::App,
+        },
+        dyno: format!("{}.{}", entry.process, entry.index),
+        line: entry.line,
+    }
+}
+
+fn encode(line: &LogLine) -> Bytes {
+    let mut bytes = serde_json::to_vec(line).expect("log lines always serialize");
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(source: LogSource, dyno: &str) -> LogLine {
+        LogLine {
+            timestamp: chrono::Utc::now(),
+            source,
+            dyno: dyno.into(),
+            line: "x".into(),
+        }
+    }
+
+    #[test]
+    fn filters_by_source_and_process() {
+        let all = Filter {
+            process: None,
+            source: None,
+        };
+        assert!(all.wants(&line(LogSource::Paas, "deploy")));
+        let web = Filter {
+            process: Some("web".into()),
+            source: None,
+        };
+        assert!(web.wants(&line(LogSource::App, "web.2")));
+        assert!(web.wants(&line(LogSource::Paas, "web.1")));
+        assert!(!web.wants(&line(LogSource::App, "worker.1")));
+        assert!(!web.wants(&line(LogSource::Paas, "deploy")));
+        let platform = Filter {
+            process: None,
+            source: Some(LogSource::Paas),
+        };
+        assert!(platform.wants(&line(LogSource::Paas, "scale")));
+        assert!(!platform.wants(&line(LogSource::App, "web.1")));
+    }
+
+    #[test]
+    fn agent_entries_become_dyno_lines() {
+        let entry = LogEntry {
+            timestamp: chrono::Utc::now(),
+            process: "web".into(),
+            index: 3,
+            stream: LogStream::Platform,
+            line: "State changed from starting to up".into(),
+        };
+        let line = to_log_line(entry);
+        assert_eq!(line.dyno, "web.3");
+        assert_eq!(line.source, LogSource::Paas);
+    }
+}
