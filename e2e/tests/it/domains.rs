@@ -16,7 +16,10 @@ fn domains_route_to_the_app_and_are_unique_across_apps() {
     let pushed = platform.push(&app, hello_repo().path());
     assert_eq!(pushed.code, Some(0), "{pushed}");
     let releases = |app: &str| {
-        let listed = platform.paas(&["releases", "-a", app, "--json"]).success().json();
+        let listed = platform
+            .paas(&["releases", "-a", app, "--json"])
+            .success()
+            .json();
         listed.as_array().unwrap().len()
     };
 
@@ -27,29 +30,52 @@ fn domains_route_to_the_app_and_are_unique_across_apps() {
         .paas(&["domains:add", "www.example.test", "-a", &app])
         .success();
     assert!(
-        added.stderr.contains(&format!("Adding www.example.test to ⬢ {app}... done")),
+        added
+            .stderr
+            .contains(&format!("Adding www.example.test to ⬢ {app}... done")),
         "{added}"
     );
     // Added means routed.
     let answer = platform.get("www.example.test", "/").unwrap();
     assert_eq!(answer.status, 200, "{answer:?}");
-    assert!(answer.body.starts_with(&format!("Hello from {app} v1 on ")), "{answer:?}");
+    assert!(
+        answer.body.starts_with(&format!("Hello from {app} v1 on ")),
+        "{answer:?}"
+    );
     platform
         .paas(&["domains:add", "*.wild.test", "-a", &app])
         .success();
     let wild = platform.get("anything.wild.test", "/").unwrap();
     assert_eq!(wild.status, 200, "{wild:?}");
-    assert_eq!(platform.get("a.b.wild.test", "/").unwrap().status, 404, "one label only");
+    assert_eq!(
+        platform.get("a.b.wild.test", "/").unwrap().status,
+        404,
+        "one label only"
+    );
 
     let listed = platform.paas(&["domains", "-a", &app]).success();
-    assert!(listed.stdout.starts_with(&format!("=== {app} Custom Domains\n")), "{listed}");
+    assert!(
+        listed
+            .stdout
+            .starts_with(&format!("=== {app} Custom Domains\n")),
+        "{listed}"
+    );
     assert!(listed.stdout.contains("\n*.wild.test  "), "{listed}");
     assert!(listed.stdout.contains("\nwww.example.test  "), "{listed}");
-    let info = platform.paas(&["apps:info", "-a", &app, "--json"]).success().json();
-    assert_eq!(info["domains"], serde_json::json!(["*.wild.test", "www.example.test"]));
+    let info = platform
+        .paas(&["apps:info", "-a", &app, "--json"])
+        .success()
+        .json();
+    assert_eq!(
+        info["domains"],
+        serde_json::json!(["*.wild.test", "www.example.test"])
+    );
     assert_eq!(info["last_deploy"]["version"], 1);
     let text = platform.paas(&["apps:info", "-a", &app]).success();
-    assert!(text.stdout.contains("Domains:       *.wild.test\n"), "{text}");
+    assert!(
+        text.stdout.contains("Domains:       *.wild.test\n"),
+        "{text}"
+    );
     assert!(text.stdout.contains("Last Deploy:   v1 Deploy "), "{text}");
 
     // Taken by another app, invalid, or the platform's own: refused, nothing changes.
@@ -72,13 +98,18 @@ fn domains_route_to_the_app_and_are_unique_across_apps() {
         .paas(&["domains:remove", "nope.example.test", "-a", &app])
         .error("has no domain nope.example.test");
     let answer = platform.get("www.example.test", "/").unwrap();
-    assert!(answer.body.starts_with(&format!("Hello from {app} ")), "{answer:?}");
+    assert!(
+        answer.body.starts_with(&format!("Hello from {app} ")),
+        "{answer:?}"
+    );
 
     let removed = platform
         .paas(&["domains:remove", "www.example.test", "-a", &app])
         .success();
     assert!(
-        removed.stderr.contains(&format!("Removing www.example.test from ⬢ {app}... done")),
+        removed
+            .stderr
+            .contains(&format!("Removing www.example.test from ⬢ {app}... done")),
         "{removed}"
     );
     let gone = platform.get("www.example.test", "/").unwrap();

@@ -61,12 +61,18 @@ fn logs_merge_every_web_container_in_time_order() {
         hosts.push(id[0].clone());
     }
 
-    let logs = wait_for("every web instance's boot line in `paas logs -n 20`", || {
-        let out = platform.paas(&["logs", "-n", "20", "-a", &app]).success();
-        (1..=3)
-            .all(|index| out.stdout.contains(&format!("app[web.{index}]: booting on ")))
-            .then_some(out)
-    });
+    let logs = wait_for(
+        "every web instance's boot line in `paas logs -n 20`",
+        || {
+            let out = platform.paas(&["logs", "-n", "20", "-a", &app]).success();
+            (1..=3)
+                .all(|index| {
+                    out.stdout
+                        .contains(&format!("app[web.{index}]: booting on "))
+                })
+                .then_some(out)
+        },
+    );
     let lines: Vec<&str> = logs.stdout.lines().collect();
     assert!(lines.len() <= 20, "{logs}");
     let mut previous = None;
@@ -95,23 +101,40 @@ fn logs_merge_every_web_container_in_time_order() {
     ] {
         assert!(logs.stdout.contains(&event), "{event:?} missing:\n{logs}");
     }
-    assert!(!logs.stdout.contains('\x1b'), "no colour without a terminal");
+    assert!(
+        !logs.stdout.contains('\x1b'),
+        "no colour without a terminal"
+    );
 
     // Filters: platform events only, the app's own output only, one process type.
     let paas_only = platform.paas(&["logs", "-s", "paas", "-a", &app]).success();
-    assert!(paas_only.stdout.lines().all(|l| l.contains(" paas[")), "{paas_only}");
+    assert!(
+        paas_only.stdout.lines().all(|l| l.contains(" paas[")),
+        "{paas_only}"
+    );
     assert!(paas_only.stdout.contains("paas[scale]"), "{paas_only}");
-    let app_only = platform.paas(&["logs", "-s", "app", "-p", "web", "-a", &app]).success();
-    assert!(app_only.stdout.lines().all(|l| l.contains(" app[web.")), "{app_only}");
+    let app_only = platform
+        .paas(&["logs", "-s", "app", "-p", "web", "-a", &app])
+        .success();
+    assert!(
+        app_only.stdout.lines().all(|l| l.contains(" app[web.")),
+        "{app_only}"
+    );
     let one = platform.paas(&["logs", "-n", "1", "-a", &app]).success();
     assert_eq!(one.stdout.lines().count(), 1, "{one}");
 
     let unknown = platform.paas(&["logs", "-s", "nope", "-a", &app]);
-    assert_eq!(unknown.code, Some(2), "an unknown source is a usage error: {unknown}");
+    assert_eq!(
+        unknown.code,
+        Some(2),
+        "an unknown source is a usage error: {unknown}"
+    );
     platform
         .paas(&["logs", "-p", "Web", "-a", &app])
         .error("invalid process type");
-    platform.paas(&["logs", "-n", "0", "-a", &app]).error("-n must be 1 or more");
+    platform
+        .paas(&["logs", "-n", "0", "-a", &app])
+        .error("-n must be 1 or more");
 }
 
 /// `paas logs ARGS` running in the background as the platform's admin, its stdout collected.
@@ -164,7 +187,12 @@ impl Follower {
         wait_for(what, || {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut stderr = String::new();
-                self.child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+                self.child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut stderr)
+                    .unwrap();
                 panic!("paas logs exited with {status}: {stderr}\n{}", self.text());
             }
             self.text().contains(needle).then_some(())
@@ -176,7 +204,9 @@ impl Follower {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
         assert!(sent.success());
-        let status = wait_for("paas logs to exit on SIGINT", || self.child.try_wait().unwrap());
+        let status = wait_for("paas logs to exit on SIGINT", || {
+            self.child.try_wait().unwrap()
+        });
         if let Some(reader) = self.reader.take() {
             reader.join().unwrap();
         }
@@ -202,7 +232,10 @@ fn logs_follow_a_redeploy_live_and_end_on_sigint() {
     let first_host = platform.containers(&app, "web")[0][..12].to_owned();
 
     let mut follower = Follower::start(&platform, &["logs", "--tail", "-a", &app]);
-    follower.wait_for_text("the backlog", &format!("app[web.1]: booting on {first_host}"));
+    follower.wait_for_text(
+        "the backlog",
+        &format!("app[web.1]: booting on {first_host}"),
+    );
 
     let commit = commit_files(repo.path(), &[("Procfile", NOISY_PROCFILE)], "be noisy");
     let pushed = platform.push(&app, repo.path());
@@ -212,7 +245,10 @@ fn logs_follow_a_redeploy_live_and_end_on_sigint() {
         "the deploy event",
         &format!("paas[deploy]: Deploy {} by user admin", &commit[..7]),
     );
-    follower.wait_for_text("the old container's retirement", "State changed from up to down");
+    follower.wait_for_text(
+        "the old container's retirement",
+        "State changed from up to down",
+    );
     let (code, output) = follower.interrupt();
     assert_eq!(code, Some(0), "SIGINT ends --tail with status 0:\n{output}");
 
@@ -233,11 +269,19 @@ fn logs_follow_a_redeploy_live_and_end_on_sigint() {
         .collect();
     let expected: Vec<String> = (1..=10_000).map(|n| format!("line {n}")).collect();
     assert_eq!(numbered.len(), expected.len(), "lost or repeated lines");
-    assert!(numbered.iter().zip(&expected).all(|(got, want)| got == want));
+    assert!(
+        numbered
+            .iter()
+            .zip(&expected)
+            .all(|(got, want)| got == want)
+    );
     // The 100 KB line is one line, whole.
     let long = "x".repeat(102_400);
     assert_eq!(texts.iter().filter(|text| **text == long).count(), 1);
-    assert!(texts.contains(&"bad \u{fffd}\u{fffd} bytes"), "invalid UTF-8 is replaced");
+    assert!(
+        texts.contains(&"bad \u{fffd}\u{fffd} bytes"),
+        "invalid UTF-8 is replaced"
+    );
     assert!(texts.contains(&"to stderr"), "stderr is included");
     assert!(texts.contains(&"noisy start"));
     for event in [
@@ -245,14 +289,22 @@ fn logs_follow_a_redeploy_live_and_end_on_sigint() {
         "paas[web.1]: State changed from starting to up",
         "paas[deploy]: Release v2 created by user admin",
     ] {
-        assert!(output.contains(event), "{event:?} missing:\n{}", tail_of(&output));
+        assert!(
+            output.contains(event),
+            "{event:?} missing:\n{}",
+            tail_of(&output)
+        );
     }
 
     // After the fact, the same lines are in the backlog.
     let backlog = platform
         .paas(&["logs", "-n", "10010", "-s", "app", "-a", &app])
         .success();
-    let numbered = backlog.stdout.lines().filter(|l| l.contains("]: line ")).count();
+    let numbered = backlog
+        .stdout
+        .lines()
+        .filter(|l| l.contains("]: line "))
+        .count();
     assert_eq!(numbered, 10_000);
 }
 

@@ -49,7 +49,10 @@ impl LoadLoop {
     pub fn finish(self, what: &str) {
         self.stop.store(true, Ordering::SeqCst);
         let (total, failures) = self.worker.join().unwrap();
-        eprintln!("load loop across {what}: {total} requests, {} failed", failures.len());
+        eprintln!(
+            "load loop across {what}: {total} requests, {} failed",
+            failures.len()
+        );
         assert!(total >= MIN_REQUESTS, "{total}");
         assert!(
             failures.is_empty(),
@@ -63,7 +66,12 @@ impl LoadLoop {
 #[track_caller]
 fn deploy(platform: &Platform, app: &str, repo: &std::path::Path) {
     let pushed = platform.push(app, repo);
-    assert_eq!(pushed.code, Some(0), "push failed:\n{pushed}\n{}", platform.logs());
+    assert_eq!(
+        pushed.code,
+        Some(0),
+        "push failed:\n{pushed}\n{}",
+        platform.logs()
+    );
 }
 
 fn body(platform: &Platform, app: &str) -> String {
@@ -73,7 +81,10 @@ fn body(platform: &Platform, app: &str) -> String {
 }
 
 fn release_count(platform: &Platform, app: &str) -> usize {
-    let releases = platform.paas(&["releases", "-a", app, "--json"]).success().json();
+    let releases = platform
+        .paas(&["releases", "-a", app, "--json"])
+        .success()
+        .json();
     releases.as_array().unwrap().len()
 }
 
@@ -89,18 +100,27 @@ fn rollback_serves_the_old_code_and_config_without_dropping_requests() {
     let cgi = std::fs::read_to_string(repo.path().join("www/cgi-bin/index.cgi")).unwrap();
     let cgi_two = cgi.replace("on %s\\n", "on %s (code two)\\n");
     assert_ne!(cgi, cgi_two);
-    commit_files(repo.path(), &[("www/cgi-bin/index.cgi", &cgi_two)], "code two");
+    commit_files(
+        repo.path(),
+        &[("www/cgi-bin/index.cgi", &cgi_two)],
+        "code two",
+    );
     deploy(&platform, &app, repo.path());
     platform
         .paas(&["config:set", "GREETING=Howdy", "-a", &app])
         .success();
     let v3 = body(&platform, &app);
-    assert!(v3.starts_with(&format!("Howdy from {app} v3 on ")) && v3.contains("(code two)"), "{v3}");
+    assert!(
+        v3.starts_with(&format!("Howdy from {app} v3 on ")) && v3.contains("(code two)"),
+        "{v3}"
+    );
 
     let load = LoadLoop::start(&platform, &format!("{app}.{DOMAIN}"));
     let rolled = platform.paas(&["rollback", "v1", "-a", &app]).success();
     assert!(
-        rolled.stderr.contains(&format!("Rolling back ⬢ {app} to v1... done, v4")),
+        rolled
+            .stderr
+            .contains(&format!("Rolling back ⬢ {app} to v1... done, v4")),
         "{rolled}"
     );
     // Rolled back means routed: v1's code (no "code two") with v1's config (no GREETING).
@@ -108,7 +128,10 @@ fn rollback_serves_the_old_code_and_config_without_dropping_requests() {
     assert!(v4.starts_with(&format!("Hello from {app} v4 on ")), "{v4}");
     assert!(!v4.contains("code two"), "{v4}");
     load.finish("a rollback");
-    let config = platform.paas(&["config", "-a", &app, "--json"]).success().json();
+    let config = platform
+        .paas(&["config", "-a", &app, "--json"])
+        .success()
+        .json();
     assert_eq!(config, serde_json::json!({}), "v1's config is back");
 
     let releases = platform.paas(&["releases", "-a", &app]).success();
@@ -118,28 +141,48 @@ fn rollback_serves_the_old_code_and_config_without_dropping_requests() {
         .map(str::trim)
         .filter(|column| !column.is_empty())
         .collect();
-    assert_eq!(columns[..3], ["v4", "Rollback to v1", "admin"], "{releases}");
+    assert_eq!(
+        columns[..3],
+        ["v4", "Rollback to v1", "admin"],
+        "{releases}"
+    );
     assert!(columns[3].ends_with(" ago)"), "{releases}");
-    let info = platform.paas(&["releases:info", "v4", "-a", &app]).success();
+    let info = platform
+        .paas(&["releases:info", "v4", "-a", &app])
+        .success();
     assert!(info.stdout.contains("Change:    Rollback to v1"), "{info}");
-    assert!(info.stdout.contains(&format!("Image:     paas/{app}:v1")), "{info}");
-    let output = platform.paas(&["releases:output", "v2", "-a", &app]).success();
+    assert!(
+        info.stdout.contains(&format!("Image:     paas/{app}:v1")),
+        "{info}"
+    );
+    let output = platform
+        .paas(&["releases:output", "v2", "-a", &app])
+        .success();
     for expected in ["Building with Dockerfile", "Release v2 created", "healthy"] {
-        assert!(output.stdout.contains(expected), "{expected:?} missing:\n{output}");
+        assert!(
+            output.stdout.contains(expected),
+            "{expected:?} missing:\n{output}"
+        );
     }
     let logs = platform.paas(&["logs", "-s", "paas", "-a", &app]).success();
     for expected in [
         "paas[config]: Set GREETING config vars by user admin: release v3",
         "paas[rollback]: Rollback to v1 by user admin: release v4",
     ] {
-        assert!(logs.stdout.contains(expected), "{expected:?} missing:\n{logs}");
+        assert!(
+            logs.stdout.contains(expected),
+            "{expected:?} missing:\n{logs}"
+        );
     }
 
     // Without a version: the successful release before the current one (v3).
     let rolled = platform.paas(&["rollback", "-a", &app]).success();
     assert!(rolled.stderr.contains("to v3... done, v5"), "{rolled}");
     let v5 = body(&platform, &app);
-    assert!(v5.starts_with(&format!("Howdy from {app} v5 on ")) && v5.contains("(code two)"), "{v5}");
+    assert!(
+        v5.starts_with(&format!("Howdy from {app} v5 on ")) && v5.contains("(code two)"),
+        "{v5}"
+    );
 }
 
 #[test]
@@ -160,7 +203,13 @@ fn old_images_are_pruned_and_rollback_to_a_failed_unknown_or_pruned_release_is_r
         deploy(&platform, &app, repo.path());
     }
     // The images of the last five successful releases stay; v1's was pruned.
-    let mut tags = docker_lines(&["image", "ls", "--format", "{{.Tag}}", &format!("paas/{app}")]);
+    let mut tags = docker_lines(&[
+        "image",
+        "ls",
+        "--format",
+        "{{.Tag}}",
+        &format!("paas/{app}"),
+    ]);
     tags.sort();
     assert_eq!(tags, ["v2", "v3", "v4", "v5", "v6"]);
 
@@ -171,20 +220,28 @@ fn old_images_are_pruned_and_rollback_to_a_failed_unknown_or_pruned_release_is_r
     );
     let pushed = platform.push(&app, repo.path());
     assert_ne!(pushed.code, Some(0), "{pushed}");
-    let output = platform.paas(&["releases:output", "v7", "-a", &app]).success();
+    let output = platform
+        .paas(&["releases:output", "v7", "-a", &app])
+        .success();
     assert!(output.stdout.contains("fatal: no database"), "{output}");
 
     let before = release_count(&platform, &app);
     platform
         .paas(&["rollback", "v7", "-a", &app])
         .error("v7 failed; only a release that succeeded can be rolled back to");
-    platform.paas(&["rollback", "v99", "-a", &app]).error("No release v99.");
+    platform
+        .paas(&["rollback", "v99", "-a", &app])
+        .error("No release v99.");
     platform
         .paas(&["rollback", "version-one", "-a", &app])
         .error("Invalid release");
     platform
         .paas(&["rollback", "v1", "-a", &app])
         .error("The image of v1 (paas/");
-    assert_eq!(release_count(&platform, &app), before, "no release was made");
+    assert_eq!(
+        release_count(&platform, &app),
+        before,
+        "no release was made"
+    );
     assert!(body(&platform, &app).starts_with(&format!("Hello from {app} v6 on ")));
 }
