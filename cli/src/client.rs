@@ -16,8 +16,10 @@ use reqwest::blocking::{RequestBuilder, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-/// Requests that do not stream get an answer within this time or fail.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Requests that do not stream get an answer within this time or fail. Scaling, restarts,
+/// config changes and rollbacks answer only once the rollout is done, and the agent gives each
+/// container up to a minute to become healthy, so this is minutes, not seconds.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]

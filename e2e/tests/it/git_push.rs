@@ -785,8 +785,11 @@ fn buildpacks_yaml_builds_with_pack_and_config_stays_out_of_argv() {
                 "buildpacks.yaml",
                 "buildpacks:\n  path: \"web\"\n  builder: \"paketobuildpacks/builder-jammy-base\"\n  buildpack: \"paketo-buildpacks/web-servers\"\n  env:\n    - \"BP_WEB_SERVER=nginx\"\n",
             ),
-            ("web/Dockerfile", "FROM paas/busybox:latest\n"),
-            ("web/Procfile", "web: httpd -f -p $PORT\n"),
+            (
+                "web/Dockerfile",
+                "FROM paas/busybox:latest\nRUN mkdir -p /www && echo built by pack > /www/index.html\n",
+            ),
+            ("Procfile", "web: httpd -f -p $PORT -h /www\n"),
         ],
         "pack app",
     );
