@@ -69,11 +69,14 @@ async fn prune(
         if keep.contains(tag.as_str()) || in_use.contains(&tag) {
             continue;
         }
-        match state
-            .docker
-            .remove_image(&tag, None::<RemoveImageOptions>, None)
-            .await
-        {
+        // `noprune`: the untagged parents are build-cache layers another app's build may be
+        // reusing right now; removing them under it fails that build. They are left to
+        // `docker image prune`.
+        let options = RemoveImageOptions {
+            noprune: true,
+            ..Default::default()
+        };
+        match state.docker.remove_image(&tag, Some(options), None).await {
             Ok(_) => removed.push(tag),
             // Gone already, or still used by a container created meanwhile: keep going.
             Err(DockerError::DockerResponseServerError {

@@ -79,6 +79,10 @@ pub fn show(ctx: &Context, app: &AppArg, args: &LogsArgs) -> anyhow::Result<()> 
             return Ok(());
         }
     }
+    // The server ends a followed stream only when it cannot go on.
+    if args.tail {
+        bail!("The log stream ended: paas-gitd or its agent stopped or restarted.");
+    }
     Ok(())
 }
 

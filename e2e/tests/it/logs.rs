@@ -2,7 +2,8 @@
 //! `app[web.N]` prefixes, platform events from gitd's database, and `--tail` following a
 //! redeploy live (deploy events, instance state changes, the new container's output: a 100 KB
 //! line, bytes that are not UTF-8 and 10 000 lines written at once) until SIGINT ends it with
-//! status 0.
+//! status 0; a crash shows with its exit status and the restarted instance rejoins; a stream
+//! that breaks ends with status 1.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -199,6 +200,19 @@ impl Follower {
         });
     }
 
+    /// Waits for it to exit by itself; the exit code and its stderr.
+    fn exited(mut self) -> (Option<i32>, String) {
+        let status = wait_for("paas logs to exit", || self.child.try_wait().unwrap());
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (status.code(), stderr)
+    }
+
     /// Sends SIGINT, as Ctrl-C does, and returns the exit code and everything printed.
     fn interrupt(mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
@@ -223,7 +237,7 @@ impl Drop for Follower {
 
 #[test]
 fn logs_follow_a_redeploy_live_and_end_on_sigint() {
-    let platform = Platform::start();
+    let mut platform = Platform::start();
     let app = platform.create_app("tail");
     let repo = hello_repo();
     commit_files(repo.path(), &[("Procfile", BOOTING_PROCFILE)], "say hello");
@@ -306,6 +320,30 @@ fn logs_follow_a_redeploy_live_and_end_on_sigint() {
         .filter(|l| l.contains("]: line "))
         .count();
     assert_eq!(numbered, 10_000);
+
+    // A stream that breaks (the agent goes away) is an error, not a quiet end.
+    let mut follower = Follower::start(&platform, &["logs", "-t", "-n", "1", "-a", &app]);
+    follower.wait_for_text("the one backlog line", "\n");
+    // A crash shows with its exit status, and the instance's restart follows.
+    let web = platform.containers(&app, "web");
+    docker_lines(&["kill", &web[0]]);
+    follower.wait_for_text("the crash", "paas[web.1]: Process exited with status 137\n");
+    follower.wait_for_text(
+        "the crash",
+        "paas[web.1]: State changed from up to crashed\n",
+    );
+    follower.wait_for_text(
+        "the restarted instance's output",
+        "app[web.1]: noisy start\n",
+    );
+    platform.agent.stop();
+    let (code, stderr) = follower.exited();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: The log stream ended: paas-gitd or its agent stopped or restarted.\n"
+    );
+    platform.agent.resume();
 }
 
 fn tail_of(text: &str) -> String {

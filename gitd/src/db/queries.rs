@@ -617,3 +617,69 @@ pub fn last_deploy(conn: &Connection, app_id: i64) -> rusqlite::Result<Option<Re
     )
     .optional()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app_with_owner(conn: &Connection, name: &str) -> AppRow {
+        let owner = match user_by_name(conn, "alice").unwrap() {
+            Some(user) => user,
+            None => insert_user(conn, "alice", "hash", false).unwrap(),
+        };
+        insert_app(conn, name, &owner).unwrap()
+    }
+
+    fn database() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        super::super::migrations::apply(&mut conn).unwrap();
+        conn
+    }
+
+    fn event(n: i64) -> EventRow {
+        EventRow {
+            at_micros: n,
+            dyno: "deploy".into(),
+            message: format!("event {n}"),
+        }
+    }
+
+    #[test]
+    fn events_are_bounded_per_app_and_read_oldest_first() {
+        let conn = database();
+        let web = app_with_owner(&conn, "web");
+        let api = app_with_owner(&conn, "api");
+        for n in 1..=5 {
+            insert_event(&conn, web.id, &event(n), 3).unwrap();
+        }
+        insert_event(&conn, api.id, &event(100), 3).unwrap();
+        let kept: Vec<i64> = recent_events(&conn, web.id, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.at_micros)
+            .collect();
+        assert_eq!(kept, [3, 4, 5]);
+        let newest: Vec<i64> = recent_events(&conn, web.id, 2)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.at_micros)
+            .collect();
+        assert_eq!(newest, [4, 5]);
+        assert_eq!(recent_events(&conn, api.id, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_domain_belongs_to_one_app_and_goes_with_it() {
+        let conn = database();
+        let web = app_with_owner(&conn, "web");
+        let api = app_with_owner(&conn, "api");
+        insert_domain(&conn, web.id, "www.example.com").unwrap();
+        let taken = insert_domain(&conn, api.id, "www.example.com").unwrap_err();
+        assert!(crate::db::is_constraint_violation(&taken));
+        assert!(!delete_domain(&conn, api.id, "www.example.com").unwrap());
+        delete_app(&conn, web.id).unwrap();
+        insert_domain(&conn, api.id, "www.example.com").unwrap();
+        assert_eq!(domains(&conn, api.id).unwrap()[0].0, "www.example.com");
+    }
+}

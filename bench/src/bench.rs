@@ -1,0 +1,234 @@
+//! The platform `scripts/bench` started, as described by its `BENCH_*` variables, and the
+//! commands every scenario runs against it (`paas`, `git`, `docker`) with bounded waits.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::http;
+
+/// Longest any single readiness poll may take before the scenario gives up.
+pub const POLL_LIMIT: Duration = Duration::from_secs(120);
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
+pub struct Bench {
+    /// Scratch space for checkouts and bare repositories; removed by the script.
+    pub dir: PathBuf,
+    pub repo_root: PathBuf,
+    /// gitd's HTTP API, `127.0.0.1:PORT`.
+    pub api: String,
+    /// Traefik's `web` entrypoint, `127.0.0.1:PORT`.
+    pub router: String,
+    pub domain: String,
+    pub gitd_ssh_port: u16,
+    pub sshd_port: u16,
+    pub gitd_pid: u32,
+    pub agent_pid: u32,
+    pub traefik_pid: u32,
+    pub admin_password: String,
+}
+
+impl Bench {
+    pub fn from_env() -> anyhow::Result<Bench> {
+        let var = |name: &str| {
+            std::env::var(name).with_context(|| format!("{name} is not set; run scripts/bench"))
+        };
+        let number = |name: &str| -> anyhow::Result<u32> {
+            var(name)?
+                .parse()
+                .with_context(|| format!("{name} is not a number"))
+        };
+        let port = |name: &str| -> anyhow::Result<u16> {
+            var(name)?
+                .parse()
+                .with_context(|| format!("{name} is not a port"))
+        };
+        let password_file = var("BENCH_ADMIN_PASSWORD_FILE")?;
+        Ok(Bench {
+            dir: var("BENCH_DIR")?.into(),
+            repo_root: var("BENCH_REPO_ROOT")?.into(),
+            api: var("BENCH_API")?,
+            router: var("BENCH_ROUTER")?,
+            domain: var("BENCH_DOMAIN")?,
+            gitd_ssh_port: port("BENCH_GITD_SSH_PORT")?,
+            sshd_port: port("BENCH_SSHD_PORT")?,
+            gitd_pid: number("BENCH_GITD_PID")?,
+            agent_pid: number("BENCH_AGENT_PID")?,
+            traefik_pid: number("BENCH_TRAEFIK_PID")?,
+            admin_password: std::fs::read_to_string(&password_file)
+                .with_context(|| format!("reading {password_file}"))?
+                .trim()
+                .to_owned(),
+        })
+    }
+
+    pub fn gitd_url(&self, app: &str) -> String {
+        format!("ssh://git@127.0.0.1:{}/{app}.git", self.gitd_ssh_port)
+    }
+
+    pub fn sshd_url(&self, bare: &Path) -> String {
+        format!("ssh://root@127.0.0.1:{}{}", self.sshd_port, bare.display())
+    }
+
+    pub fn host(&self, app: &str) -> String {
+        format!("{app}.{}", self.domain)
+    }
+
+    /// `paas ARGS`, which must succeed.
+    pub fn paas(&self, args: &[&str]) -> anyhow::Result<String> {
+        run(Command::new("paas").args(args).current_dir(&self.dir))
+    }
+
+    /// Creates `app` and remembers nothing: the script destroys every `bench-*` app at the end.
+    pub fn create_app(&self, app: &str) -> anyhow::Result<()> {
+        self.paas(&["apps:create", app]).map(drop)
+    }
+
+    pub fn destroy_app(&self, app: &str) -> anyhow::Result<()> {
+        self.paas(&["apps:destroy", app, "--confirm", app])
+            .map(drop)
+    }
+
+    /// Polls `/` of `app` through Traefik until it answers 200 with `needle` in the body.
+    pub fn wait_for_body(&self, app: &str, needle: &str) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let host = self.host(app);
+        poll(&format!("{app} to answer with {needle:?}"), || {
+            http::get(&self.router, &host, "/")
+                .ok()
+                .filter(|answer| answer.status == 200 && answer.body.contains(needle))
+        })?;
+        Ok(start.elapsed())
+    }
+
+    /// A bearer token for the admin, from `POST /v1/login`.
+    pub fn token(&self) -> anyhow::Result<String> {
+        let body = serde_json::json!({"username": "admin", "password": self.admin_password});
+        let answer = http::request(
+            &self.api,
+            "POST",
+            "/v1/login",
+            None,
+            Some(&body.to_string()),
+        )?;
+        if answer.status != 200 {
+            bail!("login failed: {} {}", answer.status, answer.body);
+        }
+        let json: serde_json::Value = serde_json::from_str(&answer.body)?;
+        json["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no token in the login answer")
+    }
+}
+
+/// Runs a command that must succeed; returns its stdout.
+pub fn run(command: &mut Command) -> anyhow::Result<String> {
+    let output = output(command)?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Runs a command that must succeed; returns its whole output.
+pub fn output(command: &mut Command) -> anyhow::Result<Output> {
+    let shown = format!("{command:?}");
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {shown}"))?;
+    if !output.status.success() {
+        bail!(
+            "{shown} failed ({}): {}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(output)
+}
+
+/// Times one successful run of a command.
+pub fn timed(command: &mut Command) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    output(command)?;
+    Ok(start.elapsed())
+}
+
+pub fn git(dir: &Path, args: &[&str]) -> anyhow::Result<String> {
+    run(Command::new("git").args(args).current_dir(dir))
+}
+
+/// Commits everything in `dir` with a fixed identity.
+pub fn commit(dir: &Path, message: &str) -> anyhow::Result<()> {
+    git(dir, &["add", "-A"])?;
+    git(
+        dir,
+        &[
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@localhost",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            message,
+        ],
+    )
+    .map(drop)
+}
+
+/// `docker ARGS` stdout as non-empty lines.
+pub fn docker_lines(args: &[&str]) -> anyhow::Result<Vec<String>> {
+    Ok(run(Command::new("docker").args(args))?
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Calls `probe` every 10 ms until it gives a value, for at most [`POLL_LIMIT`].
+pub fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + POLL_LIMIT;
+    loop {
+        if let Some(value) = probe() {
+            return Ok(value);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "gave up waiting for {what} after {} s",
+                POLL_LIMIT.as_secs()
+            );
+        }
+        std::thread::sleep(POLL_INTERVAL);
+    }
+}
+
+/// A line of `/proc/PID/status` such as `VmRSS`, in MiB.
+pub fn proc_status_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("process {pid} is gone"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{field}:")))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|number| number.parse().ok())
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
+    Ok(kib / 1024.0)
+}
+
+/// Copies a directory tree (regular files and directories only).
+pub fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}

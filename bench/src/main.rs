@@ -1,0 +1,91 @@
+//! `paas-bench`: the measuring half of `scripts/bench`. The script sets the platform up (Traefik,
+//! paas-agent, paas-gitd, an OpenSSH `sshd` for the floor) on loopback and describes it in
+//! `BENCH_*` environment variables; each subcommand here runs one scenario against it, beside
+//! its floor or peer in the same run, and prints Markdown table rows on stdout (progress goes to
+//! stderr). It owns nothing of the platform: it only drives the real `paas`, `git`, `docker` and
+//! HTTP, and must not touch state outside the bench's own directory and apps.
+
+mod bench;
+mod http;
+mod load;
+mod logs;
+mod ops;
+mod push;
+mod stats;
+mod transport;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Benchmarks paas against its floor; run through scripts/bench")]
+struct Args {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// `git push` → first 200 with the new body, versus push to sshd + docker build + run.
+    PushLive {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// A generated repository pushed to paas-gitd versus OpenSSH sshd + git receive-pack.
+    Transport {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long, default_value_t = 200)]
+        size_mb: usize,
+    },
+    /// Steady bounded load through Traefik during redeploys.
+    ZeroDowntime {
+        #[arg(long, default_value_t = 5)]
+        deploys: usize,
+        #[arg(long, default_value_t = 4)]
+        connections: usize,
+    },
+    /// `paas scale web=10` and back, versus `docker run` of as many containers.
+    Scale {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// Wall time of `paas apps`, `paas ps`, `paas config` with many apps.
+    Cli {
+        #[arg(long, default_value_t = 200)]
+        apps: usize,
+        #[arg(long, default_value_t = 50)]
+        runs: usize,
+    },
+    /// Idle RSS of the daemons with many apps; release binary sizes.
+    Footprint {
+        #[arg(long, default_value_t = 50)]
+        apps: usize,
+    },
+    /// Lines/s and latency through `paas logs -f`, versus `docker logs -f`.
+    Logs {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[arg(long, default_value_t = 100_000)]
+        lines: usize,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let bench = bench::Bench::from_env()?;
+    let rows = match Args::parse().scenario {
+        Scenario::PushLive { runs } => push::push_live(&bench, runs)?,
+        Scenario::Transport { runs, size_mb } => transport::transport(&bench, runs, size_mb)?,
+        Scenario::ZeroDowntime {
+            deploys,
+            connections,
+        } => load::zero_downtime(&bench, deploys, connections)?,
+        Scenario::Scale { runs } => ops::scale(&bench, runs)?,
+        Scenario::Cli { apps, runs } => ops::cli(&bench, apps, runs)?,
+        Scenario::Footprint { apps } => ops::footprint(&bench, apps)?,
+        Scenario::Logs { runs, lines } => logs::logs(&bench, runs, lines)?,
+    };
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
