@@ -3,7 +3,6 @@
 //! deploy pipeline. It never talks to Docker itself: builds and containers are the agent's,
 //! reached over the agent's HTTP API.
 
-mod agent_client;
 mod auth;
 mod config;
 mod db;
@@ -135,7 +134,7 @@ async fn serve(
         agent: config
             .agent
             .as_ref()
-            .map(|agent| agent_client::AgentClient::new(&agent.url, &agent.token)),
+            .map(|agent| paas_agent_client::AgentClient::new(&agent.url, &agent.token)),
         config,
         data_dir: data_dir.to_owned(),
         login_throttle: Default::default(),

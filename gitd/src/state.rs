@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use paas_api::types::App;
 
-use crate::agent_client::AgentClient;
+use paas_agent_client::AgentClient;
 use crate::auth::LoginThrottle;
 use crate::config::GitdConfig;
 use crate::db::Db;

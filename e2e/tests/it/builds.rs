@@ -1,14 +1,6 @@
-//! Image builds through a real `paas-agent` against the real Docker engine, driven by gitd's own
-//! agent client: Dockerfile builds (examples/hello, `.dockerignore`, a failing step), the pack
+//! Image builds through a real `paas-agent` against the real Docker engine, driven by the agent
+//! client gitd uses (`paas-agent-client`): Dockerfile builds (examples/hello, `.dockerignore`, a failing step), the pack
 //! path through the stand-in `fixtures/pack`, and the API's refusals (token, spec, tar paths).
-
-/// gitd's agent client, compiled in as is, so these tests drive the agent exactly as gitd
-/// does. Only its build half is used here; the runtime half is exercised by the runtime tests.
-#[path = "../../../gitd/src"]
-#[allow(unused)]
-mod gitd {
-    pub mod agent_client;
-}
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
 use crate::util::{bin, wait_for, workspace_root};
-use gitd::agent_client::{AgentClient, AgentError, BuiltImage};
+use paas_agent_client::{AgentClient, AgentError, BuiltImage};
 use paas_api::agent::{BuildEvent, BuildSpec, Builder};
 
 fn fixtures_dir() -> PathBuf {

@@ -380,7 +380,7 @@ fn choose_builder(
 
 /// Streams the tree to the agent and relays its output; gives up if the pusher goes away.
 async fn build(
-    agent: &crate::agent_client::AgentClient,
+    agent: &paas_agent_client::AgentClient,
     source: &PushedSource,
     commit: &str,
     spec: &BuildSpec,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use paas_api::agent::{AppSpec, ProcessSpec, RestartRequest};
 use paas_api::types::Release;
 
-use crate::agent_client::RuntimeError;
+use paas_agent_client::RuntimeError;
 use crate::db::queries::{self, AppRow};
 use crate::state::SharedState;
 

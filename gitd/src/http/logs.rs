@@ -15,7 +15,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::formation::{deploy_failed, no_agent};
 use super::{ApiError, ApiResult, AuthUser};
-use crate::agent_client::LogsRequest;
+use paas_agent_client::LogsRequest;
 use crate::db::queries;
 use crate::events;
 use crate::state::SharedState;

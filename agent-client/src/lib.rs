@@ -1,6 +1,7 @@
-//! Client for paas-agent's build API (`POST /v1/builds`, contract in `paas_api::agent`): sends
-//! the build spec and streams the build context to the agent (never holding the tar in memory),
-//! and hands each build event to the caller as it arrives.
+//! The HTTP client of paas-agent's API (contract in `paas_api::agent`), as gitd uses it: builds
+//! (the build context is streamed to the agent, never held in memory whole), rollouts, instances,
+//! logs and image pruning, each answer handed on as it arrives. It is a client only: it never
+//! talks to Docker or touches gitd's database.
 
 use std::error::Error as _;
 use std::time::Duration;
