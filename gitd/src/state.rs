@@ -6,13 +6,13 @@ use std::sync::{Arc, Mutex};
 
 use paas_api::types::App;
 
-use paas_agent_client::AgentClient;
 use crate::auth::LoginThrottle;
 use crate::config::GitdConfig;
 use crate::db::Db;
 use crate::db::queries::AppRow;
 use crate::deploy::PushSessions;
 use crate::events::EventBus;
+use paas_agent_client::AgentClient;
 
 pub struct ServerState {
     pub db: Db,

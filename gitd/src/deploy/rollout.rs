@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use paas_api::agent::{AppSpec, ProcessSpec, RestartRequest};
 use paas_api::types::Release;
 
-use paas_agent_client::RuntimeError;
 use crate::db::queries::{self, AppRow};
 use crate::state::SharedState;
+use paas_agent_client::RuntimeError;
 
 /// The process type that gets traffic, and one instance on a first deploy.
 pub const WEB: &str = "web";

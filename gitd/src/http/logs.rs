@@ -15,10 +15,10 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::formation::{deploy_failed, no_agent};
 use super::{ApiError, ApiResult, AuthUser};
-use paas_agent_client::LogsRequest;
 use crate::db::queries;
 use crate::events;
 use crate::state::SharedState;
+use paas_agent_client::LogsRequest;
 
 /// Lines shown when the request names no `num`.
 const DEFAULT_NUM: usize = 100;
