@@ -545,7 +545,7 @@ fn pushing_hello_builds_v1_then_v2_and_the_owner_can_clone() {
         "remote:        Step 1/".to_owned(),
         "remote:        Successfully tagged".to_owned(),
         "remote: -----> Release v1 created".to_owned(),
-        format!("remote:        http://{app}.paas.localhost"),
+        format!("remote: =====> Application deployed: http://{app}.paas.localhost"),
     ] {
         assert!(
             pushed.stderr.contains(&expected),

@@ -231,10 +231,11 @@ async fn deploy(
         let _ = tokio::task::spawn_blocking(move || source.set_head(&branch)).await;
     }
     tracing::info!(app = %app.name, version, %image, "deployed");
-    let url = state.web_url(&app.name);
     progress.step(&format!("Release v{version} created"));
-    progress.detail(&url);
-    progress.banner(&format!("Application deployed: {url}"));
+    progress.banner(&format!(
+        "Application deployed: {}",
+        state.web_url(&app.name)
+    ));
     Ok(())
 }
 
