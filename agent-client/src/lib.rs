@@ -1,7 +1,7 @@
 //! The HTTP client of paas-agent's API (contract in `paas_api::agent`), as gitd uses it: builds
 //! (the build context is streamed to the agent, never held in memory whole), rollouts, instances,
-//! logs and image pruning, each answer handed on as it arrives. It is a client only: it never
-//! talks to Docker or touches gitd's database.
+//! logs, instance events and image pruning, each answer handed on as it arrives. It is a client
+//! only: it never talks to Docker or touches gitd's database.
 
 use std::error::Error as _;
 use std::time::Duration;
@@ -141,6 +141,7 @@ fn describe(err: &reqwest::Error) -> String {
     text
 }
 
+mod events;
 mod logs;
 mod runtime;
 

@@ -7,6 +7,7 @@ use futures::{Stream, StreamExt};
 use paas_api::ErrorBody;
 use paas_api::agent::{LogMessage, PruneRequest, PruneResult};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
 
 use super::{AgentClient, RuntimeError, describe};
 
@@ -73,13 +74,16 @@ impl AgentClient {
         serde_json::from_slice(&body).map_err(|err| RuntimeError::BadAnswer(err.to_string()))
     }
 
-    fn agent_request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(crate) fn agent_request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base_url))
             .bearer_auth(&self.token)
     }
 
-    async fn send_checked(&self, builder: RequestBuilder) -> Result<Response, RuntimeError> {
+    pub(crate) async fn send_checked(
+        &self,
+        builder: RequestBuilder,
+    ) -> Result<Response, RuntimeError> {
         let response = builder
             .send()
             .await
@@ -103,9 +107,9 @@ impl AgentClient {
 }
 
 /// The response body as one message per NDJSON line.
-fn ndjson(
+pub(crate) fn ndjson<T: DeserializeOwned + Send + 'static>(
     response: Response,
-) -> impl Stream<Item = Result<LogMessage, RuntimeError>> + Send + 'static {
+) -> impl Stream<Item = Result<T, RuntimeError>> + Send + 'static {
     let chunks = response.bytes_stream();
     futures::stream::unfold(
         (chunks, Vec::<u8>::new(), false),
@@ -125,7 +129,7 @@ fn ndjson(
                     return Some((message, (chunks, pending, failed)));
                 }
                 if pending.len() > MAX_MESSAGE_BYTES {
-                    let err = RuntimeError::BadEvent("a log message over 4 MiB".to_owned());
+                    let err = RuntimeError::BadEvent("a message over 4 MiB".to_owned());
                     return Some((Err(err), (chunks, pending, true)));
                 }
                 match chunks.next().await {

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use paas_api::{ErrorBody, ErrorCode};
 
 use crate::builds;
+use crate::events;
 use crate::images;
 use crate::logs;
 use crate::runtime;
@@ -20,6 +21,7 @@ pub fn router(state: AgentState) -> Router {
         .merge(builds::routes())
         .merge(runtime::routes())
         .merge(logs::routes())
+        .merge(events::routes())
         .merge(images::routes())
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)

@@ -6,6 +6,7 @@
 
 mod builds;
 mod config;
+mod events;
 mod http;
 mod images;
 mod logs;

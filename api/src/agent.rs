@@ -133,12 +133,13 @@ pub struct Instance {
 //
 // `GET /v1/apps/{app}/logs?tail=N&follow=true&process=web` streams NDJSON [`LogMessage`]s: the
 // last `tail` lines of the app's containers merged in time order, then `live`, then (with
-// `follow`) new lines and instance events as they happen, until the client hangs up.
+// `follow`) new lines as they happen, until the client hangs up. What happens to the
+// containers themselves is told by `GET /v1/events` ("Instance events") instead.
 // `GET /v1/apps/{app}/images` → `Vec<String>`: the app's `paas/<app>:*` tags present.
 // `POST /v1/apps/{app}/prune` with a [`PruneRequest`] → [`PruneResult`].
 
-/// Which output stream a line came from; `platform` lines are the agent's instance events
-/// (`State changed from starting to up`).
+/// Which output stream a line came from. The agent sends only `stdout` and `stderr`; `platform`
+/// is kept for readers of older agents, whose log streams carried instance events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogStream {
@@ -176,4 +177,22 @@ pub struct PruneRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PruneResult {
     pub removed: Vec<String>,
+}
+
+// Instance events
+//
+// `GET /v1/events` streams NDJSON [`InstanceEvent`]s, one per thing that happened to any app's
+// container from the moment of the request on (started, up, crashed, retired, …), until the
+// client hangs up. gitd follows it to keep these events with its other platform events.
+
+/// Something that happened to one container of an app, in Heroku's words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceEvent {
+    pub timestamp: chrono::DateTime<chrono::Utc>,
+    pub app: String,
+    pub process: String,
+    pub index: u32,
+    pub release: u32,
+    /// `State changed from starting to up`, `Process exited with status 137`, …
+    pub message: String,
 }

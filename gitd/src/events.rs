@@ -3,7 +3,14 @@
 //! are kept in the database, the newest [`KEPT_PER_APP`] per app, so recent deploys still show
 //! after their containers are gone, and announced to the `logs --tail` streams running now.
 //! Recording an event never fails the change it describes: a database error is logged.
+//! What happens to the app's containers (`paas[web.1]: Process exited with status 137`) comes
+//! from the agent's instance events, followed for as long as gitd runs ([`follow_agent`]).
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use paas_api::agent::InstanceEvent;
 use paas_api::types::{LogLine, LogSource};
 use tokio::sync::broadcast;
 
@@ -14,6 +21,10 @@ use crate::state::SharedState;
 pub const KEPT_PER_APP: u32 = 1000;
 /// Events a slow follower may fall behind by before it skips some.
 const LIVE_BUFFER: usize = 256;
+/// The first wait before reconnecting to an agent that is away, doubled per failed attempt…
+const RECONNECT_FIRST: Duration = Duration::from_millis(250);
+/// …up to this.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
 
 /// Announces events as they are recorded, by app id.
 pub struct EventBus {
@@ -36,11 +47,22 @@ impl EventBus {
 
 /// Records `message` under `paas[<dyno>]` for the app and announces it.
 pub async fn record(state: &SharedState, app_id: i64, dyno: &str, message: impl Into<String>) {
+    record_at(state, app_id, Utc::now(), dyno, message.into()).await;
+}
+
+/// [`record`] for something that happened at `timestamp`.
+async fn record_at(
+    state: &SharedState,
+    app_id: i64,
+    timestamp: DateTime<Utc>,
+    dyno: &str,
+    message: String,
+) {
     let line = LogLine {
-        timestamp: chrono::Utc::now(),
+        timestamp,
         source: LogSource::Paas,
         dyno: dyno.to_owned(),
-        line: message.into(),
+        line: message,
     };
     let row = EventRow {
         at_micros: line.timestamp.timestamp_micros(),
@@ -74,5 +96,66 @@ pub fn to_log_line(row: EventRow) -> LogLine {
         source: LogSource::Paas,
         dyno: row.dyno,
         line: row.message,
+    }
+}
+
+/// Follows the agent's instance events for as long as gitd runs, recording each as the app's
+/// `paas[<process>.<index>]` event. When the agent is away it retries, waiting longer each time
+/// up to [`RECONNECT_MAX`], and says so once per outage rather than per attempt.
+pub async fn follow_agent(state: SharedState) {
+    let Some(agent) = state.agent.as_ref() else {
+        return;
+    };
+    let mut wait = RECONNECT_FIRST;
+    let mut away = false;
+    loop {
+        match agent.events().await {
+            Ok(events) => {
+                if away {
+                    tracing::info!("following the agent's instance events again");
+                }
+                away = false;
+                wait = RECONNECT_FIRST;
+                let mut events = std::pin::pin!(events);
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(event) => record_instance_event(&state, event).await,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "the agent's instance events broke off");
+                            away = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(err) => {
+                if !away {
+                    tracing::warn!(
+                        error = %err,
+                        "cannot follow the agent's instance events; retrying until it is back"
+                    );
+                    away = true;
+                }
+            }
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(RECONNECT_MAX);
+    }
+}
+
+async fn record_instance_event(state: &SharedState, event: InstanceEvent) {
+    let name = event.app.clone();
+    let app_id = state
+        .db
+        .call(move |conn| queries::app_id_by_name(conn, &name))
+        .await;
+    match app_id {
+        Ok(Some(app_id)) => {
+            let dyno = format!("{}.{}", event.process, event.index);
+            record_at(state, app_id, event.timestamp, &dyno, event.message).await;
+        }
+        // The app was deleted meanwhile: its containers' last events belong to nobody.
+        Ok(None) => {}
+        Err(err) => tracing::error!(error = %err, "cannot record an instance event"),
     }
 }

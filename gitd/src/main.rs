@@ -146,6 +146,7 @@ async fn serve(
         tracing::warn!("no [agent] in gitd.toml: pushes will be refused until one is set");
     }
     tokio::spawn(deploy::serve_socket(state.clone(), deploy_socket));
+    tokio::spawn(events::follow_agent(state.clone()));
     let ssh_server = tokio::spawn(ssh::serve(state.clone(), ssh_listener, host_key));
 
     write_run_file(data_dir, "http.addr", &http_addr.to_string())?;

@@ -2,8 +2,8 @@
 //! containers, stdout and stderr, read through Docker's logs API with timestamps, merged in
 //! time order and streamed as NDJSON. With `follow`, Docker's events for the app's containers
 //! (label `paas.app=<app>`) decide what is followed: a container that starts joins the stream,
-//! one that stops or is removed leaves it, and their lifecycle becomes platform lines
-//! (`State changed from starting to up`, `Process exited with status 3`).
+//! one that stops or is removed leaves it. Their lifecycle (`State changed from starting to
+//! up`) is not told here but by `GET /v1/events` (`crate::events`), which gitd keeps.
 //!
 //! Route: `GET /v1/apps/{app}/logs?tail=N&follow=true&process=web`.
 
@@ -46,10 +46,6 @@ const LINE_BUFFER: usize = 1024;
 const LABEL_APP: &str = "paas.app";
 const LABEL_PROCESS: &str = "paas.process";
 const LABEL_INDEX: &str = "paas.index";
-const WEB: &str = "web";
-/// The file a rollout creates in a retiring web container to fail its health check so Traefik
-/// lets go of it (the runtime's `DRAIN_MARKER`, in /tmp); its exec event marks the drain.
-const DRAIN_MARKER_NAME: &str = ".paas-drain";
 
 pub fn routes() -> Router<AgentState> {
     Router::new().route("/v1/apps/{app}/logs", get(logs))
@@ -225,7 +221,6 @@ async fn stream_logs(
         followers.insert(source.id, handle);
     }
     let mut events = std::pin::pin!(events);
-    let mut lifecycle = Lifecycle::default();
     loop {
         let event = tokio::select! {
             event = events.next() => event,
@@ -265,16 +260,6 @@ async fn stream_logs(
         if action == "destroy" {
             followers.remove(&source.id);
             last_sent.lock().expect("never poisoned").remove(&source.id);
-        }
-        let time = event
-            .time_nano
-            .map(DateTime::from_timestamp_nanos)
-            .unwrap_or_else(Utc::now);
-        for line in lifecycle.describe(&source, &action, &event) {
-            let entry = source.entry(time, LogStream::Platform, line);
-            if sender.send(encode(&LogMessage::Line(entry))).await.is_err() {
-                break;
-            }
         }
     }
     for follower in followers.values() {
@@ -437,74 +422,6 @@ fn event_source(event: &EventMessage) -> Option<(Source, String)> {
     Some((source, event.action.clone()?))
 }
 
-/// Remembers how containers are being stopped, to tell a crash from a retirement.
-#[derive(Default)]
-struct Lifecycle {
-    /// Containers sent SIGTERM or drained (a stop by the platform), by id.
-    terminated: std::collections::HashSet<String>,
-}
-
-impl Lifecycle {
-    /// Heroku's words for what happened to an instance.
-    fn describe(&mut self, source: &Source, action: &str, event: &EventMessage) -> Vec<String> {
-        let attribute = |key: &str| {
-            event
-                .actor
-                .as_ref()
-                .and_then(|actor| actor.attributes.as_ref())
-                .and_then(|attributes| attributes.get(key))
-                .cloned()
-        };
-        match action {
-            "start" => {
-                self.terminated.remove(&source.id);
-                let mut lines = vec!["Starting process".to_owned()];
-                // Only web is health-checked; the others are up once they run.
-                if source.process != WEB {
-                    lines.push("State changed from starting to up".to_owned());
-                }
-                lines
-            }
-            "health_status: healthy" => vec!["State changed from starting to up".to_owned()],
-            // A drained container fails its check on purpose.
-            "health_status: unhealthy" if self.terminated.contains(&source.id) => Vec::new(),
-            "health_status: unhealthy" => vec!["Health check failing".to_owned()],
-            // The health probe mentions the marker too (`test -e`); the drain creates it.
-            exec if exec.starts_with("exec_start: ")
-                && exec.contains(&format!("touch /tmp/{DRAIN_MARKER_NAME}")) =>
-            {
-                if !self.terminated.insert(source.id.clone()) {
-                    return Vec::new();
-                }
-                vec!["Draining: no new requests are routed to it".to_owned()]
-            }
-            "kill" => {
-                if attribute("signal").as_deref() == Some("15") {
-                    self.terminated.insert(source.id.clone());
-                }
-                Vec::new()
-            }
-            "die" => {
-                let status = attribute("exitCode").unwrap_or_else(|| "unknown".to_owned());
-                let to = if self.terminated.contains(&source.id) {
-                    "down"
-                } else {
-                    "crashed"
-                };
-                vec![
-                    format!("Process exited with status {status}"),
-                    format!("State changed from up to {to}"),
-                ]
-            }
-            "destroy" => {
-                self.terminated.remove(&source.id);
-                Vec::new()
-            }
-            _ => Vec::new(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use bollard::models::EventActor;
@@ -527,57 +444,6 @@ mod tests {
             }),
             ..Default::default()
         }
-    }
-
-    fn describe(lifecycle: &mut Lifecycle, event: &EventMessage) -> Vec<String> {
-        let (source, action) = event_source(event).unwrap();
-        assert_eq!((source.process.as_str(), source.index), ("web", 2));
-        lifecycle.describe(&source, &action, event)
-    }
-
-    #[test]
-    fn lifecycle_events_read_like_heroku() {
-        let mut lifecycle = Lifecycle::default();
-        assert_eq!(
-            describe(&mut lifecycle, &event("start", &[])),
-            ["Starting process"]
-        );
-        assert_eq!(
-            describe(&mut lifecycle, &event("health_status: healthy", &[])),
-            ["State changed from starting to up"]
-        );
-        assert_eq!(
-            describe(&mut lifecycle, &event("die", &[("exitCode", "3")])),
-            [
-                "Process exited with status 3",
-                "State changed from up to crashed"
-            ]
-        );
-        assert_eq!(
-            describe(&mut lifecycle, &event("health_status: unhealthy", &[])),
-            ["Health check failing"]
-        );
-        assert_eq!(
-            describe(
-                &mut lifecycle,
-                &event(
-                    "exec_start: /.paas/busybox sh -c /.paas/busybox touch /tmp/.paas-drain",
-                    &[]
-                )
-            ),
-            ["Draining: no new requests are routed to it"]
-        );
-        assert!(describe(&mut lifecycle, &event("health_status: unhealthy", &[])).is_empty());
-        let probe = "exec_start: /.paas/busybox sh -c ! /.paas/busybox test -e /tmp/.paas-drain";
-        assert!(describe(&mut lifecycle, &event(probe, &[])).is_empty());
-        assert!(describe(&mut lifecycle, &event("kill", &[("signal", "15")])).is_empty());
-        assert_eq!(
-            describe(&mut lifecycle, &event("die", &[("exitCode", "143")])),
-            [
-                "Process exited with status 143",
-                "State changed from up to down"
-            ]
-        );
     }
 
     #[test]

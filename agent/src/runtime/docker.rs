@@ -470,10 +470,13 @@ pub async fn remove_images(docker: &Docker, app: &str) -> Result<Vec<String>, Do
         .flat_map(|image| image.repo_tags)
         .filter(|tag| tag.starts_with(&prefix))
     {
-        match docker
-            .remove_image(&tag, None::<RemoveImageOptions>, None)
-            .await
-        {
+        // `noprune`: the untagged parents are build-cache layers another app's build may be
+        // reusing right now; removing them under it fails that build.
+        let options = RemoveImageOptions {
+            noprune: true,
+            ..Default::default()
+        };
+        match docker.remove_image(&tag, Some(options), None).await {
             Ok(_) => removed.push(tag),
             Err(err) if is_not_found(&err) => {}
             Err(err) => return Err(err),

@@ -169,6 +169,12 @@ pub fn app_for_user(
     .optional()
 }
 
+/// The id of the app named `name`, whoever may see it (for events the platform itself records).
+pub fn app_id_by_name(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row("SELECT id FROM apps WHERE name = ?1", [name], |r| r.get(0))
+        .optional()
+}
+
 pub fn apps_for_user(conn: &Connection, user: &UserRow) -> rusqlite::Result<Vec<AppRow>> {
     let mut stmt = conn.prepare(&format!(
         "{APP_SELECT} WHERE ?1 OR apps.owner_id = ?2 OR EXISTS (
