@@ -80,6 +80,7 @@ impl AgentClient {
             .bearer_auth(&self.token)
     }
 
+    /// Sends the request; a non-2xx answer becomes an error carrying the agent's message.
     pub(crate) async fn send_checked(
         &self,
         builder: RequestBuilder,

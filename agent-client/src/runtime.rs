@@ -5,9 +5,8 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use paas_api::ErrorBody;
 use paas_api::agent::{AppSpec, Instance, RestartRequest, RolloutEvent};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, RequestBuilder, Response};
 
 use super::{AgentClient, describe};
 
@@ -58,7 +57,7 @@ impl AgentClient {
         on_line: impl FnMut(String),
     ) -> Result<(), RuntimeError> {
         let request = self.runtime_request(Method::PUT, &format!("/v1/apps/{app}"));
-        let response = self.send(request.json(spec)).await?;
+        let response = self.send_checked(request.json(spec)).await?;
         follow_rollout(response, on_line).await
     }
 
@@ -71,7 +70,7 @@ impl AgentClient {
         on_line: impl FnMut(String),
     ) -> Result<(), RuntimeError> {
         let builder = self.runtime_request(Method::POST, &format!("/v1/apps/{app}/restart"));
-        let response = self.send(builder.json(request)).await?;
+        let response = self.send_checked(builder.json(request)).await?;
         follow_rollout(response, on_line).await
     }
 
@@ -80,7 +79,7 @@ impl AgentClient {
         let builder = self
             .runtime_request(Method::GET, &format!("/v1/apps/{app}/instances"))
             .timeout(LIST_TIMEOUT);
-        let response = self.send(builder).await?;
+        let response = self.send_checked(builder).await?;
         let body = response
             .bytes()
             .await
@@ -93,36 +92,13 @@ impl AgentClient {
         let builder = self
             .runtime_request(Method::DELETE, &format!("/v1/apps/{app}"))
             .timeout(DELETE_TIMEOUT);
-        self.send(builder).await.map(drop)
+        self.send_checked(builder).await.map(drop)
     }
 
     fn runtime_request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base_url))
             .bearer_auth(&self.token)
-    }
-
-    /// Sends the request; a non-2xx answer becomes an error carrying the agent's message.
-    async fn send(&self, builder: RequestBuilder) -> Result<Response, RuntimeError> {
-        let response = builder
-            .send()
-            .await
-            .map_err(|err| RuntimeError::Unreachable {
-                url: self.base_url.clone(),
-                reason: describe(&err),
-            })?;
-        let status = response.status();
-        if status == StatusCode::UNAUTHORIZED {
-            return Err(RuntimeError::Unauthorized);
-        }
-        if !status.is_success() {
-            let text = response.text().await.unwrap_or_default();
-            let message = serde_json::from_str::<ErrorBody>(&text)
-                .map(|body| body.error.message)
-                .unwrap_or_else(|_| format!("HTTP {status}"));
-            return Err(RuntimeError::Rejected(message));
-        }
-        Ok(response)
     }
 }
 
