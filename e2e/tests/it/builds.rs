@@ -4,128 +4,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
+use std::process::Command;
 
-use crate::util::{bin, wait_for, workspace_root};
+use crate::platform::{Agent, AgentOptions, remove_from_docker};
+use crate::util::{bin, workspace_root};
 use paas_agent_client::{AgentClient, AgentError, BuiltImage};
 use paas_api::agent::{BuildEvent, BuildSpec, Builder};
 
-fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures")
-}
-
-/// Docker running and the busybox base image present, set up once per test run by the same
-/// script functions `scripts/up` uses.
-fn ensure_docker() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let output = Command::new("bash")
-            .arg("-c")
-            .arg("set -e; source scripts/lib/docker.sh; ensure_docker; ensure_base_image")
-            .current_dir(workspace_root())
-            .output()
-            .map_err(|err| format!("cannot run bash: {err}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    });
-    if let Err(err) = ready {
-        panic!("Docker is not ready: {err}");
-    }
-}
-
-/// A running `paas-agent serve` on 127.0.0.1:<free port> with a fresh config; killed on drop.
-struct Agent {
-    child: Child,
-    url: String,
-    token: String,
-    dir: tempfile::TempDir,
-}
-
-impl Agent {
-    /// `path` replaces the agent's PATH (where it looks for `pack`) when given; `env` is added
-    /// to its environment (and so to pack's).
-    fn start(path: Option<String>, env: &[(&str, &Path)]) -> Agent {
-        ensure_docker();
-        let binary = bin("paas-agent");
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("agent.toml");
-        let token_file = dir.path().join("token");
-        let init = Command::new(&binary)
-            .args(["init", "--config"])
-            .arg(&config)
-            .arg("--token-file")
-            .arg(&token_file)
-            .output()
-            .unwrap();
-        assert!(
-            init.status.success(),
-            "init: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-        let token = std::fs::read_to_string(&token_file)
-            .unwrap()
-            .trim()
-            .to_owned();
-
-        let addr_file = dir.path().join("addr");
-        let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-        let mut command = Command::new(&binary);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--addr-file")
-            .arg(&addr_file)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        if let Some(path) = path {
-            command.env("PATH", path);
-        }
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        let mut agent = Agent {
-            child: command.spawn().unwrap(),
-            url: String::new(),
-            token,
-            dir,
-        };
-        agent.url = format!("http://{}", agent.wait_for_address(&addr_file));
-        agent
-    }
-
-    /// Polls for the address file the agent writes once it listens.
-    fn wait_for_address(&mut self, addr_file: &Path) -> String {
-        wait_for("paas-agent to listen", || {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("paas-agent exited with {status}:\n{}", self.log());
-            }
-            let addr = std::fs::read_to_string(addr_file).ok()?;
-            Some(addr.trim().to_owned())
-        })
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
-    }
-
-    fn client(&self) -> AgentClient {
-        AgentClient::new(self.url.clone(), self.token.clone())
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A unique app name per test and run, with its images removed when the test ends.
+/// A unique app name per test process; what it left in Docker is removed when the test ends.
 struct TestApp {
     name: String,
 }
@@ -158,17 +44,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let listed = Command::new("docker")
-            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
-            .arg(format!("paas/{}", self.name))
-            .output();
-        if let Ok(listed) = listed {
-            for image in String::from_utf8_lossy(&listed.stdout).lines() {
-                let _ = Command::new("docker")
-                    .args(["image", "rm", "-f", image])
-                    .output();
-            }
-        }
+        remove_from_docker(&self.name);
     }
 }
 
@@ -275,7 +151,7 @@ fn assert_one_terminal_last(events: &[BuildEvent]) {
 
 #[tokio::test]
 async fn hello_builds_with_streamed_lines_and_a_labelled_image() {
-    let agent = Agent::start(None, &[]);
+    let agent = Agent::with(AgentOptions::default());
     let app = TestApp::new("hello");
     let spec = app.spec(1, dockerfile_builder());
     let (events, result) = build(
@@ -315,7 +191,7 @@ async fn hello_builds_with_streamed_lines_and_a_labelled_image() {
 
 #[tokio::test]
 async fn dockerignore_and_build_args_reach_the_engine() {
-    let agent = Agent::start(None, &[]);
+    let agent = Agent::with(AgentOptions::default());
     let app = TestApp::new("ignore");
     let context = tar_of_files(&[
         (
@@ -349,7 +225,7 @@ async fn dockerignore_and_build_args_reach_the_engine() {
 
 #[tokio::test]
 async fn a_failing_dockerfile_fails_with_the_daemons_message() {
-    let agent = Agent::start(None, &[]);
+    let agent = Agent::with(AgentOptions::default());
     let app = TestApp::new("broken");
     let context = tar_of_files(&[(
         "Dockerfile",
@@ -372,7 +248,7 @@ async fn a_failing_dockerfile_fails_with_the_daemons_message() {
 
 #[tokio::test]
 async fn a_missing_dockerfile_fails_with_a_clear_reason() {
-    let agent = Agent::start(None, &[]);
+    let agent = Agent::with(AgentOptions::default());
     let app = TestApp::new("nodockerfile");
     let context = tar_of_files(&[("README", "no Dockerfile here\n", 0o644)]);
     let (_, result) = build(&agent, &app.spec(1, dockerfile_builder()), context).await;
@@ -386,7 +262,7 @@ async fn a_missing_dockerfile_fails_with_a_clear_reason() {
 
 #[tokio::test]
 async fn a_wrong_or_missing_token_gets_401_and_builds_nothing() {
-    let agent = Agent::start(None, &[]);
+    let agent = Agent::with(AgentOptions::default());
     let app = TestApp::new("token");
     let spec = app.spec(1, dockerfile_builder());
     let context = tar_of_dir(&workspace_root().join("examples/hello"));
@@ -413,7 +289,7 @@ async fn a_wrong_or_missing_token_gets_401_and_builds_nothing() {
 
 #[tokio::test]
 async fn a_bad_spec_is_refused_before_building() {
-    let agent = Agent::start(None, &[]);
+    let agent = Agent::with(AgentOptions::default());
     let app = TestApp::new("badspec");
     let mut spec = app.spec(1, dockerfile_builder());
     spec.image = "paas/busybox:latest".to_owned();
@@ -437,7 +313,7 @@ async fn a_bad_spec_is_refused_before_building() {
 
 #[tokio::test]
 async fn a_tar_entry_climbing_out_of_the_tree_fails_the_build() {
-    let agent = Agent::start(None, &[]);
+    let agent = Agent::with(AgentOptions::default());
     let app = TestApp::new("climb");
     let outside = tempfile::tempdir().unwrap();
     let target = outside.path().join("planted");
@@ -464,63 +340,13 @@ async fn a_tar_entry_climbing_out_of_the_tree_fails_the_build() {
     assert!(!target.exists());
 }
 
-/// Files the stand-in `pack` records into, and an agent that finds it on PATH.
-struct PackRecord {
-    dir: tempfile::TempDir,
-}
-
-impl PackRecord {
-    fn new() -> PackRecord {
-        PackRecord {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn argv_file(&self) -> PathBuf {
-        self.dir.path().join("argv")
-    }
-
-    fn env_file(&self) -> PathBuf {
-        self.dir.path().join("env")
-    }
-
-    fn go_ahead_file(&self) -> PathBuf {
-        self.dir.path().join("go-ahead")
-    }
-
-    fn start_agent(&self) -> Agent {
-        self.start_agent_with(&[])
-    }
-
-    fn start_agent_with(&self, extra_env: &[(&str, &Path)]) -> Agent {
-        let system_path = std::env::var("PATH").unwrap_or_default();
-        let (argv, env) = (self.argv_file(), self.env_file());
-        let mut env = vec![
-            ("PACK_STANDIN_ARGV", argv.as_path()),
-            ("PACK_STANDIN_ENV", env.as_path()),
-        ];
-        env.extend_from_slice(extra_env);
-        Agent::start(
-            Some(format!("{}:{system_path}", fixtures_dir().display())),
-            &env,
-        )
-    }
-
-    fn argv(&self) -> Vec<String> {
-        std::fs::read_to_string(self.argv_file())
-            .expect("the stand-in pack ran")
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn env(&self) -> Vec<String> {
-        std::fs::read(self.env_file())
-            .expect("the stand-in pack ran")
-            .split(|&b| b == 0)
-            .map(|entry| String::from_utf8_lossy(entry).into_owned())
-            .collect()
-    }
+/// An agent that finds the stand-in `pack` first on its PATH, with `env` added.
+fn pack_agent(env: Vec<(&'static str, PathBuf)>) -> Agent {
+    Agent::with(AgentOptions {
+        pack_standin: true,
+        env,
+        ..AgentOptions::default()
+    })
 }
 
 const SECRET: &str = "s3cret value with spaces";
@@ -551,8 +377,7 @@ fn pack_app_context(extra: &[(&str, &str, u32)]) -> Vec<u8> {
 
 #[tokio::test]
 async fn pack_builds_get_exact_argv_env_values_in_env_and_labels() {
-    let record = PackRecord::new();
-    let agent = record.start_agent();
+    let agent = pack_agent(Vec::new());
     let app = TestApp::new("pack");
     let spec = app.spec(2, pack_builder("web"));
     let (events, result) = build(&agent, &spec, pack_app_context(&[])).await;
@@ -561,7 +386,7 @@ async fn pack_builds_get_exact_argv_env_values_in_env_and_labels() {
     assert_one_terminal_last(&events);
     let cache = format!("type=build;format=volume;name=paas-pack-cache-{}", app.name);
     assert_eq!(
-        record.argv(),
+        agent.pack_argv(),
         [
             "build",
             &app.image(2),
@@ -580,11 +405,11 @@ async fn pack_builds_get_exact_argv_env_values_in_env_and_labels() {
             "--trust-builder",
         ]
     );
-    assert!(record.argv().iter().all(|arg| !arg.contains("s3cret")));
+    assert!(agent.pack_argv().iter().all(|arg| !arg.contains("s3cret")));
     assert!(
-        record.env().contains(&format!("API_TOKEN={SECRET}")),
+        agent.pack_env().contains(&format!("API_TOKEN={SECRET}")),
         "{:?}",
-        record.env()
+        agent.pack_env()
     );
 
     let lines = lines(&events);
@@ -605,11 +430,11 @@ async fn pack_builds_get_exact_argv_env_values_in_env_and_labels() {
 
 #[tokio::test]
 async fn pack_output_reaches_the_client_while_pack_still_runs() {
-    let record = PackRecord::new();
-    let go_ahead = record.go_ahead_file();
+    let scratch = tempfile::tempdir().unwrap();
+    let go_ahead = scratch.path().join("go-ahead");
     // The stand-in pauses after this line until the client has seen it; a buffering agent or
     // client would never let it continue.
-    let agent = record.start_agent_with(&[("PACK_STANDIN_GO_AHEAD", &go_ahead)]);
+    let agent = pack_agent(vec![("PACK_STANDIN_GO_AHEAD", go_ahead.clone())]);
     let app = TestApp::new("packstream");
     let mut seen = Vec::new();
     let result = agent
@@ -634,8 +459,7 @@ async fn pack_output_reaches_the_client_while_pack_still_runs() {
 
 #[tokio::test]
 async fn a_failing_pack_fails_the_build_after_showing_its_last_lines() {
-    let record = PackRecord::new();
-    let agent = record.start_agent();
+    let agent = pack_agent(Vec::new());
     let app = TestApp::new("packfail");
     let context = pack_app_context(&[("web/FAIL_PACK", "", 0o644)]);
     let (events, result) = build(&agent, &app.spec(1, pack_builder("web")), context).await;
@@ -659,7 +483,10 @@ async fn a_failing_pack_fails_the_build_after_showing_its_last_lines() {
 async fn without_pack_the_build_says_how_to_fix_it() {
     // An empty directory as the whole PATH: no `pack`, even on a host that has one.
     let empty = tempfile::tempdir().unwrap();
-    let agent = Agent::start(Some(empty.path().display().to_string()), &[]);
+    let agent = Agent::with(AgentOptions {
+        path: Some(empty.path().into()),
+        ..AgentOptions::default()
+    });
     let app = TestApp::new("nopack");
     let (_, result) = build(
         &agent,
@@ -708,11 +535,11 @@ fn init_refuses_to_overwrite_and_serve_refuses_to_run_without_a_token() {
 
 #[test]
 fn sigterm_stops_the_agent_cleanly() {
-    let mut agent = Agent::start(None, &[]);
-    let pid = agent.child.id().to_string();
+    let mut agent = Agent::with(AgentOptions::default());
+    let pid = agent.pid().to_string();
     let kill = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(kill.success());
-    let status = agent.child.wait().unwrap();
+    let status = agent.wait();
     assert!(status.success(), "{status}\n{}", agent.log());
     assert!(
         agent.log().contains("paas-agent stopped"),

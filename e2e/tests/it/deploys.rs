@@ -5,25 +5,13 @@
 //! reach each other, and a load loop sees no failed request across redeploys and scaling.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::git_push::{commit_files, hello_repo};
-use crate::platform::{DOMAIN, Platform, docker_lines, http_get};
+use crate::platform::{DOMAIN, LoadLoop, Platform, docker_lines, served_by};
 use crate::util::wait_for;
+use crate::util::{commit_files, hello_repo};
 
-/// Requests the load loop makes at least (the bar) and at most (a bound, not a goal).
+/// Requests the load loop makes at least (the bar).
 const MIN_LOAD_REQUESTS: usize = 2_000;
-const MAX_LOAD_REQUESTS: usize = 500_000;
-
-/// The host name in `Hello from <app> <release> on <host>`.
-fn served_by(body: &str) -> String {
-    body.trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
 
 /// Pushes and asserts the push went live.
 #[track_caller]
@@ -45,7 +33,7 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts() {
     let repo = hello_repo();
 
     let output = deploy(&platform, &app, repo.path());
-    let url = format!("http://{app}.{DOMAIN}:{}", platform.traefik.web_port());
+    let url = format!("http://{app}.{DOMAIN}:{}", platform.traefik().web_port());
     for expected in [
         "remote: -----> Launching v1: web=1".to_owned(),
         format!("remote: -----> Starting web.1 (paas-{app}-v1-web-1)… healthy"),
@@ -262,7 +250,7 @@ fn crashed_containers_come_back_and_agent_restarts_change_nothing() {
     });
 
     let running = platform.containers(&app, "web");
-    platform.agent.restart();
+    platform.agent_mut().restart();
     assert_eq!(platform.containers(&app, "web"), running);
     let answer = platform.get(&app, "/").unwrap();
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -315,13 +303,13 @@ fn apps_are_isolated_and_destroy_removes_containers_and_images() {
     assert!(String::from_utf8_lossy(&own.stdout).contains(&first));
 
     // Without the agent nothing can be removed, so nothing is.
-    platform.agent.stop();
+    platform.agent_mut().stop();
     platform
         .paas(&["apps:destroy", &second, "--confirm", &second])
         .error("Could not remove");
     platform.paas(&["apps:info", "-a", &second]).success();
     assert_eq!(platform.containers(&second, "web").len(), 1);
-    platform.agent.resume();
+    platform.agent_mut().resume();
 
     platform
         .paas(&["apps:destroy", &second, "--confirm", &second])
@@ -338,22 +326,6 @@ fn apps_are_isolated_and_destroy_removes_containers_and_images() {
     platform.wait_for_body(&first, &format!("Hello from {first} v1"));
 }
 
-/// One request after another through Traefik until told to stop (and at least
-/// [`MIN_LOAD_REQUESTS`] were made); every answer must be a 200 from the app.
-fn load_loop(web: String, host: String, stop: Arc<AtomicBool>) -> (usize, Vec<String>) {
-    let mut failures = Vec::new();
-    let mut total = 0;
-    while total < MAX_LOAD_REQUESTS && (total < MIN_LOAD_REQUESTS || !stop.load(Ordering::SeqCst)) {
-        total += 1;
-        match http_get(&web, &host, "/") {
-            Ok(answer) if answer.status == 200 && answer.body.contains(" from ") => {}
-            Ok(answer) => failures.push(format!("#{total}: {} {:?}", answer.status, answer.body)),
-            Err(err) => failures.push(format!("#{total}: {err}")),
-        }
-    }
-    (total, failures)
-}
-
 #[test]
 fn no_request_fails_across_redeploys_and_scaling() {
     let platform = Platform::start();
@@ -361,15 +333,12 @@ fn no_request_fails_across_redeploys_and_scaling() {
     let repo = hello_repo();
     deploy(&platform, &app, repo.path());
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = std::thread::spawn({
-        let (web, host, stop) = (
-            platform.traefik.web.clone(),
-            format!("{app}.{DOMAIN}"),
-            stop.clone(),
-        );
-        move || load_loop(web, host, stop)
-    });
+    let load = LoadLoop::start(
+        &platform.traefik().web,
+        &format!("{app}.{DOMAIN}"),
+        MIN_LOAD_REQUESTS,
+        |body| body.contains(" from "),
+    );
 
     for round in 2..=4 {
         commit_files(
@@ -385,18 +354,5 @@ fn no_request_fails_across_redeploys_and_scaling() {
     platform.paas(&["scale", "web=1", "-a", &app]).success();
     assert_eq!(platform.containers(&app, "web").len(), 1);
 
-    stop.store(true, Ordering::SeqCst);
-    let (total, failures) = load.join().unwrap();
-    eprintln!(
-        "load loop: {total} requests across 3 redeploys and web=3 → web=1, {} failed",
-        failures.len()
-    );
-    assert!(total >= MIN_LOAD_REQUESTS, "{total}");
-    assert!(
-        failures.is_empty(),
-        "{} of {total} requests failed: {:?}\n{}",
-        failures.len(),
-        &failures[..failures.len().min(20)],
-        platform.logs()
-    );
+    load.finish("3 redeploys and web=3 → web=1");
 }

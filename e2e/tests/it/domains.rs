@@ -3,9 +3,9 @@
 //! takes it away (404), a domain another app holds is refused, bad host names are refused
 //! before anything is sent, and `paas open` / `apps:info` show the URL and domains.
 
-use crate::git_push::hello_repo;
 use crate::platform::{DOMAIN, Platform};
-use crate::rollback::LoadLoop;
+use crate::rollback::load_on;
+use crate::util::hello_repo;
 use crate::util::wait_for;
 
 #[test]
@@ -25,7 +25,7 @@ fn domains_route_to_the_app_and_are_unique_across_apps() {
 
     let unknown = platform.get("www.example.test", "/").unwrap();
     assert_eq!(unknown.status, 404, "{unknown:?}");
-    let load = LoadLoop::start(&platform, &format!("{app}.{DOMAIN}"));
+    let load = load_on(&platform, &format!("{app}.{DOMAIN}"));
     let added = platform
         .paas(&["domains:add", "www.example.test", "-a", &app])
         .success();
@@ -132,7 +132,7 @@ fn domains_route_to_the_app_and_are_unique_across_apps() {
     let opened = platform.paas(&["open", "-a", &app]).success();
     assert_eq!(
         opened.stdout,
-        format!("http://{app}.{DOMAIN}:{}\n", platform.traefik.web_port())
+        format!("http://{app}.{DOMAIN}:{}\n", platform.traefik().web_port())
     );
     wait_for("the app to keep answering at its own host", || {
         let answer = platform.get(&app, "/").ok()?;

@@ -1,470 +1,15 @@
 //! `git push` end to end: the real git client over real SSH to a real paas-gitd, builds by a
 //! real paas-agent against the real Docker engine (pack through the stand-in
-//! `fixtures/pack`). Also home to the push helpers `ssh_security` uses.
+//! `fixtures/pack`), on [`Platform::for_pushes`]. Also home to [`ls_remote`], which
+//! `ssh_security` uses.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
 
-use tempfile::TempDir;
-
-use crate::util::{Gitd, GitdInit, HttpResponse, git, git_repo, wait_for, workspace_root};
-
-/// Docker running and the busybox base image present (the same script functions `scripts/up`
-/// uses).
-fn ensure_docker() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let output = Command::new("bash")
-            .arg("-c")
-            .arg("set -e; source scripts/lib/docker.sh; ensure_docker; ensure_base_image")
-            .current_dir(workspace_root())
-            .output()
-            .map_err(|err| format!("cannot run bash: {err}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    });
-    if let Err(err) = ready {
-        panic!("Docker is not ready: {err}");
-    }
-}
-
-/// A running `paas-agent` whose PATH starts with the stand-in `pack`, recording into its dir.
-pub struct Agent {
-    child: Child,
-    pub url: String,
-    pub token: String,
-    dir: TempDir,
-}
-
-impl Agent {
-    fn start() -> Agent {
-        ensure_docker();
-        let binary = crate::util::bin("paas-agent");
-        let dir = tempfile::Builder::new()
-            .prefix("paas-e2e-agent")
-            .tempdir()
-            .unwrap();
-        let config = dir.path().join("agent.toml");
-        let token_file = dir.path().join("token");
-        let init = Command::new(&binary)
-            .args(["init", "--config"])
-            .arg(&config)
-            .arg("--token-file")
-            .arg(&token_file)
-            .output()
-            .unwrap();
-        assert!(
-            init.status.success(),
-            "{}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-        let token = std::fs::read_to_string(&token_file)
-            .unwrap()
-            .trim()
-            .to_owned();
-        let addr_file = dir.path().join("addr");
-        let log = std::fs::File::create(dir.path().join("agent.log")).unwrap();
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures");
-        let path = format!(
-            "{}:{}",
-            fixtures.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let child = Command::new(&binary)
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(&config)
-            .arg("--addr-file")
-            .arg(&addr_file)
-            .env("PATH", path)
-            .env("PACK_STANDIN_ARGV", dir.path().join("pack-argv"))
-            .env("PACK_STANDIN_ENV", dir.path().join("pack-env"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let mut agent = Agent {
-            child,
-            url: String::new(),
-            token,
-            dir,
-        };
-        let addr = wait_for("paas-agent to listen", || {
-            if let Some(status) = agent.child.try_wait().unwrap() {
-                panic!("paas-agent exited with {status}:\n{}", agent.log());
-            }
-            Some(std::fs::read_to_string(&addr_file).ok()?.trim().to_owned())
-        });
-        agent.url = format!("http://{addr}");
-        agent
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
-    }
-
-    /// The stand-in pack's last argv, one argument per entry.
-    pub fn pack_argv(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.path().join("pack-argv"))
-            .expect("the stand-in pack ran")
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    /// The stand-in pack's last environment, `KEY=VALUE` entries.
-    pub fn pack_env(&self) -> Vec<String> {
-        std::fs::read(self.dir.path().join("pack-env"))
-            .expect("the stand-in pack ran")
-            .split(|&b| b == 0)
-            .map(|entry| String::from_utf8_lossy(entry).into_owned())
-            .collect()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("---- paas-agent log ----\n{}", self.log());
-        }
-    }
-}
-
-/// A gitd wired to an agent, with users who have SSH keys; removes the images of the apps it
-/// created when dropped.
-pub struct Platform {
-    pub gitd: Gitd,
-    agent: Option<Agent>,
-    admin_token: String,
-    apps: Mutex<Vec<String>>,
-}
-
-/// A non-admin user with an API token and a registered ed25519 key.
-pub struct User {
-    pub token: String,
-    pub key: PathBuf,
-    _dir: TempDir,
-}
-
-impl Platform {
-    /// gitd and a real agent, wired together.
-    pub fn start() -> Platform {
-        let agent = Agent::start();
-        Platform::with_agent_settings(Some((agent.url.clone(), agent.token.clone())), Some(agent))
-    }
-
-    /// gitd with `[agent]` set to `settings` (or left out), and no agent of its own.
-    fn without_agent(settings: Option<(String, String)>) -> Platform {
-        Platform::with_agent_settings(settings, None)
-    }
-
-    fn with_agent_settings(settings: Option<(String, String)>, agent: Option<Agent>) -> Platform {
-        let mut init = GitdInit::new();
-        if let Some((url, token)) = settings {
-            let mut table = toml::Table::new();
-            table.insert("url".into(), url.into());
-            table.insert("token".into(), token.into());
-            init = init.set_config("agent", table);
-        }
-        let gitd = init.serve();
-        let admin_token = gitd.token(crate::util::ADMIN_USER, crate::util::ADMIN_PASSWORD);
-        Platform {
-            gitd,
-            agent,
-            admin_token,
-            apps: Mutex::new(Vec::new()),
-        }
-    }
-
-    pub fn agent(&self) -> &Agent {
-        self.agent.as_ref().expect("this platform has an agent")
-    }
-
-    pub fn api(&self, method: &str, path: &str, token: &str, body: &str) -> HttpResponse {
-        let body = (!body.is_empty()).then_some(body.as_bytes());
-        self.gitd.request(method, path, Some(token), body)
-    }
-
-    /// A new user with a freshly generated, registered key.
-    pub fn user(&self, name: &str) -> User {
-        let password = format!("{name}-password-1");
-        let created = self.api(
-            "POST",
-            "/v1/users",
-            &self.admin_token,
-            &serde_json::json!({"username": name, "password": password}).to_string(),
-        );
-        assert!(created.status / 100 == 2, "{}", created.text());
-        let token = self.gitd.token(name, &password);
-        let dir = tempfile::Builder::new()
-            .prefix("paas-e2e-key")
-            .tempdir()
-            .unwrap();
-        let key = new_key(dir.path());
-        let public_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-        let added = self.api(
-            "POST",
-            "/v1/keys",
-            &token,
-            &serde_json::json!({ "public_key": public_key.trim() }).to_string(),
-        );
-        assert!(added.status / 100 == 2, "{}", added.text());
-        User {
-            token,
-            key,
-            _dir: dir,
-        }
-    }
-
-    /// Creates an app owned by `user`; its name is unique per test process.
-    pub fn app(&self, user: &User, label: &str) -> String {
-        let name = format!("p{}-{label}", std::process::id());
-        let created = self.api(
-            "POST",
-            "/v1/apps",
-            &user.token,
-            &serde_json::json!({ "name": name }).to_string(),
-        );
-        assert!(created.status / 100 == 2, "{}", created.text());
-        self.apps.lock().unwrap().push(name.clone());
-        name
-    }
-
-    pub fn git_url(&self, app: &str) -> String {
-        format!(
-            "ssh://git@127.0.0.1:{}/{app}.git",
-            self.gitd.ssh_addr.port()
-        )
-    }
-
-    /// `git push <app's url> <refspec>` from `repo` with `key`.
-    pub fn push(&self, repo: &Path, key: &Path, app: &str, refspec: &str) -> Pushed {
-        let out = git_command(repo, key, self.gitd.ssh_addr.port())
-            .args(["push", &self.git_url(app), refspec])
-            .output()
-            .unwrap();
-        Pushed {
-            success: out.status.success(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// `ssh git@gitd <command>` with `key`: its exit code and stderr.
-    pub fn ssh(&self, key: &Path, args: &[&str]) -> (Option<i32>, String) {
-        let out = ssh_command(key, self.gitd.ssh_addr.port())
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    /// The app's releases, oldest first.
-    pub fn releases(&self, user: &User, app: &str) -> Vec<serde_json::Value> {
-        let listed = self.api("GET", &format!("/v1/apps/{app}/releases"), &user.token, "");
-        assert_eq!(listed.status, 200, "{}", listed.text());
-        let mut releases = listed.json().as_array().cloned().unwrap_or_default();
-        releases.reverse();
-        releases
-    }
-
-    /// Holds `app`'s deploy lock by starting a push that sends nothing yet.
-    pub fn hold_push(&self, user: &User, app: &str) -> HeldPush {
-        let mut child = ssh_command(&user.key, self.gitd.ssh_addr.port())
-            .arg(format!("git-receive-pack '{app}.git'"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // The first pkt-line of the ref advertisement: receive-pack runs, so the lock is held.
-        let mut length = [0u8; 4];
-        child
-            .stdout
-            .as_mut()
-            .unwrap()
-            .read_exact(&mut length)
-            .expect("receive-pack advertised its refs");
-        HeldPush {
-            stdin: child.stdin.take(),
-            child,
-        }
-    }
-}
-
-impl Drop for Platform {
-    fn drop(&mut self) {
-        for app in self.apps.lock().unwrap().iter() {
-            remove_images(app);
-        }
-    }
-}
-
-/// A receive-pack session holding an app's lock until [`HeldPush::release`].
-pub struct HeldPush {
-    child: Child,
-    stdin: Option<ChildStdin>,
-}
-
-impl HeldPush {
-    /// Sends the flush packet of a push with no updates; receive-pack ends, the lock is freed.
-    pub fn release(mut self) {
-        let mut stdin = self.stdin.take().unwrap();
-        stdin.write_all(b"0000").unwrap();
-        drop(stdin);
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "the empty push ended with {status}");
-    }
-}
-
-pub struct Pushed {
-    pub success: bool,
-    pub stderr: String,
-}
-
-impl Pushed {
-    #[track_caller]
-    pub fn ok(self) -> Pushed {
-        assert!(self.success, "push failed:\n{}", self.stderr);
-        self
-    }
-
-    #[track_caller]
-    pub fn rejected(self, needle: &str) -> Pushed {
-        assert!(!self.success, "push should have failed:\n{}", self.stderr);
-        assert!(
-            self.stderr.contains(needle),
-            "push output lacks {needle:?}:\n{}",
-            self.stderr
-        );
-        self
-    }
-}
-
-pub fn new_key(dir: &Path) -> PathBuf {
-    let key = dir.join("id_ed25519");
-    let status = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap();
-    assert!(status.success(), "ssh-keygen failed");
-    key
-}
-
-fn ssh_options(key: &Path, port: u16) -> Vec<String> {
-    [
-        "-i",
-        &key.display().to_string(),
-        "-o",
-        "IdentitiesOnly=yes",
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "LogLevel=ERROR",
-        "-p",
-        &port.to_string(),
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-pub fn ssh_command(key: &Path, port: u16) -> Command {
-    let mut command = Command::new("ssh");
-    command.args(ssh_options(key, port)).arg("git@127.0.0.1");
-    command
-}
-
-/// `git` in `dir` that reaches gitd over SSH with `key`.
-pub fn git_command(dir: &Path, key: &Path, port: u16) -> Command {
-    let mut command = Command::new("git");
-    command
-        .current_dir(dir)
-        .envs(crate::util::git_identity())
-        .env(
-            "GIT_SSH_COMMAND",
-            format!("ssh {}", ssh_options(key, port).join(" ")),
-        )
-        .stdin(Stdio::null());
-    command
-}
-
-/// A repository holding a copy of `examples/hello`, committed.
-pub fn hello_repo() -> TempDir {
-    let repo = git_repo();
-    copy_dir(&workspace_root().join("examples/hello"), repo.path());
-    git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "-q", "-m", "hello"]);
-    repo
-}
-
-/// Writes `files` (path, contents) into `repo` and commits them.
-pub fn commit_files(repo: &Path, files: &[(&str, &str)], message: &str) -> String {
-    for (path, contents) in files {
-        let path = repo.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-    git(repo, &["add", "-A"]);
-    git(repo, &["commit", "-q", "-m", message]);
-    head(repo)
-}
-
-pub fn head(repo: &Path) -> String {
-    git(repo, &["rev-parse", "HEAD"]).trim().to_owned()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
-/// `docker image inspect` of one field, `None` when there is no such image.
-pub fn image_field(image: &str, format: &str) -> Option<String> {
-    let out = Command::new("docker")
-        .args(["image", "inspect", "--format", format, image])
-        .output()
-        .unwrap();
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-fn remove_images(app: &str) {
-    let listed = Command::new("docker")
-        .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
-        .arg(format!("paas/{app}"))
-        .output();
-    if let Ok(listed) = listed {
-        for image in String::from_utf8_lossy(&listed.stdout).lines() {
-            let _ = Command::new("docker")
-                .args(["image", "rm", "-f", image])
-                .output();
-        }
-    }
-}
+use crate::platform::{AgentSetup, Platform, Pushed, User, image_field};
+use crate::util::{commit_files, git, git_command, git_repo, head, hello_repo, wait_for};
 
 /// The refs of the app's repository as `git ls-remote` shows them.
 pub fn ls_remote(platform: &Platform, user: &User, app: &str) -> String {
@@ -532,13 +77,15 @@ impl BackgroundPush {
 
 #[test]
 fn pushing_hello_builds_v1_then_v2_and_the_owner_can_clone() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "hello");
     let repo = hello_repo();
     let first = head(repo.path());
 
-    let pushed = platform.push(repo.path(), &alice.key, &app, "main").ok();
+    let pushed = platform
+        .push_ref(repo.path(), &alice.key, &app, "main")
+        .ok();
     for expected in [
         format!("remote: -----> Building {app} from {}…", &first[..7]),
         "remote: -----> Building with Dockerfile".to_owned(),
@@ -583,7 +130,7 @@ fn pushing_hello_builds_v1_then_v2_and_the_owner_can_clone() {
 
     let second = commit_files(repo.path(), &[("www/extra.txt", "two\n")], "second");
     platform
-        .push(repo.path(), &alice.key, &app, "main")
+        .push_ref(repo.path(), &alice.key, &app, "main")
         .ok()
         .rejected_not();
     let releases = platform.releases(&alice, &app);
@@ -621,12 +168,14 @@ impl Pushed {
 
 #[test]
 fn a_failing_dockerfile_rejects_the_push_and_the_branch_stays() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "failing");
     let repo = hello_repo();
     let good = head(repo.path());
-    platform.push(repo.path(), &alice.key, &app, "main").ok();
+    platform
+        .push_ref(repo.path(), &alice.key, &app, "main")
+        .ok();
 
     commit_files(
         repo.path(),
@@ -637,7 +186,7 @@ fn a_failing_dockerfile_rejects_the_push_and_the_branch_stays() {
         "break the build",
     );
     let pushed = platform
-        .push(repo.path(), &alice.key, &app, "main")
+        .push_ref(repo.path(), &alice.key, &app, "main")
         .rejected("pre-receive hook declined");
     assert!(
         pushed.stderr.contains("remote:        about to fail"),
@@ -662,7 +211,7 @@ fn a_failing_dockerfile_rejects_the_push_and_the_branch_stays() {
 
 #[test]
 fn a_bad_buildpacks_yaml_rejects_the_push_naming_the_line_and_changes_nothing() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "badyaml");
     let repo = git_repo();
@@ -676,7 +225,7 @@ fn a_bad_buildpacks_yaml_rejects_the_push_naming_the_line_and_changes_nothing() 
     );
     let before = platform.gitd.db_dump();
     let pushed = platform
-        .push(repo.path(), &alice.key, &app, "main")
+        .push_ref(repo.path(), &alice.key, &app, "main")
         .rejected("unknown field `bulder`");
     assert!(pushed.stderr.contains("line 3"), "{}", pushed.stderr);
     assert_eq!(platform.gitd.db_dump(), before);
@@ -685,7 +234,7 @@ fn a_bad_buildpacks_yaml_rejects_the_push_naming_the_line_and_changes_nothing() 
 
 #[test]
 fn a_second_push_waits_for_the_first_and_both_land_in_order() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "serial");
     let first_repo = hello_repo();
@@ -734,7 +283,7 @@ fn a_second_push_waits_for_the_first_and_both_land_in_order() {
 
 #[test]
 fn two_apps_build_at_the_same_time() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let one = platform.app(&alice, "one");
     let two = platform.app(&alice, "two");
@@ -742,7 +291,9 @@ fn two_apps_build_at_the_same_time() {
 
     // While one app's deploy lock is held, another app deploys to the end.
     let held = platform.hold_push(&alice, &one);
-    platform.push(repo.path(), &alice.key, &two, "main").ok();
+    platform
+        .push_ref(repo.path(), &alice.key, &two, "main")
+        .ok();
     held.release();
 
     commit_files(repo.path(), &[("www/c.txt", "c\n")], "c");
@@ -765,7 +316,7 @@ fn two_apps_build_at_the_same_time() {
 
 #[test]
 fn buildpacks_yaml_builds_with_pack_and_config_stays_out_of_argv() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "pack");
     let secret = "s3cret value";
@@ -793,7 +344,9 @@ fn buildpacks_yaml_builds_with_pack_and_config_stays_out_of_argv() {
         ],
         "pack app",
     );
-    let pushed = platform.push(repo.path(), &alice.key, &app, "main").ok();
+    let pushed = platform
+        .push_ref(repo.path(), &alice.key, &app, "main")
+        .ok();
     assert!(
         pushed.stderr.contains(
             "-----> Using buildpacks: builder paketobuildpacks/builder-jammy-base, buildpacks paketo-buildpacks/web-servers, path web"
@@ -843,7 +396,7 @@ fn buildpacks_yaml_builds_with_pack_and_config_stays_out_of_argv() {
     let tip = head(repo.path());
     commit_files(repo.path(), &[("web/FAIL_PACK", "")], "make pack fail");
     let pushed = platform
-        .push(repo.path(), &alice.key, &app, "main")
+        .push_ref(repo.path(), &alice.key, &app, "main")
         .rejected("pre-receive hook declined");
     assert!(
         pushed
@@ -862,7 +415,7 @@ fn buildpacks_yaml_builds_with_pack_and_config_stays_out_of_argv() {
 
 #[test]
 fn without_buildpacks_yaml_or_dockerfile_pack_uses_the_default_builder() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "default");
     let repo = git_repo();
@@ -876,7 +429,7 @@ fn without_buildpacks_yaml_or_dockerfile_pack_uses_the_default_builder() {
     );
     // The stand-in builds from a Dockerfile at --path; with none there, its build fails after
     // pack was called, which is what this test looks at.
-    let pushed = platform.push(repo.path(), &alice.key, &app, "main");
+    let pushed = platform.push_ref(repo.path(), &alice.key, &app, "main");
     assert!(
         pushed
             .stderr
@@ -943,13 +496,15 @@ fn noise(len: usize) -> Vec<u8> {
 
 #[test]
 fn a_50_mb_push_keeps_gitds_memory_flat() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "big");
     let repo = hello_repo();
     // Warm up every code path with a small push first, so the baseline is a working daemon.
     let warmup = platform.app(&alice, "warm");
-    platform.push(repo.path(), &alice.key, &warmup, "main").ok();
+    platform
+        .push_ref(repo.path(), &alice.key, &warmup, "main")
+        .ok();
 
     std::fs::write(repo.path().join("noise.bin"), noise(50 * 1024 * 1024)).unwrap();
     std::fs::write(repo.path().join(".dockerignore"), "noise.bin\n").unwrap();
@@ -973,7 +528,9 @@ fn a_50_mb_push_keeps_gitds_memory_flat() {
             }
         })
     };
-    platform.push(repo.path(), &alice.key, &app, "main").ok();
+    platform
+        .push_ref(repo.path(), &alice.key, &app, "main")
+        .ok();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     sampler.join().unwrap();
     let peak_rss = *peak_rss.lock().unwrap();
@@ -993,29 +550,23 @@ fn a_50_mb_push_keeps_gitds_memory_flat() {
 
 #[test]
 fn without_a_reachable_agent_the_push_is_rejected_and_says_why() {
-    let platform = Platform::without_agent(None);
+    let platform = Platform::without_agent(AgentSetup::Absent);
     let alice = platform.user("alice");
     let app = platform.app(&alice, "noagent");
     let repo = hello_repo();
     let before = platform.gitd.db_dump();
     platform
-        .push(repo.path(), &alice.key, &app, "main")
+        .push_ref(repo.path(), &alice.key, &app, "main")
         .rejected("no build agent is configured: set [agent] url and token in gitd.toml");
     assert_eq!(platform.gitd.db_dump(), before);
     assert_eq!(ls_remote(&platform, &alice, &app), "");
 
     // A port nothing listens on: taken from the OS, then released.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let platform =
-        Platform::without_agent(Some((format!("http://127.0.0.1:{port}"), "token".into())));
+    let platform = Platform::without_agent(AgentSetup::Unreachable);
     let alice = platform.user("alice");
     let app = platform.app(&alice, "deadagent");
     platform
-        .push(repo.path(), &alice.key, &app, "main")
+        .push_ref(repo.path(), &alice.key, &app, "main")
         .rejected("Release v1 failed: cannot reach the agent");
     let releases = platform.releases(&alice, &app);
     assert_eq!(releases.len(), 1);
@@ -1025,11 +576,11 @@ fn without_a_reachable_agent_the_push_is_rejected_and_says_why() {
 
 #[test]
 fn a_build_cut_short_by_a_restart_is_marked_failed() {
-    let mut platform = Platform::start();
+    let mut platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "restart");
     platform
-        .push(hello_repo().path(), &alice.key, &app, "main")
+        .push_ref(hello_repo().path(), &alice.key, &app, "main")
         .ok();
     // What a daemon killed mid-build leaves behind.
     let db = rusqlite::Connection::open(platform.gitd.data_dir().join("paas.db")).unwrap();

@@ -3,7 +3,8 @@
 //! redeploy live (deploy events, instance state changes, the new container's output: a 100 KB
 //! line, bytes that are not UTF-8 and 10 000 lines written at once) until SIGINT ends it with
 //! status 0; a crash shows with its exit status and the restarted instance rejoins; a stream
-//! that breaks ends with status 1.
+//! that breaks ends with status 1. A crash while nobody follows is still in `paas logs` after
+//! the fact, because gitd records the agent's instance events.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -11,9 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::git_push::{commit_files, hello_repo};
 use crate::platform::{Platform, docker_lines};
 use crate::util::{bin, wait_for};
+use crate::util::{commit_files, hello_repo};
 
 /// Every web instance says which container it is when it starts, then serves.
 const BOOTING_PROCFILE: &str =
@@ -336,14 +337,14 @@ fn logs_follow_a_redeploy_live_and_end_on_sigint() {
         "the restarted instance's output",
         "app[web.1]: noisy start\n",
     );
-    platform.agent.stop();
+    platform.agent_mut().stop();
     let (code, stderr) = follower.exited();
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(
         stderr,
         "error: The log stream ended: paas-gitd or its agent stopped or restarted.\n"
     );
-    platform.agent.resume();
+    platform.agent_mut().resume();
 }
 
 fn tail_of(text: &str) -> String {
@@ -353,4 +354,61 @@ fn tail_of(text: &str) -> String {
         .map(|line| line.chars().take(200).collect::<String>())
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[test]
+fn a_crash_while_nobody_follows_shows_in_the_logs_afterwards() {
+    let platform = Platform::start();
+    let app = platform.create_app("crash");
+    let repo = hello_repo();
+    commit_files(repo.path(), &[("Procfile", BOOTING_PROCFILE)], "say hello");
+    let pushed = platform.push(&app, repo.path());
+    assert_eq!(pushed.code, Some(0), "{pushed}");
+    // No `paas logs` has run yet: this is gitd's own record of the instance coming up.
+    wait_for("gitd to record web.1 coming up", || {
+        let out = platform
+            .paas(&["logs", "-n", "50", "-s", "paas", "-a", &app])
+            .success();
+        out.stdout
+            .contains("paas[web.1]: State changed from starting to up\n")
+            .then_some(())
+    });
+
+    let web = platform.containers(&app, "web");
+    assert_eq!(web.len(), 1, "{web:?}");
+    docker_lines(&["kill", &web[0]]);
+
+    let crash_then_restart = [
+        "paas[web.1]: Process exited with status 137",
+        "paas[web.1]: State changed from up to crashed",
+        "paas[web.1]: Starting process",
+        "paas[web.1]: State changed from starting to up",
+    ];
+    let logs = wait_for("the crash and the restart in `paas logs -n 50`", || {
+        let out = platform.paas(&["logs", "-n", "50", "-a", &app]).success();
+        follows_in_order(&out.stdout, &crash_then_restart).then_some(out)
+    });
+    let mut previous = None;
+    for line in logs.stdout.lines() {
+        let (timestamp, _, _) = parse(line);
+        if let Some(previous) = previous {
+            assert!(previous <= timestamp, "out of order at {line:?}:\n{logs}");
+        }
+        previous = Some(timestamp);
+    }
+    assert_eq!(
+        logs.stdout
+            .matches("Process exited with status 137")
+            .count(),
+        1,
+        "the crash is told once:\n{logs}"
+    );
+}
+
+/// Whether `text` has lines ending in each of `needles`, in this order.
+fn follows_in_order(text: &str, needles: &[&str]) -> bool {
+    let mut lines = text.lines();
+    needles
+        .iter()
+        .all(|needle| lines.any(|line| line.ends_with(needle)))
 }

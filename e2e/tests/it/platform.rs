@@ -1,41 +1,46 @@
-//! The whole platform as a user runs it, isolated per test: a real Traefik (its own static
-//! config on free loopback ports), a real `paas-agent` pointing at it, a real `paas-gitd` wired
-//! to the agent, the real `paas` CLI logged in as the admin, and an SSH key registered through
-//! it. [`Platform::push`] is a real `git push` over SSH; [`Platform::get`] asks Traefik for an
-//! app by its `Host`. Everything an app left in Docker is removed when the platform is dropped.
+//! The platform's moving parts as tests start them, isolated per test: a real Traefik (its own
+//! static config on free loopback ports), a real `paas-agent` (optionally routing through that
+//! Traefik, optionally finding the stand-in `pack` first on its PATH), and [`Platform`]: a real
+//! `paas-gitd` wired to them, the real `paas` CLI logged in as the admin and an SSH key
+//! registered through it. [`Platform::push`] is a real `git push` over SSH; [`Platform::get`]
+//! asks Traefik for an app by its `Host`.
 //!
-//! Shared by the deploy tests and by whatever needs the full stack next (logs, rollback,
-//! domains, benchmarks).
+//! Every fixture that names apps removes exactly what those apps left in Docker when dropped,
+//! also when the test panicked ([`remove_from_docker`]): their containers, their networks and
+//! their `paas/<app>:*` images, the latter without pruning parents, which are build-cache layers
+//! a concurrent build may be using. App names carry the test process's id, so parallel tests
+//! never share one.
 
-// Each user of the fixture uses its own subset.
+// Each user of the fixtures uses its own subset.
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::ffi::OsString;
+use std::io::Read;
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::time::Duration;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 
+use paas_agent_client::AgentClient;
 use tempfile::TempDir;
 
-use crate::git_push::{git_command, new_key};
-use crate::util::{Cli, Gitd, GitdInit, Output, bin, wait_for, workspace_root};
+use crate::util::{
+    ADMIN_PASSWORD, ADMIN_USER, Cli, Gitd, GitdInit, HttpAnswer, HttpResponse, Output, bin,
+    git_command, http_get, new_key, ssh_command, wait_for, workspace_root,
+};
 
 /// Apps answer at `<app>.paas.test` through the test's Traefik.
 pub const DOMAIN: &str = "paas.test";
 
-/// Docker running, the busybox base image present and `traefik` on PATH (the same script
-/// functions `scripts/up` and `scripts/test` use), once per test process.
-pub fn ensure_prerequisites() {
-    static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
+/// Runs `script` (bash, from the workspace root, with the `scripts/lib` functions `scripts/up`
+/// and `scripts/test` use) once per test process; panics with its stderr if it failed.
+fn prepare_once(cell: &'static OnceLock<Result<(), String>>, script: &str) {
+    let ready = cell.get_or_init(|| {
         let output = Command::new("bash")
             .arg("-c")
-            .arg(
-                "set -e; source scripts/lib/docker.sh; source scripts/lib/traefik.sh; \
-                 ensure_docker; ensure_base_image; ensure_traefik",
-            )
+            .arg(format!("set -e; {script}"))
             .current_dir(workspace_root())
             .output()
             .map_err(|err| format!("cannot run bash: {err}"))?;
@@ -50,12 +55,193 @@ pub fn ensure_prerequisites() {
     }
 }
 
+/// Docker running and the busybox base image present.
+pub fn ensure_docker() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    prepare_once(
+        &READY,
+        "source scripts/lib/docker.sh; ensure_docker; ensure_base_image",
+    );
+}
+
+/// Docker as [`ensure_docker`] and `traefik` on PATH.
+pub fn ensure_prerequisites() {
+    ensure_docker();
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    prepare_once(&READY, "source scripts/lib/traefik.sh; ensure_traefik");
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Where the stand-in `pack` script lives.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fixtures")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Docker
+
+/// `docker ARGS`, stdout as lines (nothing when it fails).
+pub fn docker_lines(args: &[&str]) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .filter(|line| !line.is_empty())
+        .collect()
+}
+
+/// `docker ARGS`, asserting success; stdout trimmed.
+#[track_caller]
+pub fn docker(args: &[&str]) -> String {
+    let output = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(
+        output.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// `docker image inspect` of one field, `None` when there is no such image.
+pub fn image_field(image: &str, format: &str) -> Option<String> {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", format, image])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Removes what `app` left in Docker and nothing else: its containers (label `paas.app`), its
+/// networks (that label or the name `paas-app-<app>`) and its images (the `paas/<app>` tags and
+/// images labelled with the app). Images go with `--no-prune`: their untagged parents are
+/// build-cache layers that another app's build may be using right now.
+pub fn remove_from_docker(app: &str) {
+    let label = format!("label=paas.app={app}");
+    let containers = docker_lines(&["ps", "-aq", "--filter", &label]);
+    if !containers.is_empty() {
+        let mut args = vec!["rm", "-f", "-v"];
+        args.extend(containers.iter().map(String::as_str));
+        docker_lines(&args);
+    }
+    let mut networks = docker_lines(&["network", "ls", "-q", "--filter", &label]);
+    let by_name = format!("paas-app-{app}");
+    networks.extend(
+        docker_lines(&["network", "ls", "--format", "{{.ID}} {{.Name}}"])
+            .iter()
+            .filter_map(|line| line.split_once(' '))
+            .filter(|(_, name)| *name == by_name)
+            .map(|(id, _)| id.to_owned()),
+    );
+    networks.sort();
+    networks.dedup();
+    if !networks.is_empty() {
+        let mut args = vec!["network", "rm"];
+        args.extend(networks.iter().map(String::as_str));
+        docker_lines(&args);
+    }
+    let own_layers = own_build_layers(app, &label);
+    let repository = format!("paas/{app}");
+    let images: Vec<String> = docker_lines(&[
+        "image",
+        "ls",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        &repository,
+    ])
+    .into_iter()
+    .filter(|tag| tag.starts_with(&format!("{repository}:")))
+    .collect();
+    if !images.is_empty() {
+        let mut args = vec!["image", "rm", "--no-prune"];
+        args.extend(images.iter().map(String::as_str));
+        docker_lines(&args);
+    }
+    // What is left with the app's label is the app's alone (no other build's cache can match
+    // it): untagged release images and the labelled steps under them. A parent listed before
+    // its child cannot go yet, so repeat while that makes progress.
+    let mut left = usize::MAX;
+    loop {
+        let images = docker_lines(&["image", "ls", "-aq", "--no-trunc", "--filter", &label]);
+        if images.is_empty() || images.len() >= left {
+            break;
+        }
+        left = images.len();
+        let mut args = vec!["image", "rm", "--no-prune"];
+        args.extend(images.iter().map(String::as_str));
+        docker_lines(&args);
+    }
+    for layer in own_layers {
+        docker_lines(&["image", "rm", "--no-prune", &layer]);
+    }
+}
+
+/// The unlabelled build steps under the app's images whose step names the app (a build
+/// argument carrying the app's name, say), nearest first: no other build's cache can match
+/// them, so they are the app's alone.
+fn own_build_layers(app: &str, label: &str) -> Vec<String> {
+    let mut layers = Vec::new();
+    for image in docker_lines(&["image", "ls", "-aq", "--no-trunc", "--filter", label]) {
+        let mut current = image;
+        loop {
+            let parent = docker_lines(&["image", "inspect", "--format", "{{.Parent}}", &current]);
+            let Some(parent) = parent.into_iter().next() else {
+                break;
+            };
+            let step = docker_lines(&[
+                "image",
+                "inspect",
+                "--format",
+                "{{json .ContainerConfig.Cmd}} {{json .Config.Labels}}",
+                &parent,
+            ]);
+            let step = step.join(" ");
+            let labelled = step.contains(&format!("\"paas.app\":\"{app}\""));
+            if labelled || !step.contains(app) {
+                break;
+            }
+            layers.push(parent.clone());
+            current = parent;
+        }
+    }
+    layers.dedup();
+    layers
+}
+
+/// Names of per-process apps, removed from Docker when dropped.
+#[derive(Default)]
+pub struct DockerApps {
+    apps: Mutex<Vec<String>>,
+}
+
+impl DockerApps {
+    /// Tracks `name` (already unique per test process) for removal; returns it.
+    pub fn track(&self, name: String) -> String {
+        self.apps.lock().unwrap().push(name.clone());
+        name
+    }
+}
+
+impl Drop for DockerApps {
+    fn drop(&mut self) {
+        for app in self.apps.lock().unwrap().iter() {
+            remove_from_docker(app);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,28 +311,61 @@ impl Traefik {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("traefik.log")).unwrap_or_default()
     }
+
+    /// `GET path` with `Host: <app_host>` (an app name means `<app>.<DOMAIN>`).
+    pub fn get(&self, app_host: &str, path: &str) -> std::io::Result<HttpAnswer> {
+        http_get(&self.web, &host_of(app_host), path)
+    }
 }
 
 impl Drop for Traefik {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- traefik log ----\n{}", self.log());
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // paas-agent
 
-/// `paas-agent init` + `serve` on a free loopback port, routing apps through a [`Traefik`].
+/// How a test's [`Agent`] is set up.
+#[derive(Default)]
+pub struct AgentOptions<'a> {
+    /// Route web containers through this Traefik.
+    pub traefik: Option<&'a Traefik>,
+    /// Put the stand-in `pack` first on PATH, recording into the agent's dir
+    /// ([`Agent::pack_argv`], [`Agent::pack_env`]).
+    pub pack_standin: bool,
+    /// Replace the agent's whole PATH (where it looks for `pack`).
+    pub path: Option<OsString>,
+    /// Added to the agent's environment, and so to pack's.
+    pub env: Vec<(&'static str, PathBuf)>,
+}
+
+/// `paas-agent init` + `serve` on a free loopback port; killed on drop (its log is printed if
+/// the test failed).
 pub struct Agent {
     child: Child,
     dir: TempDir,
+    env: Vec<(OsString, OsString)>,
     pub url: String,
     pub token: String,
 }
 
 impl Agent {
+    /// An agent routing through `traefik`.
     pub fn start(traefik: &Traefik) -> Agent {
+        Agent::with(AgentOptions {
+            traefik: Some(traefik),
+            ..AgentOptions::default()
+        })
+    }
+
+    pub fn with(options: AgentOptions) -> Agent {
+        ensure_docker();
         let dir = tempfile::Builder::new()
             .prefix("paas-e2e-agent")
             .tempdir()
@@ -167,12 +386,14 @@ impl Agent {
         );
         let mut table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
         let mut runtime = toml::Table::new();
-        runtime.insert("domain".into(), DOMAIN.into());
-        runtime.insert("traefik_entrypoint".into(), "web".into());
-        runtime.insert(
-            "traefik_api".into(),
-            format!("http://{}", traefik.api).into(),
-        );
+        if let Some(traefik) = options.traefik {
+            runtime.insert("domain".into(), DOMAIN.into());
+            runtime.insert("traefik_entrypoint".into(), "web".into());
+            runtime.insert(
+                "traefik_api".into(),
+                format!("http://{}", traefik.api).into(),
+            );
+        }
         runtime.insert("ready_timeout_secs".into(), 30.into());
         runtime.insert("stop_timeout_secs".into(), 5.into());
         table.insert("runtime".into(), runtime.into());
@@ -181,9 +402,36 @@ impl Agent {
             .unwrap()
             .trim()
             .to_owned();
+
+        let mut env: Vec<(OsString, OsString)> = Vec::new();
+        let system_path = std::env::var_os("PATH").unwrap_or_default();
+        if options.pack_standin {
+            let mut path = fixtures_dir().into_os_string();
+            path.push(":");
+            path.push(&system_path);
+            env.push(("PATH".into(), path));
+            env.push((
+                "PACK_STANDIN_ARGV".into(),
+                dir.path().join("pack-argv").into(),
+            ));
+            env.push((
+                "PACK_STANDIN_ENV".into(),
+                dir.path().join("pack-env").into(),
+            ));
+        }
+        if let Some(path) = options.path {
+            env.push(("PATH".into(), path));
+        }
+        env.extend(
+            options
+                .env
+                .into_iter()
+                .map(|(key, value)| (key.into(), value.into())),
+        );
         let mut agent = Agent {
-            child: Agent::spawn(dir.path()),
+            child: Agent::spawn(dir.path(), "127.0.0.1:0", &env),
             dir,
+            env,
             url: String::new(),
             token,
         };
@@ -191,7 +439,7 @@ impl Agent {
         agent
     }
 
-    fn spawn(dir: &Path) -> Child {
+    fn spawn(dir: &Path, listen: &str, env: &[(OsString, OsString)]) -> Child {
         let _ = std::fs::remove_file(dir.join("addr"));
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -199,10 +447,11 @@ impl Agent {
             .open(dir.join("agent.log"))
             .unwrap();
         Command::new(bin("paas-agent"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .args(["serve", "--listen", listen, "--config"])
             .arg(dir.join("agent.toml"))
             .arg("--addr-file")
             .arg(dir.join("addr"))
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -234,31 +483,49 @@ impl Agent {
         self.child.wait().unwrap();
     }
 
-    /// Starts a stopped agent again on its config and port.
+    /// Starts a stopped agent again on its config, environment and port.
     pub fn resume(&mut self) {
         let listen = self.url.trim_start_matches("http://").to_owned();
-        let _ = std::fs::remove_file(self.dir.path().join("addr"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("agent.log"))
-            .unwrap();
-        self.child = Command::new(bin("paas-agent"))
-            .args(["serve", "--listen", &listen, "--config"])
-            .arg(self.dir.path().join("agent.toml"))
-            .arg("--addr-file")
-            .arg(self.dir.path().join("addr"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        self.child = Agent::spawn(self.dir.path(), &listen, &self.env);
         let url = self.wait_for_address();
         assert_eq!(url, self.url, "the agent came back on its port");
     }
 
+    /// The agent's process id, to signal it.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the agent to exit on its own.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().unwrap()
+    }
+
+    /// The client gitd uses to talk to this agent.
+    pub fn client(&self) -> AgentClient {
+        AgentClient::new(self.url.clone(), self.token.clone())
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// The stand-in pack's last argv, one argument per entry.
+    pub fn pack_argv(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("pack-argv"))
+            .expect("the stand-in pack ran")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The stand-in pack's last environment, `KEY=VALUE` entries.
+    pub fn pack_env(&self) -> Vec<String> {
+        std::fs::read(self.dir.path().join("pack-env"))
+            .expect("the stand-in pack ran")
+            .split(|&b| b == 0)
+            .map(|entry| String::from_utf8_lossy(entry).into_owned())
+            .collect()
     }
 }
 
@@ -266,35 +533,98 @@ impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- paas-agent log ----\n{}", self.log());
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The platform
 
+/// Which agent gitd is wired to.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AgentSetup {
+    /// A real agent of the platform's own.
+    Running,
+    /// No `[agent]` in gitd.toml.
+    Absent,
+    /// `[agent]` pointing at a loopback port nothing listens on.
+    Unreachable,
+}
+
+/// gitd, an agent and (optionally) Traefik, wired together, with the admin logged in through
+/// the CLI and an SSH key registered; tears down every app it created when dropped.
 pub struct Platform {
-    pub traefik: Traefik,
-    pub agent: Agent,
+    traefik: Option<Traefik>,
+    agent: Option<Agent>,
     pub gitd: Gitd,
     /// The `paas` CLI logged in as the admin, whose key is [`Platform::key`].
     pub cli: Cli,
     pub key: PathBuf,
+    admin_token: String,
     _key_dir: TempDir,
-    apps: Mutex<Vec<String>>,
+    apps: DockerApps,
+}
+
+/// A non-admin user with an API token and a registered ed25519 key.
+pub struct User {
+    pub token: String,
+    pub key: PathBuf,
+    _dir: TempDir,
 }
 
 impl Platform {
+    /// The whole platform: Traefik, an agent routing through it, gitd serving `<app>.paas.test`.
     pub fn start() -> Platform {
-        let traefik = Traefik::start();
-        let agent = Agent::start(&traefik);
-        let mut settings = toml::Table::new();
-        settings.insert("url".into(), agent.url.clone().into());
-        settings.insert("token".into(), agent.token.clone().into());
-        let gitd = GitdInit::new()
-            .set_config("agent", settings)
-            .set_config("domain", DOMAIN)
-            .set_config("web_port", i64::from(traefik.web_port()))
-            .serve();
+        Platform::with(true, AgentSetup::Running)
+    }
+
+    /// gitd and an agent that finds the stand-in `pack` first on PATH, without Traefik (apps
+    /// roll out but nothing routes to them): what the push and SSH tests need, for less.
+    pub fn for_pushes() -> Platform {
+        Platform::with(false, AgentSetup::Running)
+    }
+
+    /// gitd alone, its `[agent]` absent or unreachable.
+    pub fn without_agent(agent: AgentSetup) -> Platform {
+        assert_ne!(agent, AgentSetup::Running);
+        Platform::with(false, agent)
+    }
+
+    fn with(routed: bool, agent_setup: AgentSetup) -> Platform {
+        let traefik = routed.then(|| {
+            ensure_prerequisites();
+            Traefik::start()
+        });
+        let agent = (agent_setup == AgentSetup::Running).then(|| {
+            Agent::with(AgentOptions {
+                traefik: traefik.as_ref(),
+                pack_standin: traefik.is_none(),
+                ..AgentOptions::default()
+            })
+        });
+        let mut init = GitdInit::new();
+        let wiring = match (&agent, agent_setup) {
+            (Some(agent), _) => Some((agent.url.clone(), agent.token.clone())),
+            (None, AgentSetup::Unreachable) => {
+                Some((format!("http://127.0.0.1:{}", free_port()), "token".into()))
+            }
+            (None, _) => None,
+        };
+        if let Some((url, token)) = wiring {
+            let mut settings = toml::Table::new();
+            settings.insert("url".into(), url.into());
+            settings.insert("token".into(), token.into());
+            init = init.set_config("agent", settings);
+        }
+        if let Some(traefik) = &traefik {
+            init = init
+                .set_config("domain", DOMAIN)
+                .set_config("web_port", i64::from(traefik.web_port()));
+        }
+        let gitd = init.serve();
+        let admin_token = gitd.token(ADMIN_USER, ADMIN_PASSWORD);
         let cli = gitd.admin();
         let key_dir = tempfile::Builder::new()
             .prefix("paas-e2e-key")
@@ -309,9 +639,22 @@ impl Platform {
             gitd,
             cli,
             key,
+            admin_token,
             _key_dir: key_dir,
-            apps: Mutex::new(Vec::new()),
+            apps: DockerApps::default(),
         }
+    }
+
+    pub fn traefik(&self) -> &Traefik {
+        self.traefik.as_ref().expect("this platform runs Traefik")
+    }
+
+    pub fn agent(&self) -> &Agent {
+        self.agent.as_ref().expect("this platform has an agent")
+    }
+
+    pub fn agent_mut(&mut self) -> &mut Agent {
+        self.agent.as_mut().expect("this platform has an agent")
     }
 
     /// `paas ARGS` as the admin.
@@ -319,12 +662,60 @@ impl Platform {
         self.cli.run(args)
     }
 
-    /// `paas apps:create` of `<label>-<pid>` (unique per test process, since Docker names are
-    /// host-wide); returns the name.
+    /// `paas apps:create` of `<label>-<pid>` as the admin; returns the name.
     pub fn create_app(&self, label: &str) -> String {
-        let name = format!("{label}-{}", std::process::id());
+        let name = self.apps.track(format!("{label}-{}", std::process::id()));
         self.paas(&["apps:create", &name]).success();
-        self.apps.lock().unwrap().push(name.clone());
+        name
+    }
+
+    /// A raw API request with `token`; a non-empty body is sent as JSON.
+    pub fn api(&self, method: &str, path: &str, token: &str, body: &str) -> HttpResponse {
+        let body = (!body.is_empty()).then_some(body.as_bytes());
+        self.gitd.request(method, path, Some(token), body)
+    }
+
+    /// A new user with a freshly generated, registered key.
+    pub fn user(&self, name: &str) -> User {
+        let password = format!("{name}-password-1");
+        let created = self.api(
+            "POST",
+            "/v1/users",
+            &self.admin_token,
+            &serde_json::json!({"username": name, "password": password}).to_string(),
+        );
+        assert!(created.status / 100 == 2, "{}", created.text());
+        let token = self.gitd.token(name, &password);
+        let dir = tempfile::Builder::new()
+            .prefix("paas-e2e-key")
+            .tempdir()
+            .unwrap();
+        let key = new_key(dir.path());
+        let public_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let added = self.api(
+            "POST",
+            "/v1/keys",
+            &token,
+            &serde_json::json!({ "public_key": public_key.trim() }).to_string(),
+        );
+        assert!(added.status / 100 == 2, "{}", added.text());
+        User {
+            token,
+            key,
+            _dir: dir,
+        }
+    }
+
+    /// Creates an app `p<pid>-<label>` owned by `user`; returns the name.
+    pub fn app(&self, user: &User, label: &str) -> String {
+        let name = self.apps.track(format!("p{}-{label}", std::process::id()));
+        let created = self.api(
+            "POST",
+            "/v1/apps",
+            &user.token,
+            &serde_json::json!({ "name": name }).to_string(),
+        );
+        assert!(created.status / 100 == 2, "{}", created.text());
         name
     }
 
@@ -349,10 +740,67 @@ impl Platform {
         }
     }
 
+    /// `git push <app's url> <refspec>` from `repo` with `key`.
+    pub fn push_ref(&self, repo: &Path, key: &Path, app: &str, refspec: &str) -> Pushed {
+        let out = git_command(repo, key, self.gitd.ssh_addr.port())
+            .args(["push", &self.git_url(app), refspec])
+            .output()
+            .unwrap();
+        Pushed {
+            success: out.status.success(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `ssh git@gitd <command>` with `key`: its exit code and stderr.
+    pub fn ssh(&self, key: &Path, args: &[&str]) -> (Option<i32>, String) {
+        let out = ssh_command(key, self.gitd.ssh_addr.port())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The app's releases, oldest first.
+    pub fn releases(&self, user: &User, app: &str) -> Vec<serde_json::Value> {
+        let listed = self.api("GET", &format!("/v1/apps/{app}/releases"), &user.token, "");
+        assert_eq!(listed.status, 200, "{}", listed.text());
+        let mut releases = listed.json().as_array().cloned().unwrap_or_default();
+        releases.reverse();
+        releases
+    }
+
+    /// Holds `app`'s deploy lock by starting a push that sends nothing yet.
+    pub fn hold_push(&self, user: &User, app: &str) -> HeldPush {
+        let mut child = ssh_command(&user.key, self.gitd.ssh_addr.port())
+            .arg(format!("git-receive-pack '{app}.git'"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The first pkt-line of the ref advertisement: receive-pack runs, so the lock is held.
+        let mut length = [0u8; 4];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut length)
+            .expect("receive-pack advertised its refs");
+        HeldPush {
+            stdin: child.stdin.take(),
+            child,
+        }
+    }
+
     /// `GET path` through Traefik with `Host: <app_host>` (an app name means
     /// `<app>.<DOMAIN>`).
     pub fn get(&self, app_host: &str, path: &str) -> std::io::Result<HttpAnswer> {
-        http_get(&self.traefik.web, &host_of(app_host), path)
+        self.traefik().get(app_host, path)
     }
 
     /// Polls until `/` of `app` answers 200 with a body containing `needle`; returns the body.
@@ -383,25 +831,122 @@ impl Platform {
         format!(
             "---- gitd ----\n{}\n---- agent ----\n{}\n---- traefik ----\n{}",
             self.gitd.log(),
-            self.agent.log(),
-            self.traefik.log()
+            self.agent.as_ref().map(Agent::log).unwrap_or_default(),
+            self.traefik.as_ref().map(Traefik::log).unwrap_or_default()
         )
     }
 }
 
-impl Drop for Platform {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!(
-                "---- paas-agent log ----\n{}\n---- traefik log ----\n{}",
-                self.agent.log(),
-                self.traefik.log()
-            );
-        }
-        for app in self.apps.lock().unwrap().iter() {
-            remove_from_docker(app);
+// ---------------------------------------------------------------------------------------------
+// Load through Traefik
+
+/// One request after another through Traefik from a second thread until stopped (and at least
+/// `min_requests` were made, at most a bound that only catches a runaway loop); every answer
+/// must be a 200 whose body `is_app` accepts.
+pub struct LoadLoop {
+    stop: Arc<AtomicBool>,
+    min_requests: usize,
+    worker: JoinHandle<(usize, Vec<String>)>,
+}
+
+impl LoadLoop {
+    const MAX_REQUESTS: usize = 200_000;
+
+    pub fn start(web: &str, host: &str, min_requests: usize, is_app: fn(&str) -> bool) -> LoadLoop {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (web, host, flag) = (web.to_owned(), host.to_owned(), stop.clone());
+        let worker = std::thread::spawn(move || {
+            let mut failures = Vec::new();
+            let mut total = 0;
+            while total < LoadLoop::MAX_REQUESTS
+                && (total < min_requests || !flag.load(Ordering::SeqCst))
+            {
+                total += 1;
+                match http_get(&web, &host, "/") {
+                    Ok(answer) if answer.status == 200 && is_app(&answer.body) => {}
+                    Ok(answer) => {
+                        failures.push(format!("#{total}: {} {:?}", answer.status, answer.body))
+                    }
+                    Err(err) => failures.push(format!("#{total}: {err}")),
+                }
+            }
+            (total, failures)
+        });
+        LoadLoop {
+            stop,
+            min_requests,
+            worker,
         }
     }
+
+    /// Stops the loop and asserts that no request failed.
+    #[track_caller]
+    pub fn finish(self, what: &str) {
+        self.stop.store(true, Ordering::SeqCst);
+        let (total, failures) = self.worker.join().unwrap();
+        eprintln!(
+            "load loop across {what}: {total} requests, {} failed",
+            failures.len()
+        );
+        assert!(total >= self.min_requests, "{total}");
+        assert!(
+            failures.is_empty(),
+            "{} of {total} requests failed across {what}: {:?}",
+            failures.len(),
+            &failures[..failures.len().min(20)]
+        );
+    }
+}
+
+/// A receive-pack session holding an app's lock until [`HeldPush::release`].
+pub struct HeldPush {
+    child: Child,
+    stdin: Option<ChildStdin>,
+}
+
+impl HeldPush {
+    /// Sends the flush packet of a push with no updates; receive-pack ends, the lock is freed.
+    pub fn release(mut self) {
+        let mut stdin = self.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, b"0000").unwrap();
+        drop(stdin);
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the empty push ended with {status}");
+    }
+}
+
+/// How a `git push` ended.
+pub struct Pushed {
+    pub success: bool,
+    pub stderr: String,
+}
+
+impl Pushed {
+    #[track_caller]
+    pub fn ok(self) -> Pushed {
+        assert!(self.success, "push failed:\n{}", self.stderr);
+        self
+    }
+
+    #[track_caller]
+    pub fn rejected(self, needle: &str) -> Pushed {
+        assert!(!self.success, "push should have failed:\n{}", self.stderr);
+        assert!(
+            self.stderr.contains(needle),
+            "push output lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// The host name (container) in examples/hello's `Hello from <app> <release> on <host>`.
+pub fn served_by(body: &str) -> String {
+    body.trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn host_of(app_host: &str) -> String {
@@ -410,75 +955,4 @@ fn host_of(app_host: &str) -> String {
     } else {
         format!("{app_host}.{DOMAIN}")
     }
-}
-
-/// Removes whatever the app left in Docker: containers, its network, its images.
-pub fn remove_from_docker(app: &str) {
-    let containers = docker_lines(&["ps", "-aq", "--filter", &format!("label=paas.app={app}")]);
-    if !containers.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(containers.iter().map(String::as_str));
-        docker_lines(&args);
-    }
-    let _ = Command::new("docker")
-        .args(["network", "rm", &format!("paas-app-{app}")])
-        .output();
-    let images = docker_lines(&[
-        "image",
-        "ls",
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-        &format!("paas/{app}"),
-    ]);
-    for image in images {
-        let _ = Command::new("docker")
-            .args(["image", "rm", "-f", &image])
-            .output();
-    }
-}
-
-/// `docker ARGS`, stdout as lines (nothing when it fails).
-pub fn docker_lines(args: &[&str]) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .filter(|line| !line.is_empty())
-        .collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// HTTP through Traefik
-
-#[derive(Debug, Clone)]
-pub struct HttpAnswer {
-    pub status: u16,
-    pub body: String,
-}
-
-/// One HTTP/1.0 `GET` on a fresh connection; the server closes it after the answer. The
-/// request side stays open until then: a proxy may take a half-closed connection for a client
-/// that went away and cut the answer short.
-pub fn http_get(addr: &str, host: &str, path: &str) -> std::io::Result<HttpAnswer> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no header end in {text:?}")))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
-    Ok(HttpAnswer {
-        status,
-        body: body.to_owned(),
-    })
 }

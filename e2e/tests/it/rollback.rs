@@ -4,63 +4,17 @@
 //! current one; rolling back to an unknown or failed release, or one whose image is gone, is a
 //! clear error that changes nothing. `releases`, `releases:info` and `releases:output` show it.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+use crate::platform::{DOMAIN, LoadLoop, Platform, docker_lines};
+use crate::util::{commit_files, hello_repo};
 
-use crate::git_push::{commit_files, hello_repo};
-use crate::platform::{DOMAIN, Platform, docker_lines, http_get};
-
-/// Requests a load loop makes at least, and at most (a bound, not a goal).
+/// Requests a load loop makes at least.
 const MIN_REQUESTS: usize = 500;
-const MAX_REQUESTS: usize = 200_000;
 
-/// One request after another through Traefik from a second thread until stopped; every answer
-/// must be a 200 from the app.
-pub struct LoadLoop {
-    stop: Arc<AtomicBool>,
-    worker: JoinHandle<(usize, Vec<String>)>,
-}
-
-impl LoadLoop {
-    pub fn start(platform: &Platform, host: &str) -> LoadLoop {
-        let stop = Arc::new(AtomicBool::new(false));
-        let (web, host, flag) = (platform.traefik.web.clone(), host.to_owned(), stop.clone());
-        let worker = std::thread::spawn(move || {
-            let mut failures = Vec::new();
-            let mut total = 0;
-            while total < MAX_REQUESTS && (total < MIN_REQUESTS || !flag.load(Ordering::SeqCst)) {
-                total += 1;
-                match http_get(&web, &host, "/") {
-                    Ok(answer) if answer.status == 200 && answer.body.contains(" from ") => {}
-                    Ok(answer) => {
-                        failures.push(format!("#{total}: {} {:?}", answer.status, answer.body))
-                    }
-                    Err(err) => failures.push(format!("#{total}: {err}")),
-                }
-            }
-            (total, failures)
-        });
-        LoadLoop { stop, worker }
-    }
-
-    /// Stops the loop and asserts that no request failed.
-    #[track_caller]
-    pub fn finish(self, what: &str) {
-        self.stop.store(true, Ordering::SeqCst);
-        let (total, failures) = self.worker.join().unwrap();
-        eprintln!(
-            "load loop across {what}: {total} requests, {} failed",
-            failures.len()
-        );
-        assert!(total >= MIN_REQUESTS, "{total}");
-        assert!(
-            failures.is_empty(),
-            "{} of {total} requests failed across {what}: {:?}",
-            failures.len(),
-            &failures[..failures.len().min(20)]
-        );
-    }
+/// Load on `host` through the platform's Traefik; any greeting from the app counts.
+pub fn load_on(platform: &Platform, host: &str) -> LoadLoop {
+    LoadLoop::start(&platform.traefik().web, host, MIN_REQUESTS, |body| {
+        body.contains(" from ")
+    })
 }
 
 #[track_caller]
@@ -115,7 +69,7 @@ fn rollback_serves_the_old_code_and_config_without_dropping_requests() {
         "{v3}"
     );
 
-    let load = LoadLoop::start(&platform, &format!("{app}.{DOMAIN}"));
+    let load = load_on(&platform, &format!("{app}.{DOMAIN}"));
     let rolled = platform.paas(&["rollback", "v1", "-a", &app]).success();
     assert!(
         rolled

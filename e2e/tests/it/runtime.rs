@@ -5,221 +5,28 @@
 //! its own config) and its own `paas-agent`, and removes its app's containers when it ends.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use paas_api::agent::{AppSpec, Instance, ProcessSpec, RolloutEvent};
 use serde_json::Value;
-use tempfile::TempDir;
 
-use crate::util::{bin, wait_for, workspace_root};
-
-const DOMAIN: &str = "paas.test";
-/// Requests the load loop makes at least (the issue's bar) and at most (a bound, not a goal).
+use crate::platform::{
+    Agent, DOMAIN, LoadLoop, Traefik, docker, ensure_docker, remove_from_docker, served_by,
+};
+use crate::util::{http_get, wait_for, workspace_root};
+/// Requests the load loop makes at least (the issue's bar).
 const MIN_LOAD_REQUESTS: usize = 2_000;
-const MAX_LOAD_REQUESTS: usize = 200_000;
 
 // ---------------------------------------------------------------------------------------------
-// Harness: Docker, images, Traefik, the agent, the app under test.
+// Harness: the agent's runtime API and the app under test (Traefik and the agent themselves are
+// `platform`'s).
 
-fn sh(script: &str) -> std::process::Output {
-    Command::new("bash")
-        .args(["-c", script])
-        .current_dir(workspace_root())
-        .output()
-        .expect("bash runs")
-}
-
-fn docker(args: &[&str]) -> String {
-    let output = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
-    assert!(
-        output.status.success(),
-        "docker {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// Docker running, the busybox base image imported and examples/hello built, once per run.
-fn hello_image() -> &'static str {
-    static IMAGE: OnceLock<()> = OnceLock::new();
-    IMAGE.get_or_init(|| {
-        let output = sh(
-            "set -e; source scripts/lib/docker.sh; ensure_docker; ensure_base_image; \
-             docker build -q -t paas/e2e-runtime-hello:latest examples/hello",
-        );
-        assert!(
-            output.status.success(),
-            "preparing Docker and the hello image: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    });
-    "paas/e2e-runtime-hello:latest"
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `traefik` started with its own static config: the Docker provider without exposing
-/// containers by default, an HTTP entrypoint `web` and the read-only API on separate ports.
-struct Traefik {
-    child: Child,
-    dir: TempDir,
-    web: String,
-    api: String,
-}
-
-impl Traefik {
-    fn start() -> Traefik {
-        let dir = tempfile::tempdir().unwrap();
-        let (web_port, api_port) = (free_port(), free_port());
-        let config = dir.path().join("traefik.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n\
-                 providers:\n  providersThrottleDuration: 50ms\n  docker:\n    exposedByDefault: false\n\
-                 entryPoints:\n  web:\n    address: \"127.0.0.1:{web_port}\"\n  traefik:\n    address: \"127.0.0.1:{api_port}\"\n\
-                 api:\n  insecure: true\n\
-                 log:\n  level: INFO\n"
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("traefik.log")).unwrap();
-        let child = Command::new("traefik")
-            .arg(format!("--configFile={}", config.display()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("traefik on PATH (scripts/lib/traefik.sh: ensure_traefik)");
-        let mut traefik = Traefik {
-            child,
-            dir,
-            web: format!("127.0.0.1:{web_port}"),
-            api: format!("127.0.0.1:{api_port}"),
-        };
-        let api = traefik.api.clone();
-        wait_for("Traefik's API to answer", || {
-            if let Some(status) = traefik.child.try_wait().unwrap() {
-                panic!("traefik exited with {status}:\n{}", traefik.log());
-            }
-            http_get(&api, "localhost", "/api/version")
-                .ok()
-                .filter(|r| r.status == 200)
-        });
-        traefik
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("traefik.log")).unwrap_or_default()
-    }
-
-    /// `GET /` for `<app>.<domain>` through Traefik.
-    fn get(&self, app: &str) -> std::io::Result<Response> {
-        http_get(&self.web, &format!("{app}.{DOMAIN}"), "/")
-    }
-}
-
-impl Drop for Traefik {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `paas-agent serve` on a free port with a config pointing at a [`Traefik`].
-struct Agent {
-    child: Child,
-    dir: TempDir,
-    url: String,
-    token: String,
-    client: reqwest::blocking::Client,
-}
-
+/// The agent's runtime API, as these tests drive it with a plain HTTP client.
 impl Agent {
-    fn start(traefik: &Traefik) -> Agent {
-        let dir = tempfile::tempdir().unwrap();
-        let token = format!("runtime-test-token-{}", std::process::id());
-        std::fs::write(
-            dir.path().join("agent.toml"),
-            format!(
-                "token = \"{token}\"\n[runtime]\ndomain = \"{DOMAIN}\"\ntraefik_api = \"http://{}\"\nready_timeout_secs = 20\nstop_timeout_secs = 5\n",
-                traefik.api
-            ),
-        )
-        .unwrap();
-        let mut agent = Agent {
-            child: Agent::spawn(dir.path()),
-            dir,
-            url: String::new(),
-            token,
-            client: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(300))
-                .build()
-                .unwrap(),
-        };
-        agent.url = agent.wait_for_address();
-        agent
-    }
-
-    fn spawn(dir: &Path) -> Child {
-        let _ = std::fs::remove_file(dir.join("addr"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("agent.log"))
-            .unwrap();
-        Command::new(bin("paas-agent"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-            .arg(dir.join("agent.toml"))
-            .arg("--addr-file")
-            .arg(dir.join("addr"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap()
-    }
-
-    fn wait_for_address(&mut self) -> String {
-        let addr_file = self.dir.path().join("addr");
-        let addr = wait_for("paas-agent to listen", || {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("paas-agent exited with {status}:\n{}", self.log());
-            }
-            std::fs::read_to_string(&addr_file).ok()
-        });
-        format!("http://{}", addr.trim())
-    }
-
-    /// Kills the agent (as a crash would) and starts it again on the same config.
-    fn restart(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.child = Agent::spawn(self.dir.path());
-        self.url = self.wait_for_address();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("agent.log")).unwrap_or_default()
-    }
-
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::blocking::RequestBuilder {
-        self.client
+        http_client()
             .request(method, format!("{}{path}", self.url))
             .bearer_auth(&self.token)
     }
@@ -267,11 +74,16 @@ impl Agent {
     }
 }
 
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// One HTTP client for the process; rollouts stream for a while, so its timeout only catches
+/// hangs.
+fn http_client() -> &'static reqwest::blocking::Client {
+    static CLIENT: OnceLock<reqwest::blocking::Client> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .unwrap()
+    })
 }
 
 fn parse_events(text: &str) -> Vec<RolloutEvent> {
@@ -297,11 +109,27 @@ struct TestApp {
 
 impl TestApp {
     fn new(prefix: &str) -> TestApp {
+        ensure_docker();
         let name = format!("{prefix}-{}", std::process::id());
-        // Any release number can run the hello image under the app's own repository.
+        // examples/hello under the app's own repository, so any release number can run it.
+        // The app's label makes the image the app's own: removing it never takes an image a
+        // concurrent test's build just found in the cache. (The cache makes the build quick.)
+        let mut args = vec![
+            "build".to_owned(),
+            "-q".to_owned(),
+            "--label".to_owned(),
+            format!("paas.app={name}"),
+        ];
         for release in 1..=6 {
-            docker(&["tag", hello_image(), &format!("paas/{name}:v{release}")]);
+            args.extend(["-t".to_owned(), format!("paas/{name}:v{release}")]);
         }
+        args.push(
+            workspace_root()
+                .join("examples/hello")
+                .display()
+                .to_string(),
+        );
+        docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
         TestApp { name }
     }
 
@@ -343,54 +171,12 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let name = &self.name;
-        sh(&format!(
-            "docker rm -f $(docker ps -aq --filter label=paas.app={name}) >/dev/null 2>&1; \
-             docker network rm $(docker network ls -q --filter label=paas.app={name}) >/dev/null 2>&1; \
-             docker rmi $(docker images -q --filter reference=paas/{name}) >/dev/null 2>&1; \
-             docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' --filter reference=paas/{name} | xargs -r docker rmi >/dev/null 2>&1"
-        ));
+        remove_from_docker(&self.name);
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// A small HTTP client: one request per connection, HTTP/1.0 so every answer ends at EOF.
-
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    body: String,
-}
-
-fn http_get(addr: &str, host: &str, path: &str) -> std::io::Result<Response> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| std::io::Error::other(format!("no header end in {text:?}")))?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
-    Ok(Response {
-        status,
-        body: body.to_owned(),
-    })
-}
-
-/// The host name part of `Hello from <app> <release> on <host>`.
-fn served_by(body: &str) -> String {
-    body.trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
+// Tests' helpers
 
 fn inspect(id: &str) -> Value {
     let json = docker(&["inspect", id]);
@@ -422,7 +208,7 @@ fn desired_state_is_served_scaled_and_reconfigured() {
         "{progress:?}"
     );
     // Done means routed: the very first request through Traefik is served.
-    let first = traefik.get(&app.name).unwrap();
+    let first = traefik.get(&app.name, "/").unwrap();
     assert_eq!(first.status, 200, "{first:?}");
     assert!(
         first
@@ -488,7 +274,7 @@ fn desired_state_is_served_scaled_and_reconfigured() {
         .collect();
     let mut seen = BTreeSet::new();
     wait_for("requests to reach all three web containers", || {
-        let response = traefik.get(&app.name).ok()?;
+        let response = traefik.get(&app.name, "/").ok()?;
         assert_eq!(response.status, 200, "{response:?}");
         seen.insert(served_by(&response.body));
         (seen == hosts).then_some(())
@@ -511,7 +297,7 @@ fn desired_state_is_served_scaled_and_reconfigured() {
     spec.image = app.image(2);
     spec.env.insert("GREETING".to_owned(), "Howdy".to_owned());
     agent.deploy(&app.name, &spec);
-    let response = traefik.get(&app.name).unwrap();
+    let response = traefik.get(&app.name, "/").unwrap();
     assert!(
         response
             .body
@@ -548,7 +334,11 @@ fn a_failing_release_is_rejected_and_the_previous_one_keeps_serving() {
     }
     assert_eq!(app.running(), before, "v1 untouched, v2 removed");
     assert!(
-        traefik.get(&app.name).unwrap().body.contains(" v1 on "),
+        traefik
+            .get(&app.name, "/")
+            .unwrap()
+            .body
+            .contains(" v1 on "),
         "v1 still answers"
     );
 
@@ -578,7 +368,7 @@ fn a_failing_release_is_rejected_and_the_previous_one_keeps_serving() {
         ]),
         "old containers keep their names"
     );
-    let response = traefik.get(&app.name).unwrap();
+    let response = traefik.get(&app.name, "/").unwrap();
     assert_eq!(response.status, 200);
     assert!(response.body.contains(" v1 on "), "{response:?}");
 }
@@ -620,7 +410,7 @@ fn crashed_containers_come_back_and_agent_restarts_change_nothing() {
     );
     let host = victim.container_id[..12].to_owned();
     wait_for("the restarted container to answer through Traefik", || {
-        let response = traefik.get(&app.name).ok()?;
+        let response = traefik.get(&app.name, "/").ok()?;
         (served_by(&response.body) == host).then_some(())
     });
     let after = agent.instances(&app.name);
@@ -663,7 +453,13 @@ fn apps_cannot_reach_each_other() {
     let other = fetch(&b1_ip);
     assert!(!other.status.success(), "app A reached app B: {other:?}");
     // B itself is up and reachable by Traefik on the host.
-    assert!(traefik.get(&app_b.name).unwrap().body.contains(&app_b.name));
+    assert!(
+        traefik
+            .get(&app_b.name, "/")
+            .unwrap()
+            .body
+            .contains(&app_b.name)
+    );
 }
 
 #[test]
@@ -695,7 +491,7 @@ fn removal_takes_containers_network_and_images() {
     let images = docker(&["images", "-q", &format!("paas/{}", app.name)]);
     assert_eq!(images, "");
     assert!(agent.instances(&app.name).is_empty());
-    assert_eq!(traefik.get(&app.name).unwrap().status, 404);
+    assert_eq!(traefik.get(&app.name, "/").unwrap().status, 404);
 }
 
 #[test]
@@ -706,8 +502,7 @@ fn bad_requests_are_refused_and_change_nothing() {
     agent.deploy(&app.name, &app.spec(1, 1));
     let before = app.running();
 
-    let unauthenticated = agent
-        .client
+    let unauthenticated = http_client()
         .put(format!("{}/v1/apps/{}", agent.url, app.name))
         .json(&app.spec(2, 1))
         .send()
@@ -752,24 +547,6 @@ fn bad_requests_are_refused_and_change_nothing() {
     assert_eq!(app.running(), before);
 }
 
-/// One request after another through Traefik until told to stop (and at least
-/// [`MIN_LOAD_REQUESTS`] were made); every answer must be a 200 from the app.
-fn load_loop(traefik_web: String, host: String, stop: Arc<AtomicBool>) -> (usize, Vec<String>) {
-    let mut failures = Vec::new();
-    let mut total = 0;
-    while total < MAX_LOAD_REQUESTS && (total < MIN_LOAD_REQUESTS || !stop.load(Ordering::SeqCst)) {
-        total += 1;
-        match http_get(&traefik_web, &host, "/") {
-            Ok(response) if response.status == 200 && response.body.starts_with("Hello from") => {}
-            Ok(response) => {
-                failures.push(format!("#{total}: {} {:?}", response.status, response.body))
-            }
-            Err(err) => failures.push(format!("#{total}: {err}")),
-        }
-    }
-    (total, failures)
-}
-
 #[test]
 fn rollouts_restarts_domain_changes_and_scale_down_drop_no_requests() {
     let app = TestApp::new("rt-zero");
@@ -777,15 +554,12 @@ fn rollouts_restarts_domain_changes_and_scale_down_drop_no_requests() {
     let agent = Agent::start(&traefik);
     agent.deploy(&app.name, &app.spec(1, 3));
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = std::thread::spawn({
-        let (web, host, stop) = (
-            traefik.web.clone(),
-            format!("{}.{DOMAIN}", app.name),
-            stop.clone(),
-        );
-        move || load_loop(web, host, stop)
-    });
+    let load = LoadLoop::start(
+        &traefik.web,
+        &format!("{}.{DOMAIN}", app.name),
+        MIN_LOAD_REQUESTS,
+        |body| body.starts_with("Hello from"),
+    );
 
     let mut ids = app.running();
     for release in 2..=4 {
@@ -815,17 +589,7 @@ fn rollouts_restarts_domain_changes_and_scale_down_drop_no_requests() {
     agent.deploy(&app.name, &with_domain);
     assert_eq!(app.running().len(), 1);
 
-    stop.store(true, Ordering::SeqCst);
-    let (total, failures) = load.join().unwrap();
-    assert!(total >= MIN_LOAD_REQUESTS, "{total}");
-    assert!(
-        failures.is_empty(),
-        "{} of {total} requests failed: {:?}\nagent log:\n{}\ntraefik log:\n{}",
-        failures.len(),
-        &failures[..failures.len().min(20)],
-        agent.log(),
-        traefik.log()
-    );
+    load.finish("3 rollouts, a restart, a domain change and a scale-down");
     let names: Vec<String> = agent
         .instances(&app.name)
         .into_iter()

@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
-use crate::git_push::{Platform, commit_files, git_command, hello_repo, ls_remote, new_key};
-use crate::util::git;
+use crate::git_push::ls_remote;
+use crate::platform::Platform;
+use crate::util::{commit_files, git, git_command, hello_repo, new_key};
 
 /// Every file under `dir` with its size: equal snapshots mean nothing was written.
 fn snapshot(dir: &Path) -> Vec<(String, u64)> {
@@ -29,7 +30,7 @@ fn snapshot(dir: &Path) -> Vec<(String, u64)> {
 
 #[test]
 fn an_unregistered_key_gets_nothing() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "keys");
     let stranger = tempfile::tempdir().unwrap();
@@ -39,7 +40,7 @@ fn an_unregistered_key_gets_nothing() {
 
     let repo = hello_repo();
     platform
-        .push(repo.path(), &stranger_key, &app, "main")
+        .push_ref(repo.path(), &stranger_key, &app, "main")
         .rejected("Permission denied (publickey)");
     let (code, stderr) = platform.ssh(&stranger_key, &[&format!("git-upload-pack '{app}.git'")]);
     assert_eq!(code, Some(255), "{stderr}");
@@ -50,7 +51,7 @@ fn an_unregistered_key_gets_nothing() {
 
 #[test]
 fn another_users_app_looks_exactly_like_a_missing_one() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let bob = platform.user("bob");
     let app = platform.app(&alice, "private");
@@ -59,10 +60,10 @@ fn another_users_app_looks_exactly_like_a_missing_one() {
     let repo = hello_repo();
 
     let foreign = platform
-        .push(repo.path(), &bob.key, &app, "main")
+        .push_ref(repo.path(), &bob.key, &app, "main")
         .rejected(&format!("paas: Couldn't find that app: {app}"));
     let missing = platform
-        .push(repo.path(), &bob.key, "nosuchapp", "main")
+        .push_ref(repo.path(), &bob.key, "nosuchapp", "main")
         .rejected("paas: Couldn't find that app: nosuchapp");
     assert_eq!(
         foreign.stderr.replace(&app, "APP"),
@@ -86,7 +87,7 @@ fn another_users_app_looks_exactly_like_a_missing_one() {
 
 #[test]
 fn commands_off_the_allow_list_and_path_tricks_are_refused() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "tricks");
     let marker_dir = tempfile::tempdir().unwrap();
@@ -154,7 +155,7 @@ fn commands_off_the_allow_list_and_path_tricks_are_refused() {
 
 #[test]
 fn shells_ptys_and_subsystems_are_refused() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let (code, stderr) = platform.ssh(&alice.key, &[]);
     assert_eq!(code, Some(1), "{stderr}");
@@ -172,18 +173,20 @@ fn shells_ptys_and_subsystems_are_refused() {
 
 #[test]
 fn only_the_deploy_branch_deploys_and_it_cannot_be_deleted() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "branches");
     let repo = hello_repo();
-    platform.push(repo.path(), &alice.key, &app, "main").ok();
+    platform
+        .push_ref(repo.path(), &alice.key, &app, "main")
+        .ok();
     let refs = ls_remote(&platform, &alice, &app);
     let db = platform.gitd.db_dump();
 
     git(repo.path(), &["checkout", "-q", "-b", "feature"]);
     commit_files(repo.path(), &[("www/f.txt", "f\n")], "feature");
     let pushed = platform
-        .push(repo.path(), &alice.key, &app, "feature")
+        .push_ref(repo.path(), &alice.key, &app, "feature")
         .rejected("Refusing to update refs/heads/feature: only the `main` branch deploys");
     assert!(
         pushed.stderr.contains("pre-receive hook declined"),
@@ -191,14 +194,14 @@ fn only_the_deploy_branch_deploys_and_it_cannot_be_deleted() {
         pushed.stderr
     );
     platform
-        .push(repo.path(), &alice.key, &app, "feature:master")
+        .push_ref(repo.path(), &alice.key, &app, "feature:master")
         .rejected("Refusing to update refs/heads/master");
     git(repo.path(), &["tag", "v1.0"]);
     platform
-        .push(repo.path(), &alice.key, &app, "refs/tags/v1.0")
+        .push_ref(repo.path(), &alice.key, &app, "refs/tags/v1.0")
         .rejected("Refusing to update refs/tags/v1.0");
     platform
-        .push(repo.path(), &alice.key, &app, ":main")
+        .push_ref(repo.path(), &alice.key, &app, ":main")
         .rejected("Refusing to delete the deploy branch `main`");
     assert_eq!(ls_remote(&platform, &alice, &app), refs);
     assert_eq!(platform.gitd.db_dump(), db);
@@ -206,12 +209,14 @@ fn only_the_deploy_branch_deploys_and_it_cannot_be_deleted() {
 
 #[test]
 fn master_deploys_while_an_app_has_no_main_branch() {
-    let platform = Platform::start();
+    let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "master");
     let repo = hello_repo();
     git(repo.path(), &["branch", "-m", "main", "master"]);
-    platform.push(repo.path(), &alice.key, &app, "master").ok();
+    platform
+        .push_ref(repo.path(), &alice.key, &app, "master")
+        .ok();
     let scratch = tempfile::tempdir().unwrap();
     let clone = git_command(scratch.path(), &alice.key, platform.gitd.ssh_addr.port())
         .args(["clone", "-q", &platform.git_url(&app), "copy"])

@@ -1,7 +1,8 @@
 //! Helpers shared by every end-to-end test: the built binaries, a real `paas-gitd` on a temp
-//! data dir ([`Gitd`]), the real `paas` CLI with its own home ([`Cli`]), git, raw HTTP
-//! ([`http_request`]) and a dump of gitd's database ([`db_dump`]) to prove bad input changed
-//! nothing.
+//! data dir ([`Gitd`]), the real `paas` CLI with its own home ([`Cli`]), git and git over SSH
+//! ([`git_command`], [`new_key`], [`hello_repo`]), raw HTTP ([`http_request`], [`http_get`]) and
+//! a dump of gitd's database ([`db_dump`]) to prove bad input changed nothing. Docker, Traefik
+//! and the agent live in `platform`.
 //!
 //! Waits poll for a state with a generous hang guard ([`wait_for`]); nothing here asserts on
 //! how long anything took.
@@ -735,7 +736,133 @@ pub fn git_repo() -> TempDir {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ssh and git over SSH
+
+/// A fresh passphrase-less ed25519 key pair `dir/id_ed25519{,.pub}`; returns the private key.
+pub fn new_key(dir: &Path) -> PathBuf {
+    let key = dir.join("id_ed25519");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "e2e", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success(), "ssh-keygen failed");
+    key
+}
+
+fn ssh_options(key: &Path, port: u16) -> Vec<String> {
+    [
+        "-i",
+        &key.display().to_string(),
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=ERROR",
+        "-p",
+        &port.to_string(),
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+pub fn ssh_command(key: &Path, port: u16) -> Command {
+    let mut command = Command::new("ssh");
+    command.args(ssh_options(key, port)).arg("git@127.0.0.1");
+    command
+}
+
+/// `git` in `dir` that reaches gitd over SSH with `key`.
+pub fn git_command(dir: &Path, key: &Path, port: u16) -> Command {
+    let mut command = Command::new("git");
+    command
+        .current_dir(dir)
+        .envs(git_identity())
+        .env(
+            "GIT_SSH_COMMAND",
+            format!("ssh {}", ssh_options(key, port).join(" ")),
+        )
+        .stdin(Stdio::null());
+    command
+}
+
+/// A repository holding a copy of `examples/hello`, committed.
+pub fn hello_repo() -> TempDir {
+    let repo = git_repo();
+    copy_dir(&workspace_root().join("examples/hello"), repo.path());
+    git(repo.path(), &["add", "-A"]);
+    git(repo.path(), &["commit", "-q", "-m", "hello"]);
+    repo
+}
+
+/// Writes `files` (path, contents) into `repo` and commits them.
+pub fn commit_files(repo: &Path, files: &[(&str, &str)], message: &str) -> String {
+    for (path, contents) in files {
+        let path = repo.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "-m", message]);
+    head(repo)
+}
+
+pub fn head(repo: &Path) -> String {
+    git(repo, &["rev-parse", "HEAD"]).trim().to_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // raw HTTP
+
+/// What a plain `GET` through a proxy answered.
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// One HTTP/1.0 `GET` on a fresh connection; the server closes it after the answer. The
+/// request side stays open until then: a proxy may take a half-closed connection for a client
+/// that went away and cut the answer short. Errors are returned, not asserted, so callers can
+/// poll an address that is not serving yet.
+pub fn http_get(addr: &str, host: &str, path: &str) -> std::io::Result<HttpAnswer> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no header end in {text:?}")))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head:?}")))?;
+    Ok(HttpAnswer {
+        status,
+        body: body.to_owned(),
+    })
+}
 
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
