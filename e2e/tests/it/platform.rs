@@ -11,9 +11,6 @@
 //! a concurrent build may be using. App names carry the test process's id, so parallel tests
 //! never share one.
 
-// Each user of the fixtures uses its own subset.
-#![allow(dead_code)]
-
 use std::ffi::OsString;
 use std::io::Read;
 use std::net::TcpListener;

@@ -7,9 +7,6 @@
 //! Waits poll for a state with a generous hang guard ([`wait_for`]); nothing here asserts on
 //! how long anything took.
 
-// Shared by every test module, each using its own subset.
-#![allow(dead_code)]
-
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -126,10 +123,6 @@ impl GitdInit {
         GitdInit { dir, data }
     }
 
-    pub fn data_dir(&self) -> &Path {
-        &self.data
-    }
-
     /// Sets a top-level key of `gitd.toml`.
     pub fn set_config(self, key: &str, value: impl Into<toml::Value>) -> GitdInit {
         let path = self.data.join("gitd.toml");
@@ -242,22 +235,12 @@ impl Gitd {
         &self.data
     }
 
-    /// A scratch directory that lives as long as the server.
-    pub fn scratch_dir(&self) -> &Path {
-        self.dir.path()
-    }
-
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("gitd.log")
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
-    }
-
-    /// A `paas` CLI with its own empty home, not logged in.
-    pub fn cli(&self) -> Cli {
-        Cli::new()
     }
 
     /// A `paas` CLI logged in to this server as `username`.
@@ -867,7 +850,6 @@ pub fn http_get(addr: &str, host: &str, path: &str) -> std::io::Result<HttpAnswe
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
@@ -1000,9 +982,5 @@ fn read_body(
     } else {
         reader.read_to_end(&mut body).unwrap();
     }
-    HttpResponse {
-        status,
-        headers,
-        body,
-    }
+    HttpResponse { status, body }
 }
