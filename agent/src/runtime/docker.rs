@@ -83,9 +83,14 @@ pub async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInspectRespon
 
 /// The app's instances for `GET …/instances`.
 pub async fn instances(docker: &Docker, app: &str) -> Result<Vec<Instance>, DockerError> {
+    let listed = list(docker, app).await?;
+    // Inspected side by side: `paas ps` waits for the slowest answer, not for the sum of them.
+    let inspected =
+        futures::future::join_all(listed.iter().map(|existing| inspect(docker, &existing.id)))
+            .await;
     let mut instances = Vec::new();
-    for existing in list(docker, app).await? {
-        let details = match inspect(docker, &existing.id).await {
+    for (existing, details) in listed.into_iter().zip(inspected) {
+        let details = match details {
             Ok(details) => details,
             // Removed between the listing and now.
             Err(err) if is_not_found(&err) => continue,
