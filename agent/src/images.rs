@@ -69,19 +69,12 @@ async fn prune(
         if keep.contains(tag.as_str()) || in_use.contains(&tag) {
             continue;
         }
-        // `noprune`: the untagged parents are build-cache layers another app's build may be
-        // reusing right now; removing them under it fails that build. They are left to
-        // `docker image prune`.
-        let options = RemoveImageOptions {
-            noprune: true,
-            ..Default::default()
-        };
-        match state.docker.remove_image(&tag, Some(options), None).await {
-            Ok(_) => removed.push(tag),
+        match remove_tag(&state.docker, &tag).await {
+            Ok(true) => removed.push(tag),
             // Gone already, or still used by a container created meanwhile: keep going.
-            Err(DockerError::DockerResponseServerError {
-                status_code: 404 | 409,
-                ..
+            Ok(false)
+            | Err(DockerError::DockerResponseServerError {
+                status_code: 409, ..
             }) => {}
             Err(err) => return Err(docker_error(err)),
         }
@@ -92,8 +85,26 @@ async fn prune(
     Ok(Json(PruneResult { removed }))
 }
 
+/// Removes one tag; `false` when it was gone already.
+///
+/// `noprune`: the untagged parents are build-cache layers another app's build may be reusing
+/// right now; removing them under it fails that build. They are left to `docker image prune`.
+pub(crate) async fn remove_tag(docker: &Docker, tag: &str) -> Result<bool, DockerError> {
+    let options = RemoveImageOptions {
+        noprune: true,
+        ..Default::default()
+    };
+    match docker.remove_image(tag, Some(options), None).await {
+        Ok(_) => Ok(true),
+        Err(DockerError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
 /// The app's `paas/<app>:*` tags, sorted.
-async fn app_tags(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
+pub(crate) async fn app_tags(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
     let repository = format!("paas/{app}");
     let filters = HashMap::from([("reference".to_owned(), vec![repository.clone()])]);
     let images = docker

@@ -12,9 +12,8 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, ListImagesOptions,
-    LogsOptions, RemoveContainerOptions, RemoveImageOptions, RenameContainerOptions,
-    StopContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
+    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
 };
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -458,33 +457,13 @@ pub fn liveness(app: &str, details: &ContainerInspectResponse, needs_health: boo
     Liveness::Up { ip }
 }
 
-/// Removes every `paas/<app>:*` tag; images still used by a container stay.
+/// Removes every `paas/<app>:*` tag, leaving their build-cache parents (see
+/// [`crate::images::remove_tag`]).
 pub async fn remove_images(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
-    let repository = format!("paas/{app}");
-    let filters = HashMap::from([("reference".to_owned(), vec![repository.clone()])]);
-    let images = docker
-        .list_images(Some(ListImagesOptions {
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await?;
-    let prefix = format!("{repository}:");
     let mut removed = Vec::new();
-    for tag in images
-        .into_iter()
-        .flat_map(|image| image.repo_tags)
-        .filter(|tag| tag.starts_with(&prefix))
-    {
-        // `noprune`: the untagged parents are build-cache layers another app's build may be
-        // reusing right now; removing them under it fails that build.
-        let options = RemoveImageOptions {
-            noprune: true,
-            ..Default::default()
-        };
-        match docker.remove_image(&tag, Some(options), None).await {
-            Ok(_) => removed.push(tag),
-            Err(err) if is_not_found(&err) => {}
-            Err(err) => return Err(err),
+    for tag in crate::images::app_tags(docker, app).await? {
+        if crate::images::remove_tag(docker, &tag).await? {
+            removed.push(tag);
         }
     }
     Ok(removed)
