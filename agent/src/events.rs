@@ -196,30 +196,32 @@ impl Lifecycle {
     }
 }
 
+/// A Docker event about a paas container (`hello` web.2 of v7), for the tests of the modules
+/// that read Docker events.
+#[cfg(test)]
+pub(crate) fn test_event(action: &str, attributes: &[(&str, &str)]) -> EventMessage {
+    let mut all: HashMap<String, String> = attributes
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    all.insert(LABEL_APP.into(), "hello".into());
+    all.insert(LABEL_PROCESS.into(), "web".into());
+    all.insert(LABEL_INDEX.into(), "2".into());
+    all.insert(LABEL_RELEASE.into(), "v7".into());
+    EventMessage {
+        action: Some(action.into()),
+        actor: Some(bollard::models::EventActor {
+            id: Some("abc".into()),
+            attributes: Some(all),
+        }),
+        ..Default::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use bollard::models::EventActor;
-
+    use super::test_event as event;
     use super::*;
-
-    fn event(action: &str, attributes: &[(&str, &str)]) -> EventMessage {
-        let mut all: HashMap<String, String> = attributes
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        all.insert(LABEL_APP.into(), "hello".into());
-        all.insert(LABEL_PROCESS.into(), "web".into());
-        all.insert(LABEL_INDEX.into(), "2".into());
-        all.insert(LABEL_RELEASE.into(), "v7".into());
-        EventMessage {
-            action: Some(action.into()),
-            actor: Some(EventActor {
-                id: Some("abc".into()),
-                attributes: Some(all),
-            }),
-            ..Default::default()
-        }
-    }
 
     fn describe(lifecycle: &mut Lifecycle, event: &EventMessage) -> Vec<String> {
         let (subject, action) = event_subject(event).unwrap();

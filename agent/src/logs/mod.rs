@@ -424,27 +424,8 @@ fn event_source(event: &EventMessage) -> Option<(Source, String)> {
 
 #[cfg(test)]
 mod tests {
-    use bollard::models::EventActor;
-
     use super::*;
-
-    fn event(action: &str, attributes: &[(&str, &str)]) -> EventMessage {
-        let mut all: HashMap<String, String> = attributes
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        all.insert(LABEL_APP.into(), "hello".into());
-        all.insert(LABEL_PROCESS.into(), "web".into());
-        all.insert(LABEL_INDEX.into(), "2".into());
-        EventMessage {
-            action: Some(action.into()),
-            actor: Some(EventActor {
-                id: Some("abc".into()),
-                attributes: Some(all),
-            }),
-            ..Default::default()
-        }
-    }
+    use crate::events::test_event as event;
 
     #[test]
     fn events_without_our_labels_are_ignored() {
