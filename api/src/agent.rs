@@ -83,6 +83,21 @@ pub struct AppSpec {
     /// Path `web` containers must answer 2xx/3xx on; `None` = the agent's default (`/`).
     #[serde(default)]
     pub health_check_path: Option<String>,
+    /// Lock-downs the app opted into (`paas features:enable`), on top of the platform's own.
+    #[serde(default)]
+    pub container: ContainerOptions,
+}
+
+/// Per-app hardening of the app's containers, beyond what every container gets (dropped
+/// capabilities, pids limit, CPU shares, `no-new-privileges`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerOptions {
+    /// Run every process as `nobody` (65534:65534) instead of the image's user.
+    #[serde(default)]
+    pub non_root: bool,
+    /// Mount the root filesystem read-only; `/tmp` stays writable (a tmpfs).
+    #[serde(default)]
+    pub read_only_root_fs: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

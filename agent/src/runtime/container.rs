@@ -352,6 +352,7 @@ mod tests {
             ]),
             domains: vec!["www.example.com".into(), "*.example.org".into()],
             health_check_path: None,
+            container: Default::default(),
         }
     }
 

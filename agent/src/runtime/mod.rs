@@ -324,6 +324,7 @@ mod tests {
             )]),
             domains: vec!["www.example.com".into()],
             health_check_path: Some("/health?full=1".into()),
+            container: Default::default(),
         }
     }
 

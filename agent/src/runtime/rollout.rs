@@ -488,6 +488,7 @@ mod tests {
             ]),
             domains: vec![],
             health_check_path: None,
+            container: Default::default(),
         }
     }
 

@@ -151,6 +151,7 @@ impl TestApp {
             )]),
             domains: vec![],
             health_check_path: None,
+            container: Default::default(),
         }
     }
 

@@ -107,6 +107,7 @@ pub fn app_spec(release: &Release, formation: &BTreeMap<String, u32>) -> Result<
         processes,
         domains: Vec::new(),
         health_check_path: check_health_check_path(&release.config)?,
+        container: Default::default(),
     })
 }
 
