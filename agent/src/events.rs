@@ -1,12 +1,12 @@
 //! Instance events (contract in `paas_api::agent`, "Instance events"): Docker's events for every
-//! paas container (label `paas.app`), told in Heroku's words (`State changed from starting to
+//! container of the agent's (label `paas.instance` with its key), told in Heroku's words (`State changed from starting to
 //! up`, `Process exited with status 137`, `State changed from up to crashed`) and streamed as
 //! NDJSON while the client stays connected. gitd follows this stream and keeps the events, so
 //! a crash shows in `paas logs` even when nobody was watching.
 //!
 //! Route: `GET /v1/events`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::convert::Infallible;
 
 use axum::Router;
@@ -24,19 +24,15 @@ use paas_api::agent::InstanceEvent;
 use tokio::sync::mpsc;
 use tracing::warn;
 
+use crate::runtime::InstanceKey;
+use crate::runtime::container::{
+    DRAIN_MARKER, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, WEB, docker_filters,
+    is_ours, parse_release_label,
+};
 use crate::state::AgentState;
 
 /// Events buffered for a slow reader before Docker's stream waits for it.
 const EVENT_BUFFER: usize = 256;
-
-const LABEL_APP: &str = "paas.app";
-const LABEL_PROCESS: &str = "paas.process";
-const LABEL_INDEX: &str = "paas.index";
-const LABEL_RELEASE: &str = "paas.release";
-const WEB: &str = "web";
-/// The file a rollout creates in a retiring web container to fail its health check so Traefik
-/// lets go of it (the runtime's `DRAIN_MARKER`, in /tmp); its exec event marks the drain.
-const DRAIN_MARKER_NAME: &str = ".paas-drain";
 
 pub fn routes() -> Router<AgentState> {
     Router::new().route("/v1/events", get(events))
@@ -44,7 +40,11 @@ pub fn routes() -> Router<AgentState> {
 
 async fn events(State(state): State<AgentState>) -> Response {
     let (sender, mut receiver) = mpsc::channel::<Bytes>(EVENT_BUFFER);
-    tokio::spawn(stream_events(state.docker.clone(), sender));
+    tokio::spawn(stream_events(
+        state.docker.clone(),
+        state.config.instance_key().clone(),
+        sender,
+    ));
     let body = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).map(Ok::<_, Infallible>);
     Response::builder()
         .header(header::CONTENT_TYPE, "application/x-ndjson")
@@ -54,11 +54,9 @@ async fn events(State(state): State<AgentState>) -> Response {
 
 /// Sends every paas container's events from now on until the client hangs up (or Docker's
 /// stream ends, which ends the response so the client reconnects).
-async fn stream_events(docker: Docker, sender: mpsc::Sender<Bytes>) {
-    let filters = HashMap::from([
-        ("type".to_owned(), vec!["container".to_owned()]),
-        ("label".to_owned(), vec![LABEL_APP.to_owned()]),
-    ]);
+async fn stream_events(docker: Docker, key: InstanceKey, sender: mpsc::Sender<Bytes>) {
+    let mut filters = docker_filters(&key, None, None);
+    filters.insert("type".to_owned(), vec!["container".to_owned()]);
     let events = docker.events(Some(EventsOptions {
         filters: Some(filters),
         ..Default::default()
@@ -78,7 +76,7 @@ async fn stream_events(docker: Docker, sender: mpsc::Sender<Bytes>) {
             }
             None => return,
         };
-        let Some((subject, action)) = event_subject(&event) else {
+        let Some((subject, action)) = event_subject(&key, &event) else {
             continue;
         };
         let timestamp = event
@@ -114,16 +112,19 @@ struct Subject {
 }
 
 /// The container and action an event is about (`start`, `die`, `health_status: healthy`, …);
-/// `None` for containers without every paas label.
-fn event_subject(event: &EventMessage) -> Option<(Subject, String)> {
+/// `None` for containers that are not the agent's (without its key) or lack a paas label.
+fn event_subject(key: &InstanceKey, event: &EventMessage) -> Option<(Subject, String)> {
     let actor = event.actor.as_ref()?;
     let labels = actor.attributes.as_ref()?;
+    if !is_ours(key, labels) {
+        return None;
+    }
     let subject = Subject {
         id: actor.id.clone()?,
         app: labels.get(LABEL_APP)?.clone(),
         process: labels.get(LABEL_PROCESS)?.clone(),
         index: labels.get(LABEL_INDEX)?.parse().ok()?,
-        release: labels.get(LABEL_RELEASE)?.strip_prefix('v')?.parse().ok()?,
+        release: parse_release_label(labels.get(LABEL_RELEASE)?)?,
     };
     Some((subject, event.action.clone()?))
 }
@@ -162,7 +163,7 @@ impl Lifecycle {
             "health_status: unhealthy" => vec!["Health check failing".to_owned()],
             // The health probe mentions the marker too (`test -e`); the drain creates it.
             exec if exec.starts_with("exec_start: ")
-                && exec.contains(&format!("touch /tmp/{DRAIN_MARKER_NAME}")) =>
+                && exec.contains(&format!("touch {DRAIN_MARKER}")) =>
             {
                 if !self.terminated.insert(subject.id.clone()) {
                     return Vec::new();
@@ -200,14 +201,22 @@ impl Lifecycle {
 /// that read Docker events.
 #[cfg(test)]
 pub(crate) fn test_event(action: &str, attributes: &[(&str, &str)]) -> EventMessage {
-    let mut all: HashMap<String, String> = attributes
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    all.insert(LABEL_APP.into(), "hello".into());
-    all.insert(LABEL_PROCESS.into(), "web".into());
-    all.insert(LABEL_INDEX.into(), "2".into());
-    all.insert(LABEL_RELEASE.into(), "v7".into());
+    let key = crate::runtime::container::test_key();
+    let mut all: std::collections::HashMap<String, String> = std::collections::HashMap::from([
+        (LABEL_APP.into(), "hello".into()),
+        (LABEL_PROCESS.into(), "web".into()),
+        (LABEL_INDEX.into(), "2".into()),
+        (LABEL_RELEASE.into(), "v7".into()),
+        (
+            crate::runtime::container::LABEL_INSTANCE.into(),
+            key.as_str().into(),
+        ),
+    ]);
+    all.extend(
+        attributes
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     EventMessage {
         action: Some(action.into()),
         actor: Some(bollard::models::EventActor {
@@ -222,9 +231,10 @@ pub(crate) fn test_event(action: &str, attributes: &[(&str, &str)]) -> EventMess
 mod tests {
     use super::test_event as event;
     use super::*;
+    use crate::runtime::container::{LABEL_INSTANCE, test_key};
 
     fn describe(lifecycle: &mut Lifecycle, event: &EventMessage) -> Vec<String> {
-        let (subject, action) = event_subject(event).unwrap();
+        let (subject, action) = event_subject(&test_key(), event).unwrap();
         assert_eq!(
             subject,
             Subject {
@@ -289,7 +299,7 @@ mod tests {
         let mut start = event("start", &[]);
         let labels = start.actor.as_mut().unwrap().attributes.as_mut().unwrap();
         labels.insert(LABEL_PROCESS.into(), "worker".into());
-        let (subject, action) = event_subject(&start).unwrap();
+        let (subject, action) = event_subject(&test_key(), &start).unwrap();
         assert_eq!(
             lifecycle.describe(&subject, &action, &start),
             ["Starting process", "State changed from starting to up"]
@@ -298,11 +308,14 @@ mod tests {
 
     #[test]
     fn events_without_every_paas_label_are_ignored() {
-        for label in [LABEL_PROCESS, LABEL_INDEX, LABEL_RELEASE] {
+        for label in [LABEL_PROCESS, LABEL_INDEX, LABEL_RELEASE, LABEL_INSTANCE] {
             let mut foreign = event("start", &[]);
             let labels = foreign.actor.as_mut().unwrap().attributes.as_mut().unwrap();
             labels.remove(label);
-            assert!(event_subject(&foreign).is_none(), "without {label}");
+            assert!(
+                event_subject(&test_key(), &foreign).is_none(),
+                "without {label}"
+            );
         }
         let mut bad_release = event("start", &[]);
         let labels = bad_release
@@ -313,6 +326,11 @@ mod tests {
             .as_mut()
             .unwrap();
         labels.insert(LABEL_RELEASE.into(), "7".into());
-        assert!(event_subject(&bad_release).is_none());
+        assert!(event_subject(&test_key(), &bad_release).is_none());
+        // A build step's container labelled like an app's, with a guessed key.
+        let mut forged = event("start", &[]);
+        let labels = forged.actor.as_mut().unwrap().attributes.as_mut().unwrap();
+        labels.insert(LABEL_INSTANCE.into(), "0".repeat(32));
+        assert!(event_subject(&test_key(), &forged).is_none());
     }
 }

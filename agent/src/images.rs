@@ -20,6 +20,8 @@ use paas_api::agent::{PruneRequest, PruneResult};
 use tracing::info;
 
 use crate::http::ApiError;
+use crate::runtime::InstanceKey;
+use crate::runtime::container::docker_filters;
 use crate::state::AgentState;
 
 pub fn routes() -> Router<AgentState> {
@@ -60,7 +62,7 @@ async fn prune(
             format!("invalid prune request: {err}"),
         )
     })?;
-    let in_use = images_in_use(&state.docker, &app)
+    let in_use = images_in_use(&state.docker, state.config.instance_key(), &app)
         .await
         .map_err(docker_error)?;
     let keep: HashSet<&str> = request.keep.iter().map(String::as_str).collect();
@@ -123,9 +125,13 @@ pub(crate) async fn app_tags(docker: &Docker, app: &str) -> Result<Vec<String>, 
     Ok(tags)
 }
 
-/// Images named by the app's containers, stopped ones included.
-async fn images_in_use(docker: &Docker, app: &str) -> Result<HashSet<String>, DockerError> {
-    let filters = HashMap::from([("label".to_owned(), vec![format!("paas.app={app}")])]);
+/// Images named by the app's containers (the agent's own), stopped ones included.
+async fn images_in_use(
+    docker: &Docker,
+    key: &InstanceKey,
+    app: &str,
+) -> Result<HashSet<String>, DockerError> {
+    let filters = docker_filters(key, Some(app), None);
     let containers = docker
         .list_containers(Some(ListContainersOptions {
             all: true,

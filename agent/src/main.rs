@@ -49,6 +49,18 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Print the `constraints` expression Traefik's Docker provider needs, so that it only
+    /// routes to this agent's containers (`providers.docker.constraints` in traefik.yml).
+    TraefikConstraint {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Give a config written before instance keys existed a fresh one (a config that has
+    /// one is left alone).
+    AddInstanceKey {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Serve the agent API.
     Serve {
         #[arg(long)]
@@ -76,6 +88,15 @@ fn run() -> Result<()> {
             token_file,
             force,
         } => init(&config, token_file.as_deref(), force),
+        Command::TraefikConstraint { config } => {
+            let config = AgentConfig::load(&config)?;
+            println!(
+                "{}",
+                runtime::container::traefik_constraint(config.instance_key())
+            );
+            Ok(())
+        }
+        Command::AddInstanceKey { config } => add_instance_key(&config),
         Command::Serve {
             config,
             listen,
@@ -105,6 +126,29 @@ fn init(config_path: &Path, token_file: Option<&Path>, force: bool) -> Result<()
         write_secret_file(token_file, &format!("{}\n", config.token), force)?;
     }
     println!("wrote {}", config_path.display());
+    Ok(())
+}
+
+/// Prepends `instance_key = "…"` (a top-level key, so it goes before any table) and keeps
+/// the rest of the file as it is, comments included.
+fn add_instance_key(path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("invalid config {}", path.display()))?;
+    if table.contains_key("instance_key") {
+        println!("{} already has an instance_key", path.display());
+        return Ok(());
+    }
+    let key = runtime::InstanceKey::generate();
+    let line = toml::to_string(&toml::Table::from_iter([(
+        "instance_key".to_owned(),
+        toml::Value::String(key.as_str().to_owned()),
+    )]))
+    .expect("a string key serializes");
+    write_secret_file(path, &format!("{line}{text}"), true)?;
+    println!("added an instance_key to {}", path.display());
     Ok(())
 }
 

@@ -8,6 +8,7 @@ mod dockerfile;
 mod dockerignore;
 mod engine;
 pub mod pack;
+mod reserved_labels;
 
 use std::convert::Infallible;
 use std::path::{Component, Path};
@@ -68,6 +69,8 @@ pub enum BuildError {
     PackNoImage(String),
     #[error("build scratch space: {0}")]
     Scratch(std::io::Error),
+    #[error("{0}")]
+    ReservedLabel(#[from] reserved_labels::ReservedLabelError),
     /// The caller hung up; nobody is left to tell.
     #[error("the client went away")]
     ClientGone,
@@ -240,7 +243,7 @@ async fn build(
         .map_err(BuildError::Scratch)?;
     let context_dir = scratch.path().join("context");
     context::unpack(body, context_dir.clone()).await?;
-    match &spec.builder {
+    let built = match &spec.builder {
         Builder::Dockerfile {
             dockerfile,
             build_args,
@@ -277,7 +280,9 @@ async fn build(
             };
             pack::build(&state.docker, spec, command, &context_dir, events).await
         }
-    }
+    }?;
+    reserved_labels::refuse_reserved(&state.docker, spec).await?;
+    Ok(built)
 }
 
 /// Daemon and tool errors sometimes span lines; a reason is one.

@@ -1,7 +1,8 @@
 //! App logs (contract in `paas_api::agent`, "Logs and images"): the output of an app's
 //! containers, stdout and stderr, read through Docker's logs API with timestamps, merged in
-//! time order and streamed as NDJSON. With `follow`, Docker's events for the app's containers
-//! (label `paas.app=<app>`) decide what is followed: a container that starts joins the stream,
+//! time order and streamed as NDJSON. Only the agent's own containers count (its instance
+//! key, see `runtime::container`): a build step labelled `paas.app=<app>` is never read. With
+//! `follow`, Docker's events for the app's containers decide what is followed: a container that starts joins the stream,
 //! one that stops or is removed leaves it. Their lifecycle (`State changed from starting to
 //! up`) is not told here but by `GET /v1/events` (`crate::events`), which gitd keeps.
 //!
@@ -33,6 +34,8 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::http::ApiError;
+use crate::runtime::InstanceKey;
+use crate::runtime::container::{LABEL_INDEX, LABEL_PROCESS, is_ours, label_filters};
 use crate::state::AgentState;
 use lines::LineAssembler;
 
@@ -42,10 +45,6 @@ const DEFAULT_TAIL: usize = 100;
 const MAX_TAIL: usize = 100_000;
 /// Lines buffered for a slow reader before the container streams wait for it.
 const LINE_BUFFER: usize = 1024;
-
-const LABEL_APP: &str = "paas.app";
-const LABEL_PROCESS: &str = "paas.process";
-const LABEL_INDEX: &str = "paas.index";
 
 pub fn routes() -> Router<AgentState> {
     Router::new().route("/v1/apps/{app}/logs", get(logs))
@@ -59,9 +58,10 @@ struct LogsQuery {
     process: Option<String>,
 }
 
-/// What a log request reads.
+/// What a log request reads: the agent's own containers (its instance key) of the app.
 #[derive(Clone)]
 struct Selection {
+    key: InstanceKey,
     app: String,
     process: Option<String>,
 }
@@ -69,11 +69,7 @@ struct Selection {
 impl Selection {
     /// Docker filters for the app's containers (of one process type, if asked).
     fn label_filters(&self) -> Vec<String> {
-        let mut labels = vec![format!("{LABEL_APP}={}", self.app)];
-        if let Some(process) = &self.process {
-            labels.push(format!("{LABEL_PROCESS}={process}"));
-        }
-        labels
+        label_filters(&self.key, Some(&self.app), self.process.as_deref())
     }
 }
 
@@ -95,6 +91,7 @@ async fn logs(
         )));
     }
     let selection = Selection {
+        key: state.config.instance_key().clone(),
         app,
         process: query.process,
     };
@@ -240,7 +237,7 @@ async fn stream_logs(
         {
             continue;
         }
-        let Some((source, action)) = event_source(&event) else {
+        let Some((source, action)) = event_source(&selection.key, &event) else {
             continue;
         };
         if action == "start" {
@@ -285,7 +282,11 @@ async fn containers(
         .filter_map(|summary| {
             let running =
                 summary.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING);
-            Source::from_labels(summary.id?, summary.labels.as_ref()?, running)
+            let labels = summary
+                .labels
+                .as_ref()
+                .filter(|l| is_ours(&selection.key, l))?;
+            Source::from_labels(summary.id?, labels, running)
         })
         .collect())
 }
@@ -415,10 +416,12 @@ impl Reader {
     }
 }
 
-/// The container and action an event is about (`start`, `die`, `health_status: healthy`, …).
-fn event_source(event: &EventMessage) -> Option<(Source, String)> {
+/// The container and action an event is about (`start`, `die`, `health_status: healthy`, …);
+/// `None` for a container that is not the agent's.
+fn event_source(key: &InstanceKey, event: &EventMessage) -> Option<(Source, String)> {
     let actor = event.actor.as_ref()?;
-    let source = Source::from_labels(actor.id.clone()?, actor.attributes.as_ref()?, true)?;
+    let labels = actor.attributes.as_ref().filter(|l| is_ours(key, l))?;
+    let source = Source::from_labels(actor.id.clone()?, labels, true)?;
     Some((source, event.action.clone()?))
 }
 
@@ -426,6 +429,7 @@ fn event_source(event: &EventMessage) -> Option<(Source, String)> {
 mod tests {
     use super::*;
     use crate::events::test_event as event;
+    use crate::runtime::container::{LABEL_INSTANCE, test_key};
 
     #[test]
     fn events_without_our_labels_are_ignored() {
@@ -438,6 +442,9 @@ mod tests {
             .as_mut()
             .unwrap()
             .remove(LABEL_INDEX);
-        assert!(event_source(&foreign).is_none());
+        assert!(event_source(&test_key(), &foreign).is_none());
+        assert!(event_source(&test_key(), &event("start", &[])).is_some());
+        let forged = event("start", &[(LABEL_INSTANCE, "guessed")]);
+        assert!(event_source(&test_key(), &forged).is_none());
     }
 }

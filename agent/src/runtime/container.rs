@@ -1,6 +1,16 @@
 //! What an app container looks like, computed without touching Docker: its name, labels,
 //! environment, health check, limits and Traefik routing, and a fingerprint of all of it so a
-//! running container can be recognised as matching the desired state.
+//! running container can be recognised as matching the desired state. Every label and name
+//! the agent gives or looks for is defined here, including the Docker filters that pick the
+//! agent's own containers out of everything else the engine runs.
+//!
+//! Docker copies an image's labels onto its containers, and the classic builder's step
+//! containers carry the labels of the Dockerfile being built, so a label such as `paas.app`
+//! or `traefik.*` proves nothing by itself. What marks a container as the agent's is
+//! [`LABEL_INSTANCE`] with the agent's secret [`InstanceKey`]: the agent sets it on every
+//! container it creates (never on images or builds), filters every listing and event stream
+//! on it, and Traefik's Docker provider is told to consider only containers carrying it
+//! ([`traefik_constraint`]).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -8,9 +18,9 @@ use bollard::models::{
     ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, RestartPolicy,
     RestartPolicyNameEnum,
 };
-use paas_api::agent::AppSpec;
-use paas_api::domains::traefik_rule;
-use serde::Serialize;
+use paas_api::agent::{AppSpec, ContainerOptions};
+use paas_api::domains::{is_wildcard, traefik_rule};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::RuntimeConfig;
@@ -35,6 +45,128 @@ pub const LABEL_PROCESS: &str = "paas.process";
 pub const LABEL_INDEX: &str = "paas.index";
 /// Fingerprint of everything the container was created from ([`fingerprint`]).
 pub const LABEL_SPEC: &str = "paas.spec";
+/// Carries the [`InstanceKey`]: the one label an image or a build cannot forge.
+pub const LABEL_INSTANCE: &str = "paas.instance";
+
+/// The user every process of a `non_root` app runs as: `nobody`, which owns nothing.
+pub const NON_ROOT_USER: &str = "65534:65534";
+/// What is left of the capabilities after `cap_drop: ALL`: what a web server's start needs
+/// (chown and setuid/setgid to drop to its own user, reading and writing files of other
+/// users while root, signalling its workers, binding a port under 1024). Gone among others:
+/// NET_RAW (raw sockets: spoofing, ARP tricks on the app network), MKNOD, SETFCAP, SETPCAP,
+/// SYS_CHROOT, AUDIT_WRITE.
+pub const CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "NET_BIND_SERVICE",
+    "SETGID",
+    "SETUID",
+];
+/// Mount options of the writable `/tmp` of an app with a read-only root filesystem; its size
+/// counts against the container's memory limit.
+const TMPFS_OPTIONS: &str = "rw,nosuid,nodev,mode=1777";
+
+/// Router priorities: Traefik otherwise ranks routers by the length of their rule, so a long
+/// wildcard regex would beat a short exact host of another app. Exact hosts always win over
+/// wildcards (two wildcards never overlap: each covers exactly one label, and domains are
+/// unique across apps). Both stay below the rule-length default of any router an operator
+/// defines, so the platform's own routes always win over an app's.
+pub const EXACT_HOST_PRIORITY: u32 = 2;
+pub const WILDCARD_PRIORITY: u32 = 1;
+
+/// The agent's secret `instance_key` (hex, 128 bits or more), the value of
+/// [`LABEL_INSTANCE`] on its containers. Tenants never see it, so no image or build can carry
+/// it; it is never printed except by `paas-agent traefik-constraint`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct InstanceKey(String);
+
+impl TryFrom<String> for InstanceKey {
+    type Error = String;
+
+    fn try_from(key: String) -> Result<Self, Self::Error> {
+        InstanceKey::parse(&key)
+    }
+}
+
+impl From<InstanceKey> for String {
+    fn from(key: InstanceKey) -> String {
+        key.0
+    }
+}
+
+/// The fewest hex digits an instance key may have (128 bits).
+pub const MIN_INSTANCE_KEY_HEX: usize = 32;
+
+impl InstanceKey {
+    /// A fresh random 256-bit key.
+    pub fn generate() -> InstanceKey {
+        let mut bytes = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        InstanceKey(hex::encode(bytes))
+    }
+
+    pub fn parse(key: &str) -> Result<InstanceKey, String> {
+        if key.len() < MIN_INSTANCE_KEY_HEX || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "instance_key must be at least {MIN_INSTANCE_KEY_HEX} hex digits (128 random bits)"
+            ));
+        }
+        Ok(InstanceKey(key.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for InstanceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InstanceKey(…)")
+    }
+}
+
+/// A key for unit tests.
+#[cfg(test)]
+pub(crate) fn test_key() -> InstanceKey {
+    InstanceKey::parse(&"5e".repeat(16)).expect("32 hex digits")
+}
+
+/// The Traefik Docker provider's `constraints` expression that limits it to this agent's
+/// containers.
+pub fn traefik_constraint(key: &InstanceKey) -> String {
+    format!("Label(`{LABEL_INSTANCE}`,`{}`)", key.as_str())
+}
+
+/// Docker `label` filters for this agent's containers: of `app` if given, of `process` too.
+pub fn label_filters(key: &InstanceKey, app: Option<&str>, process: Option<&str>) -> Vec<String> {
+    let mut filters = vec![format!("{LABEL_INSTANCE}={}", key.as_str())];
+    if let Some(app) = app {
+        filters.push(format!("{LABEL_APP}={app}"));
+    }
+    if let Some(process) = process {
+        filters.push(format!("{LABEL_PROCESS}={process}"));
+    }
+    filters
+}
+
+/// Docker filters (`label` only) for this agent's containers, as list and event calls take
+/// them.
+pub fn docker_filters(
+    key: &InstanceKey,
+    app: Option<&str>,
+    process: Option<&str>,
+) -> HashMap<String, Vec<String>> {
+    HashMap::from([("label".to_owned(), label_filters(key, app, process))])
+}
+
+/// Whether labels (a container's, or an event's attributes) carry this agent's key.
+pub fn is_ours(key: &InstanceKey, labels: &HashMap<String, String>) -> bool {
+    labels.get(LABEL_INSTANCE).map(String::as_str) == Some(key.as_str())
+}
 
 pub fn container_name(app: &str, release: u32, process: &str, index: u32) -> String {
     format!("paas-{app}-v{release}-{process}-{index}")
@@ -70,16 +202,28 @@ pub struct Wanted {
 }
 
 /// Every container `spec` asks for, in process then index order.
-pub fn wanted_containers(app: &str, spec: &AppSpec, config: &RuntimeConfig) -> Vec<Wanted> {
+pub fn wanted_containers(
+    app: &str,
+    spec: &AppSpec,
+    config: &RuntimeConfig,
+    key: &InstanceKey,
+) -> Vec<Wanted> {
     let mut wanted = Vec::new();
     for (process, process_spec) in &spec.processes {
         let fingerprint = fingerprint(app, spec, process, config);
         for index in 1..=process_spec.quantity {
+            let identity = Identity {
+                app,
+                process,
+                index,
+                fingerprint: &fingerprint,
+                key,
+            };
             wanted.push(Wanted {
                 process: process.clone(),
                 index,
                 name: container_name(app, spec.release, process, index),
-                body: create_body(app, spec, process, index, &fingerprint, config),
+                body: create_body(spec, &identity, config),
                 fingerprint: fingerprint.clone(),
             });
         }
@@ -101,6 +245,16 @@ struct Fingerprinted<'a> {
     memory_limit_mb: u64,
     health_interval_ms: u64,
     busybox: &'a std::path::Path,
+    hardening: Hardening<'a>,
+}
+
+/// The lock-downs of a container, platform-wide and the app's own.
+#[derive(Serialize)]
+struct Hardening<'a> {
+    capabilities: &'a [&'a str],
+    pids_limit: i64,
+    cpu_shares: i64,
+    container: ContainerOptions,
 }
 
 pub fn fingerprint(app: &str, spec: &AppSpec, process: &str, config: &RuntimeConfig) -> String {
@@ -128,6 +282,12 @@ pub fn fingerprint(app: &str, spec: &AppSpec, process: &str, config: &RuntimeCon
         memory_limit_mb: config.memory_limit_mb,
         health_interval_ms: config.health_interval_ms,
         busybox: &config.busybox,
+        hardening: Hardening {
+            capabilities: CAPABILITIES,
+            pids_limit: config.pids_limit,
+            cpu_shares: config.cpu_shares,
+            container: spec.container,
+        },
     };
     let json = serde_json::to_vec(&fingerprinted).expect("the fingerprint always serializes");
     hex::encode(&Sha256::digest(&json)[..8])
@@ -159,14 +319,23 @@ pub fn health_path<'a>(spec: &'a AppSpec, config: &'a RuntimeConfig) -> &'a str 
         .unwrap_or(&config.health_path)
 }
 
-fn create_body(
-    app: &str,
-    spec: &AppSpec,
-    process: &str,
+/// Which container of which app, as its labels tell it.
+struct Identity<'a> {
+    app: &'a str,
+    process: &'a str,
     index: u32,
-    fingerprint: &str,
-    config: &RuntimeConfig,
-) -> ContainerCreateBody {
+    fingerprint: &'a str,
+    key: &'a InstanceKey,
+}
+
+fn create_body(spec: &AppSpec, identity: &Identity, config: &RuntimeConfig) -> ContainerCreateBody {
+    let Identity {
+        app,
+        process,
+        index,
+        fingerprint,
+        key,
+    } = *identity;
     let is_web = process == WEB;
     let mut labels = HashMap::from([
         (LABEL_APP.to_owned(), app.to_owned()),
@@ -174,6 +343,7 @@ fn create_body(
         (LABEL_PROCESS.to_owned(), process.to_owned()),
         (LABEL_INDEX.to_owned(), index.to_string()),
         (LABEL_SPEC.to_owned(), fingerprint.to_owned()),
+        (LABEL_INSTANCE.to_owned(), key.as_str().to_owned()),
     ]);
     if is_web {
         labels.extend(traefik_labels(app, &hostnames(app, spec, config), config));
@@ -194,6 +364,16 @@ fn create_body(
         // Equal to the memory limit: no swap on top of it.
         memory_swap: Some(memory),
         security_opt: Some(vec!["no-new-privileges".to_owned()]),
+        cap_drop: Some(vec!["ALL".to_owned()]),
+        cap_add: Some(CAPABILITIES.iter().map(|&cap| cap.to_owned()).collect()),
+        pids_limit: Some(config.pids_limit),
+        cpu_shares: Some(config.cpu_shares),
+        // The health check and the drain marker need only /tmp, which stays writable.
+        readonly_rootfs: spec.container.read_only_root_fs.then_some(true),
+        tmpfs: spec
+            .container
+            .read_only_root_fs
+            .then(|| HashMap::from([("/tmp".to_owned(), TMPFS_OPTIONS.to_owned())])),
         log_config: Some(HostConfigLogConfig {
             typ: Some("json-file".to_owned()),
             config: Some(HashMap::from([
@@ -221,6 +401,8 @@ fn create_body(
         // Like Heroku, a Procfile command is a shell command line; the image's entrypoint stays.
         cmd: command.map(|command| vec!["/bin/sh".to_owned(), "-c".to_owned(), command]),
         labels: Some(labels),
+        // The health check runs as this user too; it needs no privileges.
+        user: spec.container.non_root.then(|| NON_ROOT_USER.to_owned()),
         healthcheck: is_web.then(|| health_check(health_path(spec, config), config)),
         host_config: Some(host_config),
         ..Default::default()
@@ -252,13 +434,15 @@ fn health_check(path: &str, config: &RuntimeConfig) -> HealthConfig {
     }
 }
 
-/// Router and service `paas-<app>` for `<app>.<domain>`, and for the custom domains (which
-/// may be wildcards) a second router named after its rule, both through a retry middleware
-/// that resends a request when a server fails to connect (a safety net; draining is the plan).
+/// Router and service `paas-<app>` for `<app>.<domain>`, and for the custom domains a router
+/// for the exact hosts and one for the wildcards, each named after its rule, all through a
+/// retry middleware that resends a request when a server fails to connect (a safety net;
+/// draining is the plan). Every router has an explicit priority ([`EXACT_HOST_PRIORITY`],
+/// [`WILDCARD_PRIORITY`]).
 ///
-/// Traefik drops a router that containers define differently, so the rule that changes with
-/// `domains:add` gets a name of its own: during a rollout the old and new containers then
-/// define two routers side by side instead of one conflicting one.
+/// Traefik drops a router that containers define differently, so the rules that change with
+/// `domains:add` get names of their own: during a rollout the old and new containers then
+/// define routers side by side instead of one conflicting one.
 pub fn traefik_labels(
     app: &str,
     hosts: &[String],
@@ -285,19 +469,29 @@ pub fn traefik_labels(
     let (own, custom) = hosts
         .split_first()
         .expect("an app always has its own host name");
-    let mut routers = vec![(name.clone(), traefik_rule(own))];
-    if !custom.is_empty() {
-        let rule = custom
+    let mut routers = vec![(name.clone(), traefik_rule(own), EXACT_HOST_PRIORITY)];
+    let (wildcards, exact): (Vec<&String>, Vec<&String>) =
+        custom.iter().partition(|host| is_wildcard(host));
+    for (kind, hosts, priority) in [
+        ("domains", exact, EXACT_HOST_PRIORITY),
+        ("wildcards", wildcards, WILDCARD_PRIORITY),
+    ] {
+        if hosts.is_empty() {
+            continue;
+        }
+        let rule = hosts
             .iter()
             .map(|host| traefik_rule(host))
             .collect::<Vec<_>>()
             .join(" || ");
-        let digest = hex::encode(&Sha256::digest(rule.as_bytes())[..4]);
-        routers.push((format!("{name}-domains-{digest}"), rule));
+        let definition = format!("{rule} priority={priority}");
+        let digest = hex::encode(&Sha256::digest(definition.as_bytes())[..4]);
+        routers.push((format!("{name}-{kind}-{digest}"), rule, priority));
     }
-    for (router, rule) in routers {
+    for (router, rule, priority) in routers {
         let prefix = format!("traefik.http.routers.{router}");
         labels.insert(format!("{prefix}.rule"), rule.clone());
+        labels.insert(format!("{prefix}.priority"), priority.to_string());
         labels.insert(
             format!("{prefix}.entrypoints"),
             config.traefik_entrypoint.clone(),
@@ -307,6 +501,7 @@ pub fn traefik_labels(
         if let Some(resolver) = &config.traefik_cert_resolver {
             let tls = format!("traefik.http.routers.{router}-tls");
             labels.insert(format!("{tls}.rule"), rule);
+            labels.insert(format!("{tls}.priority"), priority.to_string());
             labels.insert(
                 format!("{tls}.entrypoints"),
                 config.traefik_tls_entrypoint.clone(),
@@ -362,7 +557,7 @@ mod tests {
 
     #[test]
     fn one_container_per_process_and_index() {
-        let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default());
+        let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default(), &test_key());
         let names: Vec<_> = wanted.iter().map(|w| w.name.as_str()).collect();
         assert_eq!(
             names,
@@ -382,7 +577,7 @@ mod tests {
 
     #[test]
     fn the_platform_sets_port_and_identity() {
-        let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default());
+        let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default(), &test_key());
         let env = wanted[2].body.env.clone().unwrap();
         for expected in [
             "GREETING=Howdy",
@@ -408,14 +603,14 @@ mod tests {
             traefik_cert_resolver: Some("letsencrypt".into()),
             ..RuntimeConfig::default()
         };
-        let wanted = wanted_containers("hello", &spec(), &tls);
+        let wanted = wanted_containers("hello", &spec(), &tls, &test_key());
         let web = labels(&wanted[0]);
         let routers: Vec<&str> = web
             .keys()
             .filter_map(|key| key.strip_prefix("traefik.http.routers."))
             .filter_map(|key| key.strip_suffix(".tls.certresolver"))
             .collect();
-        assert_eq!(routers.len(), 2, "{web:?}");
+        assert_eq!(routers.len(), 3, "{web:?}");
         for router in routers {
             let plain_router = router.strip_suffix("-tls").unwrap();
             let key = |router: &str, field: &str| format!("traefik.http.routers.{router}.{field}");
@@ -423,12 +618,16 @@ mod tests {
             assert_eq!(web[&key(router, "tls")], "true");
             assert_eq!(web[&key(router, "entrypoints")], "websecure");
             assert_eq!(web[&key(router, "rule")], web[&key(plain_router, "rule")]);
+            assert_eq!(
+                web[&key(router, "priority")],
+                web[&key(plain_router, "priority")]
+            );
             assert_eq!(web[&key(router, "service")], "paas-hello");
         }
         let worker = labels(&wanted[2]);
         assert!(!worker.keys().any(|k| k.starts_with("traefik.")));
         // Without a resolver: no TLS router, and the fingerprint is what it always was.
-        let plain_web = wanted_containers("hello", &spec(), &plain);
+        let plain_web = wanted_containers("hello", &spec(), &plain, &test_key());
         assert!(!labels(&plain_web[0]).keys().any(|k| k.contains(".tls")));
         assert_ne!(plain_web[0].fingerprint, wanted[0].fingerprint);
         assert_eq!(plain_web[2].fingerprint, wanted[2].fingerprint);
@@ -437,27 +636,39 @@ mod tests {
     #[test]
     fn only_web_is_routed_and_checked() {
         let config = RuntimeConfig::default();
-        let wanted = wanted_containers("hello", &spec(), &config);
+        let wanted = wanted_containers("hello", &spec(), &config, &test_key());
         let web = labels(&wanted[0]);
         assert_eq!(web["traefik.enable"], "true");
         assert_eq!(
             web["traefik.http.routers.paas-hello.rule"],
             "Host(`hello.paas.localhost`)"
         );
-        let custom: Vec<&String> = web
-            .keys()
-            .filter(|k| {
-                k.starts_with("traefik.http.routers.paas-hello-domains-") && k.ends_with(".rule")
-            })
-            .collect();
-        assert_eq!(custom.len(), 1, "{web:?}");
+        let router_of = |kind: &str| -> String {
+            let rules: Vec<&String> = web
+                .keys()
+                .filter(|k| {
+                    k.starts_with(&format!("traefik.http.routers.paas-hello-{kind}-"))
+                        && k.ends_with(".rule")
+                })
+                .collect();
+            assert_eq!(rules.len(), 1, "{kind}: {web:?}");
+            rules[0].trim_end_matches(".rule").to_owned()
+        };
+        let exact = router_of("domains");
+        let wildcards = router_of("wildcards");
+        assert_eq!(web[&format!("{exact}.rule")], "Host(`www.example.com`)");
         assert_eq!(
-            web[custom[0]],
-            "Host(`www.example.com`) || HostRegexp(`^[a-z0-9-]+\\.example\\.org$`)"
+            web[&format!("{wildcards}.rule")],
+            "HostRegexp(`^[a-z0-9-]+\\.example\\.org$`)"
         );
-        let custom_router = custom[0].trim_end_matches(".rule");
-        assert_eq!(web[&format!("{custom_router}.service")], "paas-hello");
-        assert_eq!(web[&format!("{custom_router}.entrypoints")], "web");
+        for custom_router in [&exact, &wildcards] {
+            assert_eq!(web[&format!("{custom_router}.service")], "paas-hello");
+            assert_eq!(web[&format!("{custom_router}.entrypoints")], "web");
+            assert_eq!(
+                web[&format!("{custom_router}.middlewares")],
+                "paas-hello-retry"
+            );
+        }
         assert_eq!(web["traefik.http.routers.paas-hello.entrypoints"], "web");
         assert_eq!(web["traefik.docker.network"], "paas-app-hello");
         assert_eq!(
@@ -512,7 +723,7 @@ mod tests {
 
     #[test]
     fn limits_restart_policy_and_logs() {
-        let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default());
+        let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default(), &test_key());
         let host = wanted[0].body.host_config.clone().unwrap();
         assert_eq!(host.memory, Some(512 * 1024 * 1024));
         assert_eq!(
@@ -549,6 +760,163 @@ mod tests {
         let mut scaled = spec();
         scaled.processes.get_mut("web").unwrap().quantity = 5;
         assert_eq!(base, fingerprint("hello", &scaled, "web", &config));
+    }
+
+    #[test]
+    fn exact_hosts_outrank_wildcards_whatever_the_rule_lengths() {
+        let config = RuntimeConfig::default();
+        let hosts: Vec<String> = [
+            "hello.paas.localhost",
+            "*.a-very-long-name-so-the-regex-rule-is-longest.example.org",
+            "x.io",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let labels = traefik_labels("hello", &hosts, &config);
+        let mut priorities: Vec<(String, u32)> = labels
+            .iter()
+            .filter_map(|(key, value)| {
+                let router = key
+                    .strip_prefix("traefik.http.routers.")?
+                    .strip_suffix(".priority")?;
+                let rule = &labels[&format!("traefik.http.routers.{router}.rule")];
+                Some((rule.clone(), value.parse().unwrap()))
+            })
+            .collect();
+        priorities.sort();
+        assert_eq!(priorities.len(), 3, "{labels:?}");
+        for (rule, priority) in &priorities {
+            let expected = if rule.starts_with("HostRegexp(") {
+                WILDCARD_PRIORITY
+            } else {
+                EXACT_HOST_PRIORITY
+            };
+            assert_eq!(*priority, expected, "{rule}");
+            assert!(!rule.contains(" || HostRegexp") && !rule.contains(") || Host("));
+        }
+        assert!(EXACT_HOST_PRIORITY > WILDCARD_PRIORITY);
+        // Every router has one, also without a priority of its own the rule length would rank.
+        let routers = labels
+            .keys()
+            .filter(|k| k.starts_with("traefik.http.routers.") && k.ends_with(".rule"))
+            .count();
+        assert_eq!(routers, priorities.len());
+    }
+
+    #[test]
+    fn changing_the_wildcards_renames_their_router_only() {
+        let config = RuntimeConfig::default();
+        let routers = |domains: &[&str]| -> BTreeMap<String, String> {
+            let hosts: Vec<String> = std::iter::once("hello.paas.localhost")
+                .chain(domains.iter().copied())
+                .map(str::to_owned)
+                .collect();
+            traefik_labels("hello", &hosts, &config)
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    let router = k
+                        .strip_prefix("traefik.http.routers.")?
+                        .strip_suffix(".rule")?;
+                    Some((router.to_owned(), v))
+                })
+                .collect()
+        };
+        let before = routers(&["www.example.com", "*.example.org"]);
+        let after = routers(&["www.example.com", "*.example.org", "*.example.net"]);
+        let only_before: Vec<_> = before.keys().filter(|k| !after.contains_key(*k)).collect();
+        assert_eq!(only_before.len(), 1);
+        assert!(only_before[0].starts_with("paas-hello-wildcards-"));
+        assert!(after.keys().any(|k| k.starts_with("paas-hello-domains-")));
+    }
+
+    #[test]
+    fn every_container_carries_the_instance_key() {
+        let key = test_key();
+        let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default(), &key);
+        for container in &wanted {
+            assert!(is_ours(&key, labels(container)), "{}", container.name);
+            assert_eq!(labels(container)[LABEL_INSTANCE], key.as_str());
+        }
+        let other = InstanceKey::parse(&"0".repeat(32)).unwrap();
+        assert!(!is_ours(&other, labels(&wanted[0])));
+        assert_eq!(
+            traefik_constraint(&key),
+            format!("Label(`paas.instance`,`{}`)", "5e".repeat(16))
+        );
+        assert_eq!(
+            label_filters(&key, Some("hello"), Some("web")),
+            [
+                format!("paas.instance={}", key.as_str()),
+                "paas.app=hello".to_owned(),
+                "paas.process=web".to_owned()
+            ]
+        );
+        assert!(format!("{key:?}").find(key.as_str()).is_none());
+        assert!(InstanceKey::parse("abc").is_err());
+        assert!(InstanceKey::parse(&"g".repeat(32)).is_err());
+        assert_eq!(InstanceKey::generate().as_str().len(), 64);
+    }
+
+    #[test]
+    fn containers_are_hardened() {
+        let config = RuntimeConfig {
+            pids_limit: 100,
+            cpu_shares: 256,
+            ..RuntimeConfig::default()
+        };
+        let wanted = wanted_containers("hello", &spec(), &config, &test_key());
+        for container in &wanted {
+            let host = container.body.host_config.clone().unwrap();
+            assert_eq!(host.cap_drop.unwrap(), ["ALL"]);
+            let caps = host.cap_add.unwrap();
+            assert!(!caps.iter().any(|cap| cap.contains("NET_RAW")), "{caps:?}");
+            assert!(caps.contains(&"SETUID".to_owned()), "{caps:?}");
+            assert_eq!(host.pids_limit, Some(100));
+            assert_eq!(host.cpu_shares, Some(256));
+            assert_eq!(host.security_opt.unwrap(), ["no-new-privileges"]);
+            // Not asked for: the image's user and a writable root.
+            assert_eq!(host.readonly_rootfs, None);
+            assert_eq!(host.tmpfs, None);
+            assert_eq!(container.body.user, None);
+        }
+
+        let mut locked = spec();
+        locked.container = ContainerOptions {
+            non_root: true,
+            read_only_root_fs: true,
+        };
+        let wanted = wanted_containers("hello", &locked, &config, &test_key());
+        for container in &wanted {
+            let host = container.body.host_config.clone().unwrap();
+            assert_eq!(container.body.user.as_deref(), Some("65534:65534"));
+            assert_eq!(host.readonly_rootfs, Some(true));
+            let tmpfs = host.tmpfs.unwrap();
+            assert!(tmpfs["/tmp"].contains("mode=1777"), "{tmpfs:?}");
+        }
+        // The drain marker lives where the read-only root leaves room.
+        assert!(DRAIN_MARKER.starts_with("/tmp/"));
+    }
+
+    #[test]
+    fn fingerprints_follow_the_hardening() {
+        let config = RuntimeConfig::default();
+        let base = fingerprint("hello", &spec(), "web", &config);
+        let mut non_root = spec();
+        non_root.container.non_root = true;
+        assert_ne!(base, fingerprint("hello", &non_root, "web", &config));
+        let mut read_only = spec();
+        read_only.container.read_only_root_fs = true;
+        assert_ne!(base, fingerprint("hello", &read_only, "web", &config));
+        let pids = RuntimeConfig {
+            pids_limit: 64,
+            ..RuntimeConfig::default()
+        };
+        assert_ne!(base, fingerprint("hello", &spec(), "web", &pids));
+        let shares = RuntimeConfig {
+            cpu_shares: 64,
+            ..RuntimeConfig::default()
+        };
+        assert_ne!(base, fingerprint("hello", &spec(), "web", &shares));
     }
 
     #[test]

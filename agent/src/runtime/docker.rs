@@ -20,8 +20,8 @@ use futures::StreamExt;
 use paas_api::agent::Instance;
 
 use super::container::{
-    BUSYBOX_IN_CONTAINER, DRAIN_MARKER, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE,
-    LABEL_SPEC, container_name, network_name, parse_release_label,
+    BUSYBOX_IN_CONTAINER, DRAIN_MARKER, InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS,
+    LABEL_RELEASE, LABEL_SPEC, container_name, docker_filters, network_name, parse_release_label,
 };
 
 /// One of an app's containers, as its labels and Docker's summary describe it.
@@ -43,10 +43,14 @@ impl Existing {
     }
 }
 
-/// Containers labelled for `app`, including stopped ones; unparseable labels are skipped
-/// (not ours to manage).
-pub async fn list(docker: &Docker, app: &str) -> Result<Vec<Existing>, DockerError> {
-    let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_APP}={app}")])]);
+/// The agent's containers of `app` (carrying its instance key), including stopped ones;
+/// unparseable labels are skipped (not ours to manage).
+pub async fn list(
+    docker: &Docker,
+    key: &InstanceKey,
+    app: &str,
+) -> Result<Vec<Existing>, DockerError> {
+    let filters = docker_filters(key, Some(app), None);
     let summaries = docker
         .list_containers(Some(ListContainersOptions {
             all: true,
@@ -81,8 +85,12 @@ pub async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInspectRespon
 }
 
 /// The app's instances for `GET …/instances`.
-pub async fn instances(docker: &Docker, app: &str) -> Result<Vec<Instance>, DockerError> {
-    let listed = list(docker, app).await?;
+pub async fn instances(
+    docker: &Docker,
+    key: &InstanceKey,
+    app: &str,
+) -> Result<Vec<Instance>, DockerError> {
+    let listed = list(docker, key, app).await?;
     // Inspected side by side: `paas ps` waits for the slowest answer, not for the sum of them.
     let inspected =
         futures::future::join_all(listed.iter().map(|existing| inspect(docker, &existing.id)))

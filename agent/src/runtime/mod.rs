@@ -8,7 +8,7 @@
 //! `GET /v1/apps/{app}/instances`, `POST /v1/apps/{app}/restart` ([`RestartRequest`] →
 //! NDJSON [`RolloutEvent`]s), `DELETE /v1/apps/{app}` (→ 204).
 
-mod container;
+pub(crate) mod container;
 mod docker;
 mod rollout;
 mod supervisor;
@@ -36,6 +36,7 @@ use tracing::{info, warn};
 use crate::config::RuntimeConfig;
 use crate::http::ApiError;
 use crate::state::AgentState;
+pub use container::InstanceKey;
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
 
@@ -167,6 +168,14 @@ pub fn check_config(config: &RuntimeConfig) -> Result<(), String> {
     if config.health_interval_ms < 100 {
         return Err("runtime.health_interval_ms must be at least 100".to_owned());
     }
+    // Fewer would not leave room for an init, a shell and a server with a few threads.
+    if config.pids_limit < 16 {
+        return Err("runtime.pids_limit must be at least 16".to_owned());
+    }
+    // Docker's own bounds of a CPU weight.
+    if !(2..=262_144).contains(&config.cpu_shares) {
+        return Err("runtime.cpu_shares must be between 2 and 262144".to_owned());
+    }
     // Docker refuses memory limits under 6 MiB.
     if config.memory_limit_mb < 6 {
         return Err("runtime.memory_limit_mb must be at least 6".to_owned());
@@ -183,6 +192,7 @@ fn rollout<'a>(
     Rollout {
         docker: &state.docker,
         config,
+        key: state.config.instance_key(),
         traefik: config.traefik_api.as_deref().map(traefik::TraefikApi::new),
         app,
         events,
@@ -265,7 +275,7 @@ async fn list_instances(
     Path(app): Path<String>,
 ) -> Result<Json<Vec<Instance>>, ApiError> {
     check_app(&app)?;
-    docker::instances(&state.docker, &app)
+    docker::instances(&state.docker, state.config.instance_key(), &app)
         .await
         .map(Json)
         .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))
@@ -279,7 +289,7 @@ async fn delete_app(
     let _guard = state.runtime.lock(&app).await;
     let docker_error =
         |err: bollard::errors::Error| ApiError::new(ErrorCode::Internal, format!("Docker: {err}"));
-    let containers = docker::list(&state.docker, &app)
+    let containers = docker::list(&state.docker, state.config.instance_key(), &app)
         .await
         .map_err(docker_error)?;
     let stop_timeout = state.config.runtime.stop_timeout_secs;

@@ -15,7 +15,7 @@ use paas_api::agent::{AppSpec, RolloutEvent};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::container::{APP_PORT, WEB, Wanted, wanted_containers};
+use super::container::{APP_PORT, InstanceKey, WEB, Wanted, wanted_containers};
 use super::docker::{self, Existing, Liveness};
 use super::traefik::{TraefikApi, server_url};
 use crate::config::RuntimeConfig;
@@ -50,6 +50,7 @@ impl From<bollard::errors::Error> for RolloutError {
 pub struct Rollout<'a> {
     pub docker: &'a Docker,
     pub config: &'a RuntimeConfig,
+    pub key: &'a InstanceKey,
     pub traefik: Option<TraefikApi>,
     pub app: &'a str,
     pub events: mpsc::Sender<RolloutEvent>,
@@ -123,8 +124,8 @@ impl Rollout<'_> {
             self.config.traefik_container.as_deref(),
         )
         .await?;
-        let existing = docker::list(self.docker, self.app).await?;
-        let wanted = wanted_containers(self.app, spec, self.config);
+        let existing = docker::list(self.docker, self.key, self.app).await?;
+        let wanted = wanted_containers(self.app, spec, self.config, self.key);
         let plan = plan(self.app, existing, wanted);
         if plan.start.is_empty() && plan.retire.is_empty() {
             self.say(format!(
@@ -141,7 +142,7 @@ impl Rollout<'_> {
     /// `POST /v1/apps/{app}/restart`: `web` is replaced by fresh containers with zero
     /// downtime; other process types are restarted in place.
     pub async fn restart(&self, process: Option<&str>) -> Result<(), RolloutError> {
-        let targets: Vec<Existing> = docker::list(self.docker, self.app)
+        let targets: Vec<Existing> = docker::list(self.docker, self.key, self.app)
             .await?
             .into_iter()
             .filter(|c| c.running && c.name == c.canonical_name(self.app))
@@ -463,6 +464,7 @@ mod tests {
 
     use paas_api::agent::ProcessSpec;
 
+    use super::super::container::test_key;
     use super::*;
 
     fn spec(release: u32, web: u32, worker: u32) -> AppSpec {
@@ -494,7 +496,7 @@ mod tests {
 
     /// The containers `spec` would create, as if they were running.
     fn running(spec: &AppSpec) -> Vec<Existing> {
-        wanted_containers("hello", spec, &RuntimeConfig::default())
+        wanted_containers("hello", spec, &RuntimeConfig::default(), &test_key())
             .into_iter()
             .map(|w| Existing {
                 id: format!("id-{}", w.name),
@@ -518,7 +520,7 @@ mod tests {
         plan(
             "hello",
             existing,
-            wanted_containers("hello", desired, &RuntimeConfig::default()),
+            wanted_containers("hello", desired, &RuntimeConfig::default(), &test_key()),
         )
     }
 

@@ -5,10 +5,12 @@
 //! not restart itself (still `exited` when the event arrives; Docker marks the ones it will
 //! restart `restarting` before announcing the death).
 //!
+//! Only containers carrying the agent's instance key are considered: a build step's container
+//! labelled `paas.app=<app>` is never started again.
+//!
 //! It takes the app's lock first, so a container a rollout is retiring (stopped, then
 //! removed under that lock) is gone by the time it is looked at.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::ContainerStateStatusEnum;
@@ -17,7 +19,8 @@ use futures::StreamExt;
 use tracing::{info, warn};
 
 use super::container::{
-    LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, container_name, parse_release_label,
+    LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, container_name, docker_filters, is_ours,
+    parse_release_label,
 };
 use super::docker;
 use crate::state::AgentState;
@@ -28,11 +31,9 @@ const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
 /// Runs for the life of the agent.
 pub async fn supervise(state: AgentState) {
     loop {
-        let filters = HashMap::from([
-            ("type".to_owned(), vec!["container".to_owned()]),
-            ("event".to_owned(), vec!["die".to_owned()]),
-            ("label".to_owned(), vec![LABEL_APP.to_owned()]),
-        ]);
+        let mut filters = docker_filters(state.config.instance_key(), None, None);
+        filters.insert("type".to_owned(), vec!["container".to_owned()]);
+        filters.insert("event".to_owned(), vec!["die".to_owned()]);
         let mut events = state.docker.events(Some(EventsOptions {
             filters: Some(filters),
             ..Default::default()
@@ -44,7 +45,12 @@ pub async fn supervise(state: AgentState) {
                     let (Some(id), Some(attributes)) = (actor.id, actor.attributes) else {
                         continue;
                     };
-                    let Some(app) = attributes.get(LABEL_APP).cloned() else {
+                    // The filter says so already; the key is checked again where it decides.
+                    let Some(app) = attributes
+                        .get(LABEL_APP)
+                        .filter(|_| is_ours(state.config.instance_key(), &attributes))
+                        .cloned()
+                    else {
                         continue;
                     };
                     tokio::spawn(revive(state.clone(), app, id));
@@ -85,6 +91,9 @@ async fn revive(state: AgentState, app: String, id: String) {
         .as_ref()
         .and_then(|c| c.labels.clone())
         .unwrap_or_default();
+    if !is_ours(state.config.instance_key(), &labels) {
+        return;
+    }
     let canonical = (|| {
         Some(container_name(
             &app,
