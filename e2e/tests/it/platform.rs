@@ -245,10 +245,14 @@ impl Drop for DockerApps {
 // Traefik
 
 /// `traefik` with its own static config: the Docker provider exposing only labelled
-/// containers, the HTTP entrypoint `web` and the read-only API on their own loopback ports.
+/// containers of one agent's (constrained to an instance key made by `paas-agent init`, as
+/// `paas-agent traefik-constraint` prints it; [`Agent::start`] with this Traefik uses that key),
+/// the HTTP entrypoint `web` and the read-only API on their own loopback ports.
 pub struct Traefik {
     child: Child,
     dir: TempDir,
+    /// The `instance_key` the agents routed through this Traefik must have.
+    pub instance_key: String,
     /// The `web` entrypoint, `127.0.0.1:PORT`.
     pub web: String,
     /// The API (`api.insecure`), `127.0.0.1:PORT`.
@@ -263,12 +267,14 @@ impl Traefik {
             .tempdir()
             .unwrap();
         let (web_port, api_port) = (free_port(), free_port());
+        let (instance_key, constraint) = instance_key_and_constraint(dir.path());
         let config = dir.path().join("traefik.yml");
         std::fs::write(
             &config,
             format!(
                 "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n\
                  providers:\n  providersThrottleDuration: 50ms\n  docker:\n    exposedByDefault: false\n\
+                 \x20   constraints: \"{constraint}\"\n\
                  entryPoints:\n  web:\n    address: \"127.0.0.1:{web_port}\"\n  traefik:\n    address: \"127.0.0.1:{api_port}\"\n\
                  api:\n  insecure: true\n\
                  log:\n  level: INFO\n"
@@ -286,6 +292,7 @@ impl Traefik {
         let mut traefik = Traefik {
             child,
             dir,
+            instance_key,
             web: format!("127.0.0.1:{web_port}"),
             api: format!("127.0.0.1:{api_port}"),
         };
@@ -315,6 +322,36 @@ impl Traefik {
     }
 }
 
+/// A fresh instance key from `paas-agent init` (a config in `dir` only used for this), and
+/// the constraint `paas-agent traefik-constraint` makes of it.
+fn instance_key_and_constraint(dir: &Path) -> (String, String) {
+    let config = dir.join("agent-for-key.toml");
+    let init = Command::new(bin("paas-agent"))
+        .args(["init", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "paas-agent init: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    let key = table["instance_key"].as_str().unwrap().to_owned();
+    let printed = Command::new(bin("paas-agent"))
+        .args(["traefik-constraint", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "paas-agent traefik-constraint: {}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let constraint = String::from_utf8(printed.stdout).unwrap().trim().to_owned();
+    (key, constraint)
+}
+
 impl Drop for Traefik {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -340,6 +377,8 @@ pub struct AgentOptions<'a> {
     pub path: Option<OsString>,
     /// Added to the agent's environment, and so to pack's.
     pub env: Vec<(&'static str, PathBuf)>,
+    /// `[runtime]` settings on top of the tests' own.
+    pub runtime: Vec<(&'static str, toml::Value)>,
 }
 
 /// `paas-agent init` + `serve` on a free loopback port; killed on drop (its log is printed if
@@ -384,6 +423,7 @@ impl Agent {
         let mut table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
         let mut runtime = toml::Table::new();
         if let Some(traefik) = options.traefik {
+            table.insert("instance_key".into(), traefik.instance_key.clone().into());
             runtime.insert("domain".into(), DOMAIN.into());
             runtime.insert("traefik_entrypoint".into(), "web".into());
             runtime.insert(
@@ -393,6 +433,12 @@ impl Agent {
         }
         runtime.insert("ready_timeout_secs".into(), 30.into());
         runtime.insert("stop_timeout_secs".into(), 5.into());
+        runtime.extend(
+            options
+                .runtime
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value)),
+        );
         table.insert("runtime".into(), runtime.into());
         std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
         let token = std::fs::read_to_string(&token_file)
