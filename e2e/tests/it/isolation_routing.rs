@@ -209,7 +209,7 @@ fn a_build_step_labelled_as_another_app_is_never_routed_or_listed() {
         .as_array()
         .unwrap()
         .iter()
-        .filter_map(|instance| instance["name"].as_str())
+        .filter_map(|instance| instance["container"].as_str())
         .collect();
     assert_eq!(names, [format!("paas-{victim}-v1-web-1")], "{ps}");
     let text = platform.paas(&["ps", "-a", &victim]).success();
