@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, HashMap};
 use bollard::Docker;
 use paas_api::agent::BuildSpec;
 
-/// Label prefixes only the platform may set, compared case-insensitively (Traefik reads its
-/// labels without regard to case).
-pub const RESERVED_PREFIXES: &[&str] = &["traefik.", "paas."];
+use crate::runtime::container::{PAAS_LABEL_PREFIX, TRAEFIK_LABEL_PREFIX, has_prefix};
+
+/// Label prefixes only the platform may set, compared case-insensitively.
+pub const RESERVED_PREFIXES: &[&str] = &[TRAEFIK_LABEL_PREFIX, PAAS_LABEL_PREFIX];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReservedLabelError {
@@ -35,10 +36,9 @@ pub fn first_reserved(
     names
         .into_iter()
         .find(|name| {
-            let lower = name.to_ascii_lowercase();
             RESERVED_PREFIXES
                 .iter()
-                .any(|prefix| lower.starts_with(prefix))
+                .any(|prefix| has_prefix(name, prefix))
                 && allowed.get(*name) != labels.get(*name)
         })
         .cloned()

@@ -47,6 +47,29 @@ pub const LABEL_INDEX: &str = "paas.index";
 pub const LABEL_SPEC: &str = "paas.spec";
 /// Carries the [`InstanceKey`]: the one label an image or a build cannot forge.
 pub const LABEL_INSTANCE: &str = "paas.instance";
+/// Labels under these prefixes are the platform's: Traefik's routing and paas's bookkeeping.
+/// Compared case-insensitively (Traefik reads its labels without regard to case).
+pub const TRAEFIK_LABEL_PREFIX: &str = "traefik.";
+pub const PAAS_LABEL_PREFIX: &str = "paas.";
+
+/// The first label of an image (in name order) that would route traffic once copied onto a
+/// container: the build refuses such images, and a rollout too (an image built before that
+/// check, or not by the agent).
+pub fn first_routing_label(labels: &HashMap<String, String>) -> Option<&str> {
+    let mut names: Vec<&str> = labels
+        .keys()
+        .map(String::as_str)
+        .filter(|name| has_prefix(name, TRAEFIK_LABEL_PREFIX))
+        .collect();
+    names.sort_unstable();
+    names.first().copied()
+}
+
+/// Whether `name` starts with `prefix`, ignoring ASCII case.
+pub fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
 
 /// The user every process of a `non_root` app runs as: `nobody`, which owns nothing.
 pub const NON_ROOT_USER: &str = "65534:65534";
@@ -76,6 +99,7 @@ const TMPFS_OPTIONS: &str = "rw,nosuid,nodev,mode=1777";
 /// defines, so the platform's own routes always win over an app's.
 pub const EXACT_HOST_PRIORITY: u32 = 2;
 pub const WILDCARD_PRIORITY: u32 = 1;
+const _: () = assert!(EXACT_HOST_PRIORITY > WILDCARD_PRIORITY);
 
 /// The agent's secret `instance_key` (hex, 128 bits or more), the value of
 /// [`LABEL_INSTANCE`] on its containers. Tenants never see it, so no image or build can carry
@@ -794,7 +818,6 @@ mod tests {
             assert_eq!(*priority, expected, "{rule}");
             assert!(!rule.contains(" || HostRegexp") && !rule.contains(") || Host("));
         }
-        assert!(EXACT_HOST_PRIORITY > WILDCARD_PRIORITY);
         // Every router has one, also without a priority of its own the rule length would rank.
         let routers = labels
             .keys()
@@ -917,6 +940,26 @@ mod tests {
             ..RuntimeConfig::default()
         };
         assert_ne!(base, fingerprint("hello", &spec(), "web", &shares));
+    }
+
+    #[test]
+    fn only_traefik_labels_route() {
+        let labels = |names: &[&str]| -> HashMap<String, String> {
+            names
+                .iter()
+                .map(|name| ((*name).to_owned(), "x".to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            first_routing_label(&labels(&["paas.app", "org.opencontainers.image.title"])),
+            None
+        );
+        assert_eq!(
+            first_routing_label(&labels(&["traefik.tcp.routers.a.rule", "TRAEFIK.enable"])),
+            Some("TRAEFIK.enable")
+        );
+        assert!(!has_prefix("traefik", TRAEFIK_LABEL_PREFIX));
+        assert!(has_prefix("Paas.app", PAAS_LABEL_PREFIX));
     }
 
     #[test]

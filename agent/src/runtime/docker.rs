@@ -78,6 +78,23 @@ pub async fn list(
     Ok(existing)
 }
 
+/// The labels of a local image; `None` when there is no such image.
+pub async fn image_labels(
+    docker: &Docker,
+    image: &str,
+) -> Result<Option<HashMap<String, String>>, DockerError> {
+    match docker.inspect_image(image).await {
+        Ok(inspected) => Ok(Some(
+            inspected
+                .config
+                .and_then(|config| config.labels)
+                .unwrap_or_default(),
+        )),
+        Err(err) if is_not_found(&err) => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 pub async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInspectResponse, DockerError> {
     docker
         .inspect_container(id, None::<InspectContainerOptions>)

@@ -15,7 +15,9 @@ use paas_api::agent::{AppSpec, RolloutEvent};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::container::{APP_PORT, InstanceKey, WEB, Wanted, wanted_containers};
+use super::container::{
+    APP_PORT, InstanceKey, WEB, Wanted, first_routing_label, wanted_containers,
+};
 use super::docker::{self, Existing, Liveness};
 use super::traefik::{TraefikApi, server_url};
 use crate::config::RuntimeConfig;
@@ -116,6 +118,15 @@ impl Rollout<'_> {
             return Err(RolloutError::new(format!(
                 "no static busybox at {} for the web health check; install busybox-static or set runtime.busybox",
                 self.config.busybox.display()
+            )));
+        }
+        // A missing image fails below, where the container is created.
+        if let Some(labels) = docker::image_labels(self.docker, &spec.image).await?
+            && let Some(label) = first_routing_label(&labels)
+        {
+            return Err(RolloutError::new(format!(
+                "image {} carries label `{label}`: labels under traefik. are reserved for the platform; push the app again to rebuild it",
+                spec.image
             )));
         }
         docker::ensure_network(

@@ -535,3 +535,62 @@ fn an_agent_config_without_an_instance_key_is_refused_until_one_is_added() {
     assert!(run(&["add-instance-key"]).status.success());
     assert_eq!(std::fs::read_to_string(&config).unwrap(), added);
 }
+
+#[test]
+fn a_rollout_refuses_an_image_carrying_traefik_labels() {
+    let app = format!("rtlabel-{}", std::process::id());
+    struct Cleanup(String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            remove_from_docker(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(app.clone());
+    let good = format!("paas/{app}:v1");
+    let labelled = format!("paas/{app}:v2");
+    let hello = workspace_root()
+        .join("examples/hello")
+        .display()
+        .to_string();
+    let app_label = format!("paas.app={app}");
+    docker(&["build", "-q", "--label", &app_label, "-t", &good, &hello]);
+    // Built outside the agent's build check, as an image from before it would be.
+    let rule = format!("traefik.http.routers.x.rule=Host(`{app}.{DOMAIN}`)");
+    docker(&[
+        "build", "-q", "--label", &app_label, "--label", &rule, "-t", &labelled, &hello,
+    ]);
+    let traefik = Traefik::start();
+    let agent = Agent::start(&traefik);
+    let spec =
+        |release: u32, image: &str| probing_spec(image, release, ContainerOptions::default());
+    put(&agent, &app, &spec(1, &good));
+
+    let response = reqwest::blocking::Client::new()
+        .put(format!("{}/v1/apps/{app}", agent.url))
+        .bearer_auth(&agent.token)
+        .json(&spec(2, &labelled))
+        .send()
+        .unwrap();
+    let events: Vec<RolloutEvent> = response
+        .text()
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    match events.last() {
+        Some(RolloutEvent::Failed { reason, .. }) => assert_eq!(
+            reason,
+            &format!(
+                "image {labelled} carries label `traefik.http.routers.x.rule`: labels under traefik. are reserved for the platform; push the app again to rebuild it"
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
+    let running = docker_lines(&["ps", "-q", "--filter", &format!("label=paas.app={app}")]);
+    assert_eq!(running.len(), 1, "{running:?}");
+    let answer = traefik.get(&app, "/").unwrap();
+    assert!(
+        answer.body.starts_with(&format!("Hello from {app} v1 ")),
+        "{answer:?}"
+    );
+}
