@@ -176,6 +176,8 @@ async fn serve(
         Some(addr) => addr,
         None => DEFAULT_LISTEN.parse().expect("the default address parses"),
     };
+    // Before the address is announced: a SIGTERM right after start must stop it cleanly too.
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -192,7 +194,7 @@ async fn serve(
     };
     tokio::spawn(runtime::supervise(state.clone()));
     axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("the HTTP server failed")?;
     info!("paas-agent stopped");
@@ -207,11 +209,15 @@ fn write_addr_file(path: &Path, addr: SocketAddr) -> Result<()> {
     std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT; the handlers are installed when this is called.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM: finishing open requests"),
-        _ = tokio::signal::ctrl_c() => info!("SIGINT: finishing open requests"),
-    }
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM: finishing open requests"),
+            _ = int.recv() => info!("SIGINT: finishing open requests"),
+        }
+    })
 }
