@@ -21,7 +21,10 @@ use paas_api::{validate_app_name, validate_config_key};
 fn one_line(message: impl std::fmt::Display) {
     let text = message.to_string();
     assert!(!text.is_empty(), "an empty refusal");
-    assert!(!text.contains(['\n', '\r']), "a refusal over lines: {text:?}");
+    assert!(
+        !text.contains(['\n', '\r']),
+        "a refusal over lines: {text:?}"
+    );
 }
 
 /// An SSH exec request: only the two git services on a valid app name, and an accepted command
@@ -30,11 +33,7 @@ pub fn git_command(data: &[u8]) {
     match parse_git_command(data) {
         Ok(command) => {
             assert!(validate_app_name(&command.app).is_ok(), "{command:?}");
-            let canonical = format!(
-                "git-{} '{}.git'",
-                command.service.subcommand(),
-                command.app
-            );
+            let canonical = format!("git-{} '{}.git'", command.service.subcommand(), command.app);
             assert_eq!(parse_git_command(canonical.as_bytes()), Ok(command.clone()));
             let text = std::str::from_utf8(data).expect("accepted commands are UTF-8");
             let verb = match command.service {
@@ -48,8 +47,8 @@ pub fn git_command(data: &[u8]) {
     }
 }
 
-/// A Procfile: accepted types are valid process types with one-line, trimmed, non-empty
-/// commands, and rendering them back gives the same Procfile.
+/// A Procfile: accepted types are valid process types with trimmed, non-empty commands free of
+/// control characters (tabs aside), and rendering them back gives the same Procfile.
 pub fn procfile(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -60,8 +59,14 @@ pub fn procfile(data: &[u8]) {
             let mut rendered = String::new();
             for (name, command) in &processes {
                 assert!(validate_process_type(name).is_ok(), "{name:?}");
-                assert!(!command.is_empty() && command.trim() == command, "{command:?}");
-                assert!(!command.contains(['\n', '\r']), "{command:?}");
+                assert!(
+                    !command.is_empty() && command.trim() == command,
+                    "{command:?}"
+                );
+                assert!(
+                    !command.chars().any(|c| c.is_control() && c != '\t'),
+                    "{command:?}"
+                );
                 rendered.push_str(&format!("{name}: {command}\n"));
             }
             assert_eq!(parse_procfile(&rendered), Ok(processes));
@@ -89,7 +94,10 @@ pub fn buildpacks_yaml(data: &[u8]) {
             );
             assert!(!file.path.contains('\\') && !file.path.chars().any(char::is_control));
             for reference in file.builder.iter().chain(&file.buildpacks) {
-                assert!(!reference.is_empty() && !reference.starts_with('-'), "{reference:?}");
+                assert!(
+                    !reference.is_empty() && !reference.starts_with('-'),
+                    "{reference:?}"
+                );
                 assert!(
                     !reference
                         .chars()
@@ -116,8 +124,10 @@ pub fn domain(data: &[u8]) {
             let host = domain.strip_prefix("*.").unwrap_or(domain);
             assert_eq!(is_wildcard(domain), host.len() != domain.len());
             assert!(
-                host.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'),
+                host.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'-'
+                    || b == b'.'),
                 "{domain:?}"
             );
             let rule = traefik_rule(domain);
@@ -164,7 +174,10 @@ pub fn config_var(data: &[u8]) {
         Ok(()) => {
             let first = key.as_bytes()[0];
             assert!(first.is_ascii_alphabetic() || first == b'_', "{key:?}");
-            assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "{key:?}");
+            assert!(
+                key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "{key:?}"
+            );
         }
         Err(err) => one_line(err),
     }
