@@ -2,7 +2,8 @@
 //!
 //! One `type: command` per line; blank lines and `#` comments are skipped. Type names are 1 to
 //! 30 lowercase letters, digits, dashes and underscores, starting with a letter or digit (they
-//! become container names and labels); each may appear once; commands may not be empty.
+//! become container names and labels); each may appear once; commands may not be empty nor
+//! contain control characters other than tabs.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -27,6 +28,10 @@ pub enum ProcfileError {
     BadType { line: usize, name: String },
     #[error("Procfile line {line}: process type {name:?} has no command")]
     EmptyCommand { line: usize, name: String },
+    #[error(
+        "Procfile line {line}: the command of {name:?} contains a control character (only tabs are allowed)"
+    )]
+    ControlCharacter { line: usize, name: String },
     #[error("Procfile line {line}: process type {name:?} is declared twice")]
     Duplicate { line: usize, name: String },
     #[error("Procfile declares no process types")]
@@ -58,6 +63,14 @@ pub fn parse_procfile(text: &str) -> Result<BTreeMap<String, String>, ProcfileEr
         }
         if command.is_empty() {
             return Err(ProcfileError::EmptyCommand {
+                line,
+                name: name.to_owned(),
+            });
+        }
+        // A command is shown in `ps` and `releases:info` and handed to Docker: no NUL, no
+        // carriage return or escape sequence may ride along.
+        if command.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(ProcfileError::ControlCharacter {
                 line,
                 name: name.to_owned(),
             });
@@ -129,6 +142,22 @@ mod tests {
             })
         );
         assert_eq!(parse_procfile("# nothing\n"), Err(ProcfileError::Empty));
+        // Found by the `procfile` fuzz target: a bare CR, NULs and SOH inside a command.
+        assert_eq!(
+            parse_procfile("web: httpd -f -p\u{1}\0\0\0\0\0\0\r-5000} -h /www\n"),
+            Err(ProcfileError::ControlCharacter {
+                line: 1,
+                name: "web".into()
+            })
+        );
+        assert_eq!(
+            parse_procfile("web: printf '\x1b]0;pwned\x07'"),
+            Err(ProcfileError::ControlCharacter {
+                line: 1,
+                name: "web".into()
+            })
+        );
+        assert_eq!(parse_procfile("web: a\tb").unwrap()["web"], "a\tb");
         assert_eq!(
             parse_procfile(&"#".repeat(MAX_PROCFILE_BYTES + 1)),
             Err(ProcfileError::TooLarge)

@@ -24,6 +24,8 @@
 //! | `GET /v1/apps/{app}/releases/{version}/output` | → [`ReleaseOutput`] |
 //! | `POST /v1/apps/{app}/rollback` | [`RollbackRequest`] → [`Release`] (the new one), once it runs |
 //! | `GET /v1/apps/{app}/domains`, `POST …`, `DELETE …/{hostname}` | [`AddDomainRequest`] → [`Domain`], once routed |
+//! | `GET /v1/apps/{app}/features` | → `Vec<`[`AppFeature`]`>` |
+//! | `PATCH /v1/apps/{app}/features/{feature}` | [`FeatureUpdate`] → [`AppFeature`], once the app runs with it |
 
 use std::collections::BTreeMap;
 
@@ -288,4 +290,89 @@ pub struct LastDeploy {
     pub description: String,
     pub user: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// A lock-down an app can opt into (`paas features:enable`), spelled as users type it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Feature {
+    /// Processes run as `nobody` instead of the image's user.
+    #[serde(rename = "non-root")]
+    NonRoot,
+    /// The root filesystem is read-only; `/tmp` stays writable.
+    #[serde(rename = "read-only-fs")]
+    ReadOnlyFs,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown feature {0:?}; the features are: non-root, read-only-fs")]
+pub struct UnknownFeature(pub String);
+
+impl Feature {
+    pub const ALL: [Feature; 2] = [Feature::NonRoot, Feature::ReadOnlyFs];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Feature::NonRoot => "non-root",
+            Feature::ReadOnlyFs => "read-only-fs",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Feature::NonRoot => "Run the app's processes as the unprivileged user nobody",
+            Feature::ReadOnlyFs => "Mount the root filesystem read-only (/tmp stays writable)",
+        }
+    }
+}
+
+impl std::fmt::Display for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Feature {
+    type Err = UnknownFeature;
+
+    fn from_str(name: &str) -> Result<Feature, UnknownFeature> {
+        Feature::ALL
+            .into_iter()
+            .find(|feature| feature.name() == name)
+            .ok_or_else(|| UnknownFeature(name.to_owned()))
+    }
+}
+
+/// One feature of one app and whether it is on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppFeature {
+    pub name: Feature,
+    pub description: String,
+    pub enabled: bool,
+}
+
+/// `PATCH /v1/apps/{app}/features/{feature}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureUpdate {
+    pub enabled: bool,
+}
+
+#[cfg(test)]
+mod feature_tests {
+    use super::*;
+
+    #[test]
+    fn features_parse_and_serialize_by_their_names() {
+        for feature in Feature::ALL {
+            assert_eq!(feature.name().parse::<Feature>(), Ok(feature));
+            assert_eq!(
+                serde_json::to_string(&feature).unwrap(),
+                format!("{:?}", feature.name())
+            );
+        }
+        assert_eq!(
+            "root".parse::<Feature>().unwrap_err().to_string(),
+            "unknown feature \"root\"; the features are: non-root, read-only-fs"
+        );
+        assert!("NON-ROOT".parse::<Feature>().is_err());
+    }
 }

@@ -241,6 +241,27 @@ pub enum Command {
         app: AppArg,
         hostname: String,
     },
+    /// List the app's features (container lock-downs) and whether each is on
+    Features {
+        #[command(flatten)]
+        app: AppArg,
+        #[command(flatten)]
+        json: JsonArg,
+    },
+    /// Turn a feature on (non-root, read-only-fs) and roll the app out with it
+    #[command(name = "features:enable")]
+    FeaturesEnable {
+        #[command(flatten)]
+        app: AppArg,
+        feature: String,
+    },
+    /// Turn a feature off and roll the app out without it
+    #[command(name = "features:disable")]
+    FeaturesDisable {
+        #[command(flatten)]
+        app: AppArg,
+        feature: String,
+    },
     /// Print the app's URL (and open it in a browser on a desktop)
     Open {
         #[command(flatten)]

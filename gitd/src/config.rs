@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::quotas::QuotaSettings;
+
 pub const CONFIG_FILE: &str = "gitd.toml";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,6 +40,9 @@ pub struct GitdConfig {
     pub default_builder: String,
     #[serde(default)]
     pub agent: Option<AgentSettings>,
+    /// What one tenant may ask of the platform ([`crate::quotas`]).
+    #[serde(default)]
+    pub quotas: QuotaSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ mod hook;
 mod http;
 mod images;
 mod init;
+mod quotas;
 mod repos;
 mod ssh;
 mod state;
@@ -112,9 +113,10 @@ async fn serve(
             "builds interrupted by a restart marked failed"
         );
     }
-    let hooks = repos::install_hooks_everywhere(&data_dir.join("repos"))
-        .context("cannot refresh the hooks of the app repositories")?;
-    tracing::info!(repositories = hooks, "hooks refreshed");
+    let repositories =
+        repos::refresh_everywhere(&data_dir.join("repos"), config.quotas.max_push_bytes)
+            .context("cannot refresh the hooks and settings of the app repositories")?;
+    tracing::info!(repositories, "hooks and settings refreshed");
 
     let http_listener = tokio::net::TcpListener::bind(config.http_listen)
         .await

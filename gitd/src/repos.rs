@@ -9,29 +9,49 @@ pub fn repo_path(repos_dir: &Path, app: &str) -> PathBuf {
     repos_dir.join(format!("{app}.git"))
 }
 
-/// Creates the bare repository of a new app, with paas's hooks.
-pub fn create(repos_dir: &Path, app: &str) -> anyhow::Result<PathBuf> {
+/// Creates the bare repository of a new app, with paas's hooks and settings.
+pub fn create(repos_dir: &Path, app: &str, max_push_bytes: u64) -> anyhow::Result<PathBuf> {
     let path = repo_path(repos_dir, app);
     if path.exists() {
         anyhow::bail!("repository {} already exists", path.display());
     }
-    let repo = git2::Repository::init_opts(
+    git2::Repository::init_opts(
         &path,
         git2::RepositoryInitOptions::new()
             .bare(true)
             .no_reinit(true)
             .initial_head("main"),
     )?;
-    let mut config = repo.config()?;
-    // Objects pushed must be sound before any of them is deployed.
-    config.set_bool("receive.fsckObjects", true)?;
-    install_hooks(&path)?;
+    refresh(&path, max_push_bytes)?;
     Ok(path)
 }
 
-/// (Re)writes paas's hooks into a repository; run for every repository when gitd starts, so
-/// an upgrade reaches existing apps.
-pub fn install_hooks(repo: &Path) -> std::io::Result<()> {
+/// (Re)writes paas's hooks and git settings into a repository; run for every repository when
+/// gitd starts, so an upgrade or a changed `[quotas]` reaches existing apps.
+pub fn refresh(repo: &Path, max_push_bytes: u64) -> anyhow::Result<()> {
+    apply_settings(repo, max_push_bytes)?;
+    install_hooks(repo)?;
+    Ok(())
+}
+
+/// The settings git itself enforces on a push: objects are checked before any of them is
+/// deployed, and a pack over `max_push_bytes` (0: no limit) is refused by receive-pack.
+fn apply_settings(repo: &Path, max_push_bytes: u64) -> Result<(), git2::Error> {
+    let mut config = git2::Repository::open_bare(repo)?.config()?;
+    config.set_bool("receive.fsckObjects", true)?;
+    if max_push_bytes == 0 {
+        match config.remove("receive.maxInputSize") {
+            Err(err) if err.code() != git2::ErrorCode::NotFound => return Err(err),
+            _ => {}
+        }
+    } else {
+        let limit = i64::try_from(max_push_bytes).unwrap_or(i64::MAX);
+        config.set_i64("receive.maxInputSize", limit)?;
+    }
+    Ok(())
+}
+
+fn install_hooks(repo: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let hooks = repo.join("hooks");
     std::fs::create_dir_all(&hooks)?;
@@ -42,7 +62,8 @@ pub fn install_hooks(repo: &Path) -> std::io::Result<()> {
     std::fs::rename(staging, target)
 }
 
-pub fn install_hooks_everywhere(repos_dir: &Path) -> std::io::Result<usize> {
+/// [`refresh`] of every app repository; returns how many there are.
+pub fn refresh_everywhere(repos_dir: &Path, max_push_bytes: u64) -> anyhow::Result<usize> {
     let mut count = 0;
     if !repos_dir.exists() {
         return Ok(0);
@@ -50,7 +71,8 @@ pub fn install_hooks_everywhere(repos_dir: &Path) -> std::io::Result<usize> {
     for entry in std::fs::read_dir(repos_dir)? {
         let path = entry?.path();
         if path.extension().is_some_and(|ext| ext == "git") {
-            install_hooks(&path)?;
+            refresh(&path, max_push_bytes)
+                .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
             count += 1;
         }
     }
@@ -70,4 +92,28 @@ pub fn set_aside(repos_dir: &Path, app: &str) -> std::io::Result<Option<PathBuf>
 
 pub fn restore(repos_dir: &Path, app: &str, aside: &Path) -> std::io::Result<()> {
     std::fs::rename(aside, repo_path(repos_dir, app))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn max_input_size(repo: &Path) -> Option<i64> {
+        let config = git2::Repository::open_bare(repo).unwrap().config().unwrap();
+        config.get_i64("receive.maxInputSize").ok()
+    }
+
+    #[test]
+    fn repositories_carry_the_push_limit_and_follow_its_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = create(dir.path(), "hello", 4096).unwrap();
+        assert_eq!(max_input_size(&repo), Some(4096));
+        assert!(repo.join("hooks/pre-receive").exists());
+
+        assert_eq!(refresh_everywhere(dir.path(), 1 << 20).unwrap(), 1);
+        assert_eq!(max_input_size(&repo), Some(1 << 20));
+        refresh_everywhere(dir.path(), 0).unwrap();
+        assert_eq!(max_input_size(&repo), None);
+        refresh_everywhere(dir.path(), 0).unwrap();
+    }
 }

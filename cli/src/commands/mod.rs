@@ -6,6 +6,7 @@ mod apps;
 mod auth;
 mod config_vars;
 mod domains;
+mod features;
 mod keys;
 mod logs;
 mod open;
@@ -79,6 +80,9 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Domains { app, json } => domains::list(ctx, &app, json.json),
         Command::DomainsAdd { app, hostname } => domains::add(ctx, &app, &hostname),
         Command::DomainsRemove { app, hostname } => domains::remove(ctx, &app, &hostname),
+        Command::Features { app, json } => features::list(ctx, &app, json.json),
+        Command::FeaturesEnable { app, feature } => features::set(ctx, &app, &feature, true),
+        Command::FeaturesDisable { app, feature } => features::set(ctx, &app, &feature, false),
         Command::Open { app } => open::open(ctx, &app),
         Command::Users { json } => users::list(ctx, json.json),
         Command::UsersAdd {

@@ -636,6 +636,16 @@ impl Platform {
     }
 
     fn with(routed: bool, agent_setup: AgentSetup) -> Platform {
+        Platform::configured(routed, agent_setup, |init| init)
+    }
+
+    /// A platform as [`Platform::start`] (`routed`) or [`Platform::for_pushes`] would make it,
+    /// with `configure` adjusting gitd's data dir (e.g. its `gitd.toml`) before it is served.
+    pub fn configured(
+        routed: bool,
+        agent_setup: AgentSetup,
+        configure: impl FnOnce(GitdInit) -> GitdInit,
+    ) -> Platform {
         let traefik = routed.then(|| {
             ensure_prerequisites();
             Traefik::start()
@@ -666,7 +676,7 @@ impl Platform {
                 .set_config("domain", DOMAIN)
                 .set_config("web_port", i64::from(traefik.web_port()));
         }
-        let gitd = init.serve();
+        let gitd = configure(init).serve();
         let admin_token = gitd.token(ADMIN_USER, ADMIN_PASSWORD);
         let cli = gitd.admin();
         let key_dir = tempfile::Builder::new()

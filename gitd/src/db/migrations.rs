@@ -96,6 +96,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX domains_by_app ON domains (app_id);
     "#,
+    // 4: the lock-downs each app opted into (`paas features:enable`), by feature name.
+    r#"
+    CREATE TABLE app_features (
+        app_id  INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        feature TEXT NOT NULL,
+        PRIMARY KEY (app_id, feature)
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -1,9 +1,9 @@
 //! Typed queries. Each takes the connection it runs on, so callers compose them inside one
 //! transaction where a change touches several tables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use paas_api::types::{Release, ReleaseStatus, SshKey, User};
+use paas_api::types::{Feature, Release, ReleaseStatus, SshKey, User};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{now, to_time};
@@ -624,6 +624,35 @@ pub fn last_deploy(conn: &Connection, app_id: i64) -> rusqlite::Result<Option<Re
     .optional()
 }
 
+/// The features the app has enabled. Names this version does not know are skipped.
+pub fn enabled_features(conn: &Connection, app_id: i64) -> rusqlite::Result<BTreeSet<Feature>> {
+    let mut stmt = conn.prepare("SELECT feature FROM app_features WHERE app_id = ?1")?;
+    let names = stmt
+        .query_map([app_id], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(names.iter().filter_map(|name| name.parse().ok()).collect())
+}
+
+pub fn set_feature(
+    conn: &Connection,
+    app_id: i64,
+    feature: Feature,
+    enabled: bool,
+) -> rusqlite::Result<()> {
+    if enabled {
+        conn.execute(
+            "INSERT OR IGNORE INTO app_features (app_id, feature) VALUES (?1, ?2)",
+            params![app_id, feature.name()],
+        )?;
+    } else {
+        conn.execute(
+            "DELETE FROM app_features WHERE app_id = ?1 AND feature = ?2",
+            params![app_id, feature.name()],
+        )?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -649,6 +678,27 @@ mod tests {
             dyno: "deploy".into(),
             message: format!("event {n}"),
         }
+    }
+
+    #[test]
+    fn features_are_kept_per_app_and_go_with_it() {
+        let conn = database();
+        let web = app_with_owner(&conn, "web");
+        let api = app_with_owner(&conn, "api");
+        set_feature(&conn, web.id, Feature::ReadOnlyFs, true).unwrap();
+        set_feature(&conn, web.id, Feature::ReadOnlyFs, true).unwrap();
+        set_feature(&conn, web.id, Feature::NonRoot, true).unwrap();
+        set_feature(&conn, web.id, Feature::NonRoot, false).unwrap();
+        assert_eq!(
+            enabled_features(&conn, web.id).unwrap(),
+            [Feature::ReadOnlyFs].into()
+        );
+        assert!(enabled_features(&conn, api.id).unwrap().is_empty());
+        delete_app(&conn, web.id).unwrap();
+        let left: i64 = conn
+            .query_row("SELECT COUNT(*) FROM app_features", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
     }
 
     #[test]

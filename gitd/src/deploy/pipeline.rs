@@ -149,6 +149,11 @@ async fn deploy(
         Some(procfile) => procfile.into_iter().map(|(k, v)| (k, Some(v))).collect(),
         None => [("web".to_owned(), None)].into(),
     };
+    state
+        .config
+        .quotas
+        .check_process_types(processes.len())
+        .map_err(|exceeded| exceeded.to_string())?;
 
     let release = {
         let description = format!("Deploy {short}");

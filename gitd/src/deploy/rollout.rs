@@ -3,10 +3,10 @@
 //! formation once the agent has applied it. Pushes, config changes, scaling and restarts all
 //! come through here, under the app's lock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use paas_api::agent::{AppSpec, ProcessSpec, RestartRequest};
-use paas_api::types::Release;
+use paas_api::agent::{AppSpec, ContainerOptions, ProcessSpec, RestartRequest};
+use paas_api::types::{Feature, Release};
 
 use crate::db::queries::{self, AppRow};
 use crate::state::SharedState;
@@ -111,6 +111,14 @@ pub fn app_spec(release: &Release, formation: &BTreeMap<String, u32>) -> Result<
     })
 }
 
+/// The container lock-downs the app's enabled features ask for.
+pub fn container_options(features: &BTreeSet<Feature>) -> ContainerOptions {
+    ContainerOptions {
+        non_root: features.contains(&Feature::NonRoot),
+        read_only_root_fs: features.contains(&Feature::ReadOnlyFs),
+    }
+}
+
 /// The app's own health-check path, if its config names one; an error if that is not a plain
 /// path. It ends up inside a probe command, so only plain URL path characters are accepted.
 pub fn check_health_check_path(
@@ -142,23 +150,47 @@ pub async fn roll_out(
     formation: BTreeMap<String, u32>,
     on_line: impl FnMut(String),
 ) -> Result<(), RolloutFailure> {
+    roll_out_with(state, app, release, formation, None, on_line).await
+}
+
+/// [`roll_out`], with `features` in place of the app's stored ones when given: a feature
+/// change is rolled out first and only stored once it runs.
+pub async fn roll_out_with(
+    state: &SharedState,
+    app: &AppRow,
+    release: &Release,
+    formation: BTreeMap<String, u32>,
+    features: Option<BTreeSet<Feature>>,
+    on_line: impl FnMut(String),
+) -> Result<(), RolloutFailure> {
     let agent = state.agent.as_ref().ok_or_else(|| {
         RolloutFailure::new("no agent is configured: set [agent] url and token in gitd.toml")
     })?;
     let mut spec = app_spec(release, &formation).map_err(RolloutFailure::new)?;
     let app_id = app.id;
-    // The app's custom domains as they are now: every rollout routes them.
-    spec.domains = state
+    // The app's custom domains and features as they are now: every rollout applies them.
+    let (domains, stored_features) = state
         .db
-        .call(move |conn| queries::domains(conn, app_id))
+        .call(move |conn| -> rusqlite::Result<_> {
+            Ok((
+                queries::domains(conn, app_id)?,
+                queries::enabled_features(conn, app_id)?,
+            ))
+        })
         .await
         .map_err(|err| {
-            tracing::error!(error = %err, "cannot read the app's domains");
-            RolloutFailure::new("cannot read the app's domains; see the paas-gitd log")
-        })?
-        .into_iter()
-        .map(|(hostname, _)| hostname)
-        .collect();
+            tracing::error!(error = %err, "cannot read the app's domains and features");
+            RolloutFailure::new("cannot read the app's domains and features; see the paas-gitd log")
+        })?;
+    spec.domains = domains.into_iter().map(|(hostname, _)| hostname).collect();
+    spec.container = container_options(&features.unwrap_or(stored_features));
+    tracing::info!(
+        app = %app.name,
+        release = spec.release,
+        non_root = spec.container.non_root,
+        read_only_root_fs = spec.container.read_only_root_fs,
+        "rolling out"
+    );
     agent.put_app(&app.name, &spec, on_line).await?;
     state
         .db
@@ -276,6 +308,28 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn features_become_container_options() {
+        assert_eq!(
+            container_options(&BTreeSet::new()),
+            ContainerOptions::default()
+        );
+        assert_eq!(
+            container_options(&[Feature::ReadOnlyFs].into()),
+            ContainerOptions {
+                non_root: false,
+                read_only_root_fs: true
+            }
+        );
+        assert_eq!(
+            container_options(&Feature::ALL.into()),
+            ContainerOptions {
+                non_root: true,
+                read_only_root_fs: true
+            }
+        );
     }
 
     #[test]

@@ -50,11 +50,15 @@ pub async fn create(
     };
     let owner = auth.user.clone();
     let repos_dir = state.repos_dir();
+    let quotas = state.config.quotas.clone();
     let app_name = name.clone();
     let created = state
         .db
         .call(move |conn| -> ApiResult<_> {
             let tx = conn.transaction()?;
+            // Counted in the transaction that inserts, so parallel creates cannot overshoot.
+            let owned = queries::apps_owned_by(&tx, owner.id)?.len();
+            quotas.check_new_app(owned, owner.is_admin)?;
             let app = match queries::insert_app(&tx, &app_name, &owner) {
                 Err(err) if is_constraint_violation(&err) => {
                     return Err(ApiError::new(
@@ -65,13 +69,14 @@ pub async fn create(
                 other => other?,
             };
             // The repository is made while the row is uncommitted: if either fails, neither stays.
-            let repo = repos::create(&repos_dir, &app_name).map_err(|err| {
-                tracing::error!(app = %app_name, error = %err, "cannot create repository");
-                ApiError::new(
-                    ErrorCode::Internal,
-                    "Could not create the app's repository.",
-                )
-            })?;
+            let repo =
+                repos::create(&repos_dir, &app_name, quotas.max_push_bytes).map_err(|err| {
+                    tracing::error!(app = %app_name, error = %err, "cannot create repository");
+                    ApiError::new(
+                        ErrorCode::Internal,
+                        "Could not create the app's repository.",
+                    )
+                })?;
             if let Err(err) = tx.commit() {
                 let _ = std::fs::remove_dir_all(repo);
                 return Err(err.into());

@@ -80,6 +80,7 @@ pub async fn scale(
         // Read under the lock, so `web+1` adds to what the previous change left.
         let (release, current) = current_formation(&state, &app).await?;
         let next = apply_scale(&current, &changes).map_err(|e| ApiError::invalid(e.to_string()))?;
+        state.config.quotas.check_scale(&current, &next)?;
         let Some(release) = release else {
             return Err(ApiError::invalid(format!(
                 "{} has no running release: deploy it first.",

@@ -5,6 +5,7 @@
 mod apps;
 mod config_vars;
 mod domains;
+mod features;
 mod formation;
 mod keys;
 mod logs;
@@ -21,7 +22,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use paas_api::{ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
 
@@ -73,6 +74,8 @@ pub fn router(state: SharedState) -> Router {
             get(domains::list).post(domains::add),
         )
         .route("/v1/apps/{app}/domains/{hostname}", delete(domains::remove))
+        .route("/v1/apps/{app}/features", get(features::list))
+        .route("/v1/apps/{app}/features/{feature}", patch(features::update))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
