@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::platform::{AgentSetup, Platform};
+use crate::platform::{AgentSetup, Platform, docker};
 use crate::util::{GitdInit, commit_files, db_dump, git, head, hello_repo};
 
 fn with_quotas(quotas: toml::Table) -> impl FnOnce(GitdInit) -> GitdInit {
@@ -342,6 +342,19 @@ fn features_roll_a_deployed_app_out_and_it_keeps_serving() {
         [(true, false), (true, true)]
     );
     platform.wait_for_body(&app, &format!("Hello from {app} v1 on "));
+    // And Docker runs the container that way.
+    let web = platform.containers(&app, "web");
+    assert_eq!(web.len(), 1, "{web:?}");
+    assert_eq!(
+        docker(&[
+            "inspect",
+            "-f",
+            "{{.Config.User}} {{.HostConfig.ReadonlyRootfs}}",
+            &web[0]
+        ])
+        .trim(),
+        "65534:65534 true"
+    );
     // Enabling what is on already changes nothing.
     platform
         .paas(&["features:enable", "read-only-fs", "-a", &app])
