@@ -38,6 +38,10 @@ pub struct GitdConfig {
     pub default_builder: String,
     #[serde(default)]
     pub agent: Option<AgentSettings>,
+    /// `[http]`: the API's timeouts, connection caps, trusted proxies, host names and login
+    /// throttle.
+    #[serde(default)]
+    pub http: crate::http::server::HttpSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
