@@ -559,3 +559,28 @@ fn tenant_text_reaches_a_terminal_escaped_and_a_pipe_unchanged() {
         );
     }
 }
+
+#[test]
+fn sigterm_stops_gitd_cleanly_with_connections_open() {
+    let gitd = Gitd::start();
+    let mut idle = TcpStream::connect(gitd.http_addr).unwrap();
+    idle.set_read_timeout(Some(HANG_GUARD)).unwrap();
+    assert!(served(&mut idle), "a keep-alive connection, now idle");
+    let mut half = TcpStream::connect(gitd.http_addr).unwrap();
+    half.write_all(b"GET /v1/whoami HTTP/1.1\r\nHost: pa")
+        .unwrap();
+    let pid = gitd.pid().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    wait_for("paas-gitd to exit", || {
+        let state = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        (state.is_empty() || state.contains("State:\tZ")).then_some(())
+    });
+    let log = gitd.log();
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(log.contains("paas-gitd stopped"), "{log}");
+    assert!(closed_by_server(&mut idle), "the idle connection is closed");
+}
