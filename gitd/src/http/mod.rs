@@ -169,6 +169,9 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
+    if let Some(timed_out) = find_source::<server::BodyTimedOut>(&rejection) {
+        return ApiError::invalid(format!("Request body too slow: {timed_out}."));
+    }
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -185,6 +188,20 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         other => other.body_text(),
     };
     ApiError::invalid(format!("Malformed request body: {detail}"))
+}
+
+/// The first error of type `E` in the chain of `err`'s sources.
+fn find_source<'a, E: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<E>() {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// The user behind the request's bearer token.

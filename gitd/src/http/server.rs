@@ -264,7 +264,10 @@ pub enum RouteClass {
 }
 
 /// Layers `router` (every route added so far) with the deadline of `class`.
-pub fn with_deadline(router: Router<SharedState>, class: RouteClass) -> Router<SharedState> {
+pub fn with_deadline<S>(router: Router<S>, class: RouteClass) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     router.route_layer(axum::middleware::from_fn_with_state(
         class,
         |State(class): State<RouteClass>, request: Request, next: Next| async move {
@@ -605,6 +608,120 @@ mod tests {
         let _c = limiter.admit(&settings, ip("127.0.0.3")).unwrap();
         assert!(limiter.admit(&settings, ip("10.0.0.1")).is_none());
         assert_eq!(limiter.open.lock().unwrap().by_address.len(), 2);
+    }
+
+    /// Serves a test router with `settings` on a loopback port; the server stops on drop of
+    /// the returned sender.
+    async fn serve_for_test(
+        settings: HttpSettings,
+    ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        use axum::routing::{get, post};
+        use futures::StreamExt as _;
+        let quick = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    "late"
+                }),
+            )
+            .route(
+                "/stream",
+                get(|| async {
+                    let chunks =
+                        futures::stream::iter(["one ", "two ", "three"]).then(|chunk| async move {
+                            tokio::time::sleep(Duration::from_millis(800)).await;
+                            Ok::<_, Infallible>(chunk)
+                        });
+                    Body::from_stream(chunks)
+                }),
+            )
+            .route("/echo", post(|body: String| async move { body }))
+            .route(
+                "/json",
+                post(
+                    |super::super::Json(value): super::super::Json<serde_json::Value>| async move {
+                        value.to_string()
+                    },
+                ),
+            );
+        let router = with_deadline(quick, RouteClass::Quick);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(listener, router, settings, async {
+            let _ = stopped.await;
+        }));
+        (address, stop)
+    }
+
+    async fn exchange(address: SocketAddr, request: &[u8]) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        let _ =
+            tokio::time::timeout(Duration::from_secs(60), stream.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[tokio::test]
+    async fn slow_handlers_and_bodies_are_cut_but_a_started_stream_is_not() {
+        let (address, _stop) = serve_for_test(HttpSettings {
+            handler_timeout_secs: 1,
+            request_body_timeout_secs: 1,
+            ..HttpSettings::default()
+        })
+        .await;
+        let slow = exchange(
+            address,
+            b"GET /slow HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(slow.starts_with("HTTP/1.1 503"), "{slow}");
+        assert!(
+            slow.contains("gave up on this request after 1 seconds"),
+            "{slow}"
+        );
+
+        let stream = exchange(
+            address,
+            b"GET /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert!(stream.starts_with("HTTP/1.1 200"), "{stream}");
+        assert!(
+            stream.contains("one ") && stream.contains("three"),
+            "{stream}"
+        );
+
+        let partial = exchange(
+            address,
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 10\r\n\r\nab",
+        )
+        .await;
+        assert!(partial.starts_with("HTTP/1.1 400"), "{partial}");
+        let partial_json = exchange(
+            address,
+            b"POST /json HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n{}",
+        )
+        .await;
+        assert!(partial_json.starts_with("HTTP/1.1 400"), "{partial_json}");
+        assert!(
+            partial_json.contains(
+                "Request body too slow: the request body did not arrive within 1 seconds."
+            ),
+            "{partial_json}"
+        );
+        let whole = exchange(
+            address,
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello",
+        )
+        .await;
+        assert!(
+            whole.starts_with("HTTP/1.1 200") && whole.ends_with("hello"),
+            "{whole}"
+        );
     }
 
     #[test]
