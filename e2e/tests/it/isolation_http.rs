@@ -584,3 +584,49 @@ fn sigterm_stops_gitd_cleanly_with_connections_open() {
     assert!(log.contains("paas-gitd stopped"), "{log}");
     assert!(closed_by_server(&mut idle), "the idle connection is closed");
 }
+
+#[test]
+fn build_output_reaches_a_terminal_escaped() {
+    let platform = crate::platform::Platform::for_pushes();
+    let app = platform.create_app("escout");
+    let repo = crate::util::git_repo();
+    crate::util::commit_files(
+        repo.path(),
+        &[(
+            "Dockerfile",
+            "FROM paas/busybox:latest\n\
+             RUN printf 'tenant \\033[2J\\033]0;owned\\007 says hi\\n' && exit 3\n",
+        )],
+        "a build that prints escapes",
+    );
+    let pushed = platform.push(&app, repo.path());
+    assert_ne!(pushed.code, Some(0), "{pushed}");
+    let screen = platform
+        .cli
+        .cmd(&["releases:output", "v1", "-a", &app])
+        .spawn_in_terminal()
+        .finish();
+    assert_eq!(screen.code, Some(0), "{screen}");
+    let piped = platform
+        .paas(&["releases:output", "v1", "-a", &app])
+        .success();
+    assert!(
+        piped
+            .stdout
+            .contains("tenant \x1b[2J\x1b]0;owned\x07 says hi"),
+        "a pipe gets the transcript as built: {:?}",
+        piped.stdout
+    );
+    assert!(
+        screen
+            .stdout
+            .contains(r"tenant \x1b[2J\x1b]0;owned\x07 says hi"),
+        "{:?}",
+        screen.stdout
+    );
+    assert!(
+        !screen.stdout.contains("\x1b[2J") && !screen.stdout.contains("\x1b]0;"),
+        "{:?}",
+        screen.stdout
+    );
+}
