@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,13 +20,41 @@ pub fn hash_password(password: &str) -> String {
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    verify_password_in(password, hash, &mut Vec::new())
+}
+
+/// [`verify_password`] with argon2's working memory (about 19 MiB with the default parameters)
+/// in `memory`, kept for the next verification: a verifying thread holds one buffer for good
+/// instead of leaving the allocator a fresh 19 MiB to keep after each attempt.
+fn verify_password_in(password: &str, hash: &str, memory: &mut Vec<argon2::Block>) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(version), Ok(params)) = (
+        argon2::Algorithm::try_from(parsed.algorithm),
+        parsed
+            .version
+            .map(argon2::Version::try_from)
+            .transpose()
+            .map(Option::unwrap_or_default),
+        argon2::Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let mut salt_bytes = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    memory.resize(params.block_count(), argon2::Block::default());
+    let mut computed = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(password.as_bytes(), salt, &mut computed, &mut memory[..])
+        .is_ok()
+        // `Output` compares in constant time.
+        && argon2::password_hash::Output::new(&computed).is_ok_and(|computed| computed == expected)
 }
 
 /// A hash to verify against when the user does not exist, so a login for an unknown name
@@ -330,10 +358,11 @@ impl PasswordChecker {
             std::thread::Builder::new()
                 .name(format!("password-check-{index}"))
                 .spawn(move || {
+                    let mut memory = Vec::new();
                     loop {
                         let job = incoming.lock().unwrap().recv();
                         let Ok(job) = job else { return };
-                        let verified = verify_password(&job.password, &job.hash);
+                        let verified = verify_password_in(&job.password, &job.hash, &mut memory);
                         let _ = job.answer.send(verified);
                     }
                 })
@@ -365,6 +394,16 @@ mod tests {
         assert!(verify_password("s3cret", &hash));
         assert!(!verify_password("s3cret ", &hash));
         assert!(!verify_password("s3cret", "not a hash"));
+        let mut memory = Vec::new();
+        for _ in 0..2 {
+            assert!(verify_password_in("s3cret", &hash, &mut memory));
+            assert!(!verify_password_in("wrong", &hash, &mut memory));
+        }
+        let legacy = Argon2::default()
+            .hash_password(b"other", &SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap())
+            .unwrap()
+            .to_string();
+        assert!(verify_password_in("other", &legacy, &mut memory));
     }
 
     #[test]

@@ -284,28 +284,36 @@ fn a_login_burst_verifies_at_most_the_limit_and_another_client_still_logs_in() {
     let admin = gitd.admin();
     let before = peak_rss_kib(gitd.pid());
     let wrong = login_body(ADMIN_USER, "wrong-password-123");
-    let burst = 200;
-    let barrier = Barrier::new(burst);
-    let statuses: Vec<u16> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..burst)
-            .map(|_| {
-                scope.spawn(|| {
-                    barrier.wait();
-                    request_from(None, gitd.http_addr, "/v1/login", &[], &wrong).0
+    let burst = |from: Option<IpAddr>| -> Vec<u16> {
+        let barrier = Barrier::new(200);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..200)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        request_from(from, gitd.http_addr, "/v1/login", &[], &wrong).0
+                    })
                 })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).collect()
-    });
-    let verified = statuses.iter().filter(|s| **s == 401).count();
-    let limited = statuses.iter().filter(|s| **s == 429).count();
-    assert_eq!(verified + limited, burst, "only 401 and 429: {statuses:?}");
-    assert!(
-        (1..=5).contains(&verified),
-        "at most the limit of 5 verified, got {verified}"
-    );
-    let grown_mib = peak_rss_kib(gitd.pid()).saturating_sub(before) / 1024;
-    assert!(grown_mib < 64, "gitd's peak memory grew by {grown_mib} MiB");
+                .collect();
+            workers.into_iter().map(|w| w.join().unwrap()).collect()
+        })
+    };
+    // The same burst from two more addresses: memory must not grow with the verifications.
+    for from in [None, Some(loopback(3)), Some(loopback(4))] {
+        let statuses = burst(from);
+        let verified = statuses.iter().filter(|s| **s == 401).count();
+        let limited = statuses.iter().filter(|s| **s == 429).count();
+        assert_eq!(verified + limited, 200, "only 401 and 429: {statuses:?}");
+        assert!(
+            (1..=5).contains(&verified),
+            "at most the limit of 5 verified, got {verified}"
+        );
+        let grown_mib = peak_rss_kib(gitd.pid()).saturating_sub(before) / 1024;
+        eprintln!(
+            "login burst from {from:?}: {verified} verified, {limited} refused, peak memory +{grown_mib} MiB"
+        );
+        assert!(grown_mib < 64, "gitd's peak memory grew by {grown_mib} MiB");
+    }
 
     let right = login_body(ADMIN_USER, ADMIN_PASSWORD);
     let (status, body) = request_from(None, gitd.http_addr, "/v1/login", &[], &right);
