@@ -19,14 +19,10 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
-pub fn verify_password(password: &str, hash: &str) -> bool {
-    verify_password_in(password, hash, &mut Vec::new())
-}
-
-/// [`verify_password`] with argon2's working memory (about 19 MiB with the default parameters)
-/// in `memory`, kept for the next verification: a verifying thread holds one buffer for good
-/// instead of leaving the allocator a fresh 19 MiB to keep after each attempt.
-fn verify_password_in(password: &str, hash: &str, memory: &mut Vec<argon2::Block>) -> bool {
+/// Whether `password` matches `hash`, with argon2's working memory (about 19 MiB with the
+/// default parameters) in `memory`, kept for the next verification: a verifying thread holds
+/// one buffer for good instead of leaving the allocator a fresh 19 MiB to keep after each one.
+fn verify_password(password: &str, hash: &str, memory: &mut Vec<argon2::Block>) -> bool {
     let Ok(parsed) = PasswordHash::new(hash) else {
         return false;
     };
@@ -362,7 +358,7 @@ impl PasswordChecker {
                     loop {
                         let job = incoming.lock().unwrap().recv();
                         let Ok(job) = job else { return };
-                        let verified = verify_password_in(&job.password, &job.hash, &mut memory);
+                        let verified = verify_password(&job.password, &job.hash, &mut memory);
                         let _ = job.answer.send(verified);
                     }
                 })
@@ -391,19 +387,19 @@ mod tests {
     #[test]
     fn passwords_verify_only_themselves() {
         let hash = hash_password("s3cret");
-        assert!(verify_password("s3cret", &hash));
-        assert!(!verify_password("s3cret ", &hash));
-        assert!(!verify_password("s3cret", "not a hash"));
         let mut memory = Vec::new();
+        assert!(verify_password("s3cret", &hash, &mut memory));
+        assert!(!verify_password("s3cret ", &hash, &mut memory));
+        assert!(!verify_password("s3cret", "not a hash", &mut memory));
         for _ in 0..2 {
-            assert!(verify_password_in("s3cret", &hash, &mut memory));
-            assert!(!verify_password_in("wrong", &hash, &mut memory));
+            assert!(verify_password("s3cret", &hash, &mut memory));
+            assert!(!verify_password("wrong", &hash, &mut memory));
         }
         let legacy = Argon2::default()
             .hash_password(b"other", &SaltString::from_b64("c2FsdHNhbHRzYWx0").unwrap())
             .unwrap()
             .to_string();
-        assert!(verify_password_in("other", &legacy, &mut memory));
+        assert!(verify_password("other", &legacy, &mut memory));
     }
 
     #[test]
