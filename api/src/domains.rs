@@ -5,6 +5,13 @@
 //! dashes; at least two labels; 253 characters at most), or a wildcard `*.example.com` whose
 //! `*` is the whole first label and stands for exactly one label. Ports, paths, schemes, IP
 //! addresses and trailing dots are refused, so a domain can go into a Traefik rule verbatim.
+//!
+//! Two more rules keep one app off another's traffic and off the platform's:
+//! [`check_platform_hosts`] refuses names equal to, under or beside the platform's own hosts
+//! (the apps domain, the API's host names), and [`overlaps`] tells when two domains can match
+//! the same host name (equal, or a wildcard covering an exact name), which gitd refuses across
+//! apps in both directions: a wildcard never covers another app's name, and an exact name is
+//! never taken from under another app's wildcard.
 
 /// Why a domain was refused; the message says what a valid one looks like.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -82,6 +89,80 @@ pub fn validate_domain(domain: &str) -> Result<(), DomainError> {
         return refuse("the last label cannot be all digits");
     }
     Ok(())
+}
+
+/// Why a domain is reserved for the platform; the message names the platform host it clashes
+/// with (the operator's own, never a tenant's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{domain} is reserved: {relation} {host}, the platform's own domain")]
+pub struct ReservedDomain {
+    pub domain: String,
+    pub host: String,
+    pub relation: &'static str,
+}
+
+/// Refuses a (valid) `domain` whose name, without a leading `*.`, is a platform host `H`, is
+/// under `H`, is the parent `P` of `H`, or sits directly under `P` beside `H` (a sibling can
+/// set cookies for `P` that `H` receives, and `*.P` would match `H` itself). The sibling and
+/// parent rules apply only when `P` has two labels or more: under a top-level domain, siblings
+/// are other people's domains.
+pub fn check_platform_hosts(domain: &str, platform_hosts: &[&str]) -> Result<(), ReservedDomain> {
+    let name = domain.strip_prefix("*.").unwrap_or(domain);
+    for host in platform_hosts {
+        let host = host.trim_end_matches('.');
+        let relation = if name == host {
+            Some(if is_wildcard(domain) {
+                "it covers the names under"
+            } else {
+                "it is"
+            })
+        } else if is_under(name, host) {
+            Some("it is under")
+        } else {
+            match parent(host).filter(|p| p.contains('.')) {
+                Some(host_parent) if name == host_parent => Some(if is_wildcard(domain) {
+                    "it covers"
+                } else {
+                    "it is the parent domain of"
+                }),
+                Some(host_parent) if parent(name) == Some(host_parent) => Some("it is beside"),
+                _ => None,
+            }
+        };
+        if let Some(relation) = relation {
+            return Err(ReservedDomain {
+                domain: domain.to_owned(),
+                host: host.to_owned(),
+                relation,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether two (valid) domains can match one same host name: they are equal, or one is a
+/// wildcard `*.X` and the other a name directly under `X` (a wildcard stands for one label).
+pub fn overlaps(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    let covers = |wildcard: &str, name: &str| {
+        wildcard
+            .strip_prefix("*.")
+            .is_some_and(|base| !is_wildcard(name) && parent(name) == Some(base))
+    };
+    covers(a, b) || covers(b, a)
+}
+
+fn is_under(name: &str, host: &str) -> bool {
+    name.len() > host.len()
+        && name.ends_with(host)
+        && name[..name.len() - host.len()].ends_with('.')
+}
+
+/// `example.com` for `www.example.com`; None for a single label.
+fn parent(name: &str) -> Option<&str> {
+    name.split_once('.').map(|(_, rest)| rest)
 }
 
 pub fn is_wildcard(domain: &str) -> bool {
@@ -163,6 +244,64 @@ mod tests {
                 .to_string()
                 .contains("253")
         );
+    }
+
+    #[test]
+    fn platform_hosts_and_their_neighbours_are_reserved() {
+        let hosts = ["apps.example.com", "paas.example.com", "paas.localhost"];
+        for (reserved, relation) in [
+            ("apps.example.com", "it is"),
+            ("paas.example.com", "it is"),
+            ("web.apps.example.com", "under"),
+            ("*.apps.example.com", "covers the names under"),
+            ("a.b.apps.example.com", "under"),
+            ("*.paas.localhost", "covers the names under"),
+            ("x.paas.localhost", "under"),
+            ("api.example.com", "beside"),
+            ("*.www.example.com", "beside"),
+            ("*.example.com", "it covers"),
+            ("example.com", "parent"),
+        ] {
+            let err = check_platform_hosts(reserved, &hosts).unwrap_err();
+            assert!(err.to_string().contains(relation), "{reserved}: {err}");
+            assert!(
+                err.to_string().contains("the platform's own domain"),
+                "{err}"
+            );
+        }
+        for free in [
+            "www.example.org",
+            "*.shop.example.org",
+            "a.www.example.com",
+            "other.localhost",
+            "xapps.example.com.org",
+            "notapps.example.com.test",
+        ] {
+            assert_eq!(check_platform_hosts(free, &hosts), Ok(()), "{free}");
+        }
+        // A platform host right under a top-level domain leaves its siblings to others.
+        assert_eq!(check_platform_hosts("other.com", &["example.com"]), Ok(()));
+        assert!(check_platform_hosts("*.example.com", &["example.com"]).is_err());
+        assert_eq!(
+            check_platform_hosts("www.example.com", &[]),
+            Ok(()),
+            "no hosts, no reservations"
+        );
+    }
+
+    #[test]
+    fn overlaps_are_equal_names_or_a_wildcard_over_a_name() {
+        assert!(overlaps("www.example.com", "www.example.com"));
+        assert!(overlaps("*.example.com", "*.example.com"));
+        assert!(overlaps("*.example.com", "www.example.com"));
+        assert!(overlaps("www.example.com", "*.example.com"));
+        assert!(!overlaps("*.example.com", "example.com"));
+        assert!(
+            !overlaps("*.example.com", "a.www.example.com"),
+            "one label only"
+        );
+        assert!(!overlaps("*.example.com", "*.www.example.com"));
+        assert!(!overlaps("www.example.com", "www.example.org"));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! How the CLI prints: Heroku-style headers (`=== myapp Config Vars`), aligned `KEY: value`
 //! columns, plain tables, `Creating ⬢ myapp... done` action lines on stderr, and JSON for
 //! `--json`. Rendering is pure (strings in, string out) so it is unit-tested; colour is used only
-//! on a terminal and never when `NO_COLOR` is set.
+//! on a terminal and never when `NO_COLOR` is set. Text that tenants control goes through
+//! [`tenant_text`] on its way to a terminal.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 use serde::Serialize;
@@ -49,6 +51,39 @@ impl Style {
     pub fn header(self, title: &str) -> String {
         self.paint("1", &format!("=== {title}"))
     }
+}
+
+/// Text that a tenant controls (config values, build and rollout output, log lines, release
+/// descriptions), as it may be shown. For a terminal (`terminal`), ESC and every other C0 and
+/// C1 control character but `\n` and `\t`, DEL, and the bidirectional overrides are written
+/// escaped (`\x1b`, `\u{202e}`): they could otherwise move the cursor, rewrite the title or
+/// the clipboard, or hide text from whoever reads it. Elsewhere (a pipe, a file) the text is
+/// passed on byte for byte.
+pub fn tenant_text(text: &str, terminal: bool) -> Cow<'_, str> {
+    if !terminal || !text.chars().any(is_unsafe_on_terminal) {
+        return Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !is_unsafe_on_terminal(c) {
+            shown.push(c);
+        } else if u32::from(c) <= 0xff {
+            shown.push_str(&format!("\\x{:02x}", u32::from(c)));
+        } else {
+            shown.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        }
+    }
+    Cow::Owned(shown)
+}
+
+fn is_unsafe_on_terminal(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Whether stdout is a terminal, for [`tenant_text`].
+pub fn stdout_is_terminal() -> bool {
+    std::io::stdout().is_terminal()
 }
 
 /// `KEY: value` lines with the values aligned in one column; a value's further lines are
@@ -207,6 +242,26 @@ mod tests {
         assert_eq!(plain.header("web Config Vars"), "=== web Config Vars");
         assert_eq!(coloured.app("web"), "\x1b[35m⬢ web\x1b[0m");
         assert_eq!(coloured.header("Apps"), "\x1b[1m=== Apps\x1b[0m");
+    }
+
+    #[test]
+    fn tenant_text_is_escaped_on_a_terminal_only() {
+        for (raw, shown) in [
+            ("plain text", "plain text"),
+            ("tab\tand\nnewline", "tab\tand\nnewline"),
+            ("\x1b[2J\x1b]0;pwned\x07", "\\x1b[2J\\x1b]0;pwned\\x07"),
+            ("over\rwrite", "over\\x0dwrite"),
+            ("back\x08space del\x7f", "back\\x08space del\\x7f"),
+            ("c1 \u{9b}31m csi", "c1 \\x9b31m csi"),
+            ("nul\0", "nul\\x00"),
+            ("bidi \u{202e}txt.exe", "bidi \\u{202e}txt.exe"),
+            ("isolate \u{2066}x\u{2069}", "isolate \\u{2066}x\\u{2069}"),
+            ("unicode ⬢ é 日本", "unicode ⬢ é 日本"),
+        ] {
+            assert_eq!(tenant_text(raw, true), shown, "{raw:?}");
+            assert_eq!(tenant_text(raw, false), raw, "piped output is untouched");
+        }
+        assert!(matches!(tenant_text("clean", true), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub struct GitdConfig {
     /// What one tenant may ask of the platform ([`crate::quotas`]).
     #[serde(default)]
     pub quotas: QuotaSettings,
+    /// `[http]`: the API's timeouts, connection caps, trusted proxies, host names and login
+    /// throttle.
+    #[serde(default)]
+    pub http: crate::http::server::HttpSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

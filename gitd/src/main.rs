@@ -105,6 +105,7 @@ async fn serve(
     if let Some(addr) = ssh_listen {
         config.ssh_listen = addr;
     }
+    config.http.validate()?;
     let db = db::Db::open(data_dir)?;
     let interrupted = db.call_blocking(|conn| db::queries::fail_unfinished_releases(conn))?;
     if interrupted > 0 {
@@ -130,6 +131,7 @@ async fn serve(
     let host_key = ssh::load_host_key(data_dir)?;
     let deploy_socket = deploy::bind_socket(data_dir)?;
 
+    let login_throttle = auth::LoginThrottle::new(&config.http.login);
     let state = Arc::new(ServerState {
         db,
         ssh_public_port: config.ssh_public_port.unwrap_or(ssh_addr.port()),
@@ -139,7 +141,7 @@ async fn serve(
             .map(|agent| paas_agent_client::AgentClient::new(&agent.url, &agent.token)),
         config,
         data_dir: data_dir.to_owned(),
-        login_throttle: Default::default(),
+        login_throttle,
         app_locks: Default::default(),
         push_sessions: Default::default(),
         events: Default::default(),
@@ -155,10 +157,13 @@ async fn serve(
     write_run_file(data_dir, "ssh.addr", &ssh_addr.to_string())?;
     tracing::info!(%http_addr, %ssh_addr, "paas-gitd listening");
 
-    let app = http::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(http_listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    http::server::serve(
+        http_listener,
+        http::router(state.clone()),
+        state.config.http.clone(),
+        shutdown_signal(),
+    )
+    .await?;
     ssh_server.abort();
     tracing::info!("paas-gitd stopped");
     Ok(())

@@ -7,7 +7,9 @@ use paas_api::types::{App, CreateAppRequest};
 use super::{Context, interactive};
 use crate::AppArg;
 use crate::git::{self, RemoteChange};
-use crate::output::{Style, action, key_values, print_json, table};
+use crate::output::{
+    Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text,
+};
 
 pub fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
     let client = ctx.client()?;
@@ -86,10 +88,14 @@ pub fn create(ctx: &Context, name: Option<String>, remote: &str, json: bool) -> 
 
 pub fn info(ctx: &Context, app: &AppArg, json: bool) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
-    let app = ctx.client()?.app(&name)?;
+    let mut app = ctx.client()?.app(&name)?;
     if json {
         print_json(&app)
     } else {
+        if let Some(deploy) = app.last_deploy.as_mut() {
+            deploy.description =
+                tenant_text(&deploy.description, stdout_is_terminal()).into_owned();
+        }
         print!("{}", render_info(&app, Style::stdout()));
         Ok(())
     }

@@ -42,6 +42,9 @@ pub fn login(
         bail!("Cannot prompt for a password without a terminal. Use --password-stdin.");
     };
 
+    if let Some(warning) = cleartext_warning(&server) {
+        eprintln!("{warning}");
+    }
     let response = Client::new(&server, None)?.login(&LoginRequest {
         username: username.trim().to_owned(),
         password,
@@ -52,6 +55,26 @@ pub fn login(
     ctx.credentials.save(&server, &response.token)?;
     println!("Logged in as {}", response.user.username);
     Ok(())
+}
+
+/// One line for a login to a plain `http://` server that is not on this machine: the password
+/// (and then the token) would cross the network unencrypted.
+fn cleartext_warning(server: &str) -> Option<String> {
+    let url = reqwest::Url::parse(server).ok()?;
+    if url.scheme() != "http" {
+        return None;
+    }
+    let host = url.host_str()?;
+    let loopback = match host.trim_start_matches('[').trim_end_matches(']').parse() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback(),
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    };
+    (!loopback).then(|| {
+        format!(
+            "warning: {server} is plain http: your password and token cross the network unencrypted; use https://"
+        )
+    })
 }
 
 pub fn logout(ctx: &mut Context) -> anyhow::Result<()> {
@@ -83,5 +106,33 @@ pub fn whoami(ctx: &Context, json: bool) -> anyhow::Result<()> {
     } else {
         println!("{}", user.username);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_off_this_machine_is_warned_about() {
+        for remote in [
+            "http://paas.example.com",
+            "http://10.0.0.5:8750",
+            "http://[2001:db8::1]:8750",
+        ] {
+            let warning = cleartext_warning(remote).expect(remote);
+            assert!(warning.starts_with("warning: "), "{warning}");
+            assert!(!warning.contains('\n'));
+        }
+        for fine in [
+            "https://paas.example.com",
+            "http://127.0.0.1:8750",
+            "http://127.0.0.2:8750",
+            "http://localhost:8750",
+            "http://api.localhost",
+            "http://[::1]:8750",
+        ] {
+            assert_eq!(cleartext_warning(fine), None, "{fine}");
+        }
     }
 }

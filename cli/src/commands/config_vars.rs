@@ -9,7 +9,9 @@ use paas_api::validate_config_key;
 
 use super::Context;
 use crate::AppArg;
-use crate::output::{Style, action, key_values, print_json, word_list};
+use crate::output::{
+    Style, action, key_values, print_json, stdout_is_terminal, tenant_text, word_list,
+};
 
 pub fn show(ctx: &Context, app: &AppArg, json: bool, shell: bool) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
@@ -17,14 +19,28 @@ pub fn show(ctx: &Context, app: &AppArg, json: bool, shell: bool) -> anyhow::Res
     if json {
         return print_json(&vars);
     }
+    let terminal = stdout_is_terminal();
     if shell {
         for (key, value) in &vars {
-            println!("{key}={}", shell_quote(value));
+            println!("{key}={}", tenant_text(&shell_quote(value), terminal));
         }
         return Ok(());
     }
+    let vars = shown(&vars, terminal);
     print!("{}", render_config(&name, &vars, Style::stdout()));
     Ok(())
+}
+
+/// The values (and keys) made safe for the output; see [`tenant_text`].
+fn shown(vars: &BTreeMap<String, String>, terminal: bool) -> BTreeMap<String, String> {
+    vars.iter()
+        .map(|(key, value)| {
+            (
+                tenant_text(key, terminal).into_owned(),
+                tenant_text(value, terminal).into_owned(),
+            )
+        })
+        .collect()
 }
 
 fn render_config(app: &str, vars: &BTreeMap<String, String>, style: Style) -> String {
@@ -44,7 +60,8 @@ pub fn get(ctx: &Context, app: &AppArg, key: &str) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
     let vars = ctx.client()?.config(&name)?.vars;
     // As Heroku: an unset key prints an empty line.
-    println!("{}", vars.get(key).map(String::as_str).unwrap_or(""));
+    let value = vars.get(key).map(String::as_str).unwrap_or("");
+    println!("{}", tenant_text(value, stdout_is_terminal()));
     Ok(())
 }
 
@@ -69,11 +86,12 @@ pub fn set(ctx: &Context, app: &AppArg, pairs: &[String]) -> anyhow::Result<()> 
         let suffix = format!(", v{}", updated.release.version);
         Ok((updated, suffix))
     })?;
-    let shown: Vec<(&String, &str)> = parsed
+    let terminal = stdout_is_terminal();
+    let shown: Vec<(&String, std::borrow::Cow<'_, str>)> = parsed
         .iter()
         .map(|(k, _)| {
             let value = updated.vars.get(k).map(String::as_str).unwrap_or("");
-            (k, value)
+            (k, tenant_text(value, terminal))
         })
         .collect();
     print!("{}", key_values(&shown));
@@ -194,6 +212,17 @@ mod tests {
             render_config("web", &BTreeMap::new(), Style { colour: false }),
             "web has no config vars.\n"
         );
+    }
+
+    #[test]
+    fn config_values_are_escaped_on_a_terminal() {
+        let vars: BTreeMap<String, String> =
+            [("A".to_owned(), "x\x1b]52;c;cGF5bG9hZA==\x07\ny".to_owned())].into();
+        assert_eq!(
+            render_config("web", &shown(&vars, true), Style { colour: false }),
+            "=== web Config Vars\nA: x\\x1b]52;c;cGF5bG9hZA==\\x07\n   y\n"
+        );
+        assert_eq!(shown(&vars, false), vars);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use reqwest::Method;
 
 use super::Context;
 use crate::AppArg;
-use crate::output::Style;
+use crate::output::{Style, tenant_text};
 
 /// `NO_COLOR`-aware ANSI colours given to process types in turn (cyan, green, yellow, blue,
 /// magenta, red, and their bright forms).
@@ -90,7 +90,11 @@ pub fn show(ctx: &Context, app: &AppArg, args: &LogsArgs) -> anyhow::Result<()> 
 /// process type when `colour`.
 pub fn render(line: &LogLine, colour: bool) -> String {
     let timestamp = line.timestamp.format("%Y-%m-%dT%H:%M:%S%.6f%:z");
-    let prefix = format!("{}[{}]:", line.source.as_str(), line.dyno);
+    let prefix = format!(
+        "{}[{}]:",
+        line.source.as_str(),
+        tenant_text(&line.dyno, true).replace('\n', "\\n")
+    );
     let prefix = if colour {
         let code = match line.source {
             LogSource::App => colour_of(&line.dyno),
@@ -101,18 +105,9 @@ pub fn render(line: &LogLine, colour: bool) -> String {
     } else {
         prefix
     };
-    // Control characters other than tab would move the cursor or clear the screen.
-    let text: String = line
-        .line
-        .chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect();
+    // Log lines are escaped wherever they go, as always: a log is often piped to a pager
+    // that passes escapes through. One line stays one line.
+    let text = tenant_text(&line.line, true).replace('\n', "\\n");
     format!("{timestamp} {prefix} {text}")
 }
 
@@ -187,10 +182,18 @@ mod tests {
     }
 
     #[test]
+    fn forged_dynos_cannot_reach_the_terminal() {
+        assert_eq!(
+            render(&line(LogSource::App, "web.1\x1b[8m", "x"), false),
+            "2026-11-22T10:00:00.123456+00:00 app[web.1\\x1b[8m]: x"
+        );
+    }
+
+    #[test]
     fn control_characters_cannot_reach_the_terminal() {
         assert!(
-            render(&line(LogSource::App, "web.1", "a\x1b[2Jb\tc"), false)
-                .ends_with("a\u{fffd}[2Jb\tc")
+            render(&line(LogSource::App, "web.1", "a\x1b[2Jb\tc\nd"), false)
+                .ends_with("a\\x1b[2Jb\tc\\nd")
         );
     }
 }

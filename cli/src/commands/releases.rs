@@ -8,7 +8,9 @@ use reqwest::Method;
 use super::Context;
 use super::ps::ago;
 use crate::AppArg;
-use crate::output::{Style, action, key_values, print_json, table};
+use crate::output::{
+    Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text,
+};
 
 pub fn list(ctx: &Context, app: &AppArg, json: bool, num: u32) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
@@ -17,6 +19,8 @@ pub fn list(ctx: &Context, app: &AppArg, json: bool, num: u32) -> anyhow::Result
     if json {
         return print_json(&releases);
     }
+    let terminal = stdout_is_terminal();
+    let releases: Vec<Release> = releases.iter().map(|r| shown(r, terminal)).collect();
     print!(
         "{}",
         render_releases(&name, &releases, Utc::now(), Style::stdout())
@@ -50,6 +54,29 @@ fn render_releases(app: &str, releases: &[Release], now: DateTime<Utc>, style: S
         })
         .collect();
     format!("{}\n{}", style.header(&title), table(&rows))
+}
+
+/// The release with every text a tenant controls made safe for the output (see
+/// [`tenant_text`]).
+fn shown(release: &Release, terminal: bool) -> Release {
+    let text = |value: &str| tenant_text(value, terminal).into_owned();
+    Release {
+        description: text(&release.description),
+        user: text(&release.user),
+        image: release.image.as_deref().map(text),
+        commit: release.commit.as_deref().map(text),
+        processes: release
+            .processes
+            .iter()
+            .map(|(process, command)| (text(process), command.as_deref().map(text)))
+            .collect(),
+        config: release
+            .config
+            .iter()
+            .map(|(key, value)| (text(key), text(value)))
+            .collect(),
+        ..release.clone()
+    }
 }
 
 fn describe(release: &Release) -> String {
@@ -86,6 +113,7 @@ pub fn info(ctx: &Context, app: &AppArg, version: &str, json: bool) -> anyhow::R
     if json {
         return print_json(&release);
     }
+    let release = shown(&release, stdout_is_terminal());
     print!("{}", render_info(&release, Utc::now(), Style::stdout()));
     Ok(())
 }
@@ -144,7 +172,10 @@ pub fn output(ctx: &Context, app: &AppArg, version: &str) -> anyhow::Result<()> 
     let client = ctx.client()?;
     let url = client.url(&["apps", &name, "releases", &format!("v{version}"), "output"]);
     let output: ReleaseOutput = client.execute(client.request(Method::GET, url))?.json()?;
-    println!("{}", output.output.trim_end());
+    println!(
+        "{}",
+        tenant_text(output.output.trim_end(), stdout_is_terminal())
+    );
     Ok(())
 }
 
@@ -218,6 +249,31 @@ mod tests {
             processes: Default::default(),
             config: Default::default(),
         }
+    }
+
+    #[test]
+    fn tenant_text_in_releases_is_escaped_on_a_terminal() {
+        let mut evil = release(2, "Deploy \x1b]0;owned\x07 abc", ReleaseStatus::Succeeded);
+        evil.config = [("GREETING".to_owned(), "hi\x1b[2J".to_owned())].into();
+        evil.processes = [("web".to_owned(), Some("run \u{9b}1m".to_owned()))].into();
+        let rendered = render_info(&shown(&evil, true), now(), Style { colour: false });
+        assert!(
+            !rendered.contains(['\x1b', '\x07', '\u{9b}']),
+            "{rendered:?}"
+        );
+        assert!(
+            rendered.contains("Change:    Deploy \\x1b]0;owned\\x07 abc\n"),
+            "{rendered}"
+        );
+        assert!(rendered.contains("GREETING: hi\\x1b[2J\n"), "{rendered}");
+        assert!(rendered.contains("web: run \\x9b1m"), "{rendered}");
+        let listed = render_releases("web", &[shown(&evil, true)], now(), Style { colour: false });
+        assert_eq!(
+            listed,
+            "=== web Releases - Current: v2\n\
+             v2  Deploy \\x1b]0;owned\\x07 abc  alice  2026/11/22 01:00:02 (~ 9m ago)\n"
+        );
+        assert_eq!(shown(&evil, false), evil, "piped output is untouched");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! One connection serves every request, behind a mutex, on the blocking pool: SQLite allows one
 //! writer at a time anyway, and a single connection makes "read, decide, write" sequences
 //! (next release number, uniqueness checks) atomic without retry loops. WAL keeps readers of
-//! the file (backups, `sqlite3`) from blocking it.
+//! the file (backups, `sqlite3`) from blocking it. The file and its `-wal`/`-shm` are 0600.
 
 mod migrations;
 pub mod queries;
@@ -24,9 +24,18 @@ pub struct Db {
 impl Db {
     pub fn open(data_dir: &Path) -> anyhow::Result<Db> {
         let path = data_dir.join(DB_FILE);
+        restrict_to_owner(&path)?;
         let mut conn = Connection::open(&path)
             .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
+        for companion in ["-wal", "-shm"] {
+            let mut name = path.clone().into_os_string();
+            name.push(companion);
+            let companion = std::path::PathBuf::from(name);
+            if companion.exists() {
+                restrict_to_owner(&companion)?;
+            }
+        }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -61,6 +70,21 @@ impl Db {
     }
 }
 
+/// Makes `path` (created empty when missing) readable and writable by its owner only: the
+/// database holds password hashes and config values, and a data dir made by hand (or by an
+/// older version) may have left it 0644. SQLite gives `-wal` and `-shm` the database's mode.
+fn restrict_to_owner(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| anyhow::anyhow!("cannot make {} private: {e}", path.display()))
+}
+
 pub fn now() -> i64 {
     Utc::now().timestamp()
 }
@@ -75,4 +99,33 @@ pub fn is_constraint_violation(err: &rusqlite::Error) -> bool {
         err,
         rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::ConstraintViolation
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_database_is_private_even_when_it_was_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        Db::open(dir.path()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        db.call_blocking(|conn| {
+            conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+        })
+        .unwrap();
+        assert_eq!(mode(&path), 0o600);
+        for companion in ["paas.db-wal", "paas.db-shm"] {
+            let companion = dir.path().join(companion);
+            assert!(companion.exists(), "{}", companion.display());
+            assert_eq!(mode(&companion), 0o600, "{}", companion.display());
+        }
+    }
 }

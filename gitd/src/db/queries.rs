@@ -595,6 +595,12 @@ pub fn delete_domain(conn: &Connection, app_id: i64, hostname: &str) -> rusqlite
     )? > 0)
 }
 
+/// Every domain of every app but `app_id`, for the overlap check of a new domain.
+pub fn domains_of_other_apps(conn: &Connection, app_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT hostname FROM domains WHERE app_id != ?1")?;
+    stmt.query_map([app_id], |r| r.get(0))?.collect()
+}
+
 /// The distinct images of the app's newest `limit` successful releases.
 pub fn recent_release_images(
     conn: &Connection,

@@ -1,15 +1,17 @@
 //! Custom domains: `GET`/`POST /v1/apps/{app}/domains`, `DELETE …/domains/{hostname}`. A
 //! domain belongs to one app at most. Adding or removing one re-rolls the app's `web`
 //! instances with the new Traefik rule (zero downtime, no new release); if that rollout fails,
-//! the change is undone and the app keeps its old routing.
+//! the change is undone and the app keeps its old routing. Names of the platform's own hosts
+//! and their neighbours are refused, and so is any name that overlaps another app's (a
+//! wildcard over its name, or a name under its wildcard); see `paas_api::domains`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
-use paas_api::domains::validate_domain;
+use paas_api::domains::{check_platform_hosts, is_wildcard, overlaps, validate_domain};
 use paas_api::types::{AddDomainRequest, Domain};
 
-use super::formation::{current_formation, deploy_failed};
+use super::formation::{current_formation, deploy_failed, detached};
 use super::{ApiError, ApiResult, AuthUser, Json};
 use crate::db::queries::AppRow;
 use crate::db::{self, is_constraint_violation, queries};
@@ -47,13 +49,22 @@ pub async fn add(
     let app = auth.app(&state, &name).await?;
     let hostname = request.hostname;
     validate_domain(&hostname).map_err(|err| ApiError::invalid(err.to_string()))?;
-    let platform = &state.config.domain;
-    let bare = hostname.strip_prefix("*.").unwrap_or(&hostname);
-    if bare == platform || bare.ends_with(&format!(".{platform}")) {
-        return Err(ApiError::invalid(format!(
-            "{hostname} is under {platform}, the platform's own domain; apps get <app>.{platform} already."
-        )));
-    }
+    let platform_hosts: Vec<&str> = std::iter::once(state.config.domain.as_str())
+        .chain(state.config.http.public_hosts.iter().map(String::as_str))
+        .collect();
+    check_platform_hosts(&hostname, &platform_hosts)
+        .map_err(|err| ApiError::invalid(format!("{err}.")))?;
+    detached(add_detached(state, auth.user.username, app, hostname)).await
+}
+
+/// The rest of [`add`], run to completion even if the client hangs up: the domain row and the
+/// routing the agent was given must not part ways.
+async fn add_detached(
+    state: SharedState,
+    by: String,
+    app: AppRow,
+    hostname: String,
+) -> ApiResult<(StatusCode, Json<Domain>)> {
     let lock = state.app_locks.for_app(&app.name);
     let _held = lock.lock().await;
     let app_id = app.id;
@@ -62,7 +73,8 @@ pub async fn add(
         state
             .db
             .call(move |conn| -> ApiResult<i64> {
-                let owned = queries::domains(conn, app_id)?
+                let tx = conn.transaction()?;
+                let owned = queries::domains(&tx, app_id)?
                     .into_iter()
                     .any(|(existing, _)| existing == hostname);
                 if owned {
@@ -71,13 +83,19 @@ pub async fn add(
                         format!("{hostname} is already a domain of this app."),
                     ));
                 }
-                match queries::insert_domain(conn, app_id, &hostname) {
-                    Err(err) if is_constraint_violation(&err) => Err(ApiError::new(
-                        ErrorCode::Conflict,
-                        format!("{hostname} is already in use by another app."),
-                    )),
-                    other => Ok(other?),
+                // Which app holds the other name is not said: that is another tenant's.
+                let taken = queries::domains_of_other_apps(&tx, app_id)?
+                    .iter()
+                    .any(|other| overlaps(&hostname, other));
+                if taken {
+                    return Err(in_use(&hostname));
                 }
+                let added = match queries::insert_domain(&tx, app_id, &hostname) {
+                    Err(err) if is_constraint_violation(&err) => Err(in_use(&hostname)),
+                    other => Ok(other?),
+                }?;
+                tx.commit()?;
+                Ok(added)
             })
             .await?
     };
@@ -93,7 +111,7 @@ pub async fn add(
         &state,
         app_id,
         "domains",
-        format!("Added domain {hostname} by user {}", auth.user.username),
+        format!("Added domain {hostname} by user {by}"),
     )
     .await;
     Ok((
@@ -105,12 +123,32 @@ pub async fn add(
     ))
 }
 
+/// The one answer for a name that another app has, or that overlaps one of its names.
+fn in_use(hostname: &str) -> ApiError {
+    let what = if is_wildcard(hostname) {
+        "covers a domain another app serves"
+    } else {
+        "is already in use by another app"
+    };
+    ApiError::new(ErrorCode::Conflict, format!("{hostname} {what}."))
+}
+
 pub async fn remove(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path((name, hostname)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &name).await?;
+    detached(remove_detached(state, auth.user.username, app, hostname)).await
+}
+
+/// The rest of [`remove`], run to completion even if the client hangs up.
+async fn remove_detached(
+    state: SharedState,
+    by: String,
+    app: AppRow,
+    hostname: String,
+) -> ApiResult<StatusCode> {
     let lock = state.app_locks.for_app(&app.name);
     let _held = lock.lock().await;
     let app_id = app.id;
@@ -139,7 +177,7 @@ pub async fn remove(
         &state,
         app_id,
         "domains",
-        format!("Removed domain {hostname} by user {}", auth.user.username),
+        format!("Removed domain {hostname} by user {by}"),
     )
     .await;
     Ok(StatusCode::NO_CONTENT)

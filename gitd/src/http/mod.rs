@@ -11,6 +11,7 @@ mod keys;
 mod logs;
 mod releases;
 mod rollback;
+pub mod server;
 mod session;
 mod users;
 
@@ -28,19 +29,20 @@ use serde::de::DeserializeOwned;
 
 use crate::db::queries::{self, AppRow, UserRow};
 use crate::state::SharedState;
+use server::{RouteClass, with_deadline};
 
 /// Bodies over this are refused before they are read in full.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub fn router(state: SharedState) -> Router {
-    Router::new()
+    let quick = Router::new()
         .route("/v1/login", post(session::login))
         .route("/v1/logout", post(session::logout))
         .route("/v1/whoami", get(session::whoami))
         .route("/v1/users", get(users::list).post(users::create))
         .route("/v1/users/{username}", delete(users::remove))
         .route("/v1/apps", get(apps::list).post(apps::create))
-        .route("/v1/apps/{app}", get(apps::info).delete(apps::destroy))
+        .route("/v1/apps/{app}", get(apps::info))
         .route(
             "/v1/apps/{app}/collaborators",
             get(apps::list_collaborators).post(apps::add_collaborator),
@@ -51,31 +53,31 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/v1/keys", get(keys::list).post(keys::add))
         .route("/v1/keys/{key}", delete(keys::remove))
-        .route(
-            "/v1/apps/{app}/config",
-            get(config_vars::get).patch(config_vars::update),
-        )
+        .route("/v1/apps/{app}/config", get(config_vars::get))
         .route("/v1/apps/{app}/releases", get(releases::list))
         .route("/v1/apps/{app}/releases/{version}", get(releases::info))
         .route("/v1/apps/{app}/ps", get(formation::ps))
-        .route(
-            "/v1/apps/{app}/formation",
-            get(formation::list).patch(formation::scale),
-        )
-        .route("/v1/apps/{app}/restart", post(formation::restart))
+        .route("/v1/apps/{app}/formation", get(formation::list))
+        // Streams: the deadline covers the backlog, up to the response head; the followed
+        // stream after it runs as long as the client stays.
         .route("/v1/apps/{app}/logs", get(logs::logs))
         .route(
             "/v1/apps/{app}/releases/{version}/output",
             get(releases::output),
         )
+        .route("/v1/apps/{app}/domains", get(domains::list))
+        .route("/v1/apps/{app}/features", get(features::list));
+    let rollouts = Router::new()
+        .route("/v1/apps/{app}", delete(apps::destroy))
+        .route("/v1/apps/{app}/config", patch(config_vars::update))
+        .route("/v1/apps/{app}/formation", patch(formation::scale))
+        .route("/v1/apps/{app}/restart", post(formation::restart))
         .route("/v1/apps/{app}/rollback", post(rollback::rollback))
-        .route(
-            "/v1/apps/{app}/domains",
-            get(domains::list).post(domains::add),
-        )
+        .route("/v1/apps/{app}/domains", post(domains::add))
         .route("/v1/apps/{app}/domains/{hostname}", delete(domains::remove))
-        .route("/v1/apps/{app}/features", get(features::list))
-        .route("/v1/apps/{app}/features/{feature}", patch(features::update))
+        .route("/v1/apps/{app}/features/{feature}", patch(features::update));
+    with_deadline(quick, RouteClass::Quick)
+        .merge(with_deadline(rollouts, RouteClass::Rollout))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -170,6 +172,9 @@ impl<T: serde::Serialize> IntoResponse for Json<T> {
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
+    if let Some(timed_out) = find_source::<server::BodyTimedOut>(&rejection) {
+        return ApiError::invalid(format!("Request body too slow: {timed_out}."));
+    }
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::new(
             ErrorCode::PayloadTooLarge,
@@ -186,6 +191,20 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         other => other.body_text(),
     };
     ApiError::invalid(format!("Malformed request body: {detail}"))
+}
+
+/// The first error of type `E` in the chain of `err`'s sources.
+fn find_source<'a, E: std::error::Error + 'static>(
+    err: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
+    let mut current = Some(err);
+    while let Some(err) = current {
+        if let Some(found) = err.downcast_ref::<E>() {
+            return Some(found);
+        }
+        current = err.source();
+    }
+    None
 }
 
 /// The user behind the request's bearer token.

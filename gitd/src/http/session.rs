@@ -1,12 +1,11 @@
 //! Login, logout, whoami.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
 use paas_api::types::{LoginRequest, LoginResponse, User};
 
+use super::server::ClientAddress;
 use super::{ApiError, ApiResult, AuthUser, Json};
 use crate::auth;
 use crate::db::{self, queries};
@@ -14,48 +13,65 @@ use crate::state::SharedState;
 
 pub async fn login(
     State(state): State<SharedState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientAddress(address): ClientAddress,
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
-    let address = peer.ip();
-    if let Err(wait) = state.login_throttle.check(&request.username, address) {
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            match wait.as_secs().max(1) {
-                1 => "Too many failed logins; try again in 1 second.".to_owned(),
-                seconds => format!("Too many failed logins; try again in {seconds} seconds."),
-            },
-        ));
-    }
-    let username = request.username.clone();
-    let user = state
-        .db
-        .call(move |conn| queries::user_by_name(conn, &username))
-        .await?;
-    let hash = user
-        .as_ref()
-        .map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| auth::decoy_hash().to_owned());
-    let password = request.password;
-    let verified = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .expect("password check panicked");
+    // A malformed name cannot be anyone's: it counts against the address only, unverified.
+    let username = paas_api::validate_username(&request.username)
+        .is_ok()
+        .then_some(request.username.as_str());
+    let attempt = state
+        .login_throttle
+        .reserve(username, address)
+        .map_err(|wait| {
+            ApiError::new(
+                ErrorCode::RateLimited,
+                match wait.as_secs().max(1) {
+                    1 => "Too many failed logins; try again in 1 second.".to_owned(),
+                    seconds => format!("Too many failed logins; try again in {seconds} seconds."),
+                },
+            )
+        })?;
+    let user = match username {
+        Some(username) => {
+            let username = username.to_owned();
+            state
+                .db
+                .call(move |conn| queries::user_by_name(conn, &username))
+                .await?
+        }
+        None => None,
+    };
+    let verified = if username.is_some() {
+        let hash = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| auth::decoy_hash().to_owned());
+        match state.login_throttle.verify(request.password, hash).await {
+            Ok(verified) => verified,
+            Err(auth::Busy) => {
+                attempt.not_tried();
+                return Err(ApiError::new(
+                    ErrorCode::RateLimited,
+                    "Too many logins at once; try again in a few seconds.",
+                ));
+            }
+        }
+    } else {
+        false
+    };
     let user = match user {
         Some(user) if verified => user,
         _ => {
-            state
-                .login_throttle
-                .record_failure(&request.username, address);
-            tracing::warn!(username = %request.username, %address, "failed login");
+            drop(attempt);
+            tracing::warn!(username = %auth::loggable(&request.username), %address, "failed login");
             return Err(ApiError::new(
                 ErrorCode::Unauthorized,
                 "Invalid username or password.",
             ));
         }
     };
-    state
-        .login_throttle
-        .record_success(&request.username, address);
+    attempt.succeeded();
     let token = auth::new_token();
     let token_hash = auth::token_hash(&token);
     let expires_at = db::now() + state.config.token_ttl_seconds;
@@ -67,7 +83,7 @@ pub async fn login(
             queries::insert_token(conn, user_id, &token_hash, expires_at)
         })
         .await?;
-    tracing::info!(username = %user.username, "login");
+    tracing::info!(username = %user.username, %address, "login");
     Ok(Json(LoginResponse {
         token,
         user: user.to_api(),
