@@ -481,9 +481,14 @@ fn domains_cannot_take_platform_names_or_overlap_another_tenant() {
     );
     assert_eq!(gitd.db_dump(), before, "refusals change nothing");
 
-    // An app's own names do not clash with each other, and free names are free.
+    // An app's own names do not clash with each other, one owner's apps may share a zone, and
+    // free names are free.
     alice
         .run(&["domains:add", "*.store.test", "-a", "shop-a"])
+        .success();
+    alice.run(&["apps:create", "shop-c"]).success();
+    alice
+        .run(&["domains:add", "www.first.test", "-a", "shop-c"])
         .success();
     bob.run(&["domains:add", "www.bob.test", "-a", "shop-b"])
         .success();

@@ -596,8 +596,13 @@ pub fn delete_domain(conn: &Connection, app_id: i64, hostname: &str) -> rusqlite
 }
 
 /// Every domain of every app but `app_id`, for the overlap check of a new domain.
-pub fn domains_of_other_apps(conn: &Connection, app_id: i64) -> rusqlite::Result<Vec<String>> {
-    let mut stmt = conn.prepare("SELECT hostname FROM domains WHERE app_id != ?1")?;
+/// The domains of apps whose owner is not this app's owner: one owner's apps may share a
+/// zone (`*.example.com` on one, `www.example.com` on another), other tenants' may not.
+pub fn domains_of_other_owners(conn: &Connection, app_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT d.hostname FROM domains d JOIN apps a ON a.id = d.app_id
+         WHERE a.owner_id != (SELECT owner_id FROM apps WHERE id = ?1)",
+    )?;
     stmt.query_map([app_id], |r| r.get(0))?.collect()
 }
 

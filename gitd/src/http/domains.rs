@@ -84,7 +84,7 @@ async fn add_detached(
                     ));
                 }
                 // Which app holds the other name is not said: that is another tenant's.
-                let taken = queries::domains_of_other_apps(&tx, app_id)?
+                let taken = queries::domains_of_other_owners(&tx, app_id)?
                     .iter()
                     .any(|other| overlaps(&hostname, other));
                 if taken {
