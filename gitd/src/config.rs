@@ -38,6 +38,9 @@ pub struct GitdConfig {
     pub default_builder: String,
     #[serde(default)]
     pub agent: Option<AgentSettings>,
+    /// `[ssh]`: connection caps and timeouts of the SSH endpoint.
+    #[serde(default)]
+    pub ssh: crate::ssh::SshSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
