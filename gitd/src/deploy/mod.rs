@@ -154,7 +154,9 @@ async fn handle_hook(state: SharedState, stream: UnixStream) {
     let success = match request {
         Err(reason) => {
             tracing::warn!(%reason, "malformed deploy request refused");
-            progress.fail(&format!("malformed deploy request from the git hook: {reason}"));
+            progress.fail(&format!(
+                "malformed deploy request from the git hook: {reason}"
+            ));
             false
         }
         Ok(request) => match state.push_sessions.get(&request.token) {

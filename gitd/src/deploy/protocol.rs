@@ -48,7 +48,9 @@ pub struct ObjectId(String);
 impl ObjectId {
     pub fn parse(text: &str) -> Result<ObjectId, ProtocolError> {
         if matches!(text.len(), 40 | 64)
-            && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             Ok(ObjectId(text.to_owned()))
         } else {
@@ -275,13 +277,20 @@ mod tests {
             format!("{}é", "a".repeat(38)),
             format!("{} ", "a".repeat(39)),
         ] {
-            assert_eq!(ObjectId::parse(&bad), Err(ProtocolError::ObjectId(bad.clone())));
+            assert_eq!(
+                ObjectId::parse(&bad),
+                Err(ProtocolError::ObjectId(bad.clone()))
+            );
         }
     }
 
     #[test]
     fn ref_names_follow_git_check_ref_format() {
-        for good in ["refs/heads/main", "refs/heads/feature/x-1", "refs/tags/v1.0"] {
+        for good in [
+            "refs/heads/main",
+            "refs/heads/feature/x-1",
+            "refs/tags/v1.0",
+        ] {
             assert!(RefName::parse(good).is_ok(), "{good}");
         }
         for bad in [
@@ -315,7 +324,9 @@ mod tests {
             .to_string()
         };
         let (zero, sha) = ("0".repeat(40), "a".repeat(40));
-        assert!(serde_json::from_str::<HookRequest>(&request(&zero, &sha, "refs/heads/main")).is_ok());
+        assert!(
+            serde_json::from_str::<HookRequest>(&request(&zero, &sha, "refs/heads/main")).is_ok()
+        );
         for (old, new, name) in [
             (zero.as_str(), "abc", "refs/heads/main"),
             (zero.as_str(), "", "refs/heads/main"),

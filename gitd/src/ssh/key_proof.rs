@@ -64,8 +64,8 @@ impl KeyChallenges {
         signature: &str,
     ) -> Result<(), ProofError> {
         self.take(user_id, challenge)?;
-        let signature =
-            SshSig::from_pem(signature.trim()).map_err(|e| ProofError::Unreadable(e.to_string()))?;
+        let signature = SshSig::from_pem(signature.trim())
+            .map_err(|e| ProofError::Unreadable(e.to_string()))?;
         key.verify(NAMESPACE, challenge.as_bytes(), &signature)
             .map_err(|_| ProofError::Mismatch)
     }
@@ -116,7 +116,12 @@ mod tests {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(data.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(data.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         String::from_utf8(out.stdout).unwrap()
@@ -130,7 +135,11 @@ mod tests {
             let (private, public) = keygen(dir.path(), kind);
             let challenge = challenges.issue(1);
             let signature = sign(&private, NAMESPACE, &challenge);
-            assert_eq!(challenges.verify(1, &public, &challenge, &signature), Ok(()), "{kind}");
+            assert_eq!(
+                challenges.verify(1, &public, &challenge, &signature),
+                Ok(()),
+                "{kind}"
+            );
             assert_eq!(
                 challenges.verify(1, &public, &challenge, &signature),
                 Err(ProofError::UnknownChallenge),
@@ -185,7 +194,13 @@ mod tests {
         for _ in 0..MAX_PER_USER {
             challenges.issue(1);
         }
-        assert_eq!(challenges.take(1, &first), Err(ProofError::UnknownChallenge));
-        assert_eq!(challenges.outstanding.lock().unwrap()[&1].len(), MAX_PER_USER);
+        assert_eq!(
+            challenges.take(1, &first),
+            Err(ProofError::UnknownChallenge)
+        );
+        assert_eq!(
+            challenges.outstanding.lock().unwrap()[&1].len(),
+            MAX_PER_USER
+        );
     }
 }

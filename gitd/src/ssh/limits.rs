@@ -207,7 +207,10 @@ impl<S> Severable<S> {
 }
 
 fn severed() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "connection closed by paas-gitd")
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "connection closed by paas-gitd",
+    )
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Severable<S> {
@@ -258,7 +261,12 @@ mod tests {
 
     use super::*;
 
-    fn limits(total: usize, per_address: usize, unauth: usize, unauth_per_address: usize) -> Arc<ConnectionLimits> {
+    fn limits(
+        total: usize,
+        per_address: usize,
+        unauth: usize,
+        unauth_per_address: usize,
+    ) -> Arc<ConnectionLimits> {
         let n = |n| NonZeroUsize::new(n).unwrap();
         ConnectionLimits::new(SshSettings {
             max_connections: n(total),

@@ -57,8 +57,8 @@ pub fn load_host_key(data_dir: &Path) -> anyhow::Result<PrivateKey> {
 /// without bound after login.
 mod algorithms {
     use russh::keys::Algorithm;
-    use russh::keys::ssh_key::HashAlg;
     use russh::keys::EcdsaCurve;
+    use russh::keys::ssh_key::HashAlg;
     use russh::{cipher, compression, kex, mac};
 
     pub const KEX: &[kex::Name] = &[
@@ -214,7 +214,10 @@ async fn end_when_revoked(
     slot: &Slot,
 ) {
     access::revoked(state, login, None).await;
-    tracing::info!(user_id = login.user_id, "SSH login revoked; closing the connection");
+    tracing::info!(
+        user_id = login.user_id,
+        "SSH login revoked; closing the connection"
+    );
     let notice = handle.disconnect(
         Disconnect::ByApplication,
         "paas: your access was revoked".into(),
