@@ -589,7 +589,20 @@ impl Platform {
         Platform::with(false, agent)
     }
 
+    /// As [`Platform::for_pushes`], with these top-level keys set in gitd.toml.
+    pub fn for_pushes_with_gitd_config(gitd_config: toml::Table) -> Platform {
+        Platform::with_gitd_config(false, AgentSetup::Running, gitd_config)
+    }
+
     fn with(routed: bool, agent_setup: AgentSetup) -> Platform {
+        Platform::with_gitd_config(routed, agent_setup, toml::Table::new())
+    }
+
+    fn with_gitd_config(
+        routed: bool,
+        agent_setup: AgentSetup,
+        gitd_config: toml::Table,
+    ) -> Platform {
         let traefik = routed.then(|| {
             ensure_prerequisites();
             Traefik::start()
@@ -619,6 +632,9 @@ impl Platform {
             init = init
                 .set_config("domain", DOMAIN)
                 .set_config("web_port", i64::from(traefik.web_port()));
+        }
+        for (key, value) in gitd_config {
+            init = init.set_config(&key, value);
         }
         let gitd = init.serve();
         let admin_token = gitd.token(ADMIN_USER, ADMIN_PASSWORD);
@@ -688,13 +704,7 @@ impl Platform {
             .tempdir()
             .unwrap();
         let key = new_key(dir.path());
-        let public_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-        let added = self.api(
-            "POST",
-            "/v1/keys",
-            &token,
-            &serde_json::json!({ "public_key": public_key.trim() }).to_string(),
-        );
+        let added = self.gitd.add_key(&token, &key);
         assert!(added.status / 100 == 2, "{}", added.text());
         User {
             token,
