@@ -14,8 +14,7 @@ use std::time::Duration;
 use crate::git_push::ls_remote;
 use crate::platform::{Platform, User};
 use crate::util::{
-    commit_files, git_command, hello_repo, new_key, sign_key_challenge, ssh_command,
-    wait_for,
+    commit_files, git_command, hello_repo, new_key, sign_key_challenge, ssh_command, wait_for,
 };
 
 /// The auth timeout the flood test sets in gitd.toml.
@@ -145,7 +144,10 @@ fn compression_cannot_be_enabled_so_a_compressible_push_stays_small() {
     let port = platform.gitd.ssh_addr.port();
 
     use russh::compression::{NONE, ZLIB, ZLIB_LEGACY};
-    assert!(russh_client_gets_in(port, &[NONE]), "the control client failed");
+    assert!(
+        russh_client_gets_in(port, &[NONE]),
+        "the control client failed"
+    );
     assert!(!russh_client_gets_in(port, &[ZLIB]));
     assert!(!russh_client_gets_in(port, &[ZLIB_LEGACY, ZLIB]));
 
@@ -245,7 +247,9 @@ fn ssh_audit_finds_no_failures() {
             .collect()
     };
     assert!(
-        names("kex").iter().all(|k| !k.starts_with("diffie-hellman")),
+        names("kex")
+            .iter()
+            .all(|k| !k.starts_with("diffie-hellman")),
         "{:?}",
         names("kex")
     );
@@ -424,7 +428,11 @@ fn a_public_key_cannot_be_squatted() {
     let victims = victims.json()["challenge"].as_str().unwrap().to_owned();
     let refused = attempt(&victims, &sign_key_challenge(&victim_key, &victims));
     assert_eq!(refused.status, 400, "{}", refused.text());
-    assert!(refused.text().contains("unknown or expired"), "{}", refused.text());
+    assert!(
+        refused.text().contains("unknown or expired"),
+        "{}",
+        refused.text()
+    );
     let no_proof = platform.api(
         "POST",
         "/v1/keys",
@@ -488,9 +496,19 @@ fn bad_ref_updates_on_the_deploy_socket_are_refused() {
         (zero.as_str(), "é", "refs/heads/main", "invalid object id"),
         (zero.as_str(), "", "refs/heads/main", "invalid object id"),
         ("x", &"a".repeat(40), "refs/heads/main", "invalid object id"),
-        (zero.as_str(), &"a".repeat(40), "refs/heads/../../x", "invalid ref name"),
+        (
+            zero.as_str(),
+            &"a".repeat(40),
+            "refs/heads/../../x",
+            "invalid ref name",
+        ),
         (zero.as_str(), &"a".repeat(40), "main", "invalid ref name"),
-        (zero.as_str(), &"b".repeat(64), "refs/heads/main", "differ in length"),
+        (
+            zero.as_str(),
+            &"b".repeat(64),
+            "refs/heads/main",
+            "differ in length",
+        ),
     ] {
         let answer = deploy_socket_exchange(&platform, &request(old, new, name));
         assert_eq!(answer.len(), 2, "{answer:?}");

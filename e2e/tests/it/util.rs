@@ -349,7 +349,12 @@ pub fn sign_key_challenge(key: &Path, data: &str) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(data.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(data.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "ssh-keygen -Y sign failed");
     String::from_utf8(out.stdout).unwrap()
