@@ -13,6 +13,7 @@
 //! | `DELETE /v1/apps/{app}?confirm={app}` | → 204 |
 //! | `GET /v1/apps/{app}/collaborators`, `POST …`, `DELETE …/{user}` | [`AddCollaboratorRequest`] → [`Collaborator`] |
 //! | `GET /v1/keys`, `POST /v1/keys`, `DELETE /v1/keys/{id-or-fingerprint}` | [`AddKeyRequest`] → [`SshKey`] |
+//! | `POST /v1/keys/challenge` | → [`KeyChallenge`], signed into [`AddKeyRequest`] to prove possession |
 //! | `GET /v1/apps/{app}/config` | → [`ConfigVars`] |
 //! | `PATCH /v1/apps/{app}/config` | [`ConfigUpdate`] → [`ConfigUpdated`] |
 //! | `GET /v1/apps/{app}/releases?limit=N`, `GET …/releases/{version}` | → [`Release`] |
@@ -113,6 +114,20 @@ pub struct AddCollaboratorRequest {
 pub struct AddKeyRequest {
     /// One line of OpenSSH public key text (`ssh-ed25519 AAAA… comment`).
     pub public_key: String,
+    /// A [`KeyChallenge`]'s `challenge`, as issued to the caller.
+    pub challenge: String,
+    /// The challenge signed with the key's private key: `ssh-keygen -Y sign -n <namespace>`
+    /// output (an armored SSHSIG).
+    pub signature: String,
+}
+
+/// What `POST /v1/keys` wants signed: proof that the caller holds the private key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyChallenge {
+    /// The exact bytes to sign; single use, valid for a few minutes.
+    pub challenge: String,
+    /// The SSHSIG namespace (`ssh-keygen -Y sign -n`).
+    pub namespace: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

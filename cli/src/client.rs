@@ -7,8 +7,8 @@ use std::time::Duration;
 use paas_api::ErrorCode;
 use paas_api::types::{
     AddCollaboratorRequest, AddKeyRequest, App, Collaborator, ConfigUpdate, ConfigUpdated,
-    ConfigVars, CreateAppRequest, CreateUserRequest, LoginRequest, LoginResponse, Release, SshKey,
-    User,
+    ConfigVars, CreateAppRequest, CreateUserRequest, KeyChallenge, LoginRequest, LoginResponse,
+    Release, SshKey, User,
 };
 use reqwest::Method;
 use reqwest::Url;
@@ -229,9 +229,21 @@ impl Client {
         self.get(&["keys"])
     }
 
-    pub fn add_key(&self, public_key: &str) -> Result<SshKey, ClientError> {
+    /// A challenge to sign with the private key of the key about to be added.
+    pub fn key_challenge(&self) -> Result<KeyChallenge, ClientError> {
+        self.call(self.request(Method::POST, self.url(&["keys", "challenge"])))
+    }
+
+    pub fn add_key(
+        &self,
+        public_key: &str,
+        challenge: &str,
+        signature: &str,
+    ) -> Result<SshKey, ClientError> {
         let request = AddKeyRequest {
             public_key: public_key.to_owned(),
+            challenge: challenge.to_owned(),
+            signature: signature.to_owned(),
         };
         self.call(
             self.request(Method::POST, self.url(&["keys"]))

@@ -47,6 +47,9 @@ pub struct GitdConfig {
     /// throttle.
     #[serde(default)]
     pub http: crate::http::server::HttpSettings,
+    /// `[ssh]`: connection caps and timeouts of the SSH endpoint.
+    #[serde(default)]
+    pub ssh: crate::ssh::SshSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -24,9 +24,7 @@ pub fn pre_receive() -> anyhow::Result<bool> {
     let mut updates = Vec::new();
     for line in std::io::stdin().lock().lines() {
         let line = line.context("cannot read the ref updates")?;
-        updates.push(
-            RefUpdate::parse(&line).with_context(|| format!("unexpected ref update {line:?}"))?,
-        );
+        updates.push(RefUpdate::parse(&line).context("unexpected ref update from git")?);
     }
     let request = HookRequest {
         token,

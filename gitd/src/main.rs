@@ -145,6 +145,8 @@ async fn serve(
         app_locks: Default::default(),
         push_sessions: Default::default(),
         events: Default::default(),
+        ssh_access: Default::default(),
+        key_challenges: Default::default(),
     });
     if state.agent.is_none() {
         tracing::warn!("no [agent] in gitd.toml: pushes will be refused until one is set");

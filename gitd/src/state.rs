@@ -28,6 +28,10 @@ pub struct ServerState {
     pub push_sessions: PushSessions,
     /// Platform events as they are recorded, for `logs --tail`.
     pub events: EventBus,
+    /// Bumped when keys, users or access rights change: live SSH connections re-check.
+    pub ssh_access: crate::ssh::AccessChanges,
+    /// Challenges issued for proving possession of a key before it is added.
+    pub key_challenges: crate::ssh::key_proof::KeyChallenges,
 }
 
 pub type SharedState = Arc<ServerState>;

@@ -1,9 +1,14 @@
 //! `keys`, `keys:add`, `keys:remove`.
+//!
+//! `keys:add` proves possession of the key: it signs a challenge from the server with the
+//! private key (`ssh-keygen -Y sign`), found beside the `.pub` file or held by ssh-agent.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
-use paas_api::types::SshKey;
+use paas_api::types::{KeyChallenge, SshKey};
 
 use super::Context;
 use crate::output::{Style, action, print_json, table};
@@ -54,11 +59,52 @@ pub fn add(ctx: &Context, path: Option<PathBuf>) -> anyhow::Result<()> {
         );
     }
     let client = ctx.client()?;
+    let challenge = client.key_challenge()?;
+    let signature = sign_challenge(&path, &challenge)?;
     let key = action(&format!("Uploading {} SSH key", path.display()), || {
-        Ok((client.add_key(text.trim())?, String::new()))
+        Ok((
+            client.add_key(text.trim(), &challenge.challenge, &signature)?,
+            String::new(),
+        ))
     })?;
     println!("{}  {}  {}", key.fingerprint, key.algorithm, key.comment);
     Ok(())
+}
+
+/// The private key beside `public` (`id_ed25519` for `id_ed25519.pub`), if there is one.
+fn private_key_beside(public: &Path) -> Option<PathBuf> {
+    let private = public.with_extension("");
+    (public.extension().is_some_and(|ext| ext == "pub") && private.is_file()).then_some(private)
+}
+
+/// Signs the challenge as an SSHSIG with the private key beside `public`, else through
+/// ssh-agent (which `ssh-keygen -Y sign -f <public key>` asks).
+fn sign_challenge(public: &Path, challenge: &KeyChallenge) -> anyhow::Result<String> {
+    let signer = private_key_beside(public).unwrap_or_else(|| public.to_owned());
+    let mut child = Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", &challenge.namespace, "-f"])
+        .arg(&signer)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("keys:add signs with ssh-keygen (OpenSSH), which could not be run")?;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(challenge.challenge.as_bytes())
+        .context("cannot hand the challenge to ssh-keygen")?;
+    let out = child.wait_with_output().context("ssh-keygen failed")?;
+    if !out.status.success() {
+        let reason = String::from_utf8_lossy(&out.stderr);
+        bail!(
+            "cannot prove you hold the private key of {}: {}. Keep the private key beside the .pub file, or load it into ssh-agent (`ssh-add`).",
+            public.display(),
+            reason.trim().trim_end_matches('.')
+        );
+    }
+    String::from_utf8(out.stdout).context("ssh-keygen printed a signature that is not text")
 }
 
 fn default_key_file() -> anyhow::Result<PathBuf> {

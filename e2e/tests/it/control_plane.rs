@@ -305,6 +305,7 @@ fn ssh_keys_are_added_listed_and_removed() {
     let ssh_dir = cli.home().join(".ssh");
     std::fs::create_dir_all(&ssh_dir).unwrap();
     std::fs::copy(&rsa, ssh_dir.join("id_rsa.pub")).unwrap();
+    std::fs::copy(rsa.with_extension(""), ssh_dir.join("id_rsa")).unwrap();
     let out = cli.run(&["keys:add"]).success();
     assert!(
         out.stdout.starts_with(&format!("{rsa_fp}  ssh-rsa")),

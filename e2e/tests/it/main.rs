@@ -12,6 +12,7 @@ mod git_push;
 mod isolation_http;
 mod isolation_quotas;
 mod isolation_routing;
+mod isolation_ssh;
 mod logs;
 mod platform;
 mod rollback;

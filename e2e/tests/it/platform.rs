@@ -635,6 +635,15 @@ impl Platform {
         Platform::with(false, agent)
     }
 
+    /// As [`Platform::for_pushes`], with these top-level keys set in gitd.toml.
+    pub fn for_pushes_with_gitd_config(gitd_config: toml::Table) -> Platform {
+        Platform::configured(false, AgentSetup::Running, |init| {
+            gitd_config
+                .into_iter()
+                .fold(init, |init, (key, value)| init.set_config(&key, value))
+        })
+    }
+
     fn with(routed: bool, agent_setup: AgentSetup) -> Platform {
         Platform::configured(routed, agent_setup, |init| init)
     }
@@ -744,13 +753,7 @@ impl Platform {
             .tempdir()
             .unwrap();
         let key = new_key(dir.path());
-        let public_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
-        let added = self.api(
-            "POST",
-            "/v1/keys",
-            &token,
-            &serde_json::json!({ "public_key": public_key.trim() }).to_string(),
-        );
+        let added = self.gitd.add_key(&token, &key);
         assert!(added.status / 100 == 2, "{}", added.text());
         User {
             token,

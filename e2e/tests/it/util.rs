@@ -318,6 +318,46 @@ impl Gitd {
     pub fn db_dump(&self) -> String {
         db_dump(&self.data)
     }
+
+    /// `POST /v1/keys` of `key`'s public half with the proof `paas keys:add` makes: a
+    /// challenge from `POST /v1/keys/challenge` signed with the private key `key`.
+    pub fn add_key(&self, token: &str, key: &Path) -> HttpResponse {
+        let issued = self.request("POST", "/v1/keys/challenge", Some(token), None);
+        assert_eq!(issued.status, 200, "{}", issued.text());
+        let challenge = issued.json()["challenge"].as_str().unwrap().to_owned();
+        let public_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let body = serde_json::json!({
+            "public_key": public_key.trim(),
+            "challenge": challenge,
+            "signature": sign_key_challenge(key, &challenge),
+        });
+        self.request(
+            "POST",
+            "/v1/keys",
+            Some(token),
+            Some(body.to_string().as_bytes()),
+        )
+    }
+}
+
+/// `data` signed with the private key `key` as `ssh-keygen -Y sign -n paas-keys` does.
+pub fn sign_key_challenge(key: &Path, data: &str) -> String {
+    let mut child = Command::new("ssh-keygen")
+        .args(["-q", "-Y", "sign", "-n", "paas-keys", "-f"])
+        .arg(key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(data.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "ssh-keygen -Y sign failed");
+    String::from_utf8(out.stdout).unwrap()
 }
 
 impl Drop for Gitd {

@@ -6,7 +6,9 @@
 //! it spawns `git receive-pack`; only that child learns the token (`PAAS_PUSH_TOKEN`). The hook
 //! sends it back with its request, so the deploy runs as the pusher, for the app the push was
 //! authorised for, under the lock already held, and a process that merely reaches the socket
-//! can deploy nothing.
+//! can deploy nothing. When the SSH side of the push ends first (the pusher went away, or
+//! their access was revoked and git killed), the hook's output stops, so the deploy sees the
+//! push gone and stops too.
 
 mod pipeline;
 pub mod protocol;
@@ -20,7 +22,7 @@ use std::sync::Mutex;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::queries::{AppRow, UserRow};
 use crate::state::SharedState;
@@ -37,7 +39,8 @@ pub struct PushSession {
 
 #[derive(Default)]
 pub struct PushSessions {
-    sessions: Mutex<HashMap<String, PushSession>>,
+    /// Each with a sender that is dropped when the push's registration is.
+    sessions: Mutex<HashMap<String, (PushSession, watch::Sender<()>)>>,
 }
 
 impl PushSessions {
@@ -49,15 +52,18 @@ impl PushSessions {
             .sessions
             .lock()
             .unwrap()
-            .insert(token.clone(), session);
+            .insert(token.clone(), (session, watch::Sender::new(())));
         Registration {
             state: state.clone(),
             token,
         }
     }
 
-    fn get(&self, token: &str) -> Option<PushSession> {
-        self.sessions.lock().unwrap().get(token).cloned()
+    /// The session, and a receiver whose `changed()` fails once the push has ended.
+    fn get(&self, token: &str) -> Option<(PushSession, watch::Receiver<()>)> {
+        let sessions = self.sessions.lock().unwrap();
+        let (session, ended) = sessions.get(token)?;
+        Some((session.clone(), ended.subscribe()))
     }
 }
 
@@ -118,10 +124,16 @@ pub async fn serve_socket(state: SharedState, listener: UnixListener) {
 async fn handle_hook(state: SharedState, stream: UnixStream) {
     let (read, mut write) = stream.into_split();
     let (sender, mut messages) = mpsc::unbounded_channel::<HookMessage>();
-    // Writes stop at the first failure: the hook (and so the push) is gone, and dropping the
-    // receiver tells the pipeline.
+    let (stop_sender, mut stop) = oneshot::channel::<()>();
+    // Writes stop at the first failure (the hook, and so the push, is gone) or when the SSH
+    // side of the push has ended; dropping the receiver tells the pipeline.
     let writer = tokio::spawn(async move {
-        while let Some(message) = messages.recv().await {
+        loop {
+            let message = tokio::select! {
+                message = messages.recv() => message,
+                _ = &mut stop => None,
+            };
+            let Some(message) = message else { break };
             let mut line = serde_json::to_vec(&message).expect("hook messages serialize");
             line.push(b'\n');
             if write.write_all(&line).await.is_err() {
@@ -135,17 +147,29 @@ async fn handle_hook(state: SharedState, stream: UnixStream) {
     let read_result = BufReader::new(read.take(MAX_REQUEST_BYTES))
         .read_line(&mut line)
         .await;
-    let request = read_result
-        .ok()
-        .and_then(|_| serde_json::from_str::<HookRequest>(&line).ok());
+    let request = match read_result {
+        Ok(_) => serde_json::from_str::<HookRequest>(&line).map_err(|e| e.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
     let success = match request {
-        None => {
-            progress.fail("malformed deploy request from the git hook");
+        Err(reason) => {
+            tracing::warn!(%reason, "malformed deploy request refused");
+            progress.fail(&format!(
+                "malformed deploy request from the git hook: {reason}"
+            ));
             false
         }
-        Some(request) => match state.push_sessions.get(&request.token) {
-            Some(session) if session.app.name == request.app => {
-                pipeline::run(&state, &session, request, &progress).await
+        Ok(request) => match state.push_sessions.get(&request.token) {
+            Some((session, mut push_ended)) if session.app.name == request.app => {
+                let run = pipeline::run(&state, &session, request, &progress);
+                tokio::pin!(run);
+                tokio::select! {
+                    success = &mut run => success,
+                    _ = push_ended.changed() => {
+                        let _ = stop_sender.send(());
+                        run.await
+                    }
+                }
             }
             _ => {
                 progress.fail("this push is not known to paas-gitd; push again");

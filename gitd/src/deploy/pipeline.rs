@@ -119,8 +119,8 @@ async fn deploy(
             "no build agent is configured: set [agent] url and token in gitd.toml".to_owned(),
         );
     };
-    let commit = update.new.clone();
-    let short = &commit[..7];
+    let commit = update.new.to_string();
+    let short = update.new.short();
     progress.step(&format!("Building {} from {short}…", app.name));
 
     let files = {

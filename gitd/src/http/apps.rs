@@ -217,6 +217,7 @@ pub async fn destroy(
                 }
             })
             .await?;
+        state.ssh_access.bump();
         tracing::info!(app = %name, by = %auth.user.username, "app destroyed");
         Ok(StatusCode::NO_CONTENT)
     })
@@ -308,5 +309,6 @@ pub async fn remove_collaborator(
             }
         })
         .await?;
+    state.ssh_access.bump();
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,13 +1,16 @@
-//! The caller's SSH public keys, which authenticate `git push`.
+//! The caller's SSH public keys, which authenticate `git push`. A key is only added with
+//! proof that the caller holds its private key (see [`crate::ssh::key_proof`]); removing one
+//! ends the SSH sessions it opened.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
-use paas_api::types::{AddKeyRequest, SshKey};
+use paas_api::types::{AddKeyRequest, KeyChallenge, SshKey};
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 
 use super::{ApiError, ApiResult, AuthUser, Json};
 use crate::db::{is_constraint_violation, queries};
+use crate::ssh::key_proof;
 use crate::state::SharedState;
 
 pub async fn list(
@@ -23,8 +26,19 @@ pub async fn list(
     ))
 }
 
+pub async fn challenge(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+) -> ApiResult<Json<KeyChallenge>> {
+    Ok(Json(KeyChallenge {
+        challenge: state.key_challenges.issue(auth.user.id),
+        namespace: key_proof::NAMESPACE.to_owned(),
+    }))
+}
+
 /// A public key as typed into `keys:add`: one line of OpenSSH text.
 pub struct ParsedKey {
+    pub key: PublicKey,
     pub fingerprint: String,
     pub algorithm: String,
     pub public_key: String,
@@ -45,6 +59,7 @@ pub fn parse_public_key(text: &str) -> Result<ParsedKey, String> {
     let key = PublicKey::from_openssh(line)
         .map_err(|err| format!("Not a valid OpenSSH public key: {err}."))?;
     Ok(ParsedKey {
+        key: key.clone(),
         fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
         algorithm: key.algorithm().as_str().to_owned(),
         public_key: key
@@ -61,6 +76,10 @@ pub async fn add(
 ) -> ApiResult<(StatusCode, Json<SshKey>)> {
     let parsed = parse_public_key(&request.public_key).map_err(ApiError::invalid)?;
     let user_id = auth.user.id;
+    state
+        .key_challenges
+        .verify(user_id, &parsed.key, &request.challenge, &request.signature)
+        .map_err(|err| ApiError::invalid(err.to_string()))?;
     let fingerprint = parsed.fingerprint.clone();
     let added = state
         .db
@@ -79,6 +98,8 @@ pub async fn add(
         .await;
     match added {
         Ok(key) => Ok((StatusCode::CREATED, Json(key))),
+        // Whose it is stays unsaid (the caller holds the private key, but may not be its
+        // only holder).
         Err(err) if is_constraint_violation(&err) => Err(ApiError::new(
             ErrorCode::Conflict,
             format!("Key {fingerprint} is already registered."),
@@ -99,6 +120,7 @@ pub async fn remove(
         .call(move |conn| queries::delete_key(conn, user_id, &wanted))
         .await?;
     if removed {
+        state.ssh_access.bump();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(

@@ -52,6 +52,7 @@ pub fn router(state: SharedState) -> Router {
             delete(apps::remove_collaborator),
         )
         .route("/v1/keys", get(keys::list).post(keys::add))
+        .route("/v1/keys/challenge", post(keys::challenge))
         .route("/v1/keys/{key}", delete(keys::remove))
         .route("/v1/apps/{app}/config", get(config_vars::get))
         .route("/v1/apps/{app}/releases", get(releases::list))

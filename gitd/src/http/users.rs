@@ -94,6 +94,7 @@ pub async fn remove(
             Ok(())
         })
         .await?;
+    state.ssh_access.bump();
     tracing::info!(%username, by = %auth.user.username, "user removed");
     Ok(StatusCode::NO_CONTENT)
 }

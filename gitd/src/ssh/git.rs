@@ -6,6 +6,9 @@
 //! A push takes the app's lock before receive-pack starts and holds it until receive-pack
 //! ends: a second push then advertises the refs the first one wrote, so both can land, one
 //! after the other. Clones take no lock.
+//!
+//! While git runs, the request's rights are re-checked whenever access changes; once they no
+//! longer hold, git is killed (a push then fails, its deploy with it).
 
 use std::process::Stdio;
 
@@ -16,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::process::ChildStdin;
 use tokio::sync::oneshot;
 
+use super::access::{self, Login};
 use crate::db::queries::{AppRow, UserRow};
 use crate::deploy::{self, PushSession, PushSessions};
 use crate::repos;
@@ -28,6 +32,7 @@ pub struct GitRequest {
     pub service: GitService,
     pub app: AppRow,
     pub user: UserRow,
+    pub login: Login,
     pub git_protocol: Option<String>,
 }
 
@@ -65,8 +70,11 @@ async fn run(
         service,
         app,
         user,
+        login,
         git_protocol,
     } = request;
+    let revoked = access::revoked(state, &login, Some(&app.name));
+    tokio::pin!(revoked);
     let _lock = match service {
         GitService::ReceivePack => {
             let lock = state.app_locks.for_app(&app.name);
@@ -84,6 +92,10 @@ async fn run(
                     tokio::select! {
                         held = lock.lock_owned() => Some(held),
                         _ = &mut hangup => return Ok(1),
+                        () = &mut revoked => {
+                            say_revoked(writer, &app.name).await;
+                            return Ok(1);
+                        }
                     }
                 }
             }
@@ -162,12 +174,27 @@ async fn run(
             tracing::info!(app = %app.name, "client went away; stopping git");
             let _ = child.start_kill();
         }
+        () = &mut revoked => {
+            tracing::info!(app = %app.name, user = %user.username, "access revoked; stopping git");
+            let _ = child.start_kill();
+            say_revoked(writer, &app.name).await;
+            let _ = child.wait().await;
+            return Ok(1);
+        }
     }
     let status = child.wait().await?;
     Ok(status
         .code()
         .and_then(|c| u32::try_from(c).ok())
         .unwrap_or(1))
+}
+
+async fn say_revoked(writer: &ChannelWriteHalf<Msg>, app: &str) {
+    let notice = format!("paas: your access to {app} was revoked; stopping\n");
+    let _ = writer
+        .make_writer_ext(Some(1))
+        .write_all(notice.as_bytes())
+        .await;
 }
 
 /// Copies until `from` ends or `to` fails; dropping `from` then lets git see a broken pipe.

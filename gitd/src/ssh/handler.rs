@@ -6,15 +6,16 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use paas_api::git_command::parse_git_command;
-use russh::keys::ssh_key::{HashAlg, PublicKey};
+use russh::keys::ssh_key::PublicKey;
 use russh::server::{Auth, Msg, Session};
 use russh::{Channel, ChannelId, ChannelWriteHalf, CryptoVec, Pty};
 use tokio::io::AsyncWriteExt;
 use tokio::process::ChildStdin;
 use tokio::sync::oneshot;
 
+use super::access::{self, Login};
 use super::git::{self, GitRequest};
-use crate::db::queries::{self, UserRow};
+use crate::db::queries::UserRow;
 use crate::state::SharedState;
 
 /// Session channels one connection may have open at once.
@@ -25,8 +26,11 @@ const MAX_GIT_PROTOCOL_BYTES: usize = 128;
 
 pub struct Connection {
     state: SharedState,
-    peer: Option<SocketAddr>,
-    user: Option<UserRow>,
+    peer: SocketAddr,
+    /// The key and user this connection authenticated as.
+    login: Option<Login>,
+    /// Tells the connection's guard once authentication succeeded.
+    logged_in: Option<oneshot::Sender<Login>>,
     channels: HashMap<ChannelId, ChannelState>,
 }
 
@@ -50,35 +54,23 @@ enum Stdin {
 }
 
 impl Connection {
-    pub fn new(state: SharedState, peer: Option<SocketAddr>) -> Self {
+    pub fn new(state: SharedState, peer: SocketAddr, logged_in: oneshot::Sender<Login>) -> Self {
         Connection {
             state,
             peer,
-            user: None,
+            login: None,
+            logged_in: Some(logged_in),
             channels: HashMap::new(),
         }
     }
 
     async fn user_for_key(&self, key: &PublicKey) -> Option<UserRow> {
-        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-        let found = {
-            let fingerprint = fingerprint.clone();
-            self.state
-                .db
-                .call(move |conn| queries::user_by_key_fingerprint(conn, &fingerprint))
-                .await
-        };
-        match found {
-            Ok(Some(user)) => Some(user),
-            Ok(None) => {
-                tracing::info!(peer = ?self.peer, %fingerprint, "SSH key not registered");
-                None
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "database error during SSH authentication");
-                None
-            }
+        let fingerprint = access::fingerprint(key);
+        let user = access::user_for_key(&self.state, &fingerprint).await;
+        if user.is_none() {
+            tracing::info!(peer = %self.peer, %fingerprint, "SSH key not registered");
         }
+        user
     }
 }
 
@@ -106,14 +98,24 @@ impl russh::server::Handler for Connection {
     }
 
     async fn auth_publickey(&mut self, _user: &str, key: &PublicKey) -> Result<Auth, Self::Error> {
-        self.user = self.user_for_key(key).await;
-        Ok(match &self.user {
+        Ok(match self.user_for_key(key).await {
             Some(user) => {
-                tracing::info!(peer = ?self.peer, user = %user.username, "SSH login");
+                tracing::info!(peer = %self.peer, user = %user.username, "SSH login");
+                self.login = Some(Login {
+                    fingerprint: access::fingerprint(key),
+                    user_id: user.id,
+                });
                 Auth::Accept
             }
             None => Auth::reject(),
         })
+    }
+
+    async fn auth_succeeded(&mut self, _session: &mut Session) -> Result<(), Self::Error> {
+        if let (Some(login), Some(logged_in)) = (&self.login, self.logged_in.take()) {
+            let _ = logged_in.send(login.clone());
+        }
+        Ok(())
     }
 
     async fn channel_open_session(
@@ -121,7 +123,7 @@ impl russh::server::Handler for Connection {
         channel: Channel<Msg>,
         _session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        if self.user.is_none() || self.channels.len() >= MAX_CHANNELS {
+        if self.login.is_none() || self.channels.len() >= MAX_CHANNELS {
             return Ok(false);
         }
         let id = channel.id();
@@ -209,7 +211,7 @@ impl russh::server::Handler for Connection {
         command: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let Some(user) = self.user.clone() else {
+        let Some(login) = self.login.clone() else {
             return session.channel_failure(channel);
         };
         let Some(state) = self.channels.get_mut(&channel) else {
@@ -220,6 +222,10 @@ impl russh::server::Handler for Connection {
             return session.channel_failure(channel);
         };
         session.channel_success(channel)?;
+        // The user as of now: the key may have been removed, the admin flag changed.
+        let Some(user) = access::current_user(&self.state, &login).await else {
+            return refuse(session, channel, "your access was revoked");
+        };
         let command = match parse_git_command(command) {
             Ok(command) => command,
             Err(err) => {
@@ -231,15 +237,7 @@ impl russh::server::Handler for Connection {
                 return refuse(session, channel, &err.to_string());
             }
         };
-        let app = {
-            let user = user.clone();
-            let name = command.app.clone();
-            self.state
-                .db
-                .call(move |conn| queries::app_for_user(conn, &user, &name))
-                .await
-        };
-        let app = match app {
+        let app = match access::app_for(&self.state, &user, &command.app).await {
             Ok(Some(app)) => app,
             Ok(None) => {
                 return refuse(
@@ -267,6 +265,7 @@ impl russh::server::Handler for Connection {
                 service: command.service,
                 app,
                 user,
+                login,
                 git_protocol: state.git_protocol.clone(),
             },
             writer,
