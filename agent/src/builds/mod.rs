@@ -5,6 +5,8 @@
 
 mod context;
 mod dockerfile;
+mod dockerfile_check;
+mod dockerfile_parse;
 mod dockerignore;
 mod engine;
 pub mod pack;
