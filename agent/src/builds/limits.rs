@@ -285,15 +285,15 @@ impl BuildCgroup {
                 mib: self.memory_mb,
             });
         }
-        let pids_events = match self.version {
-            Version::V1 => self
-                .root
-                .join("pids")
-                .join(&self.relative)
-                .join("pids.events"),
-            Version::V2 => self.root.join(&self.relative).join("pids.events"),
+        let pids_dir = match self.version {
+            Version::V1 => self.root.join("pids").join(&self.relative),
+            Version::V2 => self.root.join(&self.relative),
         };
-        (event_count(&pids_events, "max") > 0).then_some(LimitHit::Pids { max: self.pids })
+        // v1 counts a refused fork in the step container's own cgroup, gone by now; the peak
+        // of the build's cgroup still shows the limit was reached.
+        let pids_hit = event_count(&pids_dir.join("pids.events"), "max") > 0
+            || read_number(&pids_dir.join("pids.peak")).is_some_and(|peak| peak >= self.pids);
+        pids_hit.then_some(LimitHit::Pids { max: self.pids })
     }
 }
 
@@ -447,6 +447,11 @@ mod tests {
         );
         assert_eq!(cgroup.limit_hit(true), None);
 
+        fs::write(dir("pids").join("pids.peak"), "31\n").unwrap();
+        assert_eq!(cgroup.limit_hit(false), None);
+        fs::write(dir("pids").join("pids.peak"), "32\n").unwrap();
+        assert_eq!(cgroup.limit_hit(false), Some(LimitHit::Pids { max: 32 }));
+        fs::write(dir("pids").join("pids.peak"), "0\n").unwrap();
         fs::write(dir("pids").join("pids.events"), "max 3\n").unwrap();
         assert_eq!(cgroup.limit_hit(false), Some(LimitHit::Pids { max: 32 }));
         fs::write(

@@ -9,6 +9,7 @@ mod credentials;
 mod deploys;
 mod domains;
 mod git_push;
+mod isolation_builds;
 mod logs;
 mod platform;
 mod rollback;
