@@ -405,6 +405,8 @@ pub fn check_image(reference: &str, lookup: &ImageLookup, app: &str) -> Result<(
         owner: owner.to_owned(),
     };
     let familiar = familiar_name(reference);
+    // By name, before any lookup: covers a release not built or not labelled yet. The tags an
+    // image also carries say nothing: reproducible builds (pack) of two apps can share one.
     if let Some(owner) = release_tag_owner(&familiar)
         && owner != app
     {
@@ -425,14 +427,6 @@ pub fn check_image(reference: &str, lookup: &ImageLookup, app: &str) -> Result<(
             }
             if let Some(owner) = facts.app_label.as_deref()
                 && owner != app
-            {
-                return Err(other_app(owner));
-            }
-            if let Some(owner) = facts
-                .repo_tags
-                .iter()
-                .filter_map(|tag| release_tag_owner(tag))
-                .find(|owner| *owner != app)
             {
                 return Err(other_app(owner));
             }
@@ -713,6 +707,19 @@ mod tests {
             .to_string(),
             "`paas/victim:v1` is the image of another app (victim); build on a base image or on this app's own images"
         );
+    }
+
+    #[test]
+    fn an_unlabelled_image_two_apps_built_alike_is_fine_by_its_own_name() {
+        let mut images = known();
+        images.insert(
+            "paas/mine:v5".into(),
+            ImageLookup::Found(ImageFacts {
+                repo_tags: vec!["paas/other:v2".into(), "paas/mine:v5".into()],
+                ..ImageFacts::default()
+            }),
+        );
+        assert_eq!(verdict_with("FROM paas/mine:v5\n", &[], images), Ok(()));
     }
 
     #[test]
