@@ -187,6 +187,12 @@ impl BuildCgroup {
             memory_mb: config.memory_mb,
             pids: config.pids,
         };
+        sweep_stale(
+            &cgroup.root,
+            version,
+            &config.cgroup_parent,
+            config.timeout(),
+        );
         let memory = config.memory_bytes().to_string();
         let quota = config.cpu_quota_us();
         let result = match version {
@@ -359,6 +365,39 @@ impl CgroupDirs {
             }
         }
         !left
+    }
+}
+
+/// Removes build cgroups older than any build may run: what an agent killed mid-build left.
+/// A live build's cgroup is younger than the timeout, and one still in use refuses removal.
+fn sweep_stale(root: &Path, version: Version, parent: &str, timeout: Duration) {
+    let too_old = timeout + Duration::from_secs(600);
+    let hierarchies: Vec<PathBuf> = match version {
+        Version::V2 => vec![root.to_owned()],
+        Version::V1 => fs::read_dir(root)
+            .map(|entries| entries.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default(),
+    };
+    for hierarchy in hierarchies {
+        let Ok(builds) = fs::read_dir(hierarchy.join(parent)) else {
+            continue;
+        };
+        for build in builds.filter_map(Result::ok) {
+            let stale = build
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > too_old);
+            if stale && build.path().is_dir() {
+                let dirs = CgroupDirs {
+                    version,
+                    root: root.to_owned(),
+                    relative: Path::new(parent).join(build.file_name()),
+                };
+                dirs.remove_now();
+            }
+        }
     }
 }
 
