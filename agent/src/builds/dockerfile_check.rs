@@ -69,6 +69,10 @@ pub enum ImageProblem {
         "`{reference}` is the image of another app ({owner}); build on a base image or on this app's own images"
     )]
     OtherApp { reference: String, owner: String },
+    #[error(
+        "`{0}` names its registry by address or as localhost: the engine would pull it from the build host's own network; use a registry by its public name"
+    )]
+    RegistryByAddress(String),
 }
 
 /// The outcome of one pass: the images still to look up, or the verdict.
@@ -417,6 +421,10 @@ pub fn check_image(reference: &str, lookup: &ImageLookup, app: &str) -> Result<(
             if looks_like_id(reference) {
                 return Err(ImageProblem::ById(reference.to_owned()));
             }
+            // Not here, so the engine would pull it, from wherever the name says.
+            if registry_by_address(reference) {
+                return Err(ImageProblem::RegistryByAddress(reference.to_owned()));
+            }
             Ok(())
         }
         ImageLookup::Found(facts) => {
@@ -433,6 +441,34 @@ pub fn check_image(reference: &str, lookup: &ImageLookup, app: &str) -> Result<(
             Ok(())
         }
     }
+}
+
+/// Whether the registry part of `reference` is `localhost` or an IP address (`127.0.0.1:5000/x`,
+/// `[::1]/x`, `169.254.169.254/x`): a pull from there reaches the host's own network.
+fn registry_by_address(reference: &str) -> bool {
+    let Some((first, _)) = reference.split_once('/') else {
+        return false;
+    };
+    if !(first.contains(['.', ':']) || first == "localhost") {
+        return false;
+    }
+    let host = match first.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => first.rsplit_once(':').map_or(first, |(host, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                host
+            } else {
+                first
+            }
+        }),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok()
+        // Forms inet_aton accepts but Rust does not: `127.1`, `0x7f.0.0.1`, `2130706433`.
+        || (host.starts_with(|c: char| c.is_ascii_digit())
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b'x' || b == b'X'))
 }
 
 /// `paas/<app>:v<N>` → `<app>`: the tags the agent gives releases.
@@ -740,6 +776,60 @@ mod tests {
             refused_image("FROM deadbeef\n", &[]),
             ImageProblem::ById(_)
         ));
+    }
+
+    #[test]
+    fn pulls_from_registries_named_by_address_are_refused() {
+        for reference in [
+            "127.0.0.1:5000/x",
+            "localhost/x:1",
+            "LOCALHOST:80/x",
+            "[::1]:5000/x",
+            "169.254.169.254/latest",
+            "10.0.0.1/a/b",
+            "127.1:8081/x",
+        ] {
+            assert_eq!(
+                check_image(reference, &ImageLookup::Missing, APP),
+                Err(ImageProblem::RegistryByAddress(reference.into())),
+                "{reference}"
+            );
+        }
+        for fine in [
+            "ghcr.io/a/b:1",
+            "docker.io/library/busybox",
+            "paas/busybox",
+            "busybox",
+        ] {
+            assert_eq!(
+                check_image(fine, &ImageLookup::Missing, APP),
+                Ok(()),
+                "{fine}"
+            );
+        }
+        // A local image is not pulled, whatever its name.
+        assert_eq!(
+            check_image(
+                "localhost/base:1",
+                &ImageLookup::Found(ImageFacts {
+                    repo_tags: vec!["localhost/base:1".into()],
+                    ..ImageFacts::default()
+                }),
+                APP
+            ),
+            Ok(())
+        );
+        let err = verdict("FROM 127.0.0.1:8081/api:x\n", &[]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CheckError::Image {
+                    line: 1,
+                    problem: ImageProblem::RegistryByAddress(_)
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

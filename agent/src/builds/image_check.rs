@@ -44,13 +44,21 @@ pub async fn check_dockerfile(
     ))
 }
 
-/// Checks pack's builder (and the run images its metadata names) and the buildpacks of `app`.
+/// pack's project descriptor in the app's directory, which can name buildpacks too.
+const PROJECT_DESCRIPTOR: &str = "project.toml";
+const MAX_DESCRIPTOR_BYTES: u64 = 256 * 1024;
+
+/// Checks pack's builder (and the run images its metadata names) and the buildpacks of `app`,
+/// those given to pack and those its `project.toml` in `app_dir` names.
 pub async fn check_pack(
     docker: &Docker,
     builder: &str,
     buildpacks: &[String],
     app: &str,
+    app_dir: &std::path::Path,
 ) -> Result<(), BuildError> {
+    let mut buildpacks = buildpacks.to_vec();
+    buildpacks.extend(descriptor_buildpacks(app_dir)?);
     let refuse = |what: &str, problem: dockerfile_check::ImageProblem| {
         BuildError::Refused(format!("pack {what}: {problem}"))
     };
@@ -60,7 +68,7 @@ pub async fn check_pack(
         let (found, _) = lookup(docker, &run_image).await?;
         check_image(&run_image, &found, app).map_err(|p| refuse("run image", p))?;
     }
-    for buildpack in buildpacks {
+    for buildpack in &buildpacks {
         let Some(image) = buildpack_image(buildpack)? else {
             continue;
         };
@@ -68,6 +76,43 @@ pub async fn check_pack(
         check_image(image, &found, app).map_err(|p| refuse("buildpack", p))?;
     }
     Ok(())
+}
+
+/// The buildpack `uri`s of the app's `project.toml` (any table, any schema version).
+fn descriptor_buildpacks(app_dir: &std::path::Path) -> Result<Vec<String>, BuildError> {
+    use std::io::Read;
+    let Ok(path) = super::context::resolve_inside(app_dir, PROJECT_DESCRIPTOR) else {
+        if std::fs::symlink_metadata(app_dir.join(PROJECT_DESCRIPTOR)).is_ok() {
+            return Err(BuildError::Refused(format!(
+                "{PROJECT_DESCRIPTOR} is a link to something outside the pushed tree"
+            )));
+        }
+        return Ok(Vec::new());
+    };
+    let mut text = String::new();
+    std::fs::File::open(&path)
+        .and_then(|file| file.take(MAX_DESCRIPTOR_BYTES).read_to_string(&mut text))
+        .map_err(|err| BuildError::Refused(format!("{PROJECT_DESCRIPTOR}: {err}")))?;
+    let descriptor: toml::Table = toml::from_str(&text)
+        .map_err(|err| BuildError::Refused(format!("{PROJECT_DESCRIPTOR}: {}", err.message())))?;
+    let mut uris = Vec::new();
+    collect_uris(&toml::Value::Table(descriptor), &mut uris);
+    Ok(uris)
+}
+
+fn collect_uris(value: &toml::Value, uris: &mut Vec<String>) {
+    match value {
+        toml::Value::Table(table) => {
+            for (key, inner) in table {
+                match (key.as_str(), inner) {
+                    ("uri", toml::Value::String(uri)) => uris.push(uri.clone()),
+                    _ => collect_uris(inner, uris),
+                }
+            }
+        }
+        toml::Value::Array(items) => items.iter().for_each(|item| collect_uris(item, uris)),
+        _ => {}
+    }
 }
 
 /// The image a `--buildpack` value names, if any; URLs and paths out of the tree are refused
@@ -186,6 +231,30 @@ mod tests {
         ] {
             assert!(buildpack_image(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn project_toml_buildpack_uris_are_found_in_any_table() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(descriptor_buildpacks(dir.path()).unwrap().is_empty());
+        std::fs::write(
+            dir.path().join("project.toml"),
+            "[project]\nsource-url = \"https://example.com/repo\"\n\
+             [[build.buildpacks]]\nuri = \"http://127.0.0.1:8081/bp.tgz\"\n\
+             [[io.buildpacks.pre.group]]\nuri = \"docker://paas/victim:v1\"\n",
+        )
+        .unwrap();
+        let uris = descriptor_buildpacks(dir.path()).unwrap();
+        assert_eq!(
+            uris,
+            ["http://127.0.0.1:8081/bp.tgz", "docker://paas/victim:v1"]
+        );
+        assert!(buildpack_image(&uris[0]).is_err());
+        assert_eq!(buildpack_image(&uris[1]).unwrap(), Some("paas/victim:v1"));
+
+        std::fs::remove_file(dir.path().join("project.toml")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", dir.path().join("project.toml")).unwrap();
+        assert!(descriptor_buildpacks(dir.path()).is_err());
     }
 
     #[test]

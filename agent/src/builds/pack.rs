@@ -184,7 +184,14 @@ pub async fn build(
             command.path,
         )));
     }
-    image_check::check_pack(docker, &command.builder, &command.buildpacks, &spec.app).await?;
+    image_check::check_pack(
+        docker,
+        &command.builder,
+        &command.buildpacks,
+        &spec.app,
+        &app_dir,
+    )
+    .await?;
     for key in skipped_env {
         events
             .line(format!(
