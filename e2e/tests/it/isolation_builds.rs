@@ -1,5 +1,6 @@
 //! Builds cannot reach the host or other tenants, through real pushes (git over SSH to gitd,
-//! builds by the agent against the real engine): `ADD` of a loopback URL however spelled,
+//! builds by the agent against the real engine): `ADD` of a loopback URL however spelled, a
+//! base image from a loopback "registry",
 //! another app's image by tag, `COPY --from`, id prefix or build arg, a pack builder naming
 //! one, config vars steering pack, a `.dockerignore` linking out of the tree, and each
 //! `[build]` limit (context size, memory, pids, time) failing the push while the previous
@@ -139,6 +140,18 @@ fn add_of_a_loopback_url_is_refused_and_the_canary_hears_nothing() {
             "FROM paas/busybox:latest\nARG SOURCE=local.txt\nADD \\\n  ${SOURCE} /canary\n",
         )],
         "ADD of a URL",
+    );
+    // A base image "pulled" from the canary as a registry.
+    let registry = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/canary");
+    refused(
+        &platform,
+        &alice,
+        &app,
+        repo.path(),
+        &[("Dockerfile", &format!("FROM {registry}/base:1\n"))],
+        "names its registry by address or as localhost",
     );
     assert!(!canary.was_contacted(), "a build reached the canary");
 }
