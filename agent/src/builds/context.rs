@@ -38,6 +38,21 @@ pub async fn unpack(
 fn unpack_blocking(reader: impl Read, dest: &Path, max_bytes: u64) -> Result<(), ContextError> {
     std::fs::create_dir_all(dest)?;
     let mut archive = tar::Archive::new(reader);
+    let unpacked = unpack_entries(&mut archive, dest, max_bytes);
+    // Read the rest of the upload (past the end-of-archive blocks `git archive` pads to 10 KiB,
+    // or what follows a refused entry) so the client's upload completes cleanly and it reads
+    // the verdict instead of meeting a reset connection. Nothing more is written.
+    let drained = std::io::copy(&mut archive.into_inner(), &mut std::io::sink());
+    unpacked?;
+    drained?;
+    Ok(())
+}
+
+fn unpack_entries(
+    archive: &mut tar::Archive<impl Read>,
+    dest: &Path,
+    max_bytes: u64,
+) -> Result<(), ContextError> {
     let mut unpacked: u64 = 0;
     for entry in archive.entries()? {
         let mut entry = entry?;
@@ -76,9 +91,6 @@ fn unpack_blocking(reader: impl Read, dest: &Path, max_bytes: u64) -> Result<(),
             return Err(ContextError::Escapes(shown));
         }
     }
-    // Read past the end-of-archive blocks (`git archive` pads to 10 KiB) so the client's
-    // upload completes cleanly instead of meeting a closed connection.
-    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use paas_api::agent::BuildSpec;
 
 use super::context::resolve_inside;
 use super::limits::{BuildCgroup, BuildConfig};
-use super::{BuildError, BuiltImage, EventSink, dockerignore, engine, image_check};
+use super::{BuildError, BuiltImage, EventSink, dockerignore, engine, image_check, network};
 
 /// A Dockerfile longer than this is not one anybody wrote.
 const MAX_DOCKERFILE_BYTES: u64 = 1024 * 1024;
@@ -56,7 +56,9 @@ pub async fn build(
     .map_err(|err| BuildError::Engine(format!("preparing the build context: {err}")))?;
 
     let build_args: HashMap<String, String> = request.build_args.clone().into_iter().collect();
-    let options = engine::options(spec, request.dockerfile, &build_args);
+    let mut options = engine::options(spec, request.dockerfile, &build_args);
+    network::ensure(docker, &request.limits.network).await?;
+    options.networkmode = Some(request.limits.network.clone());
     let context = tokio::fs::File::open(&tar_path)
         .await
         .map_err(BuildError::Scratch)?;

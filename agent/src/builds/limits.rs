@@ -43,6 +43,9 @@ pub struct BuildConfig {
     pub cgroup_root: PathBuf,
     /// The cgroup (relative to each hierarchy) under which each build gets its own.
     pub cgroup_parent: String,
+    /// The Docker network build steps (and pack's containers) run on, created when missing as
+    /// a bridge named `<network>0` with inter-container traffic off.
+    pub network: String,
 }
 
 impl Default for BuildConfig {
@@ -56,6 +59,7 @@ impl Default for BuildConfig {
             cgroup_limits: true,
             cgroup_root: PathBuf::from("/sys/fs/cgroup"),
             cgroup_parent: "paas-builds".to_owned(),
+            network: "paas-builds".to_owned(),
         }
     }
 }
@@ -84,6 +88,18 @@ pub fn check_config(config: &BuildConfig) -> Result<(), String> {
     if !parent_ok {
         return Err(
             "[build] cgroup_parent must be one name of letters, digits, - and _".to_owned(),
+        );
+    }
+    let network_ok = config
+        .network
+        .starts_with(|c: char| c.is_ascii_alphanumeric())
+        && config
+            .network
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !network_ok {
+        return Err(
+            "[build] network must be a Docker network name (letters, digits, - _ .)".to_owned(),
         );
     }
     Ok(())
@@ -453,6 +469,7 @@ mod tests {
         assert_eq!(bad(|c| c.pids = 1), "[build] pids must be at least 16");
         assert!(bad(|c| c.cpus = f64::NAN).contains("cpus"));
         assert!(bad(|c| c.cgroup_parent = "../x".into()).contains("cgroup_parent"));
+        assert!(bad(|c| c.network = "--net=host".into()).contains("network"));
     }
 
     /// A fake v1 layout in a temp dir: the files the kernel would offer.

@@ -11,6 +11,7 @@ mod dockerignore;
 mod engine;
 mod image_check;
 pub mod limits;
+mod network;
 pub mod pack;
 
 use std::convert::Infallible;
@@ -312,6 +313,7 @@ async fn build(
                 env_file: scratch.path().join("pack.env"),
                 process_env: pack::process_env(&state.config.pack.pass_env),
                 pull_policy: state.config.pack.pull_policy,
+                network: Some(limits.network.clone()),
                 trust_builder: *trust_builder,
                 cache_volume: Some(format!("paas-pack-cache-{}", spec.app)),
             };

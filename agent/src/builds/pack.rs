@@ -74,6 +74,8 @@ pub struct PackBuildCommand {
     /// pack's whole environment.
     pub process_env: Vec<(OsString, OsString)>,
     pub pull_policy: PullPolicy,
+    /// The Docker network of pack's build containers.
+    pub network: Option<String>,
     pub trust_builder: bool,
     /// A named volume that keeps the build cache between releases.
     pub cache_volume: Option<String>,
@@ -91,6 +93,10 @@ impl PackBuildCommand {
             "--pull-policy".to_owned(),
             self.pull_policy.as_arg().to_owned(),
         ];
+        if let Some(network) = &self.network {
+            argv.push("--network".to_owned());
+            argv.push(network.clone());
+        }
         for buildpack in &self.buildpacks {
             argv.push("--buildpack".to_owned());
             argv.push(buildpack.clone());
@@ -199,6 +205,9 @@ pub async fn build(
             ))
             .await?;
     }
+    if let Some(network) = &command.network {
+        super::network::ensure(docker, network).await?;
+    }
     command.write_env_file()?;
     let expression = command.to_command(context_dir);
     let reader = Arc::new(expression.reader().map_err(|err| {
@@ -302,6 +311,7 @@ mod tests {
             env_file: PathBuf::from("/tmp/paas-build-x/pack.env"),
             process_env: vec![("PATH".into(), "/usr/bin".into())],
             pull_policy: PullPolicy::IfNotPresent,
+            network: Some("paas-builds".into()),
             trust_builder: true,
             cache_volume: Some("paas-pack-cache-hello".into()),
         }
@@ -320,6 +330,8 @@ mod tests {
                 "web",
                 "--pull-policy",
                 "if-not-present",
+                "--network",
+                "paas-builds",
                 "--buildpack",
                 "paketo-buildpacks/web-servers",
                 "--buildpack",
@@ -339,6 +351,7 @@ mod tests {
             buildpacks: vec![],
             env: BTreeMap::new(),
             pull_policy: PullPolicy::Never,
+            network: None,
             trust_builder: false,
             cache_volume: None,
             path: ".".into(),

@@ -386,7 +386,7 @@ async fn pack_builds_get_exact_argv_env_values_in_an_env_file_and_labels() {
     assert_one_terminal_last(&events);
     let cache = format!("type=build;format=volume;name=paas-pack-cache-{}", app.name);
     let argv = agent.pack_argv();
-    let env_file = argv.get(11).cloned().unwrap_or_default();
+    let env_file = argv.get(13).cloned().unwrap_or_default();
     assert!(
         env_file.starts_with('/') && env_file.ends_with("/pack.env"),
         "{argv:?}"
@@ -402,6 +402,8 @@ async fn pack_builds_get_exact_argv_env_values_in_an_env_file_and_labels() {
             "web",
             "--pull-policy",
             "if-not-present",
+            "--network",
+            "paas-builds",
             "--buildpack",
             "heroku/procfile",
             "--env-file",

@@ -365,7 +365,7 @@ fn buildpacks_yaml_builds_with_pack_and_config_stays_out_of_argv() {
         pushed.stderr
     );
     let argv = platform.agent().pack_argv();
-    let env_file = argv.get(11).cloned().unwrap_or_default();
+    let env_file = argv.get(13).cloned().unwrap_or_default();
     assert!(env_file.ends_with("/pack.env"), "{argv:?}");
     assert_eq!(
         argv,
@@ -378,6 +378,8 @@ fn buildpacks_yaml_builds_with_pack_and_config_stays_out_of_argv() {
             "web",
             "--pull-policy",
             "if-not-present",
+            "--network",
+            "paas-builds",
             "--buildpack",
             "paketo-buildpacks/web-servers",
             "--env-file",
@@ -453,6 +455,8 @@ fn without_buildpacks_yaml_or_dockerfile_pack_uses_the_default_builder() {
             ".",
             "--pull-policy",
             "if-not-present",
+            "--network",
+            "paas-builds",
             "--cache",
             &format!("type=build;format=volume;name=paas-pack-cache-{app}"),
             "--trust-builder",

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use crate::git_push::ls_remote;
-use crate::platform::{Platform, Pushed, User, image_field};
+use crate::platform::{Platform, Pushed, User, docker, image_field};
 use crate::util::{commit_files, git, git_repo, head, hello_repo};
 
 /// A loopback port whose listener never accepts: any connection a build makes to it waits in
@@ -414,4 +414,49 @@ fn each_build_limit_fails_the_push_clearly_and_the_previous_release_keeps_servin
         assert_eq!(platform.containers(&app, "web"), serving, "{message}");
         platform.wait_for_body(&app, &format!("Hello from {app} v1"));
     }
+}
+
+#[test]
+fn build_steps_run_on_the_build_network_with_no_inter_container_traffic() {
+    let platform = Platform::for_pushes();
+    let alice = platform.user("alice");
+    let app = platform.app(&alice, "buildnet");
+    let repo = hello_repo();
+    commit_files(
+        repo.path(),
+        &[(
+            "Dockerfile",
+            "FROM paas/busybox:latest\nRUN ip route | grep default\nCOPY www /www\n",
+        )],
+        "show the route",
+    );
+    let pushed = platform
+        .push_ref(repo.path(), &alice.key, &app, "main")
+        .ok();
+    let gateway = docker(&[
+        "network",
+        "inspect",
+        "paas-builds",
+        "--format",
+        "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+    ]);
+    assert!(
+        pushed
+            .stderr
+            .contains(&format!("default via {}", gateway.trim())),
+        "{}",
+        pushed.stderr
+    );
+    let options = docker(&[
+        "network",
+        "inspect",
+        "paas-builds",
+        "--format",
+        "{{json .Options}}",
+    ]);
+    assert!(
+        options.contains(r#""com.docker.network.bridge.enable_icc":"false""#)
+            && options.contains(r#""com.docker.network.bridge.name":"paas-builds0""#),
+        "{options}"
+    );
 }
