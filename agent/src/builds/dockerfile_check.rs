@@ -320,7 +320,12 @@ impl Pass<'_> {
         let (flags, rest) = split_flags(rest);
         let vars = self.vars();
         let words = json_or_words(rest);
-        let sources = &words[..words.len().saturating_sub(1).max(1).min(words.len())];
+        // The last word is the destination (a lone word is checked too: the engine refuses it).
+        let sources = if words.len() > 1 {
+            &words[..words.len() - 1]
+        } else {
+            &words[..]
+        };
         for source in sources {
             let expanded = self.expand(line, source, &vars)?;
             if is_remote(source) || is_remote(&expanded) {

@@ -177,6 +177,10 @@ async fn lookup(
     docker: &Docker,
     reference: &str,
 ) -> Result<(ImageLookup, Option<ImageInspect>), BuildError> {
+    // The reference becomes part of an API path: only ask about what could be a reference.
+    if !plausible_reference(reference) {
+        return Ok((ImageLookup::Missing, None));
+    }
     match docker.inspect_image(reference).await {
         Ok(inspect) => Ok((ImageLookup::Found(facts(&inspect)), Some(inspect))),
         Err(DockerError::DockerResponseServerError { status_code, .. })
@@ -186,6 +190,19 @@ async fn lookup(
         }
         Err(err) => Err(BuildError::Engine(format!("inspecting {reference}: {err}"))),
     }
+}
+
+/// Characters of `repository[:tag][@digest]`, no empty or climbing path segments.
+fn plausible_reference(reference: &str) -> bool {
+    !reference.is_empty()
+        && reference.len() <= 512
+        && reference.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'.' | b'_' | b'-' | b'/' | b':' | b'@' | b'[' | b']')
+        })
+        && reference
+            .split('/')
+            .all(|part| !part.is_empty() && part != "." && part != "..")
 }
 
 fn facts(inspect: &ImageInspect) -> ImageFacts {
@@ -255,6 +272,30 @@ mod tests {
         std::fs::remove_file(dir.path().join("project.toml")).unwrap();
         std::os::unix::fs::symlink("/etc/hostname", dir.path().join("project.toml")).unwrap();
         assert!(descriptor_buildpacks(dir.path()).is_err());
+    }
+
+    #[test]
+    fn only_plausible_references_reach_the_engine_api() {
+        for good in [
+            "paas/busybox:latest",
+            "2e904ba6",
+            "localhost:5000/a@sha256:00",
+            "[::1]:5000/x",
+        ] {
+            assert!(plausible_reference(good), "{good}");
+        }
+        for bad in [
+            "",
+            "$X",
+            "a/../../containers/x",
+            "a?b",
+            "a b",
+            "/a",
+            "a//b",
+            "a%2f",
+        ] {
+            assert!(!plausible_reference(bad), "{bad}");
+        }
     }
 
     #[test]
