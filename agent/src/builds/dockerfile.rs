@@ -93,17 +93,46 @@ pub async fn build(
     })
 }
 
+/// The whole Dockerfile, or a refusal: the checks must see everything the engine will.
 async fn read_dockerfile(path: &Path) -> Result<String, BuildError> {
     use tokio::io::AsyncReadExt;
     let mut text = String::new();
     tokio::fs::File::open(path)
         .await
         .map_err(BuildError::Scratch)?
-        .take(MAX_DOCKERFILE_BYTES)
+        .take(MAX_DOCKERFILE_BYTES + 1)
         .read_to_string(&mut text)
         .await
         .map_err(|_| BuildError::Refused("the Dockerfile is not UTF-8 text".to_owned()))?;
+    if text.len() as u64 > MAX_DOCKERFILE_BYTES {
+        return Err(BuildError::Refused(format!(
+            "the Dockerfile is over {} KiB",
+            MAX_DOCKERFILE_BYTES / 1024
+        )));
+    }
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dockerfile_too_long_to_check_whole_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("Dockerfile");
+        let padding = "# padding\n".repeat((MAX_DOCKERFILE_BYTES / 10) as usize + 1);
+        std::fs::write(&path, format!("{padding}ADD http://127.0.0.1/x /x\n")).unwrap();
+        let err = read_dockerfile(&path).await.unwrap_err();
+        assert_eq!(err.to_string(), "the Dockerfile is over 1024 KiB");
+        std::fs::write(&path, "FROM paas/busybox:latest\n").unwrap();
+        assert_eq!(
+            read_dockerfile(&path).await.unwrap(),
+            "FROM paas/busybox:latest\n"
+        );
+        std::fs::write(&path, b"FROM \xff\n").unwrap();
+        assert!(read_dockerfile(&path).await.is_err());
+    }
 }
 
 /// Under the engine's systemd cgroup driver a cgroup parent must be a slice; the per-build
