@@ -113,6 +113,22 @@ async fn read_dockerfile(path: &Path) -> Result<String, BuildError> {
     Ok(text)
 }
 
+/// Under the engine's systemd cgroup driver a cgroup parent must be a slice; the per-build
+/// cgroups here are cgroupfs paths.
+async fn refuse_systemd_cgroups(docker: &Docker) -> Result<(), BuildError> {
+    use bollard::models::SystemInfoCgroupDriverEnum;
+    let info = docker
+        .info()
+        .await
+        .map_err(|err| BuildError::Engine(format!("Docker: {err}")))?;
+    if info.cgroup_driver == Some(SystemInfoCgroupDriverEnum::SYSTEMD) {
+        return Err(BuildError::Limit(
+            "build limits need the engine's cgroupfs cgroup driver (this engine uses systemd); set [build] cgroup_limits = false to build without memory, CPU and pids limits".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,20 +149,4 @@ mod tests {
         std::fs::write(&path, b"FROM \xff\n").unwrap();
         assert!(read_dockerfile(&path).await.is_err());
     }
-}
-
-/// Under the engine's systemd cgroup driver a cgroup parent must be a slice; the per-build
-/// cgroups here are cgroupfs paths.
-async fn refuse_systemd_cgroups(docker: &Docker) -> Result<(), BuildError> {
-    use bollard::models::SystemInfoCgroupDriverEnum;
-    let info = docker
-        .info()
-        .await
-        .map_err(|err| BuildError::Engine(format!("Docker: {err}")))?;
-    if info.cgroup_driver == Some(SystemInfoCgroupDriverEnum::SYSTEMD) {
-        return Err(BuildError::Limit(
-            "build limits need the engine's cgroupfs cgroup driver (this engine uses systemd); set [build] cgroup_limits = false to build without memory, CPU and pids limits".to_owned(),
-        ));
-    }
-    Ok(())
 }
