@@ -426,7 +426,10 @@ fn build_steps_run_on_the_build_network_with_no_inter_container_traffic() {
         repo.path(),
         &[(
             "Dockerfile",
-            "FROM paas/busybox:latest\nRUN ip route | grep default\nCOPY www /www\n",
+            // The app's name keeps the engine's cache from skipping the step.
+            &format!(
+                "FROM paas/busybox:latest\nRUN echo {app} && ip route | grep default\nCOPY www /www\n"
+            ),
         )],
         "show the route",
     );
