@@ -75,6 +75,10 @@ pub enum ImageProblem {
     RegistryByAddress(String),
 }
 
+/// The value of a variable set with a form the lexer does not model; it cannot occur in a
+/// Dockerfile (NUL), so any word it reaches is refused.
+const UNCHECKABLE: &str = "\0uncheckable\0";
+
 /// The outcome of one pass: the images still to look up, or the verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Checked {
@@ -185,16 +189,23 @@ impl Pass<'_> {
         vars
     }
 
+    /// `word` expanded, or refused when it uses a form (or a variable set with a form) that
+    /// is not modelled.
     fn expand(
         &self,
         line: usize,
         word: &str,
         vars: &HashMap<String, String>,
     ) -> Result<String, CheckError> {
-        expand_word(word, vars, self.escape).map_err(|_| CheckError::UncheckableWord {
+        let uncheckable = || CheckError::UncheckableWord {
             line,
             word: word.to_owned(),
-        })
+        };
+        let expanded = expand_word(word, vars, self.escape).map_err(|_| uncheckable())?;
+        if expanded.contains(UNCHECKABLE) {
+            return Err(uncheckable());
+        }
+        Ok(expanded)
     }
 
     fn from(&mut self, line: usize, rest: &str) -> Result<(), CheckError> {
@@ -275,8 +286,7 @@ impl Pass<'_> {
             };
             let default = default.map(|value| {
                 self.expand(line, &value, &vars)
-                    // An uncheckable default only matters where it is used, which is checked.
-                    .unwrap_or(value)
+                    .unwrap_or_else(|_| UNCHECKABLE.to_owned())
             });
             let value = self.build_args.get(&name).cloned().or(default).or_else(|| {
                 self.in_stage
@@ -298,12 +308,17 @@ impl Pass<'_> {
     fn env_instruction(&mut self, rest: &str) {
         let words = split_quoted(rest, self.escape);
         let vars = self.vars();
-        let expand =
-            |value: &str| expand_word(value, &vars, self.escape).unwrap_or(value.to_owned());
+        let expand = |value: &str| {
+            expand_word(value, &vars, self.escape).unwrap_or_else(|_| UNCHECKABLE.to_owned())
+        };
         if words.first().is_some_and(|w| !w.contains('=')) {
             // Legacy `ENV KEY value with spaces`.
             let key = words[0].clone();
-            let value = rest.trim_start()[key.len()..].trim();
+            let value = rest
+                .trim_start_matches([' ', '\t'])
+                .strip_prefix(key.as_str())
+                .unwrap_or_default()
+                .trim_matches([' ', '\t']);
             let value = expand(value);
             self.env.insert(key, value);
             return;
@@ -689,6 +704,23 @@ mod tests {
         assert!(
             matches!(err, CheckError::UncheckableWord { line: 2, .. }),
             "{err}"
+        );
+        // Also through a variable set with one.
+        for text in [
+            "FROM paas/busybox\nENV U=${X#y}\nADD $U /c\n",
+            "FROM paas/busybox\nENV U ${X#y}\nADD $U /c\n",
+            "ARG B=${X%y}\nFROM $B\n",
+        ] {
+            let err = verdict(text, &[]).unwrap_err();
+            assert!(
+                matches!(err, CheckError::UncheckableWord { .. }),
+                "{text}: {err}"
+            );
+        }
+        // Unused, it does no harm.
+        assert_eq!(
+            verdict("FROM paas/busybox\nENV U=${X#y}\nRUN echo\n", &[]),
+            Ok(())
         );
     }
 
