@@ -386,10 +386,13 @@ fn is_remote(word: &str) -> bool {
 }
 
 fn split_blank(text: &str) -> Vec<&str> {
-    text.split([' ', '\t']).filter(|w| !w.is_empty()).collect()
+    text.split(char::is_whitespace)
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
-/// Blank-separated words, blanks inside quotes or escaped kept (quotes are left for expansion).
+/// Whitespace-separated words (moby's `parseWords`), whitespace inside quotes or escaped kept
+/// (quotes are left for expansion).
 fn split_quoted(text: &str, escape: char) -> Vec<String> {
     let mut words = Vec::new();
     let mut word = String::new();
@@ -397,7 +400,7 @@ fn split_quoted(text: &str, escape: char) -> Vec<String> {
     let mut chars = text.chars();
     while let Some(c) = chars.next() {
         match (quote, c) {
-            (None, ' ' | '\t') => {
+            (None, c) if c.is_whitespace() => {
                 if !word.is_empty() {
                     words.push(std::mem::take(&mut word));
                 }
@@ -780,6 +783,19 @@ mod tests {
             .to_string(),
             "`paas/victim:v1` is the image of another app (victim); build on a base image or on this app's own images"
         );
+    }
+
+    #[test]
+    fn unicode_whitespace_splits_arg_values_like_the_engine() {
+        let victim = ImageProblem::OtherApp {
+            reference: "paas/victim:v1".into(),
+            owner: "victim".into(),
+        };
+        assert_eq!(
+            refused_image("ARG B=paas/victim:v1\u{b}X=1\nFROM $B\n", &[]),
+            victim
+        );
+        assert_eq!(refused_image("FROM\u{c}paas/victim:v1\n", &[]), victim);
     }
 
     #[test]

@@ -69,10 +69,10 @@ pub fn instructions(text: &str, escape: char) -> Vec<Instruction> {
     let mut lines = text
         .trim_start_matches('\u{feff}')
         .split('\n')
-        .map(|line| line.strip_suffix('\r').unwrap_or(line))
+        .map(|line| line.trim_end_matches('\r'))
         .enumerate();
     while let Some((index, raw)) = lines.next() {
-        let first = raw.trim_start_matches(is_blank);
+        let first = raw.trim_start_matches(char::is_whitespace);
         if first.starts_with('#') {
             continue;
         }
@@ -82,7 +82,7 @@ pub fn instructions(text: &str, escape: char) -> Vec<Instruction> {
         }
         while !ended {
             let Some((_, next)) = lines.next() else { break };
-            let stripped = next.trim_start_matches(is_blank);
+            let stripped = next.trim_start_matches(char::is_whitespace);
             if stripped.starts_with('#') || stripped.is_empty() {
                 continue;
             }
@@ -90,20 +90,24 @@ pub fn instructions(text: &str, escape: char) -> Vec<Instruction> {
             joined.push_str(&part);
             ended = part_ended;
         }
-        let trimmed = joined.trim_matches(is_blank);
-        let (keyword, rest) = trimmed.split_once(is_blank).unwrap_or((trimmed, ""));
+        let trimmed = joined.trim_matches(char::is_whitespace);
+        let (keyword, rest) = trimmed
+            .split_once(char::is_whitespace)
+            .unwrap_or((trimmed, ""));
         if keyword.is_empty() {
             continue;
         }
         out.push(Instruction {
             line: index + 1,
             keyword: keyword.to_ascii_uppercase(),
-            rest: rest.trim_start_matches(is_blank).to_owned(),
+            rest: rest.trim_start_matches(char::is_whitespace).to_owned(),
         });
     }
     out
 }
 
+/// What the continuation character may be followed by (moby: `\\[ \t]*$`). Everywhere else
+/// the parser's notion of whitespace is Unicode's, as moby's (`unicode.IsSpace`).
 fn is_blank(c: char) -> bool {
     c == ' ' || c == '\t'
 }
@@ -120,16 +124,16 @@ fn trim_continuation(line: &str, escape: char) -> (String, bool) {
 /// `--name=value` flags at the start of `rest`, and what follows them.
 pub fn split_flags(rest: &str) -> (Vec<(String, String)>, &str) {
     let mut flags = Vec::new();
-    let mut remaining = rest.trim_start_matches(is_blank);
+    let mut remaining = rest.trim_start_matches(char::is_whitespace);
     while let Some(flag) = remaining.strip_prefix("--") {
-        let end = flag.find(is_blank).unwrap_or(flag.len());
+        let end = flag.find(char::is_whitespace).unwrap_or(flag.len());
         let (word, after) = flag.split_at(end);
         if word.is_empty() {
             break;
         }
         let (name, value) = word.split_once('=').unwrap_or((word, ""));
         flags.push((name.to_ascii_lowercase(), value.to_owned()));
-        remaining = after.trim_start_matches(is_blank);
+        remaining = after.trim_start_matches(char::is_whitespace);
     }
     (flags, remaining)
 }
@@ -143,7 +147,7 @@ pub fn json_or_words(args: &str) -> Vec<String> {
         return list;
     }
     trimmed
-        .split([' ', '\t'])
+        .split(char::is_whitespace)
         .filter(|word| !word.is_empty())
         .map(str::to_owned)
         .collect()
@@ -348,6 +352,24 @@ mod tests {
         assert_eq!(escape_directive("FROM a\n# escape=`\n").unwrap(), '\\');
         assert_eq!(escape_directive("#ESCAPE = \\\n").unwrap(), '\\');
         assert!(escape_directive("# escape=x\n").is_err());
+    }
+
+    #[test]
+    fn whitespace_is_unicodes_except_after_the_continuation_character() {
+        // A comment after a no-break space is still a comment, and its trailing `\` joins
+        // nothing (moby skips comment lines before looking for continuations).
+        let found = instructions("\u{a0}# note \\\nADD http://x /y\n", '\\');
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].keyword, "ADD");
+        // Vertical tab and form feed separate the keyword and words.
+        let found = instructions("ADD\x0b--chown=1\x0chttp://x /y\r\r\n", '\\');
+        assert_eq!(found[0].keyword, "ADD");
+        let (flags, rest) = split_flags(&found[0].rest);
+        assert_eq!(flags.len(), 1);
+        assert_eq!(json_or_words(rest), ["http://x", "/y"]);
+        // Trailing carriage returns do not stop a continuation.
+        let found = instructions("ADD ht\\\r\r\ntp://x /y\n", '\\');
+        assert_eq!(found[0].rest, "http://x /y");
     }
 
     #[test]
