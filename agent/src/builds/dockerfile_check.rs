@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::dockerfile_parse::{
-    Instruction, ParseError, escape_directive, expand_word, instructions, json_or_words,
+    Instruction, ParseError, argument_readings, escape_directive, expand_word, instructions,
     split_flags,
 };
 
@@ -334,25 +334,27 @@ impl Pass<'_> {
     fn copy(&mut self, line: usize, keyword: &str, rest: &str) -> Result<(), CheckError> {
         let (flags, rest) = split_flags(rest);
         let vars = self.vars();
-        let words = json_or_words(rest);
-        // The last word is the destination (a lone word is checked too: the engine refuses it).
-        let sources = if words.len() > 1 {
-            &words[..words.len() - 1]
-        } else {
-            &words[..]
-        };
-        for source in sources {
-            let expanded = self.expand(line, source, &vars)?;
-            if is_remote(source) || is_remote(&expanded) {
-                return Err(CheckError::RemoteSource {
-                    line,
-                    keyword: keyword.to_owned(),
-                    url: if is_remote(&expanded) {
-                        expanded
-                    } else {
-                        source.clone()
-                    },
-                });
+        for words in argument_readings(rest) {
+            // The last word is the destination (a lone word is checked too: the engine
+            // refuses it).
+            let sources = if words.len() > 1 {
+                &words[..words.len() - 1]
+            } else {
+                &words[..]
+            };
+            for source in sources {
+                let expanded = self.expand(line, source, &vars)?;
+                if is_remote(source) || is_remote(&expanded) {
+                    return Err(CheckError::RemoteSource {
+                        line,
+                        keyword: keyword.to_owned(),
+                        url: if is_remote(&expanded) {
+                            expanded
+                        } else {
+                            source.clone()
+                        },
+                    });
+                }
             }
         }
         for (name, raw) in flags {
@@ -643,6 +645,7 @@ mod tests {
             "FROM paas/busybox\nENV P=http\nADD ${P}://h/x /c\n",
             "FROM paas/busybox\nADD [\"http://127.0.0.1/x\", \"/c\"]\n",
             "FROM paas/busybox\nADD [\"h\\\\ttp://127.0.0.1/x\", \"/c\"]\n",
+            "FROM paas/busybox\nADD [\"http\\u003a//127.0.0.1/x\", \"/c\"] trailing\n",
             "FROM paas/busybox\nADD ht\\\n  # comment\ntp://127.0.0.1/x /c\n",
             "# escape=`\nFROM paas/busybox\nADD ht`\ntp://127.0.0.1/x /c\n",
             "FROM paas/busybox\nADD h\\ttp://127.0.0.1/x /c\n",

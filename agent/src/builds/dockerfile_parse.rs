@@ -138,19 +138,27 @@ pub fn split_flags(rest: &str) -> (Vec<(String, String)>, &str) {
     (flags, remaining)
 }
 
-/// The arguments of ADD/COPY-like instructions: a JSON string array, or blank-separated words.
-pub fn json_or_words(args: &str) -> Vec<String> {
-    let trimmed = args.trim();
-    if trimmed.starts_with('[')
-        && let Ok(list) = serde_json::from_str::<Vec<String>>(trimmed)
-    {
-        return list;
-    }
-    trimmed
+/// The ways the engine may read the arguments of ADD/COPY-like instructions: the
+/// whitespace-separated words, and, when they start with `[`, the JSON string array (moby
+/// decodes the first JSON value and ignores what follows it). Checking both leaves no room for
+/// a difference between two JSON parsers.
+pub fn argument_readings(args: &str) -> Vec<Vec<String>> {
+    let trimmed = args.trim_matches(char::is_whitespace);
+    let words = trimmed
         .split(char::is_whitespace)
         .filter(|word| !word.is_empty())
         .map(str::to_owned)
-        .collect()
+        .collect();
+    let mut readings = Vec::new();
+    if trimmed.starts_with('[')
+        && let Some(Ok(list)) = serde_json::Deserializer::from_str(trimmed)
+            .into_iter::<Vec<String>>()
+            .next()
+    {
+        readings.push(list);
+    }
+    readings.push(words);
+    readings
 }
 
 /// A variable form the checker does not model (`${A#x}`, `${A/x/y}`, …): refusing it is safer
@@ -366,7 +374,7 @@ mod tests {
         assert_eq!(found[0].keyword, "ADD");
         let (flags, rest) = split_flags(&found[0].rest);
         assert_eq!(flags.len(), 1);
-        assert_eq!(json_or_words(rest), ["http://x", "/y"]);
+        assert_eq!(argument_readings(rest), [["http://x", "/y"]]);
         // Trailing carriage returns do not stop a continuation.
         let found = instructions("ADD ht\\\r\r\ntp://x /y\n", '\\');
         assert_eq!(found[0].rest, "http://x /y");
@@ -383,9 +391,17 @@ mod tests {
             ]
         );
         assert_eq!(rest, "/a /b");
-        assert_eq!(json_or_words(r#"["a b", "c"]"#), ["a b", "c"]);
-        assert_eq!(json_or_words("a  b\tc"), ["a", "b", "c"]);
-        assert_eq!(json_or_words("[not json"), ["[not", "json"]);
+        assert_eq!(
+            argument_readings(r#"["a b", "c"]"#),
+            [vec!["a b", "c"], vec![r#"["a"#, r#"b","#, r#""c"]"#]]
+        );
+        assert_eq!(argument_readings("a  b\tc"), [["a", "b", "c"]]);
+        assert_eq!(argument_readings("[not json"), [["[not", "json"]]);
+        // Like Go's json.Decoder: the first value, whatever follows it.
+        assert_eq!(
+            argument_readings(r#"["http\u003a//x", "/y"] junk"#)[0],
+            ["http://x", "/y"]
+        );
     }
 
     #[test]
