@@ -190,6 +190,10 @@ pub async fn build(
             command.path,
         )));
     }
+    let (root, dir) = (context_dir.to_owned(), app_dir.clone());
+    tokio::task::spawn_blocking(move || refuse_links_out(&root, &dir))
+        .await
+        .map_err(|err| BuildError::Scratch(std::io::Error::other(err)))??;
     image_check::check_pack(
         docker,
         &command.builder,
@@ -235,6 +239,36 @@ pub async fn build(
         image: spec.image.clone(),
         image_id,
     })
+}
+
+/// pack reads the app's directory on the host as the agent's user: a symlink in it must not
+/// lead to the host's files (the engine keeps Dockerfile builds' links inside the context).
+fn refuse_links_out(root: &Path, dir: &Path) -> Result<(), BuildError> {
+    let root = &root.canonicalize().map_err(BuildError::Scratch)?;
+    let mut pending = vec![dir.canonicalize().map_err(BuildError::Scratch)?];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).map_err(BuildError::Scratch)? {
+            let entry = entry.map_err(BuildError::Scratch)?;
+            let kind = entry.file_type().map_err(BuildError::Scratch)?;
+            let path = entry.path();
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            if kind.is_symlink() {
+                // A dangling link reads nothing; one that resolves must stay inside.
+                if path.exists() && resolve_inside(root, &relative).is_err() {
+                    return Err(BuildError::Refused(format!(
+                        "`{relative}` links outside the pushed tree; pack would read the build host's files through it"
+                    )));
+                }
+            } else if kind.is_dir() {
+                pending.push(path);
+            }
+        }
+    }
+    Ok(())
 }
 
 struct KillOnDrop(Arc<duct::ReaderHandle>);
@@ -433,6 +467,23 @@ mod tests {
         assert!(
             extra.contains(&"CARGO_MANIFEST_DIR".to_owned()),
             "{extra:?}"
+        );
+    }
+
+    #[test]
+    fn links_out_of_the_tree_are_refused_before_pack_reads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("web/sub")).unwrap();
+        std::os::unix::fs::symlink("../README", root.join("web/readme")).unwrap();
+        std::fs::write(root.join("README"), "r").unwrap();
+        std::os::unix::fs::symlink("/nowhere", root.join("web/dangling")).unwrap();
+        assert!(refuse_links_out(&root, &root.join("web")).is_ok());
+        std::os::unix::fs::symlink("/etc/hostname", root.join("web/sub/host")).unwrap();
+        let err = refuse_links_out(&root, &root.join("web")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`web/sub/host` links outside the pushed tree; pack would read the build host's files through it"
         );
     }
 
