@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::builds::limits::BuildConfig;
 use crate::builds::pack::PullPolicy;
 use crate::runtime::InstanceKey;
 
@@ -31,6 +32,8 @@ pub struct AgentConfig {
     pub pack: PackConfig,
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub build: BuildConfig,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -39,6 +42,10 @@ pub struct PackConfig {
     /// When pack pulls the builder and run images (`if-not-present` suits hosts with no registry).
     #[serde(default)]
     pub pull_policy: PullPolicy,
+    /// Variables of the agent's own environment passed to pack besides the ones it needs
+    /// (`PATH`, `HOME`, `DOCKER_*`, proxies…, see `builds::pack`); an app's config never is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pass_env: Vec<String>,
 }
 
 /// How app containers run and are routed (`[runtime]`).
@@ -141,6 +148,7 @@ impl AgentConfig {
             listen: None,
             pack: PackConfig::default(),
             runtime: RuntimeConfig::default(),
+            build: BuildConfig::default(),
         }
     }
 
@@ -168,6 +176,12 @@ impl AgentConfig {
         crate::runtime::check_config(&config.runtime).map_err(|message| ConfigError::Invalid {
             path: path.to_owned(),
             message,
+        })?;
+        crate::builds::limits::check_config(&config.build).map_err(|message| {
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                message,
+            }
         })?;
         Ok(config)
     }
@@ -282,5 +296,19 @@ mod tests {
         let config: AgentConfig =
             toml::from_str("token = \"t\"\n[pack]\npull_policy = \"never\"\n").unwrap();
         assert_eq!(config.pack.pull_policy, PullPolicy::Never);
+    }
+
+    #[test]
+    fn build_limits_are_read_from_the_build_section_with_defaults() {
+        let config: AgentConfig =
+            toml::from_str("token = \"t\"\n[build]\nmemory_mb = 512\ntimeout_secs = 60\n").unwrap();
+        assert_eq!(config.build.memory_mb, 512);
+        assert_eq!(config.build.timeout_secs, 60);
+        assert_eq!(config.build.context_mb, 200);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        fs::write(&path, "token = \"t\"\n[build]\npids = 2\n").unwrap();
+        let err = AgentConfig::load(&path).unwrap_err().to_string();
+        assert!(err.ends_with("[build] pids must be at least 16"), "{err}");
     }
 }

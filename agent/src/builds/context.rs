@@ -16,26 +16,52 @@ pub enum ContextError {
     Io(#[from] std::io::Error),
     #[error("`{0}` is not inside the pushed tree")]
     Outside(String),
+    #[error("build context exceeds the {} limit", super::limits::show_mib(*.limit_mib))]
+    TooLarge { limit_mib: u64 },
 }
 
 /// Unpacks the tar read from `body` into `dest` (created), without ever holding the archive in
 /// memory. Entries that would land outside `dest` (absolute, `..`, hard links out) fail the build
-/// instead of being skipped silently.
+/// instead of being skipped silently, and so do contents beyond `max_bytes` in all (checked
+/// before each entry is written).
 pub async fn unpack(
     body: impl AsyncRead + Send + Unpin + 'static,
     dest: PathBuf,
+    max_bytes: u64,
 ) -> Result<(), ContextError> {
     let reader = SyncIoBridge::new(body);
-    tokio::task::spawn_blocking(move || unpack_blocking(reader, &dest))
+    tokio::task::spawn_blocking(move || unpack_blocking(reader, &dest, max_bytes))
         .await
         .map_err(|err| ContextError::Io(std::io::Error::other(err)))?
 }
 
-fn unpack_blocking(reader: impl Read, dest: &Path) -> Result<(), ContextError> {
+fn unpack_blocking(reader: impl Read, dest: &Path, max_bytes: u64) -> Result<(), ContextError> {
     std::fs::create_dir_all(dest)?;
     let mut archive = tar::Archive::new(reader);
+    let unpacked = unpack_entries(&mut archive, dest, max_bytes);
+    // Read the rest of the upload (past the end-of-archive blocks `git archive` pads to 10 KiB,
+    // or what follows a refused entry) so the client's upload completes cleanly and it reads
+    // the verdict instead of meeting a reset connection. Nothing more is written.
+    let drained = std::io::copy(&mut archive.into_inner(), &mut std::io::sink());
+    unpacked?;
+    drained?;
+    Ok(())
+}
+
+fn unpack_entries(
+    archive: &mut tar::Archive<impl Read>,
+    dest: &Path,
+    max_bytes: u64,
+) -> Result<(), ContextError> {
+    let mut unpacked: u64 = 0;
     for entry in archive.entries()? {
         let mut entry = entry?;
+        unpacked = unpacked.saturating_add(entry.size());
+        if unpacked > max_bytes {
+            return Err(ContextError::TooLarge {
+                limit_mib: max_bytes / (1024 * 1024),
+            });
+        }
         let path = entry.path()?.into_owned();
         let shown = path.display().to_string();
         if !stays_inside(&path) {
@@ -65,9 +91,6 @@ fn unpack_blocking(reader: impl Read, dest: &Path) -> Result<(), ContextError> {
             return Err(ContextError::Escapes(shown));
         }
     }
-    // Read past the end-of-archive blocks (`git archive` pads to 10 KiB) so the client's
-    // upload completes cleanly instead of meeting a closed connection.
-    std::io::copy(&mut archive.into_inner(), &mut std::io::sink())?;
     Ok(())
 }
 
@@ -136,7 +159,7 @@ mod tests {
                 .unwrap();
         });
         let dir = tempfile::tempdir().unwrap();
-        unpack_blocking(&archive[..], dir.path()).unwrap();
+        unpack_blocking(&archive[..], dir.path(), u64::MAX).unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.path().join("bin/run")).unwrap(),
             "hello"
@@ -154,8 +177,12 @@ mod tests {
         for name in ["/etc/evil", "../evil", "a/../../evil"] {
             let dir = tempfile::tempdir().unwrap();
             let inside = dir.path().join("ctx");
-            let err = unpack_blocking(&raw_entry(name, tar::EntryType::Regular, None)[..], &inside)
-                .unwrap_err();
+            let err = unpack_blocking(
+                &raw_entry(name, tar::EntryType::Regular, None)[..],
+                &inside,
+                u64::MAX,
+            )
+            .unwrap_err();
             assert!(matches!(err, ContextError::Escapes(_)), "{name}: {err}");
             assert!(!dir.path().join("evil").exists());
         }
@@ -166,12 +193,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let link = raw_entry("passwd", tar::EntryType::Link, Some("/etc/passwd"));
         assert!(matches!(
-            unpack_blocking(&link[..], dir.path()),
+            unpack_blocking(&link[..], dir.path(), u64::MAX),
             Err(ContextError::Escapes(_))
         ));
         let device = raw_entry("tty", tar::EntryType::Char, None);
         assert!(matches!(
-            unpack_blocking(&device[..], dir.path()),
+            unpack_blocking(&device[..], dir.path(), u64::MAX),
             Err(ContextError::Unsupported { .. })
         ));
     }
@@ -196,8 +223,26 @@ mod tests {
         archive.extend(second.into_inner().unwrap());
 
         let dir = tempfile::tempdir().unwrap();
-        assert!(unpack_blocking(&archive[..], dir.path()).is_err());
+        assert!(unpack_blocking(&archive[..], dir.path(), u64::MAX).is_err());
         assert!(!outside.path().join("owned").exists());
+    }
+
+    #[test]
+    fn contents_beyond_the_limit_are_refused_before_they_are_written() {
+        let mib = 1024 * 1024;
+        let archive = tar_with(|b| {
+            b.append_data(&mut file_header(mib), "a", &vec![b'a'; mib][..])
+                .unwrap();
+            b.append_data(&mut file_header(mib), "b", &vec![b'b'; mib][..])
+                .unwrap();
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let err = unpack_blocking(&archive[..], dir.path(), mib as u64).unwrap_err();
+        assert_eq!(err.to_string(), "build context exceeds the 1 MiB limit");
+        assert!(dir.path().join("a").exists());
+        assert!(!dir.path().join("b").exists());
+        let dir = tempfile::tempdir().unwrap();
+        unpack_blocking(&archive[..], dir.path(), 2 * mib as u64).unwrap();
     }
 
     #[test]

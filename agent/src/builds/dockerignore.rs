@@ -153,10 +153,9 @@ fn to_regex(pattern: &str) -> String {
 /// the Dockerfile and `.dockerignore` themselves. Symlinks are sent as symlinks. Owners and
 /// times are normalised so an unchanged tree gives the engine an unchanged context.
 pub fn write_context_tar(root: &Path, dockerfile: &str, out: impl Write) -> Result<(), io::Error> {
-    let ignore = match fs::read_to_string(root.join(".dockerignore")) {
-        Ok(text) => DockerIgnore::parse(&text).map_err(io::Error::other)?,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => DockerIgnore::default(),
-        Err(err) => return Err(err),
+    let ignore = match read_dockerignore(root)? {
+        Some(text) => DockerIgnore::parse(&text).map_err(io::Error::other)?,
+        None => DockerIgnore::default(),
     };
     let always = [clean(dockerfile), ".dockerignore".to_owned()];
     let mut tar = tar::Builder::new(out);
@@ -164,6 +163,24 @@ pub fn write_context_tar(root: &Path, dockerfile: &str, out: impl Write) -> Resu
     tar.mode(tar::HeaderMode::Deterministic);
     add_dir(&mut tar, root, "", &ignore, &always)?;
     tar.into_inner()?.flush()
+}
+
+/// `.dockerignore`'s text, if there is one. A symlink is followed only while it stays inside
+/// the tree: a pushed link to a host file must not make the agent read it.
+fn read_dockerignore(root: &Path) -> Result<Option<String>, io::Error> {
+    let path = root.join(".dockerignore");
+    if fs::symlink_metadata(&path).is_err() {
+        return Ok(None);
+    }
+    let inside = super::context::resolve_inside(root, ".dockerignore")
+        .ok()
+        .filter(|target| target.is_file())
+        .ok_or_else(|| {
+            io::Error::other(
+                ".dockerignore is a link to something outside the pushed tree (or to no file); make it a regular file",
+            )
+        })?;
+    fs::read_to_string(inside).map(Some)
 }
 
 fn add_dir<W: Write>(
@@ -336,6 +353,36 @@ mod tests {
     }
 
     #[test]
+    fn a_dockerignore_linking_out_of_the_tree_is_refused_and_one_inside_is_read() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "*\n").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::write(root.join("Dockerfile"), "FROM x\n").unwrap();
+        fs::write(root.join("keep"), "k\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.join(".dockerignore"))
+            .unwrap();
+        let err = write_context_tar(root, "Dockerfile", Vec::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            ".dockerignore is a link to something outside the pushed tree (or to no file); make it a regular file"
+        );
+        fs::remove_file(root.join(".dockerignore")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", root.join(".dockerignore")).unwrap();
+        assert!(write_context_tar(root, "Dockerfile", Vec::new()).is_err());
+
+        fs::remove_file(root.join(".dockerignore")).unwrap();
+        fs::write(root.join("ignore-rules"), "keep\n").unwrap();
+        std::os::unix::fs::symlink("ignore-rules", root.join(".dockerignore")).unwrap();
+        let mut archive = Vec::new();
+        write_context_tar(root, "Dockerfile", &mut archive).unwrap();
+        assert_eq!(
+            names_in(&archive),
+            [".dockerignore", "Dockerfile", "ignore-rules"]
+        );
+    }
+
+    #[test]
     fn a_dockerfile_in_an_ignored_directory_is_still_sent() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -346,5 +393,38 @@ mod tests {
         let mut archive = Vec::new();
         write_context_tar(root, "deploy/Dockerfile", &mut archive).unwrap();
         assert_eq!(names_in(&archive), [".dockerignore", "deploy/Dockerfile"]);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any text parses or is refused with an error; matching never panics.
+        #[test]
+        fn arbitrary_patterns_never_panic(
+            text in prop::collection::vec(
+                prop_oneof!["[!*?\\[\\]^/.a-c\\\\ -]{0,12}", any::<String>()], 0..8,
+            ).prop_map(|lines| lines.join("\n")),
+            path in "[a-c*?/.\\[\\]]{0,16}",
+        ) {
+            if let Ok(ignore) = DockerIgnore::parse(&text) {
+                let _ = ignore.excludes(&path);
+            }
+        }
+
+        /// A plain name excludes itself and everything under it, and nothing beside it.
+        #[test]
+        fn a_plain_name_covers_its_subtree(name in "[a-z]{1,8}", below in "[a-z]{1,8}") {
+            let ignore = DockerIgnore::parse(&name).unwrap();
+            prop_assert!(ignore.excludes(&name));
+            let nested = format!("{name}/{below}");
+            prop_assert!(ignore.excludes(&nested));
+            let sibling = format!("{name}x");
+            prop_assert!(!ignore.excludes(&sibling));
+        }
     }
 }

@@ -1,11 +1,15 @@
 //! Builds through the Docker engine's build API (the classic builder, which Debian's 20.10
-//! engine runs without BuildKit), streaming its output line by line.
+//! engine runs without BuildKit), streaming its output line by line. Builds of pushed
+//! Dockerfiles go through [`build_in_cgroup`], which adds the `cgroupparent` parameter
+//! bollard's options lack, over the same socket.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use bollard::Docker;
 use bollard::body_try_stream;
 use bollard::errors::Error as DockerError;
+use bollard::models::BuildInfo;
 use bollard::query_parameters::{BuildImageOptions, BuildImageOptionsBuilder};
 use futures::StreamExt;
 use paas_api::agent::BuildSpec;
@@ -52,22 +56,98 @@ pub async fn build(
             }
             Err(err) => return Err(BuildError::Engine(format!("Docker: {err}"))),
         };
-        let Some(events) = events else { continue };
-        if let Some(text) = info.stream {
-            partial.push_str(&text);
-            while let Some(end) = partial.find('\n') {
-                let line: String = partial.drain(..=end).collect();
-                send_line(events, &line).await?;
-            }
-        }
-        if let Some(status) = info.status {
-            send_line(events, &status).await?;
+        if let Some(events) = events {
+            relay(info, &mut partial, events).await?;
         }
     }
     if let Some(events) = events {
         send_line(events, &partial).await?;
     }
     Ok(())
+}
+
+/// Sends the complete lines of one piece of engine output.
+async fn relay(
+    info: BuildInfo,
+    partial: &mut String,
+    events: &EventSink,
+) -> Result<(), BuildError> {
+    if let Some(text) = info.stream {
+        partial.push_str(&text);
+        while let Some(end) = partial.find('\n') {
+            let line: String = partial.drain(..=end).collect();
+            send_line(events, &line).await?;
+        }
+    }
+    if let Some(status) = info.status {
+        send_line(events, &status).await?;
+    }
+    Ok(())
+}
+
+/// Like [`build`], with every step container of the build under `cgroup_parent`. Dropping the
+/// future closes the connection, which makes the engine cancel the build.
+pub async fn build_in_cgroup(
+    docker: &Docker,
+    options: BuildImageOptions,
+    cgroup_parent: &str,
+    context: impl AsyncRead + Send + 'static,
+    events: &EventSink,
+) -> Result<(), BuildError> {
+    let engine_error = |err: reqwest::Error| BuildError::Engine(format!("Docker: {err}"));
+    let client = reqwest::Client::builder()
+        .unix_socket(docker_socket())
+        .build()
+        .map_err(engine_error)?;
+    let version = docker.client_version();
+    let url = format!(
+        "http://docker/v{}.{}/build",
+        version.major_version, version.minor_version
+    );
+    let response = client
+        .post(url)
+        .query(&options)
+        .query(&[("cgroupparent", cgroup_parent)])
+        .header(reqwest::header::CONTENT_TYPE, "application/x-tar")
+        .body(reqwest::Body::wrap_stream(ReaderStream::new(context)))
+        .send()
+        .await
+        .map_err(engine_error)?;
+    if !response.status().is_success() {
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|body| body.get("message")?.as_str().map(str::to_owned))
+            .unwrap_or(text);
+        return Err(BuildError::Engine(message));
+    }
+    let mut body = response.bytes_stream();
+    let (mut pending, mut partial) = (Vec::new(), String::new());
+    while let Some(chunk) = body.next().await {
+        pending.extend_from_slice(&chunk.map_err(engine_error)?);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let info: BuildInfo = serde_json::from_slice(&line)
+                .map_err(|err| BuildError::Engine(format!("unreadable engine output: {err}")))?;
+            if let Some(error) = info.error.clone() {
+                send_line(events, &partial).await?;
+                return Err(BuildError::Engine(error));
+            }
+            relay(info, &mut partial, events).await?;
+        }
+    }
+    send_line(events, &partial).await
+}
+
+/// The engine's socket, found the way bollard's `connect_with_local_defaults` finds it.
+fn docker_socket() -> PathBuf {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|host| host.strip_prefix("unix://").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("/var/run/docker.sock"))
 }
 
 async fn send_line(events: &EventSink, line: &str) -> Result<(), BuildError> {

@@ -5,8 +5,13 @@
 
 mod context;
 mod dockerfile;
+mod dockerfile_check;
+mod dockerfile_parse;
 mod dockerignore;
 mod engine;
+mod image_check;
+pub mod limits;
+mod network;
 pub mod pack;
 mod reserved_labels;
 
@@ -71,6 +76,12 @@ pub enum BuildError {
     Scratch(std::io::Error),
     #[error("{0}")]
     ReservedLabel(#[from] reserved_labels::ReservedLabelError),
+    /// The pushed build does something no build may do (one line saying what and why).
+    #[error("{0}")]
+    Refused(String),
+    /// A `[build]` limit was hit or cannot be applied.
+    #[error("{0}")]
+    Limit(String),
     /// The caller hung up; nobody is left to tell.
     #[error("the client went away")]
     ClientGone,
@@ -208,7 +219,7 @@ async fn run_build(
     body: impl AsyncRead + Send + Unpin + 'static,
     events: EventSink,
 ) {
-    let outcome = build(&state, &spec, body, &events).await;
+    let outcome = build_with_timeout(&state, &spec, body, &events).await;
     let terminal = match outcome {
         Ok(built) => {
             info!(image = %built.image, id = %built.image_id, "build succeeded");
@@ -231,18 +242,43 @@ async fn run_build(
     let _ = events.0.send(terminal).await;
 }
 
+/// [`build`] within `[build] timeout_secs`; dropping it at the timeout stops the engine's
+/// build (its connection closes) or kills pack.
+async fn build_with_timeout(
+    state: &AgentState,
+    spec: &BuildSpec,
+    body: impl AsyncRead + Send + Unpin + 'static,
+    events: &EventSink,
+) -> Result<BuiltImage, BuildError> {
+    let limits = &state.config.build;
+    match tokio::time::timeout(limits.timeout(), build(state, spec, body, events)).await {
+        Ok(built) => built,
+        Err(_) => Err(BuildError::Limit(format!(
+            "build timed out after {}",
+            limits::show_secs(limits.timeout_secs)
+        ))),
+    }
+}
+
 async fn build(
     state: &AgentState,
     spec: &BuildSpec,
     body: impl AsyncRead + Send + Unpin + 'static,
     events: &EventSink,
 ) -> Result<BuiltImage, BuildError> {
+    let limits = &state.config.build;
     let scratch = tempfile::Builder::new()
         .prefix("paas-build-")
         .tempdir()
         .map_err(BuildError::Scratch)?;
+    let build_id = scratch
+        .path()
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("paas-build")
+        .to_owned();
     let context_dir = scratch.path().join("context");
-    context::unpack(body, context_dir.clone()).await?;
+    context::unpack(body, context_dir.clone(), limits.context_bytes()).await?;
     let built = match &spec.builder {
         Builder::Dockerfile {
             dockerfile,
@@ -256,6 +292,8 @@ async fn build(
                     build_args,
                     context_dir: &context_dir,
                     scratch_dir: scratch.path(),
+                    build_id: &build_id,
+                    limits,
                 },
                 events,
             )
@@ -268,17 +306,29 @@ async fn build(
             env,
             trust_builder,
         } => {
+            let (env, skipped_env) = pack::env_file_vars(env);
             let command = pack::PackBuildCommand {
                 image: spec.image.clone(),
                 builder: builder.clone(),
                 buildpacks: buildpacks.clone(),
                 path: path.clone(),
-                env: env.clone(),
+                env,
+                env_file: scratch.path().join("pack.env"),
+                process_env: pack::process_env(&state.config.pack.pass_env),
                 pull_policy: state.config.pack.pull_policy,
+                network: Some(limits.network.clone()),
                 trust_builder: *trust_builder,
                 cache_volume: Some(format!("paas-pack-cache-{}", spec.app)),
             };
-            pack::build(&state.docker, spec, command, &context_dir, events).await
+            pack::build(
+                &state.docker,
+                spec,
+                command,
+                &skipped_env,
+                &context_dir,
+                events,
+            )
+            .await
         }
     }?;
     reserved_labels::refuse_reserved(&state.docker, spec).await?;

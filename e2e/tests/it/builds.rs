@@ -376,7 +376,7 @@ fn pack_app_context(extra: &[(&str, &str, u32)]) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn pack_builds_get_exact_argv_env_values_in_env_and_labels() {
+async fn pack_builds_get_exact_argv_env_values_in_an_env_file_and_labels() {
     let agent = pack_agent(Vec::new());
     let app = TestApp::new("pack");
     let spec = app.spec(2, pack_builder("web"));
@@ -385,8 +385,14 @@ async fn pack_builds_get_exact_argv_env_values_in_env_and_labels() {
     let built = result.unwrap_or_else(|err| panic!("{err}\n{events:?}\n{}", agent.log()));
     assert_one_terminal_last(&events);
     let cache = format!("type=build;format=volume;name=paas-pack-cache-{}", app.name);
+    let argv = agent.pack_argv();
+    let env_file = argv.get(13).cloned().unwrap_or_default();
+    assert!(
+        env_file.starts_with('/') && env_file.ends_with("/pack.env"),
+        "{argv:?}"
+    );
     assert_eq!(
-        agent.pack_argv(),
+        argv,
         [
             "build",
             &app.image(2),
@@ -396,18 +402,27 @@ async fn pack_builds_get_exact_argv_env_values_in_env_and_labels() {
             "web",
             "--pull-policy",
             "if-not-present",
+            "--network",
+            "paas-builds",
             "--buildpack",
             "heroku/procfile",
-            "--env",
-            "API_TOKEN",
+            "--env-file",
+            &env_file,
             "--cache",
             &cache,
             "--trust-builder",
         ]
     );
-    assert!(agent.pack_argv().iter().all(|arg| !arg.contains("s3cret")));
+    assert!(argv.iter().all(|arg| !arg.contains("s3cret")));
+    assert_eq!(
+        agent.pack_env_file().as_deref(),
+        Some(format!("API_TOKEN={SECRET}\n").as_str())
+    );
     assert!(
-        agent.pack_env().contains(&format!("API_TOKEN={SECRET}")),
+        agent
+            .pack_env()
+            .iter()
+            .all(|entry| !entry.contains("s3cret")),
         "{:?}",
         agent.pack_env()
     );

@@ -365,6 +365,8 @@ fn buildpacks_yaml_builds_with_pack_and_config_stays_out_of_argv() {
         pushed.stderr
     );
     let argv = platform.agent().pack_argv();
+    let env_file = argv.get(13).cloned().unwrap_or_default();
+    assert!(env_file.ends_with("/pack.env"), "{argv:?}");
     assert_eq!(
         argv,
         [
@@ -376,20 +378,25 @@ fn buildpacks_yaml_builds_with_pack_and_config_stays_out_of_argv() {
             "web",
             "--pull-policy",
             "if-not-present",
+            "--network",
+            "paas-builds",
             "--buildpack",
             "paketo-buildpacks/web-servers",
-            "--env",
-            "API_TOKEN",
-            "--env",
-            "BP_WEB_SERVER",
+            "--env-file",
+            &env_file,
             "--cache",
             &format!("type=build;format=volume;name=paas-pack-cache-{app}"),
         ]
     );
     assert!(argv.iter().all(|arg| !arg.contains("s3cret")), "{argv:?}");
+    let env_file = platform.agent().pack_env_file().unwrap_or_default();
+    assert!(
+        env_file.contains(&format!("API_TOKEN={secret}\n")),
+        "{env_file}"
+    );
+    assert!(env_file.contains("BP_WEB_SERVER=nginx\n"), "{env_file}");
     let env = platform.agent().pack_env();
-    assert!(env.contains(&format!("API_TOKEN={secret}")), "{env:?}");
-    assert!(env.contains(&"BP_WEB_SERVER=nginx".to_owned()), "{env:?}");
+    assert!(env.iter().all(|entry| !entry.contains("s3cret")), "{env:?}");
     assert!(image_field(&format!("paas/{app}:v2"), "{{.Id}}").is_some());
 
     // pack failing rejects the push and shows its last lines.
@@ -448,6 +455,8 @@ fn without_buildpacks_yaml_or_dockerfile_pack_uses_the_default_builder() {
             ".",
             "--pull-policy",
             "if-not-present",
+            "--network",
+            "paas-builds",
             "--cache",
             &format!("type=build;format=volume;name=paas-pack-cache-{app}"),
             "--trust-builder",

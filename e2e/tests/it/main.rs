@@ -9,6 +9,7 @@ mod credentials;
 mod deploys;
 mod domains;
 mod git_push;
+mod isolation_builds;
 mod isolation_http;
 mod isolation_quotas;
 mod isolation_routing;

@@ -381,6 +381,14 @@ pub struct AgentOptions<'a> {
     pub runtime: Vec<(&'static str, toml::Value)>,
 }
 
+/// What the stand-in `pack` reads from its environment (`fixtures/pack`).
+const PACK_STANDIN_VARS: [&str; 4] = [
+    "PACK_STANDIN_ARGV",
+    "PACK_STANDIN_ENV",
+    "PACK_STANDIN_ENV_FILE",
+    "PACK_STANDIN_GO_AHEAD",
+];
+
 /// `paas-agent init` + `serve` on a free loopback port; killed on drop (its log is printed if
 /// the test failed).
 pub struct Agent {
@@ -440,6 +448,12 @@ impl Agent {
                 .map(|(key, value)| (key.to_owned(), value)),
         );
         table.insert("runtime".into(), runtime.into());
+        if options.pack_standin {
+            // The agent gives pack only what pack needs; the stand-in also needs these.
+            let mut pack = toml::Table::new();
+            pack.insert("pass_env".into(), PACK_STANDIN_VARS.to_vec().into());
+            table.insert("pack".into(), pack.into());
+        }
         std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
         let token = std::fs::read_to_string(&token_file)
             .unwrap()
@@ -460,6 +474,10 @@ impl Agent {
             env.push((
                 "PACK_STANDIN_ENV".into(),
                 dir.path().join("pack-env").into(),
+            ));
+            env.push((
+                "PACK_STANDIN_ENV_FILE".into(),
+                dir.path().join("pack-env-file").into(),
             ));
         }
         if let Some(path) = options.path {
@@ -560,6 +578,22 @@ impl Agent {
             .lines()
             .map(str::to_owned)
             .collect()
+    }
+
+    /// A copy of the env file the stand-in pack's last run got (`None`: no `--env-file`).
+    pub fn pack_env_file(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("pack-env-file")).ok()
+    }
+
+    /// Stops the agent, sets `[section]` of its config to `settings`, and starts it again on
+    /// its port.
+    pub fn reconfigure(&mut self, section: &str, settings: toml::Table) {
+        self.stop();
+        let config = self.dir.path().join("agent.toml");
+        let mut table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+        table.insert(section.into(), settings.into());
+        std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
+        self.resume();
     }
 
     /// The stand-in pack's last environment, `KEY=VALUE` entries.
