@@ -307,7 +307,12 @@ mod tests {
         assert_eq!(config.build.context_mb, 200);
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("agent.toml");
-        fs::write(&path, "token = \"t\"\n[build]\npids = 2\n").unwrap();
+        let key = "5e".repeat(16);
+        fs::write(
+            &path,
+            format!("token = \"t\"\ninstance_key = \"{key}\"\n[build]\npids = 2\n"),
+        )
+        .unwrap();
         let err = AgentConfig::load(&path).unwrap_err().to_string();
         assert!(err.ends_with("[build] pids must be at least 16"), "{err}");
     }
