@@ -59,7 +59,7 @@ pub fn add(ctx: &Context, path: Option<PathBuf>) -> anyhow::Result<()> {
         );
     }
     let client = ctx.client()?;
-    let challenge = client.key_challenge()?;
+    let challenge = client.key_challenge(text.trim())?;
     let signature = sign_challenge(&path, &challenge)?;
     let key = action(&format!("Uploading {} SSH key", path.display()), || {
         Ok((
