@@ -13,7 +13,7 @@
 //! | `DELETE /v1/apps/{app}?confirm={app}` | → 204 |
 //! | `GET /v1/apps/{app}/collaborators`, `POST …`, `DELETE …/{user}` | [`AddCollaboratorRequest`] → [`Collaborator`] |
 //! | `GET /v1/keys`, `POST /v1/keys`, `DELETE /v1/keys/{id-or-fingerprint}` | [`AddKeyRequest`] → [`SshKey`] |
-//! | `POST /v1/keys/challenge` | → [`KeyChallenge`], signed into [`AddKeyRequest`] to prove possession |
+//! | `POST /v1/keys/challenge` | [`KeyChallengeRequest`] → [`KeyChallenge`], signed into [`AddKeyRequest`] to prove possession |
 //! | `GET /v1/apps/{app}/config` | → [`ConfigVars`] |
 //! | `PATCH /v1/apps/{app}/config` | [`ConfigUpdate`] → [`ConfigUpdated`] |
 //! | `GET /v1/apps/{app}/releases?limit=N`, `GET …/releases/{version}` | → [`Release`] |
@@ -119,6 +119,13 @@ pub struct AddKeyRequest {
     /// The challenge signed with the key's private key: `ssh-keygen -Y sign -n <namespace>`
     /// output (an armored SSHSIG).
     pub signature: String,
+}
+
+/// The key about to be added: checked before a challenge is issued for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyChallengeRequest {
+    /// One line of OpenSSH public key text, as in [`AddKeyRequest`].
+    pub public_key: String,
 }
 
 /// What `POST /v1/keys` wants signed: proof that the caller holds the private key.

@@ -7,8 +7,8 @@ use std::time::Duration;
 use paas_api::ErrorCode;
 use paas_api::types::{
     AddCollaboratorRequest, AddKeyRequest, App, Collaborator, ConfigUpdate, ConfigUpdated,
-    ConfigVars, CreateAppRequest, CreateUserRequest, KeyChallenge, LoginRequest, LoginResponse,
-    Release, SshKey, User,
+    ConfigVars, CreateAppRequest, CreateUserRequest, KeyChallenge, KeyChallengeRequest,
+    LoginRequest, LoginResponse, Release, SshKey, User,
 };
 use reqwest::Method;
 use reqwest::Url;
@@ -230,8 +230,14 @@ impl Client {
     }
 
     /// A challenge to sign with the private key of the key about to be added.
-    pub fn key_challenge(&self) -> Result<KeyChallenge, ClientError> {
-        self.call(self.request(Method::POST, self.url(&["keys", "challenge"])))
+    pub fn key_challenge(&self, public_key: &str) -> Result<KeyChallenge, ClientError> {
+        let request = KeyChallengeRequest {
+            public_key: public_key.to_owned(),
+        };
+        self.call(
+            self.request(Method::POST, self.url(&["keys", "challenge"]))
+                .json(&request),
+        )
     }
 
     pub fn add_key(

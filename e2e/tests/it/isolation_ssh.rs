@@ -396,8 +396,16 @@ fn a_public_key_cannot_be_squatted() {
     let before = platform.gitd.db_dump();
 
     // Mallory has the victim's public key and her own private key.
+    let asked = serde_json::json!({ "public_key": victim_public.trim() }).to_string();
+    let junk = platform.api(
+        "POST",
+        "/v1/keys/challenge",
+        &mallory.token,
+        r#"{"public_key": "ssh-ed25519 junk"}"#,
+    );
+    assert_eq!(junk.status, 400, "{}", junk.text());
     let issue = || {
-        let issued = platform.api("POST", "/v1/keys/challenge", &mallory.token, "");
+        let issued = platform.api("POST", "/v1/keys/challenge", &mallory.token, &asked);
         assert_eq!(issued.status, 200, "{}", issued.text());
         issued.json()["challenge"].as_str().unwrap().to_owned()
     };
@@ -425,7 +433,7 @@ fn a_public_key_cannot_be_squatted() {
     let refused = attempt(&issue(), "");
     assert_eq!(refused.status, 400, "{}", refused.text());
     // A signature by the victim over a challenge issued to someone else does not carry over.
-    let victims = platform.api("POST", "/v1/keys/challenge", &victim.token, "");
+    let victims = platform.api("POST", "/v1/keys/challenge", &victim.token, &asked);
     let victims = victims.json()["challenge"].as_str().unwrap().to_owned();
     let refused = attempt(&victims, &sign_key_challenge(&victim_key, &victims));
     assert_eq!(refused.status, 400, "{}", refused.text());

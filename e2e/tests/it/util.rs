@@ -322,10 +322,16 @@ impl Gitd {
     /// `POST /v1/keys` of `key`'s public half with the proof `paas keys:add` makes: a
     /// challenge from `POST /v1/keys/challenge` signed with the private key `key`.
     pub fn add_key(&self, token: &str, key: &Path) -> HttpResponse {
-        let issued = self.request("POST", "/v1/keys/challenge", Some(token), None);
+        let public_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let asked = serde_json::json!({ "public_key": public_key.trim() }).to_string();
+        let issued = self.request(
+            "POST",
+            "/v1/keys/challenge",
+            Some(token),
+            Some(asked.as_bytes()),
+        );
         assert_eq!(issued.status, 200, "{}", issued.text());
         let challenge = issued.json()["challenge"].as_str().unwrap().to_owned();
-        let public_key = std::fs::read_to_string(key.with_extension("pub")).unwrap();
         let body = serde_json::json!({
             "public_key": public_key.trim(),
             "challenge": challenge,

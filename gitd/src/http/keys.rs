@@ -5,7 +5,7 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
-use paas_api::types::{AddKeyRequest, KeyChallenge, SshKey};
+use paas_api::types::{AddKeyRequest, KeyChallenge, KeyChallengeRequest, SshKey};
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 
 use super::{ApiError, ApiResult, AuthUser, Json};
@@ -26,10 +26,14 @@ pub async fn list(
     ))
 }
 
+/// A challenge to sign with `request.public_key`'s private key; a malformed key is refused
+/// here, before the client signs anything.
 pub async fn challenge(
     State(state): State<SharedState>,
     auth: AuthUser,
+    Json(request): Json<KeyChallengeRequest>,
 ) -> ApiResult<Json<KeyChallenge>> {
+    parse_public_key(&request.public_key).map_err(ApiError::invalid)?;
     Ok(Json(KeyChallenge {
         challenge: state.key_challenges.issue(auth.user.id),
         namespace: key_proof::NAMESPACE.to_owned(),
