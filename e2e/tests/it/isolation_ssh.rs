@@ -260,26 +260,6 @@ fn ssh_audit_finds_no_failures() {
     );
 }
 
-/// `git-receive-pack` of `app` over SSH with `key`, held open after the ref advertisement
-/// (the push's lock is held, as during a long build); its stderr is kept.
-fn hold_receive_pack(platform: &Platform, key: &Path, app: &str) -> Child {
-    let mut child = ssh_command(key, platform.gitd.ssh_addr.port())
-        .arg(format!("git-receive-pack '{app}.git'"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut length = [0u8; 4];
-    child
-        .stdout
-        .as_mut()
-        .unwrap()
-        .read_exact(&mut length)
-        .expect("receive-pack advertised its refs");
-    child
-}
-
 /// Waits for the held push to be ended by gitd; returns its stderr.
 #[track_caller]
 fn ended_by_gitd(mut child: Child) -> String {
@@ -325,7 +305,7 @@ fn removing_the_key_ends_a_live_push() {
     let platform = Platform::for_pushes();
     let alice = platform.user("alice");
     let app = platform.app(&alice, "keygone");
-    let held = hold_receive_pack(&platform, &alice.key, &app);
+    let held = platform.hold_receive_pack(&alice.key, &app);
 
     let removed = platform.api(
         "DELETE",
@@ -357,7 +337,7 @@ fn removing_a_collaborator_or_a_user_ends_their_live_push() {
     let app = platform.app(&alice, "shared");
 
     add_collaborator(&platform, &alice, &app, "bob");
-    let held = hold_receive_pack(&platform, &bob.key, &app);
+    let held = platform.hold_receive_pack(&bob.key, &app);
     platform
         .paas(&["access:remove", "--app", &app, "bob"])
         .success();
@@ -373,7 +353,7 @@ fn removing_a_collaborator_or_a_user_ends_their_live_push() {
         .rejected(&format!("Couldn't find that app: {app}"));
 
     add_collaborator(&platform, &alice, &app, "bob");
-    let held = hold_receive_pack(&platform, &bob.key, &app);
+    let held = platform.hold_receive_pack(&bob.key, &app);
     platform.paas(&["users:remove", "bob"]).success();
     ended_by_gitd(held);
     platform

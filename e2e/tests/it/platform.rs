@@ -866,14 +866,24 @@ impl Platform {
 
     /// Holds `app`'s deploy lock by starting a push that sends nothing yet.
     pub fn hold_push(&self, user: &User, app: &str) -> HeldPush {
-        let mut child = ssh_command(&user.key, self.gitd.ssh_addr.port())
+        let mut child = self.hold_receive_pack(&user.key, app);
+        HeldPush {
+            stdin: child.stdin.take(),
+            child,
+        }
+    }
+
+    /// `git-receive-pack` of `app` over SSH with `key`, held open after the first pkt-line of
+    /// the ref advertisement (receive-pack runs, so the app's lock is held, as during a long
+    /// build); stdin, stdout and stderr stay piped.
+    pub fn hold_receive_pack(&self, key: &Path, app: &str) -> Child {
+        let mut child = ssh_command(key, self.gitd.ssh_addr.port())
             .arg(format!("git-receive-pack '{app}.git'"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        // The first pkt-line of the ref advertisement: receive-pack runs, so the lock is held.
         let mut length = [0u8; 4];
         child
             .stdout
@@ -881,10 +891,7 @@ impl Platform {
             .unwrap()
             .read_exact(&mut length)
             .expect("receive-pack advertised its refs");
-        HeldPush {
-            stdin: child.stdin.take(),
-            child,
-        }
+        child
     }
 
     /// `GET path` through Traefik with `Host: <app_host>` (an app name means
