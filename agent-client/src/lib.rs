@@ -146,4 +146,4 @@ mod logs;
 mod runtime;
 
 pub use logs::LogsRequest;
-pub use runtime::RuntimeError;
+pub use runtime::{RolloutProgress, RuntimeError};

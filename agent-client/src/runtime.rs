@@ -47,18 +47,28 @@ impl RuntimeError {
     }
 }
 
+/// What a rollout reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RolloutProgress {
+    /// One line of progress, for the user.
+    Line(String),
+    /// The new instances serve; the old ones are draining and the result follows.
+    Serving,
+}
+
 impl AgentClient {
-    /// `PUT /v1/apps/{app}`: makes the app run as `spec` says. `on_line` sees each progress
-    /// line as it arrives; the result is the rollout's outcome.
+    /// `PUT /v1/apps/{app}`: makes the app run as `spec` says. `on_progress` sees each progress
+    /// line, and the moment the new instances serve, as they arrive; the result is the
+    /// rollout's outcome.
     pub async fn put_app(
         &self,
         app: &str,
         spec: &AppSpec,
-        on_line: impl FnMut(String),
+        on_progress: impl FnMut(RolloutProgress),
     ) -> Result<(), RuntimeError> {
         let request = self.runtime_request(Method::PUT, &format!("/v1/apps/{app}"));
         let response = self.send_checked(request.json(spec)).await?;
-        follow_rollout(response, on_line).await
+        follow_rollout(response, on_progress).await
     }
 
     /// `POST /v1/apps/{app}/restart`: replaces the instances of one process type (or all),
@@ -67,11 +77,11 @@ impl AgentClient {
         &self,
         app: &str,
         request: &RestartRequest,
-        on_line: impl FnMut(String),
+        on_progress: impl FnMut(RolloutProgress),
     ) -> Result<(), RuntimeError> {
         let builder = self.runtime_request(Method::POST, &format!("/v1/apps/{app}/restart"));
         let response = self.send_checked(builder.json(request)).await?;
-        follow_rollout(response, on_line).await
+        follow_rollout(response, on_progress).await
     }
 
     /// `GET /v1/apps/{app}/instances`: the app's containers as Docker sees them.
@@ -105,7 +115,7 @@ impl AgentClient {
 /// Reads NDJSON rollout events until the one `done` or `failed`.
 async fn follow_rollout(
     response: Response,
-    mut on_line: impl FnMut(String),
+    mut on_progress: impl FnMut(RolloutProgress),
 ) -> Result<(), RuntimeError> {
     let mut chunks = response.bytes_stream();
     let mut pending = Vec::new();
@@ -120,7 +130,8 @@ async fn follow_rollout(
             let event: RolloutEvent = serde_json::from_slice(&line)
                 .map_err(|err| RuntimeError::BadEvent(err.to_string()))?;
             match event {
-                RolloutEvent::Line(text) => on_line(text),
+                RolloutEvent::Line(text) => on_progress(RolloutProgress::Line(text)),
+                RolloutEvent::Serving => on_progress(RolloutProgress::Serving),
                 RolloutEvent::Done => return Ok(()),
                 RolloutEvent::Failed { reason, logs } => {
                     return Err(RuntimeError::RolloutFailed { reason, logs });

@@ -114,6 +114,9 @@ pub struct ProcessSpec {
 pub enum RolloutEvent {
     /// One line of progress, e.g. `Starting web.1 (paas-hello-v3-web-1)… healthy`.
     Line(String),
+    /// The new instances are started, ready and routed: the app serves the new state. What
+    /// follows is the old instances draining and retiring, then `done`.
+    Serving,
     /// The app runs as specified.
     Done,
     /// Nothing changed for the previously running containers; `logs` are the last lines of the

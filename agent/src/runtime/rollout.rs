@@ -231,6 +231,7 @@ impl Rollout<'_> {
             self.undo(&started, &renamed).await;
             return Err(err);
         }
+        let _ = self.events.send(RolloutEvent::Serving).await;
         self.retire_all(retire).await;
         Ok(())
     }

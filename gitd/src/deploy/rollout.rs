@@ -10,7 +10,7 @@ use paas_api::types::{Feature, Release};
 
 use crate::db::queries::{self, AppRow};
 use crate::state::SharedState;
-use paas_agent_client::RuntimeError;
+use paas_agent_client::{RolloutProgress, RuntimeError};
 
 /// The process type that gets traffic, and one instance on a first deploy.
 pub const WEB: &str = "web";
@@ -191,7 +191,9 @@ pub async fn roll_out_with(
         read_only_root_fs = spec.container.read_only_root_fs,
         "rolling out"
     );
-    agent.put_app(&app.name, &spec, on_line).await?;
+    agent
+        .put_app(&app.name, &spec, progress_lines(on_line))
+        .await?;
     state
         .db
         .call(move |conn| queries::replace_formation(conn, app_id, &formation))
@@ -215,9 +217,22 @@ pub async fn restart(
         RolloutFailure::new("no agent is configured: set [agent] url and token in gitd.toml")
     })?;
     agent
-        .restart(&app.name, &RestartRequest { process }, on_line)
+        .restart(
+            &app.name,
+            &RestartRequest { process },
+            progress_lines(on_line),
+        )
         .await
         .map_err(RolloutFailure::from)
+}
+
+/// Passes the rollout's progress lines on to `on_line`.
+fn progress_lines(mut on_line: impl FnMut(String)) -> impl FnMut(RolloutProgress) {
+    move |progress| {
+        if let RolloutProgress::Line(line) = progress {
+            on_line(line);
+        }
+    }
 }
 
 #[cfg(test)]
