@@ -5,7 +5,6 @@
 
 mod auth;
 mod config;
-mod db;
 mod deploy;
 mod events;
 mod hook;
@@ -16,6 +15,7 @@ mod quotas;
 mod repos;
 mod ssh;
 mod state;
+mod store;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -106,8 +106,8 @@ async fn serve(
         config.ssh_listen = addr;
     }
     config.http.validate()?;
-    let db = db::Db::open(data_dir)?;
-    let interrupted = db.call_blocking(|conn| db::queries::fail_unfinished_releases(conn))?;
+    let store = store::Store::open(data_dir)?;
+    let interrupted = store.fail_unfinished_releases().await?;
     if interrupted > 0 {
         tracing::warn!(
             releases = interrupted,
@@ -133,7 +133,7 @@ async fn serve(
 
     let login_throttle = auth::LoginThrottle::new(&config.http.login);
     let state = Arc::new(ServerState {
-        db,
+        store,
         ssh_public_port: config.ssh_public_port.unwrap_or(ssh_addr.port()),
         agent: config
             .agent

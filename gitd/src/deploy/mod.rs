@@ -24,8 +24,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::db::queries::{AppRow, UserRow};
 use crate::state::SharedState;
+use crate::store::{AppRow, UserRow};
 use protocol::{HookMessage, HookRequest, MAX_REQUEST_BYTES};
 
 pub use pipeline::Progress;

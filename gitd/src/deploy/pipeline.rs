@@ -14,8 +14,8 @@ use super::PushSession;
 use super::protocol::{HookMessage, HookRequest, RefUpdate};
 use super::rollout::{self, RolloutFailure};
 use super::source::{self, PushedSource, SourceFiles};
-use crate::db::queries::{self, AppRow};
 use crate::state::SharedState;
+use crate::store::{AppRow, NewRelease, ReleaseOutcome, StoreError};
 use crate::{events, images, repos};
 
 /// The pusher's terminal, through the hook. Sends never block: build output is text, and
@@ -138,11 +138,7 @@ async fn deploy(
     }
 
     let app_id = app.id;
-    let config = state
-        .db
-        .call(move |conn| queries::config_vars(conn, app_id))
-        .await
-        .map_err(internal)?;
+    let config = state.store.config_vars(app_id).await.map_err(internal)?;
     let (builder, description) = choose_builder(&files, &config, &state.config.default_builder);
     progress.step(&description);
     let processes: BTreeMap<String, Option<String>> = match files.procfile {
@@ -155,31 +151,19 @@ async fn deploy(
         .check_process_types(processes.len())
         .map_err(|exceeded| exceeded.to_string())?;
 
-    let release = {
-        let description = format!("Deploy {short}");
-        let username = session.user.username.clone();
-        let commit = commit.clone();
-        let processes = processes.clone();
-        state
-            .db
-            .call(move |conn| {
-                queries::insert_release(
-                    conn,
-                    &queries::NewRelease {
-                        app_id,
-                        description: &description,
-                        username: &username,
-                        status: ReleaseStatus::Building,
-                        image: None,
-                        commit: Some(&commit),
-                        processes: &processes,
-                        config: &config,
-                    },
-                )
-            })
-            .await
-            .map_err(internal)?
-    };
+    let release = state
+        .store
+        .create_release(NewRelease {
+            app_id,
+            description: format!("Deploy {short}"),
+            username: session.user.username.clone(),
+            image: None,
+            commit: Some(commit.clone()),
+            processes: processes.clone(),
+            config,
+        })
+        .await
+        .map_err(internal)?;
     let version = release.version;
     progress.created_release(version);
     let image = format!("paas/{}:v{version}", app.name);
@@ -253,8 +237,8 @@ async fn launch(
 ) -> Result<(), RolloutFailure> {
     let app_id = app.id;
     let stored = state
-        .db
-        .call(move |conn| queries::formation(conn, app_id))
+        .store
+        .formation(app_id)
         .await
         .map_err(|err| RolloutFailure {
             reason: internal(err),
@@ -278,12 +262,16 @@ async fn record_outcome(
     image: Option<String>,
     processes: &BTreeMap<String, Option<String>>,
 ) -> Result<(), String> {
-    let processes = processes.clone();
+    let outcome = ReleaseOutcome {
+        status,
+        image,
+        processes: processes.clone(),
+        config: None,
+        output: None,
+    };
     state
-        .db
-        .call(move |conn| {
-            queries::finish_release(conn, app_id, version, status, image.as_deref(), &processes)
-        })
+        .store
+        .finish_release(app_id, version, outcome)
         .await
         .map_err(internal)
 }
@@ -453,13 +441,14 @@ async fn record_release(
     if let Some(reason) = failure {
         output.push_str(&format!("\n !     {reason}"));
     }
-    let saved = state
-        .db
-        .call(move |conn| -> rusqlite::Result<_> {
-            queries::save_release_output(conn, app_id, version, &output)?;
-            queries::release(conn, app_id, version)
-        })
-        .await;
+    let saved = match state
+        .store
+        .save_release_output(app_id, version, &output)
+        .await
+    {
+        Ok(()) => state.store.release(app_id, version).await,
+        Err(err) => Err(err),
+    };
     let description = match saved {
         Ok(release) => release.map(|r| r.description).unwrap_or_default(),
         Err(err) => {
@@ -497,7 +486,7 @@ async fn record_release(
     }
 }
 
-fn internal(err: rusqlite::Error) -> String {
+fn internal(err: StoreError) -> String {
     tracing::error!(error = %err, "database error during a deploy");
     "internal error; see the paas-gitd log".to_owned()
 }

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use paas_api::agent::{AppSpec, ContainerOptions, ProcessSpec, RestartRequest};
 use paas_api::types::{Feature, Release};
 
-use crate::db::queries::{self, AppRow};
 use crate::state::SharedState;
+use crate::store::AppRow;
 use paas_agent_client::{RolloutProgress, RuntimeError};
 
 /// The process type that gets traffic, and one instance on a first deploy.
@@ -169,21 +169,12 @@ pub async fn roll_out_with(
     let mut spec = app_spec(release, &formation).map_err(RolloutFailure::new)?;
     let app_id = app.id;
     // The app's custom domains and features as they are now: every rollout applies them.
-    let (domains, stored_features) = state
-        .db
-        .call(move |conn| -> rusqlite::Result<_> {
-            Ok((
-                queries::domains(conn, app_id)?,
-                queries::enabled_features(conn, app_id)?,
-            ))
-        })
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "cannot read the app's domains and features");
-            RolloutFailure::new("cannot read the app's domains and features; see the paas-gitd log")
-        })?;
-    spec.domains = domains.into_iter().map(|(hostname, _)| hostname).collect();
-    spec.container = container_options(&features.unwrap_or(stored_features));
+    let settings = state.store.rollout_settings(app_id).await.map_err(|err| {
+        tracing::error!(error = %err, "cannot read the app's domains and features");
+        RolloutFailure::new("cannot read the app's domains and features; see the paas-gitd log")
+    })?;
+    spec.domains = settings.domains;
+    spec.container = container_options(&features.unwrap_or(settings.features));
     tracing::info!(
         app = %app.name,
         release = spec.release,
@@ -195,8 +186,8 @@ pub async fn roll_out_with(
         .put_app(&app.name, &spec, progress_lines(on_line))
         .await?;
     state
-        .db
-        .call(move |conn| queries::replace_formation(conn, app_id, &formation))
+        .store
+        .replace_formation(app_id, formation)
         .await
         .map_err(|err| {
             tracing::error!(error = %err, "cannot record the formation");

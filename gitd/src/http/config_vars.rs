@@ -1,16 +1,14 @@
 //! Config vars. Every change makes a release carrying the new config snapshot; an app that
 //! runs is rolled out with the new environment, and the change only sticks if that succeeds.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, State};
 use paas_api::types::{ConfigUpdate, ConfigUpdated, ConfigVars, Release, ReleaseStatus};
 
 use super::formation::{deploy_failed, detached};
 use super::{ApiError, ApiResult, AuthUser, Json};
-use crate::db::queries;
 use crate::deploy::rollout;
 use crate::state::SharedState;
+use crate::store::{NewRelease, ReleaseOutcome};
 
 pub async fn get(
     State(state): State<SharedState>,
@@ -18,10 +16,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> ApiResult<Json<ConfigVars>> {
     let app = auth.app(&state, &name).await?;
-    let vars = state
-        .db
-        .call(move |conn| queries::config_vars(conn, app.id))
-        .await?;
+    let vars = state.store.config_vars(app.id).await?;
     Ok(Json(ConfigVars { vars }))
 }
 
@@ -38,56 +33,34 @@ pub async fn update(
         let _held = lock.lock().await;
         let username = auth.user.username.clone();
         let app_id = app.id;
-        let (vars, current, stored_formation) = state
-            .db
-            .call(move |conn| -> rusqlite::Result<_> {
-                let mut vars = queries::config_vars(conn, app_id)?;
-                for (key, value) in update.vars {
-                    match value {
-                        Some(value) => vars.insert(key, value),
-                        None => vars.remove(&key),
-                    };
-                }
-                let current = queries::current_release(conn, app_id)?;
-                Ok((vars, current, queries::formation(conn, app_id)?))
-            })
-            .await?;
+        let mut vars = state.store.config_vars(app_id).await?;
+        for (key, value) in update.vars {
+            match value {
+                Some(value) => vars.insert(key, value),
+                None => vars.remove(&key),
+            };
+        }
+        let deployed = state.store.deployed_state(app_id).await?;
+        let (current, stored_formation) = (deployed.current, deployed.formation);
         rollout::check_health_check_path(&vars).map_err(ApiError::invalid)?;
         // Only a release with an image runs; before the first deploy the change is just recorded.
         let running = current.as_ref().filter(|release| release.image.is_some());
-        let status = if running.is_some() {
-            ReleaseStatus::Building
-        } else {
-            ReleaseStatus::Succeeded
+        let new = NewRelease {
+            app_id,
+            description,
+            username,
+            image: current.as_ref().and_then(|r| r.image.clone()),
+            commit: current.as_ref().and_then(|r| r.commit.clone()),
+            processes: current
+                .as_ref()
+                .map(|r| r.processes.clone())
+                .unwrap_or_default(),
+            config: vars.clone(),
         };
-        let release = {
-            let vars = vars.clone();
-            let current = current.clone();
-            state
-                .db
-                .call(move |conn| -> rusqlite::Result<_> {
-                    let tx = conn.transaction()?;
-                    let no_processes = BTreeMap::new();
-                    let release = queries::insert_release(
-                        &tx,
-                        &queries::NewRelease {
-                            app_id,
-                            description: &description,
-                            username: &username,
-                            status,
-                            image: current.as_ref().and_then(|r| r.image.as_deref()),
-                            commit: current.as_ref().and_then(|r| r.commit.as_deref()),
-                            processes: current.as_ref().map_or(&no_processes, |r| &r.processes),
-                            config: &vars,
-                        },
-                    )?;
-                    if status == ReleaseStatus::Succeeded {
-                        queries::replace_config_vars(&tx, app_id, &vars)?;
-                    }
-                    tx.commit()?;
-                    Ok(release)
-                })
-                .await?
+        let release = if running.is_some() {
+            state.store.create_release(new).await?
+        } else {
+            state.store.create_live_release(new).await?
         };
         if let Some(running) = running {
             let formation = rollout::formation_for(&running.processes, &stored_formation);
@@ -96,23 +69,19 @@ pub async fn update(
             })
             .await;
             let version = release.version;
-            let processes = release.processes.clone();
-            let new_vars = vars.clone();
             let succeeded = launched.is_ok();
-            state
-                .db
-                .call(move |conn| -> rusqlite::Result<()> {
-                    let tx = conn.transaction()?;
-                    let status = if succeeded {
-                        queries::replace_config_vars(&tx, app_id, &new_vars)?;
-                        ReleaseStatus::Succeeded
-                    } else {
-                        ReleaseStatus::Failed
-                    };
-                    queries::finish_release(&tx, app_id, version, status, None, &processes)?;
-                    tx.commit()
-                })
-                .await?;
+            let outcome = ReleaseOutcome {
+                status: if succeeded {
+                    ReleaseStatus::Succeeded
+                } else {
+                    ReleaseStatus::Failed
+                },
+                image: None,
+                processes: release.processes.clone(),
+                config: succeeded.then(|| vars.clone()),
+                output: None,
+            };
+            state.store.finish_release(app_id, version, outcome).await?;
             if let Err(failure) = launched {
                 tracing::info!(app = %name, version, reason = %failure, "config rollout failed");
                 return Err(deploy_failed(

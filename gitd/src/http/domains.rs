@@ -8,16 +8,15 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
-use paas_api::domains::{check_platform_hosts, is_wildcard, overlaps, validate_domain};
+use paas_api::domains::{check_platform_hosts, is_wildcard, validate_domain};
 use paas_api::types::{AddDomainRequest, Domain};
 
 use super::formation::{current_formation, deploy_failed, detached};
 use super::{ApiError, ApiResult, AuthUser, Json};
-use crate::db::queries::AppRow;
-use crate::db::{self, is_constraint_violation, queries};
 use crate::deploy::rollout;
 use crate::events;
 use crate::state::SharedState;
+use crate::store::{AppRow, DomainClaim};
 
 pub async fn list(
     State(state): State<SharedState>,
@@ -25,19 +24,7 @@ pub async fn list(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<Domain>>> {
     let app = auth.app(&state, &name).await?;
-    let domains = state
-        .db
-        .call(move |conn| queries::domains(conn, app.id))
-        .await?;
-    Ok(Json(
-        domains
-            .into_iter()
-            .map(|(hostname, created_at)| Domain {
-                hostname,
-                created_at: db::to_time(created_at),
-            })
-            .collect(),
-    ))
+    Ok(Json(state.store.domains(app.id).await?))
 }
 
 pub async fn add(
@@ -68,43 +55,18 @@ async fn add_detached(
     let lock = state.app_locks.for_app(&app.name);
     let _held = lock.lock().await;
     let app_id = app.id;
-    let added = {
-        let hostname = hostname.clone();
-        state
-            .db
-            .call(move |conn| -> ApiResult<i64> {
-                let tx = conn.transaction()?;
-                let owned = queries::domains(&tx, app_id)?
-                    .into_iter()
-                    .any(|(existing, _)| existing == hostname);
-                if owned {
-                    return Err(ApiError::new(
-                        ErrorCode::Conflict,
-                        format!("{hostname} is already a domain of this app."),
-                    ));
-                }
-                // Which app holds the other name is not said: that is another tenant's.
-                let taken = queries::domains_of_other_owners(&tx, app_id)?
-                    .iter()
-                    .any(|other| overlaps(&hostname, other));
-                if taken {
-                    return Err(in_use(&hostname));
-                }
-                let added = match queries::insert_domain(&tx, app_id, &hostname) {
-                    Err(err) if is_constraint_violation(&err) => Err(in_use(&hostname)),
-                    other => Ok(other?),
-                }?;
-                tx.commit()?;
-                Ok(added)
-            })
-            .await?
+    let added = match state.store.add_domain(app_id, &hostname).await? {
+        DomainClaim::Added(domain) => domain,
+        DomainClaim::AlreadyThisApps => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("{hostname} is already a domain of this app."),
+            ));
+        }
+        DomainClaim::Taken => return Err(in_use(&hostname)),
     };
     if let Err(err) = reroute(&state, &app).await {
-        let undo = hostname.clone();
-        state
-            .db
-            .call(move |conn| queries::delete_domain(conn, app_id, &undo))
-            .await?;
+        state.store.remove_domain(app_id, &hostname).await?;
         return Err(err);
     }
     events::record(
@@ -114,13 +76,7 @@ async fn add_detached(
         format!("Added domain {hostname} by user {by}"),
     )
     .await;
-    Ok((
-        StatusCode::CREATED,
-        Json(Domain {
-            hostname,
-            created_at: db::to_time(added),
-        }),
-    ))
+    Ok((StatusCode::CREATED, Json(added)))
 }
 
 /// The one answer for a name that another app has, or that overlaps one of its names.
@@ -152,13 +108,7 @@ async fn remove_detached(
     let lock = state.app_locks.for_app(&app.name);
     let _held = lock.lock().await;
     let app_id = app.id;
-    let removed = {
-        let hostname = hostname.clone();
-        state
-            .db
-            .call(move |conn| queries::delete_domain(conn, app_id, &hostname))
-            .await?
-    };
+    let removed = state.store.remove_domain(app_id, &hostname).await?;
     if !removed {
         return Err(ApiError::new(
             ErrorCode::NotFound,
@@ -166,11 +116,7 @@ async fn remove_detached(
         ));
     }
     if let Err(err) = reroute(&state, &app).await {
-        let undo = hostname.clone();
-        state
-            .db
-            .call(move |conn| queries::insert_domain(conn, app_id, &undo))
-            .await?;
+        state.store.restore_domain(app_id, &hostname).await?;
         return Err(err);
     }
     events::record(

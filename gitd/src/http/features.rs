@@ -9,7 +9,6 @@ use paas_api::types::{AppFeature, Feature, FeatureUpdate};
 
 use super::formation::{current_formation, deploy_failed, detached};
 use super::{ApiError, ApiResult, AuthUser, Json};
-use crate::db::queries;
 use crate::deploy::rollout;
 use crate::state::SharedState;
 
@@ -19,10 +18,7 @@ pub async fn list(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<AppFeature>>> {
     let app = auth.app(&state, &name).await?;
-    let enabled = state
-        .db
-        .call(move |conn| queries::enabled_features(conn, app.id))
-        .await?;
+    let enabled = state.store.enabled_features(app.id).await?;
     Ok(Json(
         Feature::ALL
             .into_iter()
@@ -45,10 +41,7 @@ pub async fn update(
         let lock = state.app_locks.for_app(&app.name);
         let _held = lock.lock().await;
         let app_id = app.id;
-        let mut features = state
-            .db
-            .call(move |conn| queries::enabled_features(conn, app_id))
-            .await?;
+        let mut features = state.store.enabled_features(app_id).await?;
         let changed = if update.enabled {
             features.insert(feature)
         } else {
@@ -81,10 +74,7 @@ pub async fn update(
             })?;
         }
         let enabled = update.enabled;
-        state
-            .db
-            .call(move |conn| queries::set_feature(conn, app_id, feature, enabled))
-            .await?;
+        state.store.set_feature(app_id, feature, enabled).await?;
         tracing::info!(app = %app.name, %feature, enabled, by = %auth.user.username, "feature changed");
         let message = format!("{verb} feature {feature} by user {}", auth.user.username);
         crate::events::record(&state, app_id, "feature", message).await;

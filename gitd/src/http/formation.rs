@@ -14,9 +14,9 @@ use paas_api::types::{
 };
 
 use super::{ApiError, ApiResult, AuthUser, Json};
-use crate::db::queries::{self, AppRow};
 use crate::deploy::rollout::{self, RolloutFailure};
 use crate::state::SharedState;
+use crate::store::AppRow;
 
 pub async fn ps(
     State(state): State<SharedState>,
@@ -149,18 +149,10 @@ pub async fn current_formation(
     state: &SharedState,
     app: &AppRow,
 ) -> ApiResult<(Option<Release>, BTreeMap<String, u32>)> {
-    let app_id = app.id;
-    let (release, stored) = state
-        .db
-        .call(move |conn| -> rusqlite::Result<_> {
-            Ok((
-                queries::current_release(conn, app_id)?,
-                queries::formation(conn, app_id)?,
-            ))
-        })
-        .await?;
+    let deployed = state.store.deployed_state(app.id).await?;
+    let stored = deployed.formation;
     // A release without an image (config set before the first deploy) runs nothing.
-    let release = release.filter(|release| release.image.is_some());
+    let release = deployed.current.filter(|release| release.image.is_some());
     let formation = match &release {
         Some(release) => rollout::formation_for(&release.processes, &stored),
         None => BTreeMap::new(),

@@ -9,9 +9,9 @@ use paas_api::types::{Release, ReleaseStatus, RollbackRequest};
 
 use super::formation::{deploy_failed, no_agent};
 use super::{ApiError, ApiResult, AuthUser, Json};
-use crate::db::queries;
 use crate::deploy::rollout;
 use crate::state::SharedState;
+use crate::store::{NewRelease, ReleaseOutcome};
 use crate::{events, images};
 
 pub async fn rollback(
@@ -25,38 +25,39 @@ pub async fn rollback(
     let lock = state.app_locks.for_app(&app.name);
     let _held = lock.lock().await;
     let app_id = app.id;
-    let app_name = app.name.clone();
-    let (target, stored_formation) = state
-        .db
-        .call(move |conn| -> ApiResult<_> {
-            let current = queries::current_release(conn, app_id)?
-                .filter(|release| release.image.is_some())
+    let app_name = &app.name;
+    let deployed = state.store.deployed_state(app_id).await?;
+    let current = deployed
+        .current
+        .filter(|release| release.image.is_some())
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "{app_name} has no running release to roll back from: deploy it first."
+            ))
+        })?;
+    let target =
+        match request.version {
+            Some(version) => state.store.release(app_id, version).await?.ok_or_else(|| {
+                ApiError::new(ErrorCode::NotFound, format!("No release v{version}."))
+            })?,
+            None => state
+                .store
+                .releases(app_id, u32::MAX)
+                .await?
+                .into_iter()
+                .find(|release| {
+                    release.version < current.version
+                        && release.status == ReleaseStatus::Succeeded
+                        && release.image.is_some()
+                })
                 .ok_or_else(|| {
                     ApiError::invalid(format!(
-                        "{app_name} has no running release to roll back from: deploy it first."
+                        "{app_name} has no successful release before v{} to roll back to.",
+                        current.version
                     ))
-                })?;
-            let target = match request.version {
-                Some(version) => queries::release(conn, app_id, version)?.ok_or_else(|| {
-                    ApiError::new(ErrorCode::NotFound, format!("No release v{version}."))
                 })?,
-                None => queries::releases(conn, app_id, u32::MAX)?
-                    .into_iter()
-                    .find(|release| {
-                        release.version < current.version
-                            && release.status == ReleaseStatus::Succeeded
-                            && release.image.is_some()
-                    })
-                    .ok_or_else(|| {
-                        ApiError::invalid(format!(
-                            "{app_name} has no successful release before v{} to roll back to.",
-                            current.version
-                        ))
-                    })?,
-            };
-            Ok((target, queries::formation(conn, app_id)?))
-        })
-        .await?;
+        };
+    let stored_formation = deployed.formation;
     let version = target.version;
     match target.status {
         ReleaseStatus::Succeeded => {}
@@ -88,29 +89,18 @@ pub async fn rollback(
     }
 
     let username = auth.user.username.clone();
-    let release = {
-        let target = target.clone();
-        let description = format!("Rollback to v{version}");
-        let username = username.clone();
-        state
-            .db
-            .call(move |conn| {
-                queries::insert_release(
-                    conn,
-                    &queries::NewRelease {
-                        app_id,
-                        description: &description,
-                        username: &username,
-                        status: ReleaseStatus::Building,
-                        image: target.image.as_deref(),
-                        commit: target.commit.as_deref(),
-                        processes: &target.processes,
-                        config: &target.config,
-                    },
-                )
-            })
-            .await?
-    };
+    let release = state
+        .store
+        .create_release(NewRelease {
+            app_id,
+            description: format!("Rollback to v{version}"),
+            username: username.clone(),
+            image: target.image.clone(),
+            commit: target.commit.clone(),
+            processes: target.processes.clone(),
+            config: target.config.clone(),
+        })
+        .await?;
     let new_version = release.version;
     let formation = rollout::formation_for(&target.processes, &stored_formation);
     let mut output = Vec::new();
@@ -123,24 +113,21 @@ pub async fn rollback(
     if let Err(failure) = &launched {
         output.push(format!(" !     {}", failure.with_logs()));
     }
-    let processes = release.processes.clone();
-    let config = target.config.clone();
-    let output = output.join("\n");
+    let outcome = ReleaseOutcome {
+        status: if succeeded {
+            ReleaseStatus::Succeeded
+        } else {
+            ReleaseStatus::Failed
+        },
+        image: None,
+        processes: release.processes.clone(),
+        // A rollback restores the config vars the release ran with, as Heroku does.
+        config: succeeded.then(|| target.config.clone()),
+        output: Some(output.join("\n")),
+    };
     state
-        .db
-        .call(move |conn| -> rusqlite::Result<()> {
-            let tx = conn.transaction()?;
-            let status = if succeeded {
-                // A rollback restores the config vars the release ran with, as Heroku does.
-                queries::replace_config_vars(&tx, app_id, &config)?;
-                ReleaseStatus::Succeeded
-            } else {
-                ReleaseStatus::Failed
-            };
-            queries::finish_release(&tx, app_id, new_version, status, None, &processes)?;
-            queries::save_release_output(&tx, app_id, new_version, &output)?;
-            tx.commit()
-        })
+        .store
+        .finish_release(app_id, new_version, outcome)
         .await?;
     if let Err(failure) = launched {
         events::record(
