@@ -28,6 +28,11 @@ pub struct AgentConfig {
     /// Address to listen on; `--listen` overrides it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
+    /// Where the agent keeps the desired state of every app (see `runtime::desired`); a
+    /// relative path is taken from the config file's directory [default: `state` beside the
+    /// config file].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_dir: Option<PathBuf>,
     #[serde(default)]
     pub pack: PackConfig,
     #[serde(default)]
@@ -146,6 +151,7 @@ impl AgentConfig {
             token: hex::encode(bytes),
             instance_key: Some(InstanceKey::generate()),
             listen: None,
+            state_dir: None,
             pack: PackConfig::default(),
             runtime: RuntimeConfig::default(),
             build: BuildConfig::default(),
@@ -159,10 +165,14 @@ impl AgentConfig {
             path: path.to_owned(),
             source,
         })?;
-        let config: AgentConfig = toml::from_str(&text).map_err(|err| ConfigError::Invalid {
-            path: path.to_owned(),
-            message: err.message().to_owned(),
-        })?;
+        let mut config: AgentConfig =
+            toml::from_str(&text).map_err(|err| ConfigError::Invalid {
+                path: path.to_owned(),
+                message: err.message().to_owned(),
+            })?;
+        let config_dir = path.parent().unwrap_or(Path::new("."));
+        config.state_dir =
+            Some(config_dir.join(config.state_dir.as_deref().unwrap_or(Path::new("state"))));
         if config.token.trim().is_empty() {
             return Err(ConfigError::NoToken {
                 path: path.to_owned(),
@@ -192,6 +202,13 @@ impl AgentConfig {
         self.instance_key
             .as_ref()
             .expect("a loaded config has an instance key")
+    }
+
+    /// Where the desired state lives; [`AgentConfig::load`] always resolves it.
+    pub fn state_dir(&self) -> &Path {
+        self.state_dir
+            .as_deref()
+            .expect("a loaded config has a state dir")
     }
 
     pub fn to_toml(&self) -> String {
@@ -247,6 +264,7 @@ mod tests {
         assert_eq!(loaded.instance_key(), config.instance_key());
         assert_ne!(loaded.instance_key().as_str(), config.token);
         assert_eq!(loaded.pack.pull_policy, PullPolicy::IfNotPresent);
+        assert_eq!(loaded.state_dir(), dir.path().join("state"));
     }
 
     #[test]

@@ -171,6 +171,8 @@ async fn serve(
         .await
         .context("cannot reach the Docker engine (is dockerd running?)")?;
     info!(api_version = %docker.client_version(), "connected to Docker");
+    let desired = runtime::DesiredState::open(config.state_dir())
+        .context("cannot open the agent's state dir")?;
 
     let listen = match listen.or(config.listen) {
         Some(addr) => addr,
@@ -190,7 +192,7 @@ async fn serve(
     let state = AgentState {
         docker,
         config: Arc::new(config),
-        runtime: Arc::default(),
+        runtime: Arc::new(runtime::RuntimeState::new(desired)),
     };
     tokio::spawn(runtime::supervise(state.clone()));
     axum::serve(listener, http::router(state))

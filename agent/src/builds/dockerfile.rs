@@ -39,6 +39,9 @@ pub async fn build(
         .ok_or_else(|| BuildError::NoDockerfile(request.dockerfile.to_owned()))?;
     let text = read_dockerfile(&dockerfile_path).await?;
     image_check::check_dockerfile(docker, &text, request.build_args, &spec.app).await?;
+    tokio::fs::write(&dockerfile_path, labelled(&text, spec)?)
+        .await
+        .map_err(BuildError::Scratch)?;
 
     // The filtered context goes to a file, not memory: a push may be large.
     let tar_path = request.scratch_dir.join("context.tar");
@@ -93,6 +96,22 @@ pub async fn build(
     })
 }
 
+/// The pushed Dockerfile with the platform's labels as its last step, one step for all of
+/// them. A last line that continues would swallow that step, so it is refused.
+fn labelled(text: &str, spec: &BuildSpec) -> Result<String, BuildError> {
+    if text.trim_end().ends_with(['\\', '`']) {
+        return Err(BuildError::Refused(
+            "the Dockerfile ends with a line continuation".to_owned(),
+        ));
+    }
+    let mut labelled = text.to_owned();
+    if !labelled.is_empty() && !labelled.ends_with('\n') {
+        labelled.push('\n');
+    }
+    labelled.push_str(&engine::label_instruction(spec));
+    Ok(labelled)
+}
+
 /// The whole Dockerfile, or a refusal: the checks must see everything the engine will.
 async fn read_dockerfile(path: &Path) -> Result<String, BuildError> {
     use tokio::io::AsyncReadExt;
@@ -132,6 +151,37 @@ async fn refuse_systemd_cgroups(docker: &Docker) -> Result<(), BuildError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec() -> BuildSpec {
+        BuildSpec {
+            app: "hello".into(),
+            release: 3,
+            image: "paas/hello:v3".into(),
+            labels: BTreeMap::from([
+                ("paas.app".into(), "hello".into()),
+                ("paas.commit".into(), "0123abc".into()),
+                ("paas.release".into(), "v3".into()),
+            ]),
+            builder: paas_api::agent::Builder::Dockerfile {
+                dockerfile: "Dockerfile".into(),
+                build_args: BTreeMap::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn the_labels_are_one_last_step() {
+        let text = labelled("FROM a AS build\nFROM b\nCMD [\"x\"]", &spec()).unwrap();
+        assert_eq!(
+            text,
+            "FROM a AS build\nFROM b\nCMD [\"x\"]\nLABEL \"paas.app\"=\"hello\" \"paas.commit\"=\"0123abc\" \"paas.release\"=\"v3\"\n"
+        );
+        assert_eq!(text.matches("LABEL").count(), 1);
+        for dangling in ["FROM b\nRUN true \\\n", "# escape=`\nFROM b\nRUN true `"] {
+            let err = labelled(dangling, &spec()).unwrap_err();
+            assert!(err.to_string().contains("line continuation"), "{err}");
+        }
+    }
 
     #[tokio::test]
     async fn a_dockerfile_too_long_to_check_whole_is_refused() {

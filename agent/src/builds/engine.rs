@@ -18,22 +18,40 @@ use tokio_util::io::ReaderStream;
 
 use super::{BuildError, EventSink};
 
-/// Options for building `spec.image` with `spec.labels`, never pulling (no registry is
-/// reachable; bases are local images).
+/// Options for building `spec.image`, never pulling (no registry is reachable; bases are
+/// local images). The labels are not among them: the classic builder turns each label of the
+/// `labels` parameter into a step of its own (a container commit each), so the Dockerfile
+/// gets them as one step instead ([`label_instruction`]).
 pub fn options(
     spec: &BuildSpec,
     dockerfile: &str,
     build_args: &HashMap<String, String>,
 ) -> BuildImageOptions {
-    let labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
     BuildImageOptionsBuilder::new()
         .dockerfile(dockerfile)
         .t(&spec.image)
-        .labels(&labels)
         .buildargs(build_args)
         .rm(true)
         .forcerm(true)
         .build()
+}
+
+/// `spec.labels` as one `LABEL` line to end a Dockerfile with (so it applies to the last
+/// stage). Keys and values are double-quoted and must be plain ([`is_plain_label_text`]):
+/// nothing in them is an escape, a quote or a variable under any `# escape=` directive.
+pub fn label_instruction(spec: &BuildSpec) -> String {
+    let pairs: Vec<String> = spec
+        .labels
+        .iter()
+        .map(|(key, value)| format!("\"{key}\"=\"{value}\""))
+        .collect();
+    format!("LABEL {}\n", pairs.join(" "))
+}
+
+/// Label text that goes into a Dockerfile as it is: letters, digits and `. _ : / @ + -`.
+pub fn is_plain_label_text(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-".contains(&b))
 }
 
 /// Runs one build with `context` (a tar stream) and sends each output line to `events` as it

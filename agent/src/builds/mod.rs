@@ -175,6 +175,13 @@ fn validate_spec(spec: &BuildSpec) -> Result<(), ApiError> {
             return invalid(format!("label {required} is missing"));
         }
     }
+    if let Some((key, value)) = spec.labels.iter().find(|(key, value)| {
+        !engine::is_plain_label_text(key) || !engine::is_plain_label_text(value)
+    }) {
+        return invalid(format!(
+            "label {key:?}={value:?} must be letters, digits and . _ : / @ + - only"
+        ));
+    }
     match &spec.builder {
         Builder::Dockerfile { dockerfile, .. } => {
             check_relative("dockerfile", dockerfile, false).or_else(invalid)

@@ -308,7 +308,7 @@ fn run_streaming(reader: &duct::ReaderHandle, events: &EventSink) -> Result<(), 
 /// pack has no label flag: a one-line `FROM <image>` build re-tags the image with the labels
 /// added (only a config change; the layers are shared).
 async fn label(docker: &Docker, spec: &BuildSpec) -> Result<(), BuildError> {
-    let dockerfile = format!("FROM {}\n", spec.image);
+    let dockerfile = format!("FROM {}\n{}", spec.image, engine::label_instruction(spec));
     // The image's ONBUILD triggers (from pack's run image) would run in this step.
     image_check::check_dockerfile(docker, &dockerfile, &BTreeMap::new(), &spec.app).await?;
     let mut archive = tar::Builder::new(Vec::new());

@@ -38,6 +38,16 @@ pub const DRAIN_MARKER: &str = "/tmp/.paas-drain";
 const HEALTH_RETRIES: i64 = 2;
 /// A probe that takes longer than this fails.
 const HEALTH_TIMEOUT_NS: i64 = 3_000_000_000;
+/// Docker's interval between probes, and so when its first probe runs (Docker 20.10 has no
+/// `start_interval`): short, so a new container is seen ready moments after it answers. The
+/// probe paces itself to `health_interval_ms` once it has passed ([`health_check`]).
+const PROBE_INTERVAL_MS: u64 = 100;
+/// How often a probe that has not passed yet asks the app, and for how many tries, so that it
+/// ends within [`HEALTH_TIMEOUT_NS`].
+const FIRST_PROBE_POLL_US: u64 = 50_000;
+const FIRST_PROBE_TRIES: u32 = 40;
+/// Written by the first probe that passes: from then on probes pace themselves.
+const READY_MARKER: &str = "/tmp/.paas-ready";
 
 pub const LABEL_APP: &str = "paas.app";
 pub const LABEL_RELEASE: &str = "paas.release";
@@ -434,14 +444,32 @@ fn create_body(spec: &AppSpec, identity: &Identity, config: &RuntimeConfig) -> C
 }
 
 /// A probe that fails while draining and otherwise GETs the app on its port. It runs with the
-/// mounted busybox, so it works on images without a shell or wget. Docker 20.10 probes first
-/// one interval after the start, so the interval bounds how soon a ready container is routed.
+/// mounted busybox, so it works on images without a shell or wget.
+///
+/// Traefik routes only to containers Docker calls healthy, so the first passing probe is what
+/// puts a new container in service. Docker 20.10 probes first one interval after the start
+/// and then one interval after each probe ends, so the interval is short
+/// ([`PROBE_INTERVAL_MS`]) and the probe does the pacing itself: until one has passed, a probe
+/// asks the app every 50 ms (for at most two seconds; the start period, as long as the ready
+/// timeout, keeps those failures from counting); once one has ([`READY_MARKER`]), each probe
+/// first sleeps the rest of `health_interval_ms`, so a serving container costs one exec per
+/// `health_interval_ms` as before and a drain is seen as soon as before.
 fn health_check(path: &str, config: &RuntimeConfig) -> HealthConfig {
+    let busybox = BUSYBOX_IN_CONTAINER;
+    let get = format!("{busybox} wget -q -O /dev/null 'http://127.0.0.1:{APP_PORT}{path}'");
+    let pace_us = config
+        .health_interval_ms
+        .saturating_sub(PROBE_INTERVAL_MS)
+        .saturating_mul(1000);
     let script = format!(
-        "! {BUSYBOX_IN_CONTAINER} test -e {DRAIN_MARKER} && exec {BUSYBOX_IN_CONTAINER} wget -q -O /dev/null 'http://127.0.0.1:{APP_PORT}{path}'"
+        "if {busybox} test -e {READY_MARKER}; then {busybox} usleep {pace_us}; ! {busybox} test -e {DRAIN_MARKER} && exec {get}; exit 1; fi; \
+         i=0; while ! {busybox} test -e {DRAIN_MARKER}; do \
+         if {get}; then {busybox} touch {READY_MARKER} 2>/dev/null; exit 0; fi; \
+         i=$((i+1)); [ $i -ge {FIRST_PROBE_TRIES} ] && exit 1; {busybox} usleep {FIRST_PROBE_POLL_US}; done; exit 1"
     );
-    let interval_ns =
-        i64::try_from(config.health_interval_ms.saturating_mul(1_000_000)).unwrap_or(i64::MAX);
+    let interval_ns = i64::try_from(PROBE_INTERVAL_MS * 1_000_000).unwrap_or(i64::MAX);
+    let start_period_ns =
+        i64::try_from(config.ready_timeout_secs.saturating_mul(1_000_000_000)).unwrap_or(i64::MAX);
     HealthConfig {
         test: Some(vec![
             "CMD".to_owned(),
@@ -453,7 +481,7 @@ fn health_check(path: &str, config: &RuntimeConfig) -> HealthConfig {
         interval: Some(interval_ns),
         timeout: Some(HEALTH_TIMEOUT_NS),
         retries: Some(HEALTH_RETRIES),
-        start_period: Some(0),
+        start_period: Some(start_period_ns),
         start_interval: None,
     }
 }
@@ -707,7 +735,12 @@ mod tests {
         let script = check.test.unwrap().pop().unwrap();
         assert!(script.contains("'http://127.0.0.1:5000/'"), "{script}");
         assert!(script.contains("test -e /tmp/.paas-drain"), "{script}");
-        assert_eq!(check.interval, Some(500_000_000));
+        // Docker probes every 100 ms; once passed, a probe sleeps the rest of the configured
+        // 500 ms, so a serving container is probed every 500 ms.
+        assert_eq!(check.interval, Some(100_000_000));
+        assert!(script.contains("usleep 400000"), "{script}");
+        assert!(script.contains("touch /tmp/.paas-ready"), "{script}");
+        assert_eq!(check.start_period, Some(60_000_000_000));
 
         let worker = &wanted[2];
         assert!(!labels(worker).keys().any(|k| k.starts_with("traefik.")));

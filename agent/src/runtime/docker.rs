@@ -7,9 +7,9 @@ use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::exec::StartExecResults;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, ExecConfig,
-    HealthStatusEnum, NetworkConnectRequest, NetworkCreateRequest, RestartPolicy,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
+    ContainerSummaryStateEnum, ExecConfig, HealthStatusEnum, NetworkConnectRequest,
+    NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
@@ -34,6 +34,8 @@ pub struct Existing {
     pub release: u32,
     pub fingerprint: String,
     pub running: bool,
+    /// Docker's restart policy is bringing it back (after a crash, with its own back-off).
+    pub restarting: bool,
 }
 
 impl Existing {
@@ -69,7 +71,8 @@ pub async fn list(
                 index: labels.get(LABEL_INDEX)?.parse().ok()?,
                 release: parse_release_label(labels.get(LABEL_RELEASE)?)?,
                 fingerprint: labels.get(LABEL_SPEC).cloned().unwrap_or_default(),
-                running: summary.state == Some(bollard::models::ContainerSummaryStateEnum::RUNNING),
+                running: summary.state == Some(ContainerSummaryStateEnum::RUNNING),
+                restarting: summary.state == Some(ContainerSummaryStateEnum::RESTARTING),
             })
         })
         .collect();
@@ -248,6 +251,13 @@ pub async fn create_and_start(
         )
         .await?;
     Ok(created.id)
+}
+
+/// Starts a stopped container again, as it was created.
+pub async fn start(docker: &Docker, id: &str) -> Result<(), DockerError> {
+    docker
+        .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+        .await
 }
 
 /// The restart policy a container keeps once it serves: crashes and engine restarts bring it

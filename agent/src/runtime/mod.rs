@@ -1,20 +1,23 @@
 //! App containers (contract in `paas_api::agent`, "Runtime"): desired state per app reconciled
 //! into labelled containers behind Traefik, zero-downtime rollouts and restarts, instance
-//! listings read back from Docker labels, app removal, and a supervisor that starts again
-//! containers stopped outside a rollout. The agent keeps no state of its own:
-//! what runs is what Docker reports, so restarting the agent changes nothing.
+//! listings read back from Docker labels, app removal, and convergence: the last spec each
+//! app's rollout put live is kept on disk ([`desired`]), and whenever the agent starts, Docker's
+//! event stream comes back or a container of the app dies or is removed, the app is brought
+//! back to it. What runs is always read back from Docker, never remembered, so restarting the
+//! agent changes nothing that is as it should be.
 //!
 //! Routes: `PUT /v1/apps/{app}` ([`AppSpec`] → NDJSON [`RolloutEvent`]s),
 //! `GET /v1/apps/{app}/instances`, `POST /v1/apps/{app}/restart` ([`RestartRequest`] →
 //! NDJSON [`RolloutEvent`]s), `DELETE /v1/apps/{app}` (→ 204).
 
 pub(crate) mod container;
+mod desired;
 mod docker;
 mod rollout;
 mod supervisor;
 mod traefik;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -37,6 +40,7 @@ use crate::config::RuntimeConfig;
 use crate::http::ApiError;
 use crate::state::AgentState;
 pub use container::InstanceKey;
+pub use desired::DesiredState;
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
 
@@ -56,13 +60,24 @@ pub fn routes() -> Router<AgentState> {
         .route("/v1/apps/{app}/restart", post(restart_app))
 }
 
-/// One lock per app: rollouts, restarts and removal of the same app run one at a time.
-#[derive(Default)]
+/// One lock per app: rollouts, restarts, convergence and removal of the same app run one at
+/// a time.
 pub struct RuntimeState {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    desired: DesiredState,
+    /// Apps with a convergence queued and not yet begun: a burst of events costs one.
+    converging: Mutex<HashSet<String>>,
 }
 
 impl RuntimeState {
+    pub fn new(desired: DesiredState) -> RuntimeState {
+        RuntimeState {
+            locks: Mutex::default(),
+            desired,
+            converging: Mutex::default(),
+        }
+    }
+
     async fn lock(&self, app: &str) -> OwnedMutexGuard<()> {
         let lock = self
             .locks
@@ -194,6 +209,7 @@ fn rollout<'a>(
         config,
         key: state.config.instance_key(),
         traefik: config.traefik_api.as_deref().map(traefik::TraefikApi::new),
+        desired: &state.runtime.desired,
         app,
         events,
     }
@@ -287,6 +303,12 @@ async fn delete_app(
 ) -> Result<Response, ApiError> {
     check_app(&app)?;
     let _guard = state.runtime.lock(&app).await;
+    // First: an agent killed half-way must not bring the containers back.
+    state
+        .runtime
+        .desired
+        .remove(&app)
+        .map_err(|err| ApiError::new(ErrorCode::Internal, err.to_string()))?;
     let docker_error =
         |err: bollard::errors::Error| ApiError::new(ErrorCode::Internal, format!("Docker: {err}"));
     let containers = docker::list(&state.docker, state.config.instance_key(), &app)
@@ -310,6 +332,76 @@ async fn delete_app(
         .map_err(docker_error)?;
     info!(%app, containers = containers.len(), images = images.len(), "app removed");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Queues a convergence of `app` to its desired state, unless one is queued already. Apps
+/// without a desired state are left as they are.
+pub fn converge_soon(state: &AgentState, app: &str) {
+    let queued = state
+        .runtime
+        .converging
+        .lock()
+        .expect("the convergence queue is never poisoned")
+        .insert(app.to_owned());
+    if queued {
+        tokio::spawn(converge(state.clone(), app.to_owned()));
+    }
+}
+
+/// Queues a convergence of every app that has a desired state.
+pub fn converge_all(state: &AgentState) {
+    match state.runtime.desired.apps() {
+        Ok(apps) => {
+            for app in apps {
+                converge_soon(state, &app);
+            }
+        }
+        Err(err) => warn!(error = %err, "cannot list the apps' desired states"),
+    }
+}
+
+/// Whether `app` has a desired state to converge to.
+pub fn has_desired_state(state: &AgentState, app: &str) -> bool {
+    state
+        .runtime
+        .desired
+        .load(app)
+        .is_ok_and(|spec| spec.is_some())
+}
+
+async fn converge(state: AgentState, app: String) {
+    let _guard = state.runtime.lock(&app).await;
+    state
+        .runtime
+        .converging
+        .lock()
+        .expect("the convergence queue is never poisoned")
+        .remove(&app);
+    let spec = match state.runtime.desired.load(&app) {
+        Ok(Some(spec)) => spec,
+        // Removed since it was queued.
+        Ok(None) => return,
+        Err(err) => {
+            warn!(%app, error = %err, "cannot read the desired state");
+            return;
+        }
+    };
+    let (sender, mut receiver) = mpsc::channel(EVENT_BUFFER);
+    let logged = tokio::spawn({
+        let app = app.clone();
+        async move {
+            while let Some(event) = receiver.recv().await {
+                if let RolloutEvent::Line(line) = event {
+                    info!(%app, "converging: {line}");
+                }
+            }
+        }
+    });
+    let outcome = rollout(&state, &app, sender).converge(&spec).await;
+    let _ = logged.await;
+    if let Err(RolloutError { reason, .. }) = outcome {
+        warn!(%app, %reason, "could not converge to the desired state");
+    }
 }
 
 #[cfg(test)]

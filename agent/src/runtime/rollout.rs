@@ -3,6 +3,12 @@
 //! routed) before old ones are drained out of Traefik and only then stopped. A new container
 //! that exits or never becomes healthy fails the rollout: the new containers are removed and
 //! the old ones never stopped serving.
+//!
+//! The desired state is saved once the new containers serve and before anyone is told so
+//! ([`RolloutEvent::Serving`]): an agent killed before that point converges back to the old
+//! state (the new containers are leftovers), one killed after it converges to the new one (the
+//! old containers are). Either way exactly one release serves. What to start, keep and retire
+//! is decided by [`plan`] and [`converge_plan`], from labels alone; the rest carries it out.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,6 +24,7 @@ use tokio::time::Instant;
 use super::container::{
     APP_PORT, InstanceKey, WEB, Wanted, first_routing_label, wanted_containers,
 };
+use super::desired::DesiredState;
 use super::docker::{self, Existing, Liveness};
 use super::traefik::{TraefikApi, server_url};
 use crate::config::RuntimeConfig;
@@ -54,6 +61,7 @@ pub struct Rollout<'a> {
     pub config: &'a RuntimeConfig,
     pub key: &'a InstanceKey,
     pub traefik: Option<TraefikApi>,
+    pub desired: &'a DesiredState,
     pub app: &'a str,
     pub events: mpsc::Sender<RolloutEvent>,
 }
@@ -66,32 +74,78 @@ pub struct Plan {
     pub retire: Vec<Existing>,
 }
 
-/// A running container with the wanted name and fingerprint stays; every wanted container
-/// without one is started; every other container is retired.
+/// For a requested change: a running container with the wanted name and fingerprint stays;
+/// every wanted container without one is started fresh; every other container (a stopped or
+/// crash-looping one included) is retired.
 pub fn plan(app: &str, existing: Vec<Existing>, wanted: Vec<Wanted>) -> Plan {
-    let mut keep = Vec::new();
-    let mut retire = Vec::new();
+    let converging = converge_plan(app, existing, wanted.clone());
+    let (keep, down): (Vec<Existing>, Vec<Existing>) = converging
+        .keep
+        .into_iter()
+        .chain(converging.revive)
+        .partition(|c| c.running);
+    let start = wanted
+        .into_iter()
+        .filter(|w| !keep.iter().any(|c| c.name == w.name))
+        .collect();
+    let retire = converging.retire.into_iter().chain(down).collect();
+    Plan {
+        keep,
+        start,
+        retire,
+    }
+}
+
+/// What bringing the app back to its desired state takes, when nobody asked for a change
+/// (the agent started, Docker's events came back, a container died or was removed).
+#[derive(Debug)]
+pub struct Convergence {
+    /// Wanted and running, or being restarted by Docker's restart policy (which is left to
+    /// its own back-off rather than raced).
+    pub keep: Vec<Existing>,
+    /// Wanted but stopped (killed, exited): started again in place.
+    pub revive: Vec<Existing>,
+    /// Wanted and missing (removed): created.
+    pub start: Vec<Wanted>,
+    /// Not wanted: leftovers of an interrupted rollout, retired once the rest is ready.
+    pub retire: Vec<Existing>,
+}
+
+impl Convergence {
+    pub fn changes_nothing(&self) -> bool {
+        self.revive.is_empty() && self.start.is_empty() && self.retire.is_empty()
+    }
+}
+
+/// A container is wanted when it has a wanted name (its canonical one: a renamed container is
+/// being replaced) and that name's fingerprint.
+pub fn converge_plan(app: &str, existing: Vec<Existing>, wanted: Vec<Wanted>) -> Convergence {
     let mut unmatched: HashMap<String, Wanted> =
         wanted.iter().map(|w| (w.name.clone(), w.clone())).collect();
+    let (mut keep, mut revive, mut retire) = (Vec::new(), Vec::new(), Vec::new());
     for container in existing {
-        let matches = container.running
-            && container.name == container.canonical_name(app)
+        let is_wanted = container.name == container.canonical_name(app)
             && unmatched
                 .get(&container.name)
                 .is_some_and(|w| w.fingerprint == container.fingerprint);
-        if matches {
-            unmatched.remove(&container.name);
+        if !is_wanted {
+            retire.push(container);
+            continue;
+        }
+        unmatched.remove(&container.name);
+        if container.running || container.restarting {
             keep.push(container);
         } else {
-            retire.push(container);
+            revive.push(container);
         }
     }
     let start = wanted
         .into_iter()
         .filter(|w| unmatched.contains_key(&w.name))
         .collect();
-    Plan {
+    Convergence {
         keep,
+        revive,
         start,
         retire,
     }
@@ -139,6 +193,7 @@ impl Rollout<'_> {
         let wanted = wanted_containers(self.app, spec, self.config, self.key);
         let plan = plan(self.app, existing, wanted);
         if plan.start.is_empty() && plan.retire.is_empty() {
+            self.save_desired(spec)?;
             self.say(format!(
                 "Nothing to change: {} instance(s) of v{} running",
                 plan.keep.len(),
@@ -147,23 +202,99 @@ impl Rollout<'_> {
             .await;
             return Ok(());
         }
-        self.replace(plan.start, plan.retire).await
+        self.replace(Vec::new(), plan.start, plan.retire, Some(spec))
+            .await
+    }
+
+    /// Brings the app back to `spec`, its saved desired state, without a request: stopped
+    /// containers start again in place, missing ones are created, and only once all of them
+    /// are ready are the leftovers retired. Routing comes back with them (the app network,
+    /// Traefik's connection to it, the containers' labels).
+    pub async fn converge(&self, spec: &AppSpec) -> Result<(), RolloutError> {
+        docker::ensure_network(
+            self.docker,
+            self.app,
+            self.config.traefik_container.as_deref(),
+        )
+        .await?;
+        let existing = docker::list(self.docker, self.key, self.app).await?;
+        let wanted = wanted_containers(self.app, spec, self.config, self.key);
+        let convergence = converge_plan(self.app, existing, wanted);
+        if convergence.changes_nothing() {
+            return Ok(());
+        }
+        let mut revived = Vec::new();
+        for container in convergence.revive {
+            docker::start(self.docker, &container.id).await?;
+            self.say(format!(
+                "Started {}.{} ({}) again",
+                container.process, container.index, container.name
+            ))
+            .await;
+            revived.push(Started {
+                process: container.process,
+                index: container.index,
+                name: container.name,
+                id: container.id,
+            });
+        }
+        self.replace(revived, convergence.start, convergence.retire, None)
+            .await
+    }
+
+    fn save_desired(&self, spec: &AppSpec) -> Result<(), RolloutError> {
+        self.desired
+            .save(self.app, spec)
+            .map_err(|err| RolloutError::new(format!("cannot save the desired state: {err}")))
     }
 
     /// `POST /v1/apps/{app}/restart`: `web` is replaced by fresh containers with zero
-    /// downtime; other process types are restarted in place.
+    /// downtime; other process types are restarted in place. Stopped instances are restarted
+    /// too, and instances of the desired state that are missing altogether are created.
     pub async fn restart(&self, process: Option<&str>) -> Result<(), RolloutError> {
+        let desired = self
+            .desired
+            .load(self.app)
+            .map_err(|err| RolloutError::new(err.to_string()))?;
+        let wanted = desired
+            .map(|spec| wanted_containers(self.app, &spec, self.config, self.key))
+            .map(|wanted| {
+                wanted
+                    .into_iter()
+                    .filter(|w| process.is_none_or(|p| p == w.process))
+                    .collect::<Vec<_>>()
+            });
+        // With a desired state, its instances; without (an app deployed by an agent that kept
+        // none), whatever carries a serving name.
         let targets: Vec<Existing> = docker::list(self.docker, self.key, self.app)
             .await?
             .into_iter()
-            .filter(|c| c.running && c.name == c.canonical_name(self.app))
+            .filter(|c| c.name == c.canonical_name(self.app))
             .filter(|c| process.is_none_or(|p| p == c.process))
+            .filter(|c| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|wanted| wanted.iter().any(|w| w.name == c.name))
+            })
             .collect();
-        if targets.is_empty() {
+        let missing: Vec<Wanted> = wanted
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|w| !targets.iter().any(|c| c.name == w.name))
+            .collect();
+        if targets.is_empty() && missing.is_empty() {
             return Err(RolloutError::new(match process {
-                Some(process) => format!("{} has no running {process} instances", self.app),
-                None => format!("{} has no running instances", self.app),
+                Some(process) => format!("{} has no {process} instances", self.app),
+                None => format!("{} has no instances", self.app),
             }));
+        }
+        if !missing.is_empty() {
+            docker::ensure_network(
+                self.docker,
+                self.app,
+                self.config.traefik_container.as_deref(),
+            )
+            .await?;
         }
         let (web, others): (Vec<_>, Vec<_>) = targets.into_iter().partition(|c| c.process == WEB);
         for container in &others {
@@ -182,10 +313,10 @@ impl Rollout<'_> {
             ))
             .await;
         }
-        if web.is_empty() {
+        if web.is_empty() && missing.is_empty() {
             return Ok(());
         }
-        let mut replacements = Vec::new();
+        let mut replacements = missing;
         for container in &web {
             replacements.push(Wanted {
                 process: container.process.clone(),
@@ -195,7 +326,7 @@ impl Rollout<'_> {
                 body: self.clone_body(&container.id).await?,
             });
         }
-        self.replace(replacements, web).await
+        self.replace(Vec::new(), replacements, web, None).await
     }
 
     /// The create body a running container was made from, to start its twin.
@@ -212,9 +343,16 @@ impl Rollout<'_> {
         Ok(body)
     }
 
-    /// Starts `start`, waits until all are ready, then retires `retire`; on failure removes
-    /// what it started and leaves `retire` serving.
-    async fn replace(&self, start: Vec<Wanted>, retire: Vec<Existing>) -> Result<(), RolloutError> {
+    /// Starts `start`, waits until all of them and `revived` (started again in place) are
+    /// ready, saves `commit` as the desired state, then retires `retire`; on failure removes
+    /// what it created and leaves `retire` serving.
+    async fn replace(
+        &self,
+        revived: Vec<Started>,
+        start: Vec<Wanted>,
+        retire: Vec<Existing>,
+        commit: Option<&AppSpec>,
+    ) -> Result<(), RolloutError> {
         // A container keeping a wanted name steps aside under a temporary one until retired.
         let mut renamed = Vec::new();
         for wanted in &start {
@@ -226,7 +364,10 @@ impl Rollout<'_> {
             }
         }
         let mut started = Vec::new();
-        let outcome = self.start_all(start, &mut started).await;
+        let mut outcome = self.start_all(start, &mut started, &revived).await;
+        if let (Ok(()), Some(spec)) = (&outcome, commit) {
+            outcome = self.save_desired(spec);
+        }
         if let Err(err) = outcome {
             self.undo(&started, &renamed).await;
             return Err(err);
@@ -240,6 +381,7 @@ impl Rollout<'_> {
         &self,
         start: Vec<Wanted>,
         started: &mut Vec<Started>,
+        revived: &[Started],
     ) -> Result<(), RolloutError> {
         for mut wanted in start {
             if let Some(host_config) = wanted.body.host_config.as_mut() {
@@ -273,11 +415,16 @@ impl Rollout<'_> {
                 id,
             });
         }
-        let mut waits: FuturesUnordered<_> = started.iter().map(|s| self.wait_ready(s)).collect();
+        let mut waits: FuturesUnordered<_> = started
+            .iter()
+            .chain(revived)
+            .map(|s| self.wait_ready(s))
+            .collect();
         while let Some(ready) = waits.next().await {
             self.say(ready?).await;
         }
-        for container in started.iter() {
+        drop(waits);
+        for container in started.iter().chain(revived) {
             docker::keep_running(self.docker, &container.id)
                 .await
                 .map_err(|err| {
@@ -518,6 +665,7 @@ mod tests {
                 release: spec.release,
                 fingerprint: w.fingerprint,
                 running: true,
+                restarting: false,
             })
             .collect()
     }
@@ -579,5 +727,74 @@ mod tests {
         assert!(plan.keep.is_empty());
         assert_eq!(plan.start.len(), 3);
         assert_eq!(plan.retire.len(), 3);
+    }
+
+    #[test]
+    fn converging_revives_in_place_creates_the_missing_and_retires_leftovers() {
+        // web.1 killed, web.2 crash-looping under Docker's restart policy, web.3 removed, and
+        // the v2 containers of a rollout that never committed.
+        let mut existing = running(&spec(3, 3, 0));
+        existing[0].running = false;
+        existing[1].running = false;
+        existing[1].restarting = true;
+        existing.remove(2);
+        existing.extend(running(&spec(4, 1, 0)));
+        let wanted = wanted_containers(
+            "hello",
+            &spec(3, 3, 0),
+            &RuntimeConfig::default(),
+            &test_key(),
+        );
+        let convergence = converge_plan("hello", existing, wanted);
+        assert_eq!(
+            names(convergence.revive.iter().map(|c| c.name.as_str())),
+            ["paas-hello-v3-web-1"]
+        );
+        assert_eq!(
+            names(convergence.keep.iter().map(|c| c.name.as_str())),
+            ["paas-hello-v3-web-2"]
+        );
+        assert_eq!(
+            names(convergence.start.iter().map(|w| w.name.as_str())),
+            ["paas-hello-v3-web-3"]
+        );
+        assert_eq!(
+            names(convergence.retire.iter().map(|c| c.name.as_str())),
+            ["paas-hello-v4-web-1"]
+        );
+        assert!(!convergence.changes_nothing());
+    }
+
+    #[test]
+    fn converging_a_committed_rollout_retires_the_old_release_only() {
+        let mut existing = running(&spec(3, 2, 0));
+        existing.extend(running(&spec(4, 2, 0)));
+        let convergence = run_converge(existing, &spec(4, 2, 0));
+        assert!(convergence.revive.is_empty() && convergence.start.is_empty());
+        assert_eq!(
+            names(convergence.retire.iter().map(|c| c.name.as_str())),
+            ["paas-hello-v3-web-1", "paas-hello-v3-web-2"]
+        );
+        let settled = run_converge(running(&spec(4, 2, 0)), &spec(4, 2, 0));
+        assert!(settled.changes_nothing());
+    }
+
+    #[test]
+    fn a_request_replaces_a_crash_looping_container() {
+        let mut existing = running(&spec(3, 1, 0));
+        existing[0].running = false;
+        existing[0].restarting = true;
+        let plan = run(existing, &spec(3, 1, 0));
+        assert!(plan.keep.is_empty());
+        assert_eq!(plan.start.len(), 1);
+        assert_eq!(plan.retire.len(), 1);
+    }
+
+    fn run_converge(existing: Vec<Existing>, desired: &AppSpec) -> Convergence {
+        converge_plan(
+            "hello",
+            existing,
+            wanted_containers("hello", desired, &RuntimeConfig::default(), &test_key()),
+        )
     }
 }

@@ -1,9 +1,15 @@
 //! Keeps app containers running between rollouts. The `unless-stopped` restart policy brings
 //! back a container that crashes or runs out of memory, and every container after an engine
-//! restart, but Docker counts `docker kill` as a manual stop and leaves the container down.
-//! The supervisor watches `die` events of app containers and starts again those Docker will
-//! not restart itself (still `exited` when the event arrives; Docker marks the ones it will
-//! restart `restarting` before announcing the death).
+//! restart, even while the agent is down; but Docker counts `docker kill` as a manual stop and
+//! leaves the container down, and a removed container is gone.
+//!
+//! The supervisor watches `die` and `destroy` events of app containers and converges the app
+//! to its desired state (see [`super::converge_soon`]): a killed container starts again in
+//! place, a removed one is created again, one Docker is restarting is left to Docker. Each
+//! time it (re)subscribes to the event stream, at start-up and after dockerd came back, it
+//! converges every app, which catches up with whatever happened while nobody was watching.
+//! An app without a desired state (deployed by an agent that kept none) only gets its
+//! stopped containers started again, as they are.
 //!
 //! Only containers carrying the agent's instance key are considered: a build step's container
 //! labelled `paas.app=<app>` is never started again.
@@ -33,11 +39,15 @@ pub async fn supervise(state: AgentState) {
     loop {
         let mut filters = docker_filters(state.config.instance_key(), None, None);
         filters.insert("type".to_owned(), vec!["container".to_owned()]);
-        filters.insert("event".to_owned(), vec!["die".to_owned()]);
+        filters.insert(
+            "event".to_owned(),
+            vec!["die".to_owned(), "destroy".to_owned()],
+        );
         let mut events = state.docker.events(Some(EventsOptions {
             filters: Some(filters),
             ..Default::default()
         }));
+        super::converge_all(&state);
         while let Some(event) = events.next().await {
             match event {
                 Ok(event) => {
@@ -53,7 +63,11 @@ pub async fn supervise(state: AgentState) {
                     else {
                         continue;
                     };
-                    tokio::spawn(revive(state.clone(), app, id));
+                    if super::has_desired_state(&state, &app) {
+                        super::converge_soon(&state, &app);
+                    } else if event.action.as_deref() == Some("die") {
+                        tokio::spawn(revive(state.clone(), app, id));
+                    }
                 }
                 Err(err) => {
                     warn!(error = %err, "Docker event stream failed; subscribing again");

@@ -604,6 +604,11 @@ impl Agent {
             .map(|entry| String::from_utf8_lossy(entry).into_owned())
             .collect()
     }
+
+    /// Where the agent keeps the desired state of its apps (`state` beside its config).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
 }
 
 impl Drop for Agent {

@@ -87,12 +87,13 @@ pub async fn scale(
                 app.name
             )));
         };
+        // Sent even when the formation is unchanged: the agent starts instances that died.
+        rollout::roll_out(&state, &app, &release, next.clone(), |line| {
+            tracing::info!(app = %app.name, "{line}");
+        })
+        .await
+        .map_err(|failure| deploy_failed("Scaling failed", &failure))?;
         if next != current {
-            rollout::roll_out(&state, &app, &release, next.clone(), |line| {
-                tracing::info!(app = %app.name, "{line}");
-            })
-            .await
-            .map_err(|failure| deploy_failed("Scaling failed", &failure))?;
             tracing::info!(app = %app.name, formation = ?next, by = %auth.user.username, "scaled");
             let scaled = crate::events::formation_summary(&next);
             let message = format!("Scaled to {scaled} by user {}", auth.user.username);
