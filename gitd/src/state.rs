@@ -18,6 +18,9 @@ pub struct ServerState {
     pub db: Db,
     pub config: GitdConfig,
     pub data_dir: PathBuf,
+    /// The deploy socket's absolute path (the hook runs inside the repository, so a relative
+    /// one won't do).
+    pub deploy_socket: PathBuf,
     /// The port git remotes name: the configured public port, else the bound SSH port.
     pub ssh_public_port: u16,
     pub login_throttle: LoginThrottle,

@@ -94,19 +94,19 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join("run").join("deploy.sock")
 }
 
-/// Binds the deploy socket, readable and writable by gitd's user only (the hooks run as it).
-pub fn bind_socket(data_dir: &Path) -> anyhow::Result<UnixListener> {
-    let path = socket_path(data_dir);
+/// Binds the deploy socket at `path`, readable and writable by gitd's user only (the hooks
+/// run as it).
+pub fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    match std::fs::remove_file(&path) {
+    match std::fs::remove_file(path) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
         _ => {}
     }
-    let listener = UnixListener::bind(&path)
+    let listener = UnixListener::bind(path)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", path.display()))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
 }
 

@@ -21,7 +21,7 @@ use tokio::sync::oneshot;
 
 use super::access::{self, Login};
 use crate::db::queries::{AppRow, UserRow};
-use crate::deploy::{self, PushSession, PushSessions};
+use crate::deploy::{PushSession, PushSessions};
 use crate::repos;
 use crate::state::SharedState;
 
@@ -146,11 +146,7 @@ async fn run(
             );
             command
                 .env("PAAS_PUSH_TOKEN", registration.token())
-                .env(
-                    "PAAS_DEPLOY_SOCKET",
-                    // The hook runs inside the repository, so a relative data dir won't do.
-                    std::path::absolute(deploy::socket_path(&state.data_dir))?,
-                )
+                .env("PAAS_DEPLOY_SOCKET", &state.deploy_socket)
                 .env("PAAS_GITD_BIN", std::env::current_exe()?);
             Some(registration)
         }

@@ -1,0 +1,53 @@
+//! [`OpsError`]: why an operation was refused or failed. HTTP maps it to API errors in one
+//! place (`http::ApiError: From<OpsError>`); the deploy socket prints it to the pusher.
+
+/// Why an operation was refused before it changed anything, or failed part-way (what ran
+/// before keeps running).
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The request asks for something that cannot be: bad input, a state that forbids it.
+    #[error("{0}")]
+    Invalid(String),
+    /// What the request names does not exist (a release, a domain).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request clashes with what exists (a domain taken).
+    #[error("{0}")]
+    Conflict(String),
+    /// gitd has no agent configured.
+    #[error("No agent is configured: set [agent] url and token in gitd.toml.")]
+    NoAgent,
+    /// The agent refused or failed the change; `logs` are the failed container's last lines.
+    #[error("{what}: {reason}")]
+    Rollout {
+        what: String,
+        reason: String,
+        logs: Vec<String>,
+    },
+    /// The store failed; details are in gitd's log.
+    #[error("internal error; see the paas-gitd log")]
+    Store(#[from] rusqlite::Error),
+    /// The operation's task panicked; details are in gitd's log.
+    #[error("internal error; see the paas-gitd log")]
+    Panicked,
+}
+
+impl OpsError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        OpsError::Invalid(message.into())
+    }
+
+    /// The reason and, if any, the failed container's last log lines, on one line.
+    pub fn with_logs(&self) -> String {
+        match self {
+            OpsError::Rollout { logs, .. } if !logs.is_empty() => format!(
+                "{self}; last log lines: {}",
+                logs.iter()
+                    .map(|line| line.trim())
+                    .collect::<Vec<_>>()
+                    .join(" | ")
+            ),
+            _ => self.to_string(),
+        }
+    }
+}
