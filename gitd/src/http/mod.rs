@@ -130,6 +130,28 @@ impl From<rusqlite::Error> for ApiError {
     }
 }
 
+/// The one mapping of operation errors to API errors.
+impl From<crate::ops::OpsError> for ApiError {
+    fn from(err: crate::ops::OpsError) -> Self {
+        use crate::ops::OpsError;
+        let code = match &err {
+            OpsError::Invalid(_) => ErrorCode::InvalidInput,
+            OpsError::NotFound(_) => ErrorCode::NotFound,
+            OpsError::Conflict(_) => ErrorCode::Conflict,
+            OpsError::Quota(_) => ErrorCode::Forbidden,
+            OpsError::NoAgent | OpsError::Agent { .. } => ErrorCode::DeployFailed,
+            OpsError::Store(store) => {
+                tracing::error!(error = %store, "database error during an operation");
+                return ApiError::new(ErrorCode::Internal, "Internal error; see the server log.");
+            }
+            OpsError::Panicked => {
+                return ApiError::new(ErrorCode::Internal, "Internal error; see the server log.");
+            }
+        };
+        ApiError::new(code, err.with_logs())
+    }
+}
+
 impl From<paas_api::ValidationError> for ApiError {
     fn from(err: paas_api::ValidationError) -> Self {
         ApiError::invalid(err.to_string())

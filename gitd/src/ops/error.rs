@@ -14,12 +14,15 @@ pub enum OpsError {
     /// The request clashes with what exists (a domain taken).
     #[error("{0}")]
     Conflict(String),
+    /// A quota the change would exceed.
+    #[error(transparent)]
+    Quota(#[from] crate::quotas::QuotaExceeded),
     /// gitd has no agent configured.
     #[error("No agent is configured: set [agent] url and token in gitd.toml.")]
     NoAgent,
     /// The agent refused or failed the change; `logs` are the failed container's last lines.
     #[error("{what}: {reason}")]
-    Rollout {
+    Agent {
         what: String,
         reason: String,
         logs: Vec<String>,
@@ -40,7 +43,7 @@ impl OpsError {
     /// The reason and, if any, the failed container's last log lines, on one line.
     pub fn with_logs(&self) -> String {
         match self {
-            OpsError::Rollout { logs, .. } if !logs.is_empty() => format!(
+            OpsError::Agent { logs, .. } if !logs.is_empty() => format!(
                 "{self}; last log lines: {}",
                 logs.iter()
                     .map(|line| line.trim())
@@ -49,5 +52,22 @@ impl OpsError {
             ),
             _ => self.to_string(),
         }
+    }
+}
+
+impl OpsError {
+    /// What the agent refused or failed (a build, a rollout), as `what` it was part of.
+    pub fn agent(what: impl Into<String>, failure: crate::ops::rollout::RolloutFailure) -> Self {
+        OpsError::Agent {
+            what: what.into(),
+            reason: failure.reason,
+            logs: failure.logs,
+        }
+    }
+}
+
+impl From<paas_api::ValidationError> for OpsError {
+    fn from(err: paas_api::ValidationError) -> Self {
+        OpsError::Invalid(err.to_string())
     }
 }

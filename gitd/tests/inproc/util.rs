@@ -144,17 +144,6 @@ impl FakeAgent {
     pub fn serving(&self, app: &str) -> Option<AppSpec> {
         self.shared.serving.lock().unwrap().get(app).cloned()
     }
-
-    /// Puts `image` "on the host" (as a build would have).
-    pub fn add_image(&self, app: &str, image: &str) {
-        self.shared
-            .images
-            .lock()
-            .unwrap()
-            .entry(app.to_owned())
-            .or_default()
-            .push(image.to_owned());
-    }
 }
 
 impl Drop for FakeAgent {
@@ -495,7 +484,7 @@ impl TestGitd {
             )
             .await;
         assert_eq!(status, 200, "{body}");
-        serde_json::from_value(body).unwrap()
+        serde_json::from_value(body["vars"].clone()).unwrap()
     }
 
     /// The app's platform events as `<dyno>: <message>`, oldest first.
@@ -562,5 +551,125 @@ pub async fn eventually<T, F: Future<Output = Option<T>>>(
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// What a push through [`TestGitd::push`] showed the pusher, and whether it was accepted.
+pub struct Pushed {
+    pub accepted: bool,
+    pub lines: Vec<String>,
+}
+
+impl TestGitd {
+    /// The admin and the app as the store has them.
+    pub async fn rows(
+        &self,
+        app: &str,
+    ) -> (
+        paas_gitd::db::queries::AppRow,
+        paas_gitd::db::queries::UserRow,
+    ) {
+        let app = app.to_owned();
+        self.server
+            .state()
+            .db
+            .call(move |conn| -> rusqlite::Result<_> {
+                let user = paas_gitd::db::queries::user_by_name(conn, ADMIN)?.unwrap();
+                let app = paas_gitd::db::queries::app_for_user(conn, &user, &app)?.unwrap();
+                Ok((app, user))
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Commits `files` into the app's repository (as objects only, as git's quarantine would
+    /// hold them) and deploys that commit through the ops entry point a push uses, under the
+    /// app's lock; returns once the pusher would have been answered.
+    pub async fn push(&self, app: &str, files: &[(&str, &str)]) -> Pushed {
+        let commit = self.commit(app, files);
+        let (app_row, user) = self.rows(app).await;
+        let state = self.server.state();
+        let lock = state.app_locks.acquire(app).await;
+        let zero = "0".repeat(40);
+        let request = paas_gitd::deploy::protocol::HookRequest {
+            token: String::new(),
+            app: app.to_owned(),
+            updates: vec![
+                paas_gitd::deploy::protocol::RefUpdate::parse(&format!(
+                    "{zero} {commit} refs/heads/main"
+                ))
+                .unwrap(),
+            ],
+            object_directory: None,
+            alternate_object_directories: None,
+            quarantine_path: None,
+        };
+        let session = paas_gitd::deploy::PushSession {
+            app: app_row,
+            user,
+            lock,
+        };
+        let mut lines = Vec::new();
+        let followed = paas_gitd::ops::push::deploy(state, session, request)
+            .follow(|line| lines.push(line))
+            .await;
+        let accepted = match followed {
+            paas_gitd::ops::Followed::Serving => true,
+            paas_gitd::ops::Followed::Finished(outcome) => outcome.is_ok(),
+        };
+        Pushed { accepted, lines }
+    }
+
+    /// A commit of `files` (a Dockerfile unless given) fetched into the app's repository.
+    fn commit(&self, app: &str, files: &[(&str, &str)]) -> String {
+        let work = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(work.path())
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        };
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::write(work.path().join("Dockerfile"), "FROM paas/busybox\n").unwrap();
+        for (path, contents) in files {
+            std::fs::write(work.path().join(path), contents).unwrap();
+        }
+        git(&["add", "-A"]);
+        git(&["commit", "-q", "-m", "test"]);
+        let commit = git(&["rev-parse", "HEAD"]);
+        let repo = self.data_dir().join("repos").join(format!("{app}.git"));
+        git(&[
+            "--git-dir",
+            repo.to_str().unwrap(),
+            "fetch",
+            "-q",
+            work.path().to_str().unwrap(),
+            "+HEAD:refs/test/incoming",
+        ]);
+        commit
+    }
+
+    /// The saved output of release `version`.
+    pub async fn output(&self, app: &str, version: u32) -> String {
+        let (status, body) = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/v1/apps/{app}/releases/v{version}/output"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["output"].as_str().unwrap().to_owned()
     }
 }
