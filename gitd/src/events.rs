@@ -14,8 +14,8 @@ use paas_api::agent::InstanceEvent;
 use paas_api::types::{LogLine, LogSource};
 use tokio::sync::broadcast;
 
-use crate::db::queries::{self, EventRow};
 use crate::state::SharedState;
+use crate::store::EventRow;
 
 /// Events kept per app; older ones are dropped as new ones arrive.
 pub const KEPT_PER_APP: u32 = 1000;
@@ -69,10 +69,7 @@ async fn record_at(
         dyno: line.dyno.clone(),
         message: line.line.clone(),
     };
-    let stored = state
-        .db
-        .call(move |conn| queries::insert_event(conn, app_id, &row, KEPT_PER_APP))
-        .await;
+    let stored = state.store.record_event(app_id, row, KEPT_PER_APP).await;
     if let Err(err) = stored {
         tracing::error!(error = %err, "cannot record a platform event");
     }
@@ -144,11 +141,7 @@ pub async fn follow_agent(state: SharedState) {
 }
 
 async fn record_instance_event(state: &SharedState, event: InstanceEvent) {
-    let name = event.app.clone();
-    let app_id = state
-        .db
-        .call(move |conn| queries::app_id_by_name(conn, &name))
-        .await;
+    let app_id = state.store.app_id_by_name(&event.app).await;
     match app_id {
         Ok(Some(app_id)) => {
             let dyno = format!("{}.{}", event.process, event.index);

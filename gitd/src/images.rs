@@ -2,7 +2,6 @@
 //! releases (what `paas rollback` can go back to). Older ones are pruned through the agent
 //! after every successful deploy and rollback, under the app's lock.
 
-use crate::db::queries;
 use crate::state::SharedState;
 
 /// Successful releases whose images are kept.
@@ -15,8 +14,8 @@ pub async fn prune(state: &SharedState, app_id: i64, app: &str) {
         return;
     };
     let keep = match state
-        .db
-        .call(move |conn| queries::recent_release_images(conn, app_id, KEPT_RELEASES))
+        .store
+        .recent_release_images(app_id, KEPT_RELEASES)
         .await
     {
         Ok(keep) => keep,

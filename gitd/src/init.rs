@@ -9,7 +9,7 @@ use russh::keys::ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey};
 
 use crate::auth;
 use crate::config::{CONFIG_FILE, GitdConfig};
-use crate::db::{DB_FILE, Db, queries};
+use crate::store::{DB_FILE, Store};
 
 pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 
@@ -78,15 +78,16 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
         );
     }
 
-    let db = Db::open(data)?;
+    let store = Store::open(data)?;
+    let store = store.blocking();
     let admin = args.admin_user.clone();
-    let existing_admin = db.call_blocking(|conn| queries::user_by_name(conn, &admin))?;
+    let existing_admin = store.user_by_name(&admin)?;
     match (existing_admin, password) {
         (None, password) => {
             let generated = password.is_none();
             let password = password.unwrap_or_else(auth::generate_password);
             let hash = auth::hash_password(&password);
-            db.call_blocking(|conn| queries::insert_user(conn, &admin, &hash, true))?;
+            store.create_user(&admin, &hash, true)?;
             if generated {
                 println!("Created admin user {admin} with password: {password}");
                 println!("(shown once; log in with `paas login --username {admin}`)");
@@ -96,12 +97,7 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
         }
         (Some(_), Some(password)) => {
             let hash = auth::hash_password(&password);
-            db.call_blocking(|conn| {
-                conn.execute(
-                    "UPDATE users SET password_hash = ?1, is_admin = 1 WHERE username = ?2",
-                    rusqlite::params![hash, admin],
-                )
-            })?;
+            store.reset_admin(&admin, &hash)?;
             println!("Reset the password of admin user {admin}");
         }
         (Some(_), None) => println!("Admin user {admin} exists; left as it is"),

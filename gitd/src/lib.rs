@@ -11,7 +11,6 @@
 
 pub mod auth;
 pub mod config;
-pub mod db;
 pub mod deploy;
 pub mod events;
 pub mod hook;
@@ -23,6 +22,7 @@ pub mod quotas;
 pub mod repos;
 pub mod ssh;
 pub mod state;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -75,7 +75,7 @@ pub async fn serve(
         gitd: config,
     } = config;
     config.http.validate()?;
-    let db = db::Db::open(&data_dir)?;
+    let store = store::Store::open(&data_dir)?;
     let repositories =
         repos::refresh_everywhere(&data_dir.join("repos"), config.quotas.max_push_bytes)
             .context("cannot refresh the hooks and settings of the app repositories")?;
@@ -88,7 +88,7 @@ pub async fn serve(
 
     let login_throttle = auth::LoginThrottle::new(&config.http.login);
     let state = Arc::new(ServerState {
-        db,
+        store,
         ssh_public_port: config.ssh_public_port.unwrap_or(ssh_addr.port()),
         agent,
         config,

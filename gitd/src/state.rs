@@ -8,14 +8,13 @@ use paas_api::types::App;
 
 use crate::auth::LoginThrottle;
 use crate::config::GitdConfig;
-use crate::db::Db;
-use crate::db::queries::AppRow;
 use crate::deploy::PushSessions;
 use crate::events::EventBus;
+use crate::store::{AppRow, Store};
 use paas_agent_client::AgentClient;
 
 pub struct ServerState {
-    pub db: Db,
+    pub store: Store,
     pub config: GitdConfig,
     pub data_dir: PathBuf,
     /// The deploy socket's absolute path (the hook runs inside the repository, so a relative
@@ -67,7 +66,7 @@ impl ServerState {
         App {
             name: app.name.clone(),
             owner: app.owner.clone(),
-            created_at: crate::db::to_time(app.created_at),
+            created_at: app.created_at,
             git_url: self.git_url(&app.name),
             web_url: self.web_url(&app.name),
             deploy_branch: app.deploy_branch.clone(),

@@ -24,9 +24,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::db::queries::{AppRow, UserRow};
 use crate::ops::{self, Followed};
 use crate::state::{HeldLock, SharedState};
+use crate::store::{AppRow, UserRow};
 use protocol::{HookMessage, HookRequest, MAX_REQUEST_BYTES};
 
 /// What a push was authorised for, found again by its token when the hook calls.

@@ -11,25 +11,13 @@ use serde::Deserialize;
 
 use super::formation::detached;
 use super::{ApiError, ApiResult, AuthUser, Json};
-use crate::db::{is_constraint_violation, queries};
 use crate::ops::changes::current_formation;
 use crate::repos;
 use crate::state::SharedState;
+use crate::store::{CollaboratorAdded, CreateAppError};
 
 pub async fn list(State(state): State<SharedState>, auth: AuthUser) -> ApiResult<Json<Vec<App>>> {
-    let user = auth.user.clone();
-    let apps = state
-        .db
-        .call(move |conn| -> rusqlite::Result<Vec<_>> {
-            queries::apps_for_user(conn, &user)?
-                .into_iter()
-                .map(|app| {
-                    let current = queries::current_release(conn, app.id)?.map(|r| r.version);
-                    Ok((app, current))
-                })
-                .collect()
-        })
-        .await?;
+    let apps = state.store.apps_for_user(&auth.user).await?;
     Ok(Json(
         apps.iter()
             .map(|(app, current)| state.app_to_api(app, *current))
@@ -49,42 +37,41 @@ pub async fn create(
         }
         None => generated_name(),
     };
-    let owner = auth.user.clone();
-    let repos_dir = state.repos_dir();
     let quotas = state.config.quotas.clone();
-    let app_name = name.clone();
-    let created = state
-        .db
-        .call(move |conn| -> ApiResult<_> {
-            let tx = conn.transaction()?;
-            // Counted in the transaction that inserts, so parallel creates cannot overshoot.
-            let owned = queries::apps_owned_by(&tx, owner.id)?.len();
-            quotas.check_new_app(owned, owner.is_admin)?;
-            let app = match queries::insert_app(&tx, &app_name, &owner) {
-                Err(err) if is_constraint_violation(&err) => {
-                    return Err(ApiError::new(
-                        ErrorCode::Conflict,
-                        format!("Name {app_name} is already taken."),
-                    ));
-                }
-                other => other?,
-            };
-            // The repository is made while the row is uncommitted: if either fails, neither stays.
-            let repo =
-                repos::create(&repos_dir, &app_name, quotas.max_push_bytes).map_err(|err| {
-                    tracing::error!(app = %app_name, error = %err, "cannot create repository");
-                    ApiError::new(
-                        ErrorCode::Internal,
-                        "Could not create the app's repository.",
-                    )
-                })?;
-            if let Err(err) = tx.commit() {
-                let _ = std::fs::remove_dir_all(repo);
-                return Err(err.into());
-            }
-            Ok(app)
+    let is_admin = auth.user.is_admin;
+    let created = match state
+        .store
+        .create_app(&name, &auth.user, move |owned| {
+            quotas.check_new_app(owned, is_admin)
         })
-        .await?;
+        .await
+    {
+        Ok(app) => app,
+        Err(CreateAppError::NameTaken) => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("Name {name} is already taken."),
+            ));
+        }
+        Err(CreateAppError::OverQuota(exceeded)) => return Err(exceeded.into()),
+        Err(CreateAppError::Store(err)) => return Err(err.into()),
+    };
+    // The repository follows the row, which settled who gets the name; if it cannot be made,
+    // the row goes again, so neither stays.
+    let repos_dir = state.repos_dir();
+    let max_push_bytes = state.config.quotas.max_push_bytes;
+    let made =
+        tokio::task::spawn_blocking(move || repos::create(&repos_dir, &name, max_push_bytes))
+            .await
+            .expect("creating a repository panicked");
+    if let Err(err) = made {
+        tracing::error!(app = %created.name, error = %err, "cannot create repository");
+        state.store.delete_app(created.id).await?;
+        return Err(ApiError::new(
+            ErrorCode::Internal,
+            "Could not create the app's repository.",
+        ));
+    }
     tracing::info!(app = %created.name, owner = %created.owner, "app created");
     Ok((StatusCode::CREATED, Json(state.app_to_api(&created, None))))
 }
@@ -130,21 +117,17 @@ pub async fn info(
     Path(name): Path<String>,
 ) -> ApiResult<Json<App>> {
     let app = auth.app(&state, &name).await?;
-    let app_id = app.id;
-    let (current, domains, last_deploy) = state
-        .db
-        .call(move |conn| -> rusqlite::Result<_> {
-            Ok((
-                queries::current_release(conn, app_id)?.map(|r| r.version),
-                queries::domains(conn, app_id)?,
-                queries::last_deploy(conn, app_id)?,
-            ))
-        })
-        .await?;
+    let current = state
+        .store
+        .current_release(app.id)
+        .await?
+        .map(|release| release.version);
+    let domains = state.store.domains(app.id).await?;
+    let last_deploy = state.store.last_deploy(app.id).await?;
     let (_, formation) = current_formation(&state, &app).await?;
     Ok(Json(App {
         formation,
-        domains: domains.into_iter().map(|(hostname, _)| hostname).collect(),
+        domains: domains.into_iter().map(|domain| domain.hostname).collect(),
         last_deploy: last_deploy.map(|release| LastDeploy {
             version: release.version,
             description: release.description,
@@ -189,34 +172,25 @@ pub async fn destroy(
             })?;
         }
         let repos_dir = state.repos_dir();
-        let app_name = app.name.clone();
-        state
-            .db
-            .call(move |conn| -> ApiResult<()> {
-                let aside = repos::set_aside(&repos_dir, &app_name).map_err(|err| {
-                    tracing::error!(app = %app_name, error = %err, "cannot move repository aside");
-                    ApiError::new(ErrorCode::Internal, "Could not remove the app's repository.")
-                })?;
-                let removed = conn
-                    .transaction()
-                    .and_then(|tx| queries::delete_app(&tx, app.id).and_then(|()| tx.commit()));
-                match (removed, aside) {
-                    (Ok(()), Some(aside)) => {
-                        if let Err(err) = std::fs::remove_dir_all(&aside) {
-                            tracing::warn!(path = %aside.display(), error = %err, "leftover repository");
-                        }
-                        Ok(())
-                    }
-                    (Ok(()), None) => Ok(()),
-                    (Err(err), aside) => {
-                        if let Some(aside) = aside {
-                            let _ = repos::restore(&repos_dir, &app_name, &aside);
-                        }
-                        Err(err.into())
-                    }
+        // The repository is moved aside first and put back if the rows cannot go.
+        let aside = repos::set_aside(&repos_dir, &app.name).map_err(|err| {
+            tracing::error!(app = %app.name, error = %err, "cannot move repository aside");
+            ApiError::new(ErrorCode::Internal, "Could not remove the app's repository.")
+        })?;
+        match (state.store.delete_app(app.id).await, aside) {
+            (Ok(()), Some(aside)) => {
+                if let Err(err) = std::fs::remove_dir_all(&aside) {
+                    tracing::warn!(path = %aside.display(), error = %err, "leftover repository");
                 }
-            })
-            .await?;
+            }
+            (Ok(()), None) => {}
+            (Err(err), aside) => {
+                if let Some(aside) = aside {
+                    let _ = repos::restore(&repos_dir, &app.name, &aside);
+                }
+                return Err(err.into());
+            }
+        }
         state.ssh_access.bump();
         tracing::info!(app = %name, by = %auth.user.username, "app destroyed");
         Ok(StatusCode::NO_CONTENT)
@@ -230,11 +204,7 @@ pub async fn list_collaborators(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<Collaborator>>> {
     let app = auth.app(&state, &name).await?;
-    let app_id = app.id;
-    let names = state
-        .db
-        .call(move |conn| queries::collaborators(conn, app_id))
-        .await?;
+    let names = state.store.collaborators(app.id).await?;
     let mut all = vec![Collaborator {
         username: app.owner.clone(),
         role: CollaboratorRole::Owner,
@@ -254,28 +224,32 @@ pub async fn add_collaborator(
 ) -> ApiResult<(StatusCode, Json<Collaborator>)> {
     let app = auth.app(&state, &name).await?;
     auth.require_owner(&app)?;
-    let username = request.username.clone();
-    state
-        .db
-        .call(move |conn| -> ApiResult<()> {
-            let user = queries::user_by_name(conn, &username)?.ok_or_else(|| {
-                ApiError::new(ErrorCode::NotFound, format!("No user named {username}."))
-            })?;
-            if user.id == app.owner_id {
-                return Err(ApiError::new(
-                    ErrorCode::Conflict,
-                    format!("{username} owns {}.", app.name),
-                ));
-            }
-            match queries::insert_collaborator(conn, app.id, user.id) {
-                Err(err) if is_constraint_violation(&err) => Err(ApiError::new(
-                    ErrorCode::Conflict,
-                    format!("{username} is already a collaborator on {}.", app.name),
-                )),
-                other => Ok(other?),
-            }
-        })
-        .await?;
+    let username = &request.username;
+    match state
+        .store
+        .add_collaborator(app.id, app.owner_id, username)
+        .await?
+    {
+        CollaboratorAdded::Added => {}
+        CollaboratorAdded::NoSuchUser => {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("No user named {username}."),
+            ));
+        }
+        CollaboratorAdded::IsOwner => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("{username} owns {}.", app.name),
+            ));
+        }
+        CollaboratorAdded::AlreadyCollaborator => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("{username} is already a collaborator on {}.", app.name),
+            ));
+        }
+    }
     Ok((
         StatusCode::CREATED,
         Json(Collaborator {
@@ -292,23 +266,12 @@ pub async fn remove_collaborator(
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &name).await?;
     auth.require_owner(&app)?;
-    state
-        .db
-        .call(move |conn| -> ApiResult<()> {
-            let removed = match queries::user_by_name(conn, &username)? {
-                Some(user) => queries::delete_collaborator(conn, app.id, user.id)?,
-                None => false,
-            };
-            if removed {
-                Ok(())
-            } else {
-                Err(ApiError::new(
-                    ErrorCode::NotFound,
-                    format!("{username} is not a collaborator on {}.", app.name),
-                ))
-            }
-        })
-        .await?;
+    if !state.store.remove_collaborator(app.id, &username).await? {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("{username} is not a collaborator on {}.", app.name),
+        ));
+    }
     state.ssh_access.bump();
     Ok(StatusCode::NO_CONTENT)
 }

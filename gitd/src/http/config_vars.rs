@@ -5,7 +5,6 @@ use axum::extract::{Path, State};
 use paas_api::types::{ConfigUpdate, ConfigUpdated, ConfigVars};
 
 use super::{ApiResult, AuthUser, Json};
-use crate::db::queries;
 use crate::ops;
 use crate::state::SharedState;
 
@@ -15,10 +14,7 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> ApiResult<Json<ConfigVars>> {
     let app = auth.app(&state, &name).await?;
-    let vars = state
-        .db
-        .call(move |conn| queries::config_vars(conn, app.id))
-        .await?;
+    let vars = state.store.config_vars(app.id).await?;
     Ok(Json(ConfigVars { vars }))
 }
 

@@ -7,7 +7,6 @@ use axum::http::StatusCode;
 use paas_api::types::{AddDomainRequest, Domain};
 
 use super::{ApiResult, AuthUser, Json};
-use crate::db::{self, queries};
 use crate::ops::changes;
 use crate::state::SharedState;
 
@@ -17,19 +16,7 @@ pub async fn list(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<Domain>>> {
     let app = auth.app(&state, &name).await?;
-    let domains = state
-        .db
-        .call(move |conn| queries::domains(conn, app.id))
-        .await?;
-    Ok(Json(
-        domains
-            .into_iter()
-            .map(|(hostname, created_at)| Domain {
-                hostname,
-                created_at: db::to_time(created_at),
-            })
-            .collect(),
-    ))
+    Ok(Json(state.store.domains(app.id).await?))
 }
 
 pub async fn add(

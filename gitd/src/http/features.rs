@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use paas_api::types::{AppFeature, Feature, FeatureUpdate};
 
 use super::{ApiError, ApiResult, AuthUser, Json};
-use crate::db::queries;
 use crate::ops::changes::{self, app_feature};
 use crate::state::SharedState;
 
@@ -16,10 +15,7 @@ pub async fn list(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<AppFeature>>> {
     let app = auth.app(&state, &name).await?;
-    let enabled = state
-        .db
-        .call(move |conn| queries::enabled_features(conn, app.id))
-        .await?;
+    let enabled = state.store.enabled_features(app.id).await?;
     Ok(Json(
         Feature::ALL
             .into_iter()

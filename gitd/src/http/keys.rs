@@ -9,21 +9,15 @@ use paas_api::types::{AddKeyRequest, KeyChallenge, KeyChallengeRequest, SshKey};
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 
 use super::{ApiError, ApiResult, AuthUser, Json};
-use crate::db::{is_constraint_violation, queries};
 use crate::ssh::key_proof;
 use crate::state::SharedState;
+use crate::store::{NewKey, StoreError};
 
 pub async fn list(
     State(state): State<SharedState>,
     auth: AuthUser,
 ) -> ApiResult<Json<Vec<SshKey>>> {
-    let user_id = auth.user.id;
-    Ok(Json(
-        state
-            .db
-            .call(move |conn| queries::keys_of(conn, user_id))
-            .await?,
-    ))
+    Ok(Json(state.store.keys_of(auth.user.id).await?))
 }
 
 /// A challenge to sign with `request.public_key`'s private key; a malformed key is refused
@@ -86,25 +80,22 @@ pub async fn add(
         .map_err(|err| ApiError::invalid(err.to_string()))?;
     let fingerprint = parsed.fingerprint.clone();
     let added = state
-        .db
-        .call(move |conn| {
-            queries::insert_key(
-                conn,
-                user_id,
-                &queries::NewKey {
-                    fingerprint: &parsed.fingerprint,
-                    algorithm: &parsed.algorithm,
-                    public_key: &parsed.public_key,
-                    comment: &parsed.comment,
-                },
-            )
-        })
+        .store
+        .add_key(
+            user_id,
+            NewKey {
+                fingerprint: parsed.fingerprint,
+                algorithm: parsed.algorithm,
+                public_key: parsed.public_key,
+                comment: parsed.comment,
+            },
+        )
         .await;
     match added {
         Ok(key) => Ok((StatusCode::CREATED, Json(key))),
         // Whose it is stays unsaid (the caller holds the private key, but may not be its
         // only holder).
-        Err(err) if is_constraint_violation(&err) => Err(ApiError::new(
+        Err(StoreError::Conflict) => Err(ApiError::new(
             ErrorCode::Conflict,
             format!("Key {fingerprint} is already registered."),
         )),
@@ -117,12 +108,7 @@ pub async fn remove(
     auth: AuthUser,
     Path(key): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let user_id = auth.user.id;
-    let wanted = key.clone();
-    let removed = state
-        .db
-        .call(move |conn| queries::delete_key(conn, user_id, &wanted))
-        .await?;
+    let removed = state.store.remove_key(auth.user.id, &key).await?;
     if removed {
         state.ssh_access.bump();
         Ok(StatusCode::NO_CONTENT)

@@ -15,7 +15,6 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::formation::{deploy_failed, no_agent};
 use super::{ApiError, ApiResult, AuthUser};
-use crate::db::queries;
 use crate::events;
 use crate::state::SharedState;
 use paas_agent_client::LogsRequest;
@@ -103,10 +102,7 @@ pub async fn logs(
 
     let app_id = app.id;
     let limit = u32::try_from(num).unwrap_or(u32::MAX);
-    let stored = state
-        .db
-        .call(move |conn| queries::recent_events(conn, app_id, limit))
-        .await?;
+    let stored = state.store.recent_events(app_id, limit).await?;
     let mut backlog: Vec<LogLine> = stored
         .into_iter()
         .map(events::to_log_line)

@@ -27,8 +27,8 @@ use axum::routing::{delete, get, patch, post};
 use paas_api::{ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
 
-use crate::db::queries::{self, AppRow, UserRow};
 use crate::state::SharedState;
+use crate::store::{AppRow, StoreError, UserRow};
 use server::{RouteClass, with_deadline};
 
 /// Bodies over this are refused before they are read in full.
@@ -123,10 +123,20 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(err: rusqlite::Error) -> Self {
-        tracing::error!(error = %err, "database error");
-        ApiError::new(ErrorCode::Internal, "Internal error; see the server log.")
+/// The one mapping of store failures to API errors. Handlers that owe the user a more
+/// specific answer (which name is taken) match the error before it gets here.
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(what) => {
+                ApiError::new(ErrorCode::NotFound, format!("No such {what}."))
+            }
+            StoreError::Conflict => ApiError::new(ErrorCode::Conflict, "That exists already."),
+            StoreError::Database(err) => {
+                tracing::error!(error = %err, "database error");
+                ApiError::new(ErrorCode::Internal, "Internal error; see the server log.")
+            }
+        }
     }
 }
 
@@ -134,19 +144,16 @@ impl From<rusqlite::Error> for ApiError {
 impl From<crate::ops::OpsError> for ApiError {
     fn from(err: crate::ops::OpsError) -> Self {
         use crate::ops::OpsError;
-        let code = match &err {
+        let code = match err {
+            OpsError::Store(store) => return store.into(),
+            OpsError::Panicked => {
+                return ApiError::new(ErrorCode::Internal, "Internal error; see the server log.");
+            }
             OpsError::Invalid(_) => ErrorCode::InvalidInput,
             OpsError::NotFound(_) => ErrorCode::NotFound,
             OpsError::Conflict(_) => ErrorCode::Conflict,
             OpsError::Quota(_) => ErrorCode::Forbidden,
             OpsError::NoAgent | OpsError::Agent { .. } => ErrorCode::DeployFailed,
-            OpsError::Store(store) => {
-                tracing::error!(error = %store, "database error during an operation");
-                return ApiError::new(ErrorCode::Internal, "Internal error; see the server log.");
-            }
-            OpsError::Panicked => {
-                return ApiError::new(ErrorCode::Internal, "Internal error; see the server log.");
-            }
         };
         ApiError::new(code, err.with_logs())
     }
@@ -261,10 +268,7 @@ impl FromRequestParts<SharedState> for AuthUser {
                 )
             })?;
         let hash = crate::auth::token_hash(token);
-        let found = state
-            .db
-            .call(move |conn| queries::user_by_token(conn, &hash))
-            .await?;
+        let found = state.store.user_by_token(&hash).await?;
         let (user, token_id) = found.ok_or_else(|| {
             ApiError::new(
                 ErrorCode::Unauthorized,
@@ -292,11 +296,9 @@ impl AuthUser {
         if paas_api::validate_app_name(name).is_err() {
             return Err(ApiError::app_not_found());
         }
-        let user = self.user.clone();
-        let name = name.to_owned();
         state
-            .db
-            .call(move |conn| queries::app_for_user(conn, &user, &name))
+            .store
+            .app_for_user(&self.user, name)
             .await?
             .ok_or_else(ApiError::app_not_found)
     }

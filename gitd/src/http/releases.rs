@@ -6,7 +6,6 @@ use paas_api::types::{Release, ReleaseOutput};
 use serde::Deserialize;
 
 use super::{ApiError, ApiResult, AuthUser, Json};
-use crate::db::queries;
 use crate::state::SharedState;
 
 #[derive(Deserialize)]
@@ -22,12 +21,7 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<Release>>> {
     let app = auth.app(&state, &name).await?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(
-        state
-            .db
-            .call(move |conn| queries::releases(conn, app.id, limit))
-            .await?,
-    ))
+    Ok(Json(state.store.releases(app.id, limit).await?))
 }
 
 pub async fn info(
@@ -38,8 +32,8 @@ pub async fn info(
     let app = auth.app(&state, &name).await?;
     let number = parse_version(&version)?;
     state
-        .db
-        .call(move |conn| queries::release(conn, app.id, number))
+        .store
+        .release(app.id, number)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, format!("No release v{number}.")))
@@ -64,15 +58,8 @@ pub async fn output(
 ) -> ApiResult<Json<ReleaseOutput>> {
     let app = auth.app(&state, &name).await?;
     let number = parse_version(&version)?;
-    let (release, output) = state
-        .db
-        .call(move |conn| -> rusqlite::Result<_> {
-            Ok((
-                queries::release(conn, app.id, number)?,
-                queries::release_output(conn, app.id, number)?,
-            ))
-        })
-        .await?;
+    let release = state.store.release(app.id, number).await?;
+    let output = state.store.release_output(app.id, number).await?;
     if release.is_none() {
         return Err(ApiError::new(
             ErrorCode::NotFound,

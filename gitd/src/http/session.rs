@@ -8,7 +8,6 @@ use paas_api::types::{LoginRequest, LoginResponse, User};
 use super::server::ClientAddress;
 use super::{ApiError, ApiResult, AuthUser, Json};
 use crate::auth;
-use crate::db::{self, queries};
 use crate::state::SharedState;
 
 pub async fn login(
@@ -33,13 +32,7 @@ pub async fn login(
             )
         })?;
     let user = match username {
-        Some(username) => {
-            let username = username.to_owned();
-            state
-                .db
-                .call(move |conn| queries::user_by_name(conn, &username))
-                .await?
-        }
+        Some(username) => state.store.user_by_name(username).await?,
         None => None,
     };
     let verified = if username.is_some() {
@@ -74,29 +67,20 @@ pub async fn login(
     attempt.succeeded();
     let token = auth::new_token();
     let token_hash = auth::token_hash(&token);
-    let expires_at = db::now() + state.config.token_ttl_seconds;
-    let user_id = user.id;
-    state
-        .db
-        .call(move |conn| {
-            queries::delete_expired_tokens(conn)?;
-            queries::insert_token(conn, user_id, &token_hash, expires_at)
-        })
+    let expires_at = state
+        .store
+        .create_token(user.id, &token_hash, state.config.token_ttl_seconds)
         .await?;
     tracing::info!(username = %user.username, %address, "login");
     Ok(Json(LoginResponse {
         token,
         user: user.to_api(),
-        expires_at: db::to_time(expires_at),
+        expires_at,
     }))
 }
 
 pub async fn logout(State(state): State<SharedState>, auth: AuthUser) -> ApiResult<StatusCode> {
-    let token_id = auth.token_id;
-    state
-        .db
-        .call(move |conn| queries::delete_token(conn, token_id))
-        .await?;
+    state.store.delete_token(auth.token_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -7,15 +7,15 @@ use paas_api::types::{CreateUserRequest, User};
 
 use super::{ApiError, ApiResult, AuthUser, Json};
 use crate::auth;
-use crate::db::{is_constraint_violation, queries};
 use crate::state::SharedState;
+use crate::store::{StoreError, UserRemoval};
 
 /// Shorter passwords are refused.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
 pub async fn list(State(state): State<SharedState>, auth: AuthUser) -> ApiResult<Json<Vec<User>>> {
     auth.require_admin()?;
-    let users = state.db.call(|conn| queries::list_users(conn)).await?;
+    let users = state.store.list_users().await?;
     Ok(Json(users.iter().map(|u| u.to_api()).collect()))
 }
 
@@ -31,18 +31,16 @@ pub async fn create(
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
         .await
         .expect("password hashing panicked");
-    let username = request.username.clone();
-    let is_admin = request.is_admin;
     let created = state
-        .db
-        .call(move |conn| queries::insert_user(conn, &username, &hash, is_admin))
+        .store
+        .create_user(&request.username, &hash, request.is_admin)
         .await;
     match created {
         Ok(user) => {
             tracing::info!(username = %user.username, by = %auth.user.username, "user added");
             Ok((StatusCode::CREATED, Json(user.to_api())))
         }
-        Err(err) if is_constraint_violation(&err) => Err(ApiError::new(
+        Err(StoreError::Conflict) => Err(ApiError::new(
             ErrorCode::Conflict,
             format!("User {} already exists.", request.username),
         )),
@@ -65,35 +63,30 @@ pub async fn remove(
     Path(username): Path<String>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
-    let target = username.clone();
-    state
-        .db
-        .call(move |conn| -> ApiResult<()> {
-            let tx = conn.transaction()?;
-            let user = queries::user_by_name(&tx, &target)?.ok_or_else(|| {
-                ApiError::new(ErrorCode::NotFound, format!("No user named {target}."))
-            })?;
-            let owned = queries::apps_owned_by(&tx, user.id)?;
-            if !owned.is_empty() {
-                return Err(ApiError::new(
-                    ErrorCode::Conflict,
-                    format!(
-                        "{target} owns {}; destroy those apps first.",
-                        owned.join(", ")
-                    ),
-                ));
-            }
-            if user.is_admin && queries::count_admins(&tx)? <= 1 {
-                return Err(ApiError::new(
-                    ErrorCode::Conflict,
-                    format!("{target} is the last admin and cannot be removed."),
-                ));
-            }
-            queries::delete_user(&tx, user.id)?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await?;
+    match state.store.remove_user(&username).await? {
+        UserRemoval::Removed => {}
+        UserRemoval::NoSuchUser => {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("No user named {username}."),
+            ));
+        }
+        UserRemoval::OwnsApps(owned) => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "{username} owns {}; destroy those apps first.",
+                    owned.join(", ")
+                ),
+            ));
+        }
+        UserRemoval::LastAdmin => {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("{username} is the last admin and cannot be removed."),
+            ));
+        }
+    }
     state.ssh_access.bump();
     tracing::info!(%username, by = %auth.user.username, "user removed");
     Ok(StatusCode::NO_CONTENT)

@@ -10,19 +10,19 @@ use paas_api::domains::{check_platform_hosts, is_wildcard, validate_domain};
 use paas_api::formation::{ScaleArg, apply_scale};
 use paas_api::types::{AppFeature, Domain, Feature, Formation, Release};
 
-use super::record::{self, DomainClaim};
 use super::rollout::{self, Reached, Rolling, RolloutFailure};
 use super::{Op, OpsError, Reporter};
-use crate::db::queries::{AppRow, UserRow};
 use crate::events;
 use crate::state::SharedState;
+use crate::store::DomainClaim;
+use crate::store::{AppRow, UserRow};
 
 /// The running release, if any, and the quantity of each of its process types.
 pub async fn current_formation(
     state: &SharedState,
     app: &AppRow,
 ) -> Result<(Option<Release>, BTreeMap<String, u32>), OpsError> {
-    let deployed = record::deployed_state(state, app.id).await?;
+    let deployed = state.store.deployed_state(app.id).await?;
     // A release without an image (config set before the first deploy) runs nothing.
     let release = deployed.current.filter(|release| release.image.is_some());
     let formation = match &release {
@@ -59,7 +59,7 @@ async fn follow(
 ) -> Result<(), RolloutFailure> {
     let reached = rolling.until_serving(reporter).await?;
     if let Some(formation) = formation
-        && let Err(err) = record::replace_formation(state, app.id, formation).await
+        && let Err(err) = state.store.replace_formation(app.id, formation).await
     {
         tracing::error!(app = %app.name, error = %err, "cannot record the formation");
         return Err(RolloutFailure {
@@ -195,7 +195,7 @@ pub fn add_domain(
         None,
         move |reporter| async move {
             let state = op_state;
-            let added = match record::add_domain(&state, app.id, &hostname).await? {
+            let added = match state.store.add_domain(app.id, &hostname).await? {
                 DomainClaim::Added(domain) => domain,
                 DomainClaim::AlreadyThisApps => {
                     return Err(OpsError::Conflict(format!(
@@ -205,7 +205,7 @@ pub fn add_domain(
                 DomainClaim::Taken => return Err(in_use(&hostname)),
             };
             if let Err(failure) = reroll(&state, &app, None, &reporter).await {
-                record::remove_domain(&state, app.id, &hostname).await?;
+                state.store.remove_domain(app.id, &hostname).await?;
                 return Err(OpsError::agent("Routing the new domains failed", failure));
             }
             let message = format!("Added domain {hostname} by user {by}");
@@ -231,14 +231,14 @@ pub fn remove_domain(state: &SharedState, app: AppRow, by: &UserRow, hostname: S
     let (op_state, by, name) = (state.clone(), by.username.clone(), app.name.clone());
     super::spawn(state, &name, None, move |reporter| async move {
         let state = op_state;
-        if !record::remove_domain(&state, app.id, &hostname).await? {
+        if !state.store.remove_domain(app.id, &hostname).await? {
             return Err(OpsError::NotFound(format!(
                 "{} has no domain {hostname}.",
                 app.name
             )));
         }
         if let Err(failure) = reroll(&state, &app, None, &reporter).await {
-            record::restore_domain(&state, app.id, &hostname).await?;
+            state.store.restore_domain(app.id, &hostname).await?;
             return Err(OpsError::agent("Routing the new domains failed", failure));
         }
         let message = format!("Removed domain {hostname} by user {by}");
@@ -260,7 +260,7 @@ pub fn set_feature(
     let (op_state, by, name) = (state.clone(), by.username.clone(), app.name.clone());
     super::spawn(state, &name, None, move |reporter| async move {
         let state = op_state;
-        let mut features = record::enabled_features(&state, app.id).await?;
+        let mut features = state.store.enabled_features(app.id).await?;
         let changed = if enabled {
             features.insert(feature)
         } else {
@@ -282,7 +282,7 @@ pub fn set_feature(
                 failure,
             ));
         }
-        record::set_feature(&state, app.id, feature, enabled).await?;
+        state.store.set_feature(app.id, feature, enabled).await?;
         tracing::info!(app = %app.name, %feature, enabled, %by, "feature changed");
         let message = format!("{verb} feature {feature} by user {by}");
         events::record(&state, app.id, "feature", message).await;

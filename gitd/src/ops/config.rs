@@ -4,12 +4,12 @@
 
 use paas_api::types::{ConfigUpdate, ConfigUpdated, ReleaseStatus};
 
-use super::record::{self, NewRelease};
 use super::release::{self, ReleaseKind};
 use super::rollout::check_health_check_path;
 use super::{Op, OpsError};
-use crate::db::queries::{AppRow, UserRow};
 use crate::state::SharedState;
+use crate::store::NewRelease;
+use crate::store::{AppRow, UserRow};
 
 /// Applies `update` to the app's config, detached.
 pub fn update(
@@ -23,7 +23,7 @@ pub fn update(
     super::spawn(state, &name, None, move |reporter| async move {
         let state = op_state;
         let description = describe(&update)?;
-        let mut vars = record::config_vars(&state, app.id).await?;
+        let mut vars = state.store.config_vars(app.id).await?;
         for (key, value) in update.vars {
             match value {
                 Some(value) => vars.insert(key, value),
@@ -31,7 +31,7 @@ pub fn update(
             };
         }
         check_health_check_path(&vars).map_err(OpsError::Invalid)?;
-        let current = record::deployed_state(&state, app.id).await?.current;
+        let current = state.store.deployed_state(app.id).await?.current;
         // Only a release with an image runs; before the first deploy the change is recorded.
         let running = current.filter(|release| release.image.is_some());
         let new = NewRelease {
@@ -48,7 +48,7 @@ pub fn update(
         };
         let release = match running {
             None => {
-                let release = record::create_live_release(&state, new).await?;
+                let release = state.store.create_live_release(new).await?;
                 let message = format!(
                     "{} by user {}: release v{}",
                     release.description, release.user, release.version

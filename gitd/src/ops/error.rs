@@ -29,7 +29,7 @@ pub enum OpsError {
     },
     /// The store failed; details are in gitd's log.
     #[error("internal error; see the paas-gitd log")]
-    Store(#[from] rusqlite::Error),
+    Store(#[from] crate::store::StoreError),
     /// The operation's task panicked; details are in gitd's log.
     #[error("internal error; see the paas-gitd log")]
     Panicked,

@@ -16,7 +16,6 @@ pub mod changes;
 pub mod config;
 mod error;
 pub mod push;
-mod record;
 pub mod recovery;
 pub mod release;
 pub mod rollback;

@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use paas_api::agent::BuildSpec;
 use paas_api::types::{Release, ReleaseStatus};
 
-use super::record::{self, NewRelease, ReleaseOutcome};
 use super::release::{self, ReleaseKind};
 use super::rollout::RolloutFailure;
 use super::{Op, OpsError, Reporter};
@@ -22,6 +21,7 @@ use crate::deploy::protocol::HookRequest;
 use crate::deploy::source::{self, PushedSource};
 use crate::repos;
 use crate::state::SharedState;
+use crate::store::{AppRow, NewRelease, ReleaseOutcome};
 
 /// Deploys what `request` (the pre-receive hook's) pushed, under the lock the push holds.
 pub fn deploy(state: &SharedState, session: PushSession, request: HookRequest) -> Op<()> {
@@ -45,7 +45,7 @@ pub fn deploy(state: &SharedState, session: PushSession, request: HookRequest) -
 
 async fn run(
     state: &SharedState,
-    app: &crate::db::queries::AppRow,
+    app: &AppRow,
     username: &str,
     request: HookRequest,
     reporter: &Reporter,
@@ -82,7 +82,7 @@ async fn run(
         ));
     }
 
-    let config = record::config_vars(state, app.id).await?;
+    let config = state.store.config_vars(app.id).await?;
     let (builder, description) = choose_builder(&files, &config, &state.config.default_builder);
     reporter.step(&description);
     let processes: BTreeMap<String, Option<String>> = match files.procfile {
@@ -146,7 +146,7 @@ async fn run(
         config: None,
         output: None,
     };
-    record::finish_release(state, app.id, version, built).await?;
+    state.store.finish_release(app.id, version, built).await?;
     let release = Release {
         image: Some(image.clone()),
         ..release

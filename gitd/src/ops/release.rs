@@ -15,13 +15,13 @@
 
 use paas_api::types::{Release, ReleaseStatus};
 
-use super::record::{self, NewRelease, ReleaseOutcome};
 use super::rollout::{self, Reached, RolloutFailure};
 use super::{OpsError, Reporter};
-use crate::db::queries::AppRow;
 use crate::events;
 use crate::images;
 use crate::state::SharedState;
+use crate::store::AppRow;
+use crate::store::{NewRelease, ReleaseOutcome};
 
 /// What kind of change a release is: what it records and what becomes the app's with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub enum ReleaseKind {
 
 /// Records a new release as `building`.
 pub async fn begin(state: &SharedState, new: NewRelease) -> Result<Release, OpsError> {
-    Ok(record::create_release(state, new).await?)
+    Ok(state.store.create_release(new).await?)
 }
 
 /// The release phase: where a release's own command (migrations, say) will run in a one-off
@@ -64,7 +64,7 @@ pub async fn go_live(
     if let Err(err) = release_phase(state, app, release, reporter).await {
         return Err(failed(state, app, release, kind, reporter, err).await);
     }
-    let deployed = match record::deployed_state(state, app.id).await {
+    let deployed = match state.store.deployed_state(app.id).await {
         Ok(deployed) => deployed,
         Err(err) => return Err(failed(state, app, release, kind, reporter, err.into()).await),
     };
@@ -104,12 +104,16 @@ pub async fn go_live(
         config,
         output: None,
     };
-    if let Err(err) = record::finish_release(state, app.id, release.version, serving).await {
+    if let Err(err) = state
+        .store
+        .finish_release(app.id, release.version, serving)
+        .await
+    {
         // The agent serves it, the store could not say so: a restart settles it (recovery).
         tracing::error!(app = %app.name, version = release.version, error = %err, "cannot record a release that serves");
         return Err(err.into());
     }
-    if let Err(err) = record::replace_formation(state, app.id, formation).await {
+    if let Err(err) = state.store.replace_formation(app.id, formation).await {
         tracing::error!(app = %app.name, error = %err, "cannot record the formation");
     }
     // Before the answer, so that when a push returns, what no rollback can reach is gone (the
@@ -173,7 +177,11 @@ pub async fn failed(
         config: None,
         output: Some(output),
     };
-    if let Err(store) = record::finish_release(state, app.id, release.version, outcome).await {
+    if let Err(store) = state
+        .store
+        .finish_release(app.id, release.version, outcome)
+        .await
+    {
         tracing::error!(app = %app.name, error = %store, "cannot record a failed release");
     }
     let by = &release.user;
@@ -200,8 +208,10 @@ async fn finished(
     kind: ReleaseKind,
     reporter: &Reporter,
 ) {
-    let saved =
-        record::save_release_output(state, app.id, release.version, reporter.transcript()).await;
+    let saved = state
+        .store
+        .save_release_output(app.id, release.version, &reporter.transcript())
+        .await;
     if let Err(err) = saved {
         tracing::error!(app = %app.name, error = %err, "cannot store the release output");
     }

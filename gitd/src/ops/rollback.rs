@@ -4,12 +4,12 @@
 
 use paas_api::types::{Release, ReleaseStatus};
 
-use super::record::{self, NewRelease};
 use super::release::{self, ReleaseKind};
 use super::{Op, OpsError};
-use crate::db::queries::{AppRow, UserRow};
 use crate::images;
 use crate::state::SharedState;
+use crate::store::NewRelease;
+use crate::store::{AppRow, UserRow};
 
 /// Rolls the app back to `version` (or the successful release before the current one).
 pub fn rollback(
@@ -76,7 +76,7 @@ async fn target(
     app: &AppRow,
     version: Option<u32>,
 ) -> Result<Release, OpsError> {
-    let releases = record::releases(state, app.id).await?;
+    let releases = state.store.releases(app.id, u32::MAX).await?;
     let current = releases
         .iter()
         .find(|release| release.status == ReleaseStatus::Succeeded)

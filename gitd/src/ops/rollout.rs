@@ -10,9 +10,9 @@ use paas_api::agent::{AppSpec, ContainerOptions, ProcessSpec, RestartRequest};
 use paas_api::types::{Feature, Release};
 use tokio::sync::mpsc;
 
-use super::{Reporter, record};
-use crate::db::queries::AppRow;
+use super::Reporter;
 use crate::state::SharedState;
+use crate::store::AppRow;
 use paas_agent_client::{RolloutProgress, RuntimeError};
 
 /// The process type that gets traffic, and one instance on a first deploy.
@@ -228,17 +228,12 @@ pub async fn start(
 ) -> Result<Rolling, RolloutFailure> {
     let agent = agent(state)?;
     let mut spec = app_spec(release, formation).map_err(RolloutFailure::new)?;
-    let (domains, stored_features) =
-        record::rollout_settings(state, app.id)
-            .await
-            .map_err(|err| {
-                tracing::error!(error = %err, "cannot read the app's domains and features");
-                RolloutFailure::new(
-                    "cannot read the app's domains and features; see the paas-gitd log",
-                )
-            })?;
-    spec.domains = domains;
-    spec.container = container_options(&features.unwrap_or(stored_features));
+    let settings = state.store.rollout_settings(app.id).await.map_err(|err| {
+        tracing::error!(error = %err, "cannot read the app's domains and features");
+        RolloutFailure::new("cannot read the app's domains and features; see the paas-gitd log")
+    })?;
+    spec.domains = settings.domains;
+    spec.container = container_options(&features.unwrap_or(settings.features));
     tracing::info!(
         app = %app.name,
         release = spec.release,

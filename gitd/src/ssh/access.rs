@@ -6,8 +6,8 @@
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 use tokio::sync::watch;
 
-use crate::db::queries::{self, AppRow, UserRow};
 use crate::state::SharedState;
+use crate::store::{AppRow, StoreError, UserRow};
 
 /// Tells live SSH connections that keys, users or access rights changed.
 pub struct AccessChanges {
@@ -46,12 +46,7 @@ pub fn fingerprint(key: &PublicKey) -> String {
 
 /// The user `fingerprint` logs in as: the key's owner, while the key is registered.
 pub async fn user_for_key(state: &SharedState, fingerprint: &str) -> Option<UserRow> {
-    let wanted = fingerprint.to_owned();
-    match state
-        .db
-        .call(move |conn| queries::user_by_key_fingerprint(conn, &wanted))
-        .await
-    {
+    match state.store.user_by_key_fingerprint(fingerprint).await {
         Ok(user) => user,
         Err(err) => {
             tracing::error!(error = %err, "database error checking an SSH key");
@@ -72,12 +67,8 @@ pub async fn app_for(
     state: &SharedState,
     user: &UserRow,
     name: &str,
-) -> Result<Option<AppRow>, rusqlite::Error> {
-    let (user, name) = (user.clone(), name.to_owned());
-    state
-        .db
-        .call(move |conn| queries::app_for_user(conn, &user, &name))
-        .await
+) -> Result<Option<AppRow>, StoreError> {
+    state.store.app_for_user(user, name).await
 }
 
 /// Whether the login, and its use of `app` when given, still holds. A database error counts

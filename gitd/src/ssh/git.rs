@@ -21,10 +21,10 @@ use tokio::process::ChildStdin;
 use tokio::sync::oneshot;
 
 use super::access::{self, Login};
-use crate::db::queries::{AppRow, UserRow};
 use crate::deploy::{PushSession, PushSessions};
 use crate::repos;
 use crate::state::SharedState;
+use crate::store::{AppRow, UserRow};
 
 /// The variables a git child inherits from gitd; everything else it gets is set here.
 const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "TMPDIR"];

@@ -15,8 +15,8 @@ use tokio::sync::oneshot;
 
 use super::access::{self, Login};
 use super::git::{self, GitRequest};
-use crate::db::queries::UserRow;
 use crate::state::SharedState;
+use crate::store::UserRow;
 
 /// Session channels one connection may have open at once.
 const MAX_CHANNELS: usize = 4;

@@ -562,24 +562,11 @@ pub struct Pushed {
 
 impl TestGitd {
     /// The admin and the app as the store has them.
-    pub async fn rows(
-        &self,
-        app: &str,
-    ) -> (
-        paas_gitd::db::queries::AppRow,
-        paas_gitd::db::queries::UserRow,
-    ) {
-        let app = app.to_owned();
-        self.server
-            .state()
-            .db
-            .call(move |conn| -> rusqlite::Result<_> {
-                let user = paas_gitd::db::queries::user_by_name(conn, ADMIN)?.unwrap();
-                let app = paas_gitd::db::queries::app_for_user(conn, &user, &app)?.unwrap();
-                Ok((app, user))
-            })
-            .await
-            .unwrap()
+    pub async fn rows(&self, app: &str) -> (paas_gitd::store::AppRow, paas_gitd::store::UserRow) {
+        let store = &self.server.state().store;
+        let user = store.user_by_name(ADMIN).await.unwrap().unwrap();
+        let app = store.app_for_user(&user, app).await.unwrap().unwrap();
+        (app, user)
     }
 
     /// Commits `files` into the app's repository (as objects only, as git's quarantine would

@@ -1,0 +1,93 @@
+//! Platform events of each app (`paas[deploy]: Deploy 1a2b3c4 by user alice`), bounded per
+//! app as they are written.
+
+use rusqlite::params;
+
+use super::{Store, StoreResult};
+
+/// One platform event of an app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub at_micros: i64,
+    pub dyno: String,
+    pub message: String,
+}
+
+impl Store {
+    /// Records an event and drops the app's oldest ones beyond `keep`, in one transaction.
+    pub async fn record_event(&self, app_id: i64, event: EventRow, keep: u32) -> StoreResult<()> {
+        self.transaction(move |tx| {
+            tx.execute(
+                "INSERT INTO events (app_id, at_micros, dyno, message) VALUES (?1, ?2, ?3, ?4)",
+                params![app_id, event.at_micros, event.dyno, event.message],
+            )?;
+            tx.execute(
+                "DELETE FROM events WHERE app_id = ?1 AND id <= (
+                     SELECT id FROM events WHERE app_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                params![app_id, keep],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The app's newest `limit` events, oldest first.
+    pub async fn recent_events(&self, app_id: i64, limit: u32) -> StoreResult<Vec<EventRow>> {
+        self.run(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT at_micros, dyno, message FROM (
+                     SELECT id, at_micros, dyno, message FROM events WHERE app_id = ?1
+                     ORDER BY id DESC LIMIT ?2)
+                 ORDER BY id",
+            )?;
+            Ok(stmt
+                .query_map(params![app_id, limit], |r| {
+                    Ok(EventRow {
+                        at_micros: r.get(0)?,
+                        dyno: r.get(1)?,
+                        message: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::TestStore;
+    use super::*;
+
+    fn event(n: i64) -> EventRow {
+        EventRow {
+            at_micros: n,
+            dyno: "deploy".into(),
+            message: format!("event {n}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_are_bounded_per_app_and_read_oldest_first() {
+        let test = TestStore::new();
+        let web = test.app("web").await;
+        let api = test.app("api").await;
+        for n in 1..=5 {
+            test.store.record_event(web.id, event(n), 3).await.unwrap();
+        }
+        test.store
+            .record_event(api.id, event(100), 3)
+            .await
+            .unwrap();
+        let at = |events: Vec<EventRow>| events.iter().map(|e| e.at_micros).collect::<Vec<_>>();
+        assert_eq!(
+            at(test.store.recent_events(web.id, 10).await.unwrap()),
+            [3, 4, 5]
+        );
+        assert_eq!(
+            at(test.store.recent_events(web.id, 2).await.unwrap()),
+            [4, 5]
+        );
+        assert_eq!(test.store.recent_events(api.id, 10).await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,507 @@
+//! Releases: each numbered per app (1, 2, …) in the transaction that inserts it, with the image,
+//! commit, process types and config snapshot it runs, its status, and the output of its build
+//! or rollout. The current release is the newest that succeeded.
+
+use std::collections::BTreeMap;
+
+use paas_api::types::{Release, ReleaseStatus};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::config_vars::replace_config_vars;
+use super::{Store, StoreError, StoreResult, now, to_time};
+
+/// What a new release is made of; its version is the app's next one.
+#[derive(Debug, Clone)]
+pub struct NewRelease {
+    pub app_id: i64,
+    pub description: String,
+    pub username: String,
+    pub image: Option<String>,
+    pub commit: Option<String>,
+    pub processes: BTreeMap<String, Option<String>>,
+    pub config: BTreeMap<String, String>,
+}
+
+/// How a release's build or rollout ended.
+#[derive(Debug, Clone)]
+pub struct ReleaseOutcome {
+    pub status: ReleaseStatus,
+    /// Set once the build produced an image; `None` keeps the stored one.
+    pub image: Option<String>,
+    pub processes: BTreeMap<String, Option<String>>,
+    /// Becomes the app's config vars, in the same transaction.
+    pub config: Option<BTreeMap<String, String>>,
+    /// Kept as the release's output (`paas releases:output`).
+    pub output: Option<String>,
+}
+
+fn status_name(status: ReleaseStatus) -> &'static str {
+    match status {
+        ReleaseStatus::Building => "building",
+        ReleaseStatus::Failed => "failed",
+        ReleaseStatus::Succeeded => "succeeded",
+    }
+}
+
+fn release_from_row(row: &Row) -> rusqlite::Result<Release> {
+    let status: String = row.get("status")?;
+    let processes: String = row.get("processes")?;
+    let config: String = row.get("config")?;
+    Ok(Release {
+        version: row.get("version")?,
+        description: row.get("description")?,
+        user: row.get("username")?,
+        created_at: to_time(row.get("created_at")?),
+        status: match status.as_str() {
+            "building" => ReleaseStatus::Building,
+            "succeeded" => ReleaseStatus::Succeeded,
+            _ => ReleaseStatus::Failed,
+        },
+        image: row.get("image")?,
+        commit: row.get("commit_sha")?,
+        processes: serde_json::from_str(&processes).unwrap_or_default(),
+        config: serde_json::from_str(&config).unwrap_or_default(),
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("a map of strings serializes")
+}
+
+const RELEASE_COLUMNS: &str =
+    "version, description, username, created_at, status, image, commit_sha, processes, config";
+
+/// Numbers and inserts the release; run inside the caller's transaction.
+fn insert_release(
+    conn: &Connection,
+    new: NewRelease,
+    status: ReleaseStatus,
+) -> rusqlite::Result<Release> {
+    let version: u32 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = ?1",
+        [new.app_id],
+        |r| r.get(0),
+    )?;
+    let created_at = now();
+    conn.execute(
+        "INSERT INTO releases (app_id, version, description, username, created_at, status, image, commit_sha, processes, config)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            new.app_id,
+            version,
+            new.description,
+            new.username,
+            created_at,
+            status_name(status),
+            new.image,
+            new.commit,
+            to_json(&new.processes),
+            to_json(&new.config),
+        ],
+    )?;
+    Ok(Release {
+        version,
+        description: new.description,
+        user: new.username,
+        created_at: to_time(created_at),
+        status,
+        image: new.image,
+        commit: new.commit,
+        processes: new.processes,
+        config: new.config,
+    })
+}
+
+fn save_output(conn: &Connection, app_id: i64, version: u32, output: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT OR REPLACE INTO release_output (app_id, version, output) VALUES (?1, ?2, ?3)",
+        params![app_id, version, output],
+    )?;
+    Ok(())
+}
+
+/// The newest successful release: what runs (or should run) now.
+pub(super) fn current_release(conn: &Connection, app_id: i64) -> rusqlite::Result<Option<Release>> {
+    conn.query_row(
+        &format!(
+            "SELECT {RELEASE_COLUMNS} FROM releases WHERE app_id = ?1 AND status = 'succeeded'
+             ORDER BY version DESC LIMIT 1"
+        ),
+        [app_id],
+        release_from_row,
+    )
+    .optional()
+}
+
+impl Store {
+    /// Records a release that is about to be built or rolled out, as `building`, under the
+    /// app's next version number.
+    pub async fn create_release(&self, new: NewRelease) -> StoreResult<Release> {
+        self.transaction(move |tx| Ok(insert_release(tx, new, ReleaseStatus::Building)?))
+            .await
+    }
+
+    /// Records a release that is live as it is made (a config change while nothing runs):
+    /// `succeeded`, and its config becomes the app's, in one transaction.
+    pub async fn create_live_release(&self, new: NewRelease) -> StoreResult<Release> {
+        self.transaction(move |tx| {
+            let (app_id, config) = (new.app_id, new.config.clone());
+            let release = insert_release(tx, new, ReleaseStatus::Succeeded)?;
+            replace_config_vars(tx, app_id, &config)?;
+            Ok(release)
+        })
+        .await
+    }
+
+    /// Records how the release's build or rollout ended, with what the outcome carries (its
+    /// image, the app's new config, its output), in one transaction.
+    pub async fn finish_release(
+        &self,
+        app_id: i64,
+        version: u32,
+        outcome: ReleaseOutcome,
+    ) -> StoreResult<()> {
+        self.transaction(move |tx| {
+            let changed = tx.execute(
+                "UPDATE releases SET status = ?3, image = COALESCE(?4, image), processes = ?5
+                 WHERE app_id = ?1 AND version = ?2",
+                params![
+                    app_id,
+                    version,
+                    status_name(outcome.status),
+                    outcome.image,
+                    to_json(&outcome.processes),
+                ],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound("release"));
+            }
+            if let Some(config) = &outcome.config {
+                replace_config_vars(tx, app_id, config)?;
+            }
+            if let Some(output) = &outcome.output {
+                save_output(tx, app_id, version, output)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Marks releases left `building` by a daemon that stopped mid-build or mid-rollout as
+    /// failed; returns how many there were.
+    pub async fn fail_unfinished_releases(&self) -> StoreResult<usize> {
+        self.run(|conn| {
+            Ok(conn.execute(
+                "UPDATE releases SET status = 'failed' WHERE status = 'building'",
+                [],
+            )?)
+        })
+        .await
+    }
+
+    /// The app's newest `limit` releases, newest first.
+    pub async fn releases(&self, app_id: i64, limit: u32) -> StoreResult<Vec<Release>> {
+        self.run(move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {RELEASE_COLUMNS} FROM releases WHERE app_id = ?1 ORDER BY version DESC LIMIT ?2"
+            ))?;
+            Ok(stmt
+                .query_map(params![app_id, limit], release_from_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    pub async fn release(&self, app_id: i64, version: u32) -> StoreResult<Option<Release>> {
+        self.run(move |conn| {
+            Ok(conn
+                .query_row(
+                    &format!(
+                        "SELECT {RELEASE_COLUMNS} FROM releases WHERE app_id = ?1 AND version = ?2"
+                    ),
+                    params![app_id, version],
+                    release_from_row,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    /// The newest successful release: what runs (or should run) now.
+    pub async fn current_release(&self, app_id: i64) -> StoreResult<Option<Release>> {
+        self.run(move |conn| Ok(current_release(conn, app_id)?))
+            .await
+    }
+
+    /// The newest successful release that put code live: a deploy or a rollback.
+    pub async fn last_deploy(&self, app_id: i64) -> StoreResult<Option<Release>> {
+        self.run(move |conn| {
+            Ok(conn
+                .query_row(
+                    &format!(
+                        "SELECT {RELEASE_COLUMNS} FROM releases WHERE app_id = ?1 AND status = 'succeeded'
+                         AND (description LIKE 'Deploy %' OR description LIKE 'Rollback %')
+                         ORDER BY version DESC LIMIT 1"
+                    ),
+                    [app_id],
+                    release_from_row,
+                )
+                .optional()?)
+        })
+        .await
+    }
+
+    pub async fn save_release_output(
+        &self,
+        app_id: i64,
+        version: u32,
+        output: &str,
+    ) -> StoreResult<()> {
+        let output = output.to_owned();
+        self.run(move |conn| Ok(save_output(conn, app_id, version, &output)?))
+            .await
+    }
+
+    pub async fn release_output(&self, app_id: i64, version: u32) -> StoreResult<Option<String>> {
+        self.run(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT output FROM release_output WHERE app_id = ?1 AND version = ?2",
+                    params![app_id, version],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::TestStore;
+    use super::*;
+
+    fn new_release(app_id: i64, description: &str, config: &[(&str, &str)]) -> NewRelease {
+        NewRelease {
+            app_id,
+            description: description.into(),
+            username: "alice".into(),
+            image: Some("paas/web:v1".into()),
+            commit: Some("1234567".into()),
+            processes: [("web".to_owned(), None)].into(),
+            config: config
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn outcome(status: ReleaseStatus) -> ReleaseOutcome {
+        ReleaseOutcome {
+            status,
+            image: None,
+            processes: [("web".to_owned(), None)].into(),
+            config: None,
+            output: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn versions_count_up_per_app() {
+        let test = TestStore::new();
+        let web = test.app("web").await;
+        let api = test.app("api").await;
+        let mut versions = Vec::new();
+        for app in [&web, &web, &api, &web] {
+            let release = test
+                .store
+                .create_release(new_release(app.id, "Deploy 1234567", &[]))
+                .await
+                .unwrap();
+            assert_eq!(release.status, ReleaseStatus::Building);
+            versions.push(release.version);
+        }
+        assert_eq!(versions, [1, 2, 1, 3]);
+        let listed: Vec<u32> = test
+            .store
+            .releases(web.id, 2)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.version)
+            .collect();
+        assert_eq!(listed, [3, 2]);
+    }
+
+    #[tokio::test]
+    async fn parallel_creates_never_share_a_version() {
+        let test = TestStore::new();
+        let web = test.app("web").await;
+        let creates = (0..20).map(|_| {
+            let store = test.store.clone();
+            tokio::spawn(async move {
+                store
+                    .create_release(new_release(web.id, "Deploy 1234567", &[]))
+                    .await
+                    .unwrap()
+                    .version
+            })
+        });
+        let mut versions = Vec::new();
+        for create in creates.collect::<Vec<_>>() {
+            versions.push(create.await.unwrap());
+        }
+        versions.sort();
+        assert_eq!(versions, (1..=20).collect::<Vec<u32>>());
+    }
+
+    #[tokio::test]
+    async fn finishing_sets_status_image_config_and_output_together() {
+        let test = TestStore::new();
+        let web = test.app("web").await;
+        let mut new = new_release(web.id, "Deploy 1234567", &[("A", "1")]);
+        new.image = None;
+        let release = test.store.create_release(new).await.unwrap();
+        assert!(test.store.current_release(web.id).await.unwrap().is_none());
+        test.store
+            .finish_release(
+                web.id,
+                release.version,
+                ReleaseOutcome {
+                    image: Some("paas/web:v1".into()),
+                    config: Some(release.config.clone()),
+                    output: Some("-----> built".into()),
+                    ..outcome(ReleaseStatus::Succeeded)
+                },
+            )
+            .await
+            .unwrap();
+        let current = test.store.current_release(web.id).await.unwrap().unwrap();
+        assert_eq!(current.version, release.version);
+        assert_eq!(current.image.as_deref(), Some("paas/web:v1"));
+        assert_eq!(
+            test.store.config_vars(web.id).await.unwrap(),
+            release.config
+        );
+        assert_eq!(
+            test.store
+                .release_output(web.id, 1)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("-----> built")
+        );
+        assert_eq!(
+            test.store
+                .last_deploy(web.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            1
+        );
+
+        // A failed rollout keeps the image and leaves the config as it was.
+        let second = test
+            .store
+            .create_release(new_release(web.id, "Set B config vars", &[("B", "2")]))
+            .await
+            .unwrap();
+        test.store
+            .finish_release(web.id, second.version, outcome(ReleaseStatus::Failed))
+            .await
+            .unwrap();
+        let failed = test.store.release(web.id, 2).await.unwrap().unwrap();
+        assert_eq!(failed.status, ReleaseStatus::Failed);
+        assert_eq!(failed.image.as_deref(), Some("paas/web:v1"));
+        assert_eq!(
+            test.store.config_vars(web.id).await.unwrap(),
+            release.config
+        );
+        assert_eq!(
+            test.store
+                .current_release(web.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .version,
+            1
+        );
+
+        let missing = test
+            .store
+            .finish_release(web.id, 9, outcome(ReleaseStatus::Failed))
+            .await;
+        assert!(matches!(missing, Err(StoreError::NotFound("release"))));
+    }
+
+    #[tokio::test]
+    async fn a_live_release_replaces_the_config_at_once() {
+        let test = TestStore::new();
+        let web = test.app("web").await;
+        let mut new = new_release(web.id, "Set A config vars", &[("A", "1")]);
+        new.image = None;
+        let release = test.store.create_live_release(new).await.unwrap();
+        assert_eq!(release.status, ReleaseStatus::Succeeded);
+        let mut new = new_release(web.id, "Unset A config vars; Set B", &[("B", "2")]);
+        new.image = None;
+        test.store.create_live_release(new).await.unwrap();
+        assert_eq!(
+            test.store.config_vars(web.id).await.unwrap(),
+            [("B".to_owned(), "2".to_owned())].into()
+        );
+        // Only deploys and rollbacks count as the last deploy.
+        assert!(test.store.last_deploy(web.id).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn unfinished_releases_are_failed_on_start() {
+        let test = TestStore::new();
+        let web = test.app("web").await;
+        let building = test
+            .store
+            .create_release(new_release(web.id, "Deploy 1234567", &[]))
+            .await
+            .unwrap();
+        let done = test
+            .store
+            .create_release(new_release(web.id, "Deploy 89abcde", &[]))
+            .await
+            .unwrap();
+        test.store
+            .finish_release(web.id, done.version, outcome(ReleaseStatus::Succeeded))
+            .await
+            .unwrap();
+        test.store
+            .create_release(new_release(web.id, "Deploy 0000000", &[]))
+            .await
+            .unwrap();
+        assert_eq!(test.store.fail_unfinished_releases().await.unwrap(), 2);
+        assert_eq!(test.store.fail_unfinished_releases().await.unwrap(), 0);
+        let statuses: Vec<ReleaseStatus> = test
+            .store
+            .releases(web.id, u32::MAX)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ReleaseStatus::Failed,
+                ReleaseStatus::Succeeded,
+                ReleaseStatus::Failed
+            ]
+        );
+        assert_eq!(
+            test.store
+                .release(web.id, building.version)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            ReleaseStatus::Failed
+        );
+    }
+}
