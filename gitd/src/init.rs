@@ -16,17 +16,17 @@ pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 #[derive(clap::Args)]
 pub struct InitArgs {
     #[arg(long, env = "PAAS_DATA")]
-    data: PathBuf,
+    pub data: PathBuf,
     /// Name of the first admin user.
     #[arg(long, default_value = "admin")]
-    admin_user: String,
+    pub admin_user: String,
     /// File holding the admin's password; without it a password is generated and printed once.
     #[arg(long)]
-    admin_password_file: Option<PathBuf>,
+    pub admin_password_file: Option<PathBuf>,
     /// Complete an existing data dir: keeps the database, config and host key, applies
     /// migrations, adds what is missing. Never deletes anything.
     #[arg(long)]
-    force: bool,
+    pub force: bool,
 }
 
 pub fn run(args: InitArgs) -> anyhow::Result<()> {

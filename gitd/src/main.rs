@@ -1,31 +1,13 @@
-//! paas-gitd, the control plane. It owns the database (nothing else opens it), the app
-//! repositories, the HTTP API the CLI talks to, the SSH endpoint `git push` reaches, and the
-//! deploy pipeline. It never talks to Docker itself: builds and containers are the agent's,
-//! reached over the agent's HTTP API.
-
-mod auth;
-mod config;
-mod deploy;
-mod events;
-mod hook;
-mod http;
-mod images;
-mod init;
-mod quotas;
-mod repos;
-mod ssh;
-mod state;
-mod store;
+//! The `paas-gitd` binary: `init` a data dir, `serve` it ([`paas_gitd::serve`] on the
+//! configured addresses), and the hook entry point git runs during a push.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-
-use crate::config::GitdConfig;
-use crate::state::ServerState;
+use paas_gitd::config::GitdConfig;
+use paas_gitd::{Listeners, ServeConfig, deploy, hook, init, write_run_file};
 
 #[derive(Parser)]
 #[command(name = "paas-gitd", version, about = "The paas control plane")]
@@ -105,79 +87,34 @@ async fn serve(
     if let Some(addr) = ssh_listen {
         config.ssh_listen = addr;
     }
-    config.http.validate()?;
-    let store = store::Store::open(data_dir)?;
-    let interrupted = store.fail_unfinished_releases().await?;
-    if interrupted > 0 {
-        tracing::warn!(
-            releases = interrupted,
-            "builds interrupted by a restart marked failed"
-        );
-    }
-    let repositories =
-        repos::refresh_everywhere(&data_dir.join("repos"), config.quotas.max_push_bytes)
-            .context("cannot refresh the hooks and settings of the app repositories")?;
-    tracing::info!(repositories, "hooks and settings refreshed");
-
-    let http_listener = tokio::net::TcpListener::bind(config.http_listen)
+    let http = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_listen))?;
-    let ssh_listener = tokio::net::TcpListener::bind(config.ssh_listen)
+    let ssh = tokio::net::TcpListener::bind(config.ssh_listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.ssh_listen))?;
-    let http_addr = http_listener.local_addr()?;
-    let ssh_addr = ssh_listener.local_addr()?;
-
-    let host_key = ssh::load_host_key(data_dir)?;
-    let deploy_socket = deploy::bind_socket(data_dir)?;
-
-    let login_throttle = auth::LoginThrottle::new(&config.http.login);
-    let state = Arc::new(ServerState {
-        store,
-        ssh_public_port: config.ssh_public_port.unwrap_or(ssh_addr.port()),
-        agent: config
-            .agent
-            .as_ref()
-            .map(|agent| paas_agent_client::AgentClient::new(&agent.url, &agent.token)),
-        config,
-        data_dir: data_dir.to_owned(),
-        login_throttle,
-        app_locks: Default::default(),
-        push_sessions: Default::default(),
-        events: Default::default(),
-        ssh_access: Default::default(),
-        key_challenges: Default::default(),
-    });
-    if state.agent.is_none() {
-        tracing::warn!("no [agent] in gitd.toml: pushes will be refused until one is set");
-    }
-    tokio::spawn(deploy::serve_socket(state.clone(), deploy_socket));
-    tokio::spawn(events::follow_agent(state.clone()));
-    let ssh_server = tokio::spawn(ssh::serve(state.clone(), ssh_listener, host_key));
-
-    write_run_file(data_dir, "http.addr", &http_addr.to_string())?;
-    write_run_file(data_dir, "ssh.addr", &ssh_addr.to_string())?;
-    tracing::info!(%http_addr, %ssh_addr, "paas-gitd listening");
-
-    http::server::serve(
-        http_listener,
-        http::router(state.clone()),
-        state.config.http.clone(),
-        shutdown_signal(),
+    let agent = config
+        .agent
+        .as_ref()
+        .map(|agent| paas_agent_client::AgentClient::new(&agent.url, &agent.token));
+    let listeners = Listeners {
+        http,
+        ssh,
+        deploy_socket: deploy::socket_path(data_dir),
+    };
+    let server = paas_gitd::serve(
+        ServeConfig {
+            data_dir: data_dir.to_owned(),
+            gitd: config,
+        },
+        listeners,
+        agent,
     )
     .await?;
-    ssh_server.abort();
+    write_run_file(data_dir, "http.addr", &server.http_addr.to_string())?;
+    write_run_file(data_dir, "ssh.addr", &server.ssh_addr.to_string())?;
+    server.run_until(shutdown_signal()).await?;
     tracing::info!("paas-gitd stopped");
-    Ok(())
-}
-
-/// Writes `<data>/run/<name>` atomically, so readers never see half an address.
-fn write_run_file(data_dir: &Path, name: &str, contents: &str) -> anyhow::Result<()> {
-    let run = data_dir.join("run");
-    std::fs::create_dir_all(&run)?;
-    let staging = run.join(format!(".{name}.new"));
-    std::fs::write(&staging, contents)?;
-    std::fs::rename(&staging, run.join(name))?;
     Ok(())
 }
 

@@ -17,6 +17,9 @@ pub struct ServerState {
     pub store: Store,
     pub config: GitdConfig,
     pub data_dir: PathBuf,
+    /// The deploy socket's absolute path (the hook runs inside the repository, so a relative
+    /// one won't do).
+    pub deploy_socket: PathBuf,
     /// The port git remotes name: the configured public port, else the bound SSH port.
     pub ssh_public_port: u16,
     pub login_throttle: LoginThrottle,
@@ -83,13 +86,38 @@ pub struct AppLocks {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// An app's lock, held until the last clone is dropped: a push shares it between the SSH side
+/// (until receive-pack has written the refs) and its deploy (until the old release has
+/// drained), so the next change waits for both.
+#[derive(Clone)]
+pub struct HeldLock {
+    _guard: Arc<tokio::sync::OwnedMutexGuard<()>>,
+}
+
 impl AppLocks {
-    pub fn for_app(&self, app: &str) -> Arc<tokio::sync::Mutex<()>> {
+    fn for_app(&self, app: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.locks
             .lock()
             .unwrap()
             .entry(app.to_owned())
             .or_default()
             .clone()
+    }
+
+    /// Waits for the app's lock.
+    pub async fn acquire(&self, app: &str) -> HeldLock {
+        HeldLock {
+            _guard: Arc::new(self.for_app(app).lock_owned().await),
+        }
+    }
+
+    /// The app's lock if nobody holds it now.
+    pub fn try_acquire(&self, app: &str) -> Option<HeldLock> {
+        self.for_app(app)
+            .try_lock_owned()
+            .ok()
+            .map(|guard| HeldLock {
+                _guard: Arc::new(guard),
+            })
     }
 }

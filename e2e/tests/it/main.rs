@@ -9,6 +9,7 @@ mod credentials;
 mod deploys;
 mod domains;
 mod faults_agent;
+mod faults_gitd;
 mod git_push;
 mod isolation_builds;
 mod isolation_http;

@@ -937,6 +937,43 @@ impl Platform {
             self.traefik.as_ref().map(Traefik::log).unwrap_or_default()
         )
     }
+
+    /// `git push <app> HEAD:main` from `dir` over SSH with the admin's key, left running with
+    /// its stderr piped, for a test that acts at a given point of the push.
+    pub fn spawn_push(&self, app: &str, dir: &Path) -> Child {
+        git_command(dir, &self.key, self.gitd.ssh_addr.port())
+            .args(["push", "--progress", &self.git_url(app), "HEAD:main"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Kills gitd with SIGKILL, as a crash would, and serves its data dir again; the CLI and
+    /// the admin's token follow it to its new ports.
+    pub fn kill_and_restart_gitd(&mut self) {
+        self.gitd.restart();
+        self.admin_token = self.gitd.token(ADMIN_USER, ADMIN_PASSWORD);
+        self.cli = self.gitd.admin();
+    }
+
+    /// The admin's API token.
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    /// Ids of the app's containers of release `version` (running or not), from Docker's
+    /// labels.
+    pub fn containers_of_release(&self, app: &str, version: u32) -> Vec<String> {
+        docker_lines(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=paas.app={app}"),
+            "--filter",
+            &format!("label=paas.release=v{version}"),
+        ])
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,19 +1,19 @@
 //! Deploys: the Unix socket that `paas-gitd hook pre-receive` reaches, the push sessions that
-//! tie a hook back to the SSH push it runs under, and the pipeline that turns a pushed commit
-//! into an image and a release.
+//! tie a hook back to the SSH push it runs under, and the push-specific steps (which ref
+//! deploys, which builder, the tree streamed to the build) that [`crate::ops::push`] runs.
 //!
 //! The SSH side takes the app's lock and registers a push session under a random token before
 //! it spawns `git receive-pack`; only that child learns the token (`PAAS_PUSH_TOKEN`). The hook
 //! sends it back with its request, so the deploy runs as the pusher, for the app the push was
 //! authorised for, under the lock already held, and a process that merely reaches the socket
-//! can deploy nothing. When the SSH side of the push ends first (the pusher went away, or
-//! their access was revoked and git killed), the hook's output stops, so the deploy sees the
-//! push gone and stops too.
+//! can deploy nothing. The hook is answered `finished` as soon as the new release serves, so
+//! the push returns then; the deploy goes on draining the old release detached. When the SSH
+//! side of the push ends first (the pusher went away, or their access was revoked and git
+//! killed), the hook's output stops, so a deploy still building stops too.
 
-mod pipeline;
+pub mod pipeline;
 pub mod protocol;
-pub mod rollout;
-mod source;
+pub mod source;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
@@ -24,17 +24,18 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::state::SharedState;
+use crate::ops::{self, Followed};
+use crate::state::{HeldLock, SharedState};
 use crate::store::{AppRow, UserRow};
 use protocol::{HookMessage, HookRequest, MAX_REQUEST_BYTES};
 
-pub use pipeline::Progress;
-
 /// What a push was authorised for, found again by its token when the hook calls.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PushSession {
     pub app: AppRow,
     pub user: UserRow,
+    /// The app's lock, taken by the SSH side before receive-pack started.
+    pub lock: HeldLock,
 }
 
 #[derive(Default)]
@@ -94,19 +95,19 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join("run").join("deploy.sock")
 }
 
-/// Binds the deploy socket, readable and writable by gitd's user only (the hooks run as it).
-pub fn bind_socket(data_dir: &Path) -> anyhow::Result<UnixListener> {
-    let path = socket_path(data_dir);
+/// Binds the deploy socket at `path`, readable and writable by gitd's user only (the hooks
+/// run as it).
+pub fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    match std::fs::remove_file(&path) {
+    match std::fs::remove_file(path) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
         _ => {}
     }
-    let listener = UnixListener::bind(&path)
+    let listener = UnixListener::bind(path)
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", path.display()))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
 }
 
@@ -126,7 +127,7 @@ async fn handle_hook(state: SharedState, stream: UnixStream) {
     let (sender, mut messages) = mpsc::unbounded_channel::<HookMessage>();
     let (stop_sender, mut stop) = oneshot::channel::<()>();
     // Writes stop at the first failure (the hook, and so the push, is gone) or when the SSH
-    // side of the push has ended; dropping the receiver tells the pipeline.
+    // side of the push has ended.
     let writer = tokio::spawn(async move {
         loop {
             let message = tokio::select! {
@@ -141,7 +142,9 @@ async fn handle_hook(state: SharedState, stream: UnixStream) {
             }
         }
     });
-    let progress = Progress::new(sender);
+    let output = |line: String| {
+        let _ = sender.send(HookMessage::Output { line });
+    };
 
     let mut line = String::new();
     let read_result = BufReader::new(read.take(MAX_REQUEST_BYTES))
@@ -154,30 +157,34 @@ async fn handle_hook(state: SharedState, stream: UnixStream) {
     let success = match request {
         Err(reason) => {
             tracing::warn!(%reason, "malformed deploy request refused");
-            progress.fail(&format!(
-                "malformed deploy request from the git hook: {reason}"
+            output(format!(
+                " !     malformed deploy request from the git hook: {reason}"
             ));
             false
         }
         Ok(request) => match state.push_sessions.get(&request.token) {
             Some((session, mut push_ended)) if session.app.name == request.app => {
-                let run = pipeline::run(&state, &session, request, &progress);
-                tokio::pin!(run);
+                let followed = ops::push::deploy(&state, session, request).follow(output);
                 tokio::select! {
-                    success = &mut run => success,
+                    followed = followed => match followed {
+                        Followed::Serving | Followed::Finished(Ok(())) => true,
+                        Followed::Finished(Err(_)) => false,
+                    },
+                    // Dropping the follower tells a deploy still building that the pusher is
+                    // gone; a rollout already started runs to its end.
                     _ = push_ended.changed() => {
                         let _ = stop_sender.send(());
-                        run.await
+                        false
                     }
                 }
             }
             _ => {
-                progress.fail("this push is not known to paas-gitd; push again");
+                output(" !     this push is not known to paas-gitd; push again".to_owned());
                 false
             }
         },
     };
-    progress.finish(success);
-    drop(progress);
+    let _ = sender.send(HookMessage::Finished { success });
+    drop(sender);
     let _ = writer.await;
 }

@@ -9,8 +9,9 @@ use paas_api::types::{
 use rand::Rng;
 use serde::Deserialize;
 
-use super::formation::{current_formation, detached};
+use super::formation::detached;
 use super::{ApiError, ApiResult, AuthUser, Json};
+use crate::ops::changes::current_formation;
 use crate::repos;
 use crate::state::SharedState;
 use crate::store::{CollaboratorAdded, CreateAppError};
@@ -157,8 +158,7 @@ pub async fn destroy(
                 app.name
             )));
         }
-        let lock = state.app_locks.for_app(&app.name);
-        let _held = lock.lock().await;
+        let _held = state.app_locks.acquire(&app.name).await;
         // Containers and images go first: if the agent cannot remove them, the app stays whole.
         if let Some(agent) = state.agent.as_ref() {
             agent.delete_app(&app.name).await.map_err(|err| {

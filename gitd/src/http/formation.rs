@@ -1,22 +1,18 @@
 //! Processes: `ps` (the app's instances, read from the agent), the formation (how many of
-//! each process type), `scale` (change it without a new release) and `restart`. Changes take
-//! the app's lock and answer once the agent reports the instances healthy.
-
-use std::collections::BTreeMap;
+//! each process type), `scale` (change it without a new release) and `restart`, which
+//! [`crate::ops::changes`] carries out.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
 use paas_api::agent::Instance;
-use paas_api::formation::{apply_scale, parse_scale_args};
-use paas_api::types::{
-    Formation, InstanceState, ProcessInstance, Release, RestartRequest, ScaleRequest,
-};
+use paas_api::formation::parse_scale_args;
+use paas_api::types::{Formation, InstanceState, ProcessInstance, RestartRequest, ScaleRequest};
 
 use super::{ApiError, ApiResult, AuthUser, Json};
-use crate::deploy::rollout::{self, RolloutFailure};
+use crate::ops::changes;
+use crate::ops::rollout::RolloutFailure;
 use crate::state::SharedState;
-use crate::store::AppRow;
 
 pub async fn ps(
     State(state): State<SharedState>,
@@ -61,8 +57,8 @@ pub async fn list(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<Formation>>> {
     let app = auth.app(&state, &name).await?;
-    let (release, formation) = current_formation(&state, &app).await?;
-    Ok(Json(formation_list(release.as_ref(), &formation)))
+    let (release, formation) = changes::current_formation(&state, &app).await?;
+    Ok(Json(changes::formation_list(release.as_ref(), &formation)))
 }
 
 pub async fn scale(
@@ -71,37 +67,12 @@ pub async fn scale(
     Path(name): Path<String>,
     Json(request): Json<ScaleRequest>,
 ) -> ApiResult<Json<Vec<Formation>>> {
-    detached(async move {
-        let app = auth.app(&state, &name).await?;
-        let changes =
-            parse_scale_args(&request.changes).map_err(|e| ApiError::invalid(e.to_string()))?;
-        let lock = state.app_locks.for_app(&app.name);
-        let _held = lock.lock().await;
-        // Read under the lock, so `web+1` adds to what the previous change left.
-        let (release, current) = current_formation(&state, &app).await?;
-        let next = apply_scale(&current, &changes).map_err(|e| ApiError::invalid(e.to_string()))?;
-        state.config.quotas.check_scale(&current, &next)?;
-        let Some(release) = release else {
-            return Err(ApiError::invalid(format!(
-                "{} has no running release: deploy it first.",
-                app.name
-            )));
-        };
-        // Sent even when the formation is unchanged: the agent starts instances that died.
-        rollout::roll_out(&state, &app, &release, next.clone(), |line| {
-            tracing::info!(app = %app.name, "{line}");
-        })
-        .await
-        .map_err(|failure| deploy_failed("Scaling failed", &failure))?;
-        if next != current {
-            tracing::info!(app = %app.name, formation = ?next, by = %auth.user.username, "scaled");
-            let scaled = crate::events::formation_summary(&next);
-            let message = format!("Scaled to {scaled} by user {}", auth.user.username);
-            crate::events::record(&state, app.id, "scale", message).await;
-        }
-        Ok(Json(formation_list(Some(&release), &next)))
-    })
-    .await
+    let app = auth.app(&state, &name).await?;
+    let scale = parse_scale_args(&request.changes).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let formation = changes::scale(&state, app, &auth.user, scale)
+        .finished()
+        .await?;
+    Ok(Json(formation))
 }
 
 pub async fn restart(
@@ -110,68 +81,11 @@ pub async fn restart(
     Path(name): Path<String>,
     Json(request): Json<RestartRequest>,
 ) -> ApiResult<StatusCode> {
-    detached(async move {
-        let app = auth.app(&state, &name).await?;
-        let lock = state.app_locks.for_app(&app.name);
-        let _held = lock.lock().await;
-        let (release, formation) = current_formation(&state, &app).await?;
-        if release.is_none() {
-            return Err(ApiError::invalid(format!(
-                "{} has no running release: deploy it first.",
-                app.name
-            )));
-        }
-        if let Some(process) = &request.process
-            && !formation.contains_key(process)
-        {
-            let known = formation.keys().cloned().collect::<Vec<_>>().join(", ");
-            return Err(ApiError::invalid(format!(
-                "unknown process type {process:?}; this app has: {known}"
-            )));
-        }
-        let restarted = request
-            .process
-            .clone()
-            .unwrap_or_else(|| "all processes".to_owned());
-        rollout::restart(&state, &app, request.process, |line| {
-            tracing::info!(app = %app.name, "{line}");
-        })
-        .await
-        .map_err(|failure| deploy_failed("Restart failed", &failure))?;
-        let message = format!("Restarted {restarted} by user {}", auth.user.username);
-        crate::events::record(&state, app.id, "restart", message).await;
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
-}
-
-/// The running release, if any, and the quantity of each of its process types.
-pub async fn current_formation(
-    state: &SharedState,
-    app: &AppRow,
-) -> ApiResult<(Option<Release>, BTreeMap<String, u32>)> {
-    let deployed = state.store.deployed_state(app.id).await?;
-    let stored = deployed.formation;
-    // A release without an image (config set before the first deploy) runs nothing.
-    let release = deployed.current.filter(|release| release.image.is_some());
-    let formation = match &release {
-        Some(release) => rollout::formation_for(&release.processes, &stored),
-        None => BTreeMap::new(),
-    };
-    Ok((release, formation))
-}
-
-fn formation_list(release: Option<&Release>, formation: &BTreeMap<String, u32>) -> Vec<Formation> {
-    formation
-        .iter()
-        .map(|(process, quantity)| Formation {
-            process: process.clone(),
-            quantity: *quantity,
-            command: release
-                .and_then(|release| release.processes.get(process).cloned())
-                .flatten(),
-        })
-        .collect()
+    let app = auth.app(&state, &name).await?;
+    changes::restart(&state, app, &auth.user, request.process)
+        .finished()
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub fn deploy_failed(what: &str, failure: &RolloutFailure) -> ApiError {
@@ -181,9 +95,8 @@ pub fn deploy_failed(what: &str, failure: &RolloutFailure) -> ApiError {
     )
 }
 
-/// Runs a change to completion even when the client hangs up: what the agent did and what
-/// the database says must not part ways because a request was dropped half-way. The work
-/// takes the app's lock itself, so the lock is held until it is done.
+/// Runs work to completion even when the client hangs up (app removal, which is not an
+/// operation on what an app runs).
 pub async fn detached<T: Send + 'static>(
     work: impl Future<Output = ApiResult<T>> + Send + 'static,
 ) -> ApiResult<T> {

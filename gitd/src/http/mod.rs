@@ -140,6 +140,25 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The one mapping of operation errors to API errors.
+impl From<crate::ops::OpsError> for ApiError {
+    fn from(err: crate::ops::OpsError) -> Self {
+        use crate::ops::OpsError;
+        let code = match err {
+            OpsError::Store(store) => return store.into(),
+            OpsError::Panicked => {
+                return ApiError::new(ErrorCode::Internal, "Internal error; see the server log.");
+            }
+            OpsError::Invalid(_) => ErrorCode::InvalidInput,
+            OpsError::NotFound(_) => ErrorCode::NotFound,
+            OpsError::Conflict(_) => ErrorCode::Conflict,
+            OpsError::Quota(_) => ErrorCode::Forbidden,
+            OpsError::NoAgent | OpsError::Agent { .. } => ErrorCode::DeployFailed,
+        };
+        ApiError::new(code, err.with_logs())
+    }
+}
+
 impl From<paas_api::ValidationError> for ApiError {
     fn from(err: paas_api::ValidationError) -> Self {
         ApiError::invalid(err.to_string())

@@ -5,7 +5,8 @@
 //!
 //! A push takes the app's lock before receive-pack starts and holds it until receive-pack
 //! ends: a second push then advertises the refs the first one wrote, so both can land, one
-//! after the other. Clones take no lock.
+//! after the other. The push's deploy shares the lock (its push session carries it) and keeps
+//! it while the old release drains, after the push has returned. Clones take no lock.
 //!
 //! While git runs, the request's rights are re-checked whenever access changes; once they no
 //! longer hold, git is killed (a push then fails, its deploy with it).
@@ -20,7 +21,7 @@ use tokio::process::ChildStdin;
 use tokio::sync::oneshot;
 
 use super::access::{self, Login};
-use crate::deploy::{self, PushSession, PushSessions};
+use crate::deploy::{PushSession, PushSessions};
 use crate::repos;
 use crate::state::SharedState;
 use crate::store::{AppRow, UserRow};
@@ -75,31 +76,28 @@ async fn run(
     } = request;
     let revoked = access::revoked(state, &login, Some(&app.name));
     tokio::pin!(revoked);
-    let _lock = match service {
-        GitService::ReceivePack => {
-            let lock = state.app_locks.for_app(&app.name);
-            match lock.clone().try_lock_owned() {
-                Ok(held) => Some(held),
-                Err(_) => {
-                    let notice = format!(
-                        "-----> Waiting for another deploy of {} to finish\n",
-                        app.name
-                    );
-                    let _ = writer
-                        .make_writer_ext(Some(1))
-                        .write_all(notice.as_bytes())
-                        .await;
-                    tokio::select! {
-                        held = lock.lock_owned() => Some(held),
-                        _ = &mut hangup => return Ok(1),
-                        () = &mut revoked => {
-                            say_revoked(writer, &app.name).await;
-                            return Ok(1);
-                        }
+    let lock = match service {
+        GitService::ReceivePack => match state.app_locks.try_acquire(&app.name) {
+            Some(held) => Some(held),
+            None => {
+                let notice = format!(
+                    "-----> Waiting for another deploy of {} to finish\n",
+                    app.name
+                );
+                let _ = writer
+                    .make_writer_ext(Some(1))
+                    .write_all(notice.as_bytes())
+                    .await;
+                tokio::select! {
+                    held = state.app_locks.acquire(&app.name) => Some(held),
+                    _ = &mut hangup => return Ok(1),
+                    () = &mut revoked => {
+                        say_revoked(writer, &app.name).await;
+                        return Ok(1);
                     }
                 }
             }
-        }
+        },
         GitService::UploadPack => None,
     };
 
@@ -135,26 +133,23 @@ async fn run(
     if let Some(protocol) = &git_protocol {
         command.env("GIT_PROTOCOL", protocol);
     }
-    let _registration = match service {
-        GitService::ReceivePack => {
+    let _registration = match (service, &lock) {
+        (GitService::ReceivePack, Some(lock)) => {
             let registration = PushSessions::register(
                 state,
                 PushSession {
                     app: app.clone(),
                     user: user.clone(),
+                    lock: lock.clone(),
                 },
             );
             command
                 .env("PAAS_PUSH_TOKEN", registration.token())
-                .env(
-                    "PAAS_DEPLOY_SOCKET",
-                    // The hook runs inside the repository, so a relative data dir won't do.
-                    std::path::absolute(deploy::socket_path(&state.data_dir))?,
-                )
+                .env("PAAS_DEPLOY_SOCKET", &state.deploy_socket)
                 .env("PAAS_GITD_BIN", std::env::current_exe()?);
             Some(registration)
         }
-        GitService::UploadPack => None,
+        _ => None,
     };
 
     let mut child = command.spawn()?;

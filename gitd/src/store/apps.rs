@@ -154,6 +154,23 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The apps with a release left `building` by a daemon that stopped mid-change: what
+    /// start-up recovery settles (`ops::recovery`).
+    pub async fn apps_with_unfinished_releases(&self) -> StoreResult<Vec<AppRow>> {
+        self.run(|conn| {
+            let mut stmt = conn.prepare(&format!(
+                "{APP_SELECT} WHERE EXISTS (SELECT 1 FROM releases r
+                 WHERE r.app_id = apps.id AND r.status = 'building') ORDER BY apps.name"
+            ))?;
+            Ok(stmt
+                .query_map([], AppRow::from_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

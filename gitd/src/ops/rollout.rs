@@ -1,13 +1,16 @@
 //! Putting a release live through the agent: the desired state ([`AppSpec`]) built from a
-//! release and the app's formation, the formation a release starts with, and recording the
-//! formation once the agent has applied it. Pushes, config changes, scaling and restarts all
-//! come through here, under the app's lock.
+//! release and the app's formation, the formation a release starts with, and the rollout as
+//! it streams ([`Rolling`]: the moment the new instances serve, then the old ones' drain).
+//! Only operations ([`crate::ops`]) start rollouts, under the app's lock.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::pin::Pin;
 
 use paas_api::agent::{AppSpec, ContainerOptions, ProcessSpec, RestartRequest};
 use paas_api::types::{Feature, Release};
+use tokio::sync::mpsc;
 
+use super::Reporter;
 use crate::state::SharedState;
 use crate::store::AppRow;
 use paas_agent_client::{RolloutProgress, RuntimeError};
@@ -141,35 +144,91 @@ pub fn check_health_check_path(
     }
 }
 
-/// Rolls `release` out with `formation` and, once the agent reports it done, records
-/// `formation` as the app's. `on_line` sees the agent's progress lines as they arrive.
-pub async fn roll_out(
-    state: &SharedState,
-    app: &AppRow,
-    release: &Release,
-    formation: BTreeMap<String, u32>,
-    on_line: impl FnMut(String),
-) -> Result<(), RolloutFailure> {
-    roll_out_with(state, app, release, formation, None, on_line).await
+/// A rollout handed to the agent, followed as it streams.
+pub struct Rolling {
+    rollout: Pin<Box<dyn Future<Output = Result<(), RuntimeError>> + Send>>,
+    progress: mpsc::UnboundedReceiver<RolloutProgress>,
+    outcome: Option<Result<(), RuntimeError>>,
 }
 
-/// [`roll_out`], with `features` in place of the app's stored ones when given: a feature
-/// change is rolled out first and only stored once it runs.
-pub async fn roll_out_with(
+/// How far a rollout got when [`Rolling::until_serving`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    /// The new instances serve; the old ones drain until [`Rolling::until_done`].
+    Serving,
+    /// The rollout is over (there was nothing to drain).
+    Done,
+}
+
+impl Rolling {
+    fn new<F>(rollout: impl FnOnce(mpsc::UnboundedSender<RolloutProgress>) -> F) -> Rolling
+    where
+        F: Future<Output = Result<(), RuntimeError>> + Send + 'static,
+    {
+        let (sender, progress) = mpsc::unbounded_channel();
+        Rolling {
+            rollout: Box::pin(rollout(sender)),
+            progress,
+            outcome: None,
+        }
+    }
+
+    /// Relays the agent's lines to `reporter` until the new instances serve or the rollout
+    /// ends; a failed rollout changed nothing that ran before.
+    pub async fn until_serving(&mut self, reporter: &Reporter) -> Result<Reached, RolloutFailure> {
+        if self.outcome.is_none() {
+            loop {
+                tokio::select! {
+                    biased;
+                    progress = self.progress.recv() => match progress {
+                        Some(RolloutProgress::Line(line)) => reporter.step(&line),
+                        Some(RolloutProgress::Serving) => return Ok(Reached::Serving),
+                        None => {}
+                    },
+                    outcome = &mut self.rollout => {
+                        self.outcome = Some(outcome);
+                        break;
+                    }
+                }
+            }
+        }
+        // Done: what the agent said before its result is relayed first.
+        while let Ok(progress) = self.progress.try_recv() {
+            if let RolloutProgress::Line(line) = progress {
+                reporter.step(&line);
+            }
+        }
+        match self.outcome.take().expect("the outcome was just stored") {
+            Ok(()) => Ok(Reached::Done),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Relays the rest of the rollout (the old instances draining and retiring) until it
+    /// ends.
+    pub async fn until_done(mut self, reporter: &Reporter) -> Result<(), RolloutFailure> {
+        loop {
+            match self.until_serving(reporter).await? {
+                Reached::Done => return Ok(()),
+                Reached::Serving => {}
+            }
+        }
+    }
+}
+
+/// Hands the agent `release` with `formation`, and the app's domains and features (`features`
+/// in place of the stored ones when given: a feature change is rolled out before it is
+/// stored).
+pub async fn start(
     state: &SharedState,
     app: &AppRow,
     release: &Release,
-    formation: BTreeMap<String, u32>,
+    formation: &BTreeMap<String, u32>,
     features: Option<BTreeSet<Feature>>,
-    on_line: impl FnMut(String),
-) -> Result<(), RolloutFailure> {
-    let agent = state.agent.as_ref().ok_or_else(|| {
-        RolloutFailure::new("no agent is configured: set [agent] url and token in gitd.toml")
-    })?;
-    let mut spec = app_spec(release, &formation).map_err(RolloutFailure::new)?;
-    let app_id = app.id;
-    // The app's custom domains and features as they are now: every rollout applies them.
-    let settings = state.store.rollout_settings(app_id).await.map_err(|err| {
+) -> Result<Rolling, RolloutFailure> {
+    let agent = agent(state)?;
+    let mut spec = app_spec(release, formation).map_err(RolloutFailure::new)?;
+    let settings = state.store.rollout_settings(app.id).await.map_err(|err| {
         tracing::error!(error = %err, "cannot read the app's domains and features");
         RolloutFailure::new("cannot read the app's domains and features; see the paas-gitd log")
     })?;
@@ -182,47 +241,53 @@ pub async fn roll_out_with(
         read_only_root_fs = spec.container.read_only_root_fs,
         "rolling out"
     );
-    agent
-        .put_app(&app.name, &spec, progress_lines(on_line))
-        .await?;
-    state
-        .store
-        .replace_formation(app_id, formation)
-        .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "cannot record the formation");
-            RolloutFailure::new(
-                "the app runs, but its formation could not be recorded; see the paas-gitd log",
-            )
-        })
+    let app = app.name.clone();
+    Ok(Rolling::new(move |progress| async move {
+        agent
+            .put_app(&app, &spec, move |event| {
+                let _ = progress.send(event);
+            })
+            .await
+    }))
 }
 
 /// Restarts `process` (or every process type) of the running release.
-pub async fn restart(
+pub fn start_restart(
     state: &SharedState,
     app: &AppRow,
     process: Option<String>,
-    on_line: impl FnMut(String),
-) -> Result<(), RolloutFailure> {
-    let agent = state.agent.as_ref().ok_or_else(|| {
-        RolloutFailure::new("no agent is configured: set [agent] url and token in gitd.toml")
-    })?;
-    agent
-        .restart(
-            &app.name,
-            &RestartRequest { process },
-            progress_lines(on_line),
-        )
-        .await
-        .map_err(RolloutFailure::from)
+) -> Result<Rolling, RolloutFailure> {
+    let agent = agent(state)?;
+    let app = app.name.clone();
+    Ok(Rolling::new(move |progress| async move {
+        agent
+            .restart(&app, &RestartRequest { process }, move |event| {
+                let _ = progress.send(event);
+            })
+            .await
+    }))
 }
 
-/// Passes the rollout's progress lines on to `on_line`.
-fn progress_lines(mut on_line: impl FnMut(String)) -> impl FnMut(RolloutProgress) {
-    move |progress| {
-        if let RolloutProgress::Line(line) = progress {
-            on_line(line);
-        }
+/// The agent client, shared with the rollout task.
+fn agent(state: &SharedState) -> Result<AgentHandle, RolloutFailure> {
+    if state.agent.is_none() {
+        return Err(RolloutFailure::new(
+            "no agent is configured: set [agent] url and token in gitd.toml",
+        ));
+    }
+    Ok(AgentHandle(state.clone()))
+}
+
+/// The state's agent, known to be configured.
+struct AgentHandle(SharedState);
+
+impl std::ops::Deref for AgentHandle {
+    type Target = paas_agent_client::AgentClient;
+    fn deref(&self) -> &Self::Target {
+        self.0
+            .agent
+            .as_ref()
+            .expect("checked when the handle was made")
     }
 }
 

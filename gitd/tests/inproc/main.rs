@@ -1,0 +1,9 @@
+//! In-process tests of gitd: the real server ([`paas_gitd::serve`]) on loopback listeners,
+//! a fresh data dir each, against a fake agent that speaks the agent's HTTP API
+//! ([`util::FakeAgent`]). The end-to-end tests (`e2e/`) run the same paths against the real
+//! agent, Docker and Traefik.
+
+mod util;
+
+mod ops;
+mod serve;
