@@ -8,6 +8,7 @@ mod control_plane;
 mod credentials;
 mod deploys;
 mod domains;
+mod faults_routing;
 mod git_push;
 mod isolation_builds;
 mod isolation_http;
