@@ -218,7 +218,13 @@ async fn serve(
         docker,
         config: Arc::new(config),
         runtime: Arc::default(),
+        events: Arc::default(),
     };
+    tokio::spawn(events::watch_docker(
+        state.docker.clone(),
+        state.config.instance_key().clone(),
+        state.events.clone(),
+    ));
     tokio::spawn(runtime::supervise(state.clone()));
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)

@@ -8,7 +8,7 @@ mod control_plane;
 mod credentials;
 mod deploys;
 mod domains;
-mod faults_routing;
+mod faults_control_plane;
 mod git_push;
 mod isolation_builds;
 mod isolation_http;
