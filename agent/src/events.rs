@@ -33,6 +33,7 @@ use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
 use tracing::warn;
 
+use crate::instances::InstanceCache;
 use crate::runtime::InstanceKey;
 use crate::runtime::container::{
     DRAIN_MARKER, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, WEB, docker_filters,
@@ -208,10 +209,16 @@ fn ndjson_line(event: &NumberedEvent) -> Bytes {
 }
 
 /// Follows Docker's events of every paas container for as long as the agent runs, publishing
-/// each in Heroku's words to `log`. When Docker's stream breaks off (dockerd restarting) it
-/// follows again from the time of the last event it saw, so Docker replays what happened
-/// meanwhile (skipping what was already seen at that very time).
-pub async fn watch_docker(docker: Docker, key: InstanceKey, log: Arc<EventLog>) {
+/// each in Heroku's words to `log` and telling `instances` which app changed. When Docker's
+/// stream breaks off (dockerd restarting) it follows again from the time of the last event it
+/// saw, so Docker replays what happened meanwhile (skipping what was already seen at that very
+/// time), and nothing `instances` kept is trusted.
+pub async fn watch_docker(
+    docker: Docker,
+    key: InstanceKey,
+    log: Arc<EventLog>,
+    instances: Arc<InstanceCache>,
+) {
     let mut filters = docker_filters(&key, None, None);
     filters.insert("type".to_owned(), vec!["container".to_owned()]);
     let mut lifecycle = Lifecycle::default();
@@ -234,6 +241,9 @@ pub async fn watch_docker(docker: Docker, key: InstanceKey, log: Arc<EventLog>) 
             if !seen.first_time(&event) {
                 continue;
             }
+            if let Some(app) = app_label(&key, &event) {
+                instances.changed(app);
+            }
             let Some((subject, action)) = event_subject(&key, &event) else {
                 continue;
             };
@@ -252,8 +262,15 @@ pub async fn watch_docker(docker: Docker, key: InstanceKey, log: Arc<EventLog>) 
                 });
             }
         }
+        instances.all_changed();
         tokio::time::sleep(DOCKER_RECONNECT).await;
     }
+}
+
+/// The app of an event about one of the agent's containers.
+fn app_label<'a>(key: &InstanceKey, event: &'a EventMessage) -> Option<&'a str> {
+    let labels = event.actor.as_ref()?.attributes.as_ref()?;
+    is_ours(key, labels).then(|| labels.get(LABEL_APP).map(String::as_str))?
 }
 
 /// The time of the last Docker event seen, and which events were seen at that time: Docker's

@@ -9,6 +9,7 @@ mod config;
 mod events;
 mod http;
 mod images;
+mod instances;
 mod logs;
 mod runtime;
 mod state;
@@ -219,11 +220,13 @@ async fn serve(
         config: Arc::new(config),
         runtime: Arc::default(),
         events: Arc::default(),
+        instances: Arc::default(),
     };
     tokio::spawn(events::watch_docker(
         state.docker.clone(),
         state.config.instance_key().clone(),
         state.events.clone(),
+        state.instances.clone(),
     ));
     tokio::spawn(runtime::supervise(state.clone()));
     axum::serve(listener, http::router(state))

@@ -6,6 +6,7 @@ use bollard::Docker;
 
 use crate::config::AgentConfig;
 use crate::events::EventLog;
+use crate::instances::InstanceCache;
 use crate::runtime::RuntimeState;
 
 #[derive(Clone)]
@@ -17,4 +18,6 @@ pub struct AgentState {
     pub runtime: Arc<RuntimeState>,
     /// The instance events of this run, fed by [`crate::events::watch_docker`].
     pub events: Arc<EventLog>,
+    /// The apps' instances as Docker's events keep them.
+    pub instances: Arc<InstanceCache>,
 }
