@@ -241,7 +241,9 @@ pub async fn watch_docker(
             if !seen.first_time(&event) {
                 continue;
             }
-            if let Some(app) = app_label(&key, &event) {
+            if let Some(app) = app_label(&key, &event)
+                && changes_instances(&event)
+            {
                 instances.changed(app);
             }
             let Some((subject, action)) = event_subject(&key, &event) else {
@@ -265,6 +267,16 @@ pub async fn watch_docker(
         instances.all_changed();
         tokio::time::sleep(DOCKER_RECONNECT).await;
     }
+}
+
+/// Whether the event can change what an instance listing shows: every action but the `exec_*`
+/// ones, which every health probe makes (twice a second per web container) and which change
+/// nothing listed (a probe's verdict comes as its own `health_status` event).
+fn changes_instances(event: &EventMessage) -> bool {
+    !event
+        .action
+        .as_deref()
+        .is_some_and(|action| action.starts_with("exec_"))
 }
 
 /// The app of an event about one of the agent's containers.
@@ -586,6 +598,27 @@ mod tests {
         assert_eq!(replay.len(), KEPT_EVENTS);
         assert_eq!(replay[0].seq, 11);
         assert_eq!(position.since, (KEPT_EVENTS + 10) as u64);
+    }
+
+    #[test]
+    fn health_probes_do_not_change_the_listing() {
+        let probe = "exec_start: /.paas/busybox sh -c ! /.paas/busybox test -e /tmp/.paas-drain";
+        assert!(!changes_instances(&event(probe, &[])));
+        assert!(!changes_instances(&event("exec_die", &[])));
+        for action in [
+            "start",
+            "die",
+            "destroy",
+            "health_status: healthy",
+            "rename",
+        ] {
+            assert!(changes_instances(&event(action, &[])), "{action}");
+        }
+        assert_eq!(app_label(&test_key(), &event("start", &[])), Some("hello"));
+        let mut foreign = event("start", &[]);
+        let labels = foreign.actor.as_mut().unwrap().attributes.as_mut().unwrap();
+        labels.insert(LABEL_INSTANCE.into(), "0".repeat(32));
+        assert_eq!(app_label(&test_key(), &foreign), None);
     }
 
     #[test]
