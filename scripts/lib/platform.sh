@@ -24,7 +24,7 @@ platform_agent_config() {
     shift 4
     local dir token
     dir=$(dirname "$config")
-    "$PAAS_BIN/paas-agent" init --config "$config.generated" --token-file "$dir/token" --force >/dev/null
+    "$PAAS_BIN/paas-agent" init --config "$config.generated" --token-file "$dir/token" >/dev/null
     rm "$config.generated"
     token=$(cat "$dir/token")
     (
