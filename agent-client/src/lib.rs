@@ -145,5 +145,6 @@ mod events;
 mod logs;
 mod runtime;
 
+pub use events::EventStream;
 pub use logs::LogsRequest;
 pub use runtime::{RolloutProgress, RuntimeError};

@@ -12,6 +12,7 @@ use paas_api::{ErrorBody, ErrorCode};
 use crate::builds;
 use crate::events;
 use crate::images;
+use crate::instances;
 use crate::logs;
 use crate::runtime;
 use crate::state::AgentState;
@@ -23,6 +24,10 @@ pub fn router(state: AgentState) -> Router {
         .merge(logs::routes())
         .merge(events::routes())
         .merge(images::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            instances::track_changes,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
 }

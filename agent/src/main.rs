@@ -9,9 +9,11 @@ mod config;
 mod events;
 mod http;
 mod images;
+mod instances;
 mod logs;
 mod runtime;
 mod state;
+mod traefik_config;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -55,6 +57,21 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Print the static Traefik config (traefik.yml) that agrees with this agent's container
+    /// labels: the Docker provider constrained to its instance key, its HTTP entrypoint on
+    /// `--web` and the read-only API and `/ping` on `--api`.
+    TraefikConfig {
+        #[arg(long)]
+        config: PathBuf,
+        /// Address of the HTTP entrypoint apps are routed on.
+        #[arg(long)]
+        web: SocketAddr,
+        /// Address of Traefik's API (point the agent's `runtime.traefik_api` at it).
+        #[arg(long)]
+        api: SocketAddr,
+        #[arg(long, value_enum, default_value = "warn")]
+        log_level: traefik_config::LogLevel,
+    },
     /// Give a config written before instance keys existed a fresh one (a config that has
     /// one is left alone).
     AddInstanceKey {
@@ -94,6 +111,17 @@ fn run() -> Result<()> {
                 "{}",
                 runtime::container::traefik_constraint(config.instance_key())
             );
+            Ok(())
+        }
+        Command::TraefikConfig {
+            config,
+            web,
+            api,
+            log_level,
+        } => {
+            let config = AgentConfig::load(&config)?;
+            let listeners = traefik_config::Listeners { web, api };
+            print!("{}", traefik_config::render(&config, &listeners, log_level));
             Ok(())
         }
         Command::AddInstanceKey { config } => add_instance_key(&config),
@@ -193,7 +221,15 @@ async fn serve(
         docker,
         config: Arc::new(config),
         runtime: Arc::new(runtime::RuntimeState::new(desired)),
+        events: Arc::default(),
+        instances: Arc::default(),
     };
+    tokio::spawn(events::watch_docker(
+        state.docker.clone(),
+        state.config.instance_key().clone(),
+        state.events.clone(),
+        state.instances.clone(),
+    ));
     tokio::spawn(runtime::supervise(state.clone()));
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)

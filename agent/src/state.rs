@@ -5,6 +5,8 @@ use std::sync::Arc;
 use bollard::Docker;
 
 use crate::config::AgentConfig;
+use crate::events::EventLog;
+use crate::instances::InstanceCache;
 use crate::runtime::RuntimeState;
 
 #[derive(Clone)]
@@ -14,4 +16,8 @@ pub struct AgentState {
     pub docker: Docker,
     pub config: Arc<AgentConfig>,
     pub runtime: Arc<RuntimeState>,
+    /// The instance events of this run, fed by [`crate::events::watch_docker`].
+    pub events: Arc<EventLog>,
+    /// The apps' instances as Docker's events keep them.
+    pub instances: Arc<InstanceCache>,
 }

@@ -202,6 +202,12 @@ pub struct PruneResult {
 // `GET /v1/events` streams NDJSON [`InstanceEvent`]s, one per thing that happened to any app's
 // container from the moment of the request on (started, up, crashed, retired, …), until the
 // client hangs up. gitd follows it to keep these events with its other platform events.
+//
+// Each line also carries the agent run's `boot` id (new each time the agent starts) and a `seq`
+// number, increasing by one per event within a run ([`NumberedEvent`]). The agent keeps its
+// recent events, so a reader that was away asks `GET /v1/events?boot=B&since=N` and first gets
+// what it missed (the events after `seq` N of run B; every kept event when B is an earlier
+// run), then the stream as above.
 
 /// Something that happened to one container of an app, in Heroku's words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -213,4 +219,52 @@ pub struct InstanceEvent {
     pub release: u32,
     /// `State changed from starting to up`, `Process exited with status 137`, …
     pub message: String,
+}
+
+/// An [`InstanceEvent`] as `GET /v1/events` numbers it. Both numbers default to empty for the
+/// lines of agents that did not number their events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NumberedEvent {
+    #[serde(default)]
+    pub boot: String,
+    #[serde(default)]
+    pub seq: u64,
+    #[serde(flatten)]
+    pub event: InstanceEvent,
+}
+
+/// How far a reader of the instance events got: the last event it has (`GET /v1/events`'s
+/// `boot` and `since` query parameters).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventCursor {
+    pub boot: String,
+    pub since: u64,
+}
+
+/// The response header of `GET /v1/events` with the position its new events follow
+/// (`<boot>:<since>`, [`EventCursor`]'s `Display`), so a reader that gets no event yet still
+/// knows where to catch up from.
+pub const EVENTS_CURSOR_HEADER: &str = "x-paas-events-cursor";
+
+impl std::fmt::Display for EventCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.boot, self.since)
+    }
+}
+
+impl std::str::FromStr for EventCursor {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (boot, since) = text
+            .split_once(':')
+            .ok_or_else(|| format!("not <boot>:<seq>: {text:?}"))?;
+        let since = since
+            .parse()
+            .map_err(|_| format!("not a sequence number: {since:?}"))?;
+        Ok(EventCursor {
+            boot: boot.to_owned(),
+            since,
+        })
+    }
 }

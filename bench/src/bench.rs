@@ -28,6 +28,9 @@ pub struct Bench {
     pub agent_pid: u32,
     pub traefik_pid: u32,
     pub admin_password: String,
+    /// paas-agent's API, `127.0.0.1:PORT`, and its token (for setting up many apps cheaply).
+    pub agent: String,
+    pub agent_token: String,
 }
 
 impl Bench {
@@ -46,6 +49,7 @@ impl Bench {
                 .with_context(|| format!("{name} is not a port"))
         };
         let password_file = var("BENCH_ADMIN_PASSWORD_FILE")?;
+        let agent_token_file = var("BENCH_AGENT_TOKEN_FILE")?;
         Ok(Bench {
             dir: var("BENCH_DIR")?.into(),
             repo_root: var("BENCH_REPO_ROOT")?.into(),
@@ -59,6 +63,11 @@ impl Bench {
             traefik_pid: number("BENCH_TRAEFIK_PID")?,
             admin_password: std::fs::read_to_string(&password_file)
                 .with_context(|| format!("reading {password_file}"))?
+                .trim()
+                .to_owned(),
+            agent: var("BENCH_AGENT")?,
+            agent_token: std::fs::read_to_string(&agent_token_file)
+                .with_context(|| format!("reading {agent_token_file}"))?
                 .trim()
                 .to_owned(),
         })

@@ -10,6 +10,7 @@ mod http;
 mod load;
 mod logs;
 mod ops;
+mod ps;
 mod push;
 mod stats;
 mod transport;
@@ -56,6 +57,13 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         runs: usize,
     },
+    /// `paas ps` p99 with many running apps while a load loop runs through Traefik.
+    Ps {
+        #[arg(long, default_value_t = 200)]
+        apps: usize,
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+    },
     /// Idle RSS of the daemons with many apps; release binary sizes.
     Footprint {
         #[arg(long, default_value_t = 50)]
@@ -81,6 +89,7 @@ fn main() -> anyhow::Result<()> {
         } => load::zero_downtime(&bench, deploys, connections)?,
         Scenario::Scale { runs } => ops::scale(&bench, runs)?,
         Scenario::Cli { apps, runs } => ops::cli(&bench, apps, runs)?,
+        Scenario::Ps { apps, runs } => ps::ps(&bench, apps, runs)?,
         Scenario::Footprint { apps } => ops::footprint(&bench, apps)?,
         Scenario::Logs { runs, lines } => logs::logs(&bench, runs, lines)?,
     };

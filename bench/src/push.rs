@@ -317,7 +317,10 @@ pub fn push_live(bench: &Bench, runs: usize) -> anyhow::Result<Vec<String>> {
     let live = m(paas.iter().map(|r| r.live).collect());
     let floor_total = m(floor.iter().map(|r| r.total).collect());
     let ratio = live / floor_total;
-    let target = 1.5;
+    let target = 1.3;
+    let returned = m(paas.iter().map(|r| r.push_returned).collect());
+    let returned_ratio = returned / floor_total;
+    let returned_target = 1.5;
     let notes = format!(
         "paas: receive {} (push start → build starts), build {} (→ launch), container start {} \
          (→ Docker's start event), healthy + routed {} (→ first new body), then retiring v(n-1), \
@@ -335,20 +338,41 @@ pub fn push_live(bench: &Bench, runs: usize) -> anyhow::Result<Vec<String>> {
         list(paas.iter().map(|r| r.live)),
         list(floor.iter().map(|r| r.total)),
     );
-    Ok(vec![row([
-        &format!("1. push → live, examples/hello (median of {runs})"),
-        &fmt_secs(live),
-        &format!(
-            "{} (push to sshd + docker build + run + first 200)",
-            fmt_secs(floor_total)
-        ),
-        &format!("{ratio:.2}×"),
-        "≤ 1.5× floor",
-        &verdict(ratio <= target, || {
-            format!("missed by {:.1} %", (ratio / target - 1.0) * 100.0)
-        }),
-        &notes,
-    ])])
+    let floor_cell = format!(
+        "{} (push to sshd + docker build + run + first 200)",
+        fmt_secs(floor_total)
+    );
+    Ok(vec![
+        row([
+            &format!("1. push → live, examples/hello (median of {runs})"),
+            &fmt_secs(live),
+            &floor_cell,
+            &format!("{ratio:.2}×"),
+            "≤ 1.3× floor",
+            &verdict(ratio <= target, || {
+                format!("missed by {:.1} %", (ratio / target - 1.0) * 100.0)
+            }),
+            &notes,
+        ]),
+        row([
+            &format!("1b. `git push` returned, examples/hello (median of {runs})"),
+            &fmt_secs(returned),
+            &floor_cell,
+            &format!("{returned_ratio:.2}×"),
+            "≤ 1.5× floor",
+            &verdict(returned_ratio <= returned_target, || {
+                format!(
+                    "missed by {:.1} %",
+                    (returned_ratio / returned_target - 1.0) * 100.0
+                )
+            }),
+            &format!(
+                "from the start of `git push` until the git client exits (the same pushes as \
+                 row 1); runs [{}]",
+                list(paas.iter().map(|r| r.push_returned))
+            ),
+        ]),
+    ])
 }
 
 pub fn list(values: impl Iterator<Item = f64>) -> String {

@@ -4,13 +4,18 @@
 //! after their containers are gone, and announced to the `logs --tail` streams running now.
 //! Recording an event never fails the change it describes: a database error is logged.
 //! What happens to the app's containers (`paas[web.1]: Process exited with status 137`) comes
-//! from the agent's instance events, followed for as long as gitd runs ([`follow_agent`]).
+//! from the agent's instance events, followed for as long as gitd runs ([`follow_agent`]). The
+//! agent numbers them; gitd keeps the position of the last one it recorded in
+//! [`AGENT_EVENTS_CURSOR`] (a file in its data dir, not the database: it is a bookmark in the
+//! agent's stream), and asks the agent from there when it reconnects or restarts, so what
+//! happened to containers while gitd was down or cut off is recorded then, once.
 
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use paas_api::agent::InstanceEvent;
+use paas_api::agent::{EventCursor, InstanceEvent, NumberedEvent};
 use paas_api::types::{LogLine, LogSource};
 use tokio::sync::broadcast;
 
@@ -25,6 +30,10 @@ const LIVE_BUFFER: usize = 256;
 const RECONNECT_FIRST: Duration = Duration::from_millis(250);
 /// …up to this.
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
+
+/// The file in gitd's data dir with the position in the agent's events of the last one recorded
+/// (`<boot>:<seq>`).
+pub const AGENT_EVENTS_CURSOR: &str = "agent-events.cursor";
 
 /// Announces events as they are recorded, by app id.
 pub struct EventBus {
@@ -97,26 +106,42 @@ pub fn to_log_line(row: EventRow) -> LogLine {
 }
 
 /// Follows the agent's instance events for as long as gitd runs, recording each as the app's
-/// `paas[<process>.<index>]` event. When the agent is away it retries, waiting longer each time
-/// up to [`RECONNECT_MAX`], and says so once per outage rather than per attempt.
+/// `paas[<process>.<index>]` event, from where it was the last time (the events the agent kept
+/// meanwhile first). When the agent is away it retries, waiting longer each time up to
+/// [`RECONNECT_MAX`], and says so once per outage rather than per attempt.
 pub async fn follow_agent(state: SharedState) {
     let Some(agent) = state.agent.as_ref() else {
         return;
     };
+    let cursor_file = state.data_dir.join(AGENT_EVENTS_CURSOR);
+    let mut cursor = read_cursor(&cursor_file);
     let mut wait = RECONNECT_FIRST;
     let mut away = false;
     loop {
-        match agent.events().await {
-            Ok(events) => {
+        match agent.events(cursor.as_ref()).await {
+            Ok(stream) => {
                 if away {
                     tracing::info!("following the agent's instance events again");
                 }
                 away = false;
                 wait = RECONNECT_FIRST;
-                let mut events = std::pin::pin!(events);
+                if cursor.is_none()
+                    && let Some(position) = stream.position
+                {
+                    save_cursor(&cursor_file, &position);
+                    cursor = Some(position);
+                }
+                let mut events = std::pin::pin!(stream.events);
                 while let Some(event) = events.next().await {
                     match event {
-                        Ok(event) => record_instance_event(&state, event).await,
+                        Ok(event) => {
+                            let position = recorded_position(&event);
+                            record_instance_event(&state, event.event).await;
+                            if let Some(position) = position {
+                                save_cursor(&cursor_file, &position);
+                                cursor = Some(position);
+                            }
+                        }
                         Err(err) => {
                             tracing::warn!(error = %err, "the agent's instance events broke off");
                             away = true;
@@ -137,6 +162,44 @@ pub async fn follow_agent(state: SharedState) {
         }
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(RECONNECT_MAX);
+    }
+}
+
+/// The position after `event`; `None` for an agent that does not number its events.
+fn recorded_position(event: &NumberedEvent) -> Option<EventCursor> {
+    (event.seq > 0).then(|| EventCursor {
+        boot: event.boot.clone(),
+        since: event.seq,
+    })
+}
+
+/// The saved position; none (new events only) when there is no file or it cannot be read.
+fn read_cursor(path: &Path) -> Option<EventCursor> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(err) => {
+            tracing::warn!(error = %err, path = %path.display(), "cannot read the agent events cursor");
+            return None;
+        }
+    };
+    match text.trim().parse() {
+        Ok(cursor) => Some(cursor),
+        Err(err) => {
+            tracing::warn!(error = %err, path = %path.display(), "ignoring a bad agent events cursor");
+            None
+        }
+    }
+}
+
+/// Written atomically (a reader never sees half a cursor). A failure is logged: at worst the
+/// events after the last saved position are recorded again after a restart.
+fn save_cursor(path: &Path, cursor: &EventCursor) {
+    let partial = path.with_extension("partial");
+    let written = std::fs::write(&partial, format!("{cursor}\n"))
+        .and_then(|()| std::fs::rename(&partial, path));
+    if let Err(err) = written {
+        tracing::warn!(error = %err, path = %path.display(), "cannot save the agent events cursor");
     }
 }
 

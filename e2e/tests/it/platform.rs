@@ -245,9 +245,10 @@ impl Drop for DockerApps {
 // Traefik
 
 /// `traefik` with its own static config: the Docker provider exposing only labelled
-/// containers of one agent's (constrained to an instance key made by `paas-agent init`, as
-/// `paas-agent traefik-constraint` prints it; [`Agent::start`] with this Traefik uses that key),
-/// the HTTP entrypoint `web` and the read-only API on their own loopback ports.
+/// containers of one agent's (constrained to an instance key made by `paas-agent init`, in the
+/// config `paas-agent traefik-config` prints, as `scripts/up` and `scripts/bench` run it;
+/// [`Agent::start`] with this Traefik uses that key), the HTTP entrypoint `web` and the
+/// read-only API on their own loopback ports.
 pub struct Traefik {
     child: Child,
     dir: TempDir,
@@ -267,20 +268,8 @@ impl Traefik {
             .tempdir()
             .unwrap();
         let (web_port, api_port) = (free_port(), free_port());
-        let (instance_key, constraint) = instance_key_and_constraint(dir.path());
-        let config = dir.path().join("traefik.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n\
-                 providers:\n  providersThrottleDuration: 50ms\n  docker:\n    exposedByDefault: false\n\
-                 \x20   constraints: \"{constraint}\"\n\
-                 entryPoints:\n  web:\n    address: \"127.0.0.1:{web_port}\"\n  traefik:\n    address: \"127.0.0.1:{api_port}\"\n\
-                 api:\n  insecure: true\n\
-                 log:\n  level: INFO\n"
-            ),
-        )
-        .unwrap();
+        let (instance_key, config) =
+            instance_key_and_traefik_config(dir.path(), web_port, api_port);
         let log = std::fs::File::create(dir.path().join("traefik.log")).unwrap();
         let child = Command::new("traefik")
             .arg(format!("--configFile={}", config.display()))
@@ -323,12 +312,13 @@ impl Traefik {
 }
 
 /// A fresh instance key from `paas-agent init` (a config in `dir` only used for this), and
-/// the constraint `paas-agent traefik-constraint` makes of it.
-fn instance_key_and_constraint(dir: &Path) -> (String, String) {
-    let config = dir.join("agent-for-key.toml");
+/// the static config `paas-agent traefik-config` makes of it (as `scripts/up` runs Traefik with),
+/// its entrypoints on the given loopback ports, written to `dir/traefik.yml`.
+fn instance_key_and_traefik_config(dir: &Path, web_port: u16, api_port: u16) -> (String, PathBuf) {
+    let agent_config = dir.join("agent-for-key.toml");
     let init = Command::new(bin("paas-agent"))
         .args(["init", "--config"])
-        .arg(&config)
+        .arg(&agent_config)
         .output()
         .unwrap();
     assert!(
@@ -336,20 +326,28 @@ fn instance_key_and_constraint(dir: &Path) -> (String, String) {
         "paas-agent init: {}",
         String::from_utf8_lossy(&init.stderr)
     );
-    let table: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    let table: toml::Table = std::fs::read_to_string(&agent_config)
+        .unwrap()
+        .parse()
+        .unwrap();
     let key = table["instance_key"].as_str().unwrap().to_owned();
     let printed = Command::new(bin("paas-agent"))
-        .args(["traefik-constraint", "--config"])
-        .arg(&config)
+        .args(["traefik-config", "--log-level", "info", "--config"])
+        .arg(&agent_config)
+        .arg("--web")
+        .arg(format!("127.0.0.1:{web_port}"))
+        .arg("--api")
+        .arg(format!("127.0.0.1:{api_port}"))
         .output()
         .unwrap();
     assert!(
         printed.status.success(),
-        "paas-agent traefik-constraint: {}",
+        "paas-agent traefik-config: {}",
         String::from_utf8_lossy(&printed.stderr)
     );
-    let constraint = String::from_utf8(printed.stdout).unwrap().trim().to_owned();
-    (key, constraint)
+    let config = dir.join("traefik.yml");
+    std::fs::write(&config, printed.stdout).unwrap();
+    (key, config)
 }
 
 impl Drop for Traefik {

@@ -219,7 +219,8 @@ impl Gitd {
         self.spawn();
     }
 
-    fn kill(&mut self) {
+    /// Kills the server (as a crash would); [`Gitd::restart`] starts it again.
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

@@ -1,0 +1,123 @@
+//! The static Traefik config (`traefik.yml`) that agrees with the labels this agent puts on web
+//! containers: the Docker provider limited to this agent's instance key, the HTTP entrypoint
+//! named as the agent's routers expect (`runtime.traefik_entrypoint`) and the read-only API the
+//! agent polls during rollouts. `paas-agent traefik-config` prints it; `scripts/up`,
+//! `scripts/bench` and the e2e fixtures all run Traefik with it, so the label vocabulary and the
+//! static config live beside each other. Touches no file and no Docker: it only renders text.
+
+use std::net::SocketAddr;
+
+use clap::ValueEnum;
+
+use crate::config::AgentConfig;
+use crate::runtime::container::traefik_constraint;
+
+/// Traefik's log levels that paas uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+impl LogLevel {
+    fn as_traefik(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+        }
+    }
+}
+
+/// Where Traefik listens.
+pub struct Listeners {
+    /// The entrypoint the agent's routers name (`runtime.traefik_entrypoint`).
+    pub web: SocketAddr,
+    /// The API and `/ping` (entrypoint `traefik`), which `runtime.traefik_api` should point at.
+    pub api: SocketAddr,
+}
+
+/// The YAML text of the static config. Every interpolated value is a socket address, an
+/// entrypoint name checked by the agent's config (`[A-Za-z0-9_-]`) or a constraint over a hex
+/// key, so none needs escaping inside double quotes.
+pub fn render(config: &AgentConfig, listeners: &Listeners, log_level: LogLevel) -> String {
+    let entrypoint = &config.runtime.traefik_entrypoint;
+    let constraint = traefik_constraint(config.instance_key());
+    let (web, api, level) = (listeners.web, listeners.api, log_level.as_traefik());
+    format!(
+        "# Written by `paas-agent traefik-config`: the static config that agrees with the agent's
+# container labels. Holds the agent's instance key: keep it private (mode 0600).
+entryPoints:
+  {entrypoint}:
+    address: \"{web}\"
+  traefik:
+    address: \"{api}\"
+global:
+  checkNewVersion: false
+  sendAnonymousUsage: false
+api:
+  insecure: true
+ping: {{}}
+providers:
+  # Pick up new containers within 50 ms instead of the default 2 s.
+  providersThrottleDuration: 50ms
+  docker:
+    exposedByDefault: false
+    # Only containers carrying the agent's secret instance key: never an image's or a build
+    # step's labels.
+    constraints: \"{constraint}\"
+log:
+  level: {level}
+"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listeners() -> Listeners {
+        Listeners {
+            web: "127.0.0.1:8080".parse().unwrap(),
+            api: "127.0.0.1:8081".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_config_names_the_agents_entrypoint_key_and_ports() {
+        let mut config = AgentConfig::generate();
+        config.runtime.traefik_entrypoint = "public".to_owned();
+        let text = render(&config, &listeners(), LogLevel::Warn);
+        let key = config.instance_key().as_str();
+        assert!(text.contains("\n  public:\n    address: \"127.0.0.1:8080\"\n"));
+        assert!(text.contains("\n  traefik:\n    address: \"127.0.0.1:8081\"\n"));
+        assert!(text.contains(&format!(
+            "\n    constraints: \"Label(`paas.instance`,`{key}`)\"\n"
+        )));
+        assert!(text.contains("\n    exposedByDefault: false\n"));
+        assert!(text.contains("\n  providersThrottleDuration: 50ms\n"));
+        assert!(text.contains("\napi:\n  insecure: true\nping: {}\n"));
+        assert!(text.ends_with("log:\n  level: WARN\n"));
+    }
+
+    #[test]
+    fn the_constraint_is_the_one_the_agent_prints() {
+        let config = AgentConfig::generate();
+        let text = render(&config, &listeners(), LogLevel::Info);
+        assert!(text.contains(&traefik_constraint(config.instance_key())));
+        assert!(text.ends_with("  level: INFO\n"));
+    }
+
+    #[test]
+    fn every_line_is_indented_by_two_spaces_per_level() {
+        let text = render(&AgentConfig::generate(), &listeners(), LogLevel::Warn);
+        for line in text.lines() {
+            let indent = line.len() - line.trim_start().len();
+            assert_eq!(indent % 2, 0, "odd indentation: {line:?}");
+            assert!(!line.contains('\t'), "a tab in YAML: {line:?}");
+        }
+    }
+}
