@@ -268,3 +268,39 @@ impl std::str::FromStr for EventCursor {
         })
     }
 }
+
+#[cfg(test)]
+mod event_cursor_tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_reads_back_as_written() {
+        let cursor = EventCursor {
+            boot: "0a1b2c3d4e5f6071".into(),
+            since: 42,
+        };
+        assert_eq!(cursor.to_string(), "0a1b2c3d4e5f6071:42");
+        assert_eq!(cursor.to_string().parse::<EventCursor>(), Ok(cursor));
+        assert!("no-colon".parse::<EventCursor>().is_err());
+        assert!("boot:-1".parse::<EventCursor>().is_err());
+    }
+
+    #[test]
+    fn an_event_without_numbers_reads_as_unnumbered() {
+        let line = r#"{"timestamp":"2026-01-01T00:00:00Z","app":"hello","process":"web","index":1,"release":3,"message":"Starting process"}"#;
+        let event: NumberedEvent = serde_json::from_str(line).unwrap();
+        assert_eq!((event.boot.as_str(), event.seq), ("", 0));
+        assert_eq!(event.event.message, "Starting process");
+        let numbered = NumberedEvent {
+            boot: "b".into(),
+            seq: 7,
+            ..event
+        };
+        let text = serde_json::to_string(&numbered).unwrap();
+        let plain: InstanceEvent = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            plain, numbered.event,
+            "readers of plain events still read it"
+        );
+    }
+}
