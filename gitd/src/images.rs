@@ -1,6 +1,6 @@
 //! Which of an app's images stay on the host: those of its last [`KEPT_RELEASES`] successful
 //! releases (what `paas rollback` can go back to). Older ones are pruned through the agent
-//! after every successful deploy and rollback, under the app's lock.
+//! by the release lifecycle (`ops::release`) once a release serves, under the app's lock.
 
 use crate::state::SharedState;
 

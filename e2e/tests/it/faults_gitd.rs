@@ -138,13 +138,13 @@ fn a_push_killed_during_build_rollout_or_drain_leaves_the_last_good_release_serv
     git_reset_last(repo.path());
     assert_recovered(&platform, &app, repo.path(), 1);
 
-    // During the rollout, before the new release serves (it takes 30 s to start).
+    // During the rollout, before the new release serves (it takes 20 s to start).
     let cut = statuses(&platform, &app).len() as u64 + 1;
     commit_files(
         repo.path(),
         &[(
             "Procfile",
-            "web: sleep 30; exec httpd -f -p ${PORT:-5000} -h /www\n",
+            "web: sleep 20; exec httpd -f -p ${PORT:-5000} -h /www\n",
         )],
         "slow rollout",
     );
@@ -182,10 +182,10 @@ fn a_config_change_or_rollback_killed_mid_rollout_leaves_the_last_good_release_s
     commit_files(repo.path(), &[("Procfile", SLOW_PROCFILE)], "slow start");
     deploy(&platform, &app, repo.path());
 
-    // A config change whose release takes 30 s to start, cut off mid-rollout (v2).
+    // A config change whose release takes 10 s to start, cut off mid-rollout (v2).
     let change = platform
         .cli
-        .cmd(&["config:set", "START_DELAY=30", "-a", &app])
+        .cmd(&["config:set", "START_DELAY=10", "-a", &app])
         .spawn_in_terminal();
     wait_for("v2's container to start", || {
         (!platform.containers_of_release(&app, 2).is_empty()).then_some(())
@@ -204,9 +204,9 @@ fn a_config_change_or_rollback_killed_mid_rollout_leaves_the_last_good_release_s
     assert_eq!(config, serde_json::json!({}), "the change did not stick");
     platform.wait_for_body(&app, &format!("from {app} v1 on "));
 
-    // A rollback to a release that takes 30 s to start (v3 set the delay, v4 unset it).
+    // A rollback to a release that takes 10 s to start (v3 set the delay, v4 unset it).
     platform
-        .paas(&["config:set", "START_DELAY=30", "-a", &app])
+        .paas(&["config:set", "START_DELAY=10", "-a", &app])
         .success();
     platform
         .paas(&["config:unset", "START_DELAY", "-a", &app])

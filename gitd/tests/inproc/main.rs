@@ -6,4 +6,5 @@
 mod util;
 
 mod ops;
+mod recovery;
 mod serve;

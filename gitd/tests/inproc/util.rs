@@ -647,6 +647,14 @@ impl TestGitd {
         commit
     }
 
+    /// Stops the server and serves the same data dir again, as a restart after a crash would
+    /// (new ports; the admin's token stays valid).
+    pub async fn restart(&mut self) {
+        let data = self.data_dir().to_owned();
+        self.server = serve(&data, &self.agent).await;
+        self.url = format!("http://{}", self.server.http_addr);
+    }
+
     /// The saved output of release `version`.
     pub async fn output(&self, app: &str, version: u32) -> String {
         let (status, body) = self
