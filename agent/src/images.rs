@@ -35,7 +35,8 @@ fn docker_error(err: DockerError) -> ApiError {
 }
 
 fn check_app(app: &str) -> Result<(), ApiError> {
-    paas_api::validate_app_name(app)
+    app.parse::<paas_api::AppName>()
+        .map(drop)
         .map_err(|err| ApiError::new(ErrorCode::InvalidInput, err.to_string()))
 }
 

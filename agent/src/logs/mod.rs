@@ -79,9 +79,11 @@ async fn logs(
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
     let invalid = |message: String| ApiError::new(ErrorCode::InvalidInput, message);
-    paas_api::validate_app_name(&app).map_err(|err| invalid(err.to_string()))?;
+    app.parse::<paas_api::AppName>()
+        .map_err(|err| invalid(err.to_string()))?;
     if let Some(process) = &query.process {
-        paas_api::formation::validate_process_type(process)
+        process
+            .parse::<paas_api::ProcessType>()
             .map_err(|err| invalid(err.to_string()))?;
     }
     let tail = query.tail.unwrap_or(DEFAULT_TAIL);

@@ -1,6 +1,6 @@
 //! Apps and their collaborators.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
 use paas_api::types::{
@@ -10,10 +10,11 @@ use rand::Rng;
 use serde::Deserialize;
 
 use super::formation::{current_formation, detached};
-use super::{ApiError, ApiResult, AuthUser, Json};
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::db::{is_constraint_violation, queries};
 use crate::repos;
 use crate::state::SharedState;
+use paas_api::{AppName, Username};
 
 pub async fn list(State(state): State<SharedState>, auth: AuthUser) -> ApiResult<Json<Vec<App>>> {
     let user = auth.user.clone();
@@ -42,10 +43,7 @@ pub async fn create(
     Json(request): Json<CreateAppRequest>,
 ) -> ApiResult<(StatusCode, Json<App>)> {
     let name = match request.name {
-        Some(name) => {
-            paas_api::validate_app_name(&name)?;
-            name
-        }
+        Some(name) => String::from(name),
         None => generated_name(),
     };
     let owner = auth.user.clone();
@@ -126,7 +124,7 @@ fn generated_name() -> String {
 pub async fn info(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<App>> {
     let app = auth.app(&state, &name).await?;
     let app_id = app.id;
@@ -162,7 +160,7 @@ pub struct DestroyQuery {
 pub async fn destroy(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Query(query): Query<DestroyQuery>,
 ) -> ApiResult<StatusCode> {
     detached(async move {
@@ -227,7 +225,7 @@ pub async fn destroy(
 pub async fn list_collaborators(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<Vec<Collaborator>>> {
     let app = auth.app(&state, &name).await?;
     let app_id = app.id;
@@ -249,7 +247,7 @@ pub async fn list_collaborators(
 pub async fn add_collaborator(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(request): Json<AddCollaboratorRequest>,
 ) -> ApiResult<(StatusCode, Json<Collaborator>)> {
     let app = auth.app(&state, &name).await?;
@@ -279,7 +277,7 @@ pub async fn add_collaborator(
     Ok((
         StatusCode::CREATED,
         Json(Collaborator {
-            username: request.username,
+            username: request.username.into(),
             role: CollaboratorRole::Collaborator,
         }),
     ))
@@ -288,7 +286,7 @@ pub async fn add_collaborator(
 pub async fn remove_collaborator(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path((name, username)): Path<(String, String)>,
+    Path((name, username)): Path<(AppName, Username)>,
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &name).await?;
     auth.require_owner(&app)?;

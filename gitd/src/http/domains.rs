@@ -5,24 +5,25 @@
 //! and their neighbours are refused, and so is any name that overlaps another app's (a
 //! wildcard over its name, or a name under its wildcard); see `paas_api::domains`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
 use paas_api::domains::{check_platform_hosts, is_wildcard, overlaps, validate_domain};
 use paas_api::types::{AddDomainRequest, Domain};
 
 use super::formation::{current_formation, deploy_failed, detached};
-use super::{ApiError, ApiResult, AuthUser, Json};
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::db::queries::AppRow;
 use crate::db::{self, is_constraint_violation, queries};
 use crate::deploy::rollout;
 use crate::events;
 use crate::state::SharedState;
+use paas_api::AppName;
 
 pub async fn list(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<Vec<Domain>>> {
     let app = auth.app(&state, &name).await?;
     let domains = state
@@ -43,7 +44,7 @@ pub async fn list(
 pub async fn add(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(request): Json<AddDomainRequest>,
 ) -> ApiResult<(StatusCode, Json<Domain>)> {
     let app = auth.app(&state, &name).await?;
@@ -136,7 +137,7 @@ fn in_use(hostname: &str) -> ApiError {
 pub async fn remove(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path((name, hostname)): Path<(String, String)>,
+    Path((name, hostname)): Path<(AppName, String)>,
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &name).await?;
     detached(remove_detached(state, auth.user.username, app, hostname)).await

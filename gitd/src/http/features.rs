@@ -4,19 +4,20 @@
 
 use std::collections::BTreeSet;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use paas_api::types::{AppFeature, Feature, FeatureUpdate};
 
 use super::formation::{current_formation, deploy_failed, detached};
-use super::{ApiError, ApiResult, AuthUser, Json};
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::db::queries;
 use crate::deploy::rollout;
 use crate::state::SharedState;
+use paas_api::AppName;
 
 pub async fn list(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<Vec<AppFeature>>> {
     let app = auth.app(&state, &name).await?;
     let enabled = state
@@ -34,7 +35,7 @@ pub async fn list(
 pub async fn update(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path((name, feature)): Path<(String, String)>,
+    Path((name, feature)): Path<(AppName, String)>,
     Json(update): Json<FeatureUpdate>,
 ) -> ApiResult<Json<AppFeature>> {
     detached(async move {

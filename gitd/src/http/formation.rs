@@ -4,24 +4,23 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
 use paas_api::agent::Instance;
-use paas_api::formation::{apply_scale, parse_scale_args};
-use paas_api::types::{
-    Formation, InstanceState, ProcessInstance, Release, RestartRequest, ScaleRequest,
-};
+use paas_api::formation::apply_scale;
+use paas_api::types::{Formation, ProcessInstance, Release, RestartRequest, ScaleRequest};
 
-use super::{ApiError, ApiResult, AuthUser, Json};
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::db::queries::{self, AppRow};
 use crate::deploy::rollout::{self, RolloutFailure};
 use crate::state::SharedState;
+use paas_api::AppName;
 
 pub async fn ps(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<Vec<ProcessInstance>>> {
     let app = auth.app(&state, &name).await?;
     let Some(agent) = state.agent.as_ref() else {
@@ -36,20 +35,12 @@ pub async fn ps(
     Ok(Json(listed))
 }
 
-/// Docker's view of a container in Heroku's words.
 fn process_instance(instance: Instance) -> ProcessInstance {
-    let state = match (instance.state.as_str(), instance.health.as_deref()) {
-        ("running", None | Some("healthy")) => InstanceState::Up,
-        ("running", Some("unhealthy")) => InstanceState::Crashed,
-        ("running" | "created", _) => InstanceState::Starting,
-        ("restarting" | "exited" | "dead", _) => InstanceState::Crashed,
-        _ => InstanceState::Down,
-    };
     ProcessInstance {
         process: instance.process,
         index: instance.index,
         release: instance.release,
-        state,
+        state: instance.state,
         since: instance.started_at,
         container: instance.name,
     }
@@ -58,7 +49,7 @@ fn process_instance(instance: Instance) -> ProcessInstance {
 pub async fn list(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<Vec<Formation>>> {
     let app = auth.app(&state, &name).await?;
     let (release, formation) = current_formation(&state, &app).await?;
@@ -68,13 +59,12 @@ pub async fn list(
 pub async fn scale(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(request): Json<ScaleRequest>,
 ) -> ApiResult<Json<Vec<Formation>>> {
     detached(async move {
         let app = auth.app(&state, &name).await?;
-        let changes =
-            parse_scale_args(&request.changes).map_err(|e| ApiError::invalid(e.to_string()))?;
+        let changes = request.changes;
         let lock = state.app_locks.for_app(&app.name);
         let _held = lock.lock().await;
         // Read under the lock, so `web+1` adds to what the previous change left.
@@ -106,7 +96,7 @@ pub async fn scale(
 pub async fn restart(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(request): Json<RestartRequest>,
 ) -> ApiResult<StatusCode> {
     detached(async move {
@@ -121,7 +111,7 @@ pub async fn restart(
             )));
         }
         if let Some(process) = &request.process
-            && !formation.contains_key(process)
+            && !formation.contains_key(process.as_str())
         {
             let known = formation.keys().cloned().collect::<Vec<_>>().join(", ");
             return Err(ApiError::invalid(format!(
@@ -130,8 +120,8 @@ pub async fn restart(
         }
         let restarted = request
             .process
-            .clone()
-            .unwrap_or_else(|| "all processes".to_owned());
+            .as_ref()
+            .map_or_else(|| "all processes".to_owned(), ToString::to_string);
         rollout::restart(&state, &app, request.process, |line| {
             tracing::info!(app = %app.name, "{line}");
         })
@@ -208,42 +198,4 @@ pub fn no_agent() -> ApiError {
         ErrorCode::DeployFailed,
         "No agent is configured: set [agent] url and token in gitd.toml.",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn instance(state: &str, health: Option<&str>) -> Instance {
-        Instance {
-            process: "web".into(),
-            index: 1,
-            release: 3,
-            name: "paas-hello-v3-web-1".into(),
-            container_id: "abc".into(),
-            state: state.into(),
-            started_at: None,
-            health: health.map(str::to_owned),
-        }
-    }
-
-    #[test]
-    fn docker_states_read_as_heroku_states() {
-        for (state, health, expected) in [
-            ("running", None, InstanceState::Up),
-            ("running", Some("healthy"), InstanceState::Up),
-            ("running", Some("starting"), InstanceState::Starting),
-            ("running", Some("unhealthy"), InstanceState::Crashed),
-            ("created", None, InstanceState::Starting),
-            ("restarting", None, InstanceState::Crashed),
-            ("exited", None, InstanceState::Crashed),
-            ("removing", None, InstanceState::Down),
-        ] {
-            assert_eq!(
-                process_instance(instance(state, health)).state,
-                expected,
-                "{state} {health:?}"
-            );
-        }
-    }
 }

@@ -4,7 +4,7 @@
 //! at most `num` lines is held, to merge it with the stored events.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::Response;
 use futures::{Stream, StreamExt};
@@ -14,11 +14,12 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::formation::{deploy_failed, no_agent};
-use super::{ApiError, ApiResult, AuthUser};
+use super::{ApiError, ApiResult, AuthUser, Path};
 use crate::db::queries;
 use crate::events;
 use crate::state::SharedState;
 use paas_agent_client::LogsRequest;
+use paas_api::AppName;
 
 /// Lines shown when the request names no `num`.
 const DEFAULT_NUM: usize = 100;
@@ -57,7 +58,7 @@ impl Filter {
 pub async fn logs(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
@@ -68,7 +69,8 @@ pub async fn logs(
         )));
     }
     if let Some(process) = &query.ps {
-        paas_api::formation::validate_process_type(process)
+        process
+            .parse::<paas_api::ProcessType>()
             .map_err(|err| ApiError::invalid(err.to_string()))?;
     }
     let source = match query.source.as_deref() {

@@ -3,21 +3,22 @@
 //! whose image is still on the host can be rolled back to; anything else is refused before
 //! anything changes.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use paas_api::ErrorCode;
 use paas_api::types::{Release, ReleaseStatus, RollbackRequest};
 
 use super::formation::{deploy_failed, no_agent};
-use super::{ApiError, ApiResult, AuthUser, Json};
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::db::queries;
 use crate::deploy::rollout;
 use crate::state::SharedState;
 use crate::{events, images};
+use paas_api::AppName;
 
 pub async fn rollback(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(request): Json<RollbackRequest>,
 ) -> ApiResult<Json<Release>> {
     let app = auth.app(&state, &name).await?;
