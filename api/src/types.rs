@@ -402,3 +402,51 @@ mod feature_tests {
         assert!("NON-ROOT".parse::<Feature>().is_err());
     }
 }
+
+#[cfg(test)]
+mod request_tests {
+    use super::*;
+
+    #[test]
+    fn scale_requests_keep_their_wire_form() {
+        let request: ScaleRequest =
+            serde_json::from_str(r#"{"changes":["web=3","worker+1"]}"#).unwrap();
+        assert_eq!(request.changes.len(), 2);
+        assert_eq!(request.changes[0].process, "web");
+        assert_eq!(
+            serde_json::to_string(&request).unwrap(),
+            r#"{"changes":["web=3","worker+1"]}"#
+        );
+        let err = serde_json::from_str::<ScaleRequest>(r#"{"changes":["web=-1"]}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid scale argument \"web=-1\": the count must be 0 to 100"),
+            "{err}"
+        );
+        assert!(serde_json::from_str::<ScaleRequest>(r#"{"changes":[]}"#).is_err());
+    }
+
+    #[test]
+    fn requests_refuse_bad_names() {
+        for (body, expected) in [
+            (r#"{"name":"../x"}"#, "invalid app name"),
+            (r#"{"name":""}"#, "invalid app name"),
+        ] {
+            let err = serde_json::from_str::<CreateAppRequest>(body).unwrap_err();
+            assert!(err.to_string().contains(expected), "{body}: {err}");
+        }
+        assert!(
+            serde_json::from_str::<CreateAppRequest>("{}")
+                .unwrap()
+                .name
+                .is_none()
+        );
+        let err =
+            serde_json::from_str::<AddCollaboratorRequest>(r#"{"username":"Eve"}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid username"), "{err}");
+        let err = serde_json::from_str::<RestartRequest>(r#"{"process":"Web"}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid process type"), "{err}");
+        let err = serde_json::from_str::<ConfigUpdate>(r#"{"vars":{"A-B":null}}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid config key"), "{err}");
+    }
+}

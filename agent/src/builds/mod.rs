@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 use tracing::{info, warn};
 
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::state::AgentState;
 
 /// The spec line is small JSON; anything longer is not a spec.

@@ -19,7 +19,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -35,7 +35,7 @@ use tokio::sync::{OwnedMutexGuard, mpsc};
 use tracing::{info, warn};
 
 use crate::config::RuntimeConfig;
-use crate::http::ApiError;
+use crate::error::{ApiError, Path};
 use crate::state::AgentState;
 pub use container::InstanceKey;
 use rollout::{Rollout, RolloutError};
@@ -235,21 +235,24 @@ fn encode_event(event: &RolloutEvent) -> Bytes {
 
 async fn put_app(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let spec: AppSpec = parse_json(&body, "app spec")?;
     validate_spec(&app, &spec)?;
     info!(%app, release = spec.release, "rollout requested");
-    Ok(stream_rollout(state, app, Work::Apply(Box::new(spec))))
+    Ok(stream_rollout(
+        state,
+        app.into(),
+        Work::Apply(Box::new(spec)),
+    ))
 }
 
 async fn restart_app(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    check_app(&app)?;
     let request: RestartRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RestartRequest::default()
     } else {
@@ -257,16 +260,15 @@ async fn restart_app(
     };
     Ok(stream_rollout(
         state,
-        app,
+        app.into(),
         Work::Restart(request.process.map(String::from)),
     ))
 }
 
 async fn list_instances(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
 ) -> Result<Json<Vec<Instance>>, ApiError> {
-    check_app(&app)?;
     docker::instances(&state.docker, state.config.instance_key(), &app)
         .await
         .map(Json)
@@ -275,9 +277,8 @@ async fn list_instances(
 
 async fn delete_app(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
 ) -> Result<Response, ApiError> {
-    check_app(&app)?;
     let _guard = state.runtime.lock(&app).await;
     let docker_error =
         |err: bollard::errors::Error| ApiError::new(ErrorCode::Internal, format!("Docker: {err}"));
