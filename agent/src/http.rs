@@ -1,15 +1,16 @@
 //! The agent's HTTP API: one router merged from each area's routes, behind bearer-token auth.
 //! Every area (builds now, the container runtime later) contributes a `routes()` that is merged
-//! here, so all of them share the auth layer and the error envelope.
+//! here, so all of them share the auth layer; the error envelope is `crate::error`'s.
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use paas_api::{ErrorBody, ErrorCode};
+use paas_api::ErrorCode;
 
 use crate::builds;
+use crate::error::ApiError;
 use crate::events;
 use crate::images;
 use crate::instances;
@@ -30,30 +31,6 @@ pub fn router(state: AgentState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), require_token))
         .with_state(state)
-}
-
-/// An error answered as `{"error":{"code","message"}}` with the code's status.
-#[derive(Debug)]
-pub struct ApiError {
-    pub code: ErrorCode,
-    pub message: String,
-}
-
-impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(ErrorBody::new(self.code, self.message))).into_response()
-    }
 }
 
 async fn require_token(State(state): State<AgentState>, request: Request, next: Next) -> Response {

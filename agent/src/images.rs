@@ -9,17 +9,17 @@
 use std::collections::{HashMap, HashSet};
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, RemoveImageOptions};
-use paas_api::ErrorCode;
 use paas_api::agent::{PruneRequest, PruneResult};
+use paas_api::{AppName, ErrorCode};
 use tracing::info;
 
-use crate::http::ApiError;
+use crate::error::{ApiError, Path};
 use crate::runtime::InstanceKey;
 use crate::runtime::container::docker_filters;
 use crate::state::AgentState;
@@ -34,16 +34,10 @@ fn docker_error(err: DockerError) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("Docker: {err}"))
 }
 
-fn check_app(app: &str) -> Result<(), ApiError> {
-    paas_api::validate_app_name(app)
-        .map_err(|err| ApiError::new(ErrorCode::InvalidInput, err.to_string()))
-}
-
 async fn list(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    check_app(&app)?;
     app_tags(&state.docker, &app)
         .await
         .map(Json)
@@ -52,10 +46,9 @@ async fn list(
 
 async fn prune(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
     body: Bytes,
 ) -> Result<Json<PruneResult>, ApiError> {
-    check_app(&app)?;
     let request: PruneRequest = serde_json::from_slice(&body).map_err(|err| {
         ApiError::new(
             ErrorCode::InvalidInput,

@@ -6,6 +6,7 @@
 
 mod builds;
 mod config;
+mod error;
 mod events;
 mod http;
 mod images;

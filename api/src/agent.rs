@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::names::{HealthPath, ProcessType};
+use crate::types::InstanceState;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildSpec {
     pub app: String,
@@ -76,13 +79,13 @@ pub struct AppSpec {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Process types by name (`web`, `worker`, …).
-    pub processes: BTreeMap<String, ProcessSpec>,
+    pub processes: BTreeMap<ProcessType, ProcessSpec>,
     /// Custom hostnames routed to `web` besides `<app>.<domain>`.
     #[serde(default)]
     pub domains: Vec<String>,
     /// Path `web` containers must answer 2xx/3xx on; `None` = the agent's default (`/`).
     #[serde(default)]
-    pub health_check_path: Option<String>,
+    pub health_check_path: Option<HealthPath>,
     /// Lock-downs the app opted into (`paas features:enable`), on top of the platform's own.
     #[serde(default)]
     pub container: ContainerOptions,
@@ -128,23 +131,21 @@ pub enum RolloutEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartRequest {
     #[serde(default)]
-    pub process: Option<String>,
+    pub process: Option<ProcessType>,
 }
 
 /// One container of an app, as read back from its labels and Docker's state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
-    pub process: String,
+    pub process: ProcessType,
     pub index: u32,
     pub release: u32,
     /// Docker container name, `paas-<app>-v<N>-<process>-<i>`.
     pub name: String,
     pub container_id: String,
-    /// Docker's state: `running`, `restarting`, `exited`, …
-    pub state: String,
+    /// Docker's state and health, in Heroku's words.
+    pub state: InstanceState,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// Docker's health status (`starting`, `healthy`, `unhealthy`) for checked containers.
-    pub health: Option<String>,
 }
 
 // Logs and images

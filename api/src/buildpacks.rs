@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize};
 
-use crate::names::validate_config_key;
+use crate::names::ConfigKey;
 
 /// The largest `buildpacks.yaml` read, in bytes.
 pub const MAX_BUILDPACKS_YAML_BYTES: usize = 64 * 1024;
@@ -159,7 +159,7 @@ impl<'de> Deserialize<'de> for EnvEntry {
         let (key, value) = entry
             .split_once('=')
             .ok_or_else(|| de::Error::custom(format!("env entry {entry:?} is not KEY=VALUE")))?;
-        validate_config_key(key).map_err(de::Error::custom)?;
+        key.parse::<ConfigKey>().map_err(de::Error::custom)?;
         Ok(EnvEntry {
             key: key.to_owned(),
             value: value.to_owned(),

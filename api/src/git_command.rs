@@ -7,9 +7,9 @@
 //! git only sends them when a user overrides `remote.<name>.receivepack`, and one spelling
 //! keeps the allow-list small. Nothing else is accepted; in particular no second argument, no
 //! quote that does not enclose the whole argument, no control character, and no name that
-//! [`validate_app_name`] refuses (so no `/`, `.`, `..` or `~` can reach a path).
+//! [`AppName`] refuses (so no `/`, `.`, `..` or `~` can reach a path).
 
-use crate::names::validate_app_name;
+use crate::names::AppName;
 
 /// The longest exec request considered at all.
 pub const MAX_COMMAND_BYTES: usize = 256;
@@ -35,7 +35,7 @@ impl GitService {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitCommand {
     pub service: GitService,
-    pub app: String,
+    pub app: AppName,
 }
 
 /// Why an exec request was refused; each message is one line, safe to show the client.
@@ -76,13 +76,10 @@ pub fn parse_git_command(command: &[u8]) -> Result<GitCommand, GitCommandError> 
     let path = unquote(argument)?;
     let name = path.strip_prefix('/').unwrap_or(path);
     let name = name.strip_suffix(".git").unwrap_or(name);
-    if validate_app_name(name).is_err() {
-        return Err(GitCommandError::BadPath(path.to_owned()));
-    }
-    Ok(GitCommand {
-        service,
-        app: name.to_owned(),
-    })
+    let app = name
+        .parse()
+        .map_err(|_| GitCommandError::BadPath(path.to_owned()))?;
+    Ok(GitCommand { service, app })
 }
 
 /// The argument without its enclosing single quotes, if it has them. Quotes anywhere else,
@@ -112,7 +109,7 @@ mod tests {
     fn ok(service: GitService, app: &str) -> Result<GitCommand, GitCommandError> {
         Ok(GitCommand {
             service,
-            app: app.to_owned(),
+            app: app.parse().unwrap(),
         })
     }
 

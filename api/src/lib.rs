@@ -14,4 +14,4 @@ pub mod procfile;
 pub mod types;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
-pub use names::{ValidationError, validate_app_name, validate_config_key, validate_username};
+pub use names::{AppName, ConfigKey, HealthPath, ProcessType, Username, ValidationError};

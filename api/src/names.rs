@@ -1,5 +1,14 @@
-//! Validation of the names users choose: apps, config keys, usernames.
+//! The names users choose, each a type with one rule: [`AppName`], [`ProcessType`],
+//! [`ConfigKey`], [`Username`], [`HealthPath`]. A value of one of these types has passed its
+//! rule, so code that holds one never checks it again. Each parses with `FromStr` or
+//! `TryFrom<String>`, prints with `Display`, serializes as the plain string and validates when
+//! deserialized, so serde (and with it axum's `Json` and `Path` extractors) refuses a bad
+//! name with the rule's message.
 
+use std::borrow::Borrow;
+use std::fmt;
+use std::ops::Deref;
+use std::str::FromStr;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -10,6 +19,10 @@ pub enum ValidationError {
         "invalid app name {0:?}: use 1 to 30 lowercase letters, digits and dashes, starting with a letter"
     )]
     AppName(String),
+    #[error(
+        "invalid process type {0:?}: use 1 to 30 lowercase letters, digits, dashes and underscores, starting with a letter or digit"
+    )]
+    ProcessType(String),
     #[error(
         "invalid config key {0:?}: use letters, digits and underscores, not starting with a digit"
     )]
@@ -24,30 +37,152 @@ pub enum ValidationError {
         "invalid username {0:?}: use 1 to 40 lowercase letters, digits, dots, dashes and underscores, starting with a letter or digit"
     )]
     Username(String),
+    #[error(
+        "invalid health check path {0:?}: it must start with / and use URL characters only (letters, digits and / . _ ~ ? = & % + : @ , ; -), at most 1024 of them"
+    )]
+    HealthPath(String),
 }
 
 /// The longest config value accepted, in bytes.
 pub const MAX_CONFIG_VALUE_BYTES: usize = 32 * 1024;
 
 static APP_NAME: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-z][a-z0-9-]{0,29}$").unwrap());
+static PROCESS_TYPE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]{0,29}$").unwrap());
 static CONFIG_KEY: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z_][A-Za-z0-9_]*$").unwrap());
 static USERNAME: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9._-]{0,39}$").unwrap());
+/// The path goes single-quoted into the health probe's shell line, so no quotes, spaces,
+/// backslashes or `$`.
+static HEALTH_PATH: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^/[A-Za-z0-9._~/?=&%+:@,;-]{0,1023}$").unwrap());
 
-pub fn validate_app_name(name: &str) -> Result<(), ValidationError> {
-    if APP_NAME.is_match(name) {
-        Ok(())
-    } else {
-        Err(ValidationError::AppName(name.to_owned()))
-    }
+/// A string type whose values all match `$rule`, refused with `ValidationError::$name`.
+macro_rules! validated_name {
+    ($(#[$doc:meta])* $name:ident, $rule:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = ValidationError;
+
+            fn try_from(value: String) -> Result<Self, ValidationError> {
+                if $rule.is_match(&value) {
+                    Ok($name(value))
+                } else {
+                    Err(ValidationError::$name(value))
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ValidationError;
+
+            fn from_str(value: &str) -> Result<Self, ValidationError> {
+                Self::try_from(value.to_owned())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        /// As the string, so `{:?}` in messages reads `"web"`, not a struct.
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl Deref for $name {
+            type Target = str;
+
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        /// Lets maps keyed by this type be looked up with a `&str`.
+        impl Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
 }
 
-pub fn validate_config_key(key: &str) -> Result<(), ValidationError> {
-    if CONFIG_KEY.is_match(key) {
-        Ok(())
-    } else {
-        Err(ValidationError::ConfigKey(key.to_owned()))
+validated_name!(
+    /// An app's name, `^[a-z][a-z0-9-]{0,29}$`: it becomes a host name label, a repository
+    /// file name and part of container names.
+    AppName,
+    APP_NAME
+);
+
+validated_name!(
+    /// A process type (`web`, `worker`, `clock_2`), the Procfile's rule:
+    /// `^[a-z0-9][a-z0-9_-]{0,29}$`.
+    ProcessType,
+    PROCESS_TYPE
+);
+
+validated_name!(
+    /// A config var's name, `^[A-Za-z_][A-Za-z0-9_]*$`: a valid environment variable name.
+    ConfigKey,
+    CONFIG_KEY
+);
+
+validated_name!(
+    /// A user's login name, `^[a-z0-9][a-z0-9._-]{0,39}$`.
+    Username,
+    USERNAME
+);
+
+validated_name!(
+    /// The path `web` instances must answer 2xx/3xx on (`/health?full=1`): plain URL
+    /// characters only, since it ends up inside the probe command.
+    HealthPath,
+    HEALTH_PATH
+);
+
+impl ProcessType {
+    /// `web`, the process type that gets HTTP traffic.
+    pub fn web() -> ProcessType {
+        ProcessType("web".to_owned())
     }
 }
 
@@ -62,22 +197,22 @@ pub fn validate_config_value(key: &str, value: &str) -> Result<(), ValidationErr
     Ok(())
 }
 
-pub fn validate_username(name: &str) -> Result<(), ValidationError> {
-    if USERNAME.is_match(name) {
-        Ok(())
-    } else {
-        Err(ValidationError::Username(name.to_owned()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn accepts<T: FromStr<Err = ValidationError>>(good: &str) {
+        assert!(good.parse::<T>().is_ok(), "{good:?} should be accepted");
+    }
+
+    fn refuses<T: FromStr<Err = ValidationError> + fmt::Debug>(bad: &str) {
+        assert!(bad.parse::<T>().is_err(), "{bad:?} should be refused");
+    }
+
     #[test]
     fn app_names() {
         for good in ["a", "hello", "my-app-2", &"a".repeat(30)] {
-            assert!(validate_app_name(good).is_ok(), "{good}");
+            accepts::<AppName>(good);
         }
         for bad in [
             "",
@@ -92,18 +227,55 @@ mod tests {
             &"a".repeat(31),
             "a\n",
         ] {
-            assert!(validate_app_name(bad).is_err(), "{bad:?}");
+            refuses::<AppName>(bad);
         }
+        assert_eq!(
+            "A".parse::<AppName>().unwrap_err().to_string(),
+            "invalid app name \"A\": use 1 to 30 lowercase letters, digits and dashes, starting with a letter"
+        );
+    }
+
+    #[test]
+    fn process_types() {
+        for good in ["web", "worker", "clock_2", "2nd", "a-b", &"a".repeat(30)] {
+            accepts::<ProcessType>(good);
+        }
+        for bad in [
+            "",
+            "-web",
+            "Web",
+            "a b",
+            "a.b",
+            "a/b",
+            "web=",
+            &"a".repeat(31),
+        ] {
+            refuses::<ProcessType>(bad);
+        }
+        assert_eq!(ProcessType::web(), "web");
+        assert!(
+            "Web"
+                .parse::<ProcessType>()
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid process type \"Web\": ")
+        );
     }
 
     #[test]
     fn config_keys() {
         for good in ["A", "_X", "DATABASE_URL", "a1"] {
-            assert!(validate_config_key(good).is_ok(), "{good}");
+            accepts::<ConfigKey>(good);
         }
         for bad in ["", "1A", "A-B", "A B", "A=B", "É"] {
-            assert!(validate_config_key(bad).is_err(), "{bad:?}");
+            refuses::<ConfigKey>(bad);
         }
+        assert!(
+            "1A".parse::<ConfigKey>()
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid config key \"1A\": ")
+        );
     }
 
     #[test]
@@ -114,10 +286,106 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert!(validate_username("alice").is_ok());
-        assert!(validate_username("a.b-c_d").is_ok());
+        accepts::<Username>("alice");
+        accepts::<Username>("a.b-c_d");
         for bad in ["", "Alice", ".x", "a b", "a/b", &"a".repeat(41)] {
-            assert!(validate_username(bad).is_err(), "{bad:?}");
+            refuses::<Username>(bad);
         }
+        assert!(
+            "Eve"
+                .parse::<Username>()
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid username \"Eve\": ")
+        );
+    }
+
+    #[test]
+    fn health_paths() {
+        for good in [
+            "/",
+            "/health",
+            "/health?full=1",
+            "/a/b.c_d~e%20f&g=h+i:j@k,l;m-n",
+            &format!("/{}", "a".repeat(1023)),
+        ] {
+            accepts::<HealthPath>(good);
+        }
+        for bad in [
+            "",
+            "health",
+            "/a b",
+            "/$(id)",
+            "/x'; rm -rf /",
+            "/x' ; rm -rf /",
+            "/'$(reboot)'",
+            "/a\\b",
+            "/a\"b",
+            "/a`b`",
+            "/a\nb",
+            &format!("/{}", "a".repeat(1024)),
+        ] {
+            refuses::<HealthPath>(bad);
+        }
+        assert!(
+            "health"
+                .parse::<HealthPath>()
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid health check path \"health\": it must start with /")
+        );
+    }
+
+    #[test]
+    fn names_serialize_as_plain_strings_and_validate_when_read() {
+        let app: AppName = "hello".parse().unwrap();
+        assert_eq!(serde_json::to_string(&app).unwrap(), r#""hello""#);
+        assert_eq!(serde_json::from_str::<AppName>(r#""hello""#).unwrap(), app);
+        let err = serde_json::from_str::<AppName>(r#""../x""#).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid app name \"../x\""),
+            "{err}"
+        );
+        assert!(serde_json::from_str::<AppName>("5").is_err());
+
+        let path: HealthPath = "/health".parse().unwrap();
+        assert_eq!(
+            serde_json::from_value::<HealthPath>(serde_json::to_value(&path).unwrap()).unwrap(),
+            path
+        );
+        let err = serde_json::from_str::<HealthPath>(r#""/'; reboot; '""#).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid health check path"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn names_validate_as_map_keys() {
+        use std::collections::BTreeMap;
+        let vars: BTreeMap<ConfigKey, String> =
+            serde_json::from_str(r#"{"DATABASE_URL":"x"}"#).unwrap();
+        assert_eq!(vars["DATABASE_URL"], "x");
+        let err =
+            serde_json::from_str::<BTreeMap<ConfigKey, String>>(r#"{"A-B":"x"}"#).unwrap_err();
+        assert!(
+            err.to_string().contains("invalid config key \"A-B\""),
+            "{err}"
+        );
+        assert_eq!(
+            serde_json::to_string(&vars).unwrap(),
+            r#"{"DATABASE_URL":"x"}"#
+        );
+    }
+
+    #[test]
+    fn names_read_as_their_strings() {
+        let user: Username = "alice".parse().unwrap();
+        assert_eq!(user.to_string(), "alice");
+        assert_eq!(format!("{user:?}"), "\"alice\"");
+        assert_eq!(user.as_str(), "alice");
+        assert_eq!(user, "alice");
+        assert_eq!(String::from(user.clone()), "alice");
+        assert_eq!(Username::try_from("alice".to_owned()), Ok(user));
     }
 }

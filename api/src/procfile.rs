@@ -2,19 +2,15 @@
 //!
 //! One `type: command` per line; blank lines and `#` comments are skipped. Type names are 1 to
 //! 30 lowercase letters, digits, dashes and underscores, starting with a letter or digit (they
-//! become container names and labels); each may appear once; commands may not be empty nor
+//! become container names and labels: [`ProcessType`]'s rule); each may appear once; commands may not be empty nor
 //! contain control characters other than tabs.
 
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 
-use regex::Regex;
+use crate::names::ProcessType;
 
 /// The largest Procfile read, in bytes.
 pub const MAX_PROCFILE_BYTES: usize = 64 * 1024;
-
-static PROCESS_TYPE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-z0-9][a-z0-9_-]{0,29}$").unwrap());
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcfileError {
@@ -55,7 +51,7 @@ pub fn parse_procfile(text: &str) -> Result<BTreeMap<String, String>, ProcfileEr
             .ok_or(ProcfileError::NoColon { line })?;
         let name = name.trim();
         let command = command.trim();
-        if !PROCESS_TYPE.is_match(name) {
+        if name.parse::<ProcessType>().is_err() {
             return Err(ProcfileError::BadType {
                 line,
                 name: name.to_owned(),

@@ -33,6 +33,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::formation::ScaleChanges;
+use crate::names::{AppName, ConfigKey, ProcessType, Username};
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginRequest {
     pub username: String,
@@ -55,7 +58,7 @@ pub struct User {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CreateUserRequest {
-    pub username: String,
+    pub username: Username,
     pub password: String,
     #[serde(default)]
     pub is_admin: bool,
@@ -65,7 +68,7 @@ pub struct CreateUserRequest {
 pub struct CreateAppRequest {
     /// Omitted: the server picks a free name, as Heroku does.
     #[serde(default)]
-    pub name: Option<String>,
+    pub name: Option<AppName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,7 +110,7 @@ pub struct Collaborator {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AddCollaboratorRequest {
-    pub username: String,
+    pub username: Username,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,7 +159,7 @@ pub struct ConfigVars {
 /// `PATCH /v1/apps/{app}/config`: a key set to `null` is unset, as in Heroku's API.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ConfigUpdate {
-    pub vars: BTreeMap<String, Option<String>>,
+    pub vars: BTreeMap<ConfigKey, Option<String>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,21 +201,22 @@ pub struct Formation {
     pub command: Option<String>,
 }
 
-/// `PATCH /v1/apps/{app}/formation`: scale arguments as typed (`web=3`, `worker+1`, `web-1`),
-/// parsed by `paas_api::formation::parse_scale_args`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// `PATCH /v1/apps/{app}/formation`: the changes as users type them (`web=3`, `worker+1`,
+/// `web-1`), on the wire as those strings (`{"changes":["web=3","worker+1"]}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScaleRequest {
-    pub changes: Vec<String>,
+    pub changes: ScaleChanges,
 }
 
 /// `POST /v1/apps/{app}/restart`: `process: None` restarts every process type.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RestartRequest {
     #[serde(default)]
-    pub process: Option<String>,
+    pub process: Option<ProcessType>,
 }
 
-/// An instance's state, in Heroku's words.
+/// An instance's state, in Heroku's words: what the agent reports of each container (it maps
+/// Docker's states to these in one place) and what `paas ps` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InstanceState {
@@ -240,7 +244,7 @@ impl InstanceState {
 /// One running (or failing) container of an app, as `paas ps` shows it: `web.1`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProcessInstance {
-    pub process: String,
+    pub process: ProcessType,
     pub index: u32,
     pub release: u32,
     pub state: InstanceState,
@@ -396,5 +400,53 @@ mod feature_tests {
             "unknown feature \"root\"; the features are: non-root, read-only-fs"
         );
         assert!("NON-ROOT".parse::<Feature>().is_err());
+    }
+}
+
+#[cfg(test)]
+mod request_tests {
+    use super::*;
+
+    #[test]
+    fn scale_requests_keep_their_wire_form() {
+        let request: ScaleRequest =
+            serde_json::from_str(r#"{"changes":["web=3","worker+1"]}"#).unwrap();
+        assert_eq!(request.changes.len(), 2);
+        assert_eq!(request.changes[0].process, "web");
+        assert_eq!(
+            serde_json::to_string(&request).unwrap(),
+            r#"{"changes":["web=3","worker+1"]}"#
+        );
+        let err = serde_json::from_str::<ScaleRequest>(r#"{"changes":["web=-1"]}"#).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid scale argument \"web=-1\": the count must be 0 to 100"),
+            "{err}"
+        );
+        assert!(serde_json::from_str::<ScaleRequest>(r#"{"changes":[]}"#).is_err());
+    }
+
+    #[test]
+    fn requests_refuse_bad_names() {
+        for (body, expected) in [
+            (r#"{"name":"../x"}"#, "invalid app name"),
+            (r#"{"name":""}"#, "invalid app name"),
+        ] {
+            let err = serde_json::from_str::<CreateAppRequest>(body).unwrap_err();
+            assert!(err.to_string().contains(expected), "{body}: {err}");
+        }
+        assert!(
+            serde_json::from_str::<CreateAppRequest>("{}")
+                .unwrap()
+                .name
+                .is_none()
+        );
+        let err =
+            serde_json::from_str::<AddCollaboratorRequest>(r#"{"username":"Eve"}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid username"), "{err}");
+        let err = serde_json::from_str::<RestartRequest>(r#"{"process":"Web"}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid process type"), "{err}");
+        let err = serde_json::from_str::<ConfigUpdate>(r#"{"vars":{"A-B":null}}"#).unwrap_err();
+        assert!(err.to_string().contains("invalid config key"), "{err}");
     }
 }

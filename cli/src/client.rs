@@ -1,15 +1,21 @@
 //! A typed, blocking client for gitd's HTTP API (`/v1/...`, documented in
-//! `paas_api::types`). Server errors (`{"error":{"code","message"}}`) come back as
-//! [`ClientError::Api`] carrying the server's message unchanged.
+//! `paas_api::types`): one method per API call, taking and returning the wire types. It is
+//! the only place that knows the API's paths. Server errors (`{"error":{"code","message"}}`)
+//! come back as [`ClientError::Api`] carrying the server's message unchanged.
 
 use std::time::Duration;
 
-use paas_api::ErrorCode;
+use std::io::{BufRead, BufReader};
+
+use paas_api::formation::ScaleChanges;
 use paas_api::types::{
-    AddCollaboratorRequest, AddKeyRequest, App, Collaborator, ConfigUpdate, ConfigUpdated,
-    ConfigVars, CreateAppRequest, CreateUserRequest, KeyChallenge, KeyChallengeRequest,
-    LoginRequest, LoginResponse, Release, SshKey, User,
+    AddCollaboratorRequest, AddDomainRequest, AddKeyRequest, App, AppFeature, Collaborator,
+    ConfigUpdate, ConfigUpdated, ConfigVars, CreateAppRequest, CreateUserRequest, Domain, Feature,
+    FeatureUpdate, Formation, KeyChallenge, KeyChallengeRequest, LogLine, LogSource, LoginRequest,
+    LoginResponse, ProcessInstance, Release, ReleaseOutput, RestartRequest, RollbackRequest,
+    ScaleRequest, SshKey, User,
 };
+use paas_api::{AppName, ErrorCode, ProcessType, Username};
 use reqwest::Method;
 use reqwest::Url;
 use reqwest::blocking::{RequestBuilder, Response};
@@ -37,6 +43,20 @@ pub enum ClientError {
     BadServerUrl(String),
     #[error("unexpected answer from the paas server (HTTP {status}): {detail}")]
     Unexpected { status: u16, detail: String },
+    #[error("the log stream broke")]
+    StreamBroke(#[source] std::io::Error),
+    #[error("the server sent an unreadable log line")]
+    UnreadableLogLine(#[source] serde_json::Error),
+}
+
+/// What `GET /v1/apps/{app}/logs` is asked for.
+#[derive(Debug, Clone, Default)]
+pub struct LogsQuery {
+    pub num: usize,
+    /// Follow: keep the stream open for new lines.
+    pub tail: bool,
+    pub process: Option<ProcessType>,
+    pub source: Option<LogSource>,
 }
 
 #[derive(Deserialize)]
@@ -83,7 +103,7 @@ impl Client {
     }
 
     /// `<server>/v1/<segments…>`, each segment percent-encoded (fingerprints contain `/`).
-    pub fn url(&self, segments: &[&str]) -> Url {
+    fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
         {
             let mut path = url
@@ -95,8 +115,8 @@ impl Client {
         url
     }
 
-    /// A request with the bearer token, for routes beyond the ones typed here.
-    pub fn request(&self, method: Method, url: Url) -> RequestBuilder {
+    /// A request with the bearer token.
+    fn request(&self, method: Method, url: Url) -> RequestBuilder {
         let builder = self.http.request(method, url);
         match &self.token {
             Some(token) => builder.bearer_auth(token),
@@ -104,16 +124,18 @@ impl Client {
         }
     }
 
-    /// Sends a request and turns transport failures and error envelopes into [`ClientError`].
-    pub fn execute(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
-        let response =
-            builder
-                .timeout(REQUEST_TIMEOUT)
-                .send()
-                .map_err(|e| ClientError::Unreachable {
-                    server: self.server.clone(),
-                    reason: root_cause(&e),
-                })?;
+    /// Sends a request within [`REQUEST_TIMEOUT`] and turns transport failures and error
+    /// envelopes into [`ClientError`].
+    fn execute(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
+        self.send(builder.timeout(REQUEST_TIMEOUT))
+    }
+
+    /// [`Client::execute`] without the overall timeout, for streams that last.
+    fn send(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
+        let response = builder.send().map_err(|e| ClientError::Unreachable {
+            server: self.server.clone(),
+            reason: root_cause(&e),
+        })?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -179,7 +201,7 @@ impl Client {
         )
     }
 
-    pub fn remove_user(&self, username: &str) -> Result<(), ClientError> {
+    pub fn remove_user(&self, username: &Username) -> Result<(), ClientError> {
         self.call_empty(self.request(Method::DELETE, self.url(&["users", username])))
     }
 
@@ -194,23 +216,27 @@ impl Client {
         )
     }
 
-    pub fn app(&self, app: &str) -> Result<App, ClientError> {
+    pub fn app(&self, app: &AppName) -> Result<App, ClientError> {
         self.get(&["apps", app])
     }
 
-    pub fn destroy_app(&self, app: &str) -> Result<(), ClientError> {
+    pub fn destroy_app(&self, app: &AppName) -> Result<(), ClientError> {
         let mut url = self.url(&["apps", app]);
         url.query_pairs_mut().append_pair("confirm", app);
         self.call_empty(self.request(Method::DELETE, url))
     }
 
-    pub fn collaborators(&self, app: &str) -> Result<Vec<Collaborator>, ClientError> {
+    pub fn collaborators(&self, app: &AppName) -> Result<Vec<Collaborator>, ClientError> {
         self.get(&["apps", app, "collaborators"])
     }
 
-    pub fn add_collaborator(&self, app: &str, username: &str) -> Result<Collaborator, ClientError> {
+    pub fn add_collaborator(
+        &self,
+        app: &AppName,
+        username: &Username,
+    ) -> Result<Collaborator, ClientError> {
         let request = AddCollaboratorRequest {
-            username: username.to_owned(),
+            username: username.clone(),
         };
         self.call(
             self.request(Method::POST, self.url(&["apps", app, "collaborators"]))
@@ -218,7 +244,11 @@ impl Client {
         )
     }
 
-    pub fn remove_collaborator(&self, app: &str, username: &str) -> Result<(), ClientError> {
+    pub fn remove_collaborator(
+        &self,
+        app: &AppName,
+        username: &Username,
+    ) -> Result<(), ClientError> {
         self.call_empty(self.request(
             Method::DELETE,
             self.url(&["apps", app, "collaborators", username]),
@@ -261,13 +291,13 @@ impl Client {
         self.call_empty(self.request(Method::DELETE, self.url(&["keys", id_or_fingerprint])))
     }
 
-    pub fn config(&self, app: &str) -> Result<ConfigVars, ClientError> {
+    pub fn config(&self, app: &AppName) -> Result<ConfigVars, ClientError> {
         self.get(&["apps", app, "config"])
     }
 
     pub fn update_config(
         &self,
-        app: &str,
+        app: &AppName,
         update: &ConfigUpdate,
     ) -> Result<ConfigUpdated, ClientError> {
         self.call(
@@ -276,13 +306,140 @@ impl Client {
         )
     }
 
-    pub fn releases(&self, app: &str, limit: Option<u32>) -> Result<Vec<Release>, ClientError> {
+    pub fn releases(&self, app: &AppName, limit: Option<u32>) -> Result<Vec<Release>, ClientError> {
         let mut url = self.url(&["apps", app, "releases"]);
         if let Some(limit) = limit {
             url.query_pairs_mut()
                 .append_pair("limit", &limit.to_string());
         }
         self.call(self.request(Method::GET, url))
+    }
+
+    pub fn release(&self, app: &AppName, version: u32) -> Result<Release, ClientError> {
+        self.get(&["apps", app, "releases", &format!("v{version}")])
+    }
+
+    pub fn release_output(
+        &self,
+        app: &AppName,
+        version: u32,
+    ) -> Result<ReleaseOutput, ClientError> {
+        self.get(&["apps", app, "releases", &format!("v{version}"), "output"])
+    }
+
+    /// Answers once the release rolled back to runs; returns the new release.
+    pub fn rollback(
+        &self,
+        app: &AppName,
+        request: &RollbackRequest,
+    ) -> Result<Release, ClientError> {
+        self.call(
+            self.request(Method::POST, self.url(&["apps", app, "rollback"]))
+                .json(request),
+        )
+    }
+
+    pub fn ps(&self, app: &AppName) -> Result<Vec<ProcessInstance>, ClientError> {
+        self.get(&["apps", app, "ps"])
+    }
+
+    /// Answers once the scaled instances run; returns the whole new formation.
+    pub fn scale(
+        &self,
+        app: &AppName,
+        changes: &ScaleChanges,
+    ) -> Result<Vec<Formation>, ClientError> {
+        let request = ScaleRequest {
+            changes: changes.clone(),
+        };
+        self.call(
+            self.request(Method::PATCH, self.url(&["apps", app, "formation"]))
+                .json(&request),
+        )
+    }
+
+    /// Restarts `process` (every process type with `None`); answers once they run again.
+    pub fn restart(&self, app: &AppName, process: Option<ProcessType>) -> Result<(), ClientError> {
+        self.call_empty(
+            self.request(Method::POST, self.url(&["apps", app, "restart"]))
+                .json(&RestartRequest { process }),
+        )
+    }
+
+    pub fn domains(&self, app: &AppName) -> Result<Vec<Domain>, ClientError> {
+        self.get(&["apps", app, "domains"])
+    }
+
+    /// Answers once the domain is routed.
+    pub fn add_domain(&self, app: &AppName, hostname: &str) -> Result<Domain, ClientError> {
+        let request = AddDomainRequest {
+            hostname: hostname.to_owned(),
+        };
+        self.call(
+            self.request(Method::POST, self.url(&["apps", app, "domains"]))
+                .json(&request),
+        )
+    }
+
+    pub fn remove_domain(&self, app: &AppName, hostname: &str) -> Result<(), ClientError> {
+        self.call_empty(self.request(
+            Method::DELETE,
+            self.url(&["apps", app, "domains", hostname]),
+        ))
+    }
+
+    pub fn features(&self, app: &AppName) -> Result<Vec<AppFeature>, ClientError> {
+        self.get(&["apps", app, "features"])
+    }
+
+    /// Answers once the app runs with the feature on or off.
+    pub fn set_feature(
+        &self,
+        app: &AppName,
+        feature: Feature,
+        enabled: bool,
+    ) -> Result<AppFeature, ClientError> {
+        self.call(
+            self.request(
+                Method::PATCH,
+                self.url(&["apps", app, "features", feature.name()]),
+            )
+            .json(&FeatureUpdate { enabled }),
+        )
+    }
+
+    /// The app's log lines as the server sends them; with `tail`, until it stops.
+    pub fn logs(
+        &self,
+        app: &AppName,
+        query: &LogsQuery,
+    ) -> Result<impl Iterator<Item = Result<LogLine, ClientError>>, ClientError> {
+        let mut url = self.url(&["apps", app, "logs"]);
+        {
+            let mut pairs = url.query_pairs_mut();
+            pairs.append_pair("num", &query.num.to_string());
+            if query.tail {
+                pairs.append_pair("tail", "true");
+            }
+            if let Some(process) = &query.process {
+                pairs.append_pair("ps", process);
+            }
+            if let Some(source) = query.source {
+                pairs.append_pair("source", source.as_str());
+            }
+        }
+        // Not `execute`: its overall timeout would cut a followed stream short.
+        let response = self.send(self.request(Method::GET, url))?;
+        Ok(BufReader::new(response)
+            .split(b'\n')
+            .filter(|line| {
+                line.as_ref()
+                    .map_or(true, |line| !line.iter().all(u8::is_ascii_whitespace))
+            })
+            .map(|line| {
+                let line = line.map_err(ClientError::StreamBroke)?;
+                serde_json::from_slice(&line).map_err(ClientError::UnreadableLogLine)
+            }))
     }
 }
 

@@ -5,13 +5,14 @@
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
+use paas_api::AppName;
 
 /// The remote `apps:create` and `git:remote` manage.
 pub const DEFAULT_REMOTE: &str = "paas";
 
 /// The app a git remote URL points at: `ssh://git@host:port/NAME.git` (also without port or
 /// `.git`, and the scp form `git@host:NAME.git`). `None` when it is not a paas remote.
-pub fn app_from_remote_url(url: &str) -> Option<String> {
+pub fn app_from_remote_url(url: &str) -> Option<AppName> {
     let url = url.trim();
     let path = if let Some(rest) = url.strip_prefix("ssh://") {
         let (_authority, path) = rest.split_once('/')?;
@@ -24,9 +25,7 @@ pub fn app_from_remote_url(url: &str) -> Option<String> {
     };
     let path = path.trim_end_matches('/');
     let name = path.strip_suffix(".git").unwrap_or(path);
-    paas_api::validate_app_name(name)
-        .is_ok()
-        .then(|| name.to_owned())
+    name.parse().ok()
 }
 
 fn git(args: &[&str]) -> anyhow::Result<std::process::Output> {

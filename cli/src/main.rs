@@ -13,10 +13,13 @@ mod credentials;
 mod git;
 mod output;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use commands::{
+    access, apps, auth, config_vars, domains, features, keys, logs, open, ps, releases, users,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,292 +52,100 @@ pub struct JsonArg {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Log in to a paas server and keep the token
-    Login {
-        /// Server URL [default: PAAS_SERVER, the last server, or http://127.0.0.1:8750]
-        #[arg(long, value_name = "URL")]
-        server: Option<String>,
-        /// Username [prompted for on a terminal]
-        #[arg(long, short = 'u', value_name = "USER")]
-        username: Option<String>,
-        /// Read the password from standard input
-        #[arg(long)]
-        password_stdin: bool,
-    },
+    Login(auth::LoginArgs),
     /// Revoke the token on the server and forget it
     Logout,
     /// Show the logged-in user
-    Whoami {
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    Whoami(auth::WhoamiArgs),
     /// List your apps and the apps you collaborate on
     #[command(name = "apps", visible_alias = "apps:list")]
-    Apps {
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    Apps(apps::ListArgs),
     /// Create an app; inside a git repository also add the `paas` remote
     #[command(name = "apps:create", visible_alias = "create")]
-    AppsCreate {
-        /// Name of the app [default: the server picks one]
-        name: Option<String>,
-        /// Git remote to add
-        #[arg(short, long, default_value = git::DEFAULT_REMOTE)]
-        remote: String,
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    AppsCreate(apps::CreateArgs),
     /// Show an app's details
     #[command(name = "apps:info", visible_alias = "info")]
-    AppsInfo {
-        #[command(flatten)]
-        app: AppArg,
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    AppsInfo(apps::InfoArgs),
     /// Permanently destroy an app, its repository and its config
     #[command(name = "apps:destroy", visible_alias = "destroy")]
-    AppsDestroy {
-        /// App to destroy (same as -a)
-        #[arg(value_name = "NAME", conflicts_with = "app")]
-        name: Option<String>,
-        #[command(flatten)]
-        app: AppArg,
-        /// Skip the prompt by repeating the app's name
-        #[arg(long, value_name = "NAME")]
-        confirm: Option<String>,
-    },
+    AppsDestroy(apps::DestroyArgs),
     /// Add or fix the `paas` git remote of the current repository
     #[command(name = "git:remote")]
-    GitRemote {
-        #[command(flatten)]
-        app: AppArg,
-        /// Git remote to set
-        #[arg(short, long, default_value = git::DEFAULT_REMOTE)]
-        remote: String,
-    },
+    GitRemote(apps::GitRemoteArgs),
     /// List your SSH keys
-    Keys {
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    Keys(keys::ListArgs),
     /// Add an SSH public key [default: ~/.ssh/id_ed25519.pub, id_ecdsa.pub or id_rsa.pub]
     #[command(name = "keys:add")]
-    KeysAdd {
-        /// Public key file
-        path: Option<PathBuf>,
-    },
+    KeysAdd(keys::AddArgs),
     /// Remove an SSH key by id or fingerprint
     #[command(name = "keys:remove")]
-    KeysRemove {
-        /// Key id or `SHA256:…` fingerprint (see `paas keys`)
-        key: String,
-    },
+    KeysRemove(keys::RemoveArgs),
     /// Show an app's config vars
-    Config {
-        #[command(flatten)]
-        app: AppArg,
-        #[command(flatten)]
-        json: JsonArg,
-        /// Print KEY=value lines for a shell or an .env file
-        #[arg(short, long, conflicts_with = "json")]
-        shell: bool,
-    },
+    Config(config_vars::ShowArgs),
     /// Print one config var's value
     #[command(name = "config:get")]
-    ConfigGet {
-        #[command(flatten)]
-        app: AppArg,
-        key: String,
-    },
+    ConfigGet(config_vars::GetArgs),
     /// Set config vars (makes a new release)
     #[command(name = "config:set")]
-    ConfigSet {
-        #[command(flatten)]
-        app: AppArg,
-        /// KEY=VALUE pairs
-        #[arg(required = true, value_name = "KEY=VALUE")]
-        pairs: Vec<String>,
-    },
+    ConfigSet(config_vars::SetArgs),
     /// Unset config vars (makes a new release)
     #[command(name = "config:unset")]
-    ConfigUnset {
-        #[command(flatten)]
-        app: AppArg,
-        #[arg(required = true, value_name = "KEY")]
-        keys: Vec<String>,
-    },
+    ConfigUnset(config_vars::UnsetArgs),
     /// List an app's releases, newest first
-    Releases {
-        #[command(flatten)]
-        app: AppArg,
-        #[command(flatten)]
-        json: JsonArg,
-        /// How many releases to show
-        #[arg(short, long, default_value_t = 15)]
-        num: u32,
-    },
+    Releases(releases::ListArgs),
     /// Show one release: who made it, what changed, its image and config
     #[command(name = "releases:info")]
-    ReleasesInfo {
-        #[command(flatten)]
-        app: AppArg,
-        #[command(flatten)]
-        json: JsonArg,
-        /// Release, e.g. v3
-        #[arg(value_name = "vN")]
-        release: String,
-    },
+    ReleasesInfo(releases::InfoArgs),
     /// Print the build and rollout output of a release
     #[command(name = "releases:output")]
-    ReleasesOutput {
-        #[command(flatten)]
-        app: AppArg,
-        /// Release, e.g. v3
-        #[arg(value_name = "vN")]
-        release: String,
-    },
+    ReleasesOutput(releases::OutputArgs),
     /// Roll back to an earlier release's code and config (makes a new release)
     #[command(name = "rollback", visible_alias = "releases:rollback")]
-    Rollback {
-        #[command(flatten)]
-        app: AppArg,
-        /// Release to go back to [default: the successful release before the current one]
-        #[arg(value_name = "vN")]
-        release: Option<String>,
-    },
+    Rollback(releases::RollbackArgs),
     /// Show the app's logs and platform events, or follow them live
-    Logs {
-        #[command(flatten)]
-        app: AppArg,
-        /// How many lines to show
-        #[arg(short, long, value_name = "N", default_value_t = 100)]
-        num: usize,
-        /// Keep streaming new lines until Ctrl-C
-        #[arg(short, long, visible_short_alias = 'f', visible_alias = "follow")]
-        tail: bool,
-        /// Only this process type (web, worker, …)
-        #[arg(short, long, visible_alias = "ps", value_name = "PROCESS")]
-        process: Option<String>,
-        /// Only the app's own output (app) or platform events (paas)
-        #[arg(short, long, value_name = "SOURCE", value_parser = ["app", "paas"])]
-        source: Option<String>,
-    },
+    Logs(logs::LogsArgs),
     /// List the app's custom domains
-    Domains {
-        #[command(flatten)]
-        app: AppArg,
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    Domains(domains::ListArgs),
     /// Route a custom domain (www.example.com or *.example.com) to the app
     #[command(name = "domains:add")]
-    DomainsAdd {
-        #[command(flatten)]
-        app: AppArg,
-        hostname: String,
-    },
+    DomainsAdd(domains::HostnameArgs),
     /// Stop routing a custom domain to the app
     #[command(name = "domains:remove")]
-    DomainsRemove {
-        #[command(flatten)]
-        app: AppArg,
-        hostname: String,
-    },
+    DomainsRemove(domains::HostnameArgs),
     /// List the app's features (container lock-downs) and whether each is on
-    Features {
-        #[command(flatten)]
-        app: AppArg,
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    Features(features::ListArgs),
     /// Turn a feature on (non-root, read-only-fs) and roll the app out with it
     #[command(name = "features:enable")]
-    FeaturesEnable {
-        #[command(flatten)]
-        app: AppArg,
-        feature: String,
-    },
+    FeaturesEnable(features::FeatureArgs),
     /// Turn a feature off and roll the app out without it
     #[command(name = "features:disable")]
-    FeaturesDisable {
-        #[command(flatten)]
-        app: AppArg,
-        feature: String,
-    },
+    FeaturesDisable(features::FeatureArgs),
     /// Print the app's URL (and open it in a browser on a desktop)
-    Open {
-        #[command(flatten)]
-        app: AppArg,
-    },
+    Open(open::OpenArgs),
     /// List users (admins only)
-    Users {
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    Users(users::ListArgs),
     /// Add a user (admins only)
     #[command(name = "users:add")]
-    UsersAdd {
-        username: String,
-        /// Make the user an admin
-        #[arg(long)]
-        admin: bool,
-        /// Read the new user's password from standard input
-        #[arg(long)]
-        password_stdin: bool,
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    UsersAdd(users::AddArgs),
     /// Remove a user (admins only)
     #[command(name = "users:remove")]
-    UsersRemove { username: String },
+    UsersRemove(users::RemoveArgs),
     /// List who can access an app
-    Access {
-        #[command(flatten)]
-        app: AppArg,
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    Access(access::ListArgs),
     /// Give a user access to an app
     #[command(name = "access:add")]
-    AccessAdd {
-        #[command(flatten)]
-        app: AppArg,
-        username: String,
-    },
+    AccessAdd(access::UserArgs),
     /// Take a user's access to an app away
     #[command(name = "access:remove")]
-    AccessRemove {
-        #[command(flatten)]
-        app: AppArg,
-        username: String,
-    },
+    AccessRemove(access::UserArgs),
     /// List an app's processes and their state
-    Ps {
-        #[command(flatten)]
-        app: AppArg,
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    Ps(ps::ListArgs),
     /// Scale process types (web=3 worker=1, web+1, web-1) and wait until they run
     #[command(name = "scale", visible_alias = "ps:scale")]
-    Scale {
-        #[command(flatten)]
-        app: AppArg,
-        /// TYPE=N, TYPE+N or TYPE-N
-        #[arg(required = true, value_name = "TYPE=N")]
-        changes: Vec<String>,
-        #[command(flatten)]
-        json: JsonArg,
-    },
+    Scale(ps::ScaleArgs),
     /// Restart an app's processes (web without downtime)
     #[command(name = "restart", visible_alias = "ps:restart")]
-    Restart {
-        #[command(flatten)]
-        app: AppArg,
-        /// Only this process type [default: all]
-        process: Option<String>,
-    },
+    Restart(ps::RestartArgs),
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }
@@ -368,9 +179,9 @@ mod tests {
     fn heroku_style_names_parse() {
         let cli = Cli::try_parse_from(["paas", "config:set", "-a", "web", "A=1", "B=2"]).unwrap();
         match cli.command {
-            Command::ConfigSet { app, pairs } => {
-                assert_eq!(app.app.as_deref(), Some("web"));
-                assert_eq!(pairs, ["A=1", "B=2"]);
+            Command::ConfigSet(args) => {
+                assert_eq!(args.app.app.as_deref(), Some("web"));
+                assert_eq!(args.pairs, ["A=1", "B=2"]);
             }
             other => panic!("parsed as {other:?}"),
         }

@@ -11,11 +11,11 @@ use std::collections::BTreeMap;
 
 use paas_api::buildpacks::parse_buildpacks_yaml;
 use paas_api::domains::{MAX_DOMAIN_CHARS, is_wildcard, traefik_rule, validate_domain};
-use paas_api::formation::{MAX_QUANTITY, apply_scale, parse_scale_args, validate_process_type};
+use paas_api::formation::{MAX_QUANTITY, apply_scale, parse_scale_args};
 use paas_api::git_command::{GitService, parse_git_command};
 use paas_api::names::{MAX_CONFIG_VALUE_BYTES, validate_config_value};
 use paas_api::procfile::parse_procfile;
-use paas_api::{validate_app_name, validate_config_key};
+use paas_api::{AppName, ConfigKey, ProcessType};
 
 /// Every refusal is shown to the user as one line.
 fn one_line(message: impl std::fmt::Display) {
@@ -32,7 +32,7 @@ fn one_line(message: impl std::fmt::Display) {
 pub fn git_command(data: &[u8]) {
     match parse_git_command(data) {
         Ok(command) => {
-            assert!(validate_app_name(&command.app).is_ok(), "{command:?}");
+            assert!(command.app.parse::<AppName>().is_ok(), "{command:?}");
             let canonical = format!("git-{} '{}.git'", command.service.subcommand(), command.app);
             assert_eq!(parse_git_command(canonical.as_bytes()), Ok(command.clone()));
             let text = std::str::from_utf8(data).expect("accepted commands are UTF-8");
@@ -58,7 +58,7 @@ pub fn procfile(data: &[u8]) {
             assert!(!processes.is_empty());
             let mut rendered = String::new();
             for (name, command) in &processes {
-                assert!(validate_process_type(name).is_ok(), "{name:?}");
+                assert!(name.parse::<ProcessType>().is_ok(), "{name:?}");
                 assert!(
                     !command.is_empty() && command.trim() == command,
                     "{command:?}"
@@ -106,7 +106,7 @@ pub fn buildpacks_yaml(data: &[u8]) {
                 );
             }
             for key in file.env.keys() {
-                assert!(validate_config_key(key).is_ok(), "{key:?}");
+                assert!(key.parse::<ConfigKey>().is_ok(), "{key:?}");
             }
         }
         Err(err) => one_line(err),
@@ -148,8 +148,8 @@ pub fn scale_args(data: &[u8]) {
     match parse_scale_args(&args) {
         Ok(changes) => {
             assert!(!changes.is_empty());
-            for change in &changes {
-                assert!(validate_process_type(&change.process).is_ok(), "{change:?}");
+            for change in changes.iter() {
+                assert!(change.process.parse::<ProcessType>().is_ok(), "{change:?}");
             }
             match apply_scale(&current, &changes) {
                 Ok(next) => {
@@ -170,8 +170,8 @@ pub fn config_var(data: &[u8]) {
         return;
     };
     let (key, value) = text.split_once('=').unwrap_or((text, ""));
-    match validate_config_key(key) {
-        Ok(()) => {
+    match key.parse::<ConfigKey>() {
+        Ok(_) => {
             let first = key.as_bytes()[0];
             assert!(first.is_ascii_alphabetic() || first == b'_', "{key:?}");
             assert!(
@@ -194,8 +194,8 @@ pub fn app_name(data: &[u8]) {
     let Ok(name) = std::str::from_utf8(data) else {
         return;
     };
-    match validate_app_name(name) {
-        Ok(()) => {
+    match name.parse::<AppName>() {
+        Ok(_) => {
             assert!((1..=30).contains(&name.len()), "{name:?}");
             assert!(name.as_bytes()[0].is_ascii_lowercase(), "{name:?}");
             assert!(

@@ -30,7 +30,7 @@ pub struct InitArgs {
 }
 
 pub fn run(args: InitArgs) -> anyhow::Result<()> {
-    paas_api::validate_username(&args.admin_user)?;
+    args.admin_user.parse::<paas_api::Username>()?;
     let password = match &args.admin_password_file {
         Some(path) => Some(read_password_file(path)?),
         None => None,

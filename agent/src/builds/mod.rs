@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 use tracing::{info, warn};
 
-use crate::http::ApiError;
+use crate::error::ApiError;
 use crate::state::AgentState;
 
 /// The spec line is small JSON; anything longer is not a spec.
@@ -157,7 +157,7 @@ async fn read_spec(body: &mut (impl AsyncBufRead + Unpin)) -> Result<BuildSpec, 
 
 fn validate_spec(spec: &BuildSpec) -> Result<(), ApiError> {
     let invalid = |message: String| Err(ApiError::new(ErrorCode::InvalidInput, message));
-    if let Err(err) = paas_api::validate_app_name(&spec.app) {
+    if let Err(err) = spec.app.parse::<paas_api::AppName>() {
         return invalid(err.to_string());
     }
     let expected_image = format!("paas/{}:v{}", spec.app, spec.release);
@@ -194,7 +194,7 @@ fn validate_spec(spec: &BuildSpec) -> Result<(), ApiError> {
             }
             check_relative("path", path, true).or_else(invalid)?;
             for key in env.keys() {
-                if let Err(err) = paas_api::validate_config_key(key) {
+                if let Err(err) = key.parse::<paas_api::ConfigKey>() {
                     return invalid(err.to_string());
                 }
             }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::Response;
 use axum::routing::get;
@@ -26,14 +26,14 @@ use bollard::models::EventMessage;
 use bollard::query_parameters::{EventsOptions, ListContainersOptions, LogsOptions};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use paas_api::ErrorCode;
 use paas_api::agent::{LogEntry, LogMessage, LogStream};
+use paas_api::{AppName, ErrorCode};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::http::ApiError;
+use crate::error::{ApiError, Path};
 use crate::runtime::InstanceKey;
 use crate::runtime::container::{LABEL_INDEX, LABEL_PROCESS, is_ours, label_filters};
 use crate::state::AgentState;
@@ -75,13 +75,13 @@ impl Selection {
 
 async fn logs(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
     let invalid = |message: String| ApiError::new(ErrorCode::InvalidInput, message);
-    paas_api::validate_app_name(&app).map_err(|err| invalid(err.to_string()))?;
     if let Some(process) = &query.process {
-        paas_api::formation::validate_process_type(process)
+        process
+            .parse::<paas_api::ProcessType>()
             .map_err(|err| invalid(err.to_string()))?;
     }
     let tail = query.tail.unwrap_or(DEFAULT_TAIL);
@@ -92,7 +92,7 @@ async fn logs(
     }
     let selection = Selection {
         key: state.config.instance_key().clone(),
-        app,
+        app: app.into(),
         process: query.process,
     };
     let (sender, mut receiver) = mpsc::channel::<Bytes>(LINE_BUFFER);

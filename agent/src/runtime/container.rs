@@ -254,7 +254,7 @@ pub fn wanted_containers(
                 key,
             };
             wanted.push(Wanted {
-                process: process.clone(),
+                process: process.to_string(),
                 index,
                 name: container_name(app, spec.release, process, index),
                 body: create_body(spec, &identity, config),
@@ -583,14 +583,14 @@ mod tests {
             ]),
             processes: BTreeMap::from([
                 (
-                    "web".into(),
+                    "web".parse().unwrap(),
                     ProcessSpec {
                         command: None,
                         quantity: 2,
                     },
                 ),
                 (
-                    "worker".into(),
+                    "worker".parse().unwrap(),
                     ProcessSpec {
                         command: Some("./work --hard".into()),
                         quantity: 1,

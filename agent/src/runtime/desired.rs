@@ -104,7 +104,7 @@ impl DesiredState {
             if let Some(app) = name
                 .to_str()
                 .and_then(|name| name.strip_suffix(".json"))
-                .filter(|app| paas_api::validate_app_name(app).is_ok())
+                .filter(|app| app.parse::<paas_api::AppName>().is_ok())
             {
                 apps.push(app.to_owned());
             }
@@ -128,7 +128,7 @@ mod tests {
             image: format!("paas/hello:v{release}"),
             env: BTreeMap::from([("GREETING".into(), "Hi".into())]),
             processes: BTreeMap::from([(
-                "web".into(),
+                "web".parse().unwrap(),
                 ProcessSpec {
                     command: None,
                     quantity: 2,

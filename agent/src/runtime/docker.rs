@@ -18,6 +18,7 @@ use bollard::query_parameters::{
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use paas_api::agent::Instance;
+use paas_api::types::InstanceState;
 
 use super::container::{
     BUSYBOX_IN_CONTAINER, DRAIN_MARKER, InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS,
@@ -123,33 +124,46 @@ pub async fn instances(
             Err(err) if is_not_found(&err) => continue,
             Err(err) => return Err(err),
         };
+        // The label was written from a valid process type; a container whose label was not
+        // is not one of the app's instances.
+        let Ok(process) = existing.process.parse() else {
+            continue;
+        };
         let state = details.state.unwrap_or_default();
         instances.push(Instance {
-            process: existing.process,
+            process,
             index: existing.index,
             release: existing.release,
             name: existing.name,
             container_id: existing.id,
-            state: state
-                .status
-                .map(|status| status.to_string())
-                .unwrap_or_default(),
+            state: instance_state(state.status, state.health.and_then(|health| health.status)),
             started_at: state
                 .started_at
                 .as_deref()
                 .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
                 .map(|at| at.with_timezone(&Utc))
                 .filter(|_| state.running == Some(true)),
-            health: state
-                .health
-                .and_then(|health| health.status)
-                .filter(|status| {
-                    !matches!(status, HealthStatusEnum::EMPTY | HealthStatusEnum::NONE)
-                })
-                .map(|status| status.to_string()),
         });
     }
     Ok(instances)
+}
+
+/// Docker's state and health status of a container in Heroku's words: the one place Docker's
+/// vocabulary becomes the API's.
+pub fn instance_state(
+    status: Option<ContainerStateStatusEnum>,
+    health: Option<HealthStatusEnum>,
+) -> InstanceState {
+    use ContainerStateStatusEnum as Status;
+    use HealthStatusEnum as Health;
+    let health = health.filter(|health| !matches!(health, Health::EMPTY | Health::NONE));
+    match (status.unwrap_or(Status::EMPTY), health) {
+        (Status::RUNNING, None | Some(Health::HEALTHY)) => InstanceState::Up,
+        (Status::RUNNING, Some(Health::UNHEALTHY)) => InstanceState::Crashed,
+        (Status::RUNNING | Status::CREATED, _) => InstanceState::Starting,
+        (Status::RESTARTING | Status::EXITED | Status::DEAD, _) => InstanceState::Crashed,
+        _ => InstanceState::Down,
+    }
 }
 
 pub fn is_not_found(err: &DockerError) -> bool {
@@ -506,7 +520,41 @@ pub async fn remove_images(docker: &Docker, app: &str) -> Result<Vec<String>, Do
 
 #[cfg(test)]
 mod tests {
-    use super::count_established;
+    use super::*;
+
+    #[test]
+    fn docker_states_read_as_heroku_states() {
+        use ContainerStateStatusEnum as Status;
+        use HealthStatusEnum as Health;
+        for (status, health, expected) in [
+            (Status::RUNNING, None, InstanceState::Up),
+            (Status::RUNNING, Some(Health::NONE), InstanceState::Up),
+            (Status::RUNNING, Some(Health::HEALTHY), InstanceState::Up),
+            (
+                Status::RUNNING,
+                Some(Health::STARTING),
+                InstanceState::Starting,
+            ),
+            (
+                Status::RUNNING,
+                Some(Health::UNHEALTHY),
+                InstanceState::Crashed,
+            ),
+            (Status::CREATED, None, InstanceState::Starting),
+            (Status::RESTARTING, None, InstanceState::Crashed),
+            (Status::EXITED, None, InstanceState::Crashed),
+            (Status::DEAD, None, InstanceState::Crashed),
+            (Status::REMOVING, None, InstanceState::Down),
+            (Status::PAUSED, None, InstanceState::Down),
+        ] {
+            assert_eq!(
+                instance_state(Some(status), health),
+                expected,
+                "{status} {health:?}"
+            );
+        }
+        assert_eq!(instance_state(None, None), InstanceState::Down);
+    }
 
     #[test]
     fn counts_established_connections_to_the_port() {

@@ -22,7 +22,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -31,13 +31,14 @@ use futures::StreamExt;
 use paas_api::ErrorCode;
 use paas_api::agent::{AppSpec, Instance, RestartRequest, RolloutEvent};
 use paas_api::domains::{is_wildcard, validate_domain};
-use paas_api::formation::{MAX_QUANTITY, validate_process_type};
+use paas_api::formation::MAX_QUANTITY;
+use paas_api::{AppName, ConfigKey, HealthPath};
 use regex::Regex;
 use tokio::sync::{OwnedMutexGuard, mpsc};
 use tracing::{info, warn};
 
 use crate::config::RuntimeConfig;
-use crate::http::ApiError;
+use crate::error::{ApiError, Path};
 use crate::state::AgentState;
 pub use container::InstanceKey;
 pub use desired::DesiredState;
@@ -49,9 +50,6 @@ const EVENT_BUFFER: usize = 64;
 
 static ENTRYPOINT: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_-]{1,64}$").unwrap());
-/// Goes single-quoted into the health check's shell line: no quotes, spaces or backslashes.
-static HEALTH_PATH: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^/[A-Za-z0-9._~/?=&%+:@,;-]{0,1023}$").unwrap());
 
 pub fn routes() -> Router<AgentState> {
     Router::new()
@@ -95,7 +93,9 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 fn check_app(app: &str) -> Result<(), ApiError> {
-    paas_api::validate_app_name(app).map_err(|err| invalid(err.to_string()))
+    app.parse::<AppName>()
+        .map(drop)
+        .map_err(|err| invalid(err.to_string()))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Result<T, ApiError> {
@@ -111,7 +111,8 @@ pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
         return Err(invalid(format!("invalid image {:?}", spec.image)));
     }
     for (key, value) in &spec.env {
-        paas_api::validate_config_key(key).map_err(|err| invalid(err.to_string()))?;
+        key.parse::<ConfigKey>()
+            .map_err(|err| invalid(err.to_string()))?;
         if value.contains('\0') {
             return Err(invalid(format!(
                 "config value of {key} contains a NUL byte"
@@ -119,7 +120,6 @@ pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
         }
     }
     for (process, process_spec) in &spec.processes {
-        validate_process_type(process).map_err(|err| invalid(err.to_string()))?;
         if process_spec.quantity > MAX_QUANTITY {
             return Err(invalid(format!(
                 "{process} quantity {} is over the limit of {MAX_QUANTITY}",
@@ -138,13 +138,6 @@ pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
     }
     for domain in &spec.domains {
         validate_domain(domain).map_err(|err| invalid(err.to_string()))?;
-    }
-    if let Some(path) = &spec.health_check_path
-        && !HEALTH_PATH.is_match(path)
-    {
-        return Err(invalid(format!(
-            "invalid health check path {path:?}: it must start with / and use URL characters only"
-        )));
     }
     Ok(())
 }
@@ -174,12 +167,10 @@ pub fn check_config(config: &RuntimeConfig) -> Result<(), String> {
             config.traefik_tls_entrypoint
         ));
     }
-    if !HEALTH_PATH.is_match(&config.health_path) {
-        return Err(format!(
-            "runtime.health_path {:?} must start with / and use URL characters only",
-            config.health_path
-        ));
-    }
+    config
+        .health_path
+        .parse::<HealthPath>()
+        .map_err(|err| format!("runtime.health_path: {err}"))?;
     if config.health_interval_ms < 100 {
         return Err("runtime.health_interval_ms must be at least 100".to_owned());
     }
@@ -260,35 +251,39 @@ fn encode_event(event: &RolloutEvent) -> Bytes {
 
 async fn put_app(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let spec: AppSpec = parse_json(&body, "app spec")?;
     validate_spec(&app, &spec)?;
     info!(%app, release = spec.release, "rollout requested");
-    Ok(stream_rollout(state, app, Work::Apply(Box::new(spec))))
+    Ok(stream_rollout(
+        state,
+        app.into(),
+        Work::Apply(Box::new(spec)),
+    ))
 }
 
 async fn restart_app(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    check_app(&app)?;
     let request: RestartRequest = if body.iter().all(u8::is_ascii_whitespace) {
         RestartRequest::default()
     } else {
         parse_json(&body, "restart request")?
     };
-    if let Some(process) = &request.process {
-        validate_process_type(process).map_err(|err| invalid(err.to_string()))?;
-    }
-    Ok(stream_rollout(state, app, Work::Restart(request.process)))
+    Ok(stream_rollout(
+        state,
+        app.into(),
+        Work::Restart(request.process.map(String::from)),
+    ))
 }
 
 async fn list_instances(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
 ) -> Result<Json<Vec<Instance>>, ApiError> {
     check_app(&app)?;
     let from_docker = docker::instances(&state.docker, state.config.instance_key(), &app);
@@ -302,9 +297,8 @@ async fn list_instances(
 
 async fn delete_app(
     State(state): State<AgentState>,
-    Path(app): Path<String>,
+    Path(app): Path<AppName>,
 ) -> Result<Response, ApiError> {
-    check_app(&app)?;
     let _guard = state.runtime.lock(&app).await;
     // First: an agent killed half-way must not bring the containers back.
     state
@@ -421,14 +415,14 @@ mod tests {
             image: "paas/hello:v1".into(),
             env: BTreeMap::from([("GREETING".into(), "Hi".into())]),
             processes: BTreeMap::from([(
-                "web".into(),
+                "web".parse().unwrap(),
                 ProcessSpec {
                     command: None,
                     quantity: 1,
                 },
             )]),
             domains: vec!["www.example.com".into()],
-            health_check_path: Some("/health?full=1".into()),
+            health_check_path: Some("/health?full=1".parse().unwrap()),
             container: Default::default(),
         }
     }
@@ -437,6 +431,16 @@ mod tests {
         let mut spec = spec();
         change(&mut spec);
         validate_spec("hello", &spec).unwrap_err().message
+    }
+
+    /// The message a PUT of `spec()` changed by `change` as JSON is refused with.
+    fn refused_as_json(change: impl FnOnce(&mut serde_json::Value)) -> String {
+        let mut body = serde_json::to_value(spec()).unwrap();
+        change(&mut body);
+        let body = Bytes::from(serde_json::to_vec(&body).unwrap());
+        parse_json::<AppSpec>(&body, "app spec")
+            .unwrap_err()
+            .message
     }
 
     #[test]
@@ -470,9 +474,10 @@ mod tests {
         assert!(refused(|s| s.domains = vec!["a.com`) || Host(`b.com".into()]).contains("domain"));
         assert!(refused(|s| s.domains = vec!["Example.com".into()]).contains("domain"));
         assert!(
-            refused(|s| s.health_check_path = Some("/x' ; rm -rf /".into())).contains("health")
+            refused_as_json(|s| s["health_check_path"] = "/x' ; rm -rf /".into())
+                .contains("health")
         );
-        assert!(refused(|s| s.health_check_path = Some("health".into())).contains("health"));
+        assert!(refused_as_json(|s| s["health_check_path"] = "health".into()).contains("health"));
         assert!(
             refused(|s| {
                 s.env.insert("A-B".into(), "x".into());
@@ -480,14 +485,8 @@ mod tests {
             .contains("config key")
         );
         assert!(
-            refused(|s| {
-                s.processes.insert(
-                    "Web".into(),
-                    ProcessSpec {
-                        command: None,
-                        quantity: 1,
-                    },
-                );
+            refused_as_json(|s| {
+                s["processes"]["Web"] = serde_json::json!({"command": null, "quantity": 1});
             })
             .contains("process type")
         );

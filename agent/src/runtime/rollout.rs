@@ -633,14 +633,14 @@ mod tests {
             env: BTreeMap::new(),
             processes: BTreeMap::from([
                 (
-                    "web".into(),
+                    "web".parse().unwrap(),
                     ProcessSpec {
                         command: None,
                         quantity: web,
                     },
                 ),
                 (
-                    "worker".into(),
+                    "worker".parse().unwrap(),
                     ProcessSpec {
                         command: Some("work".into()),
                         quantity: worker,

@@ -1,13 +1,31 @@
 //! `access`, `access:add`, `access:remove`: an app's collaborators.
 
+use clap::Args;
+use paas_api::Username;
 use paas_api::types::{Collaborator, CollaboratorRole};
-use paas_api::validate_username;
 
 use super::Context;
-use crate::AppArg;
 use crate::output::{Style, action, print_json, table};
+use crate::{AppArg, JsonArg};
 
-pub fn list(ctx: &Context, app: &AppArg, json: bool) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+/// `access:add` and `access:remove`.
+#[derive(Debug, Args)]
+pub struct UserArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    pub username: String,
+}
+
+pub fn list(ctx: &Context, ListArgs { app, json }: &ListArgs) -> anyhow::Result<()> {
+    let json = json.json;
     let name = ctx.app(app)?;
     let mut collaborators = ctx.client()?.collaborators(&name)?;
     // The owner first, then collaborators by name.
@@ -37,19 +55,19 @@ fn render_access(app: &str, collaborators: &[Collaborator], style: Style) -> Str
     )
 }
 
-pub fn add(ctx: &Context, app: &AppArg, username: &str) -> anyhow::Result<()> {
-    validate_username(username)?;
+pub fn add(ctx: &Context, UserArgs { app, username }: &UserArgs) -> anyhow::Result<()> {
+    let username: Username = username.parse()?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     let message = format!("Adding {username} access to {}", Style::stderr().app(&name));
     action(&message, || {
-        client.add_collaborator(&name, username)?;
+        client.add_collaborator(&name, &username)?;
         Ok(((), String::new()))
     })
 }
 
-pub fn remove(ctx: &Context, app: &AppArg, username: &str) -> anyhow::Result<()> {
-    validate_username(username)?;
+pub fn remove(ctx: &Context, UserArgs { app, username }: &UserArgs) -> anyhow::Result<()> {
+    let username: Username = username.parse()?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     let message = format!(
@@ -57,7 +75,7 @@ pub fn remove(ctx: &Context, app: &AppArg, username: &str) -> anyhow::Result<()>
         Style::stderr().app(&name)
     );
     action(&message, || {
-        client.remove_collaborator(&name, username)?;
+        client.remove_collaborator(&name, &username)?;
         Ok(((), String::new()))
     })
 }

@@ -1,17 +1,66 @@
 //! `apps`, `apps:create`, `apps:info`, `apps:destroy`, `git:remote`.
 
 use anyhow::bail;
+use clap::Args;
 use dialoguer::Input;
+use paas_api::AppName;
 use paas_api::types::{App, CreateAppRequest};
 
 use super::{Context, interactive};
-use crate::AppArg;
 use crate::git::{self, RemoteChange};
 use crate::output::{
     Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text,
 };
+use crate::{AppArg, JsonArg};
 
-pub fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Name of the app [default: the server picks one]
+    pub name: Option<String>,
+    /// Git remote to add
+    #[arg(short, long, default_value = git::DEFAULT_REMOTE)]
+    pub remote: String,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// App to destroy (same as -a)
+    #[arg(value_name = "NAME", conflicts_with = "app")]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub app: AppArg,
+    /// Skip the prompt by repeating the app's name
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GitRemoteArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    /// Git remote to set
+    #[arg(short, long, default_value = git::DEFAULT_REMOTE)]
+    pub remote: String,
+}
+
+pub fn list(ctx: &Context, ListArgs { json }: &ListArgs) -> anyhow::Result<()> {
+    let json = json.json;
     let client = ctx.client()?;
     let mut apps = client.apps()?;
     apps.sort_by(|a, b| a.name.cmp(&b.name));
@@ -53,10 +102,9 @@ fn render_list(me: &str, apps: &[App], style: Style) -> String {
     out
 }
 
-pub fn create(ctx: &Context, name: Option<String>, remote: &str, json: bool) -> anyhow::Result<()> {
-    if let Some(name) = &name {
-        paas_api::validate_app_name(name)?;
-    }
+pub fn create(ctx: &Context, CreateArgs { name, remote, json }: &CreateArgs) -> anyhow::Result<()> {
+    let name: Option<AppName> = name.as_deref().map(str::parse).transpose()?;
+    let json = json.json;
     let client = ctx.client()?;
     let err_style = Style::stderr();
     let message = match &name {
@@ -86,7 +134,8 @@ pub fn create(ctx: &Context, name: Option<String>, remote: &str, json: bool) -> 
     }
 }
 
-pub fn info(ctx: &Context, app: &AppArg, json: bool) -> anyhow::Result<()> {
+pub fn info(ctx: &Context, InfoArgs { app, json }: &InfoArgs) -> anyhow::Result<()> {
+    let json = json.json;
     let name = ctx.app(app)?;
     let mut app = ctx.client()?.app(&name)?;
     if json {
@@ -151,11 +200,17 @@ fn render_info(app: &App, style: Style) -> String {
     )
 }
 
-pub fn destroy(ctx: &Context, app: &AppArg, confirm: Option<String>) -> anyhow::Result<()> {
-    let name = ctx.app(app)?;
+pub fn destroy(
+    ctx: &Context,
+    DestroyArgs { name, app, confirm }: &DestroyArgs,
+) -> anyhow::Result<()> {
+    let app = AppArg {
+        app: name.clone().or_else(|| app.app.clone()),
+    };
+    let name = ctx.app(&app)?;
     let err_style = Style::stderr();
     match confirm {
-        Some(confirm) if confirm == name => {}
+        Some(confirm) if name == confirm.as_str() => {}
         Some(confirm) => {
             bail!("Confirmation {confirm:?} did not match {name:?}. Nothing was destroyed.")
         }
@@ -169,7 +224,7 @@ pub fn destroy(ctx: &Context, app: &AppArg, confirm: Option<String>) -> anyhow::
                 .with_prompt(format!("Type {name} to confirm"))
                 .allow_empty(true)
                 .interact_text()?;
-            if typed.trim() != name {
+            if name != typed.trim() {
                 bail!("Confirmation did not match {name:?}. Nothing was destroyed.");
             }
         }
@@ -192,7 +247,10 @@ pub fn destroy(ctx: &Context, app: &AppArg, confirm: Option<String>) -> anyhow::
     Ok(())
 }
 
-pub fn git_remote(ctx: &Context, app: &AppArg, remote: &str) -> anyhow::Result<()> {
+pub fn git_remote(
+    ctx: &Context,
+    GitRemoteArgs { app, remote }: &GitRemoteArgs,
+) -> anyhow::Result<()> {
     if !git::inside_repository() {
         bail!("Not inside a git repository. Run `git init` first, or cd into your app.");
     }

@@ -1,21 +1,42 @@
 //! `login`, `logout`, `whoami`.
 
 use anyhow::{Context as _, bail};
+use clap::Args;
 use dialoguer::{Input, Password};
 use paas_api::ErrorCode;
 use paas_api::types::LoginRequest;
 
 use super::{Context, TokenSource, interactive, read_secret_from_stdin};
+use crate::JsonArg;
 use crate::client::{Client, ClientError};
 use crate::config::normalize_server;
 use crate::output::{action, print_json};
 
-pub fn login(
-    ctx: &mut Context,
-    server: Option<String>,
-    username: Option<String>,
-    password_stdin: bool,
-) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Server URL [default: PAAS_SERVER, the last server, or http://127.0.0.1:8750]
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// Username [prompted for on a terminal]
+    #[arg(long, short = 'u', value_name = "USER")]
+    pub username: Option<String>,
+    /// Read the password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoamiArgs {
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+pub fn login(ctx: &mut Context, args: LoginArgs) -> anyhow::Result<()> {
+    let LoginArgs {
+        server,
+        username,
+        password_stdin,
+    } = args;
     let server = match server {
         Some(server) => normalize_server(&server)?,
         None => ctx.server.clone(),
@@ -99,7 +120,8 @@ pub fn logout(ctx: &mut Context) -> anyhow::Result<()> {
     })
 }
 
-pub fn whoami(ctx: &Context, json: bool) -> anyhow::Result<()> {
+pub fn whoami(ctx: &Context, WhoamiArgs { json }: &WhoamiArgs) -> anyhow::Result<()> {
+    let json = json.json;
     let user = ctx.client()?.whoami()?;
     if json {
         print_json(&user)

@@ -3,17 +3,54 @@
 use std::collections::BTreeMap;
 
 use anyhow::bail;
+use clap::Args;
+use paas_api::ConfigKey;
 use paas_api::names::validate_config_value;
 use paas_api::types::ConfigUpdate;
-use paas_api::validate_config_key;
 
 use super::Context;
-use crate::AppArg;
 use crate::output::{
     Style, action, key_values, print_json, stdout_is_terminal, tenant_text, word_list,
 };
+use crate::{AppArg, JsonArg};
 
-pub fn show(ctx: &Context, app: &AppArg, json: bool, shell: bool) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+    /// Print KEY=value lines for a shell or an .env file
+    #[arg(short, long, conflicts_with = "json")]
+    pub shell: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    pub key: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    /// KEY=VALUE pairs
+    #[arg(required = true, value_name = "KEY=VALUE")]
+    pub pairs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnsetArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    #[arg(required = true, value_name = "KEY")]
+    pub keys: Vec<String>,
+}
+
+pub fn show(ctx: &Context, ShowArgs { app, json, shell }: &ShowArgs) -> anyhow::Result<()> {
+    let (json, shell) = (json.json, *shell);
     let name = ctx.app(app)?;
     let vars = ctx.client()?.config(&name)?.vars;
     if json {
@@ -55,21 +92,21 @@ fn render_config(app: &str, vars: &BTreeMap<String, String>, style: Style) -> St
     )
 }
 
-pub fn get(ctx: &Context, app: &AppArg, key: &str) -> anyhow::Result<()> {
-    validate_config_key(key)?;
+pub fn get(ctx: &Context, GetArgs { app, key }: &GetArgs) -> anyhow::Result<()> {
+    let key: ConfigKey = key.parse()?;
     let name = ctx.app(app)?;
     let vars = ctx.client()?.config(&name)?.vars;
     // As Heroku: an unset key prints an empty line.
-    let value = vars.get(key).map(String::as_str).unwrap_or("");
+    let value = vars.get(key.as_str()).map(String::as_str).unwrap_or("");
     println!("{}", tenant_text(value, stdout_is_terminal()));
     Ok(())
 }
 
-pub fn set(ctx: &Context, app: &AppArg, pairs: &[String]) -> anyhow::Result<()> {
+pub fn set(ctx: &Context, SetArgs { app, pairs }: &SetArgs) -> anyhow::Result<()> {
     let parsed = parse_assignments(pairs)?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
-    let keys: Vec<String> = parsed.iter().map(|(k, _)| k.clone()).collect();
+    let keys: Vec<String> = parsed.iter().map(|(k, _)| k.to_string()).collect();
     let update = ConfigUpdate {
         vars: parsed
             .iter()
@@ -87,10 +124,14 @@ pub fn set(ctx: &Context, app: &AppArg, pairs: &[String]) -> anyhow::Result<()> 
         Ok((updated, suffix))
     })?;
     let terminal = stdout_is_terminal();
-    let shown: Vec<(&String, std::borrow::Cow<'_, str>)> = parsed
+    let shown: Vec<(&ConfigKey, std::borrow::Cow<'_, str>)> = parsed
         .iter()
         .map(|(k, _)| {
-            let value = updated.vars.get(k).map(String::as_str).unwrap_or("");
+            let value = updated
+                .vars
+                .get(k.as_str())
+                .map(String::as_str)
+                .unwrap_or("");
             (k, tenant_text(value, terminal))
         })
         .collect();
@@ -98,14 +139,15 @@ pub fn set(ctx: &Context, app: &AppArg, pairs: &[String]) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub fn unset(ctx: &Context, app: &AppArg, keys: &[String]) -> anyhow::Result<()> {
-    for key in keys {
-        validate_config_key(key)?;
-    }
+pub fn unset(ctx: &Context, UnsetArgs { app, keys }: &UnsetArgs) -> anyhow::Result<()> {
+    let parsed = keys
+        .iter()
+        .map(|key| key.parse())
+        .collect::<Result<Vec<ConfigKey>, _>>()?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     let update = ConfigUpdate {
-        vars: keys.iter().map(|k| (k.clone(), None)).collect(),
+        vars: parsed.into_iter().map(|k| (k, None)).collect(),
     };
     let message = format!(
         "Unsetting {} on {}",
@@ -119,16 +161,16 @@ pub fn unset(ctx: &Context, app: &AppArg, keys: &[String]) -> anyhow::Result<()>
 }
 
 /// `KEY=VALUE` arguments, validated, in order; a later duplicate key wins.
-fn parse_assignments(pairs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
-    let mut parsed: Vec<(String, String)> = Vec::new();
+fn parse_assignments(pairs: &[String]) -> anyhow::Result<Vec<(ConfigKey, String)>> {
+    let mut parsed: Vec<(ConfigKey, String)> = Vec::new();
     for pair in pairs {
         let Some((key, value)) = pair.split_once('=') else {
             bail!("Invalid argument {pair:?}: expected KEY=VALUE.");
         };
-        validate_config_key(key)?;
-        validate_config_value(key, value)?;
-        parsed.retain(|(k, _)| k != key);
-        parsed.push((key.to_owned(), value.to_owned()));
+        let key: ConfigKey = key.parse()?;
+        validate_config_value(&key, value)?;
+        parsed.retain(|(k, _)| *k != key);
+        parsed.push((key, value.to_owned()));
     }
     Ok(parsed)
 }
@@ -150,6 +192,10 @@ fn shell_quote(value: &str) -> String {
 mod tests {
     use super::*;
 
+    fn key(name: &str) -> ConfigKey {
+        name.parse().unwrap()
+    }
+
     fn args(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
     }
@@ -161,9 +207,9 @@ mod tests {
         assert_eq!(
             parsed,
             [
-                ("A".to_owned(), "1".to_owned()),
-                ("URL".to_owned(), "postgres://u:p@h/db?x=y".to_owned()),
-                ("EMPTY".to_owned(), String::new()),
+                (key("A"), "1".to_owned()),
+                (key("URL"), "postgres://u:p@h/db?x=y".to_owned()),
+                (key("EMPTY"), String::new()),
             ]
         );
     }
@@ -173,10 +219,7 @@ mod tests {
         let parsed = parse_assignments(&args(&["A=1", "B=2", "A=3"])).unwrap();
         assert_eq!(
             parsed,
-            [
-                ("B".to_owned(), "2".to_owned()),
-                ("A".to_owned(), "3".to_owned())
-            ]
+            [(key("B"), "2".to_owned()), (key("A"), "3".to_owned())]
         );
     }
 

@@ -1,18 +1,33 @@
 //! `domains`, `domains:add` and `domains:remove`.
 
+use clap::Args;
 use paas_api::domains::validate_domain;
-use paas_api::types::{AddDomainRequest, Domain};
-use reqwest::Method;
+use paas_api::types::Domain;
 
 use super::Context;
-use crate::AppArg;
 use crate::output::{Style, action, print_json, table};
+use crate::{AppArg, JsonArg};
 
-pub fn list(ctx: &Context, app: &AppArg, json: bool) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+/// `domains:add` and `domains:remove`.
+#[derive(Debug, Args)]
+pub struct HostnameArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    pub hostname: String,
+}
+
+pub fn list(ctx: &Context, ListArgs { app, json }: &ListArgs) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
-    let client = ctx.client()?;
-    let url = client.url(&["apps", &name, "domains"]);
-    let domains: Vec<Domain> = client.execute(client.request(Method::GET, url))?.json()?;
+    let domains = ctx.client()?.domains(&name)?;
+    let json = json.json;
     if json {
         return print_json(&domains);
     }
@@ -38,7 +53,7 @@ fn render(app: &str, domains: &[Domain], style: Style) -> String {
     )
 }
 
-pub fn add(ctx: &Context, app: &AppArg, hostname: &str) -> anyhow::Result<()> {
+pub fn add(ctx: &Context, HostnameArgs { app, hostname }: &HostnameArgs) -> anyhow::Result<()> {
     validate_domain(hostname)?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
@@ -46,25 +61,20 @@ pub fn add(ctx: &Context, app: &AppArg, hostname: &str) -> anyhow::Result<()> {
     action(
         &format!("Adding {hostname} to {}", style.app(&name)),
         || {
-            let url = client.url(&["apps", &name, "domains"]);
-            let request = AddDomainRequest {
-                hostname: hostname.to_owned(),
-            };
-            client.execute(client.request(Method::POST, url).json(&request))?;
+            client.add_domain(&name, hostname)?;
             Ok(((), String::new()))
         },
     )
 }
 
-pub fn remove(ctx: &Context, app: &AppArg, hostname: &str) -> anyhow::Result<()> {
+pub fn remove(ctx: &Context, HostnameArgs { app, hostname }: &HostnameArgs) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     let style = Style::stderr();
     action(
         &format!("Removing {hostname} from {}", style.app(&name)),
         || {
-            let url = client.url(&["apps", &name, "domains", hostname]);
-            client.execute(client.request(Method::DELETE, url))?;
+            client.remove_domain(&name, hostname)?;
             Ok(((), String::new()))
         },
     )

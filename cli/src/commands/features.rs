@@ -1,17 +1,32 @@
 //! `features`, `features:enable` and `features:disable`: an app's container lock-downs.
 
-use paas_api::types::{AppFeature, Feature, FeatureUpdate};
-use reqwest::Method;
+use clap::Args;
+use paas_api::types::{AppFeature, Feature};
 
 use super::Context;
-use crate::AppArg;
 use crate::output::{Style, action, print_json, table};
+use crate::{AppArg, JsonArg};
 
-pub fn list(ctx: &Context, app: &AppArg, json: bool) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+/// `features:enable` and `features:disable`.
+#[derive(Debug, Args)]
+pub struct FeatureArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    pub feature: String,
+}
+
+pub fn list(ctx: &Context, ListArgs { app, json }: &ListArgs) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
-    let client = ctx.client()?;
-    let url = client.url(&["apps", &name, "features"]);
-    let features: Vec<AppFeature> = client.execute(client.request(Method::GET, url))?.json()?;
+    let features = ctx.client()?.features(&name)?;
+    let json = json.json;
     if json {
         return print_json(&features);
     }
@@ -38,7 +53,11 @@ fn render(app: &str, features: &[AppFeature], style: Style) -> String {
     )
 }
 
-pub fn set(ctx: &Context, app: &AppArg, feature: &str, enabled: bool) -> anyhow::Result<()> {
+pub fn set(
+    ctx: &Context,
+    FeatureArgs { app, feature }: &FeatureArgs,
+    enabled: bool,
+) -> anyhow::Result<()> {
     let feature: Feature = feature.parse()?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
@@ -47,9 +66,7 @@ pub fn set(ctx: &Context, app: &AppArg, feature: &str, enabled: bool) -> anyhow:
     action(
         &format!("{verb} {feature} for {}", style.app(&name)),
         || {
-            let url = client.url(&["apps", &name, "features", feature.name()]);
-            let request = FeatureUpdate { enabled };
-            client.execute(client.request(Method::PATCH, url).json(&request))?;
+            client.set_feature(&name, feature, enabled)?;
             Ok(((), String::new()))
         },
     )

@@ -8,15 +8,36 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Context as _, bail};
+use clap::Args;
 use paas_api::types::{KeyChallenge, SshKey};
 
 use super::Context;
+use crate::JsonArg;
 use crate::output::{Style, action, print_json, table};
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Public key file
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Key id or `SHA256:…` fingerprint (see `paas keys`)
+    pub key: String,
+}
 
 /// The public keys `keys:add` looks for in `~/.ssh`, in this order.
 const DEFAULT_KEY_FILES: [&str; 3] = ["id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub"];
 
-pub fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
+pub fn list(ctx: &Context, ListArgs { json }: &ListArgs) -> anyhow::Result<()> {
+    let json = json.json;
     let client = ctx.client()?;
     let keys = client.keys()?;
     if json {
@@ -45,9 +66,9 @@ fn render_keys(me: &str, keys: &[SshKey], style: Style) -> String {
     format!("{}\n{}", style.header(&format!("{me} Keys")), table(&rows))
 }
 
-pub fn add(ctx: &Context, path: Option<PathBuf>) -> anyhow::Result<()> {
+pub fn add(ctx: &Context, AddArgs { path }: &AddArgs) -> anyhow::Result<()> {
     let path = match path {
-        Some(path) => path,
+        Some(path) => path.clone(),
         None => default_key_file()?,
     };
     let text = std::fs::read_to_string(&path)
@@ -123,7 +144,7 @@ fn default_key_file() -> anyhow::Result<PathBuf> {
         })
 }
 
-pub fn remove(ctx: &Context, key: &str) -> anyhow::Result<()> {
+pub fn remove(ctx: &Context, RemoveArgs { key }: &RemoveArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
     action(&format!("Removing {key} SSH key"), || {
         client.remove_key(key)?;

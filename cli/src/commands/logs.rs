@@ -2,14 +2,16 @@
 //! app[web.1]: line`, read line by line from gitd's NDJSON stream as it arrives. With `--tail`
 //! it follows until Ctrl-C, which ends it with status 0.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
+use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use paas_api::types::{LogLine, LogSource};
-use reqwest::Method;
 
 use super::Context;
 use crate::AppArg;
+use crate::client::LogsQuery;
 use crate::output::{Style, tenant_text};
 
 /// `NO_COLOR`-aware ANSI colours given to process types in turn (cyan, green, yellow, blue,
@@ -18,61 +20,54 @@ const PALETTE: &[&str] = &[
     "36", "32", "33", "34", "35", "31", "96", "92", "93", "94", "95",
 ];
 
+#[derive(Debug, Args)]
 pub struct LogsArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    /// How many lines to show
+    #[arg(short, long, value_name = "N", default_value_t = 100)]
     pub num: usize,
+    /// Keep streaming new lines until Ctrl-C
+    #[arg(short, long, visible_short_alias = 'f', visible_alias = "follow")]
     pub tail: bool,
+    /// Only this process type (web, worker, …)
+    #[arg(short, long, visible_alias = "ps", value_name = "PROCESS")]
     pub process: Option<String>,
-    pub source: Option<String>,
+    /// Only the app's own output (app) or platform events (paas)
+    #[arg(short, long, value_name = "SOURCE", value_parser = source_parser())]
+    pub source: Option<LogSource>,
 }
 
-pub fn show(ctx: &Context, app: &AppArg, args: &LogsArgs) -> anyhow::Result<()> {
+/// `app` or `paas`, listed as the possible values in `--help`.
+fn source_parser() -> impl TypedValueParser<Value = LogSource> {
+    PossibleValuesParser::new([LogSource::App.as_str(), LogSource::Paas.as_str()]).map(|source| {
+        match source.as_str() {
+            "app" => LogSource::App,
+            _ => LogSource::Paas,
+        }
+    })
+}
+
+pub fn show(ctx: &Context, args: &LogsArgs) -> anyhow::Result<()> {
     if args.num == 0 {
         bail!("-n must be 1 or more.");
     }
-    if let Some(process) = &args.process {
-        paas_api::formation::validate_process_type(process)?;
-    }
-    let name = ctx.app(app)?;
+    let query = LogsQuery {
+        num: args.num,
+        tail: args.tail,
+        process: args.process.as_deref().map(str::parse).transpose()?,
+        source: args.source,
+    };
+    let name = ctx.app(&args.app)?;
     let client = ctx.client()?;
-    let mut url = client.url(&["apps", &name, "logs"]);
-    {
-        let mut query = url.query_pairs_mut();
-        query.append_pair("num", &args.num.to_string());
-        if args.tail {
-            query.append_pair("tail", "true");
-        }
-        if let Some(process) = &args.process {
-            query.append_pair("ps", process);
-        }
-        if let Some(source) = &args.source {
-            query.append_pair("source", source);
-        }
-    }
     if args.tail {
         end_quietly_on_interrupt();
     }
-    // Not `execute`: its overall timeout would cut a followed stream short.
-    let response = client
-        .request(Method::GET, url)
-        .send()
-        .with_context(|| format!("could not reach the paas server at {}", ctx.server))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body = response.text().unwrap_or_default();
-        let message = serde_json::from_str::<paas_api::ErrorBody>(&body)
-            .map(|envelope| envelope.error.message)
-            .unwrap_or_else(|_| format!("unexpected answer from the paas server (HTTP {status})"));
-        bail!("{message}");
-    }
+    let lines = client.logs(&name, &query)?;
     let colour = Style::stdout().colour;
     let mut stdout = std::io::stdout().lock();
-    for line in BufReader::new(response).split(b'\n') {
-        let line = line.context("the log stream broke")?;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let parsed: LogLine =
-            serde_json::from_slice(&line).context("the server sent an unreadable log line")?;
+    for line in lines {
+        let parsed: LogLine = line?;
         let written = writeln!(stdout, "{}", render(&parsed, colour)).and_then(|()| stdout.flush());
         // A closed pipe (`paas logs | head`) is the reader being done, not an error.
         if written.is_err() {

@@ -1,23 +1,25 @@
-//! One module per topic; [`run`] dispatches a parsed command. [`Context`] resolves what
-//! every command needs: the server, the token, the app.
+//! One module per topic, each owning its commands' clap `Args` structs beside their code;
+//! [`run`] dispatches a parsed command. [`Context`] resolves what every command needs: the
+//! server, the token, the app. Commands talk to gitd through [`Client`]'s typed methods only.
 
-mod access;
-mod apps;
-mod auth;
-mod config_vars;
-mod domains;
-mod features;
-mod keys;
-mod logs;
-mod open;
-mod ps;
-mod releases;
-mod users;
+pub mod access;
+pub mod apps;
+pub mod auth;
+pub mod config_vars;
+pub mod domains;
+pub mod features;
+pub mod keys;
+pub mod logs;
+pub mod open;
+pub mod ps;
+pub mod releases;
+pub mod users;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
+use paas_api::AppName;
 
 use crate::client::Client;
 use crate::config::{DEFAULT_SERVER, Settings, config_dir, normalize_server};
@@ -31,73 +33,42 @@ pub fn run(command: Command) -> anyhow::Result<()> {
 
 fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Login {
-            server,
-            username,
-            password_stdin,
-        } => auth::login(ctx, server, username, password_stdin),
+        Command::Login(args) => auth::login(ctx, args),
         Command::Logout => auth::logout(ctx),
-        Command::Whoami { json } => auth::whoami(ctx, json.json),
-        Command::Apps { json } => apps::list(ctx, json.json),
-        Command::AppsCreate { name, remote, json } => apps::create(ctx, name, &remote, json.json),
-        Command::AppsInfo { app, json } => apps::info(ctx, &app, json.json),
-        Command::AppsDestroy { name, app, confirm } => {
-            let app = AppArg {
-                app: name.or(app.app),
-            };
-            apps::destroy(ctx, &app, confirm)
-        }
-        Command::GitRemote { app, remote } => apps::git_remote(ctx, &app, &remote),
-        Command::Keys { json } => keys::list(ctx, json.json),
-        Command::KeysAdd { path } => keys::add(ctx, path),
-        Command::KeysRemove { key } => keys::remove(ctx, &key),
-        Command::Config { app, json, shell } => config_vars::show(ctx, &app, json.json, shell),
-        Command::ConfigGet { app, key } => config_vars::get(ctx, &app, &key),
-        Command::ConfigSet { app, pairs } => config_vars::set(ctx, &app, &pairs),
-        Command::ConfigUnset { app, keys } => config_vars::unset(ctx, &app, &keys),
-        Command::Releases { app, json, num } => releases::list(ctx, &app, json.json, num),
-        Command::ReleasesInfo { app, json, release } => {
-            releases::info(ctx, &app, &release, json.json)
-        }
-        Command::ReleasesOutput { app, release } => releases::output(ctx, &app, &release),
-        Command::Rollback { app, release } => releases::rollback(ctx, &app, release.as_deref()),
-        Command::Logs {
-            app,
-            num,
-            tail,
-            process,
-            source,
-        } => logs::show(
-            ctx,
-            &app,
-            &logs::LogsArgs {
-                num,
-                tail,
-                process,
-                source,
-            },
-        ),
-        Command::Domains { app, json } => domains::list(ctx, &app, json.json),
-        Command::DomainsAdd { app, hostname } => domains::add(ctx, &app, &hostname),
-        Command::DomainsRemove { app, hostname } => domains::remove(ctx, &app, &hostname),
-        Command::Features { app, json } => features::list(ctx, &app, json.json),
-        Command::FeaturesEnable { app, feature } => features::set(ctx, &app, &feature, true),
-        Command::FeaturesDisable { app, feature } => features::set(ctx, &app, &feature, false),
-        Command::Open { app } => open::open(ctx, &app),
-        Command::Users { json } => users::list(ctx, json.json),
-        Command::UsersAdd {
-            username,
-            admin,
-            password_stdin,
-            json,
-        } => users::add(ctx, &username, admin, password_stdin, json.json),
-        Command::UsersRemove { username } => users::remove(ctx, &username),
-        Command::Access { app, json } => access::list(ctx, &app, json.json),
-        Command::AccessAdd { app, username } => access::add(ctx, &app, &username),
-        Command::AccessRemove { app, username } => access::remove(ctx, &app, &username),
-        Command::Ps { app, json } => ps::list(ctx, &app, json.json),
-        Command::Scale { app, changes, json } => ps::scale(ctx, &app, &changes, json.json),
-        Command::Restart { app, process } => ps::restart(ctx, &app, process),
+        Command::Whoami(args) => auth::whoami(ctx, &args),
+        Command::Apps(args) => apps::list(ctx, &args),
+        Command::AppsCreate(args) => apps::create(ctx, &args),
+        Command::AppsInfo(args) => apps::info(ctx, &args),
+        Command::AppsDestroy(args) => apps::destroy(ctx, &args),
+        Command::GitRemote(args) => apps::git_remote(ctx, &args),
+        Command::Keys(args) => keys::list(ctx, &args),
+        Command::KeysAdd(args) => keys::add(ctx, &args),
+        Command::KeysRemove(args) => keys::remove(ctx, &args),
+        Command::Config(args) => config_vars::show(ctx, &args),
+        Command::ConfigGet(args) => config_vars::get(ctx, &args),
+        Command::ConfigSet(args) => config_vars::set(ctx, &args),
+        Command::ConfigUnset(args) => config_vars::unset(ctx, &args),
+        Command::Releases(args) => releases::list(ctx, &args),
+        Command::ReleasesInfo(args) => releases::info(ctx, &args),
+        Command::ReleasesOutput(args) => releases::output(ctx, &args),
+        Command::Rollback(args) => releases::rollback(ctx, &args),
+        Command::Logs(args) => logs::show(ctx, &args),
+        Command::Domains(args) => domains::list(ctx, &args),
+        Command::DomainsAdd(args) => domains::add(ctx, &args),
+        Command::DomainsRemove(args) => domains::remove(ctx, &args),
+        Command::Features(args) => features::list(ctx, &args),
+        Command::FeaturesEnable(args) => features::set(ctx, &args, true),
+        Command::FeaturesDisable(args) => features::set(ctx, &args, false),
+        Command::Open(args) => open::open(ctx, &args),
+        Command::Users(args) => users::list(ctx, &args),
+        Command::UsersAdd(args) => users::add(ctx, &args),
+        Command::UsersRemove(args) => users::remove(ctx, &args),
+        Command::Access(args) => access::list(ctx, &args),
+        Command::AccessAdd(args) => access::add(ctx, &args),
+        Command::AccessRemove(args) => access::remove(ctx, &args),
+        Command::Ps(args) => ps::list(ctx, &args),
+        Command::Scale(args) => ps::scale(ctx, &args),
+        Command::Restart(args) => ps::restart(ctx, &args),
         Command::Completions { .. } => unreachable!("handled before any config is read"),
     }
 }
@@ -158,9 +129,9 @@ impl Context {
 
     /// The app named by `-a`, else the one the `paas` remote of the current repository
     /// points at.
-    pub fn app(&self, arg: &AppArg) -> anyhow::Result<String> {
+    pub fn app(&self, arg: &AppArg) -> anyhow::Result<AppName> {
         let name = match &arg.app {
-            Some(name) => name.clone(),
+            Some(name) => name.parse()?,
             None => match git::remote_url(git::DEFAULT_REMOTE) {
                 Some(url) => git::app_from_remote_url(&url).with_context(|| {
                     format!(
@@ -174,7 +145,6 @@ impl Context {
                 ),
             },
         };
-        paas_api::validate_app_name(&name)?;
         Ok(name)
     }
 }

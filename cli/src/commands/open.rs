@@ -2,10 +2,18 @@
 
 use std::process::{Command, Stdio};
 
+use clap::Args;
+
 use super::Context;
 use crate::AppArg;
 
-pub fn open(ctx: &Context, app: &AppArg) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+}
+
+pub fn open(ctx: &Context, OpenArgs { app }: &OpenArgs) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
     let app = ctx.client()?.app(&name)?;
     println!("{}", app.web_url);

@@ -5,22 +5,47 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use paas_api::ProcessType;
 use paas_api::formation::parse_scale_args;
-use paas_api::types::{Formation, ProcessInstance, RestartRequest, ScaleRequest};
-use reqwest::Method;
+use paas_api::types::{Formation, ProcessInstance};
 
 use super::Context;
-use crate::AppArg;
-use crate::client::Client;
 use crate::output::{Style, print_json, word_list};
+use crate::{AppArg, JsonArg};
 
-pub fn list(ctx: &Context, app: &AppArg, json: bool) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    /// TYPE=N, TYPE+N or TYPE-N
+    #[arg(required = true, value_name = "TYPE=N")]
+    pub changes: Vec<String>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    /// Only this process type [default: all]
+    pub process: Option<String>,
+}
+
+pub fn list(ctx: &Context, ListArgs { app, json }: &ListArgs) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
-    let client = ctx.client()?;
-    let response =
-        client.execute(client.request(Method::GET, client.url(&["apps", &name, "ps"])))?;
-    let instances: Vec<ProcessInstance> = response.json()?;
+    let instances = ctx.client()?.ps(&name)?;
+    let json = json.json;
     if json {
         return print_json(&instances);
     }
@@ -85,22 +110,17 @@ pub fn ago(elapsed: chrono::TimeDelta) -> String {
     }
 }
 
-pub fn scale(ctx: &Context, app: &AppArg, changes: &[String], json: bool) -> anyhow::Result<()> {
-    parse_scale_args(changes)?;
+pub fn scale(ctx: &Context, ScaleArgs { app, changes, json }: &ScaleArgs) -> anyhow::Result<()> {
+    let changes = parse_scale_args(changes)?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
-    let request = ScaleRequest {
-        changes: changes.to_vec(),
-    };
     let message = format!("Scaling processes of {}", Style::stderr().app(&name));
     let formation = waiting(&message, || {
-        let url = client.url(&["apps", &name, "formation"]);
-        let response = client.execute(client.request(Method::PATCH, url).json(&request))?;
-        let formation: Vec<Formation> = response.json()?;
+        let formation = client.scale(&name, &changes)?;
         let suffix = format!(", now running {}", running(&formation));
         Ok((formation, suffix))
     })?;
-    if json {
+    if json.json {
         print_json(&formation)?;
     }
     Ok(())
@@ -120,10 +140,8 @@ fn running(formation: &[Formation]) -> String {
     }
 }
 
-pub fn restart(ctx: &Context, app: &AppArg, process: Option<String>) -> anyhow::Result<()> {
-    if let Some(process) = &process {
-        paas_api::formation::validate_process_type(process)?;
-    }
+pub fn restart(ctx: &Context, RestartArgs { app, process }: &RestartArgs) -> anyhow::Result<()> {
+    let process: Option<ProcessType> = process.as_deref().map(str::parse).transpose()?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     let what = match &process {
@@ -132,19 +150,9 @@ pub fn restart(ctx: &Context, app: &AppArg, process: Option<String>) -> anyhow::
     };
     let message = format!("Restarting {what} of {}", Style::stderr().app(&name));
     waiting(&message, || {
-        restart_request(&client, &name, process.clone())?;
+        client.restart(&name, process.clone())?;
         Ok(((), String::new()))
     })
-}
-
-fn restart_request(client: &Client, app: &str, process: Option<String>) -> anyhow::Result<()> {
-    let url = client.url(&["apps", app, "restart"]);
-    client.execute(
-        client
-            .request(Method::POST, url)
-            .json(&RestartRequest { process }),
-    )?;
-    Ok(())
 }
 
 /// Runs `work` behind a spinner on a terminal (`Scaling… ⠙`, then `… done, suffix`); elsewhere
@@ -192,7 +200,7 @@ mod tests {
         minutes_ago: i64,
     ) -> ProcessInstance {
         ProcessInstance {
-            process: process.into(),
+            process: process.parse().unwrap(),
             index,
             release: 4,
             state,

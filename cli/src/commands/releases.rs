@@ -2,17 +2,58 @@
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};
-use paas_api::types::{Release, ReleaseOutput, ReleaseStatus, RollbackRequest};
-use reqwest::Method;
+use clap::Args;
+use paas_api::types::{Release, ReleaseStatus, RollbackRequest};
 
 use super::Context;
 use super::ps::ago;
-use crate::AppArg;
 use crate::output::{
     Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text,
 };
+use crate::{AppArg, JsonArg};
 
-pub fn list(ctx: &Context, app: &AppArg, json: bool, num: u32) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+    /// How many releases to show
+    #[arg(short, long, default_value_t = 15)]
+    pub num: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    #[command(flatten)]
+    pub json: JsonArg,
+    /// Release, e.g. v3
+    #[arg(value_name = "vN")]
+    pub release: String,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    /// Release, e.g. v3
+    #[arg(value_name = "vN")]
+    pub release: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    /// Release to go back to [default: the successful release before the current one]
+    #[arg(value_name = "vN")]
+    pub release: Option<String>,
+}
+
+pub fn list(ctx: &Context, ListArgs { app, json, num }: &ListArgs) -> anyhow::Result<()> {
+    let (json, num) = (json.json, *num);
     let name = ctx.app(app)?;
     let mut releases = ctx.client()?.releases(&name, Some(num))?;
     releases.sort_by_key(|r| std::cmp::Reverse(r.version));
@@ -104,12 +145,11 @@ fn parse_version(text: &str) -> anyhow::Result<u32> {
     }
 }
 
-pub fn info(ctx: &Context, app: &AppArg, version: &str, json: bool) -> anyhow::Result<()> {
-    let version = parse_version(version)?;
+pub fn info(ctx: &Context, InfoArgs { app, json, release }: &InfoArgs) -> anyhow::Result<()> {
+    let version = parse_version(release)?;
     let name = ctx.app(app)?;
-    let client = ctx.client()?;
-    let url = client.url(&["apps", &name, "releases", &format!("v{version}")]);
-    let release: Release = client.execute(client.request(Method::GET, url))?.json()?;
+    let release = ctx.client()?.release(&name, version)?;
+    let json = json.json;
     if json {
         return print_json(&release);
     }
@@ -166,12 +206,10 @@ fn render_info(release: &Release, now: DateTime<Utc>, style: Style) -> String {
     out
 }
 
-pub fn output(ctx: &Context, app: &AppArg, version: &str) -> anyhow::Result<()> {
-    let version = parse_version(version)?;
+pub fn output(ctx: &Context, OutputArgs { app, release }: &OutputArgs) -> anyhow::Result<()> {
+    let version = parse_version(release)?;
     let name = ctx.app(app)?;
-    let client = ctx.client()?;
-    let url = client.url(&["apps", &name, "releases", &format!("v{version}"), "output"]);
-    let output: ReleaseOutput = client.execute(client.request(Method::GET, url))?.json()?;
+    let output = ctx.client()?.release_output(&name, version)?;
     println!(
         "{}",
         tenant_text(output.output.trim_end(), stdout_is_terminal())
@@ -179,8 +217,8 @@ pub fn output(ctx: &Context, app: &AppArg, version: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub fn rollback(ctx: &Context, app: &AppArg, version: Option<&str>) -> anyhow::Result<()> {
-    let wanted = version.map(parse_version).transpose()?;
+pub fn rollback(ctx: &Context, RollbackArgs { app, release }: &RollbackArgs) -> anyhow::Result<()> {
+    let wanted = release.as_deref().map(parse_version).transpose()?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     // Named up front so the progress line can say where it goes; the server checks again.
@@ -196,13 +234,10 @@ pub fn rollback(ctx: &Context, app: &AppArg, version: Option<&str>) -> anyhow::R
     action(
         &format!("Rolling back {} to v{target}", style.app(&name)),
         || {
-            let url = client.url(&["apps", &name, "rollback"]);
             let request = RollbackRequest {
                 version: Some(target),
             };
-            let release: Release = client
-                .execute(client.request(Method::POST, url).json(&request))?
-                .json()?;
+            let release = client.rollback(&name, &request)?;
             Ok(((), format!(", v{}", release.version)))
         },
     )

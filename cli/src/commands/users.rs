@@ -1,14 +1,41 @@
 //! `users`, `users:add`, `users:remove` (admins only; the server enforces it).
 
 use anyhow::bail;
+use clap::Args;
 use dialoguer::Password;
+use paas_api::Username;
 use paas_api::types::{CreateUserRequest, User};
-use paas_api::validate_username;
 
 use super::{Context, interactive, read_secret_from_stdin};
+use crate::JsonArg;
 use crate::output::{Style, action, print_json, table};
 
-pub fn list(ctx: &Context, json: bool) -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    pub username: String,
+    /// Make the user an admin
+    #[arg(long)]
+    pub admin: bool,
+    /// Read the new user's password from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    pub username: String,
+}
+
+pub fn list(ctx: &Context, ListArgs { json }: &ListArgs) -> anyhow::Result<()> {
+    let json = json.json;
     let mut users = ctx.client()?.users()?;
     users.sort_by(|a, b| a.username.cmp(&b.username));
     if json {
@@ -34,12 +61,15 @@ fn render_users(users: &[User], style: Style) -> String {
 
 pub fn add(
     ctx: &Context,
-    username: &str,
-    admin: bool,
-    password_stdin: bool,
-    json: bool,
+    AddArgs {
+        username,
+        admin,
+        password_stdin,
+        json,
+    }: &AddArgs,
 ) -> anyhow::Result<()> {
-    validate_username(username)?;
+    let (admin, password_stdin, json) = (*admin, *password_stdin, json.json);
+    let username: Username = username.parse()?;
     let client = ctx.client()?;
     let password = if password_stdin {
         read_secret_from_stdin()?
@@ -52,7 +82,7 @@ pub fn add(
         bail!("Cannot prompt for a password without a terminal. Use --password-stdin.");
     };
     let request = CreateUserRequest {
-        username: username.to_owned(),
+        username: username.clone(),
         password,
         is_admin: admin,
     };
@@ -66,11 +96,11 @@ pub fn add(
     Ok(())
 }
 
-pub fn remove(ctx: &Context, username: &str) -> anyhow::Result<()> {
-    validate_username(username)?;
+pub fn remove(ctx: &Context, RemoveArgs { username }: &RemoveArgs) -> anyhow::Result<()> {
+    let username: Username = username.parse()?;
     let client = ctx.client()?;
     action(&format!("Removing user {username}"), || {
-        client.remove_user(username)?;
+        client.remove_user(&username)?;
         Ok(((), String::new()))
     })
 }

@@ -111,7 +111,7 @@ fn apps_are_created_listed_shown_and_destroyed() {
 
     let out = cli.run(&["apps:create"]).success();
     let generated = out.stderr.trim().rsplit("⬢ ").next().unwrap().to_owned();
-    paas_api::validate_app_name(&generated).unwrap();
+    generated.parse::<paas_api::AppName>().unwrap();
 
     cli.run(&["apps:create", "web"])
         .error("Name web is already taken.");

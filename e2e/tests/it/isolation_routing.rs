@@ -321,7 +321,7 @@ fn probing_spec(image: &str, release: u32, container: ContainerOptions) -> AppSp
         image: image.to_owned(),
         env: BTreeMap::new(),
         processes: BTreeMap::from([(
-            "web".to_owned(),
+            "web".parse().unwrap(),
             ProcessSpec {
                 command: Some(PROBING_WEB.to_owned()),
                 quantity: 1,

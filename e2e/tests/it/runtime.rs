@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use paas_api::agent::{AppSpec, Instance, ProcessSpec, RolloutEvent};
+use paas_api::types::InstanceState;
 use serde_json::Value;
 
 use crate::platform::{
@@ -143,7 +144,7 @@ impl TestApp {
             image: self.image(release),
             env: BTreeMap::new(),
             processes: BTreeMap::from([(
-                "web".to_owned(),
+                "web".parse().unwrap(),
                 ProcessSpec {
                     command: None,
                     quantity: web,
@@ -195,7 +196,7 @@ fn desired_state_is_served_scaled_and_reconfigured() {
 
     let mut spec = app.spec(1, 1);
     spec.processes.insert(
-        "worker".to_owned(),
+        "worker".parse().unwrap(),
         ProcessSpec {
             command: Some("exec sleep 100000".to_owned()),
             quantity: 1,
@@ -264,8 +265,7 @@ fn desired_state_is_served_scaled_and_reconfigured() {
     assert_eq!(webs.len(), 3, "{instances:?}");
     assert!(webs.iter().any(|i| i.container_id == web_1));
     for instance in &webs {
-        assert_eq!(instance.state, "running");
-        assert_eq!(instance.health.as_deref(), Some("healthy"));
+        assert_eq!(instance.state, InstanceState::Up);
         assert_eq!(instance.release, 1);
         assert!(instance.started_at.is_some());
     }
@@ -514,8 +514,8 @@ fn bad_requests_are_refused_and_change_nothing() {
     injected.domains = vec!["x.com`) || PathPrefix(`/".to_owned()];
     let mut too_many = app.spec(2, 1);
     too_many.processes.get_mut("web").unwrap().quantity = 101;
-    let mut shell = app.spec(2, 1);
-    shell.health_check_path = Some("/'; reboot; '".to_owned());
+    let mut shell = serde_json::to_value(app.spec(2, 1)).unwrap();
+    shell["health_check_path"] = "/'; reboot; '".into();
     for (body, expected) in [
         (serde_json::to_string(&injected).unwrap(), "invalid domain"),
         (

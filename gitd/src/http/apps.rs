@@ -1,16 +1,17 @@
 //! Apps and their collaborators.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
 use paas_api::types::{
     AddCollaboratorRequest, App, Collaborator, CollaboratorRole, CreateAppRequest, LastDeploy,
 };
+use paas_api::{AppName, Username};
 use rand::Rng;
 use serde::Deserialize;
 
 use super::formation::detached;
-use super::{ApiError, ApiResult, AuthUser, Json};
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::ops::changes::current_formation;
 use crate::repos;
 use crate::state::SharedState;
@@ -31,10 +32,7 @@ pub async fn create(
     Json(request): Json<CreateAppRequest>,
 ) -> ApiResult<(StatusCode, Json<App>)> {
     let name = match request.name {
-        Some(name) => {
-            paas_api::validate_app_name(&name)?;
-            name
-        }
+        Some(name) => String::from(name),
         None => generated_name(),
     };
     let quotas = state.config.quotas.clone();
@@ -114,7 +112,7 @@ fn generated_name() -> String {
 pub async fn info(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<App>> {
     let app = auth.app(&state, &name).await?;
     let current = state
@@ -146,7 +144,7 @@ pub struct DestroyQuery {
 pub async fn destroy(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Query(query): Query<DestroyQuery>,
 ) -> ApiResult<StatusCode> {
     detached(async move {
@@ -201,7 +199,7 @@ pub async fn destroy(
 pub async fn list_collaborators(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<Vec<Collaborator>>> {
     let app = auth.app(&state, &name).await?;
     let names = state.store.collaborators(app.id).await?;
@@ -219,7 +217,7 @@ pub async fn list_collaborators(
 pub async fn add_collaborator(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(request): Json<AddCollaboratorRequest>,
 ) -> ApiResult<(StatusCode, Json<Collaborator>)> {
     let app = auth.app(&state, &name).await?;
@@ -253,7 +251,7 @@ pub async fn add_collaborator(
     Ok((
         StatusCode::CREATED,
         Json(Collaborator {
-            username: request.username,
+            username: request.username.into(),
             role: CollaboratorRole::Collaborator,
         }),
     ))
@@ -262,7 +260,7 @@ pub async fn add_collaborator(
 pub async fn remove_collaborator(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path((name, username)): Path<(String, String)>,
+    Path((name, username)): Path<(AppName, Username)>,
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &name).await?;
     auth.require_owner(&app)?;

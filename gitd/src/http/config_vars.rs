@@ -1,17 +1,18 @@
 //! Config vars: `GET` reads them; `PATCH` hands the change to [`crate::ops::config`] and
 //! answers once it is live.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use paas_api::types::{ConfigUpdate, ConfigUpdated, ConfigVars};
 
-use super::{ApiResult, AuthUser, Json};
+use super::{ApiResult, AuthUser, Json, Path};
 use crate::ops;
 use crate::state::SharedState;
+use paas_api::AppName;
 
 pub async fn get(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<ConfigVars>> {
     let app = auth.app(&state, &name).await?;
     let vars = state.store.config_vars(app.id).await?;
@@ -21,7 +22,7 @@ pub async fn get(
 pub async fn update(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(update): Json<ConfigUpdate>,
 ) -> ApiResult<Json<ConfigUpdated>> {
     let app = auth.app(&state, &name).await?;

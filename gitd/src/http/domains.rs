@@ -2,18 +2,19 @@
 //! or removing one is an operation ([`crate::ops::changes`]): it re-rolls the app's `web`
 //! instances with the new Traefik rule, and is undone if that fails.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use paas_api::types::{AddDomainRequest, Domain};
 
-use super::{ApiResult, AuthUser, Json};
+use super::{ApiResult, AuthUser, Json, Path};
 use crate::ops::changes;
 use crate::state::SharedState;
+use paas_api::AppName;
 
 pub async fn list(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<Vec<Domain>>> {
     let app = auth.app(&state, &name).await?;
     Ok(Json(state.store.domains(app.id).await?))
@@ -22,7 +23,7 @@ pub async fn list(
 pub async fn add(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(request): Json<AddDomainRequest>,
 ) -> ApiResult<(StatusCode, Json<Domain>)> {
     let app = auth.app(&state, &name).await?;
@@ -35,7 +36,7 @@ pub async fn add(
 pub async fn remove(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path((name, hostname)): Path<(String, String)>,
+    Path((name, hostname)): Path<(AppName, String)>,
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &name).await?;
     changes::remove_domain(&state, app, &auth.user, hostname)

@@ -2,17 +2,18 @@
 //! operation ([`crate::ops::changes::set_feature`]): the running release is rolled out again
 //! with the new container options, and the change stored only once that succeeded.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use paas_api::types::{AppFeature, Feature, FeatureUpdate};
 
-use super::{ApiError, ApiResult, AuthUser, Json};
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::ops::changes::{self, app_feature};
 use crate::state::SharedState;
+use paas_api::AppName;
 
 pub async fn list(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<Vec<AppFeature>>> {
     let app = auth.app(&state, &name).await?;
     let enabled = state.store.enabled_features(app.id).await?;
@@ -27,7 +28,7 @@ pub async fn list(
 pub async fn update(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path((name, feature)): Path<(String, String)>,
+    Path((name, feature)): Path<(AppName, String)>,
     Json(update): Json<FeatureUpdate>,
 ) -> ApiResult<Json<AppFeature>> {
     let app = auth.app(&state, &name).await?;

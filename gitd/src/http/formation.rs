@@ -2,22 +2,22 @@
 //! each process type), `scale` (change it without a new release) and `restart`, which
 //! [`crate::ops::changes`] carries out.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
 use paas_api::agent::Instance;
-use paas_api::formation::parse_scale_args;
-use paas_api::types::{Formation, InstanceState, ProcessInstance, RestartRequest, ScaleRequest};
+use paas_api::types::{Formation, ProcessInstance, RestartRequest, ScaleRequest};
 
-use super::{ApiError, ApiResult, AuthUser, Json};
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::ops::changes;
 use crate::ops::rollout::RolloutFailure;
 use crate::state::SharedState;
+use paas_api::AppName;
 
 pub async fn ps(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<Vec<ProcessInstance>>> {
     let app = auth.app(&state, &name).await?;
     let Some(agent) = state.agent.as_ref() else {
@@ -32,20 +32,12 @@ pub async fn ps(
     Ok(Json(listed))
 }
 
-/// Docker's view of a container in Heroku's words.
 fn process_instance(instance: Instance) -> ProcessInstance {
-    let state = match (instance.state.as_str(), instance.health.as_deref()) {
-        ("running", None | Some("healthy")) => InstanceState::Up,
-        ("running", Some("unhealthy")) => InstanceState::Crashed,
-        ("running" | "created", _) => InstanceState::Starting,
-        ("restarting" | "exited" | "dead", _) => InstanceState::Crashed,
-        _ => InstanceState::Down,
-    };
     ProcessInstance {
         process: instance.process,
         index: instance.index,
         release: instance.release,
-        state,
+        state: instance.state,
         since: instance.started_at,
         container: instance.name,
     }
@@ -54,7 +46,7 @@ fn process_instance(instance: Instance) -> ProcessInstance {
 pub async fn list(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
 ) -> ApiResult<Json<Vec<Formation>>> {
     let app = auth.app(&state, &name).await?;
     let (release, formation) = changes::current_formation(&state, &app).await?;
@@ -64,12 +56,11 @@ pub async fn list(
 pub async fn scale(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(request): Json<ScaleRequest>,
 ) -> ApiResult<Json<Vec<Formation>>> {
     let app = auth.app(&state, &name).await?;
-    let scale = parse_scale_args(&request.changes).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let formation = changes::scale(&state, app, &auth.user, scale)
+    let formation = changes::scale(&state, app, &auth.user, request.changes)
         .finished()
         .await?;
     Ok(Json(formation))
@@ -78,7 +69,7 @@ pub async fn scale(
 pub async fn restart(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(request): Json<RestartRequest>,
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &name).await?;
@@ -114,42 +105,4 @@ pub fn no_agent() -> ApiError {
         ErrorCode::DeployFailed,
         "No agent is configured: set [agent] url and token in gitd.toml.",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn instance(state: &str, health: Option<&str>) -> Instance {
-        Instance {
-            process: "web".into(),
-            index: 1,
-            release: 3,
-            name: "paas-hello-v3-web-1".into(),
-            container_id: "abc".into(),
-            state: state.into(),
-            started_at: None,
-            health: health.map(str::to_owned),
-        }
-    }
-
-    #[test]
-    fn docker_states_read_as_heroku_states() {
-        for (state, health, expected) in [
-            ("running", None, InstanceState::Up),
-            ("running", Some("healthy"), InstanceState::Up),
-            ("running", Some("starting"), InstanceState::Starting),
-            ("running", Some("unhealthy"), InstanceState::Crashed),
-            ("created", None, InstanceState::Starting),
-            ("restarting", None, InstanceState::Crashed),
-            ("exited", None, InstanceState::Crashed),
-            ("removing", None, InstanceState::Down),
-        ] {
-            assert_eq!(
-                process_instance(instance(state, health)).state,
-                expected,
-                "{state} {health:?}"
-            );
-        }
-    }
 }

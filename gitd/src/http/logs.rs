@@ -4,7 +4,7 @@
 //! at most `num` lines is held, to merge it with the stored events.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::Response;
 use futures::{Stream, StreamExt};
@@ -14,10 +14,11 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::formation::{deploy_failed, no_agent};
-use super::{ApiError, ApiResult, AuthUser};
+use super::{ApiError, ApiResult, AuthUser, Path};
 use crate::events;
 use crate::state::SharedState;
 use paas_agent_client::LogsRequest;
+use paas_api::AppName;
 
 /// Lines shown when the request names no `num`.
 const DEFAULT_NUM: usize = 100;
@@ -56,7 +57,7 @@ impl Filter {
 pub async fn logs(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Query(query): Query<LogsQuery>,
 ) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
@@ -67,7 +68,8 @@ pub async fn logs(
         )));
     }
     if let Some(process) = &query.ps {
-        paas_api::formation::validate_process_type(process)
+        process
+            .parse::<paas_api::ProcessType>()
             .map_err(|err| ApiError::invalid(err.to_string()))?;
     }
     let source = match query.source.as_deref() {

@@ -18,13 +18,13 @@ mod users;
 pub use users::MIN_PASSWORD_CHARS;
 
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
-use paas_api::{ErrorBody, ErrorCode};
+use paas_api::{AppName, ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
 
 use crate::state::SharedState;
@@ -223,6 +223,37 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
     ApiError::invalid(format!("Malformed request body: {detail}"))
 }
 
+/// `axum::extract::Path` whose rejections are answered in the API's error envelope. Path
+/// segments are typed (`Path<AppName>`), so a segment that breaks its name's rule is refused
+/// here, as 404: such a name cannot be anything's.
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(path_rejection)
+    }
+}
+
+fn path_rejection(rejection: PathRejection) -> ApiError {
+    use axum::extract::path::ErrorKind;
+    match rejection {
+        PathRejection::FailedToDeserializePathParams(err) => match err.kind() {
+            ErrorKind::DeserializeError { key, .. } if key == "app" => ApiError::app_not_found(),
+            kind => ApiError::new(ErrorCode::NotFound, format!("Not found: {kind}.")),
+        },
+        other => ApiError::new(ErrorCode::Internal, other.body_text()),
+    }
+}
+
 /// The first error of type `E` in the chain of `err`'s sources.
 fn find_source<'a, E: std::error::Error + 'static>(
     err: &'a (dyn std::error::Error + 'static),
@@ -292,13 +323,10 @@ impl AuthUser {
     }
 
     /// The named app, if this user may see it.
-    pub async fn app(&self, state: &SharedState, name: &str) -> ApiResult<AppRow> {
-        if paas_api::validate_app_name(name).is_err() {
-            return Err(ApiError::app_not_found());
-        }
+    pub async fn app(&self, state: &SharedState, name: &AppName) -> ApiResult<AppRow> {
         state
             .store
-            .app_for_user(&self.user, name)
+            .app_for_user(&self.user, name.as_str())
             .await?
             .ok_or_else(ApiError::app_not_found)
     }

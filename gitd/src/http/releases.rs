@@ -1,12 +1,13 @@
 //! The release history of an app.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use paas_api::ErrorCode;
 use paas_api::types::{Release, ReleaseOutput};
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, AuthUser, Json};
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::state::SharedState;
+use paas_api::AppName;
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -16,7 +17,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Release>>> {
     let app = auth.app(&state, &name).await?;
@@ -27,7 +28,7 @@ pub async fn list(
 pub async fn info(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path((name, version)): Path<(String, String)>,
+    Path((name, version)): Path<(AppName, String)>,
 ) -> ApiResult<Json<Release>> {
     let app = auth.app(&state, &name).await?;
     let number = parse_version(&version)?;
@@ -54,7 +55,7 @@ pub fn parse_version(text: &str) -> ApiResult<u32> {
 pub async fn output(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path((name, version)): Path<(String, String)>,
+    Path((name, version)): Path<(AppName, String)>,
 ) -> ApiResult<Json<ReleaseOutput>> {
     let app = auth.app(&state, &name).await?;
     let number = parse_version(&version)?;

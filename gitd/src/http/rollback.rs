@@ -1,17 +1,18 @@
 //! `POST /v1/apps/{app}/rollback`: hands the rollback to [`crate::ops::rollback`] and answers
 //! once it is live.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
+use paas_api::AppName;
 use paas_api::types::{Release, RollbackRequest};
 
-use super::{ApiResult, AuthUser, Json};
+use super::{ApiResult, AuthUser, Json, Path};
 use crate::ops;
 use crate::state::SharedState;
 
 pub async fn rollback(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(name): Path<String>,
+    Path(name): Path<AppName>,
     Json(request): Json<RollbackRequest>,
 ) -> ApiResult<Json<Release>> {
     let app = auth.app(&state, &name).await?;

@@ -16,7 +16,9 @@ pub async fn login(
     Json(request): Json<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
     // A malformed name cannot be anyone's: it counts against the address only, unverified.
-    let username = paas_api::validate_username(&request.username)
+    let username = request
+        .username
+        .parse::<paas_api::Username>()
         .is_ok()
         .then_some(request.username.as_str());
     let attempt = state

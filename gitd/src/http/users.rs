@@ -1,11 +1,12 @@
 //! Admins add and remove users.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
+use paas_api::Username;
 use paas_api::types::{CreateUserRequest, User};
 
-use super::{ApiError, ApiResult, AuthUser, Json};
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::auth;
 use crate::state::SharedState;
 use crate::store::{StoreError, UserRemoval};
@@ -25,7 +26,6 @@ pub async fn create(
     Json(request): Json<CreateUserRequest>,
 ) -> ApiResult<(StatusCode, Json<User>)> {
     auth.require_admin()?;
-    paas_api::validate_username(&request.username)?;
     check_password(&request.password)?;
     let password = request.password;
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password))
@@ -60,7 +60,7 @@ pub fn check_password(password: &str) -> ApiResult<()> {
 pub async fn remove(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path(username): Path<String>,
+    Path(username): Path<Username>,
 ) -> ApiResult<StatusCode> {
     auth.require_admin()?;
     match state.store.remove_user(&username).await? {

@@ -6,8 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use paas_api::ProcessType;
 use paas_api::domains::{check_platform_hosts, is_wildcard, validate_domain};
-use paas_api::formation::{ScaleArg, apply_scale};
+use paas_api::formation::{ScaleChanges, apply_scale};
 use paas_api::types::{AppFeature, Domain, Feature, Formation, Release};
 
 use super::rollout::{self, Reached, Rolling, RolloutFailure};
@@ -104,7 +105,7 @@ pub fn scale(
     state: &SharedState,
     app: AppRow,
     by: &UserRow,
-    changes: Vec<ScaleArg>,
+    changes: ScaleChanges,
 ) -> Op<Vec<Formation>> {
     let (op_state, by, name) = (state.clone(), by.username.clone(), app.name.clone());
     super::spawn(state, &name, None, move |reporter| async move {
@@ -141,7 +142,12 @@ pub fn scale(
 }
 
 /// `paas restart [process]`: replaces the instances of one process type, or all.
-pub fn restart(state: &SharedState, app: AppRow, by: &UserRow, process: Option<String>) -> Op<()> {
+pub fn restart(
+    state: &SharedState,
+    app: AppRow,
+    by: &UserRow,
+    process: Option<ProcessType>,
+) -> Op<()> {
     let (op_state, by, name) = (state.clone(), by.username.clone(), app.name.clone());
     super::spawn(state, &name, None, move |reporter| async move {
         let state = op_state;
@@ -153,7 +159,7 @@ pub fn restart(state: &SharedState, app: AppRow, by: &UserRow, process: Option<S
             )));
         }
         if let Some(process) = &process
-            && !formation.contains_key(process)
+            && !formation.contains_key(process.as_str())
         {
             let known = formation.keys().cloned().collect::<Vec<_>>().join(", ");
             return Err(OpsError::invalid(format!(
@@ -161,8 +167,8 @@ pub fn restart(state: &SharedState, app: AppRow, by: &UserRow, process: Option<S
             )));
         }
         let restarted = process
-            .clone()
-            .unwrap_or_else(|| "all processes".to_owned());
+            .as_ref()
+            .map_or_else(|| "all processes".to_owned(), ToString::to_string);
         let rolling = rollout::start_restart(&state, &app, process)
             .map_err(|failure| OpsError::agent("Restart failed", failure))?;
         follow(&state, &app, rolling, None, &reporter)

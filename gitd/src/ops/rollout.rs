@@ -8,6 +8,7 @@ use std::pin::Pin;
 
 use paas_api::agent::{AppSpec, ContainerOptions, ProcessSpec, RestartRequest};
 use paas_api::types::{Feature, Release};
+use paas_api::{HealthPath, ProcessType};
 use tokio::sync::mpsc;
 
 use super::Reporter;
@@ -100,9 +101,10 @@ pub fn app_spec(release: &Release, formation: &BTreeMap<String, u32>) -> Result<
                 command: command.clone(),
                 quantity: formation.get(process).copied().unwrap_or(0),
             };
-            (process.clone(), spec)
+            Ok((process.parse::<ProcessType>()?, spec))
         })
-        .collect();
+        .collect::<Result<_, paas_api::ValidationError>>()
+        .map_err(|err| err.to_string())?;
     Ok(AppSpec {
         release: release.version,
         image,
@@ -122,26 +124,16 @@ pub fn container_options(features: &BTreeSet<Feature>) -> ContainerOptions {
     }
 }
 
-/// The app's own health-check path, if its config names one; an error if that is not a plain
-/// path. It ends up inside a probe command, so only plain URL path characters are accepted.
+/// The app's own health-check path, if its config names one; an error if it breaks
+/// [`HealthPath`]'s rule.
 pub fn check_health_check_path(
     config: &BTreeMap<String, String>,
-) -> Result<Option<String>, String> {
-    let Some(path) = config.get(HEALTH_CHECK_PATH_VAR) else {
-        return Ok(None);
-    };
-    let plain = path.starts_with('/')
-        && path.len() <= 200
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._~%?=&-".contains(&b));
-    if plain {
-        Ok(Some(path.clone()))
-    } else {
-        Err(format!(
-            "{HEALTH_CHECK_PATH_VAR} must be a path like /health (letters, digits and / . _ ~ % ? = & -), got {path:?}"
-        ))
-    }
+) -> Result<Option<HealthPath>, String> {
+    config
+        .get(HEALTH_CHECK_PATH_VAR)
+        .map(|path| path.parse())
+        .transpose()
+        .map_err(|err| format!("{HEALTH_CHECK_PATH_VAR}: {err}"))
 }
 
 /// A rollout handed to the agent, followed as it streams.
@@ -255,7 +247,7 @@ pub async fn start(
 pub fn start_restart(
     state: &SharedState,
     app: &AppRow,
-    process: Option<String>,
+    process: Option<ProcessType>,
 ) -> Result<Rolling, RolloutFailure> {
     let agent = agent(state)?;
     let app = app.name.clone();

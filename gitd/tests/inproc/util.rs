@@ -301,9 +301,8 @@ async fn instances(
                     release: spec.release,
                     name: format!("paas-{app}-v{}-{process}-{index}", spec.release),
                     container_id: format!("{app}{index}"),
-                    state: "running".to_owned(),
+                    state: paas_api::types::InstanceState::Up,
                     started_at: None,
-                    health: None,
                 });
             }
         }
