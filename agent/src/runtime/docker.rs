@@ -82,6 +82,32 @@ pub async fn list(
     Ok(existing)
 }
 
+/// As [`list`], with each container's state as inspecting it tells. The listing is served
+/// from a snapshot that can lag behind the events: when a `die` or `destroy` event arrives it
+/// may still show the container running, or at all.
+pub async fn list_settled(
+    docker: &Docker,
+    key: &InstanceKey,
+    app: &str,
+) -> Result<Vec<Existing>, DockerError> {
+    let listed = list(docker, key, app).await?;
+    let inspected =
+        futures::future::join_all(listed.iter().map(|existing| inspect(docker, &existing.id)))
+            .await;
+    let mut settled = Vec::new();
+    for (mut existing, details) in listed.into_iter().zip(inspected) {
+        let status = match details {
+            Ok(details) => details.state.and_then(|state| state.status),
+            Err(err) if is_not_found(&err) => continue,
+            Err(err) => return Err(err),
+        };
+        existing.running = status == Some(ContainerStateStatusEnum::RUNNING);
+        existing.restarting = status == Some(ContainerStateStatusEnum::RESTARTING);
+        settled.push(existing);
+    }
+    Ok(settled)
+}
+
 /// The labels of a local image; `None` when there is no such image.
 pub async fn image_labels(
     docker: &Docker,

@@ -217,7 +217,7 @@ impl Rollout<'_> {
             self.config.traefik_container.as_deref(),
         )
         .await?;
-        let existing = docker::list(self.docker, self.key, self.app).await?;
+        let existing = docker::list_settled(self.docker, self.key, self.app).await?;
         let wanted = wanted_containers(self.app, spec, self.config, self.key);
         let convergence = converge_plan(self.app, existing, wanted);
         if convergence.changes_nothing() {
