@@ -303,13 +303,21 @@ impl DockerdRestart {
     }
 }
 
+/// Starts dockerd unless it answers. Its output goes to its own log (`PAAS_DOCKERD_LOG`);
+/// nothing of the test's is handed to the daemon, which outlives the test.
 fn start_dockerd() {
     let started = Command::new("bash")
         .args(["-c", "source scripts/lib/docker.sh && ensure_docker"])
         .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .unwrap();
-    assert!(started.success(), "dockerd started again");
+    assert!(
+        started.success(),
+        "dockerd did not start again; see /var/log/paas-dockerd.log"
+    );
 }
 
 impl Drop for DockerdRestart {
