@@ -156,7 +156,7 @@ mod tests {
             "release": 1,
             "name": name,
             "container_id": "abc",
-            "state": "running",
+            "state": "up",
         }))
         .unwrap()
     }
