@@ -10,7 +10,6 @@ use paas_api::{AppName, Username};
 use rand::Rng;
 use serde::Deserialize;
 
-use super::formation::detached;
 use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::ops::changes::current_formation;
 use crate::repos;
@@ -147,53 +146,18 @@ pub async fn destroy(
     Path(name): Path<AppName>,
     Query(query): Query<DestroyQuery>,
 ) -> ApiResult<StatusCode> {
-    detached(async move {
-        let app = auth.app(&state, &name).await?;
-        auth.require_owner(&app)?;
-        if query.confirm.as_deref() != Some(app.name.as_str()) {
-            return Err(ApiError::invalid(format!(
-                "Confirmation required: destroying {0} is permanent; confirm with the app name ({0}).",
-                app.name
-            )));
-        }
-        let _held = state.app_locks.acquire(&app.name).await;
-        // Containers and images go first: if the agent cannot remove them, the app stays whole.
-        if let Some(agent) = state.agent.as_ref() {
-            agent.delete_app(&app.name).await.map_err(|err| {
-                ApiError::new(
-                    ErrorCode::DeployFailed,
-                    format!(
-                        "Could not remove {}'s containers and images, so nothing was destroyed: {err}",
-                        app.name
-                    ),
-                )
-            })?;
-        }
-        let repos_dir = state.repos_dir();
-        // The repository is moved aside first and put back if the rows cannot go.
-        let aside = repos::set_aside(&repos_dir, &app.name).map_err(|err| {
-            tracing::error!(app = %app.name, error = %err, "cannot move repository aside");
-            ApiError::new(ErrorCode::Internal, "Could not remove the app's repository.")
-        })?;
-        match (state.store.delete_app(app.id).await, aside) {
-            (Ok(()), Some(aside)) => {
-                if let Err(err) = std::fs::remove_dir_all(&aside) {
-                    tracing::warn!(path = %aside.display(), error = %err, "leftover repository");
-                }
-            }
-            (Ok(()), None) => {}
-            (Err(err), aside) => {
-                if let Some(aside) = aside {
-                    let _ = repos::restore(&repos_dir, &app.name, &aside);
-                }
-                return Err(err.into());
-            }
-        }
-        state.ssh_access.bump();
-        tracing::info!(app = %name, by = %auth.user.username, "app destroyed");
-        Ok(StatusCode::NO_CONTENT)
-    })
-    .await
+    let app = auth.app(&state, &name).await?;
+    auth.require_owner(&app)?;
+    if query.confirm.as_deref() != Some(app.name.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "Confirmation required: destroying {0} is permanent; confirm with the app name ({0}).",
+            app.name
+        )));
+    }
+    crate::ops::apps::destroy(&state, app, &auth.user)
+        .finished()
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn list_collaborators(

@@ -86,20 +86,6 @@ pub fn deploy_failed(what: &str, failure: &RolloutFailure) -> ApiError {
     )
 }
 
-/// Runs work to completion even when the client hangs up (app removal, which is not an
-/// operation on what an app runs).
-pub async fn detached<T: Send + 'static>(
-    work: impl Future<Output = ApiResult<T>> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::spawn(work).await.unwrap_or_else(|err| {
-        tracing::error!(error = %err, "a change to an app panicked");
-        Err(ApiError::new(
-            ErrorCode::Internal,
-            "Internal error; see the server log.",
-        ))
-    })
-}
-
 pub fn no_agent() -> ApiError {
     ApiError::new(
         ErrorCode::DeployFailed,

@@ -149,6 +149,7 @@ impl From<crate::ops::OpsError> for ApiError {
             OpsError::Panicked => {
                 return ApiError::new(ErrorCode::Internal, "Internal error; see the server log.");
             }
+            OpsError::Repository => ErrorCode::Internal,
             OpsError::Invalid(_) => ErrorCode::InvalidInput,
             OpsError::NotFound(_) => ErrorCode::NotFound,
             OpsError::Conflict(_) => ErrorCode::Conflict,

@@ -27,6 +27,9 @@ pub enum OpsError {
         reason: String,
         logs: Vec<String>,
     },
+    /// The app's repository could not be moved or removed; details are in gitd's log.
+    #[error("Could not remove the app's repository.")]
+    Repository,
     /// The store failed; details are in gitd's log.
     #[error("internal error; see the paas-gitd log")]
     Store(#[from] crate::store::StoreError),

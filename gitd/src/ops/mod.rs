@@ -12,6 +12,7 @@
 //! Changes that make a release (a push, config set/unset, a rollback) all go through one
 //! lifecycle ([`release`]); scale, restart, domains and features re-roll the current release. Errors are [`OpsError`]; HTTP maps them to API errors in one place.
 
+pub mod apps;
 pub mod changes;
 pub mod config;
 mod error;
