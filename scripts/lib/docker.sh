@@ -9,11 +9,13 @@
 #   ensure_docker       install docker.io if missing; start dockerd if `docker info` fails
 #   ensure_base_image   import paas/busybox:latest if missing
 #
-# Knobs: PAAS_DOCKERD_LOG (where a dockerd we start writes its log),
+# Knobs: PAAS_DOCKERD_LOG (where a dockerd we start writes its log), PAAS_DOCKER_POOL (the
+#        address pool of the networks a dockerd we start hands out, default 10.210.0.0/16),
 #        PAAS_BASE_IMAGE (default paas/busybox:latest).
 
 PAAS_BASE_IMAGE="${PAAS_BASE_IMAGE:-paas/busybox:latest}"
 PAAS_DOCKERD_LOG="${PAAS_DOCKERD_LOG:-/var/log/paas-dockerd.log}"
+PAAS_DOCKER_POOL="${PAAS_DOCKER_POOL:-10.210.0.0/16}"
 
 paas_say() {
     printf -- '-----> %s\n' "$*" >&2
@@ -73,10 +75,16 @@ paas_start_dockerd() {
     docker info >/dev/null 2>&1 && return 0
     paas_say "Starting dockerd (log: $PAAS_DOCKERD_LOG)"
     paas_as_root mkdir -p "$(dirname "$PAAS_DOCKERD_LOG")" || return 1
+    # Every app has a network of its own, and Docker's default pools hold about 30 networks:
+    # unless /etc/docker/daemon.json says otherwise, hand out /24s from 10.210.0.0/16 (256).
+    local pools=()
+    grep -qs default-address-pools /etc/docker/daemon.json \
+        || pools=(--default-address-pool "base=$PAAS_DOCKER_POOL,size=24")
     # setsid + nohup: the daemon outlives the script that started it; its output goes to the
     # log only, so callers waiting on our output are not held open by it.
     # shellcheck disable=SC2016 # $1 is expanded by the inner sh.
-    paas_as_root sh -c 'exec setsid nohup dockerd >>"$1" 2>&1 </dev/null' sh "$PAAS_DOCKERD_LOG" 9>&- &
+    paas_as_root sh -c 'log=$1; shift; exec setsid nohup dockerd "$@" >>"$log" 2>&1 </dev/null' \
+        sh "$PAAS_DOCKERD_LOG" "${pools[@]}" 9>&- &
     local waited=0
     until docker info >/dev/null 2>&1; do
         if [ "$waited" -ge 600 ]; then
