@@ -12,18 +12,6 @@ use std::process::{Child, Command, Stdio};
 use crate::platform::{Platform, docker, docker_lines};
 use crate::util::{commit_files, git_command, hello_repo, wait_for, workspace_root};
 
-/// Pushes and asserts the push went live.
-#[track_caller]
-fn deploy(platform: &Platform, app: &str, repo: &Path) {
-    let pushed = platform.push(app, repo);
-    assert_eq!(
-        pushed.code,
-        Some(0),
-        "push failed:\n{pushed}\n{}",
-        platform.logs()
-    );
-}
-
 /// A `git push` of `repo` to `app` running in the background.
 fn push_in_background(platform: &Platform, app: &str, repo: &Path) -> Child {
     git_command(repo, &platform.key, platform.gitd.ssh_addr.port())
@@ -122,7 +110,7 @@ fn kill_every_instance_behind_the_agents_back(platform: &mut Platform, app: &str
 fn restart_and_scale_bring_back_an_app_whose_instances_are_all_dead() {
     let mut platform = Platform::start();
     let app = platform.create_app("all-dead");
-    deploy(&platform, &app, hello_repo().path());
+    platform.deploy(&app, hello_repo().path());
     platform.wait_for_body(&app, "Hello from");
 
     kill_every_instance_behind_the_agents_back(&mut platform, &app);
@@ -148,7 +136,7 @@ fn restart_and_scale_bring_back_an_app_whose_instances_are_all_dead() {
 fn the_agent_converges_on_start_and_docker_restarts_crashed_processes_meanwhile() {
     let mut platform = Platform::start();
     let app = platform.create_app("converge");
-    deploy(&platform, &app, hello_repo().path());
+    platform.deploy(&app, hello_repo().path());
     platform.paas(&["scale", "web=3", "-a", &app]).success();
     wait_for_only(&platform, &app, "v1", 3);
     let before = webs(&app);
@@ -223,7 +211,7 @@ fn an_agent_killed_mid_rollout_finishes_or_undoes_it() {
     let mut platform = Platform::start();
     let app = platform.create_app("midroll");
     let repo = hello_repo();
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
     wait_for_only(&platform, &app, "v1", 1);
 
     // Killed while the new instance is starting (it takes a while to listen): undone, the
@@ -266,7 +254,7 @@ fn an_agent_killed_mid_rollout_finishes_or_undoes_it() {
 
     // The next push goes live as usual.
     commit_files(repo.path(), &[("www/extra.txt", "x\n")], "next");
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
     let next = wait_for_one_release(&platform, &app, 1);
     assert_ne!(next, finished);
 }
@@ -334,7 +322,7 @@ fn every_app_serves_again_after_dockerd_restarts() {
         platform.create_app("dockerd-b"),
     ];
     for app in &apps {
-        deploy(&platform, app, hello_repo().path());
+        platform.deploy(app, hello_repo().path());
         wait_for_only(&platform, app, "v1", 1);
     }
     platform.paas(&["scale", "web=2", "-a", &apps[1]]).success();

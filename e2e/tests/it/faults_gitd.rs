@@ -39,17 +39,6 @@ fn statuses(platform: &Platform, app: &str) -> Vec<(u64, String)> {
     statuses
 }
 
-#[track_caller]
-fn deploy(platform: &Platform, app: &str, repo: &std::path::Path) {
-    let pushed = platform.push(app, repo);
-    assert_eq!(
-        pushed.code,
-        Some(0),
-        "push failed:\n{pushed}\n{}",
-        platform.logs()
-    );
-}
-
 /// Reads the push's stderr until a line contains `needle`; panics if the push ends first.
 fn read_until(push: &mut Child, needle: &str) -> Vec<String> {
     let stderr = push.stderr.as_mut().unwrap();
@@ -106,7 +95,7 @@ fn assert_recovered(platform: &Platform, app: &str, repo: &std::path::Path, curr
         &[("www/round.txt", &format!("{round}\n"))],
         "after the restart",
     );
-    deploy(platform, app, repo);
+    platform.deploy(app, repo);
     let next = statuses.last().unwrap().0 + 1;
     platform.wait_for_body(app, &format!("from {app} v{next} on "));
 }
@@ -117,7 +106,7 @@ fn a_push_killed_during_build_rollout_or_drain_leaves_the_last_good_release_serv
     let app = platform.create_app("crashpush");
     let repo = hello_repo();
     commit_files(repo.path(), &[("Procfile", SLOW_PROCFILE)], "slow start");
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
 
     // During the build: v2 is building, nothing was rolled out.
     let dockerfile = std::fs::read_to_string(repo.path().join("Dockerfile")).unwrap();
@@ -162,7 +151,7 @@ fn a_push_killed_during_build_rollout_or_drain_leaves_the_last_good_release_serv
     // After it serves, while the old release drains: the push returned, the new release
     // stays current.
     commit_files(repo.path(), &[("www/round.txt", "drain\n")], "drained");
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
     platform.kill_and_restart_gitd();
     let served = statuses(&platform, &app).last().unwrap().clone();
     assert_eq!(served.1, "succeeded");
@@ -180,7 +169,7 @@ fn a_config_change_or_rollback_killed_mid_rollout_leaves_the_last_good_release_s
     let app = platform.create_app("crashconf");
     let repo = hello_repo();
     commit_files(repo.path(), &[("Procfile", SLOW_PROCFILE)], "slow start");
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
 
     // A config change whose release takes 10 s to start, cut off mid-rollout (v2).
     let change = platform

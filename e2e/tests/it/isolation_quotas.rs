@@ -4,8 +4,6 @@
 //! limit was set), and `paas features:enable` rolls a deployed app out with the new container
 //! options while it keeps serving.
 
-use std::path::Path;
-
 use crate::platform::{AgentSetup, Platform, docker};
 use crate::util::{GitdInit, commit_files, db_dump, git, head, hello_repo};
 
@@ -18,17 +16,6 @@ fn table(pairs: &[(&str, i64)]) -> toml::Table {
         .iter()
         .map(|(key, value)| ((*key).to_owned(), toml::Value::from(*value)))
         .collect()
-}
-
-#[track_caller]
-fn deploy(platform: &Platform, app: &str, repo: &Path) {
-    let pushed = platform.push(app, repo);
-    assert_eq!(
-        pushed.code,
-        Some(0),
-        "push failed:\n{pushed}\n{}",
-        platform.logs()
-    );
 }
 
 /// The `remote:` lines of a push that carry a refusal (` !     …`).
@@ -96,7 +83,7 @@ fn a_procfile_over_the_process_types_quota_is_rejected_and_the_old_release_serve
         )],
         "two types",
     );
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
     platform.wait_for_body(&app, &format!("Hello from {app} v1 on "));
 
     let deployed = head(repo.path());
@@ -166,7 +153,7 @@ fn scaling_past_the_instance_quotas_is_refused_and_the_formation_stays() {
         )],
         "two types",
     );
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
     let formation = |platform: &Platform| {
         let info = platform
             .paas(&["apps:info", "-a", &app, "--json"])
@@ -220,7 +207,7 @@ fn a_push_over_max_push_bytes_is_refused_by_git_also_in_an_existing_repository()
     let mut platform = Platform::for_pushes();
     let app = platform.create_app("qsize");
     let repo = hello_repo();
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
     let repo_dir = platform
         .gitd
         .data_dir()
@@ -329,7 +316,7 @@ fn features_roll_a_deployed_app_out_and_it_keeps_serving() {
         "{enabled}"
     );
     assert!(rolled_out_options(&platform, &app).is_empty());
-    deploy(&platform, &app, hello_repo().path());
+    platform.deploy(&app, hello_repo().path());
     assert_eq!(rolled_out_options(&platform, &app), [(true, false)]);
     platform.wait_for_body(&app, &format!("Hello from {app} v1 on "));
 

@@ -833,6 +833,18 @@ impl Platform {
         }
     }
 
+    /// [`Platform::push`], asserting that the push went live.
+    #[track_caller]
+    pub fn deploy(&self, app: &str, dir: &Path) {
+        let pushed = self.push(app, dir);
+        assert_eq!(
+            pushed.code,
+            Some(0),
+            "push failed:\n{pushed}\n{}",
+            self.logs()
+        );
+    }
+
     /// `git push <app's url> <refspec>` from `repo` with `key`.
     pub fn push_ref(&self, repo: &Path, key: &Path, app: &str, refspec: &str) -> Pushed {
         let out = git_command(repo, key, self.gitd.ssh_addr.port())

@@ -17,17 +17,6 @@ pub fn load_on(platform: &Platform, host: &str) -> LoadLoop {
     })
 }
 
-#[track_caller]
-fn deploy(platform: &Platform, app: &str, repo: &std::path::Path) {
-    let pushed = platform.push(app, repo);
-    assert_eq!(
-        pushed.code,
-        Some(0),
-        "push failed:\n{pushed}\n{}",
-        platform.logs()
-    );
-}
-
 fn body(platform: &Platform, app: &str) -> String {
     let answer = platform.get(app, "/").unwrap();
     assert_eq!(answer.status, 200, "{answer:?}");
@@ -47,7 +36,7 @@ fn rollback_serves_the_old_code_and_config_without_dropping_requests() {
     let platform = Platform::start();
     let app = platform.create_app("undo");
     let repo = hello_repo();
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
     assert!(body(&platform, &app).starts_with(&format!("Hello from {app} v1 on ")));
 
     // v2: new code; v3: new config.
@@ -59,7 +48,7 @@ fn rollback_serves_the_old_code_and_config_without_dropping_requests() {
         &[("www/cgi-bin/index.cgi", &cgi_two)],
         "code two",
     );
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
     platform
         .paas(&["config:set", "GREETING=Howdy", "-a", &app])
         .success();
@@ -147,14 +136,14 @@ fn old_images_are_pruned_and_rollback_to_a_failed_unknown_or_pruned_release_is_r
     platform
         .paas(&["rollback", "-a", &app])
         .error("has no successful release before the current one");
-    deploy(&platform, &app, repo.path());
+    platform.deploy(&app, repo.path());
     for round in 2..=6 {
         commit_files(
             repo.path(),
             &[("www/round.txt", &format!("{round}\n"))],
             &format!("round {round}"),
         );
-        deploy(&platform, &app, repo.path());
+        platform.deploy(&app, repo.path());
     }
     // The images of the last five successful releases stay; v1's was pruned.
     let mut tags = docker_lines(&[
