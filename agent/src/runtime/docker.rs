@@ -20,10 +20,9 @@ use futures::StreamExt;
 use paas_api::agent::Instance;
 use paas_api::types::InstanceState;
 
-use super::container::{
-    BUSYBOX_IN_CONTAINER, DRAIN_MARKER, InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS,
-    LABEL_RELEASE, LABEL_SPEC, container_name, docker_filters, network_name, parse_release_label,
-};
+use super::container::{BUSYBOX_IN_CONTAINER, DRAIN_MARKER};
+use crate::naming::labels::{InstanceLabels, app_filters, network_labels};
+use crate::naming::{self, InstanceKey, docker_filters, network_name};
 
 /// One of an app's containers, as its labels and Docker's summary describe it.
 #[derive(Debug, Clone)]
@@ -42,7 +41,7 @@ pub struct Existing {
 impl Existing {
     /// Its name as the naming convention gives it (a container being replaced is renamed).
     pub fn canonical_name(&self, app: &str) -> String {
-        container_name(app, self.release, &self.process, self.index)
+        naming::container_name(app, self.release, &self.process, self.index)
     }
 }
 
@@ -64,14 +63,14 @@ pub async fn list(
     let mut existing: Vec<Existing> = summaries
         .into_iter()
         .filter_map(|summary| {
-            let labels = summary.labels?;
+            let labels = InstanceLabels::parse(&summary.labels?)?;
             Some(Existing {
                 id: summary.id?,
                 name: summary.names?.first()?.trim_start_matches('/').to_owned(),
-                process: labels.get(LABEL_PROCESS)?.clone(),
-                index: labels.get(LABEL_INDEX)?.parse().ok()?,
-                release: parse_release_label(labels.get(LABEL_RELEASE)?)?,
-                fingerprint: labels.get(LABEL_SPEC).cloned().unwrap_or_default(),
+                process: labels.process,
+                index: labels.index,
+                release: labels.release,
+                fingerprint: labels.fingerprint,
                 running: summary.state == Some(ContainerSummaryStateEnum::RUNNING),
                 restarting: summary.state == Some(ContainerSummaryStateEnum::RESTARTING),
             })
@@ -224,7 +223,7 @@ pub async fn ensure_network(
                 .create_network(NetworkCreateRequest {
                     name: name.clone(),
                     driver: Some("bridge".to_owned()),
-                    labels: Some(HashMap::from([(LABEL_APP.to_owned(), app.to_owned())])),
+                    labels: Some(network_labels(app)),
                     ..Default::default()
                 })
                 .await?;
@@ -255,7 +254,7 @@ pub async fn ensure_network(
 
 /// Removes every network labelled for the app (older engines may hold duplicates).
 pub async fn remove_network(docker: &Docker, app: &str) -> Result<(), DockerError> {
-    let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_APP}={app}")])]);
+    let filters = app_filters(app);
     let networks = docker
         .list_networks(Some(bollard::query_parameters::ListNetworksOptions {
             filters: Some(filters),

@@ -40,7 +40,7 @@ use tracing::{info, warn};
 use crate::config::RuntimeConfig;
 use crate::error::{ApiError, Path};
 use crate::state::AgentState;
-pub use container::InstanceKey;
+pub use container::APP_PORT;
 pub use desired::DesiredState;
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;

@@ -21,13 +21,12 @@ use paas_api::agent::{AppSpec, RolloutEvent};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::container::{
-    APP_PORT, InstanceKey, WEB, Wanted, first_routing_label, wanted_containers,
-};
+use super::container::{APP_PORT, WEB, Wanted, wanted_containers};
 use super::desired::DesiredState;
 use super::docker::{self, Existing, Liveness};
 use super::traefik::{TraefikApi, server_url};
 use crate::config::RuntimeConfig;
+use crate::naming::{self, InstanceKey, first_routing_label};
 
 /// How often Docker and Traefik are asked whether a change took effect.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
@@ -357,8 +356,7 @@ impl Rollout<'_> {
         let mut renamed = Vec::new();
         for wanted in &start {
             if let Some(old) = retire.iter().find(|old| old.name == wanted.name) {
-                let temporary =
-                    format!("{}-replaced-{}", old.name, &old.id[..12.min(old.id.len())]);
+                let temporary = naming::replaced_name(&old.name, &old.id);
                 docker::rename(self.docker, &old.id, &temporary).await?;
                 renamed.push((old.id.clone(), old.name.clone()));
             }
@@ -623,8 +621,8 @@ mod tests {
 
     use paas_api::agent::ProcessSpec;
 
-    use super::super::container::test_key;
     use super::*;
+    use crate::naming::test_key;
 
     fn spec(release: u32, web: u32, worker: u32) -> AppSpec {
         AppSpec {

@@ -24,11 +24,9 @@ use bollard::query_parameters::EventsOptions;
 use futures::StreamExt;
 use tracing::{info, warn};
 
-use super::container::{
-    LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, container_name, docker_filters, is_ours,
-    parse_release_label,
-};
 use super::docker;
+use crate::naming::labels::InstanceLabels;
+use crate::naming::{LABEL_APP, docker_filters, is_ours};
 use crate::state::AgentState;
 
 /// Pause before subscribing again after the event stream broke (e.g. dockerd restarting).
@@ -108,14 +106,9 @@ async fn revive(state: AgentState, app: String, id: String) {
     if !is_ours(state.config.instance_key(), &labels) {
         return;
     }
-    let canonical = (|| {
-        Some(container_name(
-            &app,
-            parse_release_label(labels.get(LABEL_RELEASE)?)?,
-            labels.get(LABEL_PROCESS)?,
-            labels.get(LABEL_INDEX)?.parse().ok()?,
-        ))
-    })();
+    let canonical = InstanceLabels::parse(&labels)
+        .filter(|instance| instance.app == app)
+        .map(|instance| instance.canonical_name());
     let name = details.name.unwrap_or_default();
     // A renamed container is being replaced; only a serving one is brought back.
     if canonical.as_deref() != Some(name.trim_start_matches('/')) {
