@@ -219,10 +219,12 @@ async fn serve(
     }
     info!(%bound, "paas-agent listening");
 
+    let config = Arc::new(config);
+    let engine = runtime::DockerEngine::new(docker.clone(), config.clone());
     let state = AgentState {
         docker,
-        config: Arc::new(config),
-        runtime: Arc::new(runtime::RuntimeState::new(desired)),
+        config,
+        runtime: Arc::new(runtime::RuntimeState::new(engine, desired)),
         events: Arc::default(),
         instances: Arc::default(),
     };

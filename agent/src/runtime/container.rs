@@ -13,6 +13,7 @@ use paas_api::agent::{AppSpec, ContainerOptions};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::engine::Wanted;
 use crate::config::RuntimeConfig;
 use crate::naming::labels::InstanceLabels;
 use crate::naming::traefik::traefik_labels;
@@ -63,23 +64,13 @@ pub const CAPABILITIES: &[&str] = &[
 /// counts against the container's memory limit.
 const TMPFS_OPTIONS: &str = "rw,nosuid,nodev,mode=1777";
 
-/// The container of one process type and index, ready to be created.
-#[derive(Debug, Clone)]
-pub struct Wanted {
-    pub process: String,
-    pub index: u32,
-    pub name: String,
-    pub fingerprint: String,
-    pub body: ContainerCreateBody,
-}
-
 /// Every container `spec` asks for, in process then index order.
 pub fn wanted_containers(
     app: &str,
     spec: &AppSpec,
     config: &RuntimeConfig,
     key: &InstanceKey,
-) -> Vec<Wanted> {
+) -> Vec<Wanted<ContainerCreateBody>> {
     let mut wanted = Vec::new();
     for (process, process_spec) in &spec.processes {
         let fingerprint = fingerprint(app, spec, process, config);
@@ -95,7 +86,7 @@ pub fn wanted_containers(
                 process: process.to_string(),
                 index,
                 name: instance.canonical_name(),
-                body: create_body(spec, &instance, key, config),
+                template: create_body(spec, &instance, key, config),
                 fingerprint: fingerprint.clone(),
             });
         }
@@ -347,8 +338,8 @@ mod tests {
         }
     }
 
-    fn labels(wanted: &Wanted) -> &HashMap<String, String> {
-        wanted.body.labels.as_ref().unwrap()
+    fn labels(wanted: &Wanted<ContainerCreateBody>) -> &HashMap<String, String> {
+        wanted.template.labels.as_ref().unwrap()
     }
 
     #[test]
@@ -374,7 +365,7 @@ mod tests {
     #[test]
     fn the_platform_sets_port_and_identity() {
         let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default(), &test_key());
-        let env = wanted[2].body.env.clone().unwrap();
+        let env = wanted[2].template.env.clone().unwrap();
         for expected in [
             "GREETING=Howdy",
             "PORT=5000",
@@ -386,10 +377,10 @@ mod tests {
         }
         assert!(!env.contains(&"PORT=80".to_owned()));
         assert_eq!(
-            wanted[2].body.cmd.clone().unwrap(),
+            wanted[2].template.cmd.clone().unwrap(),
             ["/bin/sh", "-c", "./work --hard"]
         );
-        assert_eq!(wanted[0].body.cmd, None);
+        assert_eq!(wanted[0].template.cmd, None);
     }
 
     #[test]
@@ -475,7 +466,7 @@ mod tests {
             web["traefik.http.routers.paas-hello.middlewares"],
             "paas-hello-retry"
         );
-        let check = wanted[0].body.healthcheck.clone().unwrap();
+        let check = wanted[0].template.healthcheck.clone().unwrap();
         let script = check.test.unwrap().pop().unwrap();
         assert!(script.contains("'http://127.0.0.1:5000/'"), "{script}");
         assert!(script.contains("test -e /tmp/.paas-drain"), "{script}");
@@ -488,14 +479,22 @@ mod tests {
 
         let worker = &wanted[2];
         assert!(!labels(worker).keys().any(|k| k.starts_with("traefik.")));
-        assert!(worker.body.healthcheck.is_none());
-        assert!(worker.body.host_config.as_ref().unwrap().binds.is_none());
+        assert!(worker.template.healthcheck.is_none());
+        assert!(
+            worker
+                .template
+                .host_config
+                .as_ref()
+                .unwrap()
+                .binds
+                .is_none()
+        );
     }
 
     #[test]
     fn limits_restart_policy_and_logs() {
         let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default(), &test_key());
-        let host = wanted[0].body.host_config.clone().unwrap();
+        let host = wanted[0].template.host_config.clone().unwrap();
         assert_eq!(host.memory, Some(512 * 1024 * 1024));
         assert_eq!(
             host.restart_policy.unwrap().name,
@@ -570,7 +569,7 @@ mod tests {
         };
         let wanted = wanted_containers("hello", &spec(), &config, &test_key());
         for container in &wanted {
-            let host = container.body.host_config.clone().unwrap();
+            let host = container.template.host_config.clone().unwrap();
             assert_eq!(host.cap_drop.unwrap(), ["ALL"]);
             let caps = host.cap_add.unwrap();
             assert!(!caps.iter().any(|cap| cap.contains("NET_RAW")), "{caps:?}");
@@ -581,7 +580,7 @@ mod tests {
             // Not asked for: the image's user and a writable root.
             assert_eq!(host.readonly_rootfs, None);
             assert_eq!(host.tmpfs, None);
-            assert_eq!(container.body.user, None);
+            assert_eq!(container.template.user, None);
         }
 
         let mut locked = spec();
@@ -591,8 +590,8 @@ mod tests {
         };
         let wanted = wanted_containers("hello", &locked, &config, &test_key());
         for container in &wanted {
-            let host = container.body.host_config.clone().unwrap();
-            assert_eq!(container.body.user.as_deref(), Some("65534:65534"));
+            let host = container.template.host_config.clone().unwrap();
+            assert_eq!(container.template.user.as_deref(), Some("65534:65534"));
             assert_eq!(host.readonly_rootfs, Some(true));
             let tmpfs = host.tmpfs.unwrap();
             assert!(tmpfs["/tmp"].contains("mode=1777"), "{tmpfs:?}");
