@@ -6,6 +6,10 @@
 //! `*` is the whole first label and stands for exactly one label. Ports, paths, schemes, IP
 //! addresses and trailing dots are refused, so a domain can go into a Traefik rule verbatim.
 //!
+//! [`DomainName`] is a domain that passed that rule ([`validate_domain`]): requests, responses
+//! and gitd's store carry it, so serde refuses a bad domain at the edge and code that holds
+//! one never checks it again.
+//!
 //! Two more rules keep one app off another's traffic and off the platform's:
 //! [`check_platform_hosts`] refuses names equal to, under or beside the platform's own hosts
 //! (the apps domain, the API's host names), and [`overlaps`] tells when two domains can match
@@ -27,6 +31,20 @@ pub struct DomainError {
 pub const MAX_DOMAIN_CHARS: usize = 253;
 const MAX_LABEL_CHARS: usize = 63;
 
+crate::names::string_newtype!(
+    /// A custom domain that passed [`validate_domain`]: `www.example.com` or `*.example.com`.
+    DomainName,
+    DomainError,
+    validate_domain
+);
+
+impl DomainName {
+    pub fn is_wildcard(&self) -> bool {
+        is_wildcard(self)
+    }
+}
+
+/// The rule of [`DomainName`]; the agent checks its configured apps domain with it too.
 pub fn validate_domain(domain: &str) -> Result<(), DomainError> {
     let refuse = |reason| {
         Err(DomainError {
@@ -101,12 +119,15 @@ pub struct ReservedDomain {
     pub relation: &'static str,
 }
 
-/// Refuses a (valid) `domain` whose name, without a leading `*.`, is a platform host `H`, is
+/// Refuses a `domain` whose name, without a leading `*.`, is a platform host `H`, is
 /// under `H`, is the parent `P` of `H`, or sits directly under `P` beside `H` (a sibling can
 /// set cookies for `P` that `H` receives, and `*.P` would match `H` itself). The sibling and
 /// parent rules apply only when `P` has two labels or more: under a top-level domain, siblings
 /// are other people's domains.
-pub fn check_platform_hosts(domain: &str, platform_hosts: &[&str]) -> Result<(), ReservedDomain> {
+pub fn check_platform_hosts(
+    domain: &DomainName,
+    platform_hosts: &[&str],
+) -> Result<(), ReservedDomain> {
     let name = domain.strip_prefix("*.").unwrap_or(domain);
     for host in platform_hosts {
         let host = host.trim_end_matches('.');
@@ -131,7 +152,7 @@ pub fn check_platform_hosts(domain: &str, platform_hosts: &[&str]) -> Result<(),
         };
         if let Some(relation) = relation {
             return Err(ReservedDomain {
-                domain: domain.to_owned(),
+                domain: domain.to_string(),
                 host: host.to_owned(),
                 relation,
             });
@@ -140,9 +161,9 @@ pub fn check_platform_hosts(domain: &str, platform_hosts: &[&str]) -> Result<(),
     Ok(())
 }
 
-/// Whether two (valid) domains can match one same host name: they are equal, or one is a
-/// wildcard `*.X` and the other a name directly under `X` (a wildcard stands for one label).
-pub fn overlaps(a: &str, b: &str) -> bool {
+/// Whether two domains can match one same host name: they are equal, or one is a wildcard
+/// `*.X` and the other a name directly under `X` (a wildcard stands for one label).
+pub fn overlaps(a: &DomainName, b: &DomainName) -> bool {
     if a == b {
         return true;
     }
@@ -151,7 +172,7 @@ pub fn overlaps(a: &str, b: &str) -> bool {
             .strip_prefix("*.")
             .is_some_and(|base| !is_wildcard(name) && parent(name) == Some(base))
     };
-    covers(a, b) || covers(b, a)
+    covers(a.as_str(), b.as_str()) || covers(b.as_str(), a.as_str())
 }
 
 fn is_under(name: &str, host: &str) -> bool {
@@ -184,6 +205,10 @@ pub fn traefik_rule(domain: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn domain(name: &str) -> DomainName {
+        name.parse().unwrap()
+    }
 
     #[test]
     fn accepts_host_names_and_leading_wildcards() {
@@ -262,7 +287,7 @@ mod tests {
             ("*.example.com", "it covers"),
             ("example.com", "parent"),
         ] {
-            let err = check_platform_hosts(reserved, &hosts).unwrap_err();
+            let err = check_platform_hosts(&domain(reserved), &hosts).unwrap_err();
             assert!(err.to_string().contains(relation), "{reserved}: {err}");
             assert!(
                 err.to_string().contains("the platform's own domain"),
@@ -277,13 +302,20 @@ mod tests {
             "xapps.example.com.org",
             "notapps.example.com.test",
         ] {
-            assert_eq!(check_platform_hosts(free, &hosts), Ok(()), "{free}");
+            assert_eq!(
+                check_platform_hosts(&domain(free), &hosts),
+                Ok(()),
+                "{free}"
+            );
         }
         // A platform host right under a top-level domain leaves its siblings to others.
-        assert_eq!(check_platform_hosts("other.com", &["example.com"]), Ok(()));
-        assert!(check_platform_hosts("*.example.com", &["example.com"]).is_err());
         assert_eq!(
-            check_platform_hosts("www.example.com", &[]),
+            check_platform_hosts(&domain("other.com"), &["example.com"]),
+            Ok(())
+        );
+        assert!(check_platform_hosts(&domain("*.example.com"), &["example.com"]).is_err());
+        assert_eq!(
+            check_platform_hosts(&domain("www.example.com"), &[]),
             Ok(()),
             "no hosts, no reservations"
         );
@@ -291,17 +323,47 @@ mod tests {
 
     #[test]
     fn overlaps_are_equal_names_or_a_wildcard_over_a_name() {
-        assert!(overlaps("www.example.com", "www.example.com"));
-        assert!(overlaps("*.example.com", "*.example.com"));
-        assert!(overlaps("*.example.com", "www.example.com"));
-        assert!(overlaps("www.example.com", "*.example.com"));
-        assert!(!overlaps("*.example.com", "example.com"));
+        assert!(overlaps(
+            &domain("www.example.com"),
+            &domain("www.example.com")
+        ));
+        assert!(overlaps(&domain("*.example.com"), &domain("*.example.com")));
+        assert!(overlaps(
+            &domain("*.example.com"),
+            &domain("www.example.com")
+        ));
+        assert!(overlaps(
+            &domain("www.example.com"),
+            &domain("*.example.com")
+        ));
+        assert!(!overlaps(&domain("*.example.com"), &domain("example.com")));
         assert!(
-            !overlaps("*.example.com", "a.www.example.com"),
+            !overlaps(&domain("*.example.com"), &domain("a.www.example.com")),
             "one label only"
         );
-        assert!(!overlaps("*.example.com", "*.www.example.com"));
-        assert!(!overlaps("www.example.com", "www.example.org"));
+        assert!(!overlaps(
+            &domain("*.example.com"),
+            &domain("*.www.example.com")
+        ));
+        assert!(!overlaps(
+            &domain("www.example.com"),
+            &domain("www.example.org")
+        ));
+    }
+
+    #[test]
+    fn domain_names_validate_when_parsed_and_read() {
+        assert_eq!(domain("www.example.com"), "www.example.com");
+        assert!(domain("*.example.com").is_wildcard());
+        assert!(!domain("www.example.com").is_wildcard());
+        let err = "Example.com".parse::<DomainName>().unwrap_err();
+        assert!(err.to_string().contains("use lowercase letters"), "{err}");
+        assert_eq!(
+            serde_json::to_string(&domain("www.example.com")).unwrap(),
+            r#""www.example.com""#
+        );
+        let err = serde_json::from_str::<DomainName>(r#""a.com`) || host(`b.com""#).unwrap_err();
+        assert!(err.to_string().contains("invalid domain"), "{err}");
     }
 
     #[test]

@@ -161,16 +161,20 @@ pub fn parse_scale_args<S: AsRef<str>>(args: &[S]) -> Result<ScaleChanges, Forma
 /// Applies `changes` to `current` (every process type the release defines, with its quantity)
 /// and returns the whole new formation; nothing is applied when any change is invalid.
 pub fn apply_scale(
-    current: &BTreeMap<String, u32>,
+    current: &BTreeMap<ProcessType, u32>,
     changes: &[ScaleArg],
-) -> Result<BTreeMap<String, u32>, FormationError> {
+) -> Result<BTreeMap<ProcessType, u32>, FormationError> {
     let mut next = current.clone();
     for ScaleArg { process, change } in changes {
         let Some(&now) = current.get(process.as_str()) else {
             let known = if current.is_empty() {
                 "no process types (deploy the app first)".to_owned()
             } else {
-                current.keys().cloned().collect::<Vec<_>>().join(", ")
+                current
+                    .keys()
+                    .map(ProcessType::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             return Err(FormationError::UnknownType {
                 process: process.to_string(),
@@ -188,7 +192,7 @@ pub fn apply_scale(
                 quantity,
             });
         }
-        next.insert(process.to_string(), quantity as u32);
+        next.insert(process.clone(), quantity as u32);
     }
     Ok(next)
 }
@@ -197,8 +201,11 @@ pub fn apply_scale(
 mod tests {
     use super::*;
 
-    fn formation(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    fn formation(pairs: &[(&str, u32)]) -> BTreeMap<ProcessType, u32> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), *v))
+            .collect()
     }
 
     fn arg(process: &str, change: ScaleChange) -> ScaleArg {

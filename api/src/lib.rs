@@ -7,11 +7,14 @@ pub mod agent;
 pub mod buildpacks;
 pub mod domains;
 pub mod error;
+#[cfg(feature = "axum")]
+pub mod extract;
 pub mod formation;
 pub mod git_command;
 pub mod names;
 pub mod procfile;
 pub mod types;
 
+pub use domains::{DomainError, DomainName};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};
 pub use names::{AppName, ConfigKey, HealthPath, ProcessType, Username, ValidationError};

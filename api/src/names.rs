@@ -5,10 +5,6 @@
 //! deserialized, so serde (and with it axum's `Json` and `Path` extractors) refuses a bad
 //! name with the rule's message.
 
-use std::borrow::Borrow;
-use std::fmt;
-use std::ops::Deref;
-use std::str::FromStr;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -58,9 +54,11 @@ static USERNAME: LazyLock<Regex> =
 static HEALTH_PATH: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^/[A-Za-z0-9._~/?=&%+:@,;-]{0,1023}$").unwrap());
 
-/// A string type whose values all match `$rule`, refused with `ValidationError::$name`.
-macro_rules! validated_name {
-    ($(#[$doc:meta])* $name:ident, $rule:ident) => {
+/// A string type whose values all pass `$check` (`Fn(&str) -> Result<(), $error>`): the
+/// traits every name type has, so each differs from the others only by its rule. Domain names
+/// ([`crate::domains::DomainName`]) use it with their own rule and error.
+macro_rules! string_newtype {
+    ($(#[$doc:meta])* $name:ident, $error:ty, $check:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -73,21 +71,19 @@ macro_rules! validated_name {
         }
 
         impl TryFrom<String> for $name {
-            type Error = ValidationError;
+            type Error = $error;
 
-            fn try_from(value: String) -> Result<Self, ValidationError> {
-                if $rule.is_match(&value) {
-                    Ok($name(value))
-                } else {
-                    Err(ValidationError::$name(value))
-                }
+            fn try_from(value: String) -> Result<Self, $error> {
+                let check: fn(&str) -> Result<(), $error> = $check;
+                check(&value)?;
+                Ok($name(value))
             }
         }
 
-        impl FromStr for $name {
-            type Err = ValidationError;
+        impl std::str::FromStr for $name {
+            type Err = $error;
 
-            fn from_str(value: &str) -> Result<Self, ValidationError> {
+            fn from_str(value: &str) -> Result<Self, $error> {
                 Self::try_from(value.to_owned())
             }
         }
@@ -98,20 +94,20 @@ macro_rules! validated_name {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
 
         /// As the string, so `{:?}` in messages reads `"web"`, not a struct.
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(&self.0, f)
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.0, f)
             }
         }
 
-        impl Deref for $name {
+        impl std::ops::Deref for $name {
             type Target = str;
 
             fn deref(&self) -> &str {
@@ -126,7 +122,7 @@ macro_rules! validated_name {
         }
 
         /// Lets maps keyed by this type be looked up with a `&str`.
-        impl Borrow<str> for $name {
+        impl std::borrow::Borrow<str> for $name {
             fn borrow(&self) -> &str {
                 &self.0
             }
@@ -143,6 +139,26 @@ macro_rules! validated_name {
                 self.0 == *other
             }
         }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+    };
+}
+pub(crate) use string_newtype;
+
+/// A name type whose values all match the regex `$rule`, refused with `ValidationError::$name`.
+macro_rules! validated_name {
+    ($(#[$doc:meta])* $name:ident, $rule:ident) => {
+        string_newtype!($(#[$doc])* $name, ValidationError, |value| {
+            if $rule.is_match(value) {
+                Ok(())
+            } else {
+                Err(ValidationError::$name(value.to_owned()))
+            }
+        });
     };
 }
 
@@ -199,6 +215,9 @@ pub fn validate_config_value(key: &str, value: &str) -> Result<(), ValidationErr
 
 #[cfg(test)]
 mod tests {
+    use std::fmt;
+    use std::str::FromStr;
+
     use super::*;
 
     fn accepts<T: FromStr<Err = ValidationError>>(good: &str) {

@@ -35,7 +35,7 @@ pub enum ProcfileError {
 }
 
 /// Process type → command.
-pub fn parse_procfile(text: &str) -> Result<BTreeMap<String, String>, ProcfileError> {
+pub fn parse_procfile(text: &str) -> Result<BTreeMap<ProcessType, String>, ProcfileError> {
     if text.len() > MAX_PROCFILE_BYTES {
         return Err(ProcfileError::TooLarge);
     }
@@ -51,12 +51,12 @@ pub fn parse_procfile(text: &str) -> Result<BTreeMap<String, String>, ProcfileEr
             .ok_or(ProcfileError::NoColon { line })?;
         let name = name.trim();
         let command = command.trim();
-        if name.parse::<ProcessType>().is_err() {
+        let Ok(process) = name.parse::<ProcessType>() else {
             return Err(ProcfileError::BadType {
                 line,
                 name: name.to_owned(),
             });
-        }
+        };
         if command.is_empty() {
             return Err(ProcfileError::EmptyCommand {
                 line,
@@ -71,10 +71,7 @@ pub fn parse_procfile(text: &str) -> Result<BTreeMap<String, String>, ProcfileEr
                 name: name.to_owned(),
             });
         }
-        if processes
-            .insert(name.to_owned(), command.to_owned())
-            .is_some()
-        {
+        if processes.insert(process, command.to_owned()).is_some() {
             return Err(ProcfileError::Duplicate {
                 line,
                 name: name.to_owned(),

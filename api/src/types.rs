@@ -33,6 +33,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domains::DomainName;
 use crate::formation::ScaleChanges;
 use crate::names::{AppName, ConfigKey, ProcessType, Username};
 
@@ -51,7 +52,7 @@ pub struct LoginResponse {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
-    pub username: String,
+    pub username: Username,
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
 }
@@ -73,8 +74,8 @@ pub struct CreateAppRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct App {
-    pub name: String,
-    pub owner: String,
+    pub name: AppName,
+    pub owner: Username,
     pub created_at: DateTime<Utc>,
     /// `ssh://git@HOST:PORT/<app>.git`, with the host and port the server advertises.
     pub git_url: String,
@@ -86,10 +87,10 @@ pub struct App {
     pub current_release: Option<u32>,
     /// How many instances of each process type run (empty before the first deploy).
     #[serde(default)]
-    pub formation: BTreeMap<String, u32>,
+    pub formation: BTreeMap<ProcessType, u32>,
     /// Custom domains routed to `web` (filled in by `GET /v1/apps/{app}`).
     #[serde(default)]
-    pub domains: Vec<String>,
+    pub domains: Vec<DomainName>,
     /// The newest successful deploy or rollback (filled in by `GET /v1/apps/{app}`).
     #[serde(default)]
     pub last_deploy: Option<LastDeploy>,
@@ -104,7 +105,7 @@ pub enum CollaboratorRole {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Collaborator {
-    pub username: String,
+    pub username: Username,
     pub role: CollaboratorRole,
 }
 
@@ -153,7 +154,7 @@ pub struct SshKey {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigVars {
-    pub vars: BTreeMap<String, String>,
+    pub vars: BTreeMap<ConfigKey, String>,
 }
 
 /// `PATCH /v1/apps/{app}/config`: a key set to `null` is unset, as in Heroku's API.
@@ -164,7 +165,7 @@ pub struct ConfigUpdate {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfigUpdated {
-    pub vars: BTreeMap<String, String>,
+    pub vars: BTreeMap<ConfigKey, String>,
     pub release: Release,
 }
 
@@ -180,7 +181,7 @@ pub enum ReleaseStatus {
 pub struct Release {
     pub version: u32,
     pub description: String,
-    pub user: String,
+    pub user: Username,
     pub created_at: DateTime<Utc>,
     pub status: ReleaseStatus,
     /// Docker image of this release (`paas/<app>:v<N>`); none before the first build.
@@ -188,15 +189,15 @@ pub struct Release {
     /// Git commit the image was built from.
     pub commit: Option<String>,
     /// Process types and their commands (from the Procfile, or `web` = the image's command).
-    pub processes: BTreeMap<String, Option<String>>,
-    pub config: BTreeMap<String, String>,
+    pub processes: BTreeMap<ProcessType, Option<String>>,
+    pub config: BTreeMap<ConfigKey, String>,
 }
 
 /// One process type of an app: how many instances run, and the command they run (`None`: the
 /// image's own command).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Formation {
-    pub process: String,
+    pub process: ProcessType,
     pub quantity: u32,
     pub command: Option<String>,
 }
@@ -299,13 +300,13 @@ pub struct RollbackRequest {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddDomainRequest {
-    pub hostname: String,
+    pub hostname: DomainName,
 }
 
 /// A custom domain routed to an app's `web` instances.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Domain {
-    pub hostname: String,
+    pub hostname: DomainName,
     pub created_at: DateTime<Utc>,
 }
 
@@ -314,7 +315,7 @@ pub struct Domain {
 pub struct LastDeploy {
     pub version: u32,
     pub description: String,
-    pub user: String,
+    pub user: Username,
     pub created_at: DateTime<Utc>,
 }
 

@@ -15,7 +15,7 @@ use paas_api::types::{
     LoginResponse, ProcessInstance, Release, ReleaseOutput, RestartRequest, RollbackRequest,
     ScaleRequest, SshKey, User,
 };
-use paas_api::{AppName, ErrorCode, ProcessType, Username};
+use paas_api::{AppName, DomainName, ErrorCode, ProcessType, Username};
 use reqwest::Method;
 use reqwest::Url;
 use reqwest::blocking::{RequestBuilder, Response};
@@ -371,9 +371,9 @@ impl Client {
     }
 
     /// Answers once the domain is routed.
-    pub fn add_domain(&self, app: &AppName, hostname: &str) -> Result<Domain, ClientError> {
+    pub fn add_domain(&self, app: &AppName, hostname: &DomainName) -> Result<Domain, ClientError> {
         let request = AddDomainRequest {
-            hostname: hostname.to_owned(),
+            hostname: hostname.clone(),
         };
         self.call(
             self.request(Method::POST, self.url(&["apps", app, "domains"]))
@@ -381,7 +381,7 @@ impl Client {
         )
     }
 
-    pub fn remove_domain(&self, app: &AppName, hostname: &str) -> Result<(), ClientError> {
+    pub fn remove_domain(&self, app: &AppName, hostname: &DomainName) -> Result<(), ClientError> {
         self.call_empty(self.request(
             Method::DELETE,
             self.url(&["apps", app, "domains", hostname]),

@@ -144,7 +144,8 @@ pub fn scale_args(data: &[u8]) {
         return;
     };
     let args: Vec<&str> = text.split('\0').collect();
-    let current: BTreeMap<String, u32> = [("web".to_owned(), 2), ("worker".to_owned(), 0)].into();
+    let current: BTreeMap<ProcessType, u32> =
+        [(ProcessType::web(), 2), ("worker".parse().unwrap(), 0)].into();
     match parse_scale_args(&args) {
         Ok(changes) => {
             assert!(!changes.is_empty());

@@ -87,7 +87,9 @@ async fn record_at(
 }
 
 /// `web@3 worker@1`, as Heroku words a formation in its scale events.
-pub fn formation_summary(formation: &std::collections::BTreeMap<String, u32>) -> String {
+pub fn formation_summary(
+    formation: &std::collections::BTreeMap<paas_api::ProcessType, u32>,
+) -> String {
     formation
         .iter()
         .map(|(process, quantity)| format!("{process}@{quantity}"))

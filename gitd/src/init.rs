@@ -30,7 +30,7 @@ pub struct InitArgs {
 }
 
 pub fn run(args: InitArgs) -> anyhow::Result<()> {
-    args.admin_user.parse::<paas_api::Username>()?;
+    let admin: paas_api::Username = args.admin_user.parse()?;
     let password = match &args.admin_password_file {
         Some(path) => Some(read_password_file(path)?),
         None => None,
@@ -80,7 +80,6 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
 
     let store = Store::open(data)?;
     let store = store.blocking();
-    let admin = args.admin_user.clone();
     let existing_admin = store.user_by_name(&admin)?;
     match (existing_admin, password) {
         (None, password) => {

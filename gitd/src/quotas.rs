@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use paas_api::ProcessType;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,20 +113,20 @@ impl QuotaSettings {
     /// shrink (after an operator lowered it), never grow.
     pub fn check_scale(
         &self,
-        current: &BTreeMap<String, u32>,
-        next: &BTreeMap<String, u32>,
+        current: &BTreeMap<ProcessType, u32>,
+        next: &BTreeMap<ProcessType, u32>,
     ) -> Result<(), QuotaExceeded> {
         let now = |process: &str| current.get(process).copied().unwrap_or(0);
         if let Some((process, &quantity)) = next.iter().find(|(process, quantity)| {
             **quantity > self.instances_per_process && **quantity > now(process)
         }) {
             return Err(QuotaExceeded::InstancesPerProcess {
-                process: process.clone(),
+                process: process.to_string(),
                 quantity,
                 limit: self.instances_per_process,
             });
         }
-        let total = |formation: &BTreeMap<String, u32>| -> u64 {
+        let total = |formation: &BTreeMap<ProcessType, u32>| -> u64 {
             formation.values().map(|&q| u64::from(q)).sum()
         };
         let (before, total) = (total(current), total(next));
@@ -147,8 +148,11 @@ mod tests {
         toml::from_str(text).unwrap()
     }
 
-    fn counts(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    fn counts(pairs: &[(&str, u32)]) -> BTreeMap<ProcessType, u32> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), *v))
+            .collect()
     }
 
     #[test]

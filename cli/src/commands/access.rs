@@ -45,7 +45,7 @@ fn render_access(app: &str, collaborators: &[Collaborator], style: Style) -> Str
                 CollaboratorRole::Owner => "owner",
                 CollaboratorRole::Collaborator => "collaborator",
             };
-            vec![c.username.clone(), role.to_owned()]
+            vec![c.username.to_string(), role.to_owned()]
         })
         .collect();
     format!(
@@ -88,11 +88,11 @@ mod tests {
     fn access_lists_show_roles() {
         let list = [
             Collaborator {
-                username: "alice".into(),
+                username: "alice".parse().unwrap(),
                 role: CollaboratorRole::Owner,
             },
             Collaborator {
-                username: "bob".into(),
+                username: "bob".parse().unwrap(),
                 role: CollaboratorRole::Collaborator,
             },
         ];

@@ -95,7 +95,7 @@ fn render_list(me: &str, apps: &[App], style: Style) -> String {
         out.push('\n');
         let rows: Vec<Vec<String>> = others
             .iter()
-            .map(|a| vec![a.name.clone(), a.owner.clone()])
+            .map(|a| vec![a.name.to_string(), a.owner.to_string()])
             .collect();
         out.push_str(&table(&rows));
     }
@@ -268,8 +268,8 @@ mod tests {
 
     fn app(name: &str, owner: &str) -> App {
         App {
-            name: name.into(),
-            owner: owner.into(),
+            name: name.parse().unwrap(),
+            owner: owner.parse().unwrap(),
             created_at: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 1, 2, 3).unwrap(),
             git_url: format!("ssh://git@127.0.0.1:2222/{name}.git"),
             web_url: format!("http://{name}.paas.localhost"),
@@ -313,7 +313,7 @@ mod tests {
              Web URL:       http://web.paas.localhost\n"
         );
         let mut scaled = app("web", "alice");
-        scaled.formation = [("web".to_owned(), 2), ("worker".to_owned(), 1)].into();
+        scaled.formation = [("web".parse().unwrap(), 2), ("worker".parse().unwrap(), 1)].into();
         assert!(
             render_info(&scaled, PLAIN).contains("\nDynos:         web: 2, worker: 1\n"),
             "{}",

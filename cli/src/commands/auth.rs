@@ -71,7 +71,7 @@ pub fn login(ctx: &mut Context, args: LoginArgs) -> anyhow::Result<()> {
         password,
     })?;
     ctx.settings.server = Some(server.clone());
-    ctx.settings.username = Some(response.user.username.clone());
+    ctx.settings.username = Some(response.user.username.to_string());
     ctx.settings.save(&ctx.config_dir)?;
     ctx.credentials.save(&server, &response.token)?;
     println!("Logged in as {}", response.user.username);

@@ -69,22 +69,18 @@ pub fn show(ctx: &Context, ShowArgs { app, json, shell }: &ShowArgs) -> anyhow::
 }
 
 /// The values (and keys) made safe for the output; see [`tenant_text`].
-fn shown(vars: &BTreeMap<String, String>, terminal: bool) -> BTreeMap<String, String> {
+/// Keys passed [`ConfigKey`]'s rule, which leaves nothing to escape; values are the tenant's.
+fn shown(vars: &BTreeMap<ConfigKey, String>, terminal: bool) -> BTreeMap<ConfigKey, String> {
     vars.iter()
-        .map(|(key, value)| {
-            (
-                tenant_text(key, terminal).into_owned(),
-                tenant_text(value, terminal).into_owned(),
-            )
-        })
+        .map(|(key, value)| (key.clone(), tenant_text(value, terminal).into_owned()))
         .collect()
 }
 
-fn render_config(app: &str, vars: &BTreeMap<String, String>, style: Style) -> String {
+fn render_config(app: &str, vars: &BTreeMap<ConfigKey, String>, style: Style) -> String {
     if vars.is_empty() {
         return format!("{app} has no config vars.\n");
     }
-    let pairs: Vec<(&String, &String)> = vars.iter().collect();
+    let pairs: Vec<(&ConfigKey, &String)> = vars.iter().collect();
     format!(
         "{}\n{}",
         style.header(&format!("{app} Config Vars")),
@@ -243,9 +239,9 @@ mod tests {
 
     #[test]
     fn config_renders_like_heroku() {
-        let vars: BTreeMap<String, String> = [("GREETING", "hello world"), ("A", "1")]
+        let vars: BTreeMap<ConfigKey, String> = [("GREETING", "hello world"), ("A", "1")]
             .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .map(|(k, v)| (k.parse().unwrap(), v.to_owned()))
             .collect();
         assert_eq!(
             render_config("web", &vars, Style { colour: false }),
@@ -259,8 +255,11 @@ mod tests {
 
     #[test]
     fn config_values_are_escaped_on_a_terminal() {
-        let vars: BTreeMap<String, String> =
-            [("A".to_owned(), "x\x1b]52;c;cGF5bG9hZA==\x07\ny".to_owned())].into();
+        let vars: BTreeMap<ConfigKey, String> = [(
+            "A".parse().unwrap(),
+            "x\x1b]52;c;cGF5bG9hZA==\x07\ny".to_owned(),
+        )]
+        .into();
         assert_eq!(
             render_config("web", &shown(&vars, true), Style { colour: false }),
             "=== web Config Vars\nA: x\\x1b]52;c;cGF5bG9hZA==\\x07\n   y\n"

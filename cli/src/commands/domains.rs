@@ -1,7 +1,7 @@
 //! `domains`, `domains:add` and `domains:remove`.
 
 use clap::Args;
-use paas_api::domains::validate_domain;
+use paas_api::DomainName;
 use paas_api::types::Domain;
 
 use super::Context;
@@ -42,7 +42,7 @@ fn render(app: &str, domains: &[Domain], style: Style) -> String {
     let mut rows = vec![vec!["Domain Name".to_owned(), "Added".to_owned()]];
     rows.extend(domains.iter().map(|domain| {
         vec![
-            domain.hostname.clone(),
+            domain.hostname.to_string(),
             domain.created_at.format("%Y/%m/%d %H:%M:%S").to_string(),
         ]
     }));
@@ -54,27 +54,28 @@ fn render(app: &str, domains: &[Domain], style: Style) -> String {
 }
 
 pub fn add(ctx: &Context, HostnameArgs { app, hostname }: &HostnameArgs) -> anyhow::Result<()> {
-    validate_domain(hostname)?;
+    let hostname: DomainName = hostname.parse()?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     let style = Style::stderr();
     action(
         &format!("Adding {hostname} to {}", style.app(&name)),
         || {
-            client.add_domain(&name, hostname)?;
+            client.add_domain(&name, &hostname)?;
             Ok(((), String::new()))
         },
     )
 }
 
 pub fn remove(ctx: &Context, HostnameArgs { app, hostname }: &HostnameArgs) -> anyhow::Result<()> {
+    let hostname: DomainName = hostname.parse()?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     let style = Style::stderr();
     action(
         &format!("Removing {hostname} from {}", style.app(&name)),
         || {
-            client.remove_domain(&name, hostname)?;
+            client.remove_domain(&name, &hostname)?;
             Ok(((), String::new()))
         },
     )
@@ -88,7 +89,7 @@ mod tests {
     #[test]
     fn domains_render_as_a_table() {
         let domains = [Domain {
-            hostname: "www.example.test".into(),
+            hostname: "www.example.test".parse().unwrap(),
             created_at: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 1, 2, 3).unwrap(),
         }];
         assert_eq!(

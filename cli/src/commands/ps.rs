@@ -252,7 +252,7 @@ mod tests {
             pairs
                 .iter()
                 .map(|(process, quantity)| Formation {
-                    process: (*process).into(),
+                    process: process.parse().unwrap(),
                     quantity: *quantity,
                     command: None,
                 })

@@ -50,7 +50,7 @@ fn render_users(users: &[User], style: Style) -> String {
         .iter()
         .map(|u| {
             vec![
-                u.username.clone(),
+                u.username.to_string(),
                 if u.is_admin { "admin" } else { "user" }.to_owned(),
                 u.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
             ]
@@ -115,12 +115,12 @@ mod tests {
         let at = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
         let users = [
             User {
-                username: "admin".into(),
+                username: "admin".parse().unwrap(),
                 is_admin: true,
                 created_at: at,
             },
             User {
-                username: "bob".into(),
+                username: "bob".parse().unwrap(),
                 is_admin: false,
                 created_at: at,
             },

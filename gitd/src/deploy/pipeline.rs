@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use paas_api::ConfigKey;
 use paas_api::agent::{BuildEvent, BuildSpec, Builder};
 use tokio::io::AsyncReadExt;
 
@@ -54,12 +55,12 @@ pub async fn deploy_update<'a>(
 /// buildpacks.yaml's `env`), and a Dockerfile as build args when it declares them with `ARG`.
 pub fn choose_builder(
     files: &SourceFiles,
-    config: &BTreeMap<String, String>,
+    config: &BTreeMap<ConfigKey, String>,
     default_builder: &str,
 ) -> (Builder, String) {
     let pack = |builder: &str, buildpacks: Vec<String>, path: String, env: BTreeMap<_, _>| {
         let mut env: BTreeMap<String, String> = env;
-        env.extend(config.clone());
+        env.extend(config.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let mut description = format!("Using buildpacks: builder {builder}");
         if !buildpacks.is_empty() {
             description.push_str(&format!(", buildpacks {}", buildpacks.join(", ")));
@@ -91,8 +92,8 @@ pub fn choose_builder(
         let wanted = source::dockerfile_args(dockerfile);
         let build_args = config
             .iter()
-            .filter(|(key, _)| wanted.contains(*key))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .filter(|(key, _)| wanted.contains(key.as_str()))
+            .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
         return (
             Builder::Dockerfile {
@@ -161,12 +162,16 @@ mod tests {
     use super::*;
     use paas_api::buildpacks::BuildpacksFile;
 
-    fn config() -> BTreeMap<String, String> {
+    fn config() -> BTreeMap<ConfigKey, String> {
         [
-            ("GREETING".to_owned(), "hi".to_owned()),
-            ("SECRET".to_owned(), "s3cret".to_owned()),
+            ("GREETING".parse().unwrap(), "hi".to_owned()),
+            ("SECRET".parse().unwrap(), "s3cret".to_owned()),
         ]
         .into()
+    }
+
+    fn env() -> BTreeMap<String, String> {
+        config().into_iter().map(|(k, v)| (k.into(), v)).collect()
     }
 
     #[test]
@@ -233,7 +238,7 @@ mod tests {
                 builder: "heroku/builder:24".into(),
                 buildpacks: vec![],
                 path: ".".into(),
-                env: config(),
+                env: env(),
                 trust_builder: true,
             }
         );

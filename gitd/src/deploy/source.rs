@@ -26,7 +26,7 @@ pub struct PushedSource {
 #[derive(Debug, Default)]
 pub struct SourceFiles {
     pub buildpacks: Option<BuildpacksFile>,
-    pub procfile: Option<BTreeMap<String, String>>,
+    pub procfile: Option<BTreeMap<paas_api::ProcessType, String>>,
     /// The root `Dockerfile`'s text.
     pub dockerfile: Option<String>,
     /// Paths of submodules, which are not part of the build.

@@ -31,7 +31,7 @@ pub async fn create(
     Json(request): Json<CreateAppRequest>,
 ) -> ApiResult<(StatusCode, Json<App>)> {
     let name = match request.name {
-        Some(name) => String::from(name),
+        Some(name) => name,
         None => generated_name(),
     };
     let quotas = state.config.quotas.clone();
@@ -74,7 +74,7 @@ pub async fn create(
 }
 
 /// A Heroku-style name for an app created without one.
-fn generated_name() -> String {
+fn generated_name() -> AppName {
     const ADJECTIVES: &[&str] = &[
         "autumn",
         "billowing",
@@ -106,6 +106,8 @@ fn generated_name() -> String {
         NOUNS[rng.random_range(0..NOUNS.len())],
         rng.random_range(0..10_000)
     )
+    .parse()
+    .expect("the words are lowercase letters, so every generated name follows the rule")
 }
 
 pub async fn info(
@@ -215,7 +217,7 @@ pub async fn add_collaborator(
     Ok((
         StatusCode::CREATED,
         Json(Collaborator {
-            username: request.username.into(),
+            username: request.username,
             role: CollaboratorRole::Collaborator,
         }),
     ))

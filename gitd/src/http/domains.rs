@@ -9,7 +9,7 @@ use paas_api::types::{AddDomainRequest, Domain};
 use super::{ApiResult, AuthUser, Json, Path};
 use crate::ops::changes;
 use crate::state::SharedState;
-use paas_api::AppName;
+use paas_api::{AppName, DomainName};
 
 pub async fn list(
     State(state): State<SharedState>,
@@ -36,7 +36,7 @@ pub async fn add(
 pub async fn remove(
     State(state): State<SharedState>,
     auth: AuthUser,
-    Path((name, hostname)): Path<(AppName, String)>,
+    Path((name, hostname)): Path<(AppName, DomainName)>,
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &name).await?;
     changes::remove_domain(&state, app, &auth.user, hostname)

@@ -4,7 +4,7 @@
 //! at most `num` lines is held, to merge it with the stored events.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::Response;
 use futures::{Stream, StreamExt};
@@ -14,11 +14,11 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::formation::{deploy_failed, no_agent};
-use super::{ApiError, ApiResult, AuthUser, Path};
+use super::{ApiError, ApiResult, AuthUser, Path, Query};
 use crate::events;
 use crate::state::SharedState;
 use paas_agent_client::LogsRequest;
-use paas_api::AppName;
+use paas_api::{AppName, ProcessType};
 
 /// Lines shown when the request names no `num`.
 const DEFAULT_NUM: usize = 100;
@@ -30,14 +30,16 @@ pub struct LogsQuery {
     num: Option<usize>,
     #[serde(default)]
     tail: bool,
-    ps: Option<String>,
-    source: Option<String>,
+    /// Refused by [`ProcessType`]'s rule when it breaks it.
+    ps: Option<ProcessType>,
+    /// `app` or `paas`.
+    source: Option<LogSource>,
 }
 
 /// Which lines a request wants.
 #[derive(Clone)]
 struct Filter {
-    process: Option<String>,
+    process: Option<ProcessType>,
     source: Option<LogSource>,
 }
 
@@ -67,24 +69,9 @@ pub async fn logs(
             "Invalid number of lines {num}: use 1 to {MAX_NUM}."
         )));
     }
-    if let Some(process) = &query.ps {
-        process
-            .parse::<paas_api::ProcessType>()
-            .map_err(|err| ApiError::invalid(err.to_string()))?;
-    }
-    let source = match query.source.as_deref() {
-        None => None,
-        Some("app") => Some(LogSource::App),
-        Some("paas") => Some(LogSource::Paas),
-        Some(other) => {
-            return Err(ApiError::invalid(format!(
-                "Invalid source {other:?}: use app or paas."
-            )));
-        }
-    };
     let filter = Filter {
         process: query.ps.clone(),
-        source,
+        source: query.source,
     };
     // Subscribed before anything is read, so an event recorded meanwhile is not missed.
     let mut live_events = query.tail.then(|| state.events.subscribe());
@@ -220,7 +207,7 @@ mod tests {
         };
         assert!(all.wants(&line(LogSource::Paas, "deploy")));
         let web = Filter {
-            process: Some("web".into()),
+            process: Some(ProcessType::web()),
             source: None,
         };
         assert!(web.wants(&line(LogSource::App, "web.2")));

@@ -18,12 +18,15 @@ mod users;
 pub use users::MIN_PASSWORD_CHARS;
 
 use axum::Router;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
+/// Path segments are typed, and one that breaks its rule is answered 404, by the one rule
+/// every paas server shares.
+pub use paas_api::extract::Path;
 use paas_api::{AppName, ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
 
@@ -111,7 +114,7 @@ impl ApiError {
     }
 
     pub fn app_not_found() -> Self {
-        Self::new(ErrorCode::NotFound, "Couldn't find that app.")
+        Self::new(ErrorCode::NotFound, paas_api::extract::APP_NOT_FOUND)
     }
 }
 
@@ -168,6 +171,27 @@ impl From<paas_api::ValidationError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// `axum::extract::Query` whose rejections (a parameter that breaks its type's rule, an
+/// unknown value) are answered `400 invalid_input` in the API's error envelope.
+pub struct Query<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Query(value))
+            .map_err(|rejection| {
+                ApiError::invalid(format!("Malformed query: {}.", rejection.body_text()))
+            })
+    }
+}
+
 /// `axum::Json` whose rejections (bad JSON, wrong content type, oversized body) are answered
 /// in the API's error envelope.
 pub struct Json<T>(pub T);
@@ -222,37 +246,6 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         other => other.body_text(),
     };
     ApiError::invalid(format!("Malformed request body: {detail}"))
-}
-
-/// `axum::extract::Path` whose rejections are answered in the API's error envelope. Path
-/// segments are typed (`Path<AppName>`), so a segment that breaks its name's rule is refused
-/// here, as 404: such a name cannot be anything's.
-pub struct Path<T>(pub T);
-
-impl<T, S> FromRequestParts<S> for Path<T>
-where
-    T: DeserializeOwned + Send,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(value)| Path(value))
-            .map_err(path_rejection)
-    }
-}
-
-fn path_rejection(rejection: PathRejection) -> ApiError {
-    use axum::extract::path::ErrorKind;
-    match rejection {
-        PathRejection::FailedToDeserializePathParams(err) => match err.kind() {
-            ErrorKind::DeserializeError { key, .. } if key == "app" => ApiError::app_not_found(),
-            kind => ApiError::new(ErrorCode::NotFound, format!("Not found: {kind}.")),
-        },
-        other => ApiError::new(ErrorCode::Internal, other.body_text()),
-    }
 }
 
 /// The first error of type `E` in the chain of `err`'s sources.

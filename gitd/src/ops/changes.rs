@@ -6,8 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use paas_api::DomainName;
 use paas_api::ProcessType;
-use paas_api::domains::{check_platform_hosts, is_wildcard, validate_domain};
+use paas_api::domains::check_platform_hosts;
 use paas_api::formation::{ScaleChanges, apply_scale};
 use paas_api::types::{AppFeature, Domain, Feature, Formation, Release};
 
@@ -22,7 +23,7 @@ use crate::store::{AppRow, UserRow};
 pub async fn current_formation(
     state: &SharedState,
     app: &AppRow,
-) -> Result<(Option<Release>, BTreeMap<String, u32>), OpsError> {
+) -> Result<(Option<Release>, BTreeMap<ProcessType, u32>), OpsError> {
     let deployed = state.store.deployed_state(app.id).await?;
     // A release without an image (config set before the first deploy) runs nothing.
     let release = deployed.current.filter(|release| release.image.is_some());
@@ -36,7 +37,7 @@ pub async fn current_formation(
 /// The formation as the API lists it.
 pub fn formation_list(
     release: Option<&Release>,
-    formation: &BTreeMap<String, u32>,
+    formation: &BTreeMap<ProcessType, u32>,
 ) -> Vec<Formation> {
     formation
         .iter()
@@ -55,7 +56,7 @@ async fn follow(
     state: &SharedState,
     app: &AppRow,
     mut rolling: Rolling,
-    formation: Option<BTreeMap<String, u32>>,
+    formation: Option<BTreeMap<ProcessType, u32>>,
     reporter: &Reporter,
 ) -> Result<(), RolloutFailure> {
     let reached = rolling.until_serving(reporter).await?;
@@ -187,9 +188,8 @@ pub fn add_domain(
     state: &SharedState,
     app: AppRow,
     by: &UserRow,
-    hostname: String,
+    hostname: DomainName,
 ) -> Result<Op<Domain>, OpsError> {
-    validate_domain(&hostname).map_err(|err| OpsError::Invalid(err.to_string()))?;
     let platform_hosts: Vec<&str> = std::iter::once(state.config.domain.as_str())
         .chain(state.config.http.public_hosts.iter().map(String::as_str))
         .collect();
@@ -223,8 +223,8 @@ pub fn add_domain(
 }
 
 /// The one answer for a name that another app has, or that overlaps one of its names.
-fn in_use(hostname: &str) -> OpsError {
-    let what = if is_wildcard(hostname) {
+fn in_use(hostname: &DomainName) -> OpsError {
+    let what = if hostname.is_wildcard() {
         "covers a domain another app serves"
     } else {
         "is already in use by another app"
@@ -234,7 +234,12 @@ fn in_use(hostname: &str) -> OpsError {
 
 /// `paas domains:remove`: stops routing `hostname` to the app; if that fails, the domain is
 /// put back.
-pub fn remove_domain(state: &SharedState, app: AppRow, by: &UserRow, hostname: String) -> Op<()> {
+pub fn remove_domain(
+    state: &SharedState,
+    app: AppRow,
+    by: &UserRow,
+    hostname: DomainName,
+) -> Op<()> {
     let (op_state, by, name) = (state.clone(), by.username.clone(), app.name.clone());
     super::spawn(state, &name, None, move |reporter| async move {
         let state = op_state;

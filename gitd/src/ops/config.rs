@@ -26,7 +26,7 @@ pub fn update(
         let mut vars = state.store.config_vars(app.id).await?;
         for (key, value) in update.vars {
             match value {
-                Some(value) => vars.insert(key.into(), value),
+                Some(value) => vars.insert(key, value),
                 None => vars.remove(key.as_str()),
             };
         }

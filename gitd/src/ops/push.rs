@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use paas_api::agent::BuildSpec;
 use paas_api::types::{Release, ReleaseStatus};
+use paas_api::{ProcessType, Username};
 
 use super::release::{self, ReleaseKind};
 use super::rollout::RolloutFailure;
@@ -46,7 +47,7 @@ pub fn deploy(state: &SharedState, session: PushSession, request: HookRequest) -
 async fn run(
     state: &SharedState,
     app: &AppRow,
-    username: &str,
+    username: &Username,
     request: HookRequest,
     reporter: &Reporter,
 ) -> Result<(), OpsError> {
@@ -85,9 +86,9 @@ async fn run(
     let config = state.store.config_vars(app.id).await?;
     let (builder, description) = choose_builder(&files, &config, &state.config.default_builder);
     reporter.step(&description);
-    let processes: BTreeMap<String, Option<String>> = match files.procfile {
+    let processes: BTreeMap<ProcessType, Option<String>> = match files.procfile {
         Some(procfile) => procfile.into_iter().map(|(k, v)| (k, Some(v))).collect(),
-        None => [("web".to_owned(), None)].into(),
+        None => [(ProcessType::web(), None)].into(),
     };
     state.config.quotas.check_process_types(processes.len())?;
 
@@ -96,7 +97,7 @@ async fn run(
         NewRelease {
             app_id: app.id,
             description: format!("Deploy {short}"),
-            username: username.to_owned(),
+            username: username.clone(),
             image: None,
             commit: Some(commit.clone()),
             processes: processes.clone(),
@@ -107,11 +108,11 @@ async fn run(
     let version = release.version;
     let image = format!("paas/{}:v{version}", app.name);
     let spec = BuildSpec {
-        app: app.name.clone(),
+        app: app.name.to_string(),
         release: version,
         image: image.clone(),
         labels: [
-            ("paas.app".to_owned(), app.name.clone()),
+            ("paas.app".to_owned(), app.name.to_string()),
             ("paas.release".to_owned(), version.to_string()),
             ("paas.commit".to_owned(), commit.clone()),
         ]

@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use paas_api::agent::{AppSpec, ContainerOptions, ProcessSpec, RestartRequest};
 use paas_api::types::{Feature, Release};
-use paas_api::{HealthPath, ProcessType};
+use paas_api::{ConfigKey, HealthPath, ProcessType};
 use tokio::sync::mpsc;
 
 use super::Reporter;
@@ -74,9 +74,9 @@ impl From<RuntimeError> for RolloutFailure {
 /// one, else one `web` and none of the others (as Heroku starts a new app). Types the release
 /// no longer defines drop out.
 pub fn formation_for(
-    processes: &BTreeMap<String, Option<String>>,
-    stored: &BTreeMap<String, u32>,
-) -> BTreeMap<String, u32> {
+    processes: &BTreeMap<ProcessType, Option<String>>,
+    stored: &BTreeMap<ProcessType, u32>,
+) -> BTreeMap<ProcessType, u32> {
     processes
         .keys()
         .map(|process| {
@@ -88,7 +88,10 @@ pub fn formation_for(
 }
 
 /// What the agent should run for `release` (which must have an image) with `formation`.
-pub fn app_spec(release: &Release, formation: &BTreeMap<String, u32>) -> Result<AppSpec, String> {
+pub fn app_spec(
+    release: &Release,
+    formation: &BTreeMap<ProcessType, u32>,
+) -> Result<AppSpec, String> {
     let image = release
         .image
         .clone()
@@ -101,14 +104,17 @@ pub fn app_spec(release: &Release, formation: &BTreeMap<String, u32>) -> Result<
                 command: command.clone(),
                 quantity: formation.get(process).copied().unwrap_or(0),
             };
-            Ok((process.parse::<ProcessType>()?, spec))
+            (process.clone(), spec)
         })
-        .collect::<Result<_, paas_api::ValidationError>>()
-        .map_err(|err| err.to_string())?;
+        .collect();
     Ok(AppSpec {
         release: release.version,
         image,
-        env: release.config.clone(),
+        env: release
+            .config
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.clone()))
+            .collect(),
         processes,
         domains: Vec::new(),
         health_check_path: check_health_check_path(&release.config)?,
@@ -127,7 +133,7 @@ pub fn container_options(features: &BTreeSet<Feature>) -> ContainerOptions {
 /// The app's own health-check path, if its config names one; an error if it breaks
 /// [`HealthPath`]'s rule.
 pub fn check_health_check_path(
-    config: &BTreeMap<String, String>,
+    config: &BTreeMap<ConfigKey, String>,
 ) -> Result<Option<HealthPath>, String> {
     config
         .get(HEALTH_CHECK_PATH_VAR)
@@ -215,7 +221,7 @@ pub async fn start(
     state: &SharedState,
     app: &AppRow,
     release: &Release,
-    formation: &BTreeMap<String, u32>,
+    formation: &BTreeMap<ProcessType, u32>,
     features: Option<BTreeSet<Feature>>,
 ) -> Result<Rolling, RolloutFailure> {
     let agent = agent(state)?;
@@ -224,7 +230,7 @@ pub async fn start(
         tracing::error!(error = %err, "cannot read the app's domains and features");
         RolloutFailure::new("cannot read the app's domains and features; see the paas-gitd log")
     })?;
-    spec.domains = settings.domains;
+    spec.domains = settings.domains.iter().map(ToString::to_string).collect();
     spec.container = container_options(&features.unwrap_or(settings.features));
     tracing::info!(
         app = %app.name,
@@ -288,22 +294,25 @@ mod tests {
     use super::*;
     use paas_api::types::ReleaseStatus;
 
-    fn processes(names: &[&str]) -> BTreeMap<String, Option<String>> {
+    fn processes(names: &[&str]) -> BTreeMap<ProcessType, Option<String>> {
         names
             .iter()
-            .map(|name| ((*name).to_owned(), Some(format!("run-{name}"))))
+            .map(|name| (name.parse().unwrap(), Some(format!("run-{name}"))))
             .collect()
     }
 
-    fn counts(pairs: &[(&str, u32)]) -> BTreeMap<String, u32> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+    fn counts(pairs: &[(&str, u32)]) -> BTreeMap<ProcessType, u32> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), *v))
+            .collect()
     }
 
     fn release(config: &[(&str, &str)]) -> Release {
         Release {
             version: 4,
             description: "Deploy abc1234".into(),
-            user: "alice".into(),
+            user: "alice".parse().unwrap(),
             created_at: chrono::DateTime::default(),
             status: ReleaseStatus::Building,
             image: Some("paas/hello:v4".into()),
@@ -311,7 +320,7 @@ mod tests {
             processes: processes(&["web", "worker"]),
             config: config
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .map(|(k, v)| (k.parse().unwrap(), (*v).to_owned()))
                 .collect(),
         }
     }

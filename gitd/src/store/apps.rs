@@ -3,18 +3,19 @@
 //! features) through the schema's cascades, in one transaction.
 
 use chrono::{DateTime, Utc};
+use paas_api::{AppName, Username};
 use rusqlite::{Connection, OptionalExtension, Row, named_params, params};
 
 use super::users::UserRow;
-use super::{Store, StoreError, StoreResult, now, to_time};
+use super::{Store, StoreError, StoreResult, now, to_time, typed};
 use crate::quotas::QuotaExceeded;
 
 #[derive(Debug, Clone)]
 pub struct AppRow {
     pub id: i64,
-    pub name: String,
+    pub name: AppName,
     pub owner_id: i64,
-    pub owner: String,
+    pub owner: Username,
     pub deploy_branch: String,
     pub created_at: DateTime<Utc>,
 }
@@ -23,9 +24,9 @@ impl AppRow {
     fn from_row(row: &Row) -> rusqlite::Result<AppRow> {
         Ok(AppRow {
             id: row.get("id")?,
-            name: row.get("name")?,
+            name: typed(row, "name")?,
             owner_id: row.get("owner_id")?,
-            owner: row.get("owner")?,
+            owner: typed(row, "owner")?,
             deploy_branch: row.get("deploy_branch")?,
             created_at: to_time(row.get("created_at")?),
         })
@@ -110,7 +111,7 @@ impl Store {
     /// has, counted in the transaction that inserts, so parallel creates cannot overshoot it.
     pub async fn create_app(
         &self,
-        name: &str,
+        name: &AppName,
         owner: &UserRow,
         admit: impl FnOnce(usize) -> Result<(), QuotaExceeded> + Send + 'static,
     ) -> Result<AppRow, CreateAppError> {
@@ -124,7 +125,7 @@ impl Store {
                 let created_at = now();
                 tx.execute(
                     "INSERT INTO apps (name, owner_id, created_at) VALUES (?1, ?2, ?3)",
-                    params![name, owner.id, created_at],
+                    params![name.as_str(), owner.id, created_at],
                 )?;
                 Ok(Ok(AppRow {
                     id: tx.last_insert_rowid(),
@@ -187,11 +188,14 @@ mod tests {
         let alice = test.user("alice").await;
         test.app("web").await;
         let bob = test.user("bob").await;
-        let taken = test.store.create_app("web", &bob, |_| Ok(())).await;
+        let taken = test
+            .store
+            .create_app(&"web".parse().unwrap(), &bob, |_| Ok(()))
+            .await;
         assert!(matches!(taken, Err(CreateAppError::NameTaken)), "{taken:?}");
         let full = test
             .store
-            .create_app("api", &alice, |owned| {
+            .create_app(&"api".parse().unwrap(), &alice, |owned| {
                 assert_eq!(owned, 1);
                 Err(QuotaExceeded::Apps { limit: 1 })
             })
@@ -208,7 +212,11 @@ mod tests {
         let test = TestStore::new();
         let web = test.app("web").await;
         let bob = test.user("bob").await;
-        let root = test.store.create_user("root", "hash", true).await.unwrap();
+        let root = test
+            .store
+            .create_user(&"root".parse().unwrap(), "hash", true)
+            .await
+            .unwrap();
         assert!(
             test.store
                 .app_for_user(&bob, "web")
@@ -246,13 +254,13 @@ mod tests {
         let api = test.app("api").await;
         test.user("bob").await;
         for app in [&web, &api] {
-            let config: BTreeMap<_, _> = [("A".to_owned(), "1".to_owned())].into();
+            let config: BTreeMap<_, _> = [("A".parse().unwrap(), "1".to_owned())].into();
             let release = test
                 .store
                 .create_release(NewRelease {
                     app_id: app.id,
                     description: "Deploy 1234567".into(),
-                    username: "alice".into(),
+                    username: "alice".parse().unwrap(),
                     image: None,
                     commit: None,
                     processes: BTreeMap::new(),
@@ -275,7 +283,7 @@ mod tests {
                 .await
                 .unwrap();
             test.store
-                .replace_formation(app.id, [("web".to_owned(), 2)].into())
+                .replace_formation(app.id, [("web".parse().unwrap(), 2)].into())
                 .await
                 .unwrap();
             test.store
@@ -300,7 +308,7 @@ mod tests {
                 .unwrap();
         }
         test.store
-            .add_domain(web.id, "www.example.com")
+            .add_domain(web.id, &"www.example.com".parse().unwrap())
             .await
             .unwrap();
         test.store.delete_app(web.id).await.unwrap();

@@ -1,9 +1,10 @@
 //! Collaborators: users other than the owner who may push to and manage an app's config.
 
+use paas_api::Username;
 use rusqlite::params;
 
 use super::users::user_by_name;
-use super::{Store, StoreError, StoreResult, now};
+use super::{Store, StoreError, StoreResult, now, typed};
 
 /// How adding a collaborator went; anything but `Added` changed nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,14 +17,14 @@ pub enum CollaboratorAdded {
 
 impl Store {
     /// The app's collaborators' names, in order.
-    pub async fn collaborators(&self, app_id: i64) -> StoreResult<Vec<String>> {
+    pub async fn collaborators(&self, app_id: i64) -> StoreResult<Vec<Username>> {
         self.run(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT users.username FROM collaborators JOIN users ON users.id = collaborators.user_id
                  WHERE collaborators.app_id = ?1 ORDER BY users.username",
             )?;
             Ok(stmt
-                .query_map([app_id], |r| r.get(0))?
+                .query_map([app_id], |r| typed(r, 0))?
                 .collect::<rusqlite::Result<_>>()?)
         })
         .await

@@ -3,16 +3,17 @@
 
 use std::collections::BTreeMap;
 
+use paas_api::ConfigKey;
 use rusqlite::{Connection, params};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, typed};
 
 pub(super) fn config_vars(
     conn: &Connection,
     app_id: i64,
-) -> rusqlite::Result<BTreeMap<String, String>> {
+) -> rusqlite::Result<BTreeMap<ConfigKey, String>> {
     let mut stmt = conn.prepare("SELECT key, value FROM config_vars WHERE app_id = ?1")?;
-    stmt.query_map([app_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+    stmt.query_map([app_id], |r| Ok((typed(r, 0)?, r.get(1)?)))?
         .collect()
 }
 
@@ -20,19 +21,19 @@ pub(super) fn config_vars(
 pub(super) fn replace_config_vars(
     conn: &Connection,
     app_id: i64,
-    vars: &BTreeMap<String, String>,
+    vars: &BTreeMap<ConfigKey, String>,
 ) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM config_vars WHERE app_id = ?1", [app_id])?;
     let mut insert =
         conn.prepare("INSERT INTO config_vars (app_id, key, value) VALUES (?1, ?2, ?3)")?;
     for (key, value) in vars {
-        insert.execute(params![app_id, key, value])?;
+        insert.execute(params![app_id, key.as_str(), value])?;
     }
     Ok(())
 }
 
 impl Store {
-    pub async fn config_vars(&self, app_id: i64) -> StoreResult<BTreeMap<String, String>> {
+    pub async fn config_vars(&self, app_id: i64) -> StoreResult<BTreeMap<ConfigKey, String>> {
         self.run(move |conn| Ok(config_vars(conn, app_id)?)).await
     }
 }

@@ -2,11 +2,12 @@
 //! overlaps another owner's (`paas_api::domains::overlaps`); both are checked in the
 //! transaction that adds it.
 
+use paas_api::DomainName;
 use paas_api::domains::overlaps;
 use paas_api::types::Domain;
 use rusqlite::{Connection, params};
 
-use super::{Store, StoreError, StoreResult, now, to_time};
+use super::{Store, StoreError, StoreResult, now, to_time, typed};
 
 /// How adding a domain went; anything but `Added` changed nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,20 +20,20 @@ pub enum DomainClaim {
     Taken,
 }
 
-pub(super) fn hostnames(conn: &Connection, app_id: i64) -> rusqlite::Result<Vec<String>> {
+pub(super) fn hostnames(conn: &Connection, app_id: i64) -> rusqlite::Result<Vec<DomainName>> {
     let mut stmt =
         conn.prepare("SELECT hostname FROM domains WHERE app_id = ?1 ORDER BY hostname")?;
-    stmt.query_map([app_id], |r| r.get(0))?.collect()
+    stmt.query_map([app_id], |r| typed(r, 0))?.collect()
 }
 
-fn insert_domain(conn: &Connection, app_id: i64, hostname: &str) -> StoreResult<Domain> {
+fn insert_domain(conn: &Connection, app_id: i64, hostname: &DomainName) -> StoreResult<Domain> {
     let created_at = now();
     conn.execute(
         "INSERT INTO domains (hostname, app_id, created_at) VALUES (?1, ?2, ?3)",
-        params![hostname, app_id, created_at],
+        params![hostname.as_str(), app_id, created_at],
     )?;
     Ok(Domain {
-        hostname: hostname.to_owned(),
+        hostname: hostname.clone(),
         created_at: to_time(created_at),
     })
 }
@@ -47,7 +48,7 @@ impl Store {
             Ok(stmt
                 .query_map([app_id], |r| {
                     Ok(Domain {
-                        hostname: r.get(0)?,
+                        hostname: typed(r, 0)?,
                         created_at: to_time(r.get(1)?),
                     })
                 })?
@@ -59,8 +60,8 @@ impl Store {
     /// Adds the domain unless the app has it, another app has it, or it overlaps a domain of
     /// another owner's app (one owner's apps may share a zone: `*.example.com` on one,
     /// `www.example.com` on another).
-    pub async fn add_domain(&self, app_id: i64, hostname: &str) -> StoreResult<DomainClaim> {
-        let hostname = hostname.to_owned();
+    pub async fn add_domain(&self, app_id: i64, hostname: &DomainName) -> StoreResult<DomainClaim> {
+        let hostname = hostname.clone();
         self.transaction(move |tx| {
             if hostnames(tx, app_id)?.contains(&hostname) {
                 return Ok(DomainClaim::AlreadyThisApps);
@@ -70,7 +71,7 @@ impl Store {
                  WHERE a.owner_id != (SELECT owner_id FROM apps WHERE id = ?1)",
             )?;
             let others = others
-                .query_map([app_id], |r| r.get::<_, String>(0))?
+                .query_map([app_id], |r| typed::<DomainName>(r, 0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             if others.iter().any(|other| overlaps(&hostname, other)) {
                 return Ok(DomainClaim::Taken);
@@ -85,19 +86,19 @@ impl Store {
     }
 
     /// Puts back a domain just removed, when the change that removed it is undone.
-    pub async fn restore_domain(&self, app_id: i64, hostname: &str) -> StoreResult<()> {
-        let hostname = hostname.to_owned();
+    pub async fn restore_domain(&self, app_id: i64, hostname: &DomainName) -> StoreResult<()> {
+        let hostname = hostname.clone();
         self.run(move |conn| insert_domain(conn, app_id, &hostname).map(drop))
             .await
     }
 
     /// Returns whether the app had the domain.
-    pub async fn remove_domain(&self, app_id: i64, hostname: &str) -> StoreResult<bool> {
-        let hostname = hostname.to_owned();
+    pub async fn remove_domain(&self, app_id: i64, hostname: &DomainName) -> StoreResult<bool> {
+        let hostname = hostname.clone();
         self.run(move |conn| {
             Ok(conn.execute(
                 "DELETE FROM domains WHERE app_id = ?1 AND hostname = ?2",
-                params![app_id, hostname],
+                params![app_id, hostname.as_str()],
             )? > 0)
         })
         .await
@@ -123,20 +124,20 @@ mod tests {
         let api = test.app("api").await;
         added(
             test.store
-                .add_domain(web.id, "www.example.com")
+                .add_domain(web.id, &"www.example.com".parse().unwrap())
                 .await
                 .unwrap(),
         );
         assert_eq!(
             test.store
-                .add_domain(web.id, "www.example.com")
+                .add_domain(web.id, &"www.example.com".parse().unwrap())
                 .await
                 .unwrap(),
             DomainClaim::AlreadyThisApps
         );
         assert_eq!(
             test.store
-                .add_domain(api.id, "www.example.com")
+                .add_domain(api.id, &"www.example.com".parse().unwrap())
                 .await
                 .unwrap(),
             DomainClaim::Taken
@@ -144,14 +145,14 @@ mod tests {
         assert!(
             !test
                 .store
-                .remove_domain(api.id, "www.example.com")
+                .remove_domain(api.id, &"www.example.com".parse().unwrap())
                 .await
                 .unwrap()
         );
         test.store.delete_app(web.id).await.unwrap();
         added(
             test.store
-                .add_domain(api.id, "www.example.com")
+                .add_domain(api.id, &"www.example.com".parse().unwrap())
                 .await
                 .unwrap(),
         );
@@ -169,31 +170,31 @@ mod tests {
         let shop = test.app_of("bob", "shop").await;
         added(
             test.store
-                .add_domain(web.id, "*.example.com")
+                .add_domain(web.id, &"*.example.com".parse().unwrap())
                 .await
                 .unwrap(),
         );
         added(
             test.store
-                .add_domain(blog.id, "www.example.com")
+                .add_domain(blog.id, &"www.example.com".parse().unwrap())
                 .await
                 .unwrap(),
         );
         assert_eq!(
             test.store
-                .add_domain(shop.id, "shop.example.com")
+                .add_domain(shop.id, &"shop.example.com".parse().unwrap())
                 .await
                 .unwrap(),
             DomainClaim::Taken
         );
         assert!(
             test.store
-                .remove_domain(blog.id, "www.example.com")
+                .remove_domain(blog.id, &"www.example.com".parse().unwrap())
                 .await
                 .unwrap()
         );
         test.store
-            .restore_domain(blog.id, "www.example.com")
+            .restore_domain(blog.id, &"www.example.com".parse().unwrap())
             .await
             .unwrap();
         assert_eq!(test.store.domains(blog.id).await.unwrap().len(), 1);

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 
+use paas_api::DomainName;
 use paas_api::types::Feature;
 use rusqlite::{Connection, params};
 
@@ -12,7 +13,7 @@ use super::{Store, StoreResult};
 /// enabled features, as they are stored now.
 #[derive(Debug, Clone)]
 pub struct RolloutSettings {
-    pub domains: Vec<String>,
+    pub domains: Vec<DomainName>,
     pub features: BTreeSet<Feature>,
 }
 
@@ -97,7 +98,10 @@ mod tests {
             [Feature::ReadOnlyFs].into()
         );
         assert!(store.enabled_features(api.id).await.unwrap().is_empty());
-        store.add_domain(web.id, "www.example.com").await.unwrap();
+        store
+            .add_domain(web.id, &"www.example.com".parse().unwrap())
+            .await
+            .unwrap();
         let settings = store.rollout_settings(web.id).await.unwrap();
         assert_eq!(settings.domains, ["www.example.com"]);
         assert_eq!(settings.features, [Feature::ReadOnlyFs].into());

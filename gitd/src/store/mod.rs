@@ -170,6 +170,20 @@ fn restrict_to_owner(path: &Path) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot make {} private: {e}", path.display()))
 }
 
+/// A column holding a validated name or domain, read back as its type. The rules are checked
+/// before anything is written, so a stored value that breaks one is a corrupt row.
+fn typed<T>(row: &rusqlite::Row, column: impl rusqlite::RowIndex) -> rusqlite::Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let index = column.idx(row.as_ref())?;
+    let text: String = row.get(index)?;
+    text.parse().map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(err))
+    })
+}
+
 /// Times are stored as Unix seconds.
 fn now() -> i64 {
     Utc::now().timestamp()
@@ -209,7 +223,11 @@ pub(crate) mod testing {
         pub async fn user(&self, name: &str) -> UserRow {
             match self.store.user_by_name(name).await.unwrap() {
                 Some(user) => user,
-                None => self.store.create_user(name, "hash", false).await.unwrap(),
+                None => self
+                    .store
+                    .create_user(&name.parse().unwrap(), "hash", false)
+                    .await
+                    .unwrap(),
             }
         }
 
@@ -221,7 +239,7 @@ pub(crate) mod testing {
         pub async fn app_of(&self, owner: &str, name: &str) -> AppRow {
             let owner = self.user(owner).await;
             self.store
-                .create_app(name, &owner, |_| Ok(()))
+                .create_app(&name.parse().unwrap(), &owner, |_| Ok(()))
                 .await
                 .unwrap()
         }
@@ -246,7 +264,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         store
             .blocking()
-            .create_user("alice", "hash", false)
+            .create_user(&"alice".parse().unwrap(), "hash", false)
             .unwrap();
         assert_eq!(mode(&path), 0o600);
         for companion in ["paas.db-wal", "paas.db-shm"] {
@@ -260,7 +278,10 @@ mod tests {
     async fn a_unique_violation_is_a_conflict() {
         let test = testing::TestStore::new();
         test.user("alice").await;
-        let again = test.store.create_user("alice", "other", false).await;
+        let again = test
+            .store
+            .create_user(&"alice".parse().unwrap(), "other", false)
+            .await;
         assert!(matches!(again, Err(StoreError::Conflict)), "{again:?}");
     }
 }

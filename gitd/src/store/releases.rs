@@ -5,21 +5,22 @@
 use std::collections::BTreeMap;
 
 use paas_api::types::{Release, ReleaseStatus};
+use paas_api::{ConfigKey, ProcessType, Username};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::config_vars::replace_config_vars;
-use super::{Store, StoreError, StoreResult, now, to_time};
+use super::{Store, StoreError, StoreResult, now, to_time, typed};
 
 /// What a new release is made of; its version is the app's next one.
 #[derive(Debug, Clone)]
 pub struct NewRelease {
     pub app_id: i64,
     pub description: String,
-    pub username: String,
+    pub username: Username,
     pub image: Option<String>,
     pub commit: Option<String>,
-    pub processes: BTreeMap<String, Option<String>>,
-    pub config: BTreeMap<String, String>,
+    pub processes: BTreeMap<ProcessType, Option<String>>,
+    pub config: BTreeMap<ConfigKey, String>,
 }
 
 /// How a release's build or rollout ended.
@@ -28,9 +29,9 @@ pub struct ReleaseOutcome {
     pub status: ReleaseStatus,
     /// Set once the build produced an image; `None` keeps the stored one.
     pub image: Option<String>,
-    pub processes: BTreeMap<String, Option<String>>,
+    pub processes: BTreeMap<ProcessType, Option<String>>,
     /// Becomes the app's config vars, in the same transaction.
-    pub config: Option<BTreeMap<String, String>>,
+    pub config: Option<BTreeMap<ConfigKey, String>>,
     /// Kept as the release's output (`paas releases:output`).
     pub output: Option<String>,
 }
@@ -50,7 +51,7 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Release> {
     Ok(Release {
         version: row.get("version")?,
         description: row.get("description")?,
-        user: row.get("username")?,
+        user: typed(row, "username")?,
         created_at: to_time(row.get("created_at")?),
         status: match status.as_str() {
             "building" => ReleaseStatus::Building,
@@ -90,7 +91,7 @@ fn insert_release(
             new.app_id,
             version,
             new.description,
-            new.username,
+            new.username.as_str(),
             created_at,
             status_name(status),
             new.image,
@@ -285,13 +286,13 @@ mod tests {
         NewRelease {
             app_id,
             description: description.into(),
-            username: "alice".into(),
+            username: "alice".parse().unwrap(),
             image: Some("paas/web:v1".into()),
             commit: Some("1234567".into()),
-            processes: [("web".to_owned(), None)].into(),
+            processes: [("web".parse().unwrap(), None)].into(),
             config: config
                 .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .map(|(k, v)| (k.parse().unwrap(), v.to_string()))
                 .collect(),
         }
     }
@@ -300,7 +301,7 @@ mod tests {
         ReleaseOutcome {
             status,
             image: None,
-            processes: [("web".to_owned(), None)].into(),
+            processes: [("web".parse().unwrap(), None)].into(),
             config: None,
             output: None,
         }
@@ -448,7 +449,7 @@ mod tests {
         test.store.create_live_release(new).await.unwrap();
         assert_eq!(
             test.store.config_vars(web.id).await.unwrap(),
-            [("B".to_owned(), "2".to_owned())].into()
+            [("B".parse().unwrap(), "2".to_owned())].into()
         );
         // Only deploys and rollbacks count as the last deploy.
         assert!(test.store.last_deploy(web.id).await.unwrap().is_none());

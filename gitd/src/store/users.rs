@@ -1,15 +1,16 @@
 //! Accounts: who may log in, with which password hash, and who is an admin.
 
 use chrono::{DateTime, Utc};
+use paas_api::Username;
 use paas_api::types::User;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{BlockingStore, Store, StoreError, StoreResult, now, to_time};
+use super::{BlockingStore, Store, StoreError, StoreResult, now, to_time, typed};
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
     pub id: i64,
-    pub username: String,
+    pub username: Username,
     pub password_hash: String,
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
@@ -27,7 +28,7 @@ impl UserRow {
     pub(super) fn from_row(row: &Row) -> rusqlite::Result<UserRow> {
         Ok(UserRow {
             id: row.get("id")?,
-            username: row.get("username")?,
+            username: typed(row, "username")?,
             password_hash: row.get("password_hash")?,
             is_admin: row.get("is_admin")?,
             created_at: to_time(row.get("created_at")?),
@@ -59,18 +60,18 @@ pub(super) fn user_by_name(conn: &Connection, username: &str) -> rusqlite::Resul
 
 fn insert_user(
     conn: &Connection,
-    username: &str,
+    username: &Username,
     password_hash: &str,
     is_admin: bool,
 ) -> StoreResult<UserRow> {
     let created_at = now();
     conn.execute(
         "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![username, password_hash, is_admin, created_at],
+        params![username.as_str(), password_hash, is_admin, created_at],
     )?;
     Ok(UserRow {
         id: conn.last_insert_rowid(),
-        username: username.to_owned(),
+        username: username.clone(),
         password_hash: password_hash.to_owned(),
         is_admin,
         created_at: to_time(created_at),
@@ -99,11 +100,11 @@ impl Store {
     /// [`StoreError::Conflict`] when the name is taken.
     pub async fn create_user(
         &self,
-        username: &str,
+        username: &Username,
         password_hash: &str,
         is_admin: bool,
     ) -> StoreResult<UserRow> {
-        let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
+        let (username, password_hash) = (username.clone(), password_hash.to_owned());
         self.run(move |conn| insert_user(conn, &username, &password_hash, is_admin))
             .await
     }
@@ -142,7 +143,7 @@ impl BlockingStore<'_> {
 
     pub fn create_user(
         &self,
-        username: &str,
+        username: &Username,
         password_hash: &str,
         is_admin: bool,
     ) -> StoreResult<UserRow> {
@@ -173,7 +174,11 @@ mod tests {
     #[tokio::test]
     async fn a_user_who_owns_apps_or_is_the_last_admin_stays() {
         let test = TestStore::new();
-        let admin = test.store.create_user("root", "hash", true).await.unwrap();
+        let admin = test
+            .store
+            .create_user(&"root".parse().unwrap(), "hash", true)
+            .await
+            .unwrap();
         test.app_of("alice", "web").await;
         assert_eq!(
             test.store.remove_user("alice").await.unwrap(),

@@ -138,7 +138,10 @@ async fn config_set_and_unset_make_releases_that_go_live() {
         .await;
     ok(status, &body);
     let config = gitd.config("conf").await;
-    assert_eq!(config, [("GREETING".to_owned(), "hi".to_owned())].into());
+    assert_eq!(
+        config,
+        [("GREETING".parse().unwrap(), "hi".to_owned())].into()
+    );
     let v3 = gitd.agent.put_specs("conf").pop().unwrap();
     assert!(!v3.env.contains_key("OTHER"), "{v3:?}");
     // Answered after the drain: output and events are there already; config changes prune.

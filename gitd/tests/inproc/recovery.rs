@@ -17,11 +17,11 @@ async fn a_release_left_building_is_failed_and_the_last_good_one_put_back() {
         .create_release(NewRelease {
             app_id: app.id,
             description: "Set A config vars".to_owned(),
-            username: "admin".to_owned(),
+            username: "admin".parse().unwrap(),
             image: Some("paas/cut:v1".to_owned()),
             commit: None,
-            processes: [("web".to_owned(), None)].into(),
-            config: [("A".to_owned(), "1".to_owned())].into(),
+            processes: [("web".parse().unwrap(), None)].into(),
+            config: [("A".parse().unwrap(), "1".to_owned())].into(),
         })
         .await
         .unwrap();
