@@ -49,16 +49,27 @@ pub fn ps(bench: &Bench, apps: usize, runs: usize) -> anyhow::Result<Vec<String>
     let removed = remove_apps(bench, apps);
     let measured = measured?;
     removed?;
-    let (samples, agent_samples) = (&measured.cli, &measured.agent);
-    let (p50, p99) = (percentile(samples, 0.5), percentile(samples, 0.99));
-    let agent_p99 = percentile(agent_samples, 0.99);
+    let (p50, p99) = (
+        percentile(&measured.cli, 0.5),
+        percentile(&measured.cli, 0.99),
+    );
+    let agent_p99 = percentile(&measured.agent, 0.99);
+    let p50_p99 = |samples: &[f64]| {
+        format!(
+            "p50 {} · p99 {}",
+            fmt_ms(percentile(samples, 0.5)),
+            fmt_ms(percentile(samples, 0.99))
+        )
+    };
     Ok(vec![row([
         &format!("8. `paas ps -a {HELLO}` with {apps} running apps under load ({runs} runs)"),
-        &format!("p50 {} · p99 {}", fmt_ms(p50), fmt_ms(p99)),
+        &p50_p99(&measured.cli),
         &format!(
-            "the agent's GET /v1/apps/{HELLO}/instances alone: p50 {} · p99 {}",
-            fmt_ms(percentile(agent_samples, 0.5)),
-            fmt_ms(agent_p99)
+            "`paas --version` {} · gitd's GET /v1/apps/{HELLO}/ps alone {} · the agent's \
+             GET /v1/apps/{HELLO}/instances alone {}",
+            p50_p99(&measured.version),
+            p50_p99(&measured.gitd),
+            p50_p99(&measured.agent)
         ),
         &format!("{:.2}× p99 of the agent's answer", p99 / agent_p99),
         "p99 < 20 ms",
@@ -66,9 +77,14 @@ pub fn ps(bench: &Bench, apps: usize, runs: usize) -> anyhow::Result<Vec<String>
             format!("missed by {:.1} ms", p99 - TARGET_P99_MS)
         }),
         &format!(
-            "wall time of the whole `paas ps` process; {apps} apps in gitd, each with one worker \
-             container started through the agent ({:.0} s to set up); meanwhile a load loop \
-             through Traefik to {HELLO}: {} requests, {} failed",
+            "wall time of the whole `paas ps` process; p50 split: process start-up \
+             (`--version`) {}, gitd's own work (its GET minus the agent's) {}, the CLI beyond \
+             both (config, token, client, request, rendering) {}; {apps} apps in gitd, each with \
+             one worker container started through the agent ({:.0} s to set up); meanwhile a \
+             load loop through Traefik to {HELLO}: {} requests, {} failed",
+            fmt_ms(percentile(&measured.version, 0.5)),
+            fmt_ms(percentile(&measured.gitd, 0.5) - percentile(&measured.agent, 0.5)),
+            fmt_ms(p50 - percentile(&measured.version, 0.5) - percentile(&measured.gitd, 0.5)),
             setup_time.as_secs_f64(),
             measured.load_requests,
             measured.load_failed
@@ -150,15 +166,23 @@ fn remove_apps(bench: &Bench, apps: usize) -> anyhow::Result<()> {
 
 /// What [`measure`] found, in milliseconds per run.
 struct Measured {
+    /// The whole `paas ps -a bench-hello` process.
     cli: Vec<f64>,
+    /// The whole `paas --version` process: start-up and exit alone.
+    version: Vec<f64>,
+    /// gitd's `GET /v1/apps/bench-hello/ps` alone, with an admin token as the CLI sends it.
+    gitd: Vec<f64>,
+    /// The agent's `GET /v1/apps/bench-hello/instances` alone, which gitd's answer is made of.
     agent: Vec<f64>,
     load_requests: usize,
     load_failed: usize,
 }
 
-/// `paas ps` and the agent's instances request timed `runs` times each (after two untimed),
-/// while the load loop runs.
+/// `paas ps` and its parts (process start-up, gitd's request, the agent's request) timed
+/// `runs` times each, one after the other in every run so that all see the same load (after
+/// two untimed runs), while the load loop runs.
 fn measure(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
+    let token = bench.token()?;
     let stop = Arc::new(AtomicBool::new(false));
     let load = {
         let (stop, router, host) = (stop.clone(), bench.router.clone(), bench.host(HELLO));
@@ -176,36 +200,48 @@ fn measure(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
             (total, failed)
         })
     };
-    let timed_runs = (|| -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
-        let path = format!("/v1/apps/{HELLO}/instances");
-        let mut agent = Vec::new();
-        let mut cli = Vec::new();
+    let mut measured = Measured {
+        cli: Vec::new(),
+        version: Vec::new(),
+        gitd: Vec::new(),
+        agent: Vec::new(),
+        load_requests: 0,
+        load_failed: 0,
+    };
+    let timed_runs = (|| -> anyhow::Result<()> {
+        let agent_path = format!("/v1/apps/{HELLO}/instances");
+        let gitd_path = format!("/v1/apps/{HELLO}/ps");
         for run in 0..runs + 2 {
-            let start = Instant::now();
-            let answer = http::request(&bench.agent, "GET", &path, Some(&bench.agent_token), None)?;
-            let agent_time = start.elapsed();
-            if answer.status != 200 {
-                bail!("GET {path}: {} {}", answer.status, answer.body);
-            }
+            let agent_time = timed_get(&bench.agent, &agent_path, &bench.agent_token)?;
+            let gitd_time = timed_get(&bench.api, &gitd_path, &token)?;
+            let version_time = timed(Command::new("paas").arg("--version"))?;
             let cli_time = timed(
                 Command::new("paas")
                     .args(["ps", "-a", HELLO])
                     .current_dir(&bench.dir),
             )?;
             if run >= 2 {
-                agent.push(ms(agent_time));
-                cli.push(ms(cli_time));
+                measured.agent.push(ms(agent_time));
+                measured.gitd.push(ms(gitd_time));
+                measured.version.push(ms(version_time));
+                measured.cli.push(ms(cli_time));
             }
         }
-        Ok((cli, agent))
+        Ok(())
     })();
     stop.store(true, Ordering::Relaxed);
-    let (load_requests, load_failed) = load.join().expect("the load thread panicked");
-    let (cli, agent) = timed_runs?;
-    Ok(Measured {
-        cli,
-        agent,
-        load_requests,
-        load_failed,
-    })
+    (measured.load_requests, measured.load_failed) = load.join().expect("the load thread panicked");
+    timed_runs?;
+    Ok(measured)
+}
+
+/// Times one `GET path` that must answer 200.
+fn timed_get(server: &str, path: &str, token: &str) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let answer = http::request(server, "GET", path, Some(token), None)?;
+    let elapsed = start.elapsed();
+    if answer.status != 200 {
+        bail!("GET {path} on {server}: {} {}", answer.status, answer.body);
+    }
+    Ok(elapsed)
 }
