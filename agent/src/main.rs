@@ -12,6 +12,7 @@ mod http;
 mod images;
 mod instances;
 mod logs;
+mod oneoff;
 mod runtime;
 mod state;
 mod traefik_config;

@@ -10,6 +10,7 @@ pub mod error;
 pub mod formation;
 pub mod git_command;
 pub mod names;
+pub mod oneoff;
 pub mod procfile;
 pub mod types;
 

@@ -12,7 +12,7 @@
 
 pub(crate) mod container;
 mod desired;
-mod docker;
+pub(crate) mod docker;
 mod rollout;
 mod supervisor;
 mod traefik;
