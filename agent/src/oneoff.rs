@@ -3,8 +3,9 @@
 //! output and outcome as NDJSON. The release phase runs the Procfile's `release` command so.
 //!
 //! A one-off container is on the app's network, with the app's config and the same hardening
-//! and limits as the app's processes, labelled `paas.app`/`paas.release`/`paas.process`, and
-//! marked as the agent's by [`LABEL_ONEOFF`] carrying the instance key. It does not carry
+//! and limits as the app's processes, named and labelled through [`crate::naming`]
+//! (`paas.app`/`paas.release`/`paas.process`), and marked as the agent's by [`LABEL_ONEOFF`]
+//! carrying the instance key. It does not carry
 //! `paas.instance`: Traefik (constrained to that label) never sees it, and the rollout and
 //! convergence of the app's processes (which list by that label) never take it for one of
 //! theirs and retire it. It is removed when it ends, when it runs past its timeout (killed,
@@ -37,15 +38,13 @@ use tracing::{info, warn};
 use crate::config::RuntimeConfig;
 use crate::error::{ApiError, Path};
 use crate::logs::lines::LineAssembler;
-use crate::runtime::container::{
-    APP_PORT, CAPABILITIES, InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE,
-    NON_ROOT_USER, network_name, release_label,
+use crate::naming::{
+    self, InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_ONEOFF, LABEL_PROCESS, LABEL_RELEASE,
+    network_name, release_label,
 };
-use crate::runtime::docker;
+use crate::runtime::container::{APP_PORT, CAPABILITIES, NON_ROOT_USER};
+use crate::runtime::{DockerEngine, Engine};
 use crate::state::AgentState;
-
-/// Carries the [`InstanceKey`] on one-off containers, in place of `paas.instance`.
-pub const LABEL_ONEOFF: &str = "paas.oneoff";
 /// Events buffered for a slow reader before the container's output waits for it.
 const EVENT_BUFFER: usize = 64;
 /// Mount options of the writable `/tmp` of an app with a read-only root filesystem.
@@ -87,9 +86,10 @@ fn validate(spec: &OneOffSpec) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Docker's name of the one-off container of `spec`: one per app, release and kind.
+/// Docker's name of the one-off container of `spec`: one per app, release and kind, named
+/// as instance 1 of a process called after its kind.
 pub fn container_name(app: &str, spec: &OneOffSpec) -> String {
-    format!("paas-{app}-v{}-{}-1", spec.release, spec.kind.as_str())
+    naming::container_name(app, spec.release, spec.kind.as_str(), 1)
 }
 
 async fn run_oneoff(
@@ -112,7 +112,8 @@ async fn run_oneoff(
                 OneOffEvent::Failed { reason: "the client hung up".to_owned() }
             }
         };
-        if let Err(err) = docker::remove(&state.docker, &name).await {
+        let engine = DockerEngine::new(state.docker.clone(), state.config.clone());
+        if let Err(err) = engine.remove(&name).await {
             warn!(%app, %name, error = %err, "cannot remove a one-off container");
         }
         info!(%app, %name, ?outcome, "one-off ended");
@@ -139,16 +140,16 @@ async fn run(
 ) -> OneOffEvent {
     let docker = &state.docker;
     let config = &state.config.runtime;
-    let failed = |err: DockerError| OneOffEvent::Failed {
+    let engine = DockerEngine::new(docker.clone(), state.config.clone());
+    let failed = |err: &dyn std::fmt::Display| OneOffEvent::Failed {
         reason: format!("Docker: {err}"),
     };
-    if let Err(err) = docker::ensure_network(docker, app, config.traefik_container.as_deref()).await
-    {
-        return failed(err);
+    if let Err(err) = engine.prepare_app(app).await {
+        return failed(&err);
     }
     // A container of the same name is one an agent stopped half-way left behind.
-    if let Err(err) = docker::remove(docker, name).await {
-        return failed(err);
+    if let Err(err) = engine.remove(name).await {
+        return failed(&err);
     }
     let body = create_body(app, spec, config, state.config.instance_key());
     let created = docker
@@ -161,10 +162,16 @@ async fn run(
         )
         .await;
     if let Err(err) = created {
-        return failed(err);
+        return failed(&err);
     }
-    if let Err(err) = docker::start(docker, name).await {
-        return failed(err);
+    let started = docker
+        .start_container(
+            name,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await;
+    if let Err(err) = started {
+        return failed(&err);
     }
     let _ = events
         .send(OneOffEvent::Started {
@@ -302,7 +309,7 @@ mod tests {
     use paas_api::oneoff::OneOffKind;
 
     use super::*;
-    use crate::runtime::container::{LABEL_INSTANCE, test_key};
+    use crate::naming::{LABEL_INSTANCE, test_key};
 
     fn spec() -> OneOffSpec {
         OneOffSpec {
