@@ -13,6 +13,7 @@ mod images;
 mod instances;
 mod logs;
 mod naming;
+mod oneoff;
 mod runtime;
 mod state;
 mod traefik_config;

@@ -34,6 +34,10 @@ pub enum FormationError {
     Repeated { process: ProcessType },
     #[error("unknown process type {process:?}; this app has: {known}")]
     UnknownType { process: String, known: String },
+    #[error(
+        "release is the release phase's command, not a process type: it runs once per release, before the release takes traffic, and cannot be scaled"
+    )]
+    ReleasePhase,
     #[error("{process} would have {quantity} instances; the range is 0 to {MAX_QUANTITY}")]
     OutOfRange { process: String, quantity: i64 },
 }
@@ -166,6 +170,9 @@ pub fn apply_scale(
 ) -> Result<BTreeMap<ProcessType, u32>, FormationError> {
     let mut next = current.clone();
     for ScaleArg { process, change } in changes {
+        if !crate::procfile::is_formation_process(process.as_str()) {
+            return Err(FormationError::ReleasePhase);
+        }
         let Some(&now) = current.get(process.as_str()) else {
             let known = if current.is_empty() {
                 "no process types (deploy the app first)".to_owned()
@@ -308,6 +315,14 @@ mod tests {
         let err =
             apply_scale(&BTreeMap::new(), &parse_scale_args(&["web=1"]).unwrap()).unwrap_err();
         assert!(err.to_string().contains("deploy the app first"), "{err}");
+    }
+
+    #[test]
+    fn the_release_command_cannot_be_scaled() {
+        let current = formation(&[("web", 1)]);
+        let err = apply_scale(&current, &parse_scale_args(&["release=1"]).unwrap()).unwrap_err();
+        assert_eq!(err, FormationError::ReleasePhase);
+        assert!(err.to_string().contains("cannot be scaled"), "{err}");
     }
 
     #[test]

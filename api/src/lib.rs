@@ -12,6 +12,7 @@ pub mod extract;
 pub mod formation;
 pub mod git_command;
 pub mod names;
+pub mod oneoff;
 pub mod procfile;
 pub mod types;
 

@@ -4,10 +4,32 @@
 //! 30 lowercase letters, digits, dashes and underscores, starting with a letter or digit (they
 //! become container names and labels: [`ProcessType`]'s rule); each may appear once; commands may not be empty nor
 //! contain control characters other than tabs.
+//!
+//! One name is not a process type: [`RELEASE_PROCESS`] (`release: rake db:migrate`) is the
+//! release phase's command, run once per release in a one-off container before the release
+//! takes traffic. It stays in the parsed map (and in a release's recorded processes, so config
+//! changes and rollbacks carry it), but never in a formation: [`is_formation_process`].
 
 use std::collections::BTreeMap;
 
 use crate::names::ProcessType;
+
+/// The Procfile entry holding the release phase's command.
+pub const RELEASE_PROCESS: &str = "release";
+
+/// Whether a Procfile entry is a process type that runs instances (everything but
+/// [`RELEASE_PROCESS`]).
+pub fn is_formation_process(name: &str) -> bool {
+    name != RELEASE_PROCESS
+}
+
+/// The release phase's command among a release's processes, if it declares one.
+pub fn release_command<S: AsRef<str>>(processes: &BTreeMap<String, Option<S>>) -> Option<&str> {
+    processes
+        .get(RELEASE_PROCESS)
+        .and_then(Option::as_ref)
+        .map(AsRef::as_ref)
+}
 
 /// The largest Procfile read, in bytes.
 pub const MAX_PROCFILE_BYTES: usize = 64 * 1024;
@@ -98,6 +120,24 @@ mod tests {
         assert_eq!(parsed["web"], "httpd -f -p $PORT");
         assert_eq!(parsed["worker"], "./work --queue=a:b");
         assert_eq!(parsed["clock_2"], "x");
+    }
+
+    #[test]
+    fn the_release_command_is_kept_apart_from_the_process_types() {
+        let parsed = parse_procfile("web: httpd\nrelease: ./migrate --all\n").unwrap();
+        let processes: BTreeMap<String, Option<String>> = parsed
+            .into_iter()
+            .map(|(name, command)| (name, Some(command)))
+            .collect();
+        assert_eq!(release_command(&processes), Some("./migrate --all"));
+        let types: Vec<&str> = processes
+            .keys()
+            .map(String::as_str)
+            .filter(|name| is_formation_process(name))
+            .collect();
+        assert_eq!(types, ["web"]);
+        let without: BTreeMap<String, Option<String>> = [("web".to_owned(), None)].into();
+        assert_eq!(release_command(&without), None);
     }
 
     #[test]

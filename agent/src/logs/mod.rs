@@ -8,7 +8,7 @@
 //!
 //! Route: `GET /v1/apps/{app}/logs?tail=N&follow=true&process=web`.
 
-mod lines;
+pub(crate) mod lines;
 
 use std::collections::HashMap;
 use std::convert::Infallible;

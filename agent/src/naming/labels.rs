@@ -22,6 +22,10 @@ pub const LABEL_COMMIT: &str = "paas.commit";
 pub const LABEL_SPEC: &str = "paas.spec";
 /// Carries the [`InstanceKey`]: the one label an image or a build cannot forge.
 pub const LABEL_INSTANCE: &str = "paas.instance";
+/// Carries the [`InstanceKey`] on one-off containers in place of [`LABEL_INSTANCE`], so they
+/// are the agent's but never an instance: Traefik and the rollouts, which select by
+/// [`LABEL_INSTANCE`], never see them.
+pub const LABEL_ONEOFF: &str = "paas.oneoff";
 /// Labels under these prefixes are the platform's: Traefik's routing and paas's bookkeeping.
 /// Compared case-insensitively (Traefik reads its labels without regard to case).
 pub const TRAEFIK_LABEL_PREFIX: &str = "traefik.";

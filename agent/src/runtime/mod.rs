@@ -44,7 +44,7 @@ use crate::state::AgentState;
 pub use container::APP_PORT;
 pub use desired::DesiredState;
 pub use docker::DockerEngine;
-use engine::Engine;
+pub(crate) use engine::Engine;
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
 

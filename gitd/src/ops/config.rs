@@ -5,6 +5,7 @@
 use paas_api::types::{ConfigUpdate, ConfigUpdated, ReleaseStatus};
 
 use super::release::{self, ReleaseKind};
+use super::release_phase::release_timeout;
 use super::rollout::check_health_check_path;
 use super::{Op, OpsError};
 use crate::state::SharedState;
@@ -31,6 +32,7 @@ pub fn update(
             };
         }
         check_health_check_path(&vars).map_err(OpsError::Invalid)?;
+        release_timeout(&vars).map_err(OpsError::Invalid)?;
         let current = state.store.deployed_state(app.id).await?.current;
         // Only a release with an image runs; before the first deploy the change is recorded.
         let running = current.filter(|release| release.image.is_some());

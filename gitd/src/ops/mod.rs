@@ -19,6 +19,7 @@ mod error;
 pub mod push;
 pub mod recovery;
 pub mod release;
+pub mod release_phase;
 pub mod rollback;
 pub mod rollout;
 

@@ -90,7 +90,11 @@ async fn run(
         Some(procfile) => procfile.into_iter().map(|(k, v)| (k, Some(v))).collect(),
         None => [(ProcessType::web(), None)].into(),
     };
-    state.config.quotas.check_process_types(processes.len())?;
+    let process_types = processes
+        .keys()
+        .filter(|process| paas_api::procfile::is_formation_process(process))
+        .count();
+    state.config.quotas.check_process_types(process_types)?;
 
     let release = release::begin(
         state,

@@ -2,7 +2,8 @@
 //! config set/unset, a rollback):
 //!
 //! 1. the release is recorded `building` ([`begin`]);
-//! 2. the release phase runs ([`release_phase`], the hook point of the day-2 issue);
+//! 2. the release phase runs the Procfile's `release` command, if any, in a one-off
+//!    container of the new release ([`release_phase`]); its failure fails the release;
 //! 3. the desired state goes to the agent, which starts the new instances;
 //! 4. once they serve, the release is recorded current (`succeeded`, with the formation and,
 //!    for config changes and rollbacks, the app's config vars), images no rollback can reach
@@ -16,7 +17,7 @@
 use paas_api::types::{Release, ReleaseStatus};
 
 use super::rollout::{self, Reached, RolloutFailure};
-use super::{OpsError, Reporter};
+use super::{OpsError, Reporter, release_phase};
 use crate::events;
 use crate::images;
 use crate::state::SharedState;
@@ -39,18 +40,6 @@ pub async fn begin(state: &SharedState, new: NewRelease) -> Result<Release, OpsE
     Ok(state.store.create_release(new).await?)
 }
 
-/// The release phase: where a release's own command (migrations, say) will run in a one-off
-/// container before anything is switched, failing the release if it fails. It runs nothing
-/// yet, and lets every release go on.
-async fn release_phase(
-    _state: &SharedState,
-    _app: &AppRow,
-    _release: &Release,
-    _reporter: &Reporter,
-) -> Result<(), OpsError> {
-    Ok(())
-}
-
 /// Steps 2–6 of the lifecycle for `release` (recorded by [`begin`], with its image). `live`
 /// reports what the requester sees once the release serves, before it is answered.
 pub async fn go_live(
@@ -61,7 +50,7 @@ pub async fn go_live(
     reporter: &Reporter,
     live: impl FnOnce(&Reporter),
 ) -> Result<(), OpsError> {
-    if let Err(err) = release_phase(state, app, release, reporter).await {
+    if let Err(err) = release_phase::run(state, app, release, kind, reporter).await {
         return Err(failed(state, app, release, kind, reporter, err).await);
     }
     let deployed = match state.store.deployed_state(app.id).await {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 
 use paas_api::agent::{AppSpec, ContainerOptions, ProcessSpec, RestartRequest};
+use paas_api::procfile::is_formation_process;
 use paas_api::types::{Feature, Release};
 use paas_api::{ConfigKey, HealthPath, ProcessType};
 use tokio::sync::mpsc;
@@ -79,6 +80,7 @@ pub fn formation_for(
 ) -> BTreeMap<ProcessType, u32> {
     processes
         .keys()
+        .filter(|process| is_formation_process(process))
         .map(|process| {
             let default = u32::from(process == WEB);
             let quantity = stored.get(process).copied().unwrap_or(default);
@@ -99,6 +101,7 @@ pub fn app_spec(
     let processes = release
         .processes
         .iter()
+        .filter(|(process, _)| is_formation_process(process))
         .map(|(process, command)| {
             let spec = ProcessSpec {
                 command: command.clone(),
@@ -335,6 +338,21 @@ mod tests {
             formation_for(&processes(&["worker"]), &BTreeMap::new()),
             counts(&[("worker", 0)])
         );
+    }
+
+    #[test]
+    fn the_release_command_is_neither_formation_nor_spec() {
+        let mut processes = processes(&["web", "release"]);
+        assert_eq!(
+            formation_for(&processes, &counts(&[("release", 1)])),
+            counts(&[("web", 1)])
+        );
+        let mut with_release = release(&[]);
+        processes.insert("worker".into(), Some("work".into()));
+        with_release.processes = processes;
+        let spec = app_spec(&with_release, &counts(&[("web", 1), ("release", 1)])).unwrap();
+        let types: Vec<&str> = spec.processes.keys().map(|p| p.as_str()).collect();
+        assert_eq!(types, ["web", "worker"]);
     }
 
     #[test]

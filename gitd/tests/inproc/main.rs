@@ -7,4 +7,5 @@ mod util;
 
 mod ops;
 mod recovery;
+mod release_phase;
 mod serve;

@@ -18,9 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use futures::StreamExt;
 use paas_api::agent::{
-    AppSpec, BuildEvent, BuildSpec, Instance, LogMessage, PruneRequest, PruneResult,
+    AppSpec, BuildEvent, BuildSpec, Instance, LogMessage, LogStream, PruneRequest, PruneResult,
     RestartRequest, RolloutEvent,
 };
+use paas_api::oneoff::{OneOffEvent, OneOffSpec};
 use paas_api::{ErrorBody, ErrorCode};
 use paas_gitd::{Listeners, ServeConfig, Server};
 use tempfile::TempDir;
@@ -68,6 +69,16 @@ pub enum Rollout {
     HoldAfterServing(Arc<Gate>),
 }
 
+/// How the fake agent answers one one-off container (`POST /v1/apps/{app}/oneoff`).
+pub enum OneOff {
+    /// These output lines, then `exited` with this status.
+    Exit { lines: Vec<String>, status: i64 },
+    /// One line, then nothing until the spec's timeout, then `timed_out`.
+    RunPastTimeout,
+    /// One line, then nothing until the client hangs up.
+    Hang,
+}
+
 /// What the fake agent was asked, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Call {
@@ -76,6 +87,7 @@ pub enum Call {
     Restart(String, RestartRequest),
     DeleteApp(String),
     Prune(String, Vec<String>),
+    OneOff(String, OneOffSpec),
 }
 
 #[derive(Default)]
@@ -86,6 +98,9 @@ struct Shared {
     serving: Mutex<HashMap<String, AppSpec>>,
     /// The `paas/<app>:*` images "on the host", per app.
     images: Mutex<HashMap<String, Vec<String>>>,
+    oneoffs: Mutex<VecDeque<OneOff>>,
+    /// One-off streams the client hung up on before their end.
+    oneoffs_abandoned: Mutex<u32>,
 }
 
 pub struct FakeAgent {
@@ -105,6 +120,7 @@ impl FakeAgent {
             .route("/v1/apps/{app}/images", get(images))
             .route("/v1/apps/{app}/prune", post(prune))
             .route("/v1/apps/{app}/logs", get(logs))
+            .route("/v1/apps/{app}/oneoff", post(oneoff))
             .route("/v1/events", get(events))
             .layer(axum::middleware::from_fn(check_token))
             .with_state(shared.clone());
@@ -123,6 +139,28 @@ impl FakeAgent {
     /// The next rollouts answer as these say, in order; after them, rollouts succeed.
     pub fn script(&self, rollout: Rollout) {
         self.shared.rollouts.lock().unwrap().push_back(rollout);
+    }
+
+    /// The next one-off containers answer as these say, in order; after them, they exit 0
+    /// with one line.
+    pub fn script_oneoff(&self, oneoff: OneOff) {
+        self.shared.oneoffs.lock().unwrap().push_back(oneoff);
+    }
+
+    /// The one-off containers of `app` asked for, in order.
+    pub fn oneoff_specs(&self, app: &str) -> Vec<OneOffSpec> {
+        self.calls()
+            .into_iter()
+            .filter_map(|call| match call {
+                Call::OneOff(name, spec) if name == app => Some(spec),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// How many one-off streams the client hung up on before their end.
+    pub fn oneoffs_abandoned(&self) -> u32 {
+        *self.shared.oneoffs_abandoned.lock().unwrap()
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -346,6 +384,63 @@ async fn prune(
         .collect();
     present.retain(|image| request.keep.contains(image));
     axum::Json(PruneResult { removed })
+}
+
+/// Counts a one-off stream dropped before its end.
+struct Abandoned(Arc<Shared>, bool);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if !self.1 {
+            *self.0.oneoffs_abandoned.lock().unwrap() += 1;
+        }
+    }
+}
+
+async fn oneoff(
+    State(shared): State<Arc<Shared>>,
+    UrlPath(app): UrlPath<String>,
+    axum::Json(spec): axum::Json<OneOffSpec>,
+) -> Response {
+    shared
+        .calls
+        .lock()
+        .unwrap()
+        .push(Call::OneOff(app.clone(), spec.clone()));
+    let script = shared
+        .oneoffs
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(OneOff::Exit {
+            lines: vec![format!("{} done", spec.command)],
+            status: 0,
+        });
+    let events = async_stream::stream! {
+        let mut guard = Abandoned(shared, false);
+        yield OneOffEvent::Started { name: format!("paas-{app}-v{}-release-1", spec.release) };
+        let line = |line: String| OneOffEvent::Output { stream: LogStream::Stdout, line };
+        match script {
+            OneOff::Exit { lines, status } => {
+                for text in lines {
+                    yield line(text);
+                }
+                guard.1 = true;
+                yield OneOffEvent::Exited { status };
+            }
+            OneOff::RunPastTimeout => {
+                yield line("migrating…".to_owned());
+                tokio::time::sleep(Duration::from_secs(spec.timeout_secs)).await;
+                guard.1 = true;
+                yield OneOffEvent::TimedOut { after_secs: spec.timeout_secs };
+            }
+            OneOff::Hang => {
+                yield line("migrating…".to_owned());
+                futures::future::pending::<()>().await;
+            }
+        }
+    };
+    ndjson(events)
 }
 
 async fn logs() -> Response {

@@ -1,0 +1,385 @@
+//! One-off containers (contract in `paas_api::oneoff`): `POST /v1/apps/{app}/oneoff` runs a
+//! command to completion in a container of a release's image and config, and streams its
+//! output and outcome as NDJSON. The release phase runs the Procfile's `release` command so.
+//!
+//! A one-off container is on the app's network, with the app's config and the same hardening
+//! and limits as the app's processes, named and labelled through [`crate::naming`]
+//! (`paas.app`/`paas.release`/`paas.process`), and marked as the agent's by [`LABEL_ONEOFF`]
+//! carrying the instance key. It does not carry
+//! `paas.instance`: Traefik (constrained to that label) never sees it, and the rollout and
+//! convergence of the app's processes (which list by that label) never take it for one of
+//! theirs and retire it. It is removed when it ends, when it runs past its timeout (killed,
+//! reported `timed_out`), and when the client hangs up first.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::header;
+use axum::response::Response;
+use axum::routing::post;
+use bollard::Docker;
+use bollard::container::LogOutput;
+use bollard::errors::Error as DockerError;
+use bollard::models::{
+    ContainerCreateBody, HostConfig, HostConfigLogConfig, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::{CreateContainerOptions, LogsOptions, WaitContainerOptions};
+use futures::StreamExt;
+use paas_api::agent::LogStream;
+use paas_api::oneoff::{MAX_TIMEOUT_SECS, OneOffEvent, OneOffSpec};
+use paas_api::{AppName, ConfigKey, ErrorCode};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::config::RuntimeConfig;
+use crate::error::{ApiError, Path};
+use crate::logs::lines::LineAssembler;
+use crate::naming::{
+    self, InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_ONEOFF, LABEL_PROCESS, LABEL_RELEASE,
+    network_name, release_label,
+};
+use crate::runtime::container::{APP_PORT, CAPABILITIES, NON_ROOT_USER};
+use crate::runtime::{DockerEngine, Engine};
+use crate::state::AgentState;
+/// Events buffered for a slow reader before the container's output waits for it.
+const EVENT_BUFFER: usize = 64;
+/// Mount options of the writable `/tmp` of an app with a read-only root filesystem.
+const TMPFS_OPTIONS: &str = "rw,nosuid,nodev,mode=1777";
+
+pub fn routes() -> Router<AgentState> {
+    Router::new().route("/v1/apps/{app}/oneoff", post(run_oneoff))
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::InvalidInput, message)
+}
+
+/// Refuses what could not run or could break out of its container's settings.
+fn validate(spec: &OneOffSpec) -> Result<(), ApiError> {
+    if spec.release == 0 {
+        return Err(invalid("release must be 1 or more"));
+    }
+    if spec.image.is_empty() || spec.image.len() > 255 || spec.image.contains(char::is_whitespace) {
+        return Err(invalid(format!("invalid image {:?}", spec.image)));
+    }
+    if spec.command.trim().is_empty() || spec.command.contains('\0') {
+        return Err(invalid("the command is empty or has a NUL byte"));
+    }
+    if !(1..=MAX_TIMEOUT_SECS).contains(&spec.timeout_secs) {
+        return Err(invalid(format!(
+            "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
+        )));
+    }
+    for (key, value) in &spec.env {
+        key.parse::<ConfigKey>()
+            .map_err(|err| invalid(err.to_string()))?;
+        if value.contains('\0') {
+            return Err(invalid(format!(
+                "config value of {key} contains a NUL byte"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Docker's name of the one-off container of `spec`: one per app, release and kind, named
+/// as instance 1 of a process called after its kind.
+pub fn container_name(app: &str, spec: &OneOffSpec) -> String {
+    naming::container_name(app, spec.release, spec.kind.as_str(), 1)
+}
+
+async fn run_oneoff(
+    State(state): State<AgentState>,
+    Path(app): Path<AppName>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let spec: OneOffSpec = serde_json::from_slice(&body)
+        .map_err(|err| invalid(format!("invalid one-off spec: {err}")))?;
+    validate(&spec)?;
+    let app = String::from(app);
+    info!(%app, release = spec.release, kind = spec.kind.as_str(), "one-off requested");
+    let (sender, mut receiver) = mpsc::channel(EVENT_BUFFER);
+    tokio::spawn(async move {
+        let name = container_name(&app, &spec);
+        let outcome = tokio::select! {
+            outcome = run(&state, &app, &spec, &name, &sender) => outcome,
+            () = sender.closed() => {
+                info!(%app, %name, "one-off abandoned by its client");
+                OneOffEvent::Failed { reason: "the client hung up".to_owned() }
+            }
+        };
+        let engine = DockerEngine::new(state.docker.clone(), state.config.clone());
+        if let Err(err) = engine.remove(&name).await {
+            warn!(%app, %name, error = %err, "cannot remove a one-off container");
+        }
+        info!(%app, %name, ?outcome, "one-off ended");
+        let _ = sender.send(outcome).await;
+    });
+    let events = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).map(|event| {
+        let mut line = serde_json::to_vec(&event).expect("one-off events always serialize");
+        line.push(b'\n');
+        Ok::<_, Infallible>(Bytes::from(line))
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(events))
+        .expect("static headers are valid"))
+}
+
+/// Creates and starts the container, relays its output, and gives its outcome.
+async fn run(
+    state: &AgentState,
+    app: &str,
+    spec: &OneOffSpec,
+    name: &str,
+    events: &mpsc::Sender<OneOffEvent>,
+) -> OneOffEvent {
+    let docker = &state.docker;
+    let config = &state.config.runtime;
+    let engine = DockerEngine::new(docker.clone(), state.config.clone());
+    let failed = |err: &dyn std::fmt::Display| OneOffEvent::Failed {
+        reason: format!("Docker: {err}"),
+    };
+    if let Err(err) = engine.prepare_app(app).await {
+        return failed(&err);
+    }
+    // A container of the same name is one an agent stopped half-way left behind.
+    if let Err(err) = engine.remove(name).await {
+        return failed(&err);
+    }
+    let body = create_body(app, spec, config, state.config.instance_key());
+    let created = docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(name.to_owned()),
+                ..Default::default()
+            }),
+            body,
+        )
+        .await;
+    if let Err(err) = created {
+        return failed(&err);
+    }
+    let started = docker
+        .start_container(
+            name,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await;
+    if let Err(err) = started {
+        return failed(&err);
+    }
+    let _ = events
+        .send(OneOffEvent::Started {
+            name: name.to_owned(),
+        })
+        .await;
+    let timeout = Duration::from_secs(spec.timeout_secs);
+    match tokio::time::timeout(timeout, follow(docker, name, events)).await {
+        Ok(outcome) => outcome,
+        Err(_) => OneOffEvent::TimedOut {
+            after_secs: spec.timeout_secs,
+        },
+    }
+}
+
+/// Relays the container's output until it ends, then gives its exit status.
+async fn follow(docker: &Docker, name: &str, events: &mpsc::Sender<OneOffEvent>) -> OneOffEvent {
+    let mut output = docker.logs(
+        name,
+        Some(LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            ..Default::default()
+        }),
+    );
+    let (mut out, mut err) = (LineAssembler::default(), LineAssembler::default());
+    while let Some(Ok(frame)) = output.next().await {
+        let (stream, assembler, bytes) = match frame {
+            LogOutput::StdOut { message } => (LogStream::Stdout, &mut out, message),
+            LogOutput::StdErr { message } => (LogStream::Stderr, &mut err, message),
+            _ => continue,
+        };
+        for (_, line) in assembler.push(&bytes) {
+            let _ = events.send(OneOffEvent::Output { stream, line }).await;
+        }
+    }
+    for (stream, assembler) in [(LogStream::Stdout, &mut out), (LogStream::Stderr, &mut err)] {
+        if let Some((_, line)) = assembler.finish() {
+            let _ = events.send(OneOffEvent::Output { stream, line }).await;
+        }
+    }
+    let mut waited = docker.wait_container(name, None::<WaitContainerOptions>);
+    match waited.next().await {
+        Some(Ok(exit)) => OneOffEvent::Exited {
+            status: exit.status_code,
+        },
+        // bollard reports a non-zero exit as an error.
+        Some(Err(DockerError::DockerContainerWaitError { code, .. })) => {
+            OneOffEvent::Exited { status: code }
+        }
+        Some(Err(err)) => OneOffEvent::Failed {
+            reason: format!("Docker: {err}"),
+        },
+        None => OneOffEvent::Failed {
+            reason: "Docker did not report the exit status".to_owned(),
+        },
+    }
+}
+
+/// The container: the release's image and config, hardened and limited as the app's
+/// processes are, without routing, health check or restart policy.
+fn create_body(
+    app: &str,
+    spec: &OneOffSpec,
+    config: &RuntimeConfig,
+    key: &InstanceKey,
+) -> ContainerCreateBody {
+    let process = spec.kind.as_str();
+    let labels = HashMap::from([
+        (LABEL_APP.to_owned(), app.to_owned()),
+        (LABEL_RELEASE.to_owned(), release_label(spec.release)),
+        (LABEL_PROCESS.to_owned(), process.to_owned()),
+        (LABEL_INDEX.to_owned(), "1".to_owned()),
+        (LABEL_ONEOFF.to_owned(), key.as_str().to_owned()),
+    ]);
+    let mut env = spec.env.clone();
+    env.insert("PORT".into(), APP_PORT.to_string());
+    env.insert("PAAS_APP".into(), app.to_owned());
+    env.insert("PAAS_RELEASE".into(), release_label(spec.release));
+    env.insert("PAAS_PROCESS".into(), process.to_owned());
+    let memory =
+        i64::try_from(config.memory_limit_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
+    let read_only = spec.container.read_only_root_fs;
+    let host_config = HostConfig {
+        network_mode: Some(network_name(app)),
+        restart_policy: Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::NO),
+            maximum_retry_count: None,
+        }),
+        init: Some(true),
+        memory: Some(memory),
+        memory_swap: Some(memory),
+        security_opt: Some(vec!["no-new-privileges".to_owned()]),
+        cap_drop: Some(vec!["ALL".to_owned()]),
+        cap_add: Some(CAPABILITIES.iter().map(|&cap| cap.to_owned()).collect()),
+        pids_limit: Some(config.pids_limit),
+        cpu_shares: Some(config.cpu_shares),
+        readonly_rootfs: read_only.then_some(true),
+        tmpfs: read_only.then(|| HashMap::from([("/tmp".to_owned(), TMPFS_OPTIONS.to_owned())])),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".to_owned()),
+            config: Some(HashMap::from([
+                ("max-size".to_owned(), "10m".to_owned()),
+                ("max-file".to_owned(), "3".to_owned()),
+            ])),
+        }),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: Some(spec.image.clone()),
+        env: Some(
+            env.into_iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect(),
+        ),
+        cmd: Some(vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            spec.command.clone(),
+        ]),
+        labels: Some(labels),
+        user: spec.container.non_root.then(|| NON_ROOT_USER.to_owned()),
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use paas_api::agent::ContainerOptions;
+    use paas_api::oneoff::OneOffKind;
+
+    use super::*;
+    use crate::naming::{LABEL_INSTANCE, test_key};
+
+    fn spec() -> OneOffSpec {
+        OneOffSpec {
+            kind: OneOffKind::Release,
+            release: 3,
+            image: "paas/hello:v3".into(),
+            env: BTreeMap::from([("DATABASE_URL".into(), "postgres://db".into())]),
+            command: "./migrate".into(),
+            timeout_secs: 60,
+            container: ContainerOptions {
+                non_root: true,
+                read_only_root_fs: true,
+            },
+        }
+    }
+
+    #[test]
+    fn a_oneoff_is_the_apps_but_never_routed_nor_an_instance() {
+        let body = create_body("hello", &spec(), &RuntimeConfig::default(), &test_key());
+        let labels = body.labels.unwrap();
+        assert_eq!(labels[LABEL_APP], "hello");
+        assert_eq!(labels[LABEL_RELEASE], "v3");
+        assert_eq!(labels[LABEL_PROCESS], "release");
+        assert_eq!(labels[LABEL_ONEOFF], test_key().as_str());
+        assert!(!labels.contains_key(LABEL_INSTANCE), "{labels:?}");
+        assert!(
+            labels.keys().all(|label| !label.starts_with("traefik.")),
+            "{labels:?}"
+        );
+        assert!(body.healthcheck.is_none());
+        let env = body.env.unwrap();
+        for expected in [
+            "DATABASE_URL=postgres://db",
+            "PORT=5000",
+            "PAAS_PROCESS=release",
+        ] {
+            assert!(env.iter().any(|e| e == expected), "{expected}: {env:?}");
+        }
+        assert_eq!(body.cmd.unwrap()[2], "./migrate");
+        assert_eq!(body.user.as_deref(), Some(NON_ROOT_USER));
+        let host = body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("paas-app-hello"));
+        assert_eq!(host.cap_drop, Some(vec!["ALL".to_owned()]));
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert_eq!(
+            host.restart_policy.unwrap().name,
+            Some(RestartPolicyNameEnum::NO)
+        );
+        assert_eq!(container_name("hello", &spec()), "paas-hello-v3-release-1");
+    }
+
+    #[test]
+    fn refuses_what_cannot_run() {
+        assert!(validate(&spec()).is_ok());
+        let refused = |change: fn(&mut OneOffSpec)| {
+            let mut spec = spec();
+            change(&mut spec);
+            validate(&spec).unwrap_err().message
+        };
+        assert!(refused(|s| s.command = "  ".into()).contains("command"));
+        assert!(refused(|s| s.command = "a\0b".into()).contains("NUL"));
+        assert!(refused(|s| s.timeout_secs = 0).contains("timeout"));
+        assert!(refused(|s| s.timeout_secs = MAX_TIMEOUT_SECS + 1).contains("timeout"));
+        assert!(refused(|s| s.image = "a b".into()).contains("image"));
+        assert!(refused(|s| s.release = 0).contains("release"));
+        assert!(
+            refused(|s| {
+                s.env.insert("A-B".into(), "x".into());
+            })
+            .contains("config key")
+        );
+    }
+}

@@ -1,0 +1,114 @@
+//! One-off containers (the agent's API, bearer-token protected like the rest of it): a command
+//! run to completion in a container of a release's image and config, beside the app's
+//! processes but not one of them. The release phase runs the Procfile's `release` command
+//! this way, once per release, before anything switches.
+//!
+//! `POST /v1/apps/{app}/oneoff` with a [`OneOffSpec`] streams NDJSON [`OneOffEvent`]s: one
+//! `started`, the command's `output` lines as they come, then exactly one `exited`,
+//! `timed_out` or `failed`. The container is on the app's network with the app's config,
+//! hardened and limited like the app's processes, labelled as the app's (`paas.app`) but never
+//! routed and never part of the formation, and removed when it ends. A client that hangs up
+//! before the end has the container killed and removed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::{ContainerOptions, LogStream};
+
+/// The longest a one-off container may run, in seconds (an hour).
+pub const MAX_TIMEOUT_SECS: u64 = 3600;
+
+/// Which kind of one-off a container is; its name and `paas.process` label say so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OneOffKind {
+    /// The release phase's command (`release.1` in the logs).
+    Release,
+}
+
+impl OneOffKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OneOffKind::Release => "release",
+        }
+    }
+}
+
+/// What to run, and for how long at most.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OneOffSpec {
+    pub kind: OneOffKind,
+    /// The release whose image and config it runs with; the container is labelled `v<release>`.
+    pub release: u32,
+    pub image: String,
+    /// The release's config vars; the agent adds `PORT`, `PAAS_APP`, `PAAS_RELEASE` and
+    /// `PAAS_PROCESS` as for every process.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Shell command, run with `/bin/sh -c` as Procfile commands are.
+    pub command: String,
+    /// Killed (and reported `timed_out`) after this many seconds, 1 to [`MAX_TIMEOUT_SECS`].
+    pub timeout_secs: u64,
+    #[serde(default)]
+    pub container: ContainerOptions,
+}
+
+/// What a one-off container reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OneOffEvent {
+    /// The container runs; `name` is Docker's name of it.
+    Started { name: String },
+    /// One line of its output, without the line break (bytes that are not UTF-8 become U+FFFD).
+    Output { stream: LogStream, line: String },
+    /// The command ended with this status.
+    Exited { status: i64 },
+    /// The command ran longer than its `timeout_secs` and was killed.
+    TimedOut { after_secs: u64 },
+    /// It could not run (the image is missing, Docker failed); `reason` is one line.
+    Failed { reason: String },
+}
+
+impl OneOffEvent {
+    /// Whether this is the one event that ends the stream.
+    pub fn is_last(&self) -> bool {
+        matches!(
+            self,
+            OneOffEvent::Exited { .. } | OneOffEvent::TimedOut { .. } | OneOffEvent::Failed { .. }
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_read_back_as_written_and_only_outcomes_end_the_stream() {
+        let events = [
+            OneOffEvent::Started {
+                name: "paas-hello-v2-release-1".into(),
+            },
+            OneOffEvent::Output {
+                stream: LogStream::Stderr,
+                line: "migrating".into(),
+            },
+            OneOffEvent::Exited { status: 3 },
+            OneOffEvent::TimedOut { after_secs: 5 },
+            OneOffEvent::Failed {
+                reason: "no such image".into(),
+            },
+        ];
+        for event in &events {
+            let text = serde_json::to_string(event).unwrap();
+            assert_eq!(&serde_json::from_str::<OneOffEvent>(&text).unwrap(), event);
+        }
+        let last: Vec<bool> = events.iter().map(OneOffEvent::is_last).collect();
+        assert_eq!(last, [false, false, true, true, true]);
+        assert_eq!(
+            serde_json::to_string(&events[2]).unwrap(),
+            r#"{"exited":{"status":3}}"#
+        );
+    }
+}
