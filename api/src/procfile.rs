@@ -24,7 +24,11 @@ pub fn is_formation_process(name: &str) -> bool {
 }
 
 /// The release phase's command among a release's processes, if it declares one.
-pub fn release_command<S: AsRef<str>>(processes: &BTreeMap<String, Option<S>>) -> Option<&str> {
+pub fn release_command<K, S>(processes: &BTreeMap<K, Option<S>>) -> Option<&str>
+where
+    K: std::borrow::Borrow<str> + Ord,
+    S: AsRef<str>,
+{
     processes
         .get(RELEASE_PROCESS)
         .and_then(Option::as_ref)
@@ -125,14 +129,14 @@ mod tests {
     #[test]
     fn the_release_command_is_kept_apart_from_the_process_types() {
         let parsed = parse_procfile("web: httpd\nrelease: ./migrate --all\n").unwrap();
-        let processes: BTreeMap<String, Option<String>> = parsed
+        let processes: BTreeMap<ProcessType, Option<String>> = parsed
             .into_iter()
             .map(|(name, command)| (name, Some(command)))
             .collect();
         assert_eq!(release_command(&processes), Some("./migrate --all"));
         let types: Vec<&str> = processes
             .keys()
-            .map(String::as_str)
+            .map(ProcessType::as_str)
             .filter(|name| is_formation_process(name))
             .collect();
         assert_eq!(types, ["web"]);

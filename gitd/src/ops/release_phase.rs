@@ -13,12 +13,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use futures::StreamExt;
+use paas_api::ConfigKey;
 use paas_api::oneoff::{MAX_TIMEOUT_SECS, OneOffEvent, OneOffKind, OneOffSpec};
 use paas_api::procfile::{RELEASE_PROCESS, release_command};
 use paas_api::types::Release;
 
 use super::release::ReleaseKind;
-use super::rollout::container_options;
+use super::rollout::{agent_env, container_options};
 use super::{OpsError, Reporter};
 use crate::events;
 use crate::state::SharedState;
@@ -37,7 +38,7 @@ const DYNO: &str = "release.1";
 
 /// The app's release timeout in seconds, from its config; an error if it is not a number from
 /// 1 to [`MAX_TIMEOUT_SECS`].
-pub fn release_timeout(config: &BTreeMap<String, String>) -> Result<u64, String> {
+pub fn release_timeout(config: &BTreeMap<ConfigKey, String>) -> Result<u64, String> {
     let Some(text) = config.get(RELEASE_TIMEOUT_VAR) else {
         return Ok(DEFAULT_RELEASE_TIMEOUT_SECS);
     };
@@ -79,7 +80,7 @@ pub async fn run(
         kind: OneOffKind::Release,
         release: release.version,
         image,
-        env: release.config.clone(),
+        env: agent_env(&release.config),
         command: command.to_owned(),
         timeout_secs,
         container: container_options(&features),
@@ -178,10 +179,10 @@ fn failure_what(release: &Release, kind: ReleaseKind) -> String {
 mod tests {
     use super::*;
 
-    fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    fn config(pairs: &[(&str, &str)]) -> BTreeMap<ConfigKey, String> {
         pairs
             .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .map(|(k, v)| (k.parse().unwrap(), (*v).to_owned()))
             .collect()
     }
 

@@ -113,11 +113,7 @@ pub fn app_spec(
     Ok(AppSpec {
         release: release.version,
         image,
-        env: release
-            .config
-            .iter()
-            .map(|(key, value)| (key.to_string(), value.clone()))
-            .collect(),
+        env: agent_env(&release.config),
         processes,
         domains: Vec::new(),
         health_check_path: check_health_check_path(&release.config)?,
@@ -131,6 +127,14 @@ pub fn container_options(features: &BTreeSet<Feature>) -> ContainerOptions {
         non_root: features.contains(&Feature::NonRoot),
         read_only_root_fs: features.contains(&Feature::ReadOnlyFs),
     }
+}
+
+/// A release's config as the environment the agent gives its containers.
+pub(super) fn agent_env(config: &BTreeMap<ConfigKey, String>) -> BTreeMap<String, String> {
+    config
+        .iter()
+        .map(|(key, value)| (key.to_string(), value.clone()))
+        .collect()
 }
 
 /// The app's own health-check path, if its config names one; an error if it breaks
@@ -348,7 +352,7 @@ mod tests {
             counts(&[("web", 1)])
         );
         let mut with_release = release(&[]);
-        processes.insert("worker".into(), Some("work".into()));
+        processes.insert("worker".parse().unwrap(), Some("work".into()));
         with_release.processes = processes;
         let spec = app_spec(&with_release, &counts(&[("web", 1), ("release", 1)])).unwrap();
         let types: Vec<&str> = spec.processes.keys().map(|p| p.as_str()).collect();
