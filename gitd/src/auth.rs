@@ -117,7 +117,7 @@ impl Default for LoginSettings {
 }
 
 impl LoginSettings {
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
         for (name, value) in [
             (
                 "attempts_per_user_address",
@@ -127,7 +127,11 @@ impl LoginSettings {
             ("max_tracked", self.max_tracked as u64),
             ("password_check_workers", self.password_check_workers as u64),
         ] {
-            anyhow::ensure!(value > 0, "[http.login] {name} must be at least 1");
+            if value == 0 {
+                return Err(crate::config::ConfigError::Invalid(format!(
+                    "[http.login] {name} must be at least 1"
+                )));
+            }
         }
         Ok(())
     }

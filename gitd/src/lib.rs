@@ -28,14 +28,37 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use paas_agent_client::AgentClient;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::GitdConfig;
+use crate::config::{ConfigError, GitdConfig};
 use crate::state::{ServerState, SharedState};
+
+/// Why gitd could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] store::OpenError),
+    #[error("cannot refresh the hooks and settings of the app repositories: {0}")]
+    Repositories(#[from] repos::RepoError),
+    #[error(transparent)]
+    HostKey(#[from] ssh::HostKeyError),
+    #[error("cannot read the address of a listener: {0}")]
+    Listener(std::io::Error),
+    #[error("cannot listen on {}: {source}", path.display())]
+    DeploySocket {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot recover what the previous run left unfinished: {0}")]
+    Recovery(#[from] ops::OpsError),
+    #[error("the HTTP server panicked")]
+    Panicked,
+}
 
 /// What [`serve`] runs with: the data dir (database, repositories, host key) and its settings.
 pub struct ServeConfig {
@@ -58,7 +81,7 @@ pub struct Server {
     pub http_addr: SocketAddr,
     pub ssh_addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    http: Option<JoinHandle<anyhow::Result<()>>>,
+    http: Option<JoinHandle<()>>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -69,7 +92,7 @@ pub async fn serve(
     config: ServeConfig,
     listeners: Listeners,
     agent: Option<AgentClient>,
-) -> anyhow::Result<Server> {
+) -> Result<Server, ServeError> {
     let ServeConfig {
         data_dir,
         gitd: config,
@@ -77,14 +100,17 @@ pub async fn serve(
     config.http.validate()?;
     let store = store::Store::open(&data_dir)?;
     let repositories =
-        repos::refresh_everywhere(&data_dir.join("repos"), config.quotas.max_push_bytes)
-            .context("cannot refresh the hooks and settings of the app repositories")?;
+        repos::refresh_everywhere(&data_dir.join("repos"), config.quotas.max_push_bytes)?;
     tracing::info!(repositories, "hooks and settings refreshed");
 
-    let http_addr = listeners.http.local_addr()?;
-    let ssh_addr = listeners.ssh.local_addr()?;
+    let http_addr = listeners.http.local_addr().map_err(ServeError::Listener)?;
+    let ssh_addr = listeners.ssh.local_addr().map_err(ServeError::Listener)?;
     let host_key = ssh::load_host_key(&data_dir)?;
-    let deploy_socket = deploy::bind_socket(&listeners.deploy_socket)?;
+    let socket_error = |source| ServeError::DeploySocket {
+        path: listeners.deploy_socket.clone(),
+        source,
+    };
+    let deploy_socket = deploy::bind_socket(&listeners.deploy_socket).map_err(socket_error)?;
 
     let login_throttle = auth::LoginThrottle::new(&config.http.login);
     let state = Arc::new(ServerState {
@@ -93,7 +119,7 @@ pub async fn serve(
         agent,
         config,
         data_dir,
-        deploy_socket: std::path::absolute(&listeners.deploy_socket)?,
+        deploy_socket: std::path::absolute(&listeners.deploy_socket).map_err(socket_error)?,
         login_throttle,
         app_locks: Default::default(),
         push_sessions: Default::default(),
@@ -145,20 +171,20 @@ impl Server {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and lets open requests end.
-    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let http = self
             .http
             .take()
             .expect("the HTTP server runs until stopped");
         tokio::pin!(http);
         tokio::select! {
-            ended = &mut http => return ended.context("the HTTP server panicked")?,
+            ended = &mut http => return ended.map_err(|_| ServeError::Panicked),
             () = shutdown => {}
         }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        http.await.context("the HTTP server panicked")?
+        http.await.map_err(|_| ServeError::Panicked)
     }
 }
 

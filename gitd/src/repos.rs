@@ -9,29 +9,50 @@ pub fn repo_path(repos_dir: &Path, app: &str) -> PathBuf {
     repos_dir.join(format!("{app}.git"))
 }
 
+/// Why a repository could not be made or refreshed.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error("repository {} already exists", .0.display())]
+    Exists(PathBuf),
+    #[error("{}: {source}", path.display())]
+    Git { path: PathBuf, source: git2::Error },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// Creates the bare repository of a new app, with paas's hooks and settings.
-pub fn create(repos_dir: &Path, app: &str, max_push_bytes: u64) -> anyhow::Result<PathBuf> {
+pub fn create(repos_dir: &Path, app: &str, max_push_bytes: u64) -> Result<PathBuf, RepoError> {
     let path = repo_path(repos_dir, app);
     if path.exists() {
-        anyhow::bail!("repository {} already exists", path.display());
+        return Err(RepoError::Exists(path));
     }
-    git2::Repository::init_opts(
+    if let Err(source) = git2::Repository::init_opts(
         &path,
         git2::RepositoryInitOptions::new()
             .bare(true)
             .no_reinit(true)
             .initial_head("main"),
-    )?;
+    ) {
+        return Err(RepoError::Git { path, source });
+    }
     refresh(&path, max_push_bytes)?;
     Ok(path)
 }
 
 /// (Re)writes paas's hooks and git settings into a repository; run for every repository when
 /// gitd starts, so an upgrade or a changed `[quotas]` reaches existing apps.
-pub fn refresh(repo: &Path, max_push_bytes: u64) -> anyhow::Result<()> {
-    apply_settings(repo, max_push_bytes)?;
-    install_hooks(repo)?;
-    Ok(())
+pub fn refresh(repo: &Path, max_push_bytes: u64) -> Result<(), RepoError> {
+    apply_settings(repo, max_push_bytes).map_err(|source| RepoError::Git {
+        path: repo.to_owned(),
+        source,
+    })?;
+    install_hooks(repo).map_err(|source| RepoError::Io {
+        path: repo.to_owned(),
+        source,
+    })
 }
 
 /// The settings git itself enforces on a push: objects are checked before any of them is
@@ -63,16 +84,19 @@ fn install_hooks(repo: &Path) -> std::io::Result<()> {
 }
 
 /// [`refresh`] of every app repository; returns how many there are.
-pub fn refresh_everywhere(repos_dir: &Path, max_push_bytes: u64) -> anyhow::Result<usize> {
+pub fn refresh_everywhere(repos_dir: &Path, max_push_bytes: u64) -> Result<usize, RepoError> {
     let mut count = 0;
     if !repos_dir.exists() {
         return Ok(0);
     }
-    for entry in std::fs::read_dir(repos_dir)? {
-        let path = entry?.path();
+    let listing = |source| RepoError::Io {
+        path: repos_dir.to_owned(),
+        source,
+    };
+    for entry in std::fs::read_dir(repos_dir).map_err(listing)? {
+        let path = entry.map_err(listing)?.path();
         if path.extension().is_some_and(|ext| ext == "git") {
-            refresh(&path, max_push_bytes)
-                .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+            refresh(&path, max_push_bytes)?;
             count += 1;
         }
     }

@@ -97,16 +97,15 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 
 /// Binds the deploy socket at `path`, readable and writable by gitd's user only (the hooks
 /// run as it).
-pub fn bind_socket(path: &Path) -> anyhow::Result<UnixListener> {
+pub fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     match std::fs::remove_file(path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err.into()),
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
         _ => {}
     }
-    let listener = UnixListener::bind(path)
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", path.display()))?;
+    let listener = UnixListener::bind(path)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(listener)
 }

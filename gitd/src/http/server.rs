@@ -27,6 +27,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+
+use crate::config::ConfigError;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
@@ -89,7 +91,7 @@ impl Default for HttpSettings {
 
 impl HttpSettings {
     /// Refuses settings that would disable a limit by accident.
-    pub fn validate(&self) -> anyhow::Result<()> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, value) in [
             ("header_read_timeout_secs", self.header_read_timeout_secs),
             ("request_body_timeout_secs", self.request_body_timeout_secs),
@@ -101,15 +103,20 @@ impl HttpSettings {
                 self.max_connections_per_address as u64,
             ),
         ] {
-            anyhow::ensure!(value > 0, "[http] {name} must be at least 1");
+            if value == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "[http] {name} must be at least 1"
+                )));
+            }
         }
         for host in &self.public_hosts {
             paas_api::domains::validate_domain(host)
-                .map_err(|err| anyhow::anyhow!("[http] public_hosts: {err}"))?;
-            anyhow::ensure!(
-                !paas_api::domains::is_wildcard(host),
-                "[http] public_hosts: {host} is a wildcard; name the API's host names"
-            );
+                .map_err(|err| ConfigError::Invalid(format!("[http] public_hosts: {err}")))?;
+            if paas_api::domains::is_wildcard(host) {
+                return Err(ConfigError::Invalid(format!(
+                    "[http] public_hosts: {host} is a wildcard; name the API's host names"
+                )));
+            }
         }
         self.login.validate()
     }
@@ -319,7 +326,7 @@ pub async fn serve(
     router: Router,
     settings: HttpSettings,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) {
     let settings = Arc::new(settings);
     let limiter = Arc::new(ConnectionLimiter::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -376,7 +383,6 @@ pub async fn serve(
             "HTTP connections still open after the shutdown grace period were dropped"
         );
     }
-    Ok(())
 }
 
 /// Counts open connections, in all and per peer address.

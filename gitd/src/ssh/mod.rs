@@ -21,7 +21,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use russh::keys::PrivateKey;
 use russh::keys::ssh_key::HashAlg;
 use russh::{Disconnect, MethodKind, MethodSet};
@@ -40,10 +39,20 @@ pub use settings::SshSettings;
 /// is severed.
 const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
 
-pub fn load_host_key(data_dir: &Path) -> anyhow::Result<PrivateKey> {
+/// Why the SSH host key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load the SSH host key {}: {source}", path.display())]
+pub struct HostKeyError {
+    pub path: std::path::PathBuf,
+    pub source: russh::keys::Error,
+}
+
+pub fn load_host_key(data_dir: &Path) -> Result<PrivateKey, HostKeyError> {
     let path = data_dir.join(HOST_KEY_FILE);
-    let key = russh::keys::load_secret_key(&path, None)
-        .with_context(|| format!("cannot load the SSH host key {}", path.display()))?;
+    let key = match russh::keys::load_secret_key(&path, None) {
+        Ok(key) => key,
+        Err(source) => return Err(HostKeyError { path, source }),
+    };
     tracing::info!(
         fingerprint = %key.public_key().fingerprint(HashAlg::Sha256),
         "SSH host key"

@@ -72,18 +72,42 @@ impl From<rusqlite::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot open database {}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot make {} private: {source}", path.display())]
+    Private {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot open database {}: {source}", path.display())]
+    Sqlite {
+        path: std::path::PathBuf,
+        source: rusqlite::Error,
+    },
+}
+
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
 }
 
 impl Store {
-    pub fn open(data_dir: &Path) -> anyhow::Result<Store> {
+    pub fn open(data_dir: &Path) -> Result<Store, OpenError> {
         let path = data_dir.join(DB_FILE);
         restrict_to_owner(&path)?;
-        let mut conn = Connection::open(&path)
-            .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let sqlite = |source| OpenError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(sqlite)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite)?;
         for companion in ["-wal", "-shm"] {
             let mut name = path.clone().into_os_string();
             name.push(companion);
@@ -92,10 +116,13 @@ impl Store {
                 restrict_to_owner(&companion)?;
             }
         }
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        migrations::apply(&mut conn)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(sqlite)?;
+        migrations::apply(&mut conn).map_err(sqlite)?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -158,16 +185,23 @@ fn in_transaction<T>(
 /// Makes `path` (created empty when missing) readable and writable by its owner only: the
 /// database holds password hashes and config values, and a data dir made by hand (or by an
 /// older version) may have left it 0644. SQLite gives `-wal` and `-shm` the database's mode.
-fn restrict_to_owner(path: &Path) -> anyhow::Result<()> {
+fn restrict_to_owner(path: &Path) -> Result<(), OpenError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| anyhow::anyhow!("cannot make {} private: {e}", path.display()))
+        .map_err(|source| OpenError::File {
+            path: path.to_owned(),
+            source,
+        })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        OpenError::Private {
+            path: path.to_owned(),
+            source,
+        }
+    })
 }
 
 /// A column holding a validated name or domain, read back as its type. The rules are checked

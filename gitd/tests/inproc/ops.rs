@@ -13,18 +13,17 @@ fn ok(status: u16, body: &serde_json::Value) {
     assert!((200..300).contains(&status), "{status} {body}");
 }
 
-/// An app with v1 deployed.
-async fn deployed(name: &str) -> TestGitd {
-    let gitd = TestGitd::start().await;
-    gitd.create_app(name).await;
-    let pushed = gitd.push(name, &[]).await;
-    assert!(pushed.accepted, "{:?}", pushed.lines);
-    gitd
+/// Release statuses as [`TestGitd::statuses`] lists them.
+fn statuses(pairs: &[(u64, &str)]) -> Vec<(u64, String)> {
+    pairs
+        .iter()
+        .map(|(version, status)| (*version, (*status).to_owned()))
+        .collect()
 }
 
 #[tokio::test]
 async fn a_push_builds_rolls_out_records_and_prunes() {
-    let gitd = deployed("hello").await;
+    let gitd = TestGitd::deployed("hello").await;
     let pushed = gitd
         .push("hello", &[("Procfile", "web: httpd\nworker: work\n")])
         .await;
@@ -37,11 +36,10 @@ async fn a_push_builds_rolls_out_records_and_prunes() {
     );
     assert_eq!(
         gitd.statuses("hello").await,
-        [(1, "succeeded".to_owned()), (2, "succeeded".to_owned())]
+        statuses(&[(1, "succeeded"), (2, "succeeded")])
     );
 
-    let specs = gitd.agent.put_specs("hello");
-    let v2 = specs.last().unwrap();
+    let v2 = gitd.agent.last_spec("hello");
     assert_eq!((v2.release, v2.image.as_str()), (2, "paas/hello:v2"));
     assert_eq!(v2.processes["web"].quantity, 1);
     assert_eq!(v2.processes["worker"].quantity, 0);
@@ -84,11 +82,9 @@ async fn a_push_builds_rolls_out_records_and_prunes() {
 
 #[tokio::test]
 async fn a_push_the_agent_fails_is_rejected_and_the_old_release_stays_current() {
-    let gitd = deployed("broken").await;
-    gitd.agent.script(Rollout::Fail {
-        reason: "web.1 exited with code 3".to_owned(),
-        logs: vec!["fatal: no database".to_owned()],
-    });
+    let gitd = TestGitd::deployed("broken").await;
+    gitd.agent
+        .fail_next("web.1 exited with code 3", &["fatal: no database"]);
     let pushed = gitd.push("broken", &[("Procfile", "web: exit 3\n")]).await;
     assert!(!pushed.accepted, "{:?}", pushed.lines);
     let text = pushed.lines.join("\n");
@@ -101,10 +97,9 @@ async fn a_push_the_agent_fails_is_rejected_and_the_old_release_stays_current() 
     }
     assert_eq!(
         gitd.statuses("broken").await,
-        [(1, "succeeded".to_owned()), (2, "failed".to_owned())]
+        statuses(&[(1, "succeeded"), (2, "failed")])
     );
-    let (_, info) = gitd.api(Method::GET, "/v1/apps/broken", None).await;
-    assert_eq!(info["current_release"], 1, "{info}");
+    assert_eq!(gitd.info("broken").await["current_release"], 1);
     assert!(
         gitd.output("broken", 2)
             .await
@@ -114,48 +109,36 @@ async fn a_push_the_agent_fails_is_rejected_and_the_old_release_stays_current() 
 
 #[tokio::test]
 async fn config_set_and_unset_make_releases_that_go_live() {
-    let gitd = deployed("conf").await;
+    let gitd = TestGitd::deployed("conf").await;
     let (status, body) = gitd
-        .api(
-            Method::PATCH,
-            "/v1/apps/conf/config",
-            Some(json!({"vars": {"GREETING": "hi", "OTHER": "x"}})),
-        )
+        .set_config("conf", json!({"GREETING": "hi", "OTHER": "x"}))
         .await;
     ok(status, &body);
     assert_eq!(body["release"]["version"], 2);
     assert_eq!(body["release"]["status"], "succeeded");
-    let v2 = gitd.agent.put_specs("conf").pop().unwrap();
+    let v2 = gitd.agent.last_spec("conf");
     assert_eq!((v2.release, v2.image.as_str()), (2, "paas/conf:v1"));
     assert_eq!(v2.env["GREETING"], "hi");
 
-    let (status, body) = gitd
-        .api(
-            Method::PATCH,
-            "/v1/apps/conf/config",
-            Some(json!({"vars": {"OTHER": null}})),
-        )
-        .await;
+    let (status, body) = gitd.set_config("conf", json!({"OTHER": null})).await;
     ok(status, &body);
     let config = gitd.config("conf").await;
     assert_eq!(
         config,
         [("GREETING".parse().unwrap(), "hi".to_owned())].into()
     );
-    let v3 = gitd.agent.put_specs("conf").pop().unwrap();
+    let v3 = gitd.agent.last_spec("conf");
     assert!(!v3.env.contains_key("OTHER"), "{v3:?}");
     // Answered after the drain: output and events are there already; config changes prune.
     assert!(gitd.output("conf", 3).await.contains("Stopped web.1"));
-    let events = gitd.events("conf").await;
-    for expected in [
-        "config: Set GREETING, OTHER config vars by user admin: release v2",
-        "config: Unset OTHER config vars by user admin: release v3",
-    ] {
-        assert!(
-            events.iter().any(|e| e == expected),
-            "{expected:?}: {events:?}"
-        );
-    }
+    gitd.assert_events(
+        "conf",
+        &[
+            "config: Set GREETING, OTHER config vars by user admin: release v2",
+            "config: Unset OTHER config vars by user admin: release v3",
+        ],
+    )
+    .await;
     let prunes = gitd
         .agent
         .calls()
@@ -167,18 +150,9 @@ async fn config_set_and_unset_make_releases_that_go_live() {
 
 #[tokio::test]
 async fn a_config_change_the_agent_fails_changes_nothing() {
-    let gitd = deployed("stays").await;
-    gitd.agent.script(Rollout::Fail {
-        reason: "web.1 did not become healthy".to_owned(),
-        logs: vec![],
-    });
-    let (status, body) = gitd
-        .api(
-            Method::PATCH,
-            "/v1/apps/stays/config",
-            Some(json!({"vars": {"GREETING": "hi"}})),
-        )
-        .await;
+    let gitd = TestGitd::deployed("stays").await;
+    gitd.agent.fail_next("web.1 did not become healthy", &[]);
+    let (status, body) = gitd.set_config("stays", json!({"GREETING": "hi"})).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["error"]["code"], "deploy_failed", "{body}");
     assert_eq!(
@@ -188,23 +162,17 @@ async fn a_config_change_the_agent_fails_changes_nothing() {
     assert!(gitd.config("stays").await.is_empty());
     assert_eq!(
         gitd.statuses("stays").await,
-        [(1, "succeeded".to_owned()), (2, "failed".to_owned())]
+        statuses(&[(1, "succeeded"), (2, "failed")])
     );
-    let (_, info) = gitd.api(Method::GET, "/v1/apps/stays", None).await;
+    let info = gitd.info("stays").await;
     assert_eq!(info["current_release"], 1, "{info}");
     assert_eq!(info["formation"]["web"], 1, "{info}");
 }
 
 #[tokio::test]
 async fn rollback_goes_live_with_the_old_image_and_config_or_changes_nothing() {
-    let gitd = deployed("undo").await;
-    let (status, body) = gitd
-        .api(
-            Method::PATCH,
-            "/v1/apps/undo/config",
-            Some(json!({"vars": {"GREETING": "hi"}})),
-        )
-        .await;
+    let gitd = TestGitd::deployed("undo").await;
+    let (status, body) = gitd.set_config("undo", json!({"GREETING": "hi"})).await;
     ok(status, &body);
     assert!(gitd.push("undo", &[("x", "2")]).await.accepted);
 
@@ -224,8 +192,7 @@ async fn rollback_goes_live_with_the_old_image_and_config_or_changes_nothing() {
         message.starts_with("Rollback to v1 failed (release v4); the app keeps running as before"),
         "{message}"
     );
-    let (_, info) = gitd.api(Method::GET, "/v1/apps/undo", None).await;
-    assert_eq!(info["current_release"], 3, "{info}");
+    assert_eq!(gitd.info("undo").await["current_release"], 3);
     assert_eq!(gitd.config("undo").await["GREETING"], "hi");
 
     let (status, body) = gitd
@@ -238,38 +205,30 @@ async fn rollback_goes_live_with_the_old_image_and_config_or_changes_nothing() {
     ok(status, &body);
     assert_eq!(body["version"], 5);
     assert_eq!(body["description"], "Rollback to v1");
-    let v5 = gitd.agent.put_specs("undo").pop().unwrap();
+    let v5 = gitd.agent.last_spec("undo");
     assert_eq!((v5.release, v5.image.as_str()), (5, "paas/undo:v1"));
     assert!(gitd.config("undo").await.is_empty(), "v1's config is back");
     assert!(gitd.output("undo", 5).await.contains("Starting web.1"));
-    let events = gitd.events("undo").await;
-    for expected in [
-        "rollback: Rollback to v1 failed: Rollback to v1 failed (release v4); the app keeps running as before: the agent refused the request: no such image",
-        "rollback: Rollback to v1 by user admin: release v5",
-    ] {
-        assert!(
-            events.iter().any(|e| e == expected),
-            "{expected:?}: {events:?}"
-        );
-    }
+    gitd.assert_events(
+        "undo",
+        &[
+            "rollback: Rollback to v1 failed: Rollback to v1 failed (release v4); the app keeps running as before: the agent refused the request: no such image",
+            "rollback: Rollback to v1 by user admin: release v5",
+        ],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_requester_that_goes_away_mid_rollout_does_not_stop_the_release() {
-    let gitd = deployed("gone").await;
+    let gitd = TestGitd::deployed("gone").await;
     let gate = Arc::new(Gate::default());
     gitd.agent.script(Rollout::HoldBeforeServing(gate.clone()));
-    let request = {
-        let (url, token) = (gitd.url.clone(), gitd.token.clone());
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .patch(format!("{url}/v1/apps/gone/config"))
-                .bearer_auth(token)
-                .json(&json!({"vars": {"GREETING": "hi"}}))
-                .send()
-                .await
-        })
-    };
+    let request = gitd.send_in_background(
+        Method::PATCH,
+        "/v1/apps/gone/config",
+        json!({"vars": {"GREETING": "hi"}}),
+    );
     gate.reached().await;
     request.abort();
     let _ = request.await;
@@ -292,32 +251,23 @@ async fn a_requester_that_goes_away_mid_rollout_does_not_stop_the_release() {
 
 #[tokio::test]
 async fn a_push_answers_at_serving_and_the_next_change_waits_for_its_drain() {
-    let gitd = deployed("drain").await;
+    let gitd = TestGitd::deployed("drain").await;
     let gate = Arc::new(Gate::default());
     gitd.agent.script(Rollout::HoldAfterServing(gate.clone()));
     let pushed = gitd.push("drain", &[("x", "2")]).await;
     assert!(pushed.accepted, "{:?}", pushed.lines);
     gate.reached().await;
     // Answered while the old release drains: v2 is current, the app's lock still held.
-    let (_, info) = gitd.api(Method::GET, "/v1/apps/drain", None).await;
-    assert_eq!(info["current_release"], 2, "{info}");
+    assert_eq!(gitd.info("drain").await["current_release"], 2);
     assert!(gitd.server.state().app_locks.try_acquire("drain").is_none());
 
-    let scale = {
-        let (url, token) = (gitd.url.clone(), gitd.token.clone());
-        tokio::spawn(async move {
-            reqwest::Client::new()
-                .patch(format!("{url}/v1/apps/drain/formation"))
-                .bearer_auth(token)
-                .json(&json!({"changes": ["web=2"]}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-        })
-    };
+    let scale = gitd.send_in_background(
+        Method::PATCH,
+        "/v1/apps/drain/formation",
+        json!({"changes": ["web=2"]}),
+    );
     gate.open();
-    assert_eq!(scale.await.unwrap(), 200);
+    assert_eq!(scale.await.unwrap().unwrap().status(), 200);
     let specs = gitd.agent.put_specs("drain");
     let releases: Vec<(u32, u32)> = specs
         .iter()
@@ -333,7 +283,7 @@ async fn a_push_answers_at_serving_and_the_next_change_waits_for_its_drain() {
 
 #[tokio::test]
 async fn scale_and_restart_go_through_the_agent_and_are_recorded() {
-    let gitd = deployed("procs").await;
+    let gitd = TestGitd::deployed("procs").await;
     let (status, body) = gitd
         .api(
             Method::PATCH,
@@ -343,15 +293,9 @@ async fn scale_and_restart_go_through_the_agent_and_are_recorded() {
         .await;
     ok(status, &body);
     assert_eq!(body[0]["quantity"], 3, "{body}");
-    assert_eq!(
-        gitd.agent.put_specs("procs").pop().unwrap().processes["web"].quantity,
-        3
-    );
+    assert_eq!(gitd.agent.last_spec("procs").processes["web"].quantity, 3);
 
-    gitd.agent.script(Rollout::Fail {
-        reason: "web.4 exited".to_owned(),
-        logs: vec![],
-    });
+    gitd.agent.fail_next("web.4 exited", &[]);
     let (status, body) = gitd
         .api(
             Method::PATCH,
@@ -377,22 +321,20 @@ async fn scale_and_restart_go_through_the_agent_and_are_recorded() {
     assert!(
         gitd.agent.calls().iter().any(|call| matches!(call, Call::Restart(app, r) if app == "procs" && r.process.as_deref() == Some("web"))),
     );
-    let events = gitd.events("procs").await;
-    for expected in [
-        "scale: Scaled to web@3 by user admin",
-        "restart: Restarted web by user admin",
-    ] {
-        assert!(
-            events.iter().any(|e| e == expected),
-            "{expected:?}: {events:?}"
-        );
-    }
+    gitd.assert_events(
+        "procs",
+        &[
+            "scale: Scaled to web@3 by user admin",
+            "restart: Restarted web by user admin",
+        ],
+    )
+    .await;
     assert_eq!(gitd.statuses("procs").await.len(), 1, "no release was made");
 }
 
 #[tokio::test]
 async fn domains_are_routed_through_the_agent_or_undone() {
-    let gitd = deployed("named").await;
+    let gitd = TestGitd::deployed("named").await;
     let (status, body) = gitd
         .api(
             Method::POST,
@@ -401,15 +343,9 @@ async fn domains_are_routed_through_the_agent_or_undone() {
         )
         .await;
     assert_eq!(status, 201, "{body}");
-    assert_eq!(
-        gitd.agent.put_specs("named").pop().unwrap().domains,
-        ["www.example.com"]
-    );
+    assert_eq!(gitd.agent.last_spec("named").domains, ["www.example.com"]);
 
-    gitd.agent.script(Rollout::Fail {
-        reason: "Traefik did not route".to_owned(),
-        logs: vec![],
-    });
+    gitd.agent.fail_next("Traefik did not route", &[]);
     let (status, body) = gitd
         .api(
             Method::POST,
@@ -435,25 +371,13 @@ async fn domains_are_routed_through_the_agent_or_undone() {
         )
         .await;
     assert_eq!(status, 204, "{body}");
-    assert!(
-        gitd.agent
-            .put_specs("named")
-            .pop()
-            .unwrap()
-            .domains
-            .is_empty()
-    );
-    let events = gitd.events("named").await;
-    assert!(
-        events
-            .iter()
-            .any(|e| e == "domains: Added domain www.example.com by user admin"),
-        "{events:?}"
-    );
-    assert!(
-        events
-            .iter()
-            .any(|e| e == "domains: Removed domain www.example.com by user admin"),
-        "{events:?}"
-    );
+    assert!(gitd.agent.last_spec("named").domains.is_empty());
+    gitd.assert_events(
+        "named",
+        &[
+            "domains: Added domain www.example.com by user admin",
+            "domains: Removed domain www.example.com by user admin",
+        ],
+    )
+    .await;
 }

@@ -163,6 +163,21 @@ impl FakeAgent {
         *self.shared.oneoffs_abandoned.lock().unwrap()
     }
 
+    /// The next rollout fails with `reason`, the failed container having printed `logs`.
+    pub fn fail_next(&self, reason: &str, logs: &[&str]) {
+        self.script(Rollout::Fail {
+            reason: reason.to_owned(),
+            logs: logs.iter().map(|line| (*line).to_owned()).collect(),
+        });
+    }
+
+    /// The spec of `app`'s latest rollout.
+    pub fn last_spec(&self, app: &str) -> AppSpec {
+        self.put_specs(app)
+            .pop()
+            .unwrap_or_else(|| panic!("{app} was never rolled out"))
+    }
+
     pub fn calls(&self) -> Vec<Call> {
         self.shared.calls.lock().unwrap().clone()
     }
@@ -502,8 +517,63 @@ impl TestGitd {
         }
     }
 
+    /// A gitd with the app `name` created and its v1 deployed.
+    pub async fn deployed(name: &str) -> TestGitd {
+        let gitd = TestGitd::start().await;
+        gitd.create_app(name).await;
+        let pushed = gitd.push(name, &[]).await;
+        assert!(pushed.accepted, "{:?}", pushed.lines);
+        gitd
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.server.state().data_dir
+    }
+
+    /// `PATCH /v1/apps/{app}/config` with `vars` (a JSON object; `null` unsets).
+    pub async fn set_config(&self, app: &str, vars: serde_json::Value) -> (u16, serde_json::Value) {
+        self.api(
+            reqwest::Method::PATCH,
+            &format!("/v1/apps/{app}/config"),
+            Some(serde_json::json!({ "vars": vars })),
+        )
+        .await
+    }
+
+    /// `GET /v1/apps/{app}`'s answer.
+    pub async fn info(&self, app: &str) -> serde_json::Value {
+        let (status, body) = self
+            .api(reqwest::Method::GET, &format!("/v1/apps/{app}"), None)
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// An API request as the admin sent from its own task, so the test can abort it (a
+    /// requester going away) or await it later (a change queued behind another).
+    pub fn send_in_background(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+        let request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(&body);
+        tokio::spawn(request.send())
+    }
+
+    /// Asserts that the app's platform events include each of `expected`.
+    pub async fn assert_events(&self, app: &str, expected: &[&str]) {
+        let events = self.events(app).await;
+        for expected in expected {
+            assert!(
+                events.iter().any(|e| e == expected),
+                "{expected:?}: {events:?}"
+            );
+        }
     }
 
     /// An API request as the admin: the status and the JSON body (null when empty).
