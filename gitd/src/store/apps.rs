@@ -61,7 +61,7 @@ impl Store {
     /// so callers answer "not found" without telling whether the app exists.
     pub async fn app_for_user(&self, user: &UserRow, name: &str) -> StoreResult<Option<AppRow>> {
         let (user_id, is_admin, name) = (user.id, user.is_admin, name.to_owned());
-        self.run(move |conn| {
+        self.read_row(move |conn| {
             Ok(conn
                 .query_row(
                     &format!("{APP_SELECT} WHERE apps.name = :name AND {VISIBLE_TO_USER}"),

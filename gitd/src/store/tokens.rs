@@ -32,7 +32,7 @@ impl Store {
     /// The user a live token belongs to, with the token's row id.
     pub async fn user_by_token(&self, token_hash: &str) -> StoreResult<Option<(UserRow, i64)>> {
         let token_hash = token_hash.to_owned();
-        self.run(move |conn| {
+        self.read_row(move |conn| {
             Ok(conn
                 .query_row(
                     &format!(
