@@ -11,6 +11,7 @@ pub mod formation;
 pub mod git_command;
 pub mod names;
 pub mod procfile;
+pub mod resources;
 pub mod types;
 
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

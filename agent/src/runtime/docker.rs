@@ -18,6 +18,7 @@ use bollard::query_parameters::{
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use paas_api::agent::Instance;
+use paas_api::resources::{Cpus, Memory};
 use paas_api::types::InstanceState;
 
 use super::container::{
@@ -155,6 +156,7 @@ pub async fn instances(
         let Ok(process) = existing.process.parse() else {
             continue;
         };
+        let host = details.host_config.unwrap_or_default();
         let state = details.state.unwrap_or_default();
         instances.push(Instance {
             process,
@@ -169,6 +171,16 @@ pub async fn instances(
                 .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
                 .map(|at| at.with_timezone(&Utc))
                 .filter(|_| state.running == Some(true)),
+            memory: host
+                .memory
+                .filter(|bytes| *bytes > 0)
+                .and_then(|bytes| Memory::from_mb(bytes.unsigned_abs() / (1024 * 1024)).ok()),
+            cpus: host
+                .nano_cpus
+                .filter(|nanos| *nanos > 0)
+                .and_then(|nanos| u32::try_from(nanos / 1_000_000).ok())
+                .and_then(|millis| Cpus::from_millis(millis).ok()),
+            out_of_memory: state.oom_killed == Some(true),
         });
     }
     Ok(instances)

@@ -637,6 +637,7 @@ mod tests {
                     ProcessSpec {
                         command: None,
                         quantity: web,
+                        resources: Default::default(),
                     },
                 ),
                 (
@@ -644,6 +645,7 @@ mod tests {
                     ProcessSpec {
                         command: Some("work".into()),
                         quantity: worker,
+                        resources: Default::default(),
                     },
                 ),
             ]),

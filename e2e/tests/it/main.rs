@@ -19,6 +19,7 @@ mod isolation_routing;
 mod isolation_ssh;
 mod logs;
 mod platform;
+mod resources;
 mod rollback;
 mod runtime;
 mod ssh_security;

@@ -1,5 +1,5 @@
 //! The release lifecycle, one for every change that makes a release (a push after its build,
-//! config set/unset, a rollback):
+//! config set/unset, a rollback, a resize):
 //!
 //! 1. the release is recorded `building` ([`begin`]);
 //! 2. the release phase runs ([`release_phase`], the hook point of the day-2 issue);
@@ -32,6 +32,8 @@ pub enum ReleaseKind {
     Config,
     /// A rollback to release `to`: its config becomes the app's again, as on Heroku.
     Rollback { to: u32 },
+    /// New sizes for a process type (`paas ps:resize`): the config stays as it is.
+    Resize,
 }
 
 /// Records a new release as `building`.
@@ -94,7 +96,7 @@ pub async fn go_live(
     };
 
     let config = match kind {
-        ReleaseKind::Deploy => None,
+        ReleaseKind::Deploy | ReleaseKind::Resize => None,
         ReleaseKind::Config | ReleaseKind::Rollback { .. } => Some(release.config.clone()),
     };
     let serving = ReleaseOutcome {
@@ -155,6 +157,9 @@ fn rollout_failed(
         ReleaseKind::Rollback { to } => format!(
             "Rollback to v{to} failed (release v{version}); the app keeps running as before"
         ),
+        ReleaseKind::Resize => {
+            format!("Release v{version} failed to start; the app keeps running with its old sizes")
+        }
     };
     OpsError::agent(what, failure)
 }
@@ -191,6 +196,10 @@ pub async fn failed(
             events::record(state, app.id, "deploy", message).await;
         }
         ReleaseKind::Config => {}
+        ReleaseKind::Resize => {
+            let message = format!("{} by user {by} failed: {err}", release.description);
+            events::record(state, app.id, "resize", message).await;
+        }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} failed: {}", err.with_logs());
             events::record(state, app.id, "rollback", message).await;
@@ -226,6 +235,10 @@ async fn finished(
         ReleaseKind::Config => {
             let message = format!("{} by user {by}: release v{version}", release.description);
             events::record(state, app.id, "config", message).await;
+        }
+        ReleaseKind::Resize => {
+            let message = format!("{} by user {by}: release v{version}", release.description);
+            events::record(state, app.id, "resize", message).await;
         }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} by user {by}: release v{version}");

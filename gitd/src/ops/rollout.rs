@@ -97,11 +97,13 @@ pub fn app_spec(release: &Release, formation: &BTreeMap<String, u32>) -> Result<
         .processes
         .iter()
         .map(|(process, command)| {
+            let process = process.parse::<ProcessType>()?;
             let spec = ProcessSpec {
                 command: command.clone(),
-                quantity: formation.get(process).copied().unwrap_or(0),
+                quantity: formation.get(process.as_str()).copied().unwrap_or(0),
+                resources: release.resources.get(&process).copied().unwrap_or_default(),
             };
-            Ok((process.parse::<ProcessType>()?, spec))
+            Ok((process, spec))
         })
         .collect::<Result<_, paas_api::ValidationError>>()
         .map_err(|err| err.to_string())?;
@@ -313,6 +315,14 @@ mod tests {
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
+            resources: [(
+                "web".parse().unwrap(),
+                paas_api::resources::ProcessResources {
+                    memory: Some("256M".parse().unwrap()),
+                    cpus: None,
+                },
+            )]
+            .into(),
         }
     }
 
@@ -350,6 +360,11 @@ mod tests {
         assert_eq!(spec.processes["web"].quantity, 2);
         assert_eq!(spec.processes["web"].command.as_deref(), Some("run-web"));
         assert_eq!(spec.processes["worker"].quantity, 1);
+        assert_eq!(
+            spec.processes["web"].resources.memory.map(|m| m.mb()),
+            Some(256)
+        );
+        assert!(spec.processes["worker"].resources.is_default());
         assert_eq!(spec.health_check_path, None);
 
         let mut no_image = release(&[]);

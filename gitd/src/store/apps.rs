@@ -257,6 +257,7 @@ mod tests {
                     commit: None,
                     processes: BTreeMap::new(),
                     config: config.clone(),
+                    resources: Default::default(),
                 })
                 .await
                 .unwrap();
