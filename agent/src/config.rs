@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::builds::limits::BuildConfig;
 use crate::builds::pack::PullPolicy;
-use crate::runtime::InstanceKey;
+use crate::naming::InstanceKey;
 
 /// Where `serve` listens when neither `--listen` nor the config says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8751";

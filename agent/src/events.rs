@@ -34,11 +34,9 @@ use tokio::sync::{broadcast, mpsc};
 use tracing::warn;
 
 use crate::instances::InstanceCache;
-use crate::runtime::InstanceKey;
-use crate::runtime::container::{
-    DRAIN_MARKER, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, WEB, docker_filters,
-    is_ours, parse_release_label,
-};
+use crate::naming::labels::InstanceLabels;
+use crate::naming::{InstanceKey, LABEL_APP, docker_filters, is_ours};
+use crate::runtime::container::{DRAIN_MARKER, WEB};
 use crate::state::AgentState;
 
 /// Events kept for readers that were away (a few per container start or stop: thousands of
@@ -347,12 +345,13 @@ fn event_subject(key: &InstanceKey, event: &EventMessage) -> Option<(Subject, St
     if !is_ours(key, labels) {
         return None;
     }
+    let instance = InstanceLabels::parse(labels)?;
     let subject = Subject {
         id: actor.id.clone()?,
-        app: labels.get(LABEL_APP)?.clone(),
-        process: labels.get(LABEL_PROCESS)?.clone(),
-        index: labels.get(LABEL_INDEX)?.parse().ok()?,
-        release: parse_release_label(labels.get(LABEL_RELEASE)?)?,
+        app: instance.app,
+        process: instance.process,
+        index: instance.index,
+        release: instance.release,
     };
     Some((subject, event.action.clone()?))
 }
@@ -429,16 +428,13 @@ impl Lifecycle {
 /// that read Docker events.
 #[cfg(test)]
 pub(crate) fn test_event(action: &str, attributes: &[(&str, &str)]) -> EventMessage {
-    let key = crate::runtime::container::test_key();
+    let key = crate::naming::test_key();
     let mut all: std::collections::HashMap<String, String> = std::collections::HashMap::from([
         (LABEL_APP.into(), "hello".into()),
-        (LABEL_PROCESS.into(), "web".into()),
-        (LABEL_INDEX.into(), "2".into()),
-        (LABEL_RELEASE.into(), "v7".into()),
-        (
-            crate::runtime::container::LABEL_INSTANCE.into(),
-            key.as_str().into(),
-        ),
+        (crate::naming::LABEL_PROCESS.into(), "web".into()),
+        (crate::naming::LABEL_INDEX.into(), "2".into()),
+        (crate::naming::LABEL_RELEASE.into(), "v7".into()),
+        (crate::naming::LABEL_INSTANCE.into(), key.as_str().into()),
     ]);
     all.extend(
         attributes
@@ -459,7 +455,7 @@ pub(crate) fn test_event(action: &str, attributes: &[(&str, &str)]) -> EventMess
 mod tests {
     use super::test_event as event;
     use super::*;
-    use crate::runtime::container::{LABEL_INSTANCE, test_key};
+    use crate::naming::{LABEL_INDEX, LABEL_INSTANCE, LABEL_PROCESS, LABEL_RELEASE, test_key};
 
     fn describe(lifecycle: &mut Lifecycle, event: &EventMessage) -> Vec<String> {
         let (subject, action) = event_subject(&test_key(), event).unwrap();

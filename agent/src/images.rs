@@ -20,8 +20,7 @@ use paas_api::{AppName, ErrorCode};
 use tracing::info;
 
 use crate::error::{ApiError, Path};
-use crate::runtime::InstanceKey;
-use crate::runtime::container::docker_filters;
+use crate::naming::{self, InstanceKey, docker_filters};
 use crate::state::AgentState;
 
 pub fn routes() -> Router<AgentState> {
@@ -100,7 +99,7 @@ pub(crate) async fn remove_tag(docker: &Docker, tag: &str) -> Result<bool, Docke
 
 /// The app's `paas/<app>:*` tags, sorted.
 pub(crate) async fn app_tags(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
-    let repository = format!("paas/{app}");
+    let repository = naming::image_repository(app);
     let filters = HashMap::from([("reference".to_owned(), vec![repository.clone()])]);
     let images = docker
         .list_images(Some(ListImagesOptions {
@@ -108,11 +107,10 @@ pub(crate) async fn app_tags(docker: &Docker, app: &str) -> Result<Vec<String>, 
             ..Default::default()
         }))
         .await?;
-    let prefix = format!("{repository}:");
     let mut tags: Vec<String> = images
         .into_iter()
         .flat_map(|image| image.repo_tags)
-        .filter(|tag| tag.starts_with(&prefix))
+        .filter(|tag| naming::parse_image_tag(tag).is_some_and(|(owner, _)| owner == app))
         .collect();
     tags.sort();
     Ok(tags)

@@ -12,6 +12,7 @@ mod http;
 mod images;
 mod instances;
 mod logs;
+mod naming;
 mod runtime;
 mod state;
 mod traefik_config;
@@ -110,7 +111,7 @@ fn run() -> Result<()> {
             let config = AgentConfig::load(&config)?;
             println!(
                 "{}",
-                runtime::container::traefik_constraint(config.instance_key())
+                naming::labels::traefik_constraint(config.instance_key())
             );
             Ok(())
         }
@@ -170,7 +171,7 @@ fn add_instance_key(path: &Path) -> Result<()> {
         println!("{} already has an instance_key", path.display());
         return Ok(());
     }
-    let key = runtime::InstanceKey::generate();
+    let key = naming::InstanceKey::generate();
     let line = toml::to_string(&toml::Table::from_iter([(
         "instance_key".to_owned(),
         toml::Value::String(key.as_str().to_owned()),
@@ -218,10 +219,12 @@ async fn serve(
     }
     info!(%bound, "paas-agent listening");
 
+    let config = Arc::new(config);
+    let engine = runtime::DockerEngine::new(docker.clone(), config.clone());
     let state = AgentState {
         docker,
-        config: Arc::new(config),
-        runtime: Arc::new(runtime::RuntimeState::new(desired)),
+        config,
+        runtime: Arc::new(runtime::RuntimeState::new(engine, desired)),
         events: Arc::default(),
         instances: Arc::default(),
     };

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use clap::ValueEnum;
 
 use crate::config::AgentConfig;
-use crate::runtime::container::traefik_constraint;
+use crate::naming::labels::traefik_constraint;
 
 /// Traefik's log levels that paas uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -436,7 +436,7 @@ pub fn check_image(reference: &str, lookup: &ImageLookup, app: &str) -> Result<(
     let familiar = familiar_name(reference);
     // By name, before any lookup: covers a release not built or not labelled yet. The tags an
     // image also carries say nothing: reproducible builds (pack) of two apps can share one.
-    if let Some(owner) = release_tag_owner(&familiar)
+    if let Some(owner) = crate::naming::image_tag_owner(&familiar)
         && owner != app
     {
         return Err(other_app(owner));
@@ -494,15 +494,6 @@ fn registry_by_address(reference: &str) -> bool {
             && host
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b'x' || b == b'X'))
-}
-
-/// `paas/<app>:v<N>` → `<app>`: the tags the agent gives releases.
-fn release_tag_owner(name: &str) -> Option<&str> {
-    let rest = name.strip_prefix("paas/")?;
-    let (owner, tag) = rest.split_once(':')?;
-    let number = tag.strip_prefix('v')?;
-    (!number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) && !owner.contains('/'))
-        .then_some(owner)
 }
 
 /// An id (`sha256:…`) or something only an id prefix would match (hex, no repository form).
@@ -894,8 +885,8 @@ mod tests {
         assert_eq!(familiar_name("docker.io/library/busybox:1"), "busybox:1");
         assert_eq!(familiar_name("localhost:5000/a"), "localhost:5000/a:latest");
         assert_eq!(familiar_name("a/b:c@sha256:00"), "a/b@sha256:00");
-        assert_eq!(release_tag_owner("paas/x:v12"), Some("x"));
-        assert_eq!(release_tag_owner("paas/busybox:latest"), None);
+        assert_eq!(crate::naming::image_tag_owner("paas/x:v12"), Some("x"));
+        assert_eq!(crate::naming::image_tag_owner("paas/busybox:latest"), None);
     }
 }
 

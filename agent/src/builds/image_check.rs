@@ -212,7 +212,7 @@ fn facts(inspect: &ImageInspect) -> ImageFacts {
         repo_digests: inspect.repo_digests.clone().unwrap_or_default(),
         app_label: config
             .and_then(|c| c.labels.as_ref())
-            .and_then(|labels| labels.get("paas.app"))
+            .and_then(|labels| labels.get(crate::naming::LABEL_APP))
             .cloned(),
         env: config.and_then(|c| c.env.clone()).unwrap_or_default(),
         onbuild: config.and_then(|c| c.on_build.clone()).unwrap_or_default(),

@@ -34,6 +34,7 @@ use tokio_util::io::StreamReader;
 use tracing::{info, warn};
 
 use crate::error::ApiError;
+use crate::naming;
 use crate::state::AgentState;
 
 /// The spec line is small JSON; anything longer is not a spec.
@@ -160,17 +161,21 @@ fn validate_spec(spec: &BuildSpec) -> Result<(), ApiError> {
     if let Err(err) = spec.app.parse::<paas_api::AppName>() {
         return invalid(err.to_string());
     }
-    let expected_image = format!("paas/{}:v{}", spec.app, spec.release);
+    let expected_image = naming::image_tag(&spec.app, spec.release);
     if spec.release == 0 || spec.image != expected_image {
         return invalid(format!(
             "image must be `paas/<app>:v<release>` with release >= 1 (expected `{expected_image}`, got `{}`)",
             spec.image
         ));
     }
-    if spec.labels.get("paas.app") != Some(&spec.app) {
-        return invalid(format!("label paas.app must be `{}`", spec.app));
+    if spec.labels.get(naming::LABEL_APP) != Some(&spec.app) {
+        return invalid(format!(
+            "label {} must be `{}`",
+            naming::LABEL_APP,
+            spec.app
+        ));
     }
-    for required in ["paas.release", "paas.commit"] {
+    for required in [naming::LABEL_RELEASE, naming::LABEL_COMMIT] {
         if !spec.labels.contains_key(required) {
             return invalid(format!("label {required} is missing"));
         }
@@ -325,7 +330,7 @@ async fn build(
                 pull_policy: state.config.pack.pull_policy,
                 network: Some(limits.network.clone()),
                 trust_builder: *trust_builder,
-                cache_volume: Some(format!("paas-pack-cache-{}", spec.app)),
+                cache_volume: Some(naming::pack_cache_volume(&spec.app)),
             };
             pack::build(
                 &state.docker,

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use bollard::Docker;
 use paas_api::agent::BuildSpec;
 
-use crate::runtime::container::{PAAS_LABEL_PREFIX, TRAEFIK_LABEL_PREFIX, has_prefix};
+use crate::naming::{PAAS_LABEL_PREFIX, TRAEFIK_LABEL_PREFIX, has_prefix};
 
 /// Label prefixes only the platform may set, compared case-insensitively.
 pub const RESERVED_PREFIXES: &[&str] = &[TRAEFIK_LABEL_PREFIX, PAAS_LABEL_PREFIX];

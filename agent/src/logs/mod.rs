@@ -34,8 +34,7 @@ use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::error::{ApiError, Path};
-use crate::runtime::InstanceKey;
-use crate::runtime::container::{LABEL_INDEX, LABEL_PROCESS, is_ours, label_filters};
+use crate::naming::{InstanceKey, LABEL_INDEX, LABEL_PROCESS, is_ours, label_filters};
 use crate::state::AgentState;
 use lines::LineAssembler;
 
@@ -429,7 +428,7 @@ fn event_source(key: &InstanceKey, event: &EventMessage) -> Option<(Source, Stri
 mod tests {
     use super::*;
     use crate::events::test_event as event;
-    use crate::runtime::container::{LABEL_INSTANCE, test_key};
+    use crate::naming::{LABEL_INSTANCE, test_key};
 
     #[test]
     fn events_without_our_labels_are_ignored() {

@@ -1,16 +1,7 @@
-//! What an app container looks like, computed without touching Docker: its name, labels,
-//! environment, health check, limits and Traefik routing, and a fingerprint of all of it so a
-//! running container can be recognised as matching the desired state. Every label and name
-//! the agent gives or looks for is defined here, including the Docker filters that pick the
-//! agent's own containers out of everything else the engine runs.
-//!
-//! Docker copies an image's labels onto its containers, and the classic builder's step
-//! containers carry the labels of the Dockerfile being built, so a label such as `paas.app`
-//! or `traefik.*` proves nothing by itself. What marks a container as the agent's is
-//! [`LABEL_INSTANCE`] with the agent's secret [`InstanceKey`]: the agent sets it on every
-//! container it creates (never on images or builds), filters every listing and event stream
-//! on it, and Traefik's Docker provider is told to consider only containers carrying it
-//! ([`traefik_constraint`]).
+//! What an app container looks like, computed without touching Docker: its environment,
+//! health check, limits and routing (names and labels from [`crate::naming`]), and a
+//! fingerprint of all of it so a running container can be recognised as matching the desired
+//! state.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,12 +10,15 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use paas_api::agent::{AppSpec, ContainerOptions};
-use paas_api::domains::{is_wildcard, traefik_rule};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::engine::Wanted;
 use super::resources::{Limits, limits};
 use crate::config::RuntimeConfig;
+use crate::naming::labels::InstanceLabels;
+use crate::naming::traefik::traefik_labels;
+use crate::naming::{self, InstanceKey, release_label};
 use paas_api::resources::Cpus;
 
 /// Every app process listens here (`PORT`); Traefik and the health check use it.
@@ -51,38 +45,6 @@ const FIRST_PROBE_TRIES: u32 = 40;
 /// Written by the first probe that passes: from then on probes pace themselves.
 const READY_MARKER: &str = "/tmp/.paas-ready";
 
-pub const LABEL_APP: &str = "paas.app";
-pub const LABEL_RELEASE: &str = "paas.release";
-pub const LABEL_PROCESS: &str = "paas.process";
-pub const LABEL_INDEX: &str = "paas.index";
-/// Fingerprint of everything the container was created from ([`fingerprint`]).
-pub const LABEL_SPEC: &str = "paas.spec";
-/// Carries the [`InstanceKey`]: the one label an image or a build cannot forge.
-pub const LABEL_INSTANCE: &str = "paas.instance";
-/// Labels under these prefixes are the platform's: Traefik's routing and paas's bookkeeping.
-/// Compared case-insensitively (Traefik reads its labels without regard to case).
-pub const TRAEFIK_LABEL_PREFIX: &str = "traefik.";
-pub const PAAS_LABEL_PREFIX: &str = "paas.";
-
-/// The first label of an image (in name order) that would route traffic once copied onto a
-/// container: the build refuses such images, and a rollout too (an image built before that
-/// check, or not by the agent).
-pub fn first_routing_label(labels: &HashMap<String, String>) -> Option<&str> {
-    let mut names: Vec<&str> = labels
-        .keys()
-        .map(String::as_str)
-        .filter(|name| has_prefix(name, TRAEFIK_LABEL_PREFIX))
-        .collect();
-    names.sort_unstable();
-    names.first().copied()
-}
-
-/// Whether `name` starts with `prefix`, ignoring ASCII case.
-pub fn has_prefix(name: &str, prefix: &str) -> bool {
-    name.get(..prefix.len())
-        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
-}
-
 /// The user every process of a `non_root` app runs as: `nobody`, which owns nothing.
 pub const NON_ROOT_USER: &str = "65534:65534";
 /// What is left of the capabilities after `cap_drop: ALL`: what a web server's start needs
@@ -104,162 +66,29 @@ pub const CAPABILITIES: &[&str] = &[
 /// counts against the container's memory limit.
 const TMPFS_OPTIONS: &str = "rw,nosuid,nodev,mode=1777";
 
-/// Router priorities: Traefik otherwise ranks routers by the length of their rule, so a long
-/// wildcard regex would beat a short exact host of another app. Exact hosts always win over
-/// wildcards (two wildcards never overlap: each covers exactly one label, and domains are
-/// unique across apps). Both stay below the rule-length default of any router an operator
-/// defines, so the platform's own routes always win over an app's.
-pub const EXACT_HOST_PRIORITY: u32 = 2;
-pub const WILDCARD_PRIORITY: u32 = 1;
-const _: () = assert!(EXACT_HOST_PRIORITY > WILDCARD_PRIORITY);
-
-/// The agent's secret `instance_key` (hex, 128 bits or more), the value of
-/// [`LABEL_INSTANCE`] on its containers. Tenants never see it, so no image or build can carry
-/// it; it is never printed except by `paas-agent traefik-constraint`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct InstanceKey(String);
-
-impl TryFrom<String> for InstanceKey {
-    type Error = String;
-
-    fn try_from(key: String) -> Result<Self, Self::Error> {
-        InstanceKey::parse(&key)
-    }
-}
-
-impl From<InstanceKey> for String {
-    fn from(key: InstanceKey) -> String {
-        key.0
-    }
-}
-
-/// The fewest hex digits an instance key may have (128 bits).
-pub const MIN_INSTANCE_KEY_HEX: usize = 32;
-
-impl InstanceKey {
-    /// A fresh random 256-bit key.
-    pub fn generate() -> InstanceKey {
-        let mut bytes = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-        InstanceKey(hex::encode(bytes))
-    }
-
-    pub fn parse(key: &str) -> Result<InstanceKey, String> {
-        if key.len() < MIN_INSTANCE_KEY_HEX || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(format!(
-                "instance_key must be at least {MIN_INSTANCE_KEY_HEX} hex digits (128 random bits)"
-            ));
-        }
-        Ok(InstanceKey(key.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for InstanceKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InstanceKey(…)")
-    }
-}
-
-/// A key for unit tests.
-#[cfg(test)]
-pub(crate) fn test_key() -> InstanceKey {
-    InstanceKey::parse(&"5e".repeat(16)).expect("32 hex digits")
-}
-
-/// The Traefik Docker provider's `constraints` expression that limits it to this agent's
-/// containers.
-pub fn traefik_constraint(key: &InstanceKey) -> String {
-    format!("Label(`{LABEL_INSTANCE}`,`{}`)", key.as_str())
-}
-
-/// Docker `label` filters for this agent's containers: of `app` if given, of `process` too.
-pub fn label_filters(key: &InstanceKey, app: Option<&str>, process: Option<&str>) -> Vec<String> {
-    let mut filters = vec![format!("{LABEL_INSTANCE}={}", key.as_str())];
-    if let Some(app) = app {
-        filters.push(format!("{LABEL_APP}={app}"));
-    }
-    if let Some(process) = process {
-        filters.push(format!("{LABEL_PROCESS}={process}"));
-    }
-    filters
-}
-
-/// Docker filters (`label` only) for this agent's containers, as list and event calls take
-/// them.
-pub fn docker_filters(
-    key: &InstanceKey,
-    app: Option<&str>,
-    process: Option<&str>,
-) -> HashMap<String, Vec<String>> {
-    HashMap::from([("label".to_owned(), label_filters(key, app, process))])
-}
-
-/// Whether labels (a container's, or an event's attributes) carry this agent's key.
-pub fn is_ours(key: &InstanceKey, labels: &HashMap<String, String>) -> bool {
-    labels.get(LABEL_INSTANCE).map(String::as_str) == Some(key.as_str())
-}
-
-pub fn container_name(app: &str, release: u32, process: &str, index: u32) -> String {
-    format!("paas-{app}-v{release}-{process}-{index}")
-}
-
-/// The app's own bridge network: Docker keeps bridge networks apart, so apps cannot reach
-/// each other, while Traefik on the host reaches every one.
-pub fn network_name(app: &str) -> String {
-    format!("paas-app-{app}")
-}
-
-pub fn release_label(release: u32) -> String {
-    format!("v{release}")
-}
-
-pub fn parse_release_label(label: &str) -> Option<u32> {
-    label.strip_prefix('v')?.parse().ok()
-}
-
-/// Traefik router, service and middleware names are all derived from this.
-pub fn router_name(app: &str) -> String {
-    format!("paas-{app}")
-}
-
-/// The container of one process type and index, ready to be created.
-#[derive(Debug, Clone)]
-pub struct Wanted {
-    pub process: String,
-    pub index: u32,
-    pub name: String,
-    pub fingerprint: String,
-    pub body: ContainerCreateBody,
-}
-
 /// Every container `spec` asks for, in process then index order.
 pub fn wanted_containers(
     app: &str,
     spec: &AppSpec,
     config: &RuntimeConfig,
     key: &InstanceKey,
-) -> Vec<Wanted> {
+) -> Vec<Wanted<ContainerCreateBody>> {
     let mut wanted = Vec::new();
     for (process, process_spec) in &spec.processes {
         let fingerprint = fingerprint(app, spec, process, config);
         for index in 1..=process_spec.quantity {
-            let identity = Identity {
-                app,
-                process,
+            let instance = InstanceLabels {
+                app: app.to_owned(),
+                release: spec.release,
+                process: process.to_string(),
                 index,
-                fingerprint: &fingerprint,
-                key,
+                fingerprint: fingerprint.clone(),
             };
             wanted.push(Wanted {
                 process: process.to_string(),
                 index,
-                name: container_name(app, spec.release, process, index),
-                body: create_body(spec, &identity, config),
+                name: instance.canonical_name(),
+                template: create_body(spec, &instance, key, config),
                 fingerprint: fingerprint.clone(),
             });
         }
@@ -370,39 +199,23 @@ pub fn health_path<'a>(spec: &'a AppSpec, config: &'a RuntimeConfig) -> &'a str 
         .unwrap_or(&config.health_path)
 }
 
-/// Which container of which app, as its labels tell it.
-struct Identity<'a> {
-    app: &'a str,
-    process: &'a str,
-    index: u32,
-    fingerprint: &'a str,
-    key: &'a InstanceKey,
-}
-
-fn create_body(spec: &AppSpec, identity: &Identity, config: &RuntimeConfig) -> ContainerCreateBody {
-    let Identity {
-        app,
-        process,
-        index,
-        fingerprint,
-        key,
-    } = *identity;
+fn create_body(
+    spec: &AppSpec,
+    instance: &InstanceLabels,
+    key: &InstanceKey,
+    config: &RuntimeConfig,
+) -> ContainerCreateBody {
+    let app = instance.app.as_str();
+    let process = instance.process.as_str();
     let is_web = process == WEB;
-    let mut labels = HashMap::from([
-        (LABEL_APP.to_owned(), app.to_owned()),
-        (LABEL_RELEASE.to_owned(), release_label(spec.release)),
-        (LABEL_PROCESS.to_owned(), process.to_owned()),
-        (LABEL_INDEX.to_owned(), index.to_string()),
-        (LABEL_SPEC.to_owned(), fingerprint.to_owned()),
-        (LABEL_INSTANCE.to_owned(), key.as_str().to_owned()),
-    ]);
+    let mut labels = instance.to_labels(key);
     if is_web {
         labels.extend(traefik_labels(app, &hostnames(app, spec, config), config));
     }
     let limits = process_limits(spec, process, config);
     let memory = limits.memory_bytes();
     let host_config = HostConfig {
-        network_mode: Some(network_name(app)),
+        network_mode: Some(naming::network_name(app)),
         // What the container keeps once it serves; a rollout starts it without one first.
         restart_policy: Some(RestartPolicy {
             name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
@@ -504,93 +317,15 @@ fn health_check(path: &str, config: &RuntimeConfig) -> HealthConfig {
     }
 }
 
-/// Router and service `paas-<app>` for `<app>.<domain>`, and for the custom domains a router
-/// for the exact hosts and one for the wildcards, each named after its rule, all through a
-/// retry middleware that resends a request when a server fails to connect (a safety net;
-/// draining is the plan). Every router has an explicit priority ([`EXACT_HOST_PRIORITY`],
-/// [`WILDCARD_PRIORITY`]).
-///
-/// Traefik drops a router that containers define differently, so the rules that change with
-/// `domains:add` get names of their own: during a rollout the old and new containers then
-/// define routers side by side instead of one conflicting one.
-pub fn traefik_labels(
-    app: &str,
-    hosts: &[String],
-    config: &RuntimeConfig,
-) -> HashMap<String, String> {
-    let name = router_name(app);
-    let retry = format!("{name}-retry");
-    let mut labels = HashMap::from([
-        ("traefik.enable".to_owned(), "true".to_owned()),
-        ("traefik.docker.network".to_owned(), network_name(app)),
-        (
-            format!("traefik.http.middlewares.{retry}.retry.attempts"),
-            "3".to_owned(),
-        ),
-        (
-            format!("traefik.http.middlewares.{retry}.retry.initialinterval"),
-            "50ms".to_owned(),
-        ),
-        (
-            format!("traefik.http.services.{name}.loadbalancer.server.port"),
-            APP_PORT.to_string(),
-        ),
-    ]);
-    let (own, custom) = hosts
-        .split_first()
-        .expect("an app always has its own host name");
-    let mut routers = vec![(name.clone(), traefik_rule(own), EXACT_HOST_PRIORITY)];
-    let (wildcards, exact): (Vec<&String>, Vec<&String>) =
-        custom.iter().partition(|host| is_wildcard(host));
-    for (kind, hosts, priority) in [
-        ("domains", exact, EXACT_HOST_PRIORITY),
-        ("wildcards", wildcards, WILDCARD_PRIORITY),
-    ] {
-        if hosts.is_empty() {
-            continue;
-        }
-        let rule = hosts
-            .iter()
-            .map(|host| traefik_rule(host))
-            .collect::<Vec<_>>()
-            .join(" || ");
-        let definition = format!("{rule} priority={priority}");
-        let digest = hex::encode(&Sha256::digest(definition.as_bytes())[..4]);
-        routers.push((format!("{name}-{kind}-{digest}"), rule, priority));
-    }
-    for (router, rule, priority) in routers {
-        let prefix = format!("traefik.http.routers.{router}");
-        labels.insert(format!("{prefix}.rule"), rule.clone());
-        labels.insert(format!("{prefix}.priority"), priority.to_string());
-        labels.insert(
-            format!("{prefix}.entrypoints"),
-            config.traefik_entrypoint.clone(),
-        );
-        labels.insert(format!("{prefix}.service"), name.clone());
-        labels.insert(format!("{prefix}.middlewares"), retry.clone());
-        if let Some(resolver) = &config.traefik_cert_resolver {
-            let tls = format!("traefik.http.routers.{router}-tls");
-            labels.insert(format!("{tls}.rule"), rule);
-            labels.insert(format!("{tls}.priority"), priority.to_string());
-            labels.insert(
-                format!("{tls}.entrypoints"),
-                config.traefik_tls_entrypoint.clone(),
-            );
-            labels.insert(format!("{tls}.service"), name.clone());
-            labels.insert(format!("{tls}.middlewares"), retry.clone());
-            labels.insert(format!("{tls}.tls"), "true".to_owned());
-            labels.insert(format!("{tls}.tls.certresolver"), resolver.clone());
-        }
-    }
-    labels
-}
-
 #[cfg(test)]
 mod tests {
     use paas_api::agent::ProcessSpec;
     use paas_api::resources::ProcessResources;
 
     use super::*;
+    use crate::naming::labels::{
+        LABEL_INSTANCE, is_ours, label_filters, test_key, traefik_constraint,
+    };
 
     fn spec() -> AppSpec {
         AppSpec {
@@ -624,8 +359,8 @@ mod tests {
         }
     }
 
-    fn labels(wanted: &Wanted) -> &HashMap<String, String> {
-        wanted.body.labels.as_ref().unwrap()
+    fn labels(wanted: &Wanted<ContainerCreateBody>) -> &HashMap<String, String> {
+        wanted.template.labels.as_ref().unwrap()
     }
 
     #[test]
@@ -651,7 +386,7 @@ mod tests {
     #[test]
     fn the_platform_sets_port_and_identity() {
         let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default(), &test_key());
-        let env = wanted[2].body.env.clone().unwrap();
+        let env = wanted[2].template.env.clone().unwrap();
         for expected in [
             "GREETING=Howdy",
             "PORT=5000",
@@ -663,10 +398,10 @@ mod tests {
         }
         assert!(!env.contains(&"PORT=80".to_owned()));
         assert_eq!(
-            wanted[2].body.cmd.clone().unwrap(),
+            wanted[2].template.cmd.clone().unwrap(),
             ["/bin/sh", "-c", "./work --hard"]
         );
-        assert_eq!(wanted[0].body.cmd, None);
+        assert_eq!(wanted[0].template.cmd, None);
     }
 
     #[test]
@@ -752,7 +487,7 @@ mod tests {
             web["traefik.http.routers.paas-hello.middlewares"],
             "paas-hello-retry"
         );
-        let check = wanted[0].body.healthcheck.clone().unwrap();
+        let check = wanted[0].template.healthcheck.clone().unwrap();
         let script = check.test.unwrap().pop().unwrap();
         assert!(script.contains("'http://127.0.0.1:5000/'"), "{script}");
         assert!(script.contains("test -e /tmp/.paas-drain"), "{script}");
@@ -765,44 +500,22 @@ mod tests {
 
         let worker = &wanted[2];
         assert!(!labels(worker).keys().any(|k| k.starts_with("traefik.")));
-        assert!(worker.body.healthcheck.is_none());
-        assert!(worker.body.host_config.as_ref().unwrap().binds.is_none());
-    }
-
-    #[test]
-    fn changing_custom_domains_renames_their_router_only() {
-        let config = RuntimeConfig::default();
-        let routers = |domains: &[&str]| -> Vec<String> {
-            let hosts: Vec<String> = std::iter::once("hello.paas.localhost")
-                .chain(domains.iter().copied())
-                .map(str::to_owned)
-                .collect();
-            let mut names: Vec<String> = traefik_labels("hello", &hosts, &config)
-                .into_keys()
-                .filter_map(|k| {
-                    Some(
-                        k.strip_prefix("traefik.http.routers.")?
-                            .strip_suffix(".rule")?
-                            .to_owned(),
-                    )
-                })
-                .collect();
-            names.sort();
-            names
-        };
-        assert_eq!(routers(&[]), ["paas-hello"]);
-        let one = routers(&["www.example.com"]);
-        let two = routers(&["www.example.com", "api.example.com"]);
-        assert_eq!(one.len(), 2);
-        assert_eq!(one[0], "paas-hello");
-        assert_eq!(two[0], "paas-hello");
-        assert_ne!(one[1], two[1]);
+        assert!(worker.template.healthcheck.is_none());
+        assert!(
+            worker
+                .template
+                .host_config
+                .as_ref()
+                .unwrap()
+                .binds
+                .is_none()
+        );
     }
 
     #[test]
     fn limits_restart_policy_and_logs() {
         let wanted = wanted_containers("hello", &spec(), &RuntimeConfig::default(), &test_key());
-        let host = wanted[0].body.host_config.clone().unwrap();
+        let host = wanted[0].template.host_config.clone().unwrap();
         assert_eq!(host.memory, Some(512 * 1024 * 1024));
         assert_eq!(
             host.restart_policy.unwrap().name,
@@ -827,12 +540,12 @@ mod tests {
         };
         let wanted = wanted_containers("hello", &sized, &config, &test_key());
         let web = wanted.iter().find(|w| w.process == "web").unwrap();
-        let host = web.body.host_config.clone().unwrap();
+        let host = web.template.host_config.clone().unwrap();
         assert_eq!(host.memory, Some(256 * 1024 * 1024));
         assert_eq!(host.memory_swap, Some(256 * 1024 * 1024));
         assert_eq!(host.nano_cpus, Some(500_000_000));
         let worker = wanted.iter().find(|w| w.process == "worker").unwrap();
-        let host = worker.body.host_config.clone().unwrap();
+        let host = worker.template.host_config.clone().unwrap();
         assert_eq!(
             host.memory,
             Some(512 * 1024 * 1024),
@@ -852,7 +565,7 @@ mod tests {
         };
         let wanted = wanted_containers("hello", &spec(), &defaults, &test_key());
         assert_eq!(
-            wanted[0].body.host_config.clone().unwrap().nano_cpus,
+            wanted[0].template.host_config.clone().unwrap().nano_cpus,
             Some(1_000_000_000)
         );
     }
@@ -879,72 +592,6 @@ mod tests {
         let mut scaled = spec();
         scaled.processes.get_mut("web").unwrap().quantity = 5;
         assert_eq!(base, fingerprint("hello", &scaled, "web", &config));
-    }
-
-    #[test]
-    fn exact_hosts_outrank_wildcards_whatever_the_rule_lengths() {
-        let config = RuntimeConfig::default();
-        let hosts: Vec<String> = [
-            "hello.paas.localhost",
-            "*.a-very-long-name-so-the-regex-rule-is-longest.example.org",
-            "x.io",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        let labels = traefik_labels("hello", &hosts, &config);
-        let mut priorities: Vec<(String, u32)> = labels
-            .iter()
-            .filter_map(|(key, value)| {
-                let router = key
-                    .strip_prefix("traefik.http.routers.")?
-                    .strip_suffix(".priority")?;
-                let rule = &labels[&format!("traefik.http.routers.{router}.rule")];
-                Some((rule.clone(), value.parse().unwrap()))
-            })
-            .collect();
-        priorities.sort();
-        assert_eq!(priorities.len(), 3, "{labels:?}");
-        for (rule, priority) in &priorities {
-            let expected = if rule.starts_with("HostRegexp(") {
-                WILDCARD_PRIORITY
-            } else {
-                EXACT_HOST_PRIORITY
-            };
-            assert_eq!(*priority, expected, "{rule}");
-            assert!(!rule.contains(" || HostRegexp") && !rule.contains(") || Host("));
-        }
-        // Every router has one, also without a priority of its own the rule length would rank.
-        let routers = labels
-            .keys()
-            .filter(|k| k.starts_with("traefik.http.routers.") && k.ends_with(".rule"))
-            .count();
-        assert_eq!(routers, priorities.len());
-    }
-
-    #[test]
-    fn changing_the_wildcards_renames_their_router_only() {
-        let config = RuntimeConfig::default();
-        let routers = |domains: &[&str]| -> BTreeMap<String, String> {
-            let hosts: Vec<String> = std::iter::once("hello.paas.localhost")
-                .chain(domains.iter().copied())
-                .map(str::to_owned)
-                .collect();
-            traefik_labels("hello", &hosts, &config)
-                .into_iter()
-                .filter_map(|(k, v)| {
-                    let router = k
-                        .strip_prefix("traefik.http.routers.")?
-                        .strip_suffix(".rule")?;
-                    Some((router.to_owned(), v))
-                })
-                .collect()
-        };
-        let before = routers(&["www.example.com", "*.example.org"]);
-        let after = routers(&["www.example.com", "*.example.org", "*.example.net"]);
-        let only_before: Vec<_> = before.keys().filter(|k| !after.contains_key(*k)).collect();
-        assert_eq!(only_before.len(), 1);
-        assert!(only_before[0].starts_with("paas-hello-wildcards-"));
-        assert!(after.keys().any(|k| k.starts_with("paas-hello-domains-")));
     }
 
     #[test]
@@ -984,7 +631,7 @@ mod tests {
         };
         let wanted = wanted_containers("hello", &spec(), &config, &test_key());
         for container in &wanted {
-            let host = container.body.host_config.clone().unwrap();
+            let host = container.template.host_config.clone().unwrap();
             assert_eq!(host.cap_drop.unwrap(), ["ALL"]);
             let caps = host.cap_add.unwrap();
             assert!(!caps.iter().any(|cap| cap.contains("NET_RAW")), "{caps:?}");
@@ -995,7 +642,7 @@ mod tests {
             // Not asked for: the image's user and a writable root.
             assert_eq!(host.readonly_rootfs, None);
             assert_eq!(host.tmpfs, None);
-            assert_eq!(container.body.user, None);
+            assert_eq!(container.template.user, None);
         }
 
         let mut locked = spec();
@@ -1005,8 +652,8 @@ mod tests {
         };
         let wanted = wanted_containers("hello", &locked, &config, &test_key());
         for container in &wanted {
-            let host = container.body.host_config.clone().unwrap();
-            assert_eq!(container.body.user.as_deref(), Some("65534:65534"));
+            let host = container.template.host_config.clone().unwrap();
+            assert_eq!(container.template.user.as_deref(), Some("65534:65534"));
             assert_eq!(host.readonly_rootfs, Some(true));
             let tmpfs = host.tmpfs.unwrap();
             assert!(tmpfs["/tmp"].contains("mode=1777"), "{tmpfs:?}");
@@ -1035,31 +682,5 @@ mod tests {
             ..RuntimeConfig::default()
         };
         assert_ne!(base, fingerprint("hello", &spec(), "web", &shares));
-    }
-
-    #[test]
-    fn only_traefik_labels_route() {
-        let labels = |names: &[&str]| -> HashMap<String, String> {
-            names
-                .iter()
-                .map(|name| ((*name).to_owned(), "x".to_owned()))
-                .collect()
-        };
-        assert_eq!(
-            first_routing_label(&labels(&["paas.app", "org.opencontainers.image.title"])),
-            None
-        );
-        assert_eq!(
-            first_routing_label(&labels(&["traefik.tcp.routers.a.rule", "TRAEFIK.enable"])),
-            Some("TRAEFIK.enable")
-        );
-        assert!(!has_prefix("traefik", TRAEFIK_LABEL_PREFIX));
-        assert!(has_prefix("Paas.app", PAAS_LABEL_PREFIX));
-    }
-
-    #[test]
-    fn release_labels_round_trip() {
-        assert_eq!(parse_release_label(&release_label(12)), Some(12));
-        assert_eq!(parse_release_label("12"), None);
     }
 }

@@ -1,59 +1,40 @@
-//! The Docker calls of the runtime: an app's containers read back from their labels, its
-//! network, container lifecycle, log tails and the drain exec.
+//! The Docker engine: an app's instances as containers on this host, read back from their
+//! labels, its network, container lifecycle, log tails and the drain exec
+//! ([`DockerEngine`], the runtime's [`Engine`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::exec::StartExecResults;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
-    ContainerSummaryStateEnum, ExecConfig, HealthStatusEnum, NetworkConnectRequest,
+    ContainerSummaryStateEnum, EventMessage, ExecConfig, HealthStatusEnum, NetworkConnectRequest,
     NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, ListContainersOptions, LogsOptions,
-    RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
+    CreateContainerOptions, EventsOptions, InspectContainerOptions, ListContainersOptions,
+    LogsOptions, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
 };
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use paas_api::agent::Instance;
+use futures::stream::BoxStream;
+use paas_api::agent::{AppSpec, Instance};
 use paas_api::resources::{Cpus, Memory};
 use paas_api::types::InstanceState;
 
-use super::container::{
-    BUSYBOX_IN_CONTAINER, DRAIN_MARKER, InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS,
-    LABEL_RELEASE, LABEL_SPEC, container_name, docker_filters, network_name, parse_release_label,
+use super::container::{APP_PORT, BUSYBOX_IN_CONTAINER, DRAIN_MARKER, wanted_containers};
+use super::engine::{
+    Engine, EngineError, Existing, InstanceChange, Liveness, Removed, StartFailure, Wanted,
 };
-
-/// One of an app's containers, as its labels and Docker's summary describe it.
-#[derive(Debug, Clone)]
-pub struct Existing {
-    pub id: String,
-    pub name: String,
-    pub process: String,
-    pub index: u32,
-    pub release: u32,
-    pub fingerprint: String,
-    pub running: bool,
-    /// Docker's restart policy is bringing it back (after a crash, with its own back-off).
-    pub restarting: bool,
-}
-
-impl Existing {
-    /// Its name as the naming convention gives it (a container being replaced is renamed).
-    pub fn canonical_name(&self, app: &str) -> String {
-        container_name(app, self.release, &self.process, self.index)
-    }
-}
+use crate::config::AgentConfig;
+use crate::naming::labels::{InstanceLabels, app_filters, network_labels};
+use crate::naming::{InstanceKey, LABEL_APP, docker_filters, is_ours, network_name};
 
 /// The agent's containers of `app` (carrying its instance key), including stopped ones;
 /// unparseable labels are skipped (not ours to manage).
-pub async fn list(
-    docker: &Docker,
-    key: &InstanceKey,
-    app: &str,
-) -> Result<Vec<Existing>, DockerError> {
+async fn list(docker: &Docker, key: &InstanceKey, app: &str) -> Result<Vec<Existing>, DockerError> {
     let filters = docker_filters(key, Some(app), None);
     let summaries = docker
         .list_containers(Some(ListContainersOptions {
@@ -65,14 +46,14 @@ pub async fn list(
     let mut existing: Vec<Existing> = summaries
         .into_iter()
         .filter_map(|summary| {
-            let labels = summary.labels?;
+            let labels = InstanceLabels::parse(&summary.labels?)?;
             Some(Existing {
                 id: summary.id?,
                 name: summary.names?.first()?.trim_start_matches('/').to_owned(),
-                process: labels.get(LABEL_PROCESS)?.clone(),
-                index: labels.get(LABEL_INDEX)?.parse().ok()?,
-                release: parse_release_label(labels.get(LABEL_RELEASE)?)?,
-                fingerprint: labels.get(LABEL_SPEC).cloned().unwrap_or_default(),
+                process: labels.process,
+                index: labels.index,
+                release: labels.release,
+                fingerprint: labels.fingerprint,
                 running: summary.state == Some(ContainerSummaryStateEnum::RUNNING),
                 restarting: summary.state == Some(ContainerSummaryStateEnum::RESTARTING),
             })
@@ -86,7 +67,7 @@ pub async fn list(
 /// As [`list`], with each container's state as inspecting it tells. The listing is served
 /// from a snapshot that can lag behind the events: when a `die` or `destroy` event arrives it
 /// may still show the container running, or at all.
-pub async fn list_settled(
+async fn list_settled(
     docker: &Docker,
     key: &InstanceKey,
     app: &str,
@@ -110,7 +91,7 @@ pub async fn list_settled(
 }
 
 /// The labels of a local image; `None` when there is no such image.
-pub async fn image_labels(
+async fn image_labels(
     docker: &Docker,
     image: &str,
 ) -> Result<Option<HashMap<String, String>>, DockerError> {
@@ -126,14 +107,14 @@ pub async fn image_labels(
     }
 }
 
-pub async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInspectResponse, DockerError> {
+async fn inspect(docker: &Docker, id: &str) -> Result<ContainerInspectResponse, DockerError> {
     docker
         .inspect_container(id, None::<InspectContainerOptions>)
         .await
 }
 
 /// The app's instances for `GET …/instances`.
-pub async fn instances(
+async fn instances(
     docker: &Docker,
     key: &InstanceKey,
     app: &str,
@@ -188,7 +169,7 @@ pub async fn instances(
 
 /// Docker's state and health status of a container in Heroku's words: the one place Docker's
 /// vocabulary becomes the API's.
-pub fn instance_state(
+fn instance_state(
     status: Option<ContainerStateStatusEnum>,
     health: Option<HealthStatusEnum>,
 ) -> InstanceState {
@@ -204,7 +185,7 @@ pub fn instance_state(
     }
 }
 
-pub fn is_not_found(err: &DockerError) -> bool {
+fn is_not_found(err: &DockerError) -> bool {
     matches!(
         err,
         DockerError::DockerResponseServerError {
@@ -215,7 +196,7 @@ pub fn is_not_found(err: &DockerError) -> bool {
 }
 
 /// Creates the app's network unless it exists, and connects a containerised Traefik to it.
-pub async fn ensure_network(
+async fn ensure_network(
     docker: &Docker,
     app: &str,
     traefik_container: Option<&str>,
@@ -236,7 +217,7 @@ pub async fn ensure_network(
                 .create_network(NetworkCreateRequest {
                     name: name.clone(),
                     driver: Some("bridge".to_owned()),
-                    labels: Some(HashMap::from([(LABEL_APP.to_owned(), app.to_owned())])),
+                    labels: Some(network_labels(app)),
                     ..Default::default()
                 })
                 .await?;
@@ -266,8 +247,8 @@ pub async fn ensure_network(
 }
 
 /// Removes every network labelled for the app (older engines may hold duplicates).
-pub async fn remove_network(docker: &Docker, app: &str) -> Result<(), DockerError> {
-    let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_APP}={app}")])]);
+async fn remove_network(docker: &Docker, app: &str) -> Result<(), DockerError> {
+    let filters = app_filters(app);
     let networks = docker
         .list_networks(Some(bollard::query_parameters::ListNetworksOptions {
             filters: Some(filters),
@@ -282,11 +263,11 @@ pub async fn remove_network(docker: &Docker, app: &str) -> Result<(), DockerErro
     Ok(())
 }
 
-pub async fn create_and_start(
+async fn create_and_start(
     docker: &Docker,
     name: &str,
     body: ContainerCreateBody,
-) -> Result<String, DockerError> {
+) -> Result<String, StartFailure> {
     let created = docker
         .create_container(
             Some(CreateContainerOptions {
@@ -295,18 +276,27 @@ pub async fn create_and_start(
             }),
             body,
         )
-        .await?;
+        .await
+        .map_err(|err| StartFailure {
+            // A create that failed half-way can leave the name taken.
+            created: Some(name.to_owned()),
+            error: err.into(),
+        })?;
     docker
         .start_container(
             &created.id,
             None::<bollard::query_parameters::StartContainerOptions>,
         )
-        .await?;
+        .await
+        .map_err(|err| StartFailure {
+            created: Some(created.id.clone()),
+            error: err.into(),
+        })?;
     Ok(created.id)
 }
 
 /// Starts a stopped container again, as it was created.
-pub async fn start(docker: &Docker, id: &str) -> Result<(), DockerError> {
+async fn start(docker: &Docker, id: &str) -> Result<(), DockerError> {
     docker
         .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
         .await
@@ -314,7 +304,7 @@ pub async fn start(docker: &Docker, id: &str) -> Result<(), DockerError> {
 
 /// The restart policy a container keeps once it serves: crashes and engine restarts bring it
 /// back. New containers start without one so a failing one stays down with its exit code.
-pub async fn keep_running(docker: &Docker, id: &str) -> Result<(), DockerError> {
+async fn keep_running(docker: &Docker, id: &str) -> Result<(), DockerError> {
     docker
         .update_container(
             id,
@@ -326,21 +316,21 @@ pub async fn keep_running(docker: &Docker, id: &str) -> Result<(), DockerError> 
         .await
 }
 
-pub fn serving_restart_policy() -> RestartPolicy {
+fn serving_restart_policy() -> RestartPolicy {
     RestartPolicy {
         name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
         maximum_retry_count: None,
     }
 }
 
-pub fn no_restart_policy() -> RestartPolicy {
+fn no_restart_policy() -> RestartPolicy {
     RestartPolicy {
         name: Some(RestartPolicyNameEnum::NO),
         maximum_retry_count: None,
     }
 }
 
-pub async fn rename(docker: &Docker, id: &str, name: &str) -> Result<(), DockerError> {
+async fn rename(docker: &Docker, id: &str, name: &str) -> Result<(), DockerError> {
     docker
         .rename_container(
             id,
@@ -352,16 +342,12 @@ pub async fn rename(docker: &Docker, id: &str, name: &str) -> Result<(), DockerE
 }
 
 /// SIGTERM, then SIGKILL after `timeout_secs`, then removal; a container already gone is fine.
-pub async fn stop_and_remove(
-    docker: &Docker,
-    id: &str,
-    timeout_secs: u64,
-) -> Result<(), DockerError> {
+async fn stop_and_remove(docker: &Docker, id: &str, timeout_secs: i32) -> Result<(), DockerError> {
     let stopped = docker
         .stop_container(
             id,
             Some(StopContainerOptions {
-                t: Some(i32::try_from(timeout_secs).unwrap_or(i32::MAX)),
+                t: Some(timeout_secs),
                 signal: None,
             }),
         )
@@ -378,7 +364,7 @@ pub async fn stop_and_remove(
     remove(docker, id).await
 }
 
-pub async fn remove(docker: &Docker, id: &str) -> Result<(), DockerError> {
+async fn remove(docker: &Docker, id: &str) -> Result<(), DockerError> {
     let removed = docker
         .remove_container(
             id,
@@ -395,7 +381,7 @@ pub async fn remove(docker: &Docker, id: &str) -> Result<(), DockerError> {
 }
 
 /// The last `lines` lines of a container's stdout and stderr.
-pub async fn log_tail(docker: &Docker, id: &str, lines: usize) -> Vec<String> {
+async fn log_tail(docker: &Docker, id: &str, lines: usize) -> Vec<String> {
     let mut output = docker.logs(
         id,
         Some(LogsOptions {
@@ -413,7 +399,7 @@ pub async fn log_tail(docker: &Docker, id: &str, lines: usize) -> Vec<String> {
 }
 
 /// Makes the container's health check fail from its next probe on (see `DRAIN_MARKER`).
-pub async fn mark_draining(docker: &Docker, id: &str) -> Result<(), String> {
+async fn mark_draining(docker: &Docker, id: &str) -> Result<(), String> {
     let script = format!(
         "{BUSYBOX_IN_CONTAINER} mkdir -p /tmp && {BUSYBOX_IN_CONTAINER} touch {DRAIN_MARKER}"
     );
@@ -456,7 +442,7 @@ pub async fn mark_draining(docker: &Docker, id: &str) -> Result<(), String> {
 
 /// Established TCP connections to local `port` in the network namespace of process `pid`
 /// (read from the host's /proc, so it costs no exec in the container).
-pub fn open_connections(pid: i64, port: u16) -> std::io::Result<usize> {
+fn open_connections(pid: i64, port: u16) -> std::io::Result<usize> {
     let mut open = 0;
     for table in ["tcp", "tcp6"] {
         match std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) {
@@ -483,18 +469,7 @@ fn count_established(table: &str, port: u16) -> usize {
         .count()
 }
 
-/// Readiness as Docker sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Liveness {
-    /// Running and, if checked, healthy; `ip` is its address on the app network.
-    Up { ip: Option<String> },
-    /// Still starting (or not yet healthy).
-    Pending { last_check: Option<String> },
-    /// Exited, dead, or restarted by the restart policy since it was created.
-    Down { reason: String },
-}
-
-pub fn liveness(app: &str, details: &ContainerInspectResponse, needs_health: bool) -> Liveness {
+fn liveness(app: &str, details: &ContainerInspectResponse, needs_health: bool) -> Liveness {
     let state = details.state.clone().unwrap_or_default();
     let restarts = details.restart_count.unwrap_or(0);
     let status = state.status.unwrap_or(ContainerStateStatusEnum::EMPTY);
@@ -541,12 +516,15 @@ pub fn liveness(app: &str, details: &ContainerInspectResponse, needs_health: boo
         .and_then(|networks| networks.get(&network_name(app)))
         .and_then(|endpoint| endpoint.ip_address.clone())
         .filter(|ip| !ip.is_empty());
-    Liveness::Up { ip }
+    Liveness::Up {
+        ip,
+        pid: state.pid.filter(|pid| *pid > 0),
+    }
 }
 
 /// Removes every `paas/<app>:*` tag, leaving their build-cache parents (see
 /// [`crate::images::remove_tag`]).
-pub async fn remove_images(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
+async fn remove_images(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
     let mut removed = Vec::new();
     for tag in crate::images::app_tags(docker, app).await? {
         if crate::images::remove_tag(docker, &tag).await? {
@@ -554,6 +532,236 @@ pub async fn remove_images(docker: &Docker, app: &str) -> Result<Vec<String>, Do
         }
     }
     Ok(removed)
+}
+
+/// The [`Engine`] of containers on this host, through bollard.
+pub struct DockerEngine {
+    docker: Docker,
+    config: Arc<AgentConfig>,
+}
+
+impl DockerEngine {
+    pub fn new(docker: Docker, config: Arc<AgentConfig>) -> DockerEngine {
+        DockerEngine { docker, config }
+    }
+
+    fn key(&self) -> &InstanceKey {
+        self.config.instance_key()
+    }
+
+    fn stop_timeout(&self) -> i32 {
+        i32::try_from(self.config.runtime.stop_timeout_secs).unwrap_or(i32::MAX)
+    }
+}
+
+impl Engine for DockerEngine {
+    type Template = ContainerCreateBody;
+
+    fn wanted(&self, app: &str, spec: &AppSpec) -> Vec<Wanted<ContainerCreateBody>> {
+        wanted_containers(app, spec, &self.config.runtime, self.key())
+    }
+
+    async fn twin(&self, existing: &Existing) -> Result<ContainerCreateBody, EngineError> {
+        let id = &existing.id;
+        let details = inspect(&self.docker, id).await?;
+        let config = serde_json::to_value(details.config.unwrap_or_default())
+            .map_err(|err| EngineError(format!("reading container {id}: {err}")))?;
+        let mut body: ContainerCreateBody = serde_json::from_value(config)
+            .map_err(|err| EngineError(format!("reading container {id}: {err}")))?;
+        // Its own host name (the new container id), so instances stay distinguishable.
+        body.hostname = None;
+        body.mac_address = None;
+        body.host_config = details.host_config;
+        Ok(body)
+    }
+
+    async fn image_labels(
+        &self,
+        _app: &str,
+        spec: &AppSpec,
+    ) -> Result<Option<HashMap<String, String>>, EngineError> {
+        Ok(image_labels(&self.docker, &spec.image).await?)
+    }
+
+    async fn prepare_app(&self, app: &str) -> Result<(), EngineError> {
+        Ok(ensure_network(
+            &self.docker,
+            app,
+            self.config.runtime.traefik_container.as_deref(),
+        )
+        .await?)
+    }
+
+    async fn list(&self, app: &str, settled: bool) -> Result<Vec<Existing>, EngineError> {
+        Ok(if settled {
+            list_settled(&self.docker, self.key(), app).await?
+        } else {
+            list(&self.docker, self.key(), app).await?
+        })
+    }
+
+    async fn instances(&self, app: &str) -> Result<Vec<Instance>, EngineError> {
+        Ok(instances(&self.docker, self.key(), app).await?)
+    }
+
+    async fn start_new(
+        &self,
+        mut wanted: Wanted<ContainerCreateBody>,
+    ) -> Result<String, StartFailure> {
+        if let Some(host_config) = wanted.template.host_config.as_mut() {
+            host_config.restart_policy = Some(no_restart_policy());
+        }
+        create_and_start(&self.docker, &wanted.name, wanted.template).await
+    }
+
+    async fn start_again(&self, id: &str) -> Result<(), EngineError> {
+        Ok(start(&self.docker, id).await?)
+    }
+
+    async fn restart(&self, id: &str) -> Result<(), EngineError> {
+        Ok(self
+            .docker
+            .restart_container(
+                id,
+                Some(bollard::query_parameters::RestartContainerOptions {
+                    t: Some(self.stop_timeout()),
+                    signal: None,
+                }),
+            )
+            .await?)
+    }
+
+    async fn revive(&self, app: &str, id: &str) -> Result<Option<String>, EngineError> {
+        let details = match inspect(&self.docker, id).await {
+            Ok(details) => details,
+            // Retired: removed by the rollout that stopped it.
+            Err(err) if is_not_found(&err) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        let status = details
+            .state
+            .as_ref()
+            .and_then(|s| s.status)
+            .unwrap_or(ContainerStateStatusEnum::EMPTY);
+        if status != ContainerStateStatusEnum::EXITED {
+            return Ok(None);
+        }
+        let labels = details
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        if !is_ours(self.key(), &labels) {
+            return Ok(None);
+        }
+        let canonical = InstanceLabels::parse(&labels)
+            .filter(|instance| instance.app == app)
+            .map(|instance| instance.canonical_name());
+        let name = details.name.unwrap_or_default();
+        let name = name.trim_start_matches('/');
+        // A renamed container is being replaced; only a serving one is brought back.
+        if canonical.as_deref() != Some(name) {
+            return Ok(None);
+        }
+        start(&self.docker, id).await?;
+        Ok(Some(name.to_owned()))
+    }
+
+    async fn rename(&self, id: &str, name: &str) -> Result<(), EngineError> {
+        Ok(rename(&self.docker, id, name).await?)
+    }
+
+    async fn liveness(
+        &self,
+        app: &str,
+        id: &str,
+        needs_health: bool,
+    ) -> Result<Liveness, EngineError> {
+        let details = inspect(&self.docker, id).await?;
+        Ok(liveness(app, &details, needs_health))
+    }
+
+    async fn log_tail(&self, id: &str, lines: usize) -> Vec<String> {
+        log_tail(&self.docker, id, lines).await
+    }
+
+    async fn keep_running(&self, id: &str) -> Result<(), EngineError> {
+        Ok(keep_running(&self.docker, id).await?)
+    }
+
+    async fn mark_draining(&self, id: &str) -> Result<(), EngineError> {
+        mark_draining(&self.docker, id).await.map_err(EngineError)
+    }
+
+    fn open_connections(&self, pid: i64) -> Option<usize> {
+        open_connections(pid, APP_PORT).ok()
+    }
+
+    async fn remove(&self, id: &str) -> Result<(), EngineError> {
+        Ok(remove(&self.docker, id).await?)
+    }
+
+    async fn stop_and_remove(&self, id: &str) -> Result<(), EngineError> {
+        Ok(stop_and_remove(&self.docker, id, self.stop_timeout()).await?)
+    }
+
+    async fn remove_app(&self, app: &str) -> Result<Removed, EngineError> {
+        let containers = list(&self.docker, self.key(), app).await?;
+        let stopped = futures::future::join_all(
+            containers
+                .iter()
+                .map(|c| stop_and_remove(&self.docker, &c.id, self.stop_timeout())),
+        )
+        .await;
+        for result in stopped {
+            result?;
+        }
+        remove_network(&self.docker, app).await?;
+        let images = remove_images(&self.docker, app).await?;
+        Ok(Removed {
+            instances: containers.len(),
+            images,
+        })
+    }
+
+    fn changes(&self) -> BoxStream<'static, Result<InstanceChange, EngineError>> {
+        let mut filters = docker_filters(self.key(), None, None);
+        filters.insert("type".to_owned(), vec!["container".to_owned()]);
+        filters.insert(
+            "event".to_owned(),
+            vec!["die".to_owned(), "destroy".to_owned()],
+        );
+        let key = self.key().clone();
+        self.docker
+            .events(Some(EventsOptions {
+                filters: Some(filters),
+                ..Default::default()
+            }))
+            .filter_map(move |event| {
+                let change = match event {
+                    Err(err) => Some(Err(EngineError::from(err))),
+                    Ok(event) => instance_change(&key, event).map(Ok),
+                };
+                std::future::ready(change)
+            })
+            .boxed()
+    }
+}
+
+/// The change a `die` or `destroy` event tells, if it is about one of the agent's containers.
+fn instance_change(key: &InstanceKey, event: EventMessage) -> Option<InstanceChange> {
+    let actor = event.actor?;
+    let (id, attributes) = (actor.id?, actor.attributes?);
+    // The filter says so already; the key is checked again where it decides.
+    let app = attributes
+        .get(LABEL_APP)
+        .filter(|_| is_ours(key, &attributes))?
+        .clone();
+    Some(InstanceChange {
+        app,
+        id,
+        stopped: event.action.as_deref() == Some("die"),
+    })
 }
 
 #[cfg(test)]

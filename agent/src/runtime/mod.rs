@@ -13,6 +13,7 @@
 pub(crate) mod container;
 mod desired;
 mod docker;
+mod engine;
 mod resources;
 mod rollout;
 mod supervisor;
@@ -41,8 +42,10 @@ use tracing::{info, warn};
 use crate::config::RuntimeConfig;
 use crate::error::{ApiError, Path};
 use crate::state::AgentState;
-pub use container::InstanceKey;
+pub use container::APP_PORT;
 pub use desired::DesiredState;
+pub use docker::DockerEngine;
+use engine::Engine;
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
 
@@ -62,6 +65,8 @@ pub fn routes() -> Router<AgentState> {
 /// One lock per app: rollouts, restarts, convergence and removal of the same app run one at
 /// a time.
 pub struct RuntimeState {
+    /// What runs the instances; everything here talks to it through [`Engine`] only.
+    engine: DockerEngine,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     desired: DesiredState,
     /// Apps with a convergence queued and not yet begun: a burst of events costs one.
@@ -69,8 +74,9 @@ pub struct RuntimeState {
 }
 
 impl RuntimeState {
-    pub fn new(desired: DesiredState) -> RuntimeState {
+    pub fn new(engine: DockerEngine, desired: DesiredState) -> RuntimeState {
         RuntimeState {
+            engine,
             locks: Mutex::default(),
             desired,
             converging: Mutex::default(),
@@ -194,12 +200,11 @@ fn rollout<'a>(
     state: &'a AgentState,
     app: &'a str,
     events: mpsc::Sender<RolloutEvent>,
-) -> Rollout<'a> {
+) -> Rollout<'a, DockerEngine> {
     let config = &state.config.runtime;
     Rollout {
-        docker: &state.docker,
+        engine: &state.runtime.engine,
         config,
-        key: state.config.instance_key(),
         traefik: config.traefik_api.as_deref().map(traefik::TraefikApi::new),
         desired: &state.runtime.desired,
         app,
@@ -288,10 +293,10 @@ async fn list_instances(
     Path(app): Path<AppName>,
 ) -> Result<Json<Vec<Instance>>, ApiError> {
     check_app(&app)?;
-    let from_docker = docker::instances(&state.docker, state.config.instance_key(), &app);
+    let from_engine = state.runtime.engine.instances(&app);
     state
         .instances
-        .read(&app, from_docker)
+        .read(&app, from_engine)
         .await
         .map(Json)
         .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))
@@ -308,28 +313,13 @@ async fn delete_app(
         .desired
         .remove(&app)
         .map_err(|err| ApiError::new(ErrorCode::Internal, err.to_string()))?;
-    let docker_error =
-        |err: bollard::errors::Error| ApiError::new(ErrorCode::Internal, format!("Docker: {err}"));
-    let containers = docker::list(&state.docker, state.config.instance_key(), &app)
+    let removed = state
+        .runtime
+        .engine
+        .remove_app(&app)
         .await
-        .map_err(docker_error)?;
-    let stop_timeout = state.config.runtime.stop_timeout_secs;
-    let stopped = futures::future::join_all(
-        containers
-            .iter()
-            .map(|c| docker::stop_and_remove(&state.docker, &c.id, stop_timeout)),
-    )
-    .await;
-    for result in stopped {
-        result.map_err(docker_error)?;
-    }
-    docker::remove_network(&state.docker, &app)
-        .await
-        .map_err(docker_error)?;
-    let images = docker::remove_images(&state.docker, &app)
-        .await
-        .map_err(docker_error)?;
-    info!(%app, containers = containers.len(), images = images.len(), "app removed");
+        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))?;
+    info!(%app, containers = removed.instances, images = removed.images.len(), "app removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

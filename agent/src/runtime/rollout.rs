@@ -1,38 +1,39 @@
-//! Reconciling an app's containers with its desired state, and restarts, without dropping a
-//! request: new containers start and must become healthy (and, when Traefik's API is known,
-//! routed) before old ones are drained out of Traefik and only then stopped. A new container
-//! that exits or never becomes healthy fails the rollout: the new containers are removed and
+//! Reconciling an app's instances with its desired state, and restarts, without dropping a
+//! request: new instances start and must become healthy (and, when Traefik's API is known,
+//! routed) before old ones are drained out of Traefik and only then stopped. A new instance
+//! that exits or never becomes healthy fails the rollout: every new instance is removed and
 //! the old ones never stopped serving.
 //!
-//! The desired state is saved once the new containers serve and before anyone is told so
+//! The desired state is saved once the new instances serve and before anyone is told so
 //! ([`RolloutEvent::Serving`]): an agent killed before that point converges back to the old
-//! state (the new containers are leftovers), one killed after it converges to the new one (the
-//! old containers are). Either way exactly one release serves. What to start, keep and retire
-//! is decided by [`plan`] and [`converge_plan`], from labels alone; the rest carries it out.
+//! state (the new instances are leftovers), one killed after it converges to the new one (the
+//! old instances are). Either way exactly one release serves. What to start, keep and retire
+//! is decided by [`plan`] and [`converge_plan`], from labels alone; the rest carries it out
+//! through the [`Engine`], all new instances of a change at once ([`START_CONCURRENCY`]).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bollard::Docker;
-use bollard::models::ContainerCreateBody;
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use paas_api::agent::{AppSpec, RolloutEvent};
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
-use super::container::{
-    APP_PORT, InstanceKey, WEB, Wanted, first_routing_label, wanted_containers,
-};
+use super::container::WEB;
 use super::desired::DesiredState;
-use super::docker::{self, Existing, Liveness};
+use super::engine::{Engine, EngineError, Existing, Liveness, StartFailure, Wanted};
 use super::traefik::{TraefikApi, server_url};
 use crate::config::RuntimeConfig;
+use crate::naming::{self, first_routing_label};
 
-/// How often Docker and Traefik are asked whether a change took effect.
+/// How often the engine and Traefik are asked whether a change took effect.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
-/// Log lines of a failing container returned with the failure.
+/// Log lines of a failing instance returned with the failure.
 const FAILURE_LOG_LINES: usize = 30;
+/// New instances being created, started and waited for at the same time: enough for a
+/// scale-up of ten at once, few enough that a hundred do not swamp the engine with polls.
+pub const START_CONCURRENCY: usize = 16;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RolloutError {
@@ -49,35 +50,34 @@ impl RolloutError {
     }
 }
 
-impl From<bollard::errors::Error> for RolloutError {
-    fn from(err: bollard::errors::Error) -> Self {
+impl From<EngineError> for RolloutError {
+    fn from(err: EngineError) -> Self {
         RolloutError::new(format!("Docker: {err}"))
     }
 }
 
 /// Everything a rollout of one app works with.
-pub struct Rollout<'a> {
-    pub docker: &'a Docker,
+pub struct Rollout<'a, E: Engine> {
+    pub engine: &'a E,
     pub config: &'a RuntimeConfig,
-    pub key: &'a InstanceKey,
     pub traefik: Option<TraefikApi>,
     pub desired: &'a DesiredState,
     pub app: &'a str,
     pub events: mpsc::Sender<RolloutEvent>,
 }
 
-/// What to do to go from the containers that exist to the ones wanted.
+/// What to do to go from the instances that exist to the ones wanted.
 #[derive(Debug)]
-pub struct Plan {
+pub struct Plan<T> {
     pub keep: Vec<Existing>,
-    pub start: Vec<Wanted>,
+    pub start: Vec<Wanted<T>>,
     pub retire: Vec<Existing>,
 }
 
-/// For a requested change: a running container with the wanted name and fingerprint stays;
-/// every wanted container without one is started fresh; every other container (a stopped or
+/// For a requested change: a running instance with the wanted name and fingerprint stays;
+/// every wanted instance without one is started fresh; every other instance (a stopped or
 /// crash-looping one included) is retired.
-pub fn plan(app: &str, existing: Vec<Existing>, wanted: Vec<Wanted>) -> Plan {
+pub fn plan<T: Clone>(app: &str, existing: Vec<Existing>, wanted: Vec<Wanted<T>>) -> Plan<T> {
     let converging = converge_plan(app, existing, wanted.clone());
     let (keep, down): (Vec<Existing>, Vec<Existing>) = converging
         .keep
@@ -97,30 +97,34 @@ pub fn plan(app: &str, existing: Vec<Existing>, wanted: Vec<Wanted>) -> Plan {
 }
 
 /// What bringing the app back to its desired state takes, when nobody asked for a change
-/// (the agent started, Docker's events came back, a container died or was removed).
+/// (the agent started, the engine's events came back, an instance died or was removed).
 #[derive(Debug)]
-pub struct Convergence {
-    /// Wanted and running, or being restarted by Docker's restart policy (which is left to
-    /// its own back-off rather than raced).
+pub struct Convergence<T> {
+    /// Wanted and running, or being restarted by the engine's restart policy (which is left
+    /// to its own back-off rather than raced).
     pub keep: Vec<Existing>,
     /// Wanted but stopped (killed, exited): started again in place.
     pub revive: Vec<Existing>,
     /// Wanted and missing (removed): created.
-    pub start: Vec<Wanted>,
+    pub start: Vec<Wanted<T>>,
     /// Not wanted: leftovers of an interrupted rollout, retired once the rest is ready.
     pub retire: Vec<Existing>,
 }
 
-impl Convergence {
+impl<T> Convergence<T> {
     pub fn changes_nothing(&self) -> bool {
         self.revive.is_empty() && self.start.is_empty() && self.retire.is_empty()
     }
 }
 
-/// A container is wanted when it has a wanted name (its canonical one: a renamed container is
+/// An instance is wanted when it has a wanted name (its canonical one: a renamed instance is
 /// being replaced) and that name's fingerprint.
-pub fn converge_plan(app: &str, existing: Vec<Existing>, wanted: Vec<Wanted>) -> Convergence {
-    let mut unmatched: HashMap<String, Wanted> =
+pub fn converge_plan<T: Clone>(
+    app: &str,
+    existing: Vec<Existing>,
+    wanted: Vec<Wanted<T>>,
+) -> Convergence<T> {
+    let mut unmatched: HashMap<String, Wanted<T>> =
         wanted.iter().map(|w| (w.name.clone(), w.clone())).collect();
     let (mut keep, mut revive, mut retire) = (Vec::new(), Vec::new(), Vec::new());
     for container in existing {
@@ -151,7 +155,8 @@ pub fn converge_plan(app: &str, existing: Vec<Existing>, wanted: Vec<Wanted>) ->
     }
 }
 
-/// A container this rollout created.
+/// An instance this rollout created or started again.
+#[derive(Debug, Clone)]
 struct Started {
     process: String,
     index: u32,
@@ -159,7 +164,16 @@ struct Started {
     id: String,
 }
 
-impl Rollout<'_> {
+impl Started {
+    fn label(&self) -> String {
+        format!("{}.{} ({})", self.process, self.index, self.name)
+    }
+}
+
+/// A wait cut short because another instance of the same change failed.
+struct Abandoned;
+
+impl<E: Engine> Rollout<'_, E> {
     async fn say(&self, line: impl Into<String>) {
         // A caller that hung up does not stop the rollout: half-done is worse than unseen.
         let _ = self.events.send(RolloutEvent::Line(line.into())).await;
@@ -174,8 +188,8 @@ impl Rollout<'_> {
                 self.config.busybox.display()
             )));
         }
-        // A missing image fails below, where the container is created.
-        if let Some(labels) = docker::image_labels(self.docker, &spec.image).await?
+        // A missing image fails below, where the instances are created.
+        if let Some(labels) = self.engine.image_labels(self.app, spec).await?
             && let Some(label) = first_routing_label(&labels)
         {
             return Err(RolloutError::new(format!(
@@ -183,14 +197,9 @@ impl Rollout<'_> {
                 spec.image
             )));
         }
-        docker::ensure_network(
-            self.docker,
-            self.app,
-            self.config.traefik_container.as_deref(),
-        )
-        .await?;
-        let existing = docker::list(self.docker, self.key, self.app).await?;
-        let wanted = wanted_containers(self.app, spec, self.config, self.key);
+        self.engine.prepare_app(self.app).await?;
+        let existing = self.engine.list(self.app, false).await?;
+        let wanted = self.engine.wanted(self.app, spec);
         let plan = plan(self.app, existing, wanted);
         if plan.start.is_empty() && plan.retire.is_empty() {
             self.save_desired(spec)?;
@@ -207,25 +216,20 @@ impl Rollout<'_> {
     }
 
     /// Brings the app back to `spec`, its saved desired state, without a request: stopped
-    /// containers start again in place, missing ones are created, and only once all of them
+    /// instances start again in place, missing ones are created, and only once all of them
     /// are ready are the leftovers retired. Routing comes back with them (the app network,
-    /// Traefik's connection to it, the containers' labels).
+    /// Traefik's connection to it, the instances' labels).
     pub async fn converge(&self, spec: &AppSpec) -> Result<(), RolloutError> {
-        docker::ensure_network(
-            self.docker,
-            self.app,
-            self.config.traefik_container.as_deref(),
-        )
-        .await?;
-        let existing = docker::list_settled(self.docker, self.key, self.app).await?;
-        let wanted = wanted_containers(self.app, spec, self.config, self.key);
+        self.engine.prepare_app(self.app).await?;
+        let existing = self.engine.list(self.app, true).await?;
+        let wanted = self.engine.wanted(self.app, spec);
         let convergence = converge_plan(self.app, existing, wanted);
         if convergence.changes_nothing() {
             return Ok(());
         }
         let mut revived = Vec::new();
         for container in convergence.revive {
-            docker::start(self.docker, &container.id).await?;
+            self.engine.start_again(&container.id).await?;
             self.say(format!(
                 "Started {}.{} ({}) again",
                 container.process, container.index, container.name
@@ -248,7 +252,7 @@ impl Rollout<'_> {
             .map_err(|err| RolloutError::new(format!("cannot save the desired state: {err}")))
     }
 
-    /// `POST /v1/apps/{app}/restart`: `web` is replaced by fresh containers with zero
+    /// `POST /v1/apps/{app}/restart`: `web` is replaced by fresh instances with zero
     /// downtime; other process types are restarted in place. Stopped instances are restarted
     /// too, and instances of the desired state that are missing altogether are created.
     pub async fn restart(&self, process: Option<&str>) -> Result<(), RolloutError> {
@@ -257,7 +261,7 @@ impl Rollout<'_> {
             .load(self.app)
             .map_err(|err| RolloutError::new(err.to_string()))?;
         let wanted = desired
-            .map(|spec| wanted_containers(self.app, &spec, self.config, self.key))
+            .map(|spec| self.engine.wanted(self.app, &spec))
             .map(|wanted| {
                 wanted
                     .into_iter()
@@ -266,7 +270,9 @@ impl Rollout<'_> {
             });
         // With a desired state, its instances; without (an app deployed by an agent that kept
         // none), whatever carries a serving name.
-        let targets: Vec<Existing> = docker::list(self.docker, self.key, self.app)
+        let targets: Vec<Existing> = self
+            .engine
+            .list(self.app, false)
             .await?
             .into_iter()
             .filter(|c| c.name == c.canonical_name(self.app))
@@ -277,7 +283,7 @@ impl Rollout<'_> {
                     .is_none_or(|wanted| wanted.iter().any(|w| w.name == c.name))
             })
             .collect();
-        let missing: Vec<Wanted> = wanted
+        let missing: Vec<Wanted<E::Template>> = wanted
             .unwrap_or_default()
             .into_iter()
             .filter(|w| !targets.iter().any(|c| c.name == w.name))
@@ -289,24 +295,11 @@ impl Rollout<'_> {
             }));
         }
         if !missing.is_empty() {
-            docker::ensure_network(
-                self.docker,
-                self.app,
-                self.config.traefik_container.as_deref(),
-            )
-            .await?;
+            self.engine.prepare_app(self.app).await?;
         }
         let (web, others): (Vec<_>, Vec<_>) = targets.into_iter().partition(|c| c.process == WEB);
         for container in &others {
-            self.docker
-                .restart_container(
-                    &container.id,
-                    Some(bollard::query_parameters::RestartContainerOptions {
-                        t: Some(i32::try_from(self.config.stop_timeout_secs).unwrap_or(i32::MAX)),
-                        signal: None,
-                    }),
-                )
-                .await?;
+            self.engine.restart(&container.id).await?;
             self.say(format!(
                 "Restarted {}.{} ({})",
                 container.process, container.index, container.name
@@ -323,24 +316,10 @@ impl Rollout<'_> {
                 index: container.index,
                 name: container.name.clone(),
                 fingerprint: container.fingerprint.clone(),
-                body: self.clone_body(&container.id).await?,
+                template: self.engine.twin(container).await?,
             });
         }
         self.replace(Vec::new(), replacements, web, None).await
-    }
-
-    /// The create body a running container was made from, to start its twin.
-    async fn clone_body(&self, id: &str) -> Result<ContainerCreateBody, RolloutError> {
-        let details = docker::inspect(self.docker, id).await?;
-        let config = serde_json::to_value(details.config.unwrap_or_default())
-            .map_err(|err| RolloutError::new(format!("reading container {id}: {err}")))?;
-        let mut body: ContainerCreateBody = serde_json::from_value(config)
-            .map_err(|err| RolloutError::new(format!("reading container {id}: {err}")))?;
-        // Its own host name (the new container id), so instances stay distinguishable.
-        body.hostname = None;
-        body.mac_address = None;
-        body.host_config = details.host_config;
-        Ok(body)
     }
 
     /// Starts `start`, waits until all of them and `revived` (started again in place) are
@@ -349,22 +328,20 @@ impl Rollout<'_> {
     async fn replace(
         &self,
         revived: Vec<Started>,
-        start: Vec<Wanted>,
+        start: Vec<Wanted<E::Template>>,
         retire: Vec<Existing>,
         commit: Option<&AppSpec>,
     ) -> Result<(), RolloutError> {
-        // A container keeping a wanted name steps aside under a temporary one until retired.
+        // An instance keeping a wanted name steps aside under a temporary one until retired.
         let mut renamed = Vec::new();
         for wanted in &start {
             if let Some(old) = retire.iter().find(|old| old.name == wanted.name) {
-                let temporary =
-                    format!("{}-replaced-{}", old.name, &old.id[..12.min(old.id.len())]);
-                docker::rename(self.docker, &old.id, &temporary).await?;
+                let temporary = naming::replaced_name(&old.name, &old.id);
+                self.engine.rename(&old.id, &temporary).await?;
                 renamed.push((old.id.clone(), old.name.clone()));
             }
         }
-        let mut started = Vec::new();
-        let mut outcome = self.start_all(start, &mut started, &revived).await;
+        let (started, mut outcome) = self.start_all(start, &revived).await;
         if let (Ok(()), Some(spec)) = (&outcome, commit) {
             outcome = self.save_desired(spec);
         }
@@ -377,86 +354,128 @@ impl Rollout<'_> {
         Ok(())
     }
 
+    /// Creates and starts every instance of `start` and waits for each (and for `revived`)
+    /// to be ready and then to keep running, all at once (at most [`START_CONCURRENCY`] at a
+    /// time). The first failure cuts the other waits short; every create that was sent is
+    /// let finish, so what it created is among the instances returned, for [`Self::undo`].
     async fn start_all(
         &self,
-        start: Vec<Wanted>,
-        started: &mut Vec<Started>,
+        start: Vec<Wanted<E::Template>>,
         revived: &[Started],
-    ) -> Result<(), RolloutError> {
-        for mut wanted in start {
-            if let Some(host_config) = wanted.body.host_config.as_mut() {
-                host_config.restart_policy = Some(docker::no_restart_policy());
+    ) -> (Vec<Started>, Result<(), RolloutError>) {
+        let started = Mutex::new(Vec::new());
+        let failure: Mutex<Option<RolloutError>> = Mutex::new(None);
+        let abandoned = AtomicBool::new(false);
+        let slots = Semaphore::new(START_CONCURRENCY);
+        let (started_ref, abandoned, slots) = (&started, &abandoned, &slots);
+        let fail = &|err: RolloutError| {
+            abandoned.store(true, Ordering::SeqCst);
+            failure
+                .lock()
+                .expect("the failure slot is never poisoned")
+                .get_or_insert(err);
+        };
+        let new = start.into_iter().map(|wanted| async move {
+            let _slot = slots
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            if abandoned.load(Ordering::SeqCst) {
+                return;
             }
-            let id = docker::create_and_start(self.docker, &wanted.name, wanted.body)
-                .await
-                .map_err(|err| {
-                    RolloutError::new(format!(
-                        "cannot start {}.{} ({}): {err}",
-                        wanted.process, wanted.index, wanted.name
-                    ))
-                });
-            // Created but not started still has to be cleaned up.
-            let id = match id {
-                Ok(id) => id,
-                Err(err) => {
-                    started.push(Started {
-                        process: wanted.process,
-                        index: wanted.index,
-                        id: wanted.name.clone(),
-                        name: wanted.name,
-                    });
-                    return Err(err);
-                }
-            };
-            started.push(Started {
-                process: wanted.process,
+            let mut instance = Started {
+                process: wanted.process.clone(),
                 index: wanted.index,
-                name: wanted.name,
-                id,
-            });
+                name: wanted.name.clone(),
+                id: wanted.name.clone(),
+            };
+            match self.engine.start_new(wanted).await {
+                Ok(id) => instance.id = id,
+                Err(StartFailure { created, error }) => {
+                    if let Some(id) = created {
+                        instance.id = id;
+                        push(started_ref, instance.clone());
+                    }
+                    fail(RolloutError::new(format!(
+                        "cannot start {}: {error}",
+                        instance.label()
+                    )));
+                    return;
+                }
+            }
+            push(started_ref, instance.clone());
+            if let Err(err) = self.bring_up(&instance, abandoned).await {
+                fail(err);
+            }
+        });
+        let again = revived.iter().map(|instance| async move {
+            if let Err(err) = self.bring_up(instance, abandoned).await {
+                fail(err);
+            }
+        });
+        futures::future::join(
+            futures::future::join_all(new),
+            futures::future::join_all(again),
+        )
+        .await;
+        let started = started.into_inner().expect("never poisoned");
+        match failure.into_inner().expect("never poisoned") {
+            Some(err) => (started, Err(err)),
+            None => (started, Ok(())),
         }
-        let mut waits: FuturesUnordered<_> = started
-            .iter()
-            .chain(revived)
-            .map(|s| self.wait_ready(s))
-            .collect();
-        while let Some(ready) = waits.next().await {
-            self.say(ready?).await;
-        }
-        drop(waits);
-        for container in started.iter().chain(revived) {
-            docker::keep_running(self.docker, &container.id)
-                .await
-                .map_err(|err| {
-                    RolloutError::new(format!(
-                        "cannot set the restart policy of {}: {err}",
-                        container.name
-                    ))
-                })?;
-        }
-        Ok(())
     }
 
-    /// Polls until the container runs (and for `web`: is healthy and routed by Traefik).
-    async fn wait_ready(&self, started: &Started) -> Result<String, RolloutError> {
+    /// Waits until `instance` is ready, then gives it the restart policy of a serving one.
+    /// A failure of its own is returned; an abandoned wait returns `Ok` (the other failure
+    /// is the one that counts).
+    async fn bring_up(
+        &self,
+        instance: &Started,
+        abandoned: &AtomicBool,
+    ) -> Result<(), RolloutError> {
+        match self.wait_ready(instance, abandoned).await? {
+            Err(Abandoned) => return Ok(()),
+            Ok(line) => self.say(line).await,
+        }
+        self.engine.keep_running(&instance.id).await.map_err(|err| {
+            RolloutError::new(format!(
+                "cannot set the restart policy of {}: {err}",
+                instance.name
+            ))
+        })
+    }
+
+    /// Polls until the instance runs (and for `web`: is healthy and routed by Traefik).
+    async fn wait_ready(
+        &self,
+        started: &Started,
+        abandoned: &AtomicBool,
+    ) -> Result<Result<String, Abandoned>, RolloutError> {
         let is_web = started.process == WEB;
         let deadline = Instant::now() + Duration::from_secs(self.config.ready_timeout_secs);
-        let label = format!("{}.{} ({})", started.process, started.index, started.name);
+        let label = started.label();
         let mut last_check = None;
         loop {
-            let details = docker::inspect(self.docker, &started.id).await?;
-            match docker::liveness(self.app, &details, is_web) {
-                Liveness::Up { ip } => {
+            if abandoned.load(Ordering::SeqCst) {
+                return Ok(Err(Abandoned));
+            }
+            match self.engine.liveness(self.app, &started.id, is_web).await? {
+                Liveness::Up { ip, .. } => {
                     if !is_web {
-                        return Ok(format!("Starting {label}… up"));
+                        return Ok(Ok(format!("Starting {label}… up")));
                     }
-                    self.wait_routed(&label, ip.as_deref(), deadline).await?;
-                    return Ok(format!("Starting {label}… healthy"));
+                    if let Err(abandoned) = self
+                        .wait_routed(&label, ip.as_deref(), deadline, abandoned)
+                        .await?
+                    {
+                        return Ok(Err(abandoned));
+                    }
+                    return Ok(Ok(format!("Starting {label}… healthy")));
                 }
                 Liveness::Down { reason } => {
                     return Err(RolloutError {
                         reason: format!("{label} {reason}"),
-                        logs: docker::log_tail(self.docker, &started.id, FAILURE_LOG_LINES).await,
+                        logs: self.engine.log_tail(&started.id, FAILURE_LOG_LINES).await,
                     });
                 }
                 Liveness::Pending { last_check: check } => last_check = check.or(last_check),
@@ -469,7 +488,7 @@ impl Rollout<'_> {
                         self.config.ready_timeout_secs,
                         check.unwrap_or_default()
                     ),
-                    logs: docker::log_tail(self.docker, &started.id, FAILURE_LOG_LINES).await,
+                    logs: self.engine.log_tail(&started.id, FAILURE_LOG_LINES).await,
                 });
             }
             tokio::time::sleep(POLL_INTERVAL).await;
@@ -481,14 +500,18 @@ impl Rollout<'_> {
         label: &str,
         ip: Option<&str>,
         deadline: Instant,
-    ) -> Result<(), RolloutError> {
+        abandoned: &AtomicBool,
+    ) -> Result<Result<(), Abandoned>, RolloutError> {
         let (Some(traefik), Some(ip)) = (&self.traefik, ip) else {
-            return Ok(());
+            return Ok(Ok(()));
         };
         let url = server_url(ip);
         loop {
+            if abandoned.load(Ordering::SeqCst) {
+                return Ok(Err(Abandoned));
+            }
             let last_error = match traefik.servers(self.app).await {
-                Ok(servers) if servers.contains(&url) => return Ok(()),
+                Ok(servers) if servers.contains(&url) => return Ok(Ok(())),
                 Ok(_) => None,
                 Err(err) => Some(err),
             };
@@ -503,9 +526,13 @@ impl Rollout<'_> {
         }
     }
 
+    /// Removes every instance this change created, all at once, and gives the old ones
+    /// their names back.
     async fn undo(&self, started: &[Started], renamed: &[(String, String)]) {
-        for container in started {
-            if let Err(err) = docker::remove(self.docker, &container.id).await {
+        let removed =
+            futures::future::join_all(started.iter().map(|s| self.engine.remove(&s.id))).await;
+        for (container, result) in started.iter().zip(removed) {
+            if let Err(err) = result {
                 self.say(format!(
                     "Warning: could not remove {}: {err}",
                     container.name
@@ -514,7 +541,7 @@ impl Rollout<'_> {
             }
         }
         for (id, name) in renamed {
-            if let Err(err) = docker::rename(self.docker, id, name).await {
+            if let Err(err) = self.engine.rename(id, name).await {
                 self.say(format!(
                     "Warning: could not rename {id} back to {name}: {err}"
                 ))
@@ -523,8 +550,8 @@ impl Rollout<'_> {
         }
     }
 
-    /// Drains and stops the old containers, all at once. A failure here leaves a stray
-    /// container (retired by the next reconcile) while the new ones already serve, so it is a
+    /// Drains and stops the old instances, all at once. A failure here leaves a stray
+    /// instance (retired by the next reconcile) while the new ones already serve, so it is a
     /// warning, not a failed rollout.
     async fn retire_all(&self, retire: Vec<Existing>) {
         let results = futures::future::join_all(retire.iter().map(|old| self.retire(old))).await;
@@ -549,39 +576,36 @@ impl Rollout<'_> {
         if old.running && old.process == WEB {
             self.drain(old).await?;
         }
-        docker::stop_and_remove(self.docker, &old.id, self.config.stop_timeout_secs)
+        self.engine
+            .stop_and_remove(&old.id)
             .await
             .map_err(|err| err.to_string())
     }
 
-    /// Takes a container out of Traefik before it is stopped: its health check starts failing,
-    /// the wait lasts until Traefik (or, without its API, Docker) has let go of it, and then
-    /// until the requests Traefik sent just before are answered.
+    /// Takes an instance out of Traefik before it is stopped: its health check starts
+    /// failing, the wait lasts until Traefik (or, without its API, the engine) has let go of
+    /// it, and then until the requests Traefik sent just before are answered.
     async fn drain(&self, old: &Existing) -> Result<(), String> {
-        let details = docker::inspect(self.docker, &old.id)
-            .await
-            .map_err(|err| err.to_string())?;
-        let ip = match docker::liveness(self.app, &details, true) {
-            Liveness::Up { ip } => ip,
+        let liveness = || self.engine.liveness(self.app, &old.id, true);
+        let (ip, pid) = match liveness().await.map_err(|e| e.to_string())? {
+            Liveness::Up { ip, pid } => (ip, pid),
             // Not healthy, hence not routed already.
             _ => return Ok(()),
         };
-        docker::mark_draining(self.docker, &old.id).await?;
+        self.engine
+            .mark_draining(&old.id)
+            .await
+            .map_err(|e| e.to_string())?;
         let deadline = Instant::now() + Duration::from_secs(self.config.ready_timeout_secs);
         loop {
             let released = match (&self.traefik, &ip) {
                 (Some(traefik), Some(ip)) => {
                     !traefik.servers(self.app).await?.contains(&server_url(ip))
                 }
-                _ => {
-                    let details = docker::inspect(self.docker, &old.id)
-                        .await
-                        .map_err(|err| err.to_string())?;
-                    !matches!(
-                        docker::liveness(self.app, &details, true),
-                        Liveness::Up { .. }
-                    )
-                }
+                _ => !matches!(
+                    liveness().await.map_err(|e| e.to_string())?,
+                    Liveness::Up { .. }
+                ),
             };
             if released {
                 break;
@@ -594,22 +618,21 @@ impl Rollout<'_> {
             }
             tokio::time::sleep(POLL_INTERVAL).await;
         }
-        if let Some(pid) = details
-            .state
-            .and_then(|state| state.pid)
-            .filter(|pid| *pid > 0)
-        {
+        if let Some(pid) = pid {
             self.wait_for_requests(pid).await;
         }
         Ok(())
     }
 
-    /// Polls the container's open connections to the app port until there are none, or until
+    /// Polls the instance's open connections to the app port until there are none, or until
     /// `drain_timeout_secs` (an app keeping idle keep-alive connections open reaches it).
     async fn wait_for_requests(&self, pid: i64) {
         let deadline = Instant::now() + Duration::from_secs(self.config.drain_timeout_secs);
-        // Unreadable (the container is gone, or /proc is hidden): nothing to wait for.
-        while docker::open_connections(pid, APP_PORT).is_ok_and(|open| open > 0)
+        // Unreadable (the instance is gone, or /proc is hidden): nothing to wait for.
+        while self
+            .engine
+            .open_connections(pid)
+            .is_some_and(|open| open > 0)
             && Instant::now() < deadline
         {
             tokio::time::sleep(POLL_INTERVAL).await;
@@ -617,14 +640,23 @@ impl Rollout<'_> {
     }
 }
 
+fn push(started: &Mutex<Vec<Started>>, instance: Started) {
+    started
+        .lock()
+        .expect("the started list is never poisoned")
+        .push(instance);
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
+    use bollard::models::ContainerCreateBody;
     use paas_api::agent::ProcessSpec;
 
-    use super::super::container::test_key;
+    use super::super::container::wanted_containers;
     use super::*;
+    use crate::naming::test_key;
 
     fn spec(release: u32, web: u32, worker: u32) -> AppSpec {
         AppSpec {
@@ -678,7 +710,7 @@ mod tests {
         names
     }
 
-    fn run(existing: Vec<Existing>, desired: &AppSpec) -> Plan {
+    fn run(existing: Vec<Existing>, desired: &AppSpec) -> Plan<ContainerCreateBody> {
         plan(
             "hello",
             existing,
@@ -792,11 +824,288 @@ mod tests {
         assert_eq!(plan.retire.len(), 1);
     }
 
-    fn run_converge(existing: Vec<Existing>, desired: &AppSpec) -> Convergence {
+    fn run_converge(
+        existing: Vec<Existing>,
+        desired: &AppSpec,
+    ) -> Convergence<ContainerCreateBody> {
         converge_plan(
             "hello",
             existing,
             wanted_containers("hello", desired, &RuntimeConfig::default(), &test_key()),
         )
+    }
+
+    /// An engine in memory: instances are names in a table, every new one becomes ready
+    /// after a few polls except those named in `failing`, and creates wait at a barrier
+    /// that only opens once `together` of them are in flight at the same time.
+    #[derive(Default)]
+    struct MemoryEngine {
+        table: Mutex<Table>,
+        failing: Vec<String>,
+        together: Option<tokio::sync::Barrier>,
+    }
+
+    #[derive(Default)]
+    struct Table {
+        instances: Vec<Existing>,
+        created: Vec<String>,
+        removed: Vec<String>,
+        kept_running: Vec<String>,
+        polls: HashMap<String, u32>,
+    }
+
+    impl MemoryEngine {
+        fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+            self.table.lock().unwrap()
+        }
+    }
+
+    impl Engine for MemoryEngine {
+        type Template = ();
+
+        fn wanted(&self, app: &str, spec: &AppSpec) -> Vec<Wanted<()>> {
+            spec.processes
+                .iter()
+                .flat_map(|(process, p)| {
+                    (1..=p.quantity).map(move |index| Wanted {
+                        process: process.to_string(),
+                        index,
+                        name: naming::container_name(app, spec.release, process, index),
+                        fingerprint: spec.image.clone(),
+                        template: (),
+                    })
+                })
+                .collect()
+        }
+
+        async fn twin(&self, _existing: &Existing) -> Result<(), EngineError> {
+            Ok(())
+        }
+
+        async fn image_labels(
+            &self,
+            _app: &str,
+            _spec: &AppSpec,
+        ) -> Result<Option<HashMap<String, String>>, EngineError> {
+            Ok(Some(HashMap::new()))
+        }
+
+        async fn prepare_app(&self, _app: &str) -> Result<(), EngineError> {
+            Ok(())
+        }
+
+        async fn list(&self, _app: &str, _settled: bool) -> Result<Vec<Existing>, EngineError> {
+            Ok(self.table().instances.clone())
+        }
+
+        async fn instances(
+            &self,
+            _app: &str,
+        ) -> Result<Vec<paas_api::agent::Instance>, EngineError> {
+            Ok(Vec::new())
+        }
+
+        async fn start_new(&self, wanted: Wanted<()>) -> Result<String, StartFailure> {
+            if let Some(barrier) = &self.together {
+                tokio::time::timeout(Duration::from_secs(10), barrier.wait())
+                    .await
+                    .map_err(|_| StartFailure {
+                        created: None,
+                        error: EngineError("the creates did not run side by side".into()),
+                    })?;
+            }
+            let id = format!("id-{}", wanted.name);
+            let mut table = self.table();
+            table.created.push(id.clone());
+            table.instances.push(Existing {
+                id: id.clone(),
+                name: wanted.name,
+                process: wanted.process,
+                index: wanted.index,
+                release: 3,
+                fingerprint: wanted.fingerprint,
+                running: true,
+                restarting: false,
+            });
+            Ok(id)
+        }
+
+        async fn start_again(&self, _id: &str) -> Result<(), EngineError> {
+            Ok(())
+        }
+
+        async fn restart(&self, _id: &str) -> Result<(), EngineError> {
+            Ok(())
+        }
+
+        async fn revive(&self, _app: &str, _id: &str) -> Result<Option<String>, EngineError> {
+            Ok(None)
+        }
+
+        async fn rename(&self, _id: &str, _name: &str) -> Result<(), EngineError> {
+            Ok(())
+        }
+
+        async fn liveness(
+            &self,
+            _app: &str,
+            id: &str,
+            _needs_health: bool,
+        ) -> Result<Liveness, EngineError> {
+            if self.failing.iter().any(|name| id == format!("id-{name}")) {
+                return Ok(Liveness::Down {
+                    reason: "exited with code 1".into(),
+                });
+            }
+            let mut table = self.table();
+            let polls = table.polls.entry(id.to_owned()).or_default();
+            *polls += 1;
+            Ok(if *polls < 3 {
+                Liveness::Pending { last_check: None }
+            } else {
+                Liveness::Up {
+                    ip: None,
+                    pid: None,
+                }
+            })
+        }
+
+        async fn log_tail(&self, _id: &str, _lines: usize) -> Vec<String> {
+            vec!["boom".into()]
+        }
+
+        async fn keep_running(&self, id: &str) -> Result<(), EngineError> {
+            self.table().kept_running.push(id.to_owned());
+            Ok(())
+        }
+
+        async fn mark_draining(&self, _id: &str) -> Result<(), EngineError> {
+            Ok(())
+        }
+
+        fn open_connections(&self, _pid: i64) -> Option<usize> {
+            None
+        }
+
+        async fn remove(&self, id: &str) -> Result<(), EngineError> {
+            let mut table = self.table();
+            table.removed.push(id.to_owned());
+            table.instances.retain(|i| i.id != id);
+            Ok(())
+        }
+
+        async fn stop_and_remove(&self, id: &str) -> Result<(), EngineError> {
+            self.remove(id).await
+        }
+
+        async fn remove_app(
+            &self,
+            _app: &str,
+        ) -> Result<super::super::engine::Removed, EngineError> {
+            Ok(Default::default())
+        }
+
+        fn changes(
+            &self,
+        ) -> futures::stream::BoxStream<
+            'static,
+            Result<super::super::engine::InstanceChange, EngineError>,
+        > {
+            Box::pin(futures::stream::empty())
+        }
+    }
+
+    /// Applies `spec` with `engine` after a first rollout of `before`, and what it said.
+    async fn scale(
+        engine: &MemoryEngine,
+        before: &AppSpec,
+        spec: &AppSpec,
+    ) -> (Result<(), RolloutError>, DesiredState, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let busybox = dir.path().join("busybox");
+        std::fs::write(&busybox, "").unwrap();
+        let config = RuntimeConfig {
+            busybox,
+            ..RuntimeConfig::default()
+        };
+        let desired = DesiredState::open(dir.path()).unwrap();
+        engine.table().instances = engine
+            .wanted("hello", before)
+            .into_iter()
+            .map(|w| Existing {
+                id: format!("id-{}", w.name),
+                name: w.name,
+                process: w.process,
+                index: w.index,
+                release: before.release,
+                fingerprint: w.fingerprint,
+                running: true,
+                restarting: false,
+            })
+            .collect();
+        desired.save("hello", before).unwrap();
+        let (events, mut receiver) = mpsc::channel(256);
+        let drained = tokio::spawn(async move { while receiver.recv().await.is_some() {} });
+        let rollout = Rollout {
+            engine,
+            config: &config,
+            traefik: None,
+            desired: &desired,
+            app: "hello",
+            events,
+        };
+        let outcome = rollout.apply(spec).await;
+        drop(rollout);
+        drained.await.unwrap();
+        (outcome, desired, dir)
+    }
+
+    #[tokio::test]
+    async fn a_scale_up_starts_every_new_instance_at_once() {
+        let engine = MemoryEngine {
+            together: Some(tokio::sync::Barrier::new(9)),
+            ..MemoryEngine::default()
+        };
+        let (outcome, desired, _dir) = scale(&engine, &spec(3, 1, 0), &spec(3, 10, 0)).await;
+        // Created one after another, the first create would wait at the barrier for ever.
+        outcome.unwrap();
+        let table = engine.table();
+        assert_eq!(table.created.len(), 9);
+        assert!(table.removed.is_empty());
+        let mut kept = table.kept_running.clone();
+        kept.sort();
+        let mut created = table.created.clone();
+        created.sort();
+        assert_eq!(kept, created, "every new instance keeps running");
+        assert_eq!(desired.load("hello").unwrap(), Some(spec(3, 10, 0)));
+    }
+
+    #[tokio::test]
+    async fn one_failing_instance_undoes_the_whole_scale() {
+        let engine = MemoryEngine {
+            failing: vec![naming::container_name("hello", 3, "web", 6)],
+            ..MemoryEngine::default()
+        };
+        let (outcome, desired, _dir) = scale(&engine, &spec(3, 1, 0), &spec(3, 10, 0)).await;
+        let err = outcome.unwrap_err();
+        assert_eq!(err.reason, "web.6 (paas-hello-v3-web-6) exited with code 1");
+        assert_eq!(err.logs, ["boom"]);
+        let table = engine.table();
+        let mut removed = table.removed.clone();
+        removed.sort();
+        let mut created = table.created.clone();
+        created.sort();
+        assert!(!created.is_empty());
+        assert_eq!(removed, created, "every started instance is removed again");
+        assert_eq!(
+            table
+                .instances
+                .iter()
+                .map(|i| i.name.as_str())
+                .collect::<Vec<_>>(),
+            ["paas-hello-v3-web-1"],
+            "the instance from before still runs"
+        );
+        assert_eq!(desired.load("hello").unwrap(), Some(spec(3, 1, 0)));
     }
 }

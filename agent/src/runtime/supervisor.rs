@@ -19,16 +19,10 @@
 
 use std::time::Duration;
 
-use bollard::models::ContainerStateStatusEnum;
-use bollard::query_parameters::EventsOptions;
 use futures::StreamExt;
 use tracing::{info, warn};
 
-use super::container::{
-    LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, container_name, docker_filters, is_ours,
-    parse_release_label,
-};
-use super::docker;
+use super::engine::Engine;
 use crate::state::AgentState;
 
 /// Pause before subscribing again after the event stream broke (e.g. dockerd restarting).
@@ -37,36 +31,15 @@ const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(1);
 /// Runs for the life of the agent.
 pub async fn supervise(state: AgentState) {
     loop {
-        let mut filters = docker_filters(state.config.instance_key(), None, None);
-        filters.insert("type".to_owned(), vec!["container".to_owned()]);
-        filters.insert(
-            "event".to_owned(),
-            vec!["die".to_owned(), "destroy".to_owned()],
-        );
-        let mut events = state.docker.events(Some(EventsOptions {
-            filters: Some(filters),
-            ..Default::default()
-        }));
+        let mut changes = state.runtime.engine.changes();
         super::converge_all(&state);
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(event) => {
-                    let Some(actor) = event.actor else { continue };
-                    let (Some(id), Some(attributes)) = (actor.id, actor.attributes) else {
-                        continue;
-                    };
-                    // The filter says so already; the key is checked again where it decides.
-                    let Some(app) = attributes
-                        .get(LABEL_APP)
-                        .filter(|_| is_ours(state.config.instance_key(), &attributes))
-                        .cloned()
-                    else {
-                        continue;
-                    };
-                    if super::has_desired_state(&state, &app) {
-                        super::converge_soon(&state, &app);
-                    } else if event.action.as_deref() == Some("die") {
-                        tokio::spawn(revive(state.clone(), app, id));
+        while let Some(change) = changes.next().await {
+            match change {
+                Ok(change) => {
+                    if super::has_desired_state(&state, &change.app) {
+                        super::converge_soon(&state, &change.app);
+                    } else if change.stopped {
+                        tokio::spawn(revive(state.clone(), change.app, change.id));
                     }
                 }
                 Err(err) => {
@@ -79,57 +52,15 @@ pub async fn supervise(state: AgentState) {
     }
 }
 
-/// Starts `id` again if it is an app container that stopped outside a rollout and that
-/// Docker's restart policy will not bring back.
+/// Starts `id` again if it is an app instance that stopped outside a rollout and that the
+/// engine's restart policy will not bring back.
 async fn revive(state: AgentState, app: String, id: String) {
     let _guard = state.runtime.lock(&app).await;
-    let details = match docker::inspect(&state.docker, &id).await {
-        Ok(details) => details,
-        // Retired: removed by the rollout that stopped it.
-        Err(err) if docker::is_not_found(&err) => return,
-        Err(err) => {
-            warn!(%app, %id, error = %err, "cannot inspect a stopped container");
-            return;
+    match state.runtime.engine.revive(&app, &id).await {
+        Ok(Some(name)) => {
+            info!(%app, %name, "started again after it was stopped outside a rollout")
         }
-    };
-    let status = details
-        .state
-        .as_ref()
-        .and_then(|s| s.status)
-        .unwrap_or(ContainerStateStatusEnum::EMPTY);
-    if status != ContainerStateStatusEnum::EXITED {
-        return;
-    }
-    let labels = details
-        .config
-        .as_ref()
-        .and_then(|c| c.labels.clone())
-        .unwrap_or_default();
-    if !is_ours(state.config.instance_key(), &labels) {
-        return;
-    }
-    let canonical = (|| {
-        Some(container_name(
-            &app,
-            parse_release_label(labels.get(LABEL_RELEASE)?)?,
-            labels.get(LABEL_PROCESS)?,
-            labels.get(LABEL_INDEX)?.parse().ok()?,
-        ))
-    })();
-    let name = details.name.unwrap_or_default();
-    // A renamed container is being replaced; only a serving one is brought back.
-    if canonical.as_deref() != Some(name.trim_start_matches('/')) {
-        return;
-    }
-    match state
-        .docker
-        .start_container(
-            &id,
-            None::<bollard::query_parameters::StartContainerOptions>,
-        )
-        .await
-    {
-        Ok(()) => info!(%app, %name, "started again after it was stopped outside a rollout"),
-        Err(err) => warn!(%app, %name, error = %err, "cannot start a stopped container again"),
+        Ok(None) => {}
+        Err(err) => warn!(%app, %id, error = %err, "cannot start a stopped container again"),
     }
 }

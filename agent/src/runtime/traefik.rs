@@ -5,7 +5,8 @@ use std::collections::HashSet;
 
 use serde::Deserialize;
 
-use super::container::{APP_PORT, router_name};
+use super::container::APP_PORT;
+use crate::naming::traefik::service_api_name;
 
 #[derive(Clone)]
 pub struct TraefikApi {
@@ -44,11 +45,7 @@ impl TraefikApi {
     /// The server URLs of the app's service (`http://<ip>:5000`); none when the service is
     /// absent (no routable container).
     pub async fn servers(&self, app: &str) -> Result<HashSet<String>, String> {
-        let url = format!(
-            "{}/api/http/services/{}@docker",
-            self.base,
-            router_name(app)
-        );
+        let url = format!("{}/api/http/services/{}", self.base, service_api_name(app));
         let response = self
             .client
             .get(&url)

@@ -1,0 +1,113 @@
+//! Every name the agent gives a Docker object, built and read back here and nowhere else:
+//! image tags (`paas/<app>:v<N>`), container names (`paas-<app>-v<N>-<process>-<i>`), the app
+//! network (`paas-app-<app>`), the pack cache volume, the labels on images and containers
+//! ([`labels`]: paas's own bookkeeping and the instance key) and Traefik's router, service and
+//! middleware labels ([`traefik`]). gitd never sees any of these: it sends app names and
+//! release numbers, and the agent names what they become.
+
+pub mod labels;
+pub mod traefik;
+
+#[cfg(test)]
+pub use labels::LABEL_INSTANCE;
+#[cfg(test)]
+pub(crate) use labels::test_key;
+pub use labels::{
+    InstanceKey, LABEL_APP, LABEL_COMMIT, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE,
+    PAAS_LABEL_PREFIX, TRAEFIK_LABEL_PREFIX, docker_filters, first_routing_label, has_prefix,
+    is_ours, label_filters, release_label,
+};
+
+/// Repository of every image the agent builds for an app.
+pub fn image_repository(app: &str) -> String {
+    format!("paas/{app}")
+}
+
+/// The tag of the image built for `release` of `app`; later releases (config changes,
+/// rollbacks) run it again under their own number.
+pub fn image_tag(app: &str, release: u32) -> String {
+    format!("{}:v{release}", image_repository(app))
+}
+
+/// `paas/<app>:v<N>` → (`<app>`, N): the tags [`image_tag`] gives, and nothing else.
+pub fn parse_image_tag(tag: &str) -> Option<(&str, u32)> {
+    let (app, number) = split_image_tag(tag)?;
+    Some((app, number.parse().ok()?))
+}
+
+/// `paas/<app>:v<digits>` → `<app>`: whose release a tag names, however large its number
+/// (a build naming another app's release by a tag no release has is still refused).
+pub fn image_tag_owner(tag: &str) -> Option<&str> {
+    split_image_tag(tag).map(|(app, _)| app)
+}
+
+fn split_image_tag(tag: &str) -> Option<(&str, &str)> {
+    let rest = tag.strip_prefix("paas/")?;
+    let (app, version) = rest.split_once(':')?;
+    let number = version.strip_prefix('v')?;
+    let well_formed = !app.is_empty()
+        && !app.contains('/')
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit());
+    well_formed.then_some((app, number))
+}
+
+/// The container of one process type and index of one release.
+pub fn container_name(app: &str, release: u32, process: &str, index: u32) -> String {
+    format!("paas-{app}-v{release}-{process}-{index}")
+}
+
+/// The name a container steps aside under while a new one takes its name, until it is
+/// retired: unique per container, and never a canonical [`container_name`].
+pub fn replaced_name(name: &str, id: &str) -> String {
+    format!("{name}-replaced-{}", &id[..12.min(id.len())])
+}
+
+/// The app's own bridge network: Docker keeps bridge networks apart, so apps cannot reach
+/// each other, while Traefik on the host reaches every one.
+pub fn network_name(app: &str) -> String {
+    format!("paas-app-{app}")
+}
+
+/// The volume pack keeps an app's build cache in.
+pub fn pack_cache_volume(app: &str) -> String {
+    format!("paas-pack-cache-{app}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_tags_round_trip_and_nothing_else_parses() {
+        assert_eq!(image_tag("hello", 3), "paas/hello:v3");
+        assert_eq!(
+            parse_image_tag(&image_tag("hello", 12)),
+            Some(("hello", 12))
+        );
+        for other in [
+            "paas/busybox:latest",
+            "paas/x:v",
+            "paas/x:12",
+            "paas/a/b:v1",
+            "paas/:v1",
+            "other/x:v1",
+            "paas/x:v1x",
+        ] {
+            assert_eq!(parse_image_tag(other), None, "{other}");
+            assert_eq!(image_tag_owner(other), None, "{other}");
+        }
+        assert_eq!(image_tag_owner("paas/x:v99999999999"), Some("x"));
+        assert_eq!(parse_image_tag("paas/x:v99999999999"), None);
+    }
+
+    #[test]
+    fn container_and_network_names() {
+        assert_eq!(container_name("hello", 3, "web", 2), "paas-hello-v3-web-2");
+        assert_eq!(network_name("hello"), "paas-app-hello");
+        assert_eq!(pack_cache_volume("hello"), "paas-pack-cache-hello");
+        let replaced = replaced_name("paas-hello-v3-web-2", "0123456789abcdef0123");
+        assert_eq!(replaced, "paas-hello-v3-web-2-replaced-0123456789ab");
+        assert_eq!(replaced_name("x", "ab"), "x-replaced-ab");
+    }
+}
