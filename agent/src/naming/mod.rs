@@ -9,14 +9,13 @@ pub mod labels;
 pub mod traefik;
 
 #[cfg(test)]
-pub use labels::LABEL_INSTANCE;
-#[cfg(test)]
 pub(crate) use labels::test_key;
 pub use labels::{
-    InstanceKey, LABEL_APP, LABEL_COMMIT, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE,
-    PAAS_LABEL_PREFIX, TRAEFIK_LABEL_PREFIX, docker_filters, first_routing_label, has_prefix,
-    is_ours, label_filters, release_label,
+    InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, PAAS_LABEL_PREFIX, TRAEFIK_LABEL_PREFIX,
+    docker_filters, first_routing_label, has_prefix, is_ours, label_filters, release_label,
 };
+#[cfg(test)]
+pub use labels::{LABEL_INSTANCE, LABEL_RELEASE};
 
 /// Repository of every image the agent builds for an app.
 pub fn image_repository(app: &str) -> String {
