@@ -73,8 +73,15 @@ pub struct RuntimeConfig {
     /// A Traefik running as a container: it is connected to every app network so it can reach
     /// the apps (a Traefik on the host reaches them without this).
     pub traefik_container: Option<String>,
-    /// Memory limit of every app container.
+    /// Memory limit of an app container whose process type was given none (`paas ps:resize`).
     pub memory_limit_mb: u64,
+    /// The most memory `paas ps:resize` may give one container.
+    pub max_memory_mb: u64,
+    /// CPU limit (e.g. `"0.5"`) of a container whose process type was given none; unset: no
+    /// CPU quota, only the `cpu_shares` weight.
+    pub default_cpus: Option<paas_api::resources::Cpus>,
+    /// The most CPUs `paas ps:resize` may give one container [default: the host's CPU count].
+    pub max_cpus: Option<paas_api::resources::Cpus>,
     /// Path `web` containers must answer on, unless the app names its own.
     pub health_path: String,
     /// Docker health probe interval for `web` containers: readiness latency against the CPU of
@@ -106,6 +113,9 @@ impl Default for RuntimeConfig {
             traefik_api: None,
             traefik_container: None,
             memory_limit_mb: 512,
+            max_memory_mb: 4096,
+            default_cpus: None,
+            max_cpus: None,
             health_path: "/".to_owned(),
             health_interval_ms: 500,
             ready_timeout_secs: 60,

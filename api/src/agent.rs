@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::names::{HealthPath, ProcessType};
+use crate::resources::{Cpus, Memory, ProcessResources};
 use crate::types::InstanceState;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,6 +116,10 @@ pub struct ProcessSpec {
     pub command: Option<String>,
     /// How many containers of this type should run (0..=100).
     pub quantity: u32,
+    /// Its memory and CPU limits; what is not given is the agent's default, and the agent
+    /// refuses sizes above its maximums.
+    #[serde(default, skip_serializing_if = "ProcessResources::is_default")]
+    pub resources: ProcessResources,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +156,14 @@ pub struct Instance {
     /// Docker's state and health, in Heroku's words.
     pub state: InstanceState,
     pub started_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The memory and CPU limits the container runs with (`None`: unlimited).
+    #[serde(default)]
+    pub memory: Option<Memory>,
+    #[serde(default)]
+    pub cpus: Option<Cpus>,
+    /// The kernel's OOM killer ended its last run (Docker's `State.OOMKilled`).
+    #[serde(default)]
+    pub out_of_memory: bool,
 }
 
 // Logs and images

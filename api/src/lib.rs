@@ -14,6 +14,7 @@ pub mod git_command;
 pub mod names;
 pub mod oneoff;
 pub mod procfile;
+pub mod resources;
 pub mod types;
 
 pub use domains::{DomainError, DomainName};

@@ -27,6 +27,8 @@
 //! | `GET /v1/apps/{app}/domains`, `POST …`, `DELETE …/{hostname}` | [`AddDomainRequest`] → [`Domain`], once routed |
 //! | `GET /v1/apps/{app}/features` | → `Vec<`[`AppFeature`]`>` |
 //! | `PATCH /v1/apps/{app}/features/{feature}` | [`FeatureUpdate`] → [`AppFeature`], once the app runs with it |
+//! | `GET /v1/apps/{app}/resources` | → `Vec<`[`ProcessSize`](crate::resources::ProcessSize)`>` |
+//! | `PATCH /v1/apps/{app}/resources` | [`ResizeRequest`](crate::resources::ResizeRequest) → [`Release`] (the new one), once it runs |
 
 use std::collections::BTreeMap;
 
@@ -36,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::domains::DomainName;
 use crate::formation::ScaleChanges;
 use crate::names::{AppName, ConfigKey, ProcessType, Username};
+use crate::resources::{Cpus, Memory, Resources};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginRequest {
@@ -191,6 +194,9 @@ pub struct Release {
     /// Process types and their commands (from the Procfile, or `web` = the image's command).
     pub processes: BTreeMap<ProcessType, Option<String>>,
     pub config: BTreeMap<ConfigKey, String>,
+    /// The sizes process types were given (`paas ps:resize`); the others get the host's.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: Resources,
 }
 
 /// One process type of an app: how many instances run, and the command they run (`None`: the
@@ -253,6 +259,17 @@ pub struct ProcessInstance {
     pub since: Option<DateTime<Utc>>,
     /// The Docker container's name.
     pub container: String,
+    /// The limits it runs with (`None`: unlimited).
+    #[serde(default)]
+    pub memory: Option<Memory>,
+    #[serde(default)]
+    pub cpus: Option<Cpus>,
+    /// Its last run ended by the kernel's OOM killer: `paas ps` says `crashed (out of memory)`.
+    #[serde(default)]
+    pub out_of_memory: bool,
+    /// The command of its process type in the current release (`None`: the image's own).
+    #[serde(default)]
+    pub command: Option<String>,
 }
 
 /// Where a log line comes from: the app's own output, or the platform.

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use paas_api::formation::ScaleChanges;
+use paas_api::resources::{ProcessSize, ResizeRequest};
 use paas_api::types::{
     AddCollaboratorRequest, AddDomainRequest, AddKeyRequest, App, AppFeature, Collaborator,
     ConfigUpdate, ConfigUpdated, ConfigVars, CreateAppRequest, CreateUserRequest, Domain, Feature,
@@ -426,6 +427,18 @@ impl Client {
                 self.url(&["apps", app, "features", feature.name()]),
             )
             .json(&FeatureUpdate { enabled }),
+        )
+    }
+
+    pub fn sizes(&self, app: &AppName) -> Result<Vec<ProcessSize>, ClientError> {
+        self.get(&["apps", app, "resources"])
+    }
+
+    /// Answers once the app runs with the new sizes; returns the release that made them.
+    pub fn resize(&self, app: &AppName, request: &ResizeRequest) -> Result<Release, ClientError> {
+        self.call(
+            self.request(Method::PATCH, self.url(&["apps", app, "resources"]))
+                .json(request),
         )
     }
 

@@ -18,7 +18,8 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use commands::{
-    access, apps, auth, config_vars, domains, features, keys, logs, open, ps, releases, users,
+    access, apps, auth, config_vars, domains, features, keys, logs, open, ps, releases, resize,
+    users,
 };
 
 #[derive(Debug, Parser)]
@@ -146,6 +147,10 @@ pub enum Command {
     /// Restart an app's processes (web without downtime)
     #[command(name = "restart", visible_alias = "ps:restart")]
     Restart(ps::RestartArgs),
+    /// Set the memory and CPU limits of a process type (--memory 256M --cpus 0.5; makes a
+    /// new release), or list them
+    #[command(name = "ps:resize")]
+    Resize(resize::ResizeArgs),
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }

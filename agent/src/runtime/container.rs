@@ -14,10 +14,12 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::engine::Wanted;
+use super::resources::{Limits, limits};
 use crate::config::RuntimeConfig;
 use crate::naming::labels::InstanceLabels;
 use crate::naming::traefik::traefik_labels;
 use crate::naming::{self, InstanceKey, release_label};
+use paas_api::resources::Cpus;
 
 /// Every app process listens here (`PORT`); Traefik and the health check use it.
 pub const APP_PORT: u16 = 5000;
@@ -106,6 +108,9 @@ struct Fingerprinted<'a> {
     tls: Option<(&'a str, &'a str)>,
     health_path: Option<String>,
     memory_limit_mb: u64,
+    /// Absent without a CPU limit, so fingerprints from before CPU limits existed still match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<paas_api::resources::Cpus>,
     health_interval_ms: u64,
     busybox: &'a std::path::Path,
     hardening: Hardening<'a>,
@@ -126,6 +131,7 @@ pub fn fingerprint(app: &str, spec: &AppSpec, process: &str, config: &RuntimeCon
         .processes
         .get(process)
         .and_then(|p| p.command.as_deref());
+    let limits = process_limits(spec, process, config);
     let fingerprinted = Fingerprinted {
         image: &spec.image,
         env: environment(app, spec, process),
@@ -142,7 +148,8 @@ pub fn fingerprint(app: &str, spec: &AppSpec, process: &str, config: &RuntimeCon
             .filter(|_| is_web)
             .map(|resolver| (resolver, config.traefik_tls_entrypoint.as_str())),
         health_path: is_web.then(|| health_path(spec, config).to_owned()),
-        memory_limit_mb: config.memory_limit_mb,
+        memory_limit_mb: limits.memory_mb,
+        cpus: limits.cpus,
         health_interval_ms: config.health_interval_ms,
         busybox: &config.busybox,
         hardening: Hardening {
@@ -176,6 +183,16 @@ pub fn hostnames(app: &str, spec: &AppSpec, config: &RuntimeConfig) -> Vec<Strin
     hosts
 }
 
+/// The memory and CPU limits of `process`'s containers.
+fn process_limits(spec: &AppSpec, process: &str, config: &RuntimeConfig) -> Limits {
+    let resources = spec
+        .processes
+        .get(process)
+        .map(|p| p.resources)
+        .unwrap_or_default();
+    limits(&resources, config)
+}
+
 pub fn health_path<'a>(spec: &'a AppSpec, config: &'a RuntimeConfig) -> &'a str {
     spec.health_check_path
         .as_deref()
@@ -195,8 +212,8 @@ fn create_body(
     if is_web {
         labels.extend(traefik_labels(app, &hostnames(app, spec, config), config));
     }
-    let memory =
-        i64::try_from(config.memory_limit_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
+    let limits = process_limits(spec, process, config);
+    let memory = limits.memory_bytes();
     let host_config = HostConfig {
         network_mode: Some(naming::network_name(app)),
         // What the container keeps once it serves; a rollout starts it without one first.
@@ -215,6 +232,7 @@ fn create_body(
         cap_add: Some(CAPABILITIES.iter().map(|&cap| cap.to_owned()).collect()),
         pids_limit: Some(config.pids_limit),
         cpu_shares: Some(config.cpu_shares),
+        nano_cpus: limits.cpus.map(Cpus::nanos),
         // The health check and the drain marker need only /tmp, which stays writable.
         readonly_rootfs: spec.container.read_only_root_fs.then_some(true),
         tmpfs: spec
@@ -302,6 +320,7 @@ fn health_check(path: &str, config: &RuntimeConfig) -> HealthConfig {
 #[cfg(test)]
 mod tests {
     use paas_api::agent::ProcessSpec;
+    use paas_api::resources::ProcessResources;
 
     use super::*;
     use crate::naming::labels::{
@@ -322,6 +341,7 @@ mod tests {
                     ProcessSpec {
                         command: None,
                         quantity: 2,
+                        resources: Default::default(),
                     },
                 ),
                 (
@@ -329,6 +349,7 @@ mod tests {
                     ProcessSpec {
                         command: Some("./work --hard".into()),
                         quantity: 1,
+                        resources: Default::default(),
                     },
                 ),
             ]),
@@ -506,6 +527,47 @@ mod tests {
         assert_eq!(logs.typ.as_deref(), Some("json-file"));
         assert!(logs.config.unwrap().contains_key("max-size"));
         assert_eq!(host.binds.unwrap(), ["/bin/busybox:/.paas/busybox:ro"]);
+        assert_eq!(host.nano_cpus, None, "no CPU quota by default");
+    }
+
+    #[test]
+    fn a_resized_process_gets_its_own_limits_and_a_new_fingerprint() {
+        let config = RuntimeConfig::default();
+        let mut sized = spec();
+        sized.processes.get_mut("web").unwrap().resources = ProcessResources {
+            memory: Some("256M".parse().unwrap()),
+            cpus: Some("0.5".parse().unwrap()),
+        };
+        let wanted = wanted_containers("hello", &sized, &config, &test_key());
+        let web = wanted.iter().find(|w| w.process == "web").unwrap();
+        let host = web.template.host_config.clone().unwrap();
+        assert_eq!(host.memory, Some(256 * 1024 * 1024));
+        assert_eq!(host.memory_swap, Some(256 * 1024 * 1024));
+        assert_eq!(host.nano_cpus, Some(500_000_000));
+        let worker = wanted.iter().find(|w| w.process == "worker").unwrap();
+        let host = worker.template.host_config.clone().unwrap();
+        assert_eq!(
+            host.memory,
+            Some(512 * 1024 * 1024),
+            "others keep the default"
+        );
+        assert_ne!(
+            fingerprint("hello", &sized, "web", &config),
+            fingerprint("hello", &spec(), "web", &config)
+        );
+        assert_eq!(
+            fingerprint("hello", &sized, "worker", &config),
+            fingerprint("hello", &spec(), "worker", &config)
+        );
+        let defaults = RuntimeConfig {
+            default_cpus: Some("1".parse().unwrap()),
+            ..RuntimeConfig::default()
+        };
+        let wanted = wanted_containers("hello", &spec(), &defaults, &test_key());
+        assert_eq!(
+            wanted[0].template.host_config.clone().unwrap().nano_cpus,
+            Some(1_000_000_000)
+        );
     }
 
     #[test]

@@ -132,6 +132,7 @@ mod tests {
                 ProcessSpec {
                     command: None,
                     quantity: 2,
+                    resources: Default::default(),
                 },
             )]),
             domains: vec!["www.example.com".into()],

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use paas_api::agent::{AppSpec, Instance};
+use paas_api::resources::{Cpus, Memory};
 use paas_api::types::InstanceState;
 
 use super::container::{APP_PORT, BUSYBOX_IN_CONTAINER, DRAIN_MARKER, wanted_containers};
@@ -136,6 +137,7 @@ async fn instances(
         let Ok(process) = existing.process.parse() else {
             continue;
         };
+        let host = details.host_config.unwrap_or_default();
         let state = details.state.unwrap_or_default();
         instances.push(Instance {
             process,
@@ -150,6 +152,16 @@ async fn instances(
                 .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
                 .map(|at| at.with_timezone(&Utc))
                 .filter(|_| state.running == Some(true)),
+            memory: host
+                .memory
+                .filter(|bytes| *bytes > 0)
+                .and_then(|bytes| Memory::from_mb(bytes.unsigned_abs() / (1024 * 1024)).ok()),
+            cpus: host
+                .nano_cpus
+                .filter(|nanos| *nanos > 0)
+                .and_then(|nanos| u32::try_from(nanos / 1_000_000).ok())
+                .and_then(|millis| Cpus::from_millis(millis).ok()),
+            out_of_memory: state.oom_killed == Some(true),
         });
     }
     Ok(instances)

@@ -14,6 +14,7 @@ pub(crate) mod container;
 mod desired;
 mod docker;
 mod engine;
+mod resources;
 mod rollout;
 mod supervisor;
 mod traefik;
@@ -192,7 +193,7 @@ pub fn check_config(config: &RuntimeConfig) -> Result<(), String> {
     if config.memory_limit_mb < 6 {
         return Err("runtime.memory_limit_mb must be at least 6".to_owned());
     }
-    Ok(())
+    resources::check_config(config)
 }
 
 fn rollout<'a>(
@@ -261,6 +262,7 @@ async fn put_app(
 ) -> Result<Response, ApiError> {
     let spec: AppSpec = parse_json(&body, "app spec")?;
     validate_spec(&app, &spec)?;
+    resources::check(&spec, &state.config.runtime).map_err(invalid)?;
     info!(%app, release = spec.release, "rollout requested");
     Ok(stream_rollout(
         state,
@@ -409,6 +411,7 @@ mod tests {
                 ProcessSpec {
                     command: None,
                     quantity: 1,
+                    resources: Default::default(),
                 },
             )]),
             domains: vec!["www.example.com".into()],

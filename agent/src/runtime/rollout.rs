@@ -669,6 +669,7 @@ mod tests {
                     ProcessSpec {
                         command: None,
                         quantity: web,
+                        resources: Default::default(),
                     },
                 ),
                 (
@@ -676,6 +677,7 @@ mod tests {
                     ProcessSpec {
                         command: Some("work".into()),
                         quantity: worker,
+                        resources: Default::default(),
                     },
                 ),
             ]),

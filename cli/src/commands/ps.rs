@@ -9,10 +9,11 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use paas_api::ProcessType;
 use paas_api::formation::parse_scale_args;
-use paas_api::types::{Formation, ProcessInstance};
+use paas_api::resources::describe;
+use paas_api::types::{Formation, InstanceState, ProcessInstance};
 
 use super::Context;
-use crate::output::{Style, print_json, word_list};
+use crate::output::{Style, print_json, tenant_text, word_list};
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -74,7 +75,7 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
         if !out.is_empty() {
             out.push('\n');
         }
-        out.push_str(&style.header(&format!("{process} ({})", instances.len())));
+        out.push_str(&style.header(&header(process, &instances)));
         out.push('\n');
         for instance in instances {
             let since = instance
@@ -87,8 +88,14 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
                     )
                 })
                 .unwrap_or_default();
+            let out_of_memory =
+                if instance.out_of_memory && instance.state == InstanceState::Crashed {
+                    " (out of memory)"
+                } else {
+                    ""
+                };
             out.push_str(&format!(
-                "{}.{}: {}{since}  v{}\n",
+                "{}.{}: {}{out_of_memory}{since}  v{}\n",
                 instance.process,
                 instance.index,
                 instance.state.as_str(),
@@ -97,6 +104,22 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
         }
     }
     out
+}
+
+/// Heroku's `web (256M, 0.5 CPU): npm start (2)`: the sizes and command of the newest release
+/// among the instances, each left out when there is none.
+fn header(process: &str, instances: &[&ProcessInstance]) -> String {
+    let newest = instances.iter().max_by_key(|instance| instance.release);
+    let sizes = newest
+        .map(|instance| describe(instance.memory, instance.cpus))
+        .filter(|sizes| !sizes.is_empty())
+        .map(|sizes| format!(" ({sizes})"))
+        .unwrap_or_default();
+    let command = newest
+        .and_then(|instance| instance.command.as_deref())
+        .map(|command| format!(": {}", tenant_text(command, true)))
+        .unwrap_or_default();
+    format!("{process}{sizes}{command} ({})", instances.len())
 }
 
 /// `12s`, `3m`, `5h`, `2d`: the largest whole unit, as Heroku rounds it.
@@ -191,7 +214,6 @@ fn waiting<T>(
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use paas_api::types::InstanceState;
 
     fn instance(
         process: &str,
@@ -206,6 +228,10 @@ mod tests {
             state,
             since: Some(now() - chrono::TimeDelta::minutes(minutes_ago)),
             container: format!("paas-hello-v4-{process}-{index}"),
+            memory: None,
+            cpus: None,
+            out_of_memory: false,
+            command: None,
         }
     }
 
@@ -234,6 +260,33 @@ mod tests {
         assert_eq!(
             render_ps("hello", &[], now(), Style { colour: false }),
             "hello has no running processes.\n"
+        );
+    }
+
+    #[test]
+    fn ps_heads_each_type_with_its_sizes_and_command() {
+        let sized = |mut instance: ProcessInstance| {
+            instance.memory = Some("256M".parse().unwrap());
+            instance.cpus = Some("0.5".parse().unwrap());
+            instance.command = Some("./server".into());
+            instance
+        };
+        let mut oom = sized(instance("worker", 1, InstanceState::Crashed, 0));
+        oom.out_of_memory = true;
+        oom.since = None;
+        let instances = [
+            sized(instance("web", 1, InstanceState::Up, 3)),
+            sized(instance("web", 2, InstanceState::Up, 3)),
+            oom,
+        ];
+        assert_eq!(
+            render_ps("hello", &instances, now(), Style { colour: false }),
+            "=== web (256M, 0.5 CPU): ./server (2)\n\
+             web.1: up 2026/11/22 10:00:00 (~ 3m ago)  v4\n\
+             web.2: up 2026/11/22 10:00:00 (~ 3m ago)  v4\n\
+             \n\
+             === worker (256M, 0.5 CPU): ./server (1)\n\
+             worker.1: crashed (out of memory)  v4\n"
         );
     }
 

@@ -283,6 +283,7 @@ mod tests {
             commit: None,
             processes: Default::default(),
             config: Default::default(),
+            resources: Default::default(),
         }
     }
 

@@ -325,6 +325,7 @@ fn probing_spec(image: &str, release: u32, container: ContainerOptions) -> AppSp
             ProcessSpec {
                 command: Some(PROBING_WEB.to_owned()),
                 quantity: 1,
+                resources: Default::default(),
             },
         )]),
         domains: vec![],

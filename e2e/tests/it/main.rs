@@ -20,6 +20,7 @@ mod isolation_ssh;
 mod logs;
 mod platform;
 mod release_phase;
+mod resources;
 mod rollback;
 mod runtime;
 mod ssh_security;

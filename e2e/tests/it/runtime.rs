@@ -148,6 +148,7 @@ impl TestApp {
                 ProcessSpec {
                     command: None,
                     quantity: web,
+                    resources: Default::default(),
                 },
             )]),
             domains: vec![],
@@ -200,6 +201,7 @@ fn desired_state_is_served_scaled_and_reconfigured() {
         ProcessSpec {
             command: Some("exec sleep 100000".to_owned()),
             quantity: 1,
+            resources: Default::default(),
         },
     );
     let events = agent.deploy(&app.name, &spec);

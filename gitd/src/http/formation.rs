@@ -23,16 +23,27 @@ pub async fn ps(
     let Some(agent) = state.agent.as_ref() else {
         return Err(no_agent());
     };
-    let instances = agent
-        .instances(&app.name)
-        .await
+    let (instances, current) = tokio::join!(
+        agent.instances(&app.name),
+        state.store.current_release(app.id)
+    );
+    let instances = instances
         .map_err(|err| deploy_failed("Could not list the app's instances", &err.into()))?;
-    let mut listed: Vec<ProcessInstance> = instances.into_iter().map(process_instance).collect();
+    let commands = current?
+        .map(|release| release.processes)
+        .unwrap_or_default();
+    let mut listed: Vec<ProcessInstance> = instances
+        .into_iter()
+        .map(|instance| {
+            let command = commands.get(instance.process.as_str()).cloned().flatten();
+            process_instance(instance, command)
+        })
+        .collect();
     listed.sort_by(|a, b| (&a.process, a.index, a.release).cmp(&(&b.process, b.index, b.release)));
     Ok(Json(listed))
 }
 
-fn process_instance(instance: Instance) -> ProcessInstance {
+fn process_instance(instance: Instance, command: Option<String>) -> ProcessInstance {
     ProcessInstance {
         process: instance.process,
         index: instance.index,
@@ -40,6 +51,10 @@ fn process_instance(instance: Instance) -> ProcessInstance {
         state: instance.state,
         since: instance.started_at,
         container: instance.name,
+        memory: instance.memory,
+        cpus: instance.cpus,
+        out_of_memory: instance.out_of_memory,
+        command,
     }
 }
 

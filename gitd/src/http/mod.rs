@@ -10,6 +10,7 @@ mod formation;
 mod keys;
 mod logs;
 mod releases;
+mod resources;
 mod rollback;
 pub mod server;
 mod session;
@@ -70,7 +71,8 @@ pub fn router(state: SharedState) -> Router {
             get(releases::output),
         )
         .route("/v1/apps/{app}/domains", get(domains::list))
-        .route("/v1/apps/{app}/features", get(features::list));
+        .route("/v1/apps/{app}/features", get(features::list))
+        .route("/v1/apps/{app}/resources", get(resources::list));
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))
@@ -79,7 +81,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/rollback", post(rollback::rollback))
         .route("/v1/apps/{app}/domains", post(domains::add))
         .route("/v1/apps/{app}/domains/{hostname}", delete(domains::remove))
-        .route("/v1/apps/{app}/features/{feature}", patch(features::update));
+        .route("/v1/apps/{app}/features/{feature}", patch(features::update))
+        .route("/v1/apps/{app}/resources", patch(resources::resize));
     with_deadline(quick, RouteClass::Quick)
         .merge(with_deadline(rollouts, RouteClass::Rollout))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })

@@ -47,6 +47,10 @@ pub fn update(
                 .map(|r| r.processes.clone())
                 .unwrap_or_default(),
             config: vars.clone(),
+            resources: running
+                .as_ref()
+                .map(|r| r.resources.clone())
+                .unwrap_or_default(),
         };
         let release = match running {
             None => {

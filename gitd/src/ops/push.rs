@@ -106,6 +106,13 @@ async fn run(
             commit: Some(commit.clone()),
             processes: processes.clone(),
             config,
+            // A new build keeps the sizes the app's process types were given.
+            resources: state
+                .store
+                .current_release(app.id)
+                .await?
+                .map(|current| current.resources)
+                .unwrap_or_default(),
         },
     )
     .await?;

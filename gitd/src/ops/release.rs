@@ -1,5 +1,5 @@
 //! The release lifecycle, one for every change that makes a release (a push after its build,
-//! config set/unset, a rollback):
+//! config set/unset, a rollback, a resize):
 //!
 //! 1. the release is recorded `building` ([`begin`]);
 //! 2. the release phase runs the Procfile's `release` command, if any, in a one-off
@@ -33,6 +33,8 @@ pub enum ReleaseKind {
     Config,
     /// A rollback to release `to`: its config becomes the app's again, as on Heroku.
     Rollback { to: u32 },
+    /// New sizes for a process type (`paas ps:resize`): the config stays as it is.
+    Resize,
 }
 
 /// Records a new release as `building`.
@@ -83,7 +85,7 @@ pub async fn go_live(
     };
 
     let config = match kind {
-        ReleaseKind::Deploy => None,
+        ReleaseKind::Deploy | ReleaseKind::Resize => None,
         ReleaseKind::Config | ReleaseKind::Rollback { .. } => Some(release.config.clone()),
     };
     let serving = ReleaseOutcome {
@@ -144,6 +146,9 @@ fn rollout_failed(
         ReleaseKind::Rollback { to } => format!(
             "Rollback to v{to} failed (release v{version}); the app keeps running as before"
         ),
+        ReleaseKind::Resize => {
+            format!("Release v{version} failed to start; the app keeps running with its old sizes")
+        }
     };
     OpsError::agent(what, failure)
 }
@@ -180,6 +185,10 @@ pub async fn failed(
             events::record(state, app.id, "deploy", message).await;
         }
         ReleaseKind::Config => {}
+        ReleaseKind::Resize => {
+            let message = format!("{} by user {by} failed: {err}", release.description);
+            events::record(state, app.id, "resize", message).await;
+        }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} failed: {}", err.with_logs());
             events::record(state, app.id, "rollback", message).await;
@@ -215,6 +224,10 @@ async fn finished(
         ReleaseKind::Config => {
             let message = format!("{} by user {by}: release v{version}", release.description);
             events::record(state, app.id, "config", message).await;
+        }
+        ReleaseKind::Resize => {
+            let message = format!("{} by user {by}: release v{version}", release.description);
+            events::record(state, app.id, "resize", message).await;
         }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} by user {by}: release v{version}");

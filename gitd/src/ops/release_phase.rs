@@ -61,6 +61,10 @@ pub async fn run(
     kind: ReleaseKind,
     reporter: &Reporter,
 ) -> Result<(), OpsError> {
+    // A resize changes neither code nor config: there is nothing for a release command to do.
+    if kind == ReleaseKind::Resize {
+        return Ok(());
+    }
     let Some(command) = release_command(&release.processes) else {
         return Ok(());
     };
@@ -157,7 +161,9 @@ pub async fn run(
 async fn cancelled(kind: ReleaseKind, reporter: &Reporter) {
     match kind {
         ReleaseKind::Deploy => reporter.requester_gone().await,
-        ReleaseKind::Config | ReleaseKind::Rollback { .. } => std::future::pending().await,
+        ReleaseKind::Config | ReleaseKind::Rollback { .. } | ReleaseKind::Resize => {
+            std::future::pending().await
+        }
     }
 }
 
@@ -169,6 +175,9 @@ fn failure_what(release: &Release, kind: ReleaseKind) -> String {
         ReleaseKind::Config => format!(
             "Release v{version} failed in the release phase; the config vars were not changed"
         ),
+        ReleaseKind::Resize => {
+            format!("Release v{version} failed in the release phase; the sizes were not changed")
+        }
         ReleaseKind::Rollback { to } => format!(
             "Rollback to v{to} failed in the release phase (release v{version}); the app keeps running as before"
         ),

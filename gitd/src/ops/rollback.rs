@@ -50,6 +50,7 @@ pub fn rollback(
                 commit: target.commit,
                 processes: target.processes,
                 config: target.config,
+                resources: target.resources,
             },
         )
         .await?;

@@ -106,6 +106,7 @@ pub fn app_spec(
             let spec = ProcessSpec {
                 command: command.clone(),
                 quantity: formation.get(process).copied().unwrap_or(0),
+                resources: release.resources.get(process).copied().unwrap_or_default(),
             };
             (process.clone(), spec)
         })
@@ -329,6 +330,14 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.parse().unwrap(), (*v).to_owned()))
                 .collect(),
+            resources: [(
+                "web".parse().unwrap(),
+                paas_api::resources::ProcessResources {
+                    memory: Some("256M".parse().unwrap()),
+                    cpus: None,
+                },
+            )]
+            .into(),
         }
     }
 
@@ -381,6 +390,11 @@ mod tests {
         assert_eq!(spec.processes["web"].quantity, 2);
         assert_eq!(spec.processes["web"].command.as_deref(), Some("run-web"));
         assert_eq!(spec.processes["worker"].quantity, 1);
+        assert_eq!(
+            spec.processes["web"].resources.memory.map(|m| m.mb()),
+            Some(256)
+        );
+        assert!(spec.processes["worker"].resources.is_default());
         assert_eq!(spec.health_check_path, None);
 
         let mut no_image = release(&[]);

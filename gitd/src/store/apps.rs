@@ -265,6 +265,7 @@ mod tests {
                     commit: None,
                     processes: BTreeMap::new(),
                     config: config.clone(),
+                    resources: Default::default(),
                 })
                 .await
                 .unwrap();

@@ -104,6 +104,10 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (app_id, feature)
     );
     "#,
+    // 5: the sizes each release gives its process types (`paas ps:resize`), as JSON.
+    r#"
+    ALTER TABLE releases ADD COLUMN resources TEXT NOT NULL DEFAULT '{}';
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use paas_api::resources::Resources;
 use paas_api::types::{Release, ReleaseStatus};
 use paas_api::{ConfigKey, ProcessType, Username};
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -21,6 +22,7 @@ pub struct NewRelease {
     pub commit: Option<String>,
     pub processes: BTreeMap<ProcessType, Option<String>>,
     pub config: BTreeMap<ConfigKey, String>,
+    pub resources: Resources,
 }
 
 /// How a release's build or rollout ended.
@@ -48,6 +50,7 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Release> {
     let status: String = row.get("status")?;
     let processes: String = row.get("processes")?;
     let config: String = row.get("config")?;
+    let resources: String = row.get("resources")?;
     Ok(Release {
         version: row.get("version")?,
         description: row.get("description")?,
@@ -62,6 +65,7 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Release> {
         commit: row.get("commit_sha")?,
         processes: serde_json::from_str(&processes).unwrap_or_default(),
         config: serde_json::from_str(&config).unwrap_or_default(),
+        resources: serde_json::from_str(&resources).unwrap_or_default(),
     })
 }
 
@@ -69,8 +73,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("a map of strings serializes")
 }
 
-const RELEASE_COLUMNS: &str =
-    "version, description, username, created_at, status, image, commit_sha, processes, config";
+const RELEASE_COLUMNS: &str = "version, description, username, created_at, status, image, commit_sha, processes, config, resources";
 
 /// Numbers and inserts the release; run inside the caller's transaction.
 fn insert_release(
@@ -85,8 +88,8 @@ fn insert_release(
     )?;
     let created_at = now();
     conn.execute(
-        "INSERT INTO releases (app_id, version, description, username, created_at, status, image, commit_sha, processes, config)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO releases (app_id, version, description, username, created_at, status, image, commit_sha, processes, config, resources)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             new.app_id,
             version,
@@ -98,6 +101,7 @@ fn insert_release(
             new.commit,
             to_json(&new.processes),
             to_json(&new.config),
+            to_json(&new.resources),
         ],
     )?;
     Ok(Release {
@@ -110,6 +114,7 @@ fn insert_release(
         commit: new.commit,
         processes: new.processes,
         config: new.config,
+        resources: new.resources,
     })
 }
 
@@ -294,7 +299,31 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.parse().unwrap(), v.to_string()))
                 .collect(),
+            resources: Default::default(),
         }
+    }
+
+    #[tokio::test]
+    async fn a_release_keeps_the_sizes_of_its_process_types() {
+        let test = TestStore::new();
+        let web = test.app("web").await;
+        let sizes = paas_api::resources::ProcessResources {
+            memory: Some("256M".parse().unwrap()),
+            cpus: Some("0.5".parse().unwrap()),
+        };
+        let mut sized = new_release(web.id, "Resize web", &[]);
+        sized.resources = [("web".parse().unwrap(), sizes)].into();
+        let plain = test
+            .store
+            .create_release(new_release(web.id, "Deploy 1234567", &[]))
+            .await
+            .unwrap();
+        let created = test.store.create_release(sized).await.unwrap();
+        assert_eq!(created.resources["web"], sizes);
+        let read = test.store.release(web.id, created.version).await.unwrap();
+        assert_eq!(read.unwrap().resources["web"], sizes);
+        let read = test.store.release(web.id, plain.version).await.unwrap();
+        assert!(read.unwrap().resources.is_empty());
     }
 
     fn outcome(status: ReleaseStatus) -> ReleaseOutcome {

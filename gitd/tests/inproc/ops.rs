@@ -381,3 +381,104 @@ async fn domains_are_routed_through_the_agent_or_undone() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_resize_is_a_release_that_later_deploys_keep_and_a_rollback_undoes() {
+    let gitd = TestGitd::deployed("sized").await;
+    let (status, body) = gitd
+        .api(
+            Method::PATCH,
+            "/v1/apps/sized/resources",
+            Some(json!({"process": "web", "memory": "256M", "cpus": "0.5"})),
+        )
+        .await;
+    ok(status, &body);
+    assert_eq!(body["version"], 2);
+    assert_eq!(body["description"], "Resize web to 256M, 0.5 CPU");
+    let v2 = gitd.agent.put_specs("sized").pop().unwrap();
+    let web = &v2.processes["web"].resources;
+    assert_eq!(
+        (web.memory.unwrap().mb(), web.cpus.unwrap().millis()),
+        (256, 500)
+    );
+    let (_, ps) = gitd.api(Method::GET, "/v1/apps/sized/ps", None).await;
+    assert_eq!(
+        (ps[0]["memory"].as_str(), ps[0]["cpus"].as_str()),
+        (Some("256M"), Some("0.5"))
+    );
+
+    // Only the memory: the CPUs stay; a push keeps both.
+    let (status, body) = gitd
+        .api(
+            Method::PATCH,
+            "/v1/apps/sized/resources",
+            Some(json!({"process": "web", "memory": "1G"})),
+        )
+        .await;
+    ok(status, &body);
+    assert_eq!(body["description"], "Resize web to 1G, 0.5 CPU");
+    assert!(gitd.push("sized", &[("x", "2")]).await.accepted);
+    let v4 = gitd.agent.put_specs("sized").pop().unwrap();
+    assert_eq!(v4.release, 4);
+    assert_eq!(v4.processes["web"].resources.memory.unwrap().mb(), 1024);
+    let (_, sizes) = gitd
+        .api(Method::GET, "/v1/apps/sized/resources", None)
+        .await;
+    assert_eq!(
+        sizes,
+        json!([{"process": "web", "memory": "1G", "cpus": "0.5"}])
+    );
+
+    // A rollback to v2 brings v2's sizes back.
+    let (status, body) = gitd
+        .api(
+            Method::POST,
+            "/v1/apps/sized/rollback",
+            Some(json!({"version": 2})),
+        )
+        .await;
+    ok(status, &body);
+    let v5 = gitd.agent.put_specs("sized").pop().unwrap();
+    assert_eq!(v5.processes["web"].resources.memory.unwrap().mb(), 256);
+
+    // Refused before anything: an unknown type, no sizes, a bad size. The agent's refusal
+    // (above its maximum) is a failed release, and v5 stays current.
+    let puts = gitd.agent.put_specs("sized").len();
+    for (request, expected) in [
+        (
+            json!({"process": "worker", "memory": "256M"}),
+            "unknown process type \"worker\"; this app has: web",
+        ),
+        (json!({"process": "web"}), "nothing to resize"),
+        (
+            json!({"process": "web", "memory": "5M"}),
+            "invalid memory size \"5M\"",
+        ),
+    ] {
+        let (status, body) = gitd
+            .api(Method::PATCH, "/v1/apps/sized/resources", Some(request))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+    }
+    assert_eq!(gitd.agent.put_specs("sized").len(), puts);
+    gitd.agent.script(Rollout::Refuse(
+        "web: memory 8G is above this host's maximum of 4G".to_owned(),
+    ));
+    let (status, body) = gitd
+        .api(
+            Method::PATCH,
+            "/v1/apps/sized/resources",
+            Some(json!({"process": "web", "memory": "8G"})),
+        )
+        .await;
+    assert_eq!(status, 502, "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.ends_with("the app keeps running with its old sizes: the agent refused the request: web: memory 8G is above this host's maximum of 4G"),
+        "{message}"
+    );
+    let (_, info) = gitd.api(Method::GET, "/v1/apps/sized", None).await;
+    assert_eq!(info["current_release"], 5, "{info}");
+}

@@ -22,6 +22,7 @@ async fn a_release_left_building_is_failed_and_the_last_good_one_put_back() {
             commit: None,
             processes: [("web".parse().unwrap(), None)].into(),
             config: [("A".parse().unwrap(), "1".to_owned())].into(),
+            resources: Default::default(),
         })
         .await
         .unwrap();

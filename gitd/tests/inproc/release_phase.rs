@@ -12,15 +12,6 @@ use crate::util::{Call, OneOff, TestGitd, eventually};
 
 const PROCFILE: &str = "web: httpd\nrelease: ./migrate --all\n";
 
-/// An app with v1 deployed, without a release command.
-async fn deployed(name: &str) -> TestGitd {
-    let gitd = TestGitd::start().await;
-    gitd.create_app(name).await;
-    let pushed = gitd.push(name, &[]).await;
-    assert!(pushed.accepted, "{:?}", pushed.lines);
-    gitd
-}
-
 /// The index of the first call matching `wanted`.
 fn position(calls: &[Call], wanted: impl Fn(&Call) -> bool) -> usize {
     calls
@@ -45,7 +36,7 @@ fn ran_before_rollout(gitd: &TestGitd, app: &str, release: u32) {
 
 #[tokio::test]
 async fn the_release_command_runs_once_per_release_before_it_goes_live() {
-    let gitd = deployed("migr").await;
+    let gitd = TestGitd::deployed("migr").await;
     assert!(gitd.agent.oneoff_specs("migr").is_empty(), "v1 has none");
     gitd.agent.script_oneoff(OneOff::Exit {
         lines: vec!["Migrating to 42".to_owned()],
@@ -138,7 +129,7 @@ async fn the_release_command_runs_once_per_release_before_it_goes_live() {
 
 #[tokio::test]
 async fn a_failing_release_command_rejects_the_push_and_nothing_switches() {
-    let gitd = deployed("fails").await;
+    let gitd = TestGitd::deployed("fails").await;
     gitd.agent.script_oneoff(OneOff::Exit {
         lines: vec!["ERROR: relation \"users\" does not exist".to_owned()],
         status: 3,
@@ -190,7 +181,7 @@ async fn a_failing_release_command_rejects_the_push_and_nothing_switches() {
 
 #[tokio::test]
 async fn a_release_command_past_its_timeout_fails_the_release() {
-    let gitd = deployed("slow").await;
+    let gitd = TestGitd::deployed("slow").await;
     let (status, body) = gitd
         .api(
             Method::PATCH,
@@ -228,7 +219,7 @@ async fn a_release_command_past_its_timeout_fails_the_release() {
 
 #[tokio::test]
 async fn a_pusher_who_leaves_during_the_release_phase_stops_it_and_nothing_switches() {
-    let gitd = deployed("left").await;
+    let gitd = TestGitd::deployed("left").await;
     gitd.agent.script_oneoff(OneOff::Hang);
     let pushing = gitd.push("left", &[("Procfile", PROCFILE)]);
     // The pusher leaves once the release command is running.

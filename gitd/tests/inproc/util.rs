@@ -358,6 +358,9 @@ async fn instances(
                     container_id: format!("{app}{index}"),
                     state: paas_api::types::InstanceState::Up,
                     started_at: None,
+                    memory: wanted.resources.memory,
+                    cpus: wanted.resources.cpus,
+                    out_of_memory: false,
                 });
             }
         }
