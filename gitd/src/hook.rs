@@ -7,15 +7,42 @@
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 
-use anyhow::Context;
+use crate::deploy::protocol::{HookMessage, HookRequest, ProtocolError, RefUpdate};
 
-use crate::deploy::protocol::{HookMessage, HookRequest, RefUpdate};
+/// Why the hook could not hand the push to the daemon or follow its deploy; the push is
+/// rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("{name} is not set: pushes must go through paas-gitd: {source}")]
+    NotSet {
+        name: &'static str,
+        source: std::env::VarError,
+    },
+    #[error("cannot read the ref updates: {0}")]
+    ReadUpdates(std::io::Error),
+    #[error("unexpected ref update from git: {0}")]
+    BadUpdate(ProtocolError),
+    #[error("cannot reach paas-gitd at {socket}: {source}")]
+    Connect {
+        socket: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Send(std::io::Error),
+    #[error("lost contact with paas-gitd during the deploy: {0}")]
+    Lost(std::io::Error),
+    #[error("unreadable message from paas-gitd: {0}")]
+    Unreadable(serde_json::Error),
+    #[error("{0}")]
+    Output(std::io::Error),
+    #[error("paas-gitd ended the deploy without a result")]
+    NoResult,
+}
 
 /// Returns whether the push may update its refs.
-pub fn pre_receive() -> anyhow::Result<bool> {
-    let env = |name: &str| {
-        std::env::var(name)
-            .with_context(|| format!("{name} is not set: pushes must go through paas-gitd"))
+pub fn pre_receive() -> Result<bool, HookError> {
+    let env = |name: &'static str| {
+        std::env::var(name).map_err(|source| HookError::NotSet { name, source })
     };
     let socket = env("PAAS_DEPLOY_SOCKET")?;
     let token = env("PAAS_PUSH_TOKEN")?;
@@ -23,8 +50,8 @@ pub fn pre_receive() -> anyhow::Result<bool> {
 
     let mut updates = Vec::new();
     for line in std::io::stdin().lock().lines() {
-        let line = line.context("cannot read the ref updates")?;
-        updates.push(RefUpdate::parse(&line).context("unexpected ref update from git")?);
+        let line = line.map_err(HookError::ReadUpdates)?;
+        updates.push(RefUpdate::parse(&line).map_err(HookError::BadUpdate)?);
     }
     let request = HookRequest {
         token,
@@ -35,24 +62,24 @@ pub fn pre_receive() -> anyhow::Result<bool> {
         quarantine_path: std::env::var("GIT_QUARANTINE_PATH").ok(),
     };
 
-    let mut stream = UnixStream::connect(&socket)
-        .with_context(|| format!("cannot reach paas-gitd at {socket}"))?;
-    let mut line = serde_json::to_vec(&request)?;
+    let mut stream = match UnixStream::connect(&socket) {
+        Ok(stream) => stream,
+        Err(source) => return Err(HookError::Connect { socket, source }),
+    };
+    let mut line = serde_json::to_vec(&request).expect("a hook request always serializes");
     line.push(b'\n');
-    stream.write_all(&line)?;
+    stream.write_all(&line).map_err(HookError::Send)?;
 
     let mut stdout = std::io::stdout().lock();
     for line in BufReader::new(stream).lines() {
-        let line = line.context("lost contact with paas-gitd during the deploy")?;
-        match serde_json::from_str::<HookMessage>(&line)
-            .context("unreadable message from paas-gitd")?
-        {
+        let line = line.map_err(HookError::Lost)?;
+        match serde_json::from_str::<HookMessage>(&line).map_err(HookError::Unreadable)? {
             HookMessage::Output { line } => {
-                writeln!(stdout, "{line}")?;
-                stdout.flush()?;
+                writeln!(stdout, "{line}").map_err(HookError::Output)?;
+                stdout.flush().map_err(HookError::Output)?;
             }
             HookMessage::Finished { success } => return Ok(success),
         }
     }
-    anyhow::bail!("paas-gitd ended the deploy without a result")
+    Err(HookError::NoResult)
 }

@@ -4,12 +4,47 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use russh::keys::ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey};
 
 use crate::auth;
-use crate::config::{CONFIG_FILE, GitdConfig};
-use crate::store::{DB_FILE, Store};
+use crate::config::{CONFIG_FILE, ConfigError, GitdConfig};
+use crate::store::{DB_FILE, OpenError, Store, StoreError};
+
+/// Why `init` stopped; what it did before stays (it never deletes anything).
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    AdminName(#[from] paas_api::ValidationError),
+    #[error("cannot read {}: {source}", path.display())]
+    ReadPassword {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the admin password in {} is shorter than {min} characters", path.display())]
+    ShortPassword { path: PathBuf, min: usize },
+    #[error("{} already holds a paas data dir; pass --force to complete it (nothing is deleted)", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot create {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot generate the SSH host key: {0}")]
+    HostKey(#[from] russh::keys::ssh_key::Error),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn create_error(path: &Path) -> impl FnOnce(std::io::Error) -> InitError + '_ {
+    move |source| InitError::Create {
+        path: path.to_owned(),
+        source,
+    }
+}
 
 pub const HOST_KEY_FILE: &str = "ssh_host_ed25519_key";
 
@@ -29,7 +64,7 @@ pub struct InitArgs {
     pub force: bool,
 }
 
-pub fn run(args: InitArgs) -> anyhow::Result<()> {
+pub fn run(args: InitArgs) -> Result<(), InitError> {
     let admin: paas_api::Username = args.admin_user.parse()?;
     let password = match &args.admin_password_file {
         Some(path) => Some(read_password_file(path)?),
@@ -38,24 +73,23 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
     let data = &args.data;
     let existing = data.join(DB_FILE).exists() || data.join(CONFIG_FILE).exists();
     if existing && !args.force {
-        bail!(
-            "{} already holds a paas data dir; pass --force to complete it (nothing is deleted)",
-            data.display()
-        );
+        return Err(InitError::Exists(data.clone()));
     }
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(data)
-        .with_context(|| format!("cannot create {}", data.display()))?;
-    std::fs::create_dir_all(data.join("repos"))?;
+        .map_err(create_error(data))?;
+    let repos = data.join("repos");
+    std::fs::create_dir_all(&repos).map_err(create_error(&repos))?;
 
     if !GitdConfig::path(data).exists() {
         write_new_file(
             &GitdConfig::path(data),
             &format!(
                 "# paas-gitd settings; see docs/operations.md.\n{}",
-                toml::to_string_pretty(&GitdConfig::default())?
+                toml::to_string_pretty(&GitdConfig::default())
+                    .expect("the default settings always serialize")
             ),
             0o600,
         )?;
@@ -68,8 +102,7 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
         let key = PrivateKey::random(
             &mut argon2::password_hash::rand_core::OsRng,
             Algorithm::Ed25519,
-        )
-        .context("cannot generate the SSH host key")?;
+        )?;
         let pem = key.to_openssh(LineEnding::LF)?;
         write_new_file(&host_key_path, &pem, 0o600)?;
         println!(
@@ -105,29 +138,30 @@ pub fn run(args: InitArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_password_file(path: &Path) -> anyhow::Result<String> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+fn read_password_file(path: &Path) -> Result<String, InitError> {
+    let text = std::fs::read_to_string(path).map_err(|source| InitError::ReadPassword {
+        path: path.to_owned(),
+        source,
+    })?;
     let password = text.trim_end_matches(['\n', '\r']).to_owned();
     if password.chars().count() < crate::http::MIN_PASSWORD_CHARS {
-        bail!(
-            "the admin password in {} is shorter than {} characters",
-            path.display(),
-            crate::http::MIN_PASSWORD_CHARS
-        );
+        return Err(InitError::ShortPassword {
+            path: path.to_owned(),
+            min: crate::http::MIN_PASSWORD_CHARS,
+        });
     }
     Ok(password)
 }
 
 /// Creates `path` with `mode` from the first byte on: secrets are never briefly world-readable.
-fn write_new_file(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
+fn write_new_file(path: &Path, contents: &str, mode: u32) -> Result<(), InitError> {
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
         .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()?;
-    Ok(())
+        .map_err(create_error(path))?;
+    file.write_all(contents.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(create_error(path))
 }

@@ -53,7 +53,7 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Init(args) => init::run(args),
+        Command::Init(args) => init::run(args).map_err(anyhow::Error::from),
         Command::Serve {
             data,
             http_listen,
@@ -62,7 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Hook(HookCommand::PreReceive) => match hook::pre_receive() {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::FAILURE,
-            Err(err) => Err(err),
+            Err(err) => Err(err.into()),
         },
     };
     match result {
