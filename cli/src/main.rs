@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use commands::{
-    access, apps, auth, config_vars, domains, features, keys, logs, open, ps, releases, users,
+    access, apps, auth, config_vars, domains, features, keys, logs, open, ps, releases, run, users,
 };
 
 #[derive(Debug, Parser)]
@@ -146,6 +146,9 @@ pub enum Command {
     /// Restart an app's processes (web without downtime)
     #[command(name = "restart", visible_alias = "ps:restart")]
     Restart(ps::RestartArgs),
+    /// Run a command in a one-off container of the current release, in the background
+    #[command(name = "run:detached")]
+    RunDetached(run::RunDetachedArgs),
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }
@@ -186,5 +189,31 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
         assert!(Cli::try_parse_from(["paas", "config:set", "-a", "web"]).is_err());
+    }
+
+    #[test]
+    fn run_detached_takes_its_command_after_the_options() {
+        let cli = Cli::try_parse_from([
+            "paas",
+            "run:detached",
+            "-a",
+            "web",
+            "-e",
+            "A=1",
+            "--",
+            "echo",
+            "-a",
+            "hi",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::RunDetached(args) => {
+                assert_eq!(args.app.app.as_deref(), Some("web"));
+                assert_eq!(args.env, ["A=1"]);
+                assert_eq!(args.command, ["echo", "-a", "hi"]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["paas", "run:detached", "-a", "web"]).is_err());
     }
 }

@@ -13,6 +13,7 @@ pub mod logs;
 pub mod open;
 pub mod ps;
 pub mod releases;
+pub mod run;
 pub mod users;
 
 use std::io::{IsTerminal, Read};
@@ -69,6 +70,7 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Ps(args) => ps::list(ctx, &args),
         Command::Scale(args) => ps::scale(ctx, &args),
         Command::Restart(args) => ps::restart(ctx, &args),
+        Command::RunDetached(args) => run::detached(ctx, &args),
         Command::Completions { .. } => unreachable!("handled before any config is read"),
     }
 }

@@ -11,6 +11,7 @@ mod keys;
 mod logs;
 mod releases;
 mod rollback;
+mod run;
 pub mod server;
 mod session;
 mod users;
@@ -74,6 +75,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/formation", patch(formation::scale))
         .route("/v1/apps/{app}/restart", post(formation::restart))
         .route("/v1/apps/{app}/rollback", post(rollback::rollback))
+        .route("/v1/apps/{app}/run/detached", post(run::detached))
         .route("/v1/apps/{app}/domains", post(domains::add))
         .route("/v1/apps/{app}/domains/{hostname}", delete(domains::remove))
         .route("/v1/apps/{app}/features/{feature}", patch(features::update));

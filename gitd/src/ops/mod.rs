@@ -22,6 +22,7 @@ pub mod release;
 pub mod release_phase;
 pub mod rollback;
 pub mod rollout;
+pub mod run;
 
 use std::sync::Mutex;
 
