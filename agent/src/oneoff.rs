@@ -27,10 +27,12 @@ use bollard::errors::Error as DockerError;
 use bollard::models::{
     ContainerCreateBody, HostConfig, HostConfigLogConfig, RestartPolicy, RestartPolicyNameEnum,
 };
-use bollard::query_parameters::{CreateContainerOptions, LogsOptions, WaitContainerOptions};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, LogsOptions, WaitContainerOptions,
+};
 use futures::StreamExt;
 use paas_api::agent::LogStream;
-use paas_api::oneoff::{MAX_TIMEOUT_SECS, OneOffEvent, OneOffSpec};
+use paas_api::oneoff::{MAX_TIMEOUT_SECS, OneOffEvent, OneOffKind, OneOffSpec};
 use paas_api::{AppName, ConfigKey, ErrorCode};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -86,10 +88,46 @@ fn validate(spec: &OneOffSpec) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Docker's name of the one-off container of `spec`: one per app, release and kind, named
-/// as instance 1 of a process called after its kind.
-pub fn container_name(app: &str, spec: &OneOffSpec) -> String {
-    naming::container_name(app, spec.release, spec.kind.as_str(), 1)
+/// Docker's name of one-off `index` of `spec`'s kind, named as that instance of a process
+/// called after its kind (`paas-<app>-v<N>-run-2`).
+pub fn container_name(app: &str, spec: &OneOffSpec, index: u32) -> String {
+    naming::container_name(app, spec.release, spec.kind.as_str(), index)
+}
+
+/// Held while a one-off is numbered and created, so two never take the same number.
+static NUMBERING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The lowest number from 1 that `taken` lacks.
+fn lowest_free(taken: &[u32]) -> u32 {
+    (1..).find(|index| !taken.contains(index)).unwrap_or(1)
+}
+
+/// The numbers of the app's running one-offs of `spec`'s kind.
+async fn running_indexes(
+    docker: &Docker,
+    key: &InstanceKey,
+    app: &str,
+    spec: &OneOffSpec,
+) -> Result<Vec<u32>, DockerError> {
+    let filters = HashMap::from([(
+        "label".to_owned(),
+        vec![
+            format!("{LABEL_ONEOFF}={}", key.as_str()),
+            format!("{LABEL_APP}={app}"),
+            format!("{LABEL_PROCESS}={}", spec.kind.as_str()),
+        ],
+    )]);
+    let listed = docker
+        .list_containers(Some(ListContainersOptions {
+            all: false,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|summary| summary.labels?.get(LABEL_INDEX)?.parse().ok())
+        .collect())
 }
 
 async fn run_oneoff(
@@ -104,19 +142,21 @@ async fn run_oneoff(
     info!(%app, release = spec.release, kind = spec.kind.as_str(), "one-off requested");
     let (sender, mut receiver) = mpsc::channel(EVENT_BUFFER);
     tokio::spawn(async move {
-        let name = container_name(&app, &spec);
+        let mut created = None;
         let outcome = tokio::select! {
-            outcome = run(&state, &app, &spec, &name, &sender) => outcome,
+            outcome = run(&state, &app, &spec, &mut created, &sender) => outcome,
             () = sender.closed() => {
-                info!(%app, %name, "one-off abandoned by its client");
+                info!(%app, "one-off abandoned by its client");
                 OneOffEvent::Failed { reason: "the client hung up".to_owned() }
             }
         };
-        let engine = DockerEngine::new(state.docker.clone(), state.config.clone());
-        if let Err(err) = engine.remove(&name).await {
-            warn!(%app, %name, error = %err, "cannot remove a one-off container");
+        if let Some(name) = &created {
+            let engine = DockerEngine::new(state.docker.clone(), state.config.clone());
+            if let Err(err) = engine.remove(name).await {
+                warn!(%app, %name, error = %err, "cannot remove a one-off container");
+            }
         }
-        info!(%app, %name, ?outcome, "one-off ended");
+        info!(%app, name = ?created, ?outcome, "one-off ended");
         let _ = sender.send(outcome).await;
     });
     let events = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).map(|event| {
@@ -130,12 +170,13 @@ async fn run_oneoff(
         .expect("static headers are valid"))
 }
 
-/// Creates and starts the container, relays its output, and gives its outcome.
+/// Numbers, creates and starts the container (its name goes to `created` as soon as it may
+/// exist), relays its output, and gives its outcome.
 async fn run(
     state: &AgentState,
     app: &str,
     spec: &OneOffSpec,
-    name: &str,
+    created: &mut Option<String>,
     events: &mpsc::Sender<OneOffEvent>,
 ) -> OneOffEvent {
     let docker = &state.docker;
@@ -147,11 +188,23 @@ async fn run(
     if let Err(err) = engine.prepare_app(app).await {
         return failed(&err);
     }
-    // A container of the same name is one an agent stopped half-way left behind.
-    if let Err(err) = engine.remove(name).await {
+    let numbering = NUMBERING.lock().await;
+    let key = state.config.instance_key();
+    let index = match spec.kind {
+        OneOffKind::Release => 1,
+        OneOffKind::Run => match running_indexes(docker, key, app, spec).await {
+            Ok(taken) => lowest_free(&taken),
+            Err(err) => return failed(&err),
+        },
+    };
+    let name = container_name(app, spec, index);
+    // A stopped container of the same name is one an agent stopped half-way left behind.
+    if let Err(err) = engine.remove(&name).await {
         return failed(&err);
     }
-    let body = create_body(app, spec, config, state.config.instance_key());
+    *created = Some(name.clone());
+    let name = name.as_str();
+    let body = create_body(app, spec, index, config, key);
     let created = docker
         .create_container(
             Some(CreateContainerOptions {
@@ -161,6 +214,7 @@ async fn run(
             body,
         )
         .await;
+    drop(numbering);
     if let Err(err) = created {
         return failed(&err);
     }
@@ -176,6 +230,7 @@ async fn run(
     let _ = events
         .send(OneOffEvent::Started {
             name: name.to_owned(),
+            index,
         })
         .await;
     let timeout = Duration::from_secs(spec.timeout_secs);
@@ -238,6 +293,7 @@ async fn follow(docker: &Docker, name: &str, events: &mpsc::Sender<OneOffEvent>)
 fn create_body(
     app: &str,
     spec: &OneOffSpec,
+    index: u32,
     config: &RuntimeConfig,
     key: &InstanceKey,
 ) -> ContainerCreateBody {
@@ -246,7 +302,7 @@ fn create_body(
         (LABEL_APP.to_owned(), app.to_owned()),
         (LABEL_RELEASE.to_owned(), release_label(spec.release)),
         (LABEL_PROCESS.to_owned(), process.to_owned()),
-        (LABEL_INDEX.to_owned(), "1".to_owned()),
+        (LABEL_INDEX.to_owned(), index.to_string()),
         (LABEL_ONEOFF.to_owned(), key.as_str().to_owned()),
     ]);
     let mut env = spec.env.clone();
@@ -306,7 +362,6 @@ mod tests {
     use std::collections::BTreeMap;
 
     use paas_api::agent::ContainerOptions;
-    use paas_api::oneoff::OneOffKind;
 
     use super::*;
     use crate::naming::{LABEL_INSTANCE, test_key};
@@ -328,7 +383,7 @@ mod tests {
 
     #[test]
     fn a_oneoff_is_the_apps_but_never_routed_nor_an_instance() {
-        let body = create_body("hello", &spec(), &RuntimeConfig::default(), &test_key());
+        let body = create_body("hello", &spec(), 1, &RuntimeConfig::default(), &test_key());
         let labels = body.labels.unwrap();
         assert_eq!(labels[LABEL_APP], "hello");
         assert_eq!(labels[LABEL_RELEASE], "v3");
@@ -358,7 +413,28 @@ mod tests {
             host.restart_policy.unwrap().name,
             Some(RestartPolicyNameEnum::NO)
         );
-        assert_eq!(container_name("hello", &spec()), "paas-hello-v3-release-1");
+        assert_eq!(
+            container_name("hello", &spec(), 1),
+            "paas-hello-v3-release-1"
+        );
+    }
+
+    #[test]
+    fn runs_take_the_lowest_free_number() {
+        assert_eq!(lowest_free(&[]), 1);
+        assert_eq!(lowest_free(&[1, 2, 4]), 3);
+        assert_eq!(lowest_free(&[2]), 1);
+        let run = OneOffSpec {
+            kind: OneOffKind::Run,
+            ..spec()
+        };
+        let body = create_body("hello", &run, 3, &RuntimeConfig::default(), &test_key());
+        let labels = body.labels.unwrap();
+        assert_eq!(
+            (labels[LABEL_PROCESS].as_str(), labels[LABEL_INDEX].as_str()),
+            ("run", "3")
+        );
+        assert_eq!(container_name("hello", &run, 3), "paas-hello-v3-run-3");
     }
 
     #[test]

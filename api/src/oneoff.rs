@@ -3,7 +3,11 @@
 //! processes but not one of them. The release phase runs the Procfile's `release` command
 //! this way, once per release, before anything switches.
 //!
-//! `POST /v1/apps/{app}/oneoff` with a [`OneOffSpec`] streams NDJSON [`OneOffEvent`]s: one
+//! gitd's API: `POST /v1/apps/{app}/run/detached` with a [`RunRequest`] starts the command in
+//! a one-off container of the current release and answers 201 [`RunStarted`] (`run.N`) once it
+//! runs; its output goes to `paas logs` as `run.N`.
+//!
+//! The agent's: `POST /v1/apps/{app}/oneoff` with a [`OneOffSpec`] streams NDJSON [`OneOffEvent`]s: one
 //! `started`, the command's `output` lines as they come, then exactly one `exited`,
 //! `timed_out` or `failed`. The container is on the app's network with the app's config,
 //! hardened and limited like the app's processes, labelled as the app's (`paas.app`) but never
@@ -25,12 +29,16 @@ pub const MAX_TIMEOUT_SECS: u64 = 3600;
 pub enum OneOffKind {
     /// The release phase's command (`release.1` in the logs).
     Release,
+    /// A command a user runs (`paas run:detached`), `run.N`: the agent numbers them, the
+    /// lowest number no running one has.
+    Run,
 }
 
 impl OneOffKind {
     pub fn as_str(self) -> &'static str {
         match self {
             OneOffKind::Release => "release",
+            OneOffKind::Run => "run",
         }
     }
 }
@@ -58,8 +66,8 @@ pub struct OneOffSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OneOffEvent {
-    /// The container runs; `name` is Docker's name of it.
-    Started { name: String },
+    /// The container runs as instance `index` of its kind (`run.2`); `name` is Docker's name.
+    Started { name: String, index: u32 },
     /// One line of its output, without the line break (bytes that are not UTF-8 become U+FFFD).
     Output { stream: LogStream, line: String },
     /// The command ended with this status.
@@ -80,6 +88,42 @@ impl OneOffEvent {
     }
 }
 
+/// The longest a command may be, in bytes, its arguments joined.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
+
+/// `POST /v1/apps/{app}/run/detached`: the command (its words joined by spaces and run with
+/// `/bin/sh -c`, as Heroku does) and config vars set for this run only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRequest {
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<crate::ConfigKey, String>,
+}
+
+impl RunRequest {
+    /// The shell command line, or why there is none: no words, a NUL byte, or too long.
+    pub fn command_line(&self) -> Result<String, String> {
+        let line = self.command.join(" ");
+        if line.trim().is_empty() {
+            return Err("No command given: paas run:detached -- COMMAND".to_owned());
+        }
+        if line.contains('\0') {
+            return Err("The command contains a NUL byte.".to_owned());
+        }
+        if line.len() > MAX_COMMAND_BYTES {
+            return Err(format!("The command is over {MAX_COMMAND_BYTES} bytes."));
+        }
+        Ok(line)
+    }
+}
+
+/// The one-off a detached run started: `name` is `run.N`, as `paas logs` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub name: String,
+    pub release: u32,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +133,7 @@ mod tests {
         let events = [
             OneOffEvent::Started {
                 name: "paas-hello-v2-release-1".into(),
+                index: 1,
             },
             OneOffEvent::Output {
                 stream: LogStream::Stderr,
@@ -110,5 +155,25 @@ mod tests {
             serde_json::to_string(&events[2]).unwrap(),
             r#"{"exited":{"status":3}}"#
         );
+    }
+
+    #[test]
+    fn a_run_is_its_words_joined_and_never_empty() {
+        let run = |words: &[&str]| RunRequest {
+            command: words.iter().map(|w| (*w).to_owned()).collect(),
+            env: BTreeMap::new(),
+        };
+        assert_eq!(
+            run(&["echo", "hi", "$HOME"]).command_line(),
+            Ok("echo hi $HOME".to_owned())
+        );
+        assert!(run(&[]).command_line().is_err());
+        assert!(run(&["  "]).command_line().is_err());
+        assert!(run(&["a\0b"]).command_line().is_err());
+        let long = "x".repeat(MAX_COMMAND_BYTES + 1);
+        assert!(run(&[&long]).command_line().is_err());
+        let bad: Result<RunRequest, _> =
+            serde_json::from_str(r#"{"command":["x"],"env":{"A-B":"1"}}"#);
+        assert!(bad.is_err(), "env keys are config keys");
     }
 }

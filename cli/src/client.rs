@@ -361,6 +361,18 @@ impl Client {
         )
     }
 
+    /// Starts a detached one-off; answers once it runs.
+    pub fn run_detached(
+        &self,
+        app: &AppName,
+        request: &paas_api::oneoff::RunRequest,
+    ) -> Result<paas_api::oneoff::RunStarted, ClientError> {
+        self.call(
+            self.request(Method::POST, self.url(&["apps", app, "run", "detached"]))
+                .json(request),
+        )
+    }
+
     pub fn ps(&self, app: &AppName) -> Result<Vec<ProcessInstance>, ClientError> {
         self.get(&["apps", app, "ps"])
     }

@@ -19,7 +19,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use commands::{
     access, apps, auth, config_vars, domains, features, keys, logs, open, ps, releases, resize,
-    users,
+    run, users,
 };
 
 #[derive(Debug, Parser)]
@@ -151,6 +151,9 @@ pub enum Command {
     /// new release), or list them
     #[command(name = "ps:resize")]
     Resize(resize::ResizeArgs),
+    /// Run a command in a one-off container of the current release, in the background
+    #[command(name = "run:detached")]
+    RunDetached(run::RunDetachedArgs),
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }
@@ -191,5 +194,31 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
         assert!(Cli::try_parse_from(["paas", "config:set", "-a", "web"]).is_err());
+    }
+
+    #[test]
+    fn run_detached_takes_its_command_after_the_options() {
+        let cli = Cli::try_parse_from([
+            "paas",
+            "run:detached",
+            "-a",
+            "web",
+            "-e",
+            "A=1",
+            "--",
+            "echo",
+            "-a",
+            "hi",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::RunDetached(args) => {
+                assert_eq!(args.app.app.as_deref(), Some("web"));
+                assert_eq!(args.env, ["A=1"]);
+                assert_eq!(args.command, ["echo", "-a", "hi"]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["paas", "run:detached", "-a", "web"]).is_err());
     }
 }

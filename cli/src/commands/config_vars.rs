@@ -157,7 +157,7 @@ pub fn unset(ctx: &Context, UnsetArgs { app, keys }: &UnsetArgs) -> anyhow::Resu
 }
 
 /// `KEY=VALUE` arguments, validated, in order; a later duplicate key wins.
-fn parse_assignments(pairs: &[String]) -> anyhow::Result<Vec<(ConfigKey, String)>> {
+pub(super) fn parse_assignments(pairs: &[String]) -> anyhow::Result<Vec<(ConfigKey, String)>> {
     let mut parsed: Vec<(ConfigKey, String)> = Vec::new();
     for pair in pairs {
         let Some((key, value)) = pair.split_once('=') else {

@@ -14,6 +14,7 @@ pub mod open;
 pub mod ps;
 pub mod releases;
 pub mod resize;
+pub mod run;
 pub mod users;
 
 use std::io::{IsTerminal, Read};
@@ -71,6 +72,7 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Scale(args) => ps::scale(ctx, &args),
         Command::Restart(args) => ps::restart(ctx, &args),
         Command::Resize(args) => resize::resize(ctx, &args),
+        Command::RunDetached(args) => run::detached(ctx, &args),
         Command::Completions { .. } => unreachable!("handled before any config is read"),
     }
 }

@@ -18,6 +18,7 @@ mod isolation_quotas;
 mod isolation_routing;
 mod isolation_ssh;
 mod logs;
+mod oneoff;
 mod platform;
 mod release_phase;
 mod resources;

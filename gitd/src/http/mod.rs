@@ -12,6 +12,7 @@ mod logs;
 mod releases;
 mod resources;
 mod rollback;
+mod run;
 pub mod server;
 mod session;
 mod users;
@@ -79,6 +80,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/formation", patch(formation::scale))
         .route("/v1/apps/{app}/restart", post(formation::restart))
         .route("/v1/apps/{app}/rollback", post(rollback::rollback))
+        .route("/v1/apps/{app}/run/detached", post(run::detached))
         .route("/v1/apps/{app}/domains", post(domains::add))
         .route("/v1/apps/{app}/domains/{hostname}", delete(domains::remove))
         .route("/v1/apps/{app}/features/{feature}", patch(features::update))

@@ -23,6 +23,7 @@ pub mod release_phase;
 pub mod resize;
 pub mod rollback;
 pub mod rollout;
+pub mod run;
 
 use std::sync::Mutex;
 

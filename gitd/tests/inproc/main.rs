@@ -8,4 +8,5 @@ mod util;
 mod ops;
 mod recovery;
 mod release_phase;
+mod run;
 mod serve;

@@ -436,7 +436,7 @@ async fn oneoff(
         });
     let events = async_stream::stream! {
         let mut guard = Abandoned(shared, false);
-        yield OneOffEvent::Started { name: format!("paas-{app}-v{}-release-1", spec.release) };
+        yield OneOffEvent::Started { name: format!("paas-{app}-v{}-{}-1", spec.release, spec.kind.as_str()), index: 1 };
         let line = |line: String| OneOffEvent::Output { stream: LogStream::Stdout, line };
         match script {
             OneOff::Exit { lines, status } => {
