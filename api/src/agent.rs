@@ -6,11 +6,15 @@
 //!
 //! Every request carries `Authorization: Bearer <agent token>`; without it (or with another
 //! token) the answer is 401 with the usual error envelope. A spec line that is missing, not
-//! JSON, or invalid (bad app name, `image` other than `paas/<app>:v<release>`, labels without
-//! `paas.app` = app, `paas.release` and `paas.commit`, paths leaving the tree, env keys that are
-//! not config keys) is answered 400 before anything is built. Once the 200 NDJSON stream has
-//! started, every problem (a tar entry leaving the tree, no Dockerfile, a failed step, no
-//! `pack` on the build host) arrives as the final `failed` event.
+//! JSON, or invalid (bad app name, release 0, a commit that is not a hex object id, paths
+//! leaving the tree, env keys that are not config keys) is answered 400 before anything is
+//! built. Once the 200 NDJSON stream has started, every problem (a tar entry leaving the tree,
+//! no Dockerfile, a failed step, no `pack` on the build host) arrives as the final `failed`
+//! event.
+//!
+//! gitd speaks of apps, release numbers and commits only: the agent names the image it builds
+//! and labels it, and reports that name ([`BuildEvent::Done`]). gitd keeps the name as it got
+//! it and hands it back unread ([`AppSpec::image`], [`PruneRequest::keep`]).
 
 use std::collections::BTreeMap;
 
@@ -22,11 +26,10 @@ use crate::types::InstanceState;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BuildSpec {
     pub app: String,
+    /// The release the image is built for.
     pub release: u32,
-    /// Tag to produce, `paas/<app>:v<release>`.
-    pub image: String,
-    /// Labels put on the image (`paas.app`, `paas.release`, `paas.commit`).
-    pub labels: BTreeMap<String, String>,
+    /// The commit being built (hex object id), recorded on the image.
+    pub commit: String,
     pub builder: Builder,
 }
 
@@ -54,7 +57,8 @@ pub enum Builder {
 pub enum BuildEvent {
     /// One line of builder output.
     Line(String),
-    /// The image was built and tagged.
+    /// The image was built and tagged; `image` is the name the agent gave it, which later
+    /// requests about it carry back.
     Done { image: String, image_id: String },
     /// The build failed; `reason` is one line.
     Failed { reason: String },
@@ -66,14 +70,15 @@ pub enum BuildEvent {
 // streams NDJSON [`RolloutEvent`]s, ending with exactly one `done` or `failed`.
 // `GET /v1/apps/{app}/instances` → `Vec<`[`Instance`]`>`.
 // `POST /v1/apps/{app}/restart` with a [`RestartRequest`] streams [`RolloutEvent`]s like a PUT.
-// `DELETE /v1/apps/{app}` → 204: removes the app's containers, network and `paas/<app>:*` images.
+// `DELETE /v1/apps/{app}` → 204: removes the app's containers, network and images.
 
 /// The desired state of one app on this host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppSpec {
     /// Release number; containers are named and labelled `v<release>`.
     pub release: u32,
-    /// Image to run, e.g. `paas/<app>:v<N>` (a rollback or config change reuses an older one).
+    /// Image to run, as a build's [`BuildEvent::Done`] named it (a rollback or config change
+    /// reuses an older one).
     pub image: String,
     /// The app's config vars; the agent adds `PORT`, `PAAS_APP`, `PAAS_RELEASE`, `PAAS_PROCESS`.
     #[serde(default)]
@@ -115,7 +120,7 @@ pub struct ProcessSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RolloutEvent {
-    /// One line of progress, e.g. `Starting web.1 (paas-hello-v3-web-1)… healthy`.
+    /// One line of progress, e.g. `Starting web.1 (<instance name>)… healthy`.
     Line(String),
     /// The new instances are started, ready and routed: the app serves the new state. What
     /// follows is the old instances draining and retiring, then `done`.
@@ -140,7 +145,7 @@ pub struct Instance {
     pub process: ProcessType,
     pub index: u32,
     pub release: u32,
-    /// Docker container name, `paas-<app>-v<N>-<process>-<i>`.
+    /// The instance's name (the agent's, unique on the host).
     pub name: String,
     pub container_id: String,
     /// Docker's state and health, in Heroku's words.
@@ -154,7 +159,7 @@ pub struct Instance {
 // last `tail` lines of the app's containers merged in time order, then `live`, then (with
 // `follow`) new lines as they happen, until the client hangs up. What happens to the
 // containers themselves is told by `GET /v1/events` ("Instance events") instead.
-// `GET /v1/apps/{app}/images` → `Vec<String>`: the app's `paas/<app>:*` tags present.
+// `GET /v1/apps/{app}/images` → `Vec<String>`: the app's images present, as builds named them.
 // `POST /v1/apps/{app}/prune` with a [`PruneRequest`] → [`PruneResult`].
 
 /// Which output stream a line came from. The agent sends only `stdout` and `stderr`; `platform`
@@ -186,8 +191,8 @@ pub enum LogMessage {
     Live,
 }
 
-/// `POST /v1/apps/{app}/prune`: remove the app's images except these (and any image a
-/// container still uses).
+/// `POST /v1/apps/{app}/prune`: remove the app's images except these (as builds named them)
+/// and any image a container still uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PruneRequest {
     pub keep: Vec<String>,

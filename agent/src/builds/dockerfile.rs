@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use bollard::Docker;
-use paas_api::agent::BuildSpec;
 
 use super::context::resolve_inside;
 use super::limits::{BuildCgroup, BuildConfig};
-use super::{BuildError, BuiltImage, EventSink, dockerignore, engine, image_check, network};
+use super::{
+    BuildError, BuildJob, BuiltImage, EventSink, dockerignore, engine, image_check, network,
+};
 
 /// A Dockerfile longer than this is not one anybody wrote.
 const MAX_DOCKERFILE_BYTES: u64 = 1024 * 1024;
@@ -29,7 +30,7 @@ pub struct DockerfileBuild<'a> {
 
 pub async fn build(
     docker: &Docker,
-    spec: &BuildSpec,
+    spec: &BuildJob,
     request: DockerfileBuild<'_>,
     events: &EventSink,
 ) -> Result<BuiltImage, BuildError> {
@@ -98,7 +99,7 @@ pub async fn build(
 
 /// The pushed Dockerfile with the platform's labels as its last step, one step for all of
 /// them. A last line that continues would swallow that step, so it is refused.
-fn labelled(text: &str, spec: &BuildSpec) -> Result<String, BuildError> {
+fn labelled(text: &str, spec: &BuildJob) -> Result<String, BuildError> {
     if text.trim_end().ends_with(['\\', '`']) {
         return Err(BuildError::Refused(
             "the Dockerfile ends with a line continuation".to_owned(),
@@ -152,8 +153,8 @@ async fn refuse_systemd_cgroups(docker: &Docker) -> Result<(), BuildError> {
 mod tests {
     use super::*;
 
-    fn spec() -> BuildSpec {
-        BuildSpec {
+    fn spec() -> BuildJob {
+        BuildJob {
             app: "hello".into(),
             release: 3,
             image: "paas/hello:v3".into(),

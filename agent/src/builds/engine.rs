@@ -12,18 +12,17 @@ use bollard::errors::Error as DockerError;
 use bollard::models::BuildInfo;
 use bollard::query_parameters::{BuildImageOptions, BuildImageOptionsBuilder};
 use futures::StreamExt;
-use paas_api::agent::BuildSpec;
 use tokio::io::AsyncRead;
 use tokio_util::io::ReaderStream;
 
-use super::{BuildError, EventSink};
+use super::{BuildError, BuildJob, EventSink};
 
 /// Options for building `spec.image`, never pulling (no registry is reachable; bases are
 /// local images). The labels are not among them: the classic builder turns each label of the
 /// `labels` parameter into a step of its own (a container commit each), so the Dockerfile
 /// gets them as one step instead ([`label_instruction`]).
 pub fn options(
-    spec: &BuildSpec,
+    spec: &BuildJob,
     dockerfile: &str,
     build_args: &HashMap<String, String>,
 ) -> BuildImageOptions {
@@ -37,21 +36,16 @@ pub fn options(
 }
 
 /// `spec.labels` as one `LABEL` line to end a Dockerfile with (so it applies to the last
-/// stage). Keys and values are double-quoted and must be plain ([`is_plain_label_text`]):
-/// nothing in them is an escape, a quote or a variable under any `# escape=` directive.
-pub fn label_instruction(spec: &BuildSpec) -> String {
+/// stage). Keys and values are double-quoted and plain: the agent makes them of an app name, a
+/// release number and a hex commit ([`crate::naming::labels::build_labels`]), so nothing in
+/// them is an escape, a quote or a variable under any `# escape=` directive.
+pub fn label_instruction(spec: &BuildJob) -> String {
     let pairs: Vec<String> = spec
         .labels
         .iter()
         .map(|(key, value)| format!("\"{key}\"=\"{value}\""))
         .collect();
     format!("LABEL {}\n", pairs.join(" "))
-}
-
-/// Label text that goes into a Dockerfile as it is: letters, digits and `. _ : / @ + -`.
-pub fn is_plain_label_text(text: &str) -> bool {
-    text.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-".contains(&b))
 }
 
 /// Runs one build with `context` (a tar stream) and sends each output line to `events` as it

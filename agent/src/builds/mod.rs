@@ -15,6 +15,7 @@ mod network;
 pub mod pack;
 mod reserved_labels;
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::path::{Component, Path};
 
@@ -47,6 +48,30 @@ pub fn routes() -> Router<AgentState> {
         .route("/v1/builds", post(create_build))
         // The tar streams to disk; its size is bounded by the disk, not by memory.
         .layer(DefaultBodyLimit::disable())
+}
+
+/// One build as the agent carries it out: the spec's app, release and builder, with the
+/// image name and labels the agent gives them ([`naming`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildJob {
+    pub app: String,
+    pub release: u32,
+    pub image: String,
+    pub labels: BTreeMap<String, String>,
+    pub builder: Builder,
+}
+
+impl BuildJob {
+    /// The job of a spec [`validate_spec`] accepted.
+    fn new(spec: BuildSpec) -> BuildJob {
+        BuildJob {
+            image: naming::image_tag(&spec.app, spec.release),
+            labels: naming::labels::build_labels(&spec.app, spec.release, &spec.commit),
+            app: spec.app,
+            release: spec.release,
+            builder: spec.builder,
+        }
+    }
 }
 
 /// What a successful build produced.
@@ -112,6 +137,7 @@ async fn create_build(State(state): State<AgentState>, body: Body) -> Result<Res
     let mut body = StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
     let spec = read_spec(&mut body).await?;
     validate_spec(&spec)?;
+    let spec = BuildJob::new(spec);
     info!(app = %spec.app, image = %spec.image, "build started");
 
     let (sender, mut receiver) = mpsc::channel(EVENT_BUFFER);
@@ -161,31 +187,14 @@ fn validate_spec(spec: &BuildSpec) -> Result<(), ApiError> {
     if let Err(err) = spec.app.parse::<paas_api::AppName>() {
         return invalid(err.to_string());
     }
-    let expected_image = naming::image_tag(&spec.app, spec.release);
-    if spec.release == 0 || spec.image != expected_image {
-        return invalid(format!(
-            "image must be `paas/<app>:v<release>` with release >= 1 (expected `{expected_image}`, got `{}`)",
-            spec.image
-        ));
+    if spec.release == 0 {
+        return invalid("release must be 1 or more".to_owned());
     }
-    if spec.labels.get(naming::LABEL_APP) != Some(&spec.app) {
-        return invalid(format!(
-            "label {} must be `{}`",
-            naming::LABEL_APP,
-            spec.app
-        ));
-    }
-    for required in [naming::LABEL_RELEASE, naming::LABEL_COMMIT] {
-        if !spec.labels.contains_key(required) {
-            return invalid(format!("label {required} is missing"));
-        }
-    }
-    if let Some((key, value)) = spec.labels.iter().find(|(key, value)| {
-        !engine::is_plain_label_text(key) || !engine::is_plain_label_text(value)
-    }) {
-        return invalid(format!(
-            "label {key:?}={value:?} must be letters, digits and . _ : / @ + - only"
-        ));
+    // It becomes a label value, which goes into the Dockerfile as it is.
+    let is_object_id =
+        (4..=64).contains(&spec.commit.len()) && spec.commit.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_object_id {
+        return invalid(format!("commit {:?} must be a hex object id", spec.commit));
     }
     match &spec.builder {
         Builder::Dockerfile { dockerfile, .. } => {
@@ -227,7 +236,7 @@ fn check_relative(field: &str, path: &str, may_be_root: bool) -> Result<(), Stri
 
 async fn run_build(
     state: AgentState,
-    spec: BuildSpec,
+    spec: BuildJob,
     body: impl AsyncRead + Send + Unpin + 'static,
     events: EventSink,
 ) {
@@ -258,7 +267,7 @@ async fn run_build(
 /// build (its connection closes) or kills pack.
 async fn build_with_timeout(
     state: &AgentState,
-    spec: &BuildSpec,
+    spec: &BuildJob,
     body: impl AsyncRead + Send + Unpin + 'static,
     events: &EventSink,
 ) -> Result<BuiltImage, BuildError> {
@@ -274,7 +283,7 @@ async fn build_with_timeout(
 
 async fn build(
     state: &AgentState,
-    spec: &BuildSpec,
+    spec: &BuildJob,
     body: impl AsyncRead + Send + Unpin + 'static,
     events: &EventSink,
 ) -> Result<BuiltImage, BuildError> {
@@ -366,12 +375,7 @@ mod tests {
         BuildSpec {
             app: "hello".into(),
             release: 3,
-            image: "paas/hello:v3".into(),
-            labels: BTreeMap::from([
-                ("paas.app".into(), "hello".into()),
-                ("paas.release".into(), "v3".into()),
-                ("paas.commit".into(), "abc123".into()),
-            ]),
+            commit: "abc123".into(),
             builder,
         }
     }
@@ -417,26 +421,52 @@ mod tests {
     }
 
     #[test]
-    fn refuses_a_foreign_tag_or_missing_labels() {
+    fn refuses_release_zero_and_commits_that_are_not_object_ids() {
         let mut s = spec(dockerfile("Dockerfile"));
-        s.image = "paas/busybox:latest".into();
-        assert!(
-            validate_spec(&s)
-                .unwrap_err()
-                .message
-                .contains("expected `paas/hello:v3`")
-        );
-
-        let mut s = spec(dockerfile("Dockerfile"));
-        s.labels.remove("paas.commit");
+        s.release = 0;
         assert_eq!(
             validate_spec(&s).unwrap_err().message,
-            "label paas.commit is missing"
+            "release must be 1 or more"
         );
-
+        for bad in [
+            "",
+            "abc",
+            "abc123\" \"paas.app\"=\"victim",
+            "xyz1234",
+            &"a".repeat(65),
+        ] {
+            let mut s = spec(dockerfile("Dockerfile"));
+            s.commit = bad.to_owned();
+            assert!(
+                validate_spec(&s)
+                    .unwrap_err()
+                    .message
+                    .contains("hex object id"),
+                "{bad}"
+            );
+        }
         let mut s = spec(dockerfile("Dockerfile"));
-        s.labels.insert("paas.app".into(), "other".into());
+        s.app = "Other".into();
         assert!(validate_spec(&s).is_err());
+    }
+
+    #[test]
+    fn the_agent_names_and_labels_the_image() {
+        let job = BuildJob::new(spec(dockerfile("Dockerfile")));
+        assert_eq!(job.image, "paas/hello:v3");
+        assert_eq!(job.labels["paas.app"], "hello");
+        assert_eq!(job.labels["paas.release"], "v3");
+        assert_eq!(job.labels["paas.commit"], "abc123");
+        // They go into the Dockerfile as they are: letters, digits and `. _ : / @ + -` only.
+        let plain = |text: &str| {
+            text.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-".contains(&b))
+        };
+        assert!(
+            job.labels
+                .iter()
+                .all(|(key, value)| plain(key) && plain(value))
+        );
     }
 
     #[test]

@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bollard::Docker;
-use paas_api::agent::BuildSpec;
 use serde::{Deserialize, Serialize};
 
 use super::context::resolve_inside;
-use super::{BuildError, BuiltImage, EventSink, engine, image_check};
+use super::{BuildError, BuildJob, BuiltImage, EventSink, engine, image_check};
 
 /// What pack may take from the agent's environment: where it runs and finds its tools, how it
 /// reaches the engine and registries. Nothing from an app ever lands here.
@@ -178,7 +177,7 @@ pub fn process_env(extra: &[String]) -> Vec<(OsString, OsString)> {
 
 pub async fn build(
     docker: &Docker,
-    spec: &BuildSpec,
+    spec: &BuildJob,
     command: PackBuildCommand,
     skipped_env: &[String],
     context_dir: &Path,
@@ -307,7 +306,7 @@ fn run_streaming(reader: &duct::ReaderHandle, events: &EventSink) -> Result<(), 
 
 /// pack has no label flag: a one-line `FROM <image>` build re-tags the image with the labels
 /// added (only a config change; the layers are shared).
-async fn label(docker: &Docker, spec: &BuildSpec) -> Result<(), BuildError> {
+async fn label(docker: &Docker, spec: &BuildJob) -> Result<(), BuildError> {
     let dockerfile = format!("FROM {}\n{}", spec.image, engine::label_instruction(spec));
     // The image's ONBUILD triggers (from pack's run image) would run in this step.
     image_check::check_dockerfile(docker, &dockerfile, &BTreeMap::new(), &spec.app).await?;

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::Docker;
-use paas_api::agent::BuildSpec;
 
+use super::BuildJob;
 use crate::naming::{PAAS_LABEL_PREFIX, TRAEFIK_LABEL_PREFIX, has_prefix};
 
 /// Label prefixes only the platform may set, compared case-insensitively.
@@ -45,7 +45,7 @@ pub fn first_reserved(
 }
 
 /// Refuses `spec.image` if it carries a reserved label, removing it first.
-pub async fn refuse_reserved(docker: &Docker, spec: &BuildSpec) -> Result<(), ReservedLabelError> {
+pub async fn refuse_reserved(docker: &Docker, spec: &BuildJob) -> Result<(), ReservedLabelError> {
     let inspect_error = |err: bollard::errors::Error| ReservedLabelError::Inspect {
         image: spec.image.clone(),
         message: err.to_string(),

@@ -8,7 +8,7 @@
 //! on it, and Traefik's Docker provider is told to consider only containers carrying it
 //! ([`traefik_constraint`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +56,15 @@ pub fn release_label(release: u32) -> String {
 
 pub fn parse_release_label(label: &str) -> Option<u32> {
     label.strip_prefix('v')?.parse().ok()
+}
+
+/// The labels of the image built for `release` of `app` from `commit`.
+pub fn build_labels(app: &str, release: u32, commit: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_APP.to_owned(), app.to_owned()),
+        (LABEL_RELEASE.to_owned(), release_label(release)),
+        (LABEL_COMMIT.to_owned(), commit.to_owned()),
+    ])
 }
 
 /// Which instance of which app a container is, as its labels tell it.
@@ -239,6 +248,19 @@ mod tests {
         assert_eq!(
             InstanceLabels::parse(&unfingerprinted).unwrap().fingerprint,
             ""
+        );
+    }
+
+    #[test]
+    fn build_labels_name_app_release_and_commit() {
+        let labels = build_labels("hello", 3, "0123abc");
+        assert_eq!(
+            labels.into_iter().collect::<Vec<_>>(),
+            [
+                ("paas.app".to_owned(), "hello".to_owned()),
+                ("paas.commit".to_owned(), "0123abc".to_owned()),
+                ("paas.release".to_owned(), "v3".to_owned()),
+            ]
         );
     }
 

@@ -13,7 +13,7 @@ pub use labels::LABEL_INSTANCE;
 #[cfg(test)]
 pub(crate) use labels::test_key;
 pub use labels::{
-    InstanceKey, LABEL_APP, LABEL_COMMIT, LABEL_INDEX, LABEL_ONEOFF, LABEL_PROCESS, LABEL_RELEASE,
+    InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_ONEOFF, LABEL_PROCESS, LABEL_RELEASE,
     PAAS_LABEL_PREFIX, TRAEFIK_LABEL_PREFIX, docker_filters, first_routing_label, has_prefix,
     is_ours, label_filters, release_label,
 };

@@ -27,12 +27,7 @@ impl TestApp {
         BuildSpec {
             app: self.name.clone(),
             release,
-            image: self.image(release),
-            labels: BTreeMap::from([
-                ("paas.app".to_owned(), self.name.clone()),
-                ("paas.release".to_owned(), format!("v{release}")),
-                ("paas.commit".to_owned(), "0123456789abcdef".to_owned()),
-            ]),
+            commit: "0123456789abcdef".to_owned(),
             builder,
         }
     }
@@ -292,7 +287,8 @@ async fn a_bad_spec_is_refused_before_building() {
     let agent = Agent::with(AgentOptions::default());
     let app = TestApp::new("badspec");
     let mut spec = app.spec(1, dockerfile_builder());
-    spec.image = "paas/busybox:latest".to_owned();
+    // A label value that would close its quote in the Dockerfile's LABEL line.
+    spec.commit = "0123\" \"paas.app\"=\"busybox".to_owned();
     let (events, result) = build(
         &agent,
         &spec,
@@ -301,14 +297,12 @@ async fn a_bad_spec_is_refused_before_building() {
     .await;
     match result {
         Err(AgentError::Rejected(message)) => {
-            assert!(
-                message.contains(&format!("expected `{}`", app.image(1))),
-                "{message}"
-            );
+            assert!(message.contains("must be a hex object id"), "{message}");
         }
         other => panic!("expected a rejection, got {other:?}"),
     }
     assert!(events.is_empty());
+    assert_eq!(docker_inspect(&app.image(1), "{{.Id}}"), None);
 }
 
 #[tokio::test]

@@ -106,7 +106,7 @@ pub fn choose_builder(
 }
 
 /// Streams the tree to the agent and hands each line of its output to `on_line`; gives up
-/// when `pusher_gone` resolves.
+/// when `pusher_gone` resolves. The image as the agent named it.
 pub async fn build(
     agent: &paas_agent_client::AgentClient,
     source: &PushedSource,
@@ -114,7 +114,7 @@ pub async fn build(
     spec: &BuildSpec,
     mut on_line: impl FnMut(&str),
     pusher_gone: impl Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let mut archive = source
         .archive(commit)
         .map_err(|e| format!("cannot run git archive: {e}"))?;
@@ -134,7 +134,7 @@ pub async fn build(
         }
     });
     let outcome = tokio::select! {
-        result = built => result.map(drop).map_err(|e| e.to_string()),
+        result = built => result.map(|built| built.image).map_err(|e| e.to_string()),
         () = pusher_gone => Err("the push was interrupted".to_owned()),
     };
     if outcome.is_err() {

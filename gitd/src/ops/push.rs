@@ -109,17 +109,10 @@ async fn run(
     )
     .await?;
     let version = release.version;
-    let image = format!("paas/{}:v{version}", app.name);
     let spec = BuildSpec {
         app: app.name.clone(),
         release: version,
-        image: image.clone(),
-        labels: [
-            ("paas.app".to_owned(), app.name.clone()),
-            ("paas.release".to_owned(), version.to_string()),
-            ("paas.commit".to_owned(), commit.clone()),
-        ]
-        .into(),
+        commit: commit.clone(),
         builder,
     };
     let built = build(
@@ -131,18 +124,21 @@ async fn run(
         reporter.requester_gone(),
     )
     .await;
-    if let Err(reason) = built {
-        let err = OpsError::agent(
-            format!("Release v{version} failed"),
-            RolloutFailure {
-                reason,
-                logs: Vec::new(),
-            },
-        );
-        return Err(
-            release::failed(state, app, &release, ReleaseKind::Deploy, reporter, err).await,
-        );
-    }
+    let image = match built {
+        Ok(image) => image,
+        Err(reason) => {
+            let err = OpsError::agent(
+                format!("Release v{version} failed"),
+                RolloutFailure {
+                    reason,
+                    logs: Vec::new(),
+                },
+            );
+            return Err(
+                release::failed(state, app, &release, ReleaseKind::Deploy, reporter, err).await,
+            );
+        }
+    };
     let built = ReleaseOutcome {
         status: ReleaseStatus::Building,
         image: Some(image.clone()),

@@ -47,9 +47,9 @@ async fn a_push_builds_rolls_out_records_and_prunes() {
     assert_eq!(v2.processes["worker"].quantity, 0);
     let calls = gitd.agent.calls();
     assert!(
-        calls
-            .iter()
-            .any(|call| matches!(call, Call::Build(spec) if spec.image == "paas/hello:v2")),
+        calls.iter().any(
+            |call| matches!(call, Call::Build(spec) if spec.app == "hello" && spec.release == 2)
+        ),
         "{calls:?}"
     );
     assert!(

@@ -235,17 +235,19 @@ async fn build(State(shared): State<Arc<Shared>>, body: Body) -> Response {
     };
     while let Some(Ok(_)) = stream.next().await {}
     shared.calls.lock().unwrap().push(Call::Build(spec.clone()));
+    // Named as the agent names it.
+    let image = format!("paas/{}:v{}", spec.app, spec.release);
     shared
         .images
         .lock()
         .unwrap()
         .entry(spec.app.clone())
         .or_default()
-        .push(spec.image.clone());
+        .push(image.clone());
     ndjson(futures::stream::iter([
         BuildEvent::Line("Step 1/1 : FROM paas/busybox".to_owned()),
         BuildEvent::Done {
-            image: spec.image,
+            image,
             image_id: "sha256:fake".to_owned(),
         },
     ]))
