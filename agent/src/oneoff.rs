@@ -40,6 +40,7 @@ use tracing::{info, warn};
 use crate::config::RuntimeConfig;
 use crate::error::{ApiError, Path};
 use crate::logs::lines::LineAssembler;
+use crate::naming::labels::oneoff_filters;
 use crate::naming::{
     self, InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_ONEOFF, LABEL_PROCESS, LABEL_RELEASE,
     network_name, release_label,
@@ -109,14 +110,7 @@ async fn running_indexes(
     app: &str,
     spec: &OneOffSpec,
 ) -> Result<Vec<u32>, DockerError> {
-    let filters = HashMap::from([(
-        "label".to_owned(),
-        vec![
-            format!("{LABEL_ONEOFF}={}", key.as_str()),
-            format!("{LABEL_APP}={app}"),
-            format!("{LABEL_PROCESS}={}", spec.kind.as_str()),
-        ],
-    )]);
+    let filters = oneoff_filters(key, app, Some(spec.kind.as_str()));
     let listed = docker
         .list_containers(Some(ListContainersOptions {
             all: false,

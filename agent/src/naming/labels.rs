@@ -196,6 +196,23 @@ pub fn docker_filters(
     HashMap::from([("label".to_owned(), label_filters(key, app, process))])
 }
 
+/// Docker filters (`label` only) for this agent's one-off containers of `app` (of one kind,
+/// `release` or `run`, if given).
+pub fn oneoff_filters(
+    key: &InstanceKey,
+    app: &str,
+    kind: Option<&str>,
+) -> HashMap<String, Vec<String>> {
+    let mut filters = vec![
+        format!("{LABEL_ONEOFF}={}", key.as_str()),
+        format!("{LABEL_APP}={app}"),
+    ];
+    if let Some(kind) = kind {
+        filters.push(format!("{LABEL_PROCESS}={kind}"));
+    }
+    HashMap::from([("label".to_owned(), filters)])
+}
+
 /// Docker filters for whatever carries the app's label without the key: its network (older
 /// engines may hold duplicates of it).
 pub fn app_filters(app: &str) -> HashMap<String, Vec<String>> {

@@ -29,7 +29,7 @@ use super::engine::{
     Engine, EngineError, Existing, InstanceChange, Liveness, Removed, StartFailure, Wanted,
 };
 use crate::config::AgentConfig;
-use crate::naming::labels::{InstanceLabels, app_filters, network_labels};
+use crate::naming::labels::{InstanceLabels, app_filters, network_labels, oneoff_filters};
 use crate::naming::{InstanceKey, LABEL_APP, docker_filters, is_ours, network_name};
 
 /// The agent's containers of `app` (carrying its instance key), including stopped ones;
@@ -707,10 +707,23 @@ impl Engine for DockerEngine {
 
     async fn remove_app(&self, app: &str) -> Result<Removed, EngineError> {
         let containers = list(&self.docker, self.key(), app).await?;
+        // One-offs still running (`run:detached`) hold the app's network too.
+        let oneoffs = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all: true,
+                filters: Some(oneoff_filters(self.key(), app, None)),
+                ..Default::default()
+            }))
+            .await?;
+        let ids = containers
+            .iter()
+            .map(|c| c.id.clone())
+            .chain(oneoffs.into_iter().filter_map(|summary| summary.id));
         let stopped = futures::future::join_all(
-            containers
+            ids.collect::<Vec<_>>()
                 .iter()
-                .map(|c| stop_and_remove(&self.docker, &c.id, self.stop_timeout())),
+                .map(|id| stop_and_remove(&self.docker, id, self.stop_timeout())),
         )
         .await;
         for result in stopped {

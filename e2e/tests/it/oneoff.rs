@@ -1,7 +1,7 @@
 //! One-off containers users start: `paas run:detached` runs a command in a container of the
 //! current release with the app's config and the run's own vars, prints `run.N`, and its output
-//! shows in `paas logs` as `run.N`; the container is removed when it ends. Another user gets
-//! the same answer as for an app that does not exist.
+//! shows in `paas logs` as `run.N`; the container is removed when it ends, or with the app.
+//! Another user gets the same answer as for an app that does not exist.
 
 use crate::platform::{Platform, docker_lines};
 use crate::util::{hello_repo, wait_for};
@@ -58,4 +58,19 @@ fn run_detached_output_is_in_the_logs_and_others_get_404() {
         r#"{"command":["id"]}"#,
     );
     assert_eq!(refused.status, 404, "{}", refused.text());
+
+    // A one-off still running when the app is destroyed goes with it, network and all.
+    platform
+        .paas(&["run:detached", "-a", &app, "--", "sleep", "600"])
+        .success();
+    platform
+        .paas(&["apps:destroy", &app, "--confirm", &app])
+        .success();
+    let left = docker_lines(&["ps", "-aq", "--filter", &label]);
+    assert!(left.is_empty(), "the running one-off was removed: {left:?}");
+    let networks = docker_lines(&["network", "ls", "-q", "--filter", &label]);
+    assert!(
+        networks.is_empty(),
+        "the app's network was removed: {networks:?}"
+    );
 }
