@@ -2,16 +2,11 @@
 //! `paas_api::types`): one method per API call, taking and returning the wire types. It is
 //! the only place that knows the API's paths. Server errors (`{"error":{"code","message"}}`)
 //! come back as [`ClientError::Api`] carrying the server's message unchanged.
-//!
-//! Blocking to its callers, it runs reqwest's async client on a single-threaded Tokio runtime
-//! of its own, on the calling thread: a one-shot command needs no worker threads, and
-//! reqwest's blocking client would start one and hand every request, every body read and its
-//! own shut-down across to it, each hand-over a wake-up that waits for a CPU on a busy machine.
 
-use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
-use bytes::Bytes;
+use std::io::{BufRead, BufReader};
+
 use paas_api::formation::ScaleChanges;
 use paas_api::resources::{ProcessSize, ResizeRequest};
 use paas_api::types::{
@@ -24,10 +19,9 @@ use paas_api::types::{
 use paas_api::{AppName, DomainName, ErrorCode, ProcessType, Username};
 use reqwest::Method;
 use reqwest::Url;
-use reqwest::{RequestBuilder, Response};
+use reqwest::blocking::{RequestBuilder, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use tokio::runtime::Runtime;
 
 /// Requests that do not stream get an answer within this time or fail. Scaling, restarts,
 /// config changes and rollbacks answer only once the rollout is done, and the agent gives each
@@ -80,9 +74,7 @@ struct LenientErrorDetail {
 }
 
 pub struct Client {
-    http: reqwest::Client,
-    /// Drives `http` on the thread that calls a method (see the module's docs).
-    runtime: Runtime,
+    http: reqwest::blocking::Client,
     server: String,
     base: Url,
     token: Option<String>,
@@ -94,24 +86,17 @@ impl Client {
         if base.cannot_be_a_base() {
             return Err(ClientError::BadServerUrl(server.to_owned()));
         }
-        let unreachable = |reason: String| ClientError::Unreachable {
-            server: server.to_owned(),
-            reason,
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(|e| unreachable(e.to_string()))?;
-        // No overall timeout here: `execute` gives one per request, and streams have none.
-        let http = reqwest::Client::builder()
+        let http = reqwest::blocking::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(None)
             .user_agent(concat!("paas-cli/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| ClientError::Unreachable {
+                server: server.to_owned(),
+                reason: e.to_string(),
+            })?;
         Ok(Client {
             http,
-            runtime,
             server: server.to_owned(),
             base,
             token,
@@ -148,18 +133,15 @@ impl Client {
 
     /// [`Client::execute`] without the overall timeout, for streams that last.
     fn send(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
-        let response =
-            self.runtime
-                .block_on(builder.send())
-                .map_err(|e| ClientError::Unreachable {
-                    server: self.server.clone(),
-                    reason: root_cause(&e),
-                })?;
+        let response = builder.send().map_err(|e| ClientError::Unreachable {
+            server: self.server.clone(),
+            reason: root_cause(&e),
+        })?;
         if response.status().is_success() {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let body = self.runtime.block_on(response.text()).unwrap_or_default();
+        let body = response.text().unwrap_or_default();
         Err(match serde_json::from_str::<LenientErrorBody>(&body) {
             Ok(envelope) => ClientError::Api {
                 status,
@@ -176,13 +158,10 @@ impl Client {
     fn call<T: DeserializeOwned>(&self, builder: RequestBuilder) -> Result<T, ClientError> {
         let response = self.execute(builder)?;
         let status = response.status().as_u16();
-        let body =
-            self.runtime
-                .block_on(response.text())
-                .map_err(|e| ClientError::Unreachable {
-                    server: self.server.clone(),
-                    reason: root_cause(&e),
-                })?;
+        let body = response.text().map_err(|e| ClientError::Unreachable {
+            server: self.server.clone(),
+            reason: root_cause(&e),
+        })?;
         serde_json::from_str(&body).map_err(|e| ClientError::Unexpected {
             status,
             detail: format!("{e}: {}", summarize(&body)),
@@ -476,12 +455,7 @@ impl Client {
         }
         // Not `execute`: its overall timeout would cut a followed stream short.
         let response = self.send(self.request(Method::GET, url))?;
-        let body = BodyReader {
-            runtime: &self.runtime,
-            response,
-            chunk: Bytes::new(),
-        };
-        Ok(BufReader::new(body)
+        Ok(BufReader::new(response)
             .split(b'\n')
             .filter(|line| {
                 line.as_ref()
@@ -491,29 +465,6 @@ impl Client {
                 let line = line.map_err(ClientError::StreamBroke)?;
                 serde_json::from_slice(&line).map_err(ClientError::UnreadableLogLine)
             }))
-    }
-}
-
-/// A response body read as [`std::io::Read`], one chunk at a time, on the client's runtime.
-struct BodyReader<'a> {
-    runtime: &'a Runtime,
-    response: Response,
-    /// What is left of the last chunk received.
-    chunk: Bytes,
-}
-
-impl Read for BodyReader<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.chunk.is_empty() {
-            match self.runtime.block_on(self.response.chunk()) {
-                Ok(Some(chunk)) => self.chunk = chunk,
-                Ok(None) => return Ok(0),
-                Err(e) => return Err(std::io::Error::other(e)),
-            }
-        }
-        let n = buf.len().min(self.chunk.len());
-        buf[..n].copy_from_slice(&self.chunk.split_to(n));
-        Ok(n)
     }
 }
 
