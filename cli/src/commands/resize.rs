@@ -32,6 +32,9 @@ pub fn resize(ctx: &Context, args: &ResizeArgs) -> anyhow::Result<()> {
         memory: args.memory.as_deref().map(str::parse).transpose()?,
         cpus: args.cpus.as_deref().map(str::parse).transpose()?,
     };
+    if process.is_none() && !resources.is_default() {
+        anyhow::bail!("name the process type to resize, e.g. `paas ps:resize web --memory 256M`");
+    }
     let name = ctx.app(&args.app)?;
     let client = ctx.client()?;
     let (Some(process), false) = (&process, resources.is_default()) else {

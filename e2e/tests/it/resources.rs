@@ -77,6 +77,9 @@ fn resized_processes_run_with_their_limits_and_an_oom_kill_shows_in_ps() {
     platform
         .paas(&["ps:resize", "web", "--cpus", "abc", "-a", &app])
         .error("invalid CPU count \"abc\"");
+    platform
+        .paas(&["ps:resize", "--memory", "128M", "-a", &app])
+        .error("name the process type to resize");
     assert_eq!(platform.containers(&app, "web"), before);
     assert_eq!(limits(&before[0]), "268435456 500000000");
 
