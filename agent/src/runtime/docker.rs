@@ -16,6 +16,7 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptions, EventsOptions, InspectContainerOptions, ListContainersOptions,
     LogsOptions, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
+    WaitContainerOptions,
 };
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -376,9 +377,27 @@ async fn remove(docker: &Docker, id: &str) -> Result<(), DockerError> {
         .await;
     match removed {
         Err(err) if is_not_found(&err) => Ok(()),
+        // Someone else (a one-off's own runner) is removing it: wait until it is gone, so the
+        // caller can rely on it no longer holding the app's network.
+        Err(DockerError::DockerResponseServerError {
+            status_code: 409,
+            message,
+        }) if message.contains("already in progress") => {
+            let gone = docker.wait_container(
+                id,
+                Some(WaitContainerOptions {
+                    condition: "removed".to_owned(),
+                }),
+            );
+            let _ = tokio::time::timeout(REMOVAL_WAIT, gone.collect::<Vec<_>>()).await;
+            Ok(())
+        }
         other => other,
     }
 }
+
+/// How long a removal someone else started is waited for.
+const REMOVAL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The last `lines` lines of a container's stdout and stderr.
 async fn log_tail(docker: &Docker, id: &str, lines: usize) -> Vec<String> {
