@@ -60,7 +60,12 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts() {
     assert_eq!(info["formation"]["web"], 1);
 
     let ps = platform.paas(&["ps", "-a", &app]).success();
-    assert!(ps.stdout.starts_with("=== web (1)\nweb.1: up "), "{ps}");
+    // As on Heroku: the size and the command in the header (`=== web (Basic): cmd (1)`).
+    assert!(
+        ps.stdout
+            .starts_with("=== web (512M): httpd -f -p ${PORT:-5000} -h /www (1)\nweb.1: up "),
+        "{ps}"
+    );
     assert!(ps.stdout.trim_end().ends_with("ago)  v1"), "{ps}");
 
     // web=3: three containers, and Traefik spreads requests over all of them.
