@@ -213,7 +213,11 @@ fn a_build_step_labelled_as_another_app_is_never_routed_or_listed() {
         .collect();
     assert_eq!(names, [format!("paas-{victim}-v1-web-1")], "{ps}");
     let text = platform.paas(&["ps", "-a", &victim]).success();
-    assert!(text.stdout.starts_with("=== web (1)\nweb.1: up "), "{text}");
+    assert!(
+        text.stdout
+            .starts_with("=== web (512M): httpd -f -p ${PORT:-5000} -h /www (1)\nweb.1: up "),
+        "{text}"
+    );
     let logs = platform
         .paas(&["logs", "-n", "500", "-a", &victim])
         .success();
