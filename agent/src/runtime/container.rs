@@ -323,9 +323,7 @@ mod tests {
     use paas_api::resources::ProcessResources;
 
     use super::*;
-    use crate::naming::labels::{
-        LABEL_INSTANCE, is_ours, label_filters, test_key, traefik_constraint,
-    };
+    use crate::naming::labels::{LABEL_INSTANCE, is_ours, test_key};
 
     fn spec() -> AppSpec {
         AppSpec {
@@ -604,22 +602,6 @@ mod tests {
         }
         let other = InstanceKey::parse(&"0".repeat(32)).unwrap();
         assert!(!is_ours(&other, labels(&wanted[0])));
-        assert_eq!(
-            traefik_constraint(&key),
-            format!("Label(`paas.instance`,`{}`)", "5e".repeat(16))
-        );
-        assert_eq!(
-            label_filters(&key, Some("hello"), Some("web")),
-            [
-                format!("paas.instance={}", key.as_str()),
-                "paas.app=hello".to_owned(),
-                "paas.process=web".to_owned()
-            ]
-        );
-        assert!(format!("{key:?}").find(key.as_str()).is_none());
-        assert!(InstanceKey::parse("abc").is_err());
-        assert!(InstanceKey::parse(&"g".repeat(32)).is_err());
-        assert_eq!(InstanceKey::generate().as_str().len(), 64);
     }
 
     #[test]
