@@ -33,7 +33,7 @@ use bollard::query_parameters::{
 use futures::StreamExt;
 use paas_api::agent::LogStream;
 use paas_api::oneoff::{MAX_TIMEOUT_SECS, OneOffEvent, OneOffKind, OneOffSpec};
-use paas_api::{AppName, ConfigKey, ErrorCode};
+use paas_api::{AppName, ErrorCode};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -77,15 +77,7 @@ fn validate(spec: &OneOffSpec) -> Result<(), ApiError> {
             "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
         )));
     }
-    for (key, value) in &spec.env {
-        key.parse::<ConfigKey>()
-            .map_err(|err| invalid(err.to_string()))?;
-        if value.contains('\0') {
-            return Err(invalid(format!(
-                "config value of {key} contains a NUL byte"
-            )));
-        }
-    }
+    crate::runtime::check_env(&spec.env)?;
     Ok(())
 }
 

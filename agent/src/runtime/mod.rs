@@ -109,15 +109,9 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes, what: &str) -> Resul
     serde_json::from_slice(body).map_err(|err| invalid(format!("invalid {what}: {err}")))
 }
 
-pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
-    check_app(app)?;
-    if spec.release == 0 {
-        return Err(invalid("release must be 1 or more"));
-    }
-    if spec.image.is_empty() || spec.image.len() > 255 || spec.image.contains(char::is_whitespace) {
-        return Err(invalid(format!("invalid image {:?}", spec.image)));
-    }
-    for (key, value) in &spec.env {
+/// A container's environment: config keys by the config rule, values without NUL bytes.
+pub(crate) fn check_env(env: &std::collections::BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (key, value) in env {
         key.parse::<ConfigKey>()
             .map_err(|err| invalid(err.to_string()))?;
         if value.contains('\0') {
@@ -126,6 +120,18 @@ pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
             )));
         }
     }
+    Ok(())
+}
+
+pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
+    check_app(app)?;
+    if spec.release == 0 {
+        return Err(invalid("release must be 1 or more"));
+    }
+    if spec.image.is_empty() || spec.image.len() > 255 || spec.image.contains(char::is_whitespace) {
+        return Err(invalid(format!("invalid image {:?}", spec.image)));
+    }
+    check_env(&spec.env)?;
     for (process, process_spec) in &spec.processes {
         if process_spec.quantity > MAX_QUANTITY {
             return Err(invalid(format!(
