@@ -19,6 +19,7 @@ mod isolation_routing;
 mod isolation_ssh;
 mod logs;
 mod oneoff;
+mod operations_guide;
 mod platform;
 mod release_phase;
 mod resources;

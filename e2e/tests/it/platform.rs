@@ -270,6 +270,25 @@ impl Traefik {
         let (web_port, api_port) = (free_port(), free_port());
         let (instance_key, config) =
             instance_key_and_traefik_config(dir.path(), web_port, api_port);
+        Traefik::run(
+            dir,
+            &config,
+            instance_key,
+            format!("127.0.0.1:{web_port}"),
+            format!("127.0.0.1:{api_port}"),
+        )
+    }
+
+    /// Traefik on a static config of the test's own (in `dir`, which it keeps), whose Docker
+    /// provider is constrained to `instance_key`, serving apps on `web` (whatever its scheme)
+    /// and its API on `api`.
+    pub fn run(
+        dir: TempDir,
+        config: &Path,
+        instance_key: String,
+        web: String,
+        api: String,
+    ) -> Traefik {
         let log = std::fs::File::create(dir.path().join("traefik.log")).unwrap();
         let child = Command::new("traefik")
             .arg(format!("--configFile={}", config.display()))
@@ -282,8 +301,8 @@ impl Traefik {
             child,
             dir,
             instance_key,
-            web: format!("127.0.0.1:{web_port}"),
-            api: format!("127.0.0.1:{api_port}"),
+            web,
+            api,
         };
         let api = traefik.api.clone();
         wait_for("Traefik's API to answer", || {
@@ -311,14 +330,11 @@ impl Traefik {
     }
 }
 
-/// A fresh instance key from `paas-agent init` (a config in `dir` only used for this), and
-/// the static config `paas-agent traefik-config` makes of it (as `scripts/up` runs Traefik with),
-/// its entrypoints on the given loopback ports, written to `dir/traefik.yml`.
-fn instance_key_and_traefik_config(dir: &Path, web_port: u16, api_port: u16) -> (String, PathBuf) {
-    let agent_config = dir.join("agent-for-key.toml");
+/// A fresh instance key from `paas-agent init`, which writes `agent_config` for only this.
+pub fn new_instance_key(agent_config: &Path) -> String {
     let init = Command::new(bin("paas-agent"))
         .args(["init", "--config"])
-        .arg(&agent_config)
+        .arg(agent_config)
         .output()
         .unwrap();
     assert!(
@@ -326,11 +342,18 @@ fn instance_key_and_traefik_config(dir: &Path, web_port: u16, api_port: u16) -> 
         "paas-agent init: {}",
         String::from_utf8_lossy(&init.stderr)
     );
-    let table: toml::Table = std::fs::read_to_string(&agent_config)
+    let table: toml::Table = std::fs::read_to_string(agent_config)
         .unwrap()
         .parse()
         .unwrap();
-    let key = table["instance_key"].as_str().unwrap().to_owned();
+    table["instance_key"].as_str().unwrap().to_owned()
+}
+
+/// A fresh instance key ([`new_instance_key`]), and the static config `paas-agent traefik-config` makes of it (as `scripts/up` runs Traefik with),
+/// its entrypoints on the given loopback ports, written to `dir/traefik.yml`.
+fn instance_key_and_traefik_config(dir: &Path, web_port: u16, api_port: u16) -> (String, PathBuf) {
+    let agent_config = dir.join("agent-for-key.toml");
+    let key = new_instance_key(&agent_config);
     let printed = Command::new(bin("paas-agent"))
         .args(["traefik-config", "--log-level", "info", "--config"])
         .arg(&agent_config)
@@ -696,10 +719,26 @@ impl Platform {
             ensure_prerequisites();
             Traefik::start()
         });
+        Platform::assemble(traefik, agent_setup, Vec::new(), configure)
+    }
+
+    /// The whole platform routed through `traefik` (one of the test's own, [`Traefik::run`]),
+    /// the agent's `[runtime]` adjusted by `runtime` (e.g. the entrypoint its routers name).
+    pub fn behind(traefik: Traefik, runtime: Vec<(&'static str, toml::Value)>) -> Platform {
+        Platform::assemble(Some(traefik), AgentSetup::Running, runtime, |init| init)
+    }
+
+    fn assemble(
+        traefik: Option<Traefik>,
+        agent_setup: AgentSetup,
+        runtime: Vec<(&'static str, toml::Value)>,
+        configure: impl FnOnce(GitdInit) -> GitdInit,
+    ) -> Platform {
         let agent = (agent_setup == AgentSetup::Running).then(|| {
             Agent::with(AgentOptions {
                 traefik: traefik.as_ref(),
                 pack_standin: traefik.is_none(),
+                runtime,
                 ..AgentOptions::default()
             })
         });
