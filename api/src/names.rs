@@ -29,6 +29,8 @@ pub enum ValidationError {
         len: usize,
         limit: usize,
     },
+    #[error("config value for {0} contains a NUL byte, which no process environment can carry")]
+    ConfigValueNul(String),
     #[error(
         "invalid username {0:?}: use 1 to 40 lowercase letters, digits, dots, dashes and underscores, starting with a letter or digit"
     )]
@@ -210,6 +212,9 @@ pub fn validate_config_value(key: &str, value: &str) -> Result<(), ValidationErr
             limit: MAX_CONFIG_VALUE_BYTES,
         });
     }
+    if value.contains('\0') {
+        return Err(ValidationError::ConfigValueNul(key.to_owned()));
+    }
     Ok(())
 }
 
@@ -301,6 +306,10 @@ mod tests {
     fn config_value_limit() {
         assert!(validate_config_value("K", &"x".repeat(MAX_CONFIG_VALUE_BYTES)).is_ok());
         assert!(validate_config_value("K", &"x".repeat(MAX_CONFIG_VALUE_BYTES + 1)).is_err());
+        assert_eq!(
+            validate_config_value("K", "a\0b").unwrap_err().to_string(),
+            "config value for K contains a NUL byte, which no process environment can carry"
+        );
     }
 
     #[test]

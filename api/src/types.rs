@@ -169,7 +169,9 @@ pub struct ConfigUpdate {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfigUpdated {
     pub vars: BTreeMap<ConfigKey, String>,
-    pub release: Release,
+    /// The release the change made; none when it changed nothing (every key set already had
+    /// that value, every key unset was not set), which restarts nothing.
+    pub release: Option<Release>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@ use anyhow::bail;
 use clap::Args;
 use paas_api::ConfigKey;
 use paas_api::names::validate_config_value;
-use paas_api::types::ConfigUpdate;
+use paas_api::types::{ConfigUpdate, ConfigUpdated};
 
 use super::Context;
 use crate::output::{
@@ -116,7 +116,7 @@ pub fn set(ctx: &Context, SetArgs { app, pairs }: &SetArgs) -> anyhow::Result<()
     );
     let updated = action(&message, || {
         let updated = client.update_config(&name, &update)?;
-        let suffix = format!(", v{}", updated.release.version);
+        let suffix = release_suffix(&updated);
         Ok((updated, suffix))
     })?;
     let terminal = stdout_is_terminal();
@@ -152,8 +152,16 @@ pub fn unset(ctx: &Context, UnsetArgs { app, keys }: &UnsetArgs) -> anyhow::Resu
     );
     action(&message, || {
         let updated = client.update_config(&name, &update)?;
-        Ok(((), format!(", v{}", updated.release.version)))
+        Ok(((), release_suffix(&updated)))
     })
+}
+
+/// What follows "done": the new release, or that nothing changed (and nothing restarted).
+fn release_suffix(updated: &ConfigUpdated) -> String {
+    match &updated.release {
+        Some(release) => format!(", v{}", release.version),
+        None => ", no change".to_owned(),
+    }
 }
 
 /// `KEY=VALUE` arguments, validated, in order; a later duplicate key wins.

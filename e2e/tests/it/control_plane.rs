@@ -396,6 +396,13 @@ fn config_changes_make_releases_v1_to_vn() {
     assert_eq!(out.stderr, "Setting URL on ⬢ web... done, v2\n");
     let out = cli.run(&with_app(&["config:unset", "A"])).success();
     assert_eq!(out.stderr, "Unsetting A on ⬢ web... done, v3\n");
+    // Nothing to change: no release, nothing restarted (the release count below stays 3).
+    let out = cli.run(&with_app(&["config:unset", "NOPE"])).success();
+    assert_eq!(out.stderr, "Unsetting NOPE on ⬢ web... done, no change\n");
+    let out = cli
+        .run(&with_app(&["config:set", "GREETING=hello world"]))
+        .success();
+    assert_eq!(out.stderr, "Setting GREETING on ⬢ web... done, no change\n");
 
     assert_eq!(
         cli.run(&with_app(&["config"])).success().stdout,

@@ -1,4 +1,5 @@
-//! Config set/unset: every change makes a release carrying the new config snapshot. An app
+//! Config set/unset: every change makes a release carrying the new config snapshot; a request
+//! that changes nothing (values already set, keys not set) makes none and restarts nothing. An app
 //! that runs goes through the release lifecycle with it, and the change only becomes the
 //! app's config once the new release serves; before the first deploy it is just recorded.
 
@@ -24,12 +25,19 @@ pub fn update(
     super::spawn(state, &name, None, move |reporter| async move {
         let state = op_state;
         let description = describe(&update)?;
-        let mut vars = state.store.config_vars(app.id).await?;
+        let before = state.store.config_vars(app.id).await?;
+        let mut vars = before.clone();
         for (key, value) in update.vars {
             match value {
                 Some(value) => vars.insert(key, value),
                 None => vars.remove(key.as_str()),
             };
+        }
+        if vars == before {
+            return Ok(ConfigUpdated {
+                vars,
+                release: None,
+            });
         }
         check_health_check_path(&vars).map_err(OpsError::Invalid)?;
         release_timeout(&vars).map_err(OpsError::Invalid)?;
@@ -79,10 +87,10 @@ pub fn update(
         tracing::info!(app = %app.name, version = release.version, "config changed");
         Ok(ConfigUpdated {
             vars,
-            release: paas_api::types::Release {
+            release: Some(paas_api::types::Release {
                 status: ReleaseStatus::Succeeded,
                 ..release
-            },
+            }),
         })
     })
 }

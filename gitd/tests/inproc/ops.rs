@@ -149,6 +149,35 @@ async fn config_set_and_unset_make_releases_that_go_live() {
 }
 
 #[tokio::test]
+async fn a_config_change_that_changes_nothing_makes_no_release() {
+    let gitd = TestGitd::deployed("same").await;
+    let (status, body) = gitd.set_config("same", json!({"GREETING": "hi"})).await;
+    ok(status, &body);
+    let specs = gitd.agent.put_specs("same").len();
+
+    for unchanged in [
+        json!({"NOPE": null}),
+        json!({"GREETING": "hi", "NOPE": null}),
+    ] {
+        let (status, body) = gitd.set_config("same", unchanged.clone()).await;
+        ok(status, &body);
+        assert!(body["release"].is_null(), "{unchanged}: {body}");
+        assert_eq!(body["vars"], json!({"GREETING": "hi"}));
+    }
+    assert_eq!(
+        gitd.agent.put_specs("same").len(),
+        specs,
+        "nothing rolled out"
+    );
+    assert_eq!(gitd.releases("same").await.len(), 2, "v1 and v2 only");
+    // A bad value is still refused, even beside keys that change nothing.
+    let (status, _) = gitd
+        .set_config("same", json!({"GREETING": "hi", "BAD": "a\u{0}b"}))
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
 async fn a_config_change_the_agent_fails_changes_nothing() {
     let gitd = TestGitd::deployed("stays").await;
     gitd.agent.fail_next("web.1 did not become healthy", &[]);
