@@ -146,7 +146,13 @@ fn default_key_file() -> anyhow::Result<PathBuf> {
 
 pub fn remove(ctx: &Context, RemoveArgs { key }: &RemoveArgs) -> anyhow::Result<()> {
     let client = ctx.client()?;
-    action(&format!("Removing {key} SSH key"), || {
+    // Heroku's "Removing <key> SSH key" reads well for a fingerprint, not for an ID.
+    let message = if key.bytes().all(|b| b.is_ascii_digit()) {
+        format!("Removing SSH key {key}")
+    } else {
+        format!("Removing {key} SSH key")
+    };
+    action(&message, || {
         client.remove_key(key)?;
         Ok(((), String::new()))
     })

@@ -18,8 +18,8 @@ pub struct ListArgs {
     pub app: AppArg,
     #[command(flatten)]
     pub json: JsonArg,
-    /// How many releases to show
-    #[arg(short, long, default_value_t = 15)]
+    /// How many releases to show (at least 1)
+    #[arg(short, long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..))]
     pub num: u32,
 }
 
@@ -29,9 +29,9 @@ pub struct InfoArgs {
     pub app: AppArg,
     #[command(flatten)]
     pub json: JsonArg,
-    /// Release, e.g. v3
+    /// Release, e.g. v3 [default: the current release]
     #[arg(value_name = "vN")]
-    pub release: String,
+    pub release: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -55,30 +55,34 @@ pub struct RollbackArgs {
 pub fn list(ctx: &Context, ListArgs { app, json, num }: &ListArgs) -> anyhow::Result<()> {
     let (json, num) = (json.json, *num);
     let name = ctx.app(app)?;
-    let mut releases = ctx.client()?.releases(&name, Some(num))?;
+    let client = ctx.client()?;
+    let mut releases = client.releases(&name, Some(num))?;
     releases.sort_by_key(|r| std::cmp::Reverse(r.version));
     if json {
         return print_json(&releases);
     }
+    // The current release may be older than the newest `num`: the app says which it is.
+    let current = client.app(&name)?.current_release;
     let terminal = stdout_is_terminal();
     let releases: Vec<Release> = releases.iter().map(|r| shown(r, terminal)).collect();
     print!(
         "{}",
-        render_releases(&name, &releases, Utc::now(), Style::stdout())
+        render_releases(&name, current, &releases, Utc::now(), Style::stdout())
     );
     Ok(())
 }
 
 /// Heroku's layout: `v5  Deploy 1a2b3c4  alice  2026/11/22 10:00:00 (~ 5m ago)`.
-fn render_releases(app: &str, releases: &[Release], now: DateTime<Utc>, style: Style) -> String {
+fn render_releases(
+    app: &str,
+    current: Option<u32>,
+    releases: &[Release],
+    now: DateTime<Utc>,
+    style: Style,
+) -> String {
     if releases.is_empty() {
         return format!("{app} has no releases.\n");
     }
-    let current = releases
-        .iter()
-        .filter(|r| r.status == ReleaseStatus::Succeeded)
-        .map(|r| r.version)
-        .max();
     let title = match current {
         Some(v) => format!("{app} Releases - Current: v{v}"),
         None => format!("{app} Releases"),
@@ -146,9 +150,22 @@ fn parse_version(text: &str) -> anyhow::Result<u32> {
 }
 
 pub fn info(ctx: &Context, InfoArgs { app, json, release }: &InfoArgs) -> anyhow::Result<()> {
-    let version = parse_version(release)?;
+    let wanted = release.as_deref().map(parse_version).transpose()?;
     let name = ctx.app(app)?;
-    let release = ctx.client()?.release(&name, version)?;
+    let client = ctx.client()?;
+    // As Heroku: without a version, the current release (or the newest, if none succeeded).
+    let version = match wanted {
+        Some(version) => version,
+        None => match client.app(&name)?.current_release {
+            Some(version) => version,
+            None => client
+                .releases(&name, Some(1))?
+                .first()
+                .map(|release| release.version)
+                .ok_or_else(|| anyhow::anyhow!("{name} has no releases."))?,
+        },
+    };
+    let release = client.release(&name, version)?;
     let json = json.json;
     if json {
         return print_json(&release);
@@ -303,7 +320,13 @@ mod tests {
         );
         assert!(rendered.contains("GREETING: hi\\x1b[2J\n"), "{rendered}");
         assert!(rendered.contains("web: run \\x9b1m"), "{rendered}");
-        let listed = render_releases("web", &[shown(&evil, true)], now(), Style { colour: false });
+        let listed = render_releases(
+            "web",
+            Some(2),
+            &[shown(&evil, true)],
+            now(),
+            Style { colour: false },
+        );
         assert_eq!(
             listed,
             "=== web Releases - Current: v2\n\
@@ -320,15 +343,27 @@ mod tests {
             release(1, "Set A config vars", ReleaseStatus::Succeeded),
         ];
         assert_eq!(
-            render_releases("web", &releases, now(), Style { colour: false }),
+            render_releases("web", Some(2), &releases, now(), Style { colour: false }),
             "=== web Releases - Current: v2\n\
              v3  Deploy abc1234 (failed)  alice  2026/11/22 01:00:03 (~ 9m ago)\n\
              v2  Unset A config vars      alice  2026/11/22 01:00:02 (~ 9m ago)\n\
              v1  Set A config vars        alice  2026/11/22 01:00:01 (~ 9m ago)\n"
         );
         assert_eq!(
-            render_releases("web", &[], now(), Style { colour: false }),
+            render_releases("web", None, &[], now(), Style { colour: false }),
             "web has no releases.\n"
+        );
+        // `-n 1` after a failed deploy: the current release is not among those shown.
+        assert_eq!(
+            render_releases(
+                "web",
+                Some(2),
+                &releases[..1],
+                now(),
+                Style { colour: false }
+            ),
+            "=== web Releases - Current: v2\n\
+             v3  Deploy abc1234 (failed)  alice  2026/11/22 01:00:03 (~ 9m ago)\n"
         );
     }
 

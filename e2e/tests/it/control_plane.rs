@@ -365,7 +365,8 @@ fn ssh_keys_are_added_listed_and_removed() {
     let keys = cli.run(&["keys", "--json"]).success().json();
     assert_eq!(keys.as_array().unwrap().len(), 1);
     let rsa_id = keys[0]["id"].as_i64().unwrap().to_string();
-    cli.run(&["keys:remove", &rsa_id]).success();
+    let out = cli.run(&["keys:remove", &rsa_id]).success();
+    assert_eq!(out.stderr, format!("Removing SSH key {rsa_id}... done\n"));
     assert_eq!(
         cli.run(&["keys"]).success().stdout,
         "You have no SSH keys.\n"
@@ -469,6 +470,13 @@ fn config_changes_make_releases_v1_to_vn() {
         .json();
     assert_eq!(one.as_array().unwrap().len(), 1);
     assert_eq!(one[0]["version"], 3);
+    let text = cli.run(&with_app(&["releases", "-n", "1"])).success().stdout;
+    assert!(text.starts_with("=== web Releases - Current: v3\nv3  Unset A"), "{text}");
+    let out = cli.run(&with_app(&["releases", "-n", "0"]));
+    assert_ne!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("0 is not in 1.."), "{}", out.stderr);
+    let latest = cli.run(&with_app(&["releases:info"])).success().stdout;
+    assert!(latest.starts_with("=== Release v3\n"), "{latest}");
 }
 
 #[test]
