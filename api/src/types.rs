@@ -94,7 +94,7 @@ pub struct App {
     /// Custom domains routed to `web` (filled in by `GET /v1/apps/{app}`).
     #[serde(default)]
     pub domains: Vec<DomainName>,
-    /// The newest successful deploy or rollback (filled in by `GET /v1/apps/{app}`).
+    /// The newest successful deploy or rollback.
     #[serde(default)]
     pub last_deploy: Option<LastDeploy>,
 }

@@ -470,8 +470,14 @@ fn config_changes_make_releases_v1_to_vn() {
         .json();
     assert_eq!(one.as_array().unwrap().len(), 1);
     assert_eq!(one[0]["version"], 3);
-    let text = cli.run(&with_app(&["releases", "-n", "1"])).success().stdout;
-    assert!(text.starts_with("=== web Releases - Current: v3\nv3  Unset A"), "{text}");
+    let text = cli
+        .run(&with_app(&["releases", "-n", "1"]))
+        .success()
+        .stdout;
+    assert!(
+        text.starts_with("=== web Releases - Current: v3\nv3  Unset A"),
+        "{text}"
+    );
     let out = cli.run(&with_app(&["releases", "-n", "0"]));
     assert_ne!(out.code, Some(0), "{out:?}");
     assert!(out.stderr.contains("0 is not in 1.."), "{}", out.stderr);

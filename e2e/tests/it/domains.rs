@@ -71,6 +71,17 @@ fn domains_route_to_the_app_and_are_unique_across_apps() {
         serde_json::json!(["*.wild.test", "www.example.test"])
     );
     assert_eq!(info["last_deploy"]["version"], 1);
+    // `apps --json` says what `apps:info --json` says about what runs and the last deploy.
+    let listed = platform.paas(&["apps", "--json"]).success().json();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["name"] == app.as_str())
+        .unwrap();
+    assert_eq!(entry["formation"], info["formation"]);
+    assert_eq!(entry["formation"], serde_json::json!({"web": 1}));
+    assert_eq!(entry["last_deploy"], info["last_deploy"]);
     let text = platform.paas(&["apps:info", "-a", &app]).success();
     assert!(
         text.stdout.contains("Domains:       *.wild.test\n"),

@@ -5,13 +5,14 @@ use axum::http::StatusCode;
 use paas_api::ErrorCode;
 use paas_api::types::{
     AddCollaboratorRequest, App, Collaborator, CollaboratorRole, CreateAppRequest, LastDeploy,
+    Release,
 };
 use paas_api::{AppName, Username};
 use rand::Rng;
 use serde::Deserialize;
 
 use super::{ApiError, ApiResult, AuthUser, Json, Path};
-use crate::ops::changes::current_formation;
+use crate::ops::changes::{current_formation, running_formation};
 use crate::repos;
 use crate::state::SharedState;
 use crate::store::{CollaboratorAdded, CreateAppError};
@@ -19,10 +20,27 @@ use crate::store::{CollaboratorAdded, CreateAppError};
 pub async fn list(State(state): State<SharedState>, auth: AuthUser) -> ApiResult<Json<Vec<App>>> {
     let apps = state.store.apps_for_user(&auth.user).await?;
     Ok(Json(
-        apps.iter()
-            .map(|(app, current)| state.app_to_api(app, *current))
+        apps.into_iter()
+            .map(|listing| {
+                let current = listing.deployed.current.as_ref().map(|r| r.version);
+                let (_, formation) = running_formation(listing.deployed);
+                App {
+                    formation,
+                    last_deploy: listing.last_deploy.map(last_deploy),
+                    ..state.app_to_api(&listing.app, current)
+                }
+            })
             .collect(),
     ))
+}
+
+fn last_deploy(release: Release) -> LastDeploy {
+    LastDeploy {
+        version: release.version,
+        description: release.description,
+        user: release.user,
+        created_at: release.created_at,
+    }
 }
 
 pub async fn create(
@@ -127,12 +145,7 @@ pub async fn info(
     Ok(Json(App {
         formation,
         domains: domains.into_iter().map(|domain| domain.hostname).collect(),
-        last_deploy: last_deploy.map(|release| LastDeploy {
-            version: release.version,
-            description: release.description,
-            user: release.user,
-            created_at: release.created_at,
-        }),
+        last_deploy: last_deploy.map(self::last_deploy),
         ..state.app_to_api(&app, current)
     }))
 }

@@ -16,22 +16,27 @@ use super::rollout::{self, Reached, Rolling, RolloutFailure};
 use super::{Op, OpsError, Reporter};
 use crate::events;
 use crate::state::SharedState;
-use crate::store::DomainClaim;
 use crate::store::{AppRow, UserRow};
+use crate::store::{DeployedState, DomainClaim};
 
 /// The running release, if any, and the quantity of each of its process types.
 pub async fn current_formation(
     state: &SharedState,
     app: &AppRow,
 ) -> Result<(Option<Release>, BTreeMap<ProcessType, u32>), OpsError> {
-    let deployed = state.store.deployed_state(app.id).await?;
+    Ok(running_formation(state.store.deployed_state(app.id).await?))
+}
+
+/// The release that runs and the quantity of each of its process types, from what the store
+/// holds.
+pub fn running_formation(deployed: DeployedState) -> (Option<Release>, BTreeMap<ProcessType, u32>) {
     // A release without an image (config set before the first deploy) runs nothing.
     let release = deployed.current.filter(|release| release.image.is_some());
     let formation = match &release {
         Some(release) => rollout::formation_for(&release.processes, &deployed.formation),
         None => BTreeMap::new(),
     };
-    Ok((release, formation))
+    (release, formation)
 }
 
 /// The formation as the API lists it.

@@ -3,9 +3,11 @@
 //! features) through the schema's cascades, in one transaction.
 
 use chrono::{DateTime, Utc};
+use paas_api::types::Release;
 use paas_api::{AppName, Username};
 use rusqlite::{Connection, OptionalExtension, Row, named_params, params};
 
+use super::formation::DeployedState;
 use super::users::UserRow;
 use super::{Store, StoreError, StoreResult, now, to_time, typed};
 use crate::quotas::QuotaExceeded;
@@ -31,6 +33,14 @@ impl AppRow {
             created_at: to_time(row.get("created_at")?),
         })
     }
+}
+
+/// An app as `apps` lists it: what it runs and its last deploy, read together.
+#[derive(Debug, Clone)]
+pub struct AppListing {
+    pub app: AppRow,
+    pub deployed: DeployedState,
+    pub last_deploy: Option<Release>,
 }
 
 /// Why an app was not created.
@@ -85,7 +95,7 @@ impl Store {
     }
 
     /// The apps `user` may see, in name order, each with the version of its current release.
-    pub async fn apps_for_user(&self, user: &UserRow) -> StoreResult<Vec<(AppRow, Option<u32>)>> {
+    pub async fn apps_for_user(&self, user: &UserRow) -> StoreResult<Vec<AppListing>> {
         let (user_id, is_admin) = (user.id, user.is_admin);
         self.run(move |conn| {
             let mut stmt = conn.prepare(&format!(
@@ -99,8 +109,14 @@ impl Store {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             apps.into_iter()
                 .map(|app| {
-                    let current = super::releases::current_release(conn, app.id)?;
-                    Ok((app, current.map(|release| release.version)))
+                    Ok(AppListing {
+                        deployed: DeployedState {
+                            current: super::releases::current_release(conn, app.id)?,
+                            formation: super::formation::formation(conn, app.id)?,
+                        },
+                        last_deploy: super::releases::last_deploy(conn, app.id)?,
+                        app,
+                    })
                 })
                 .collect()
         })
@@ -244,7 +260,9 @@ mod tests {
         );
         let listed = test.store.apps_for_user(&bob).await.unwrap();
         assert_eq!(listed.len(), 1);
-        assert_eq!(listed[0].1, None);
+        assert!(listed[0].deployed.current.is_none());
+        assert!(listed[0].deployed.formation.is_empty());
+        assert!(listed[0].last_deploy.is_none());
     }
 
     #[tokio::test]

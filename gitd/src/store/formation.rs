@@ -18,7 +18,10 @@ pub struct DeployedState {
     pub formation: BTreeMap<ProcessType, u32>,
 }
 
-fn formation(conn: &Connection, app_id: i64) -> rusqlite::Result<BTreeMap<ProcessType, u32>> {
+pub(super) fn formation(
+    conn: &Connection,
+    app_id: i64,
+) -> rusqlite::Result<BTreeMap<ProcessType, u32>> {
     let mut stmt = conn.prepare("SELECT process, quantity FROM formation WHERE app_id = ?1")?;
     stmt.query_map([app_id], |r| Ok((typed(r, 0)?, r.get(1)?)))?
         .collect()

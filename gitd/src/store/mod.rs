@@ -30,10 +30,11 @@ mod releases;
 mod tokens;
 mod users;
 
-pub use apps::{AppRow, CreateAppError};
+pub use apps::{AppListing, AppRow, CreateAppError};
 pub use collaborators::CollaboratorAdded;
 pub use domains::DomainClaim;
 pub use events::EventRow;
+pub use formation::DeployedState;
 pub use keys::NewKey;
 pub use releases::{NewRelease, ReleaseOutcome};
 pub use users::{UserRemoval, UserRow};

@@ -139,6 +139,20 @@ pub(super) fn current_release(conn: &Connection, app_id: i64) -> rusqlite::Resul
     .optional()
 }
 
+/// The newest successful deploy or rollback.
+pub(super) fn last_deploy(conn: &Connection, app_id: i64) -> rusqlite::Result<Option<Release>> {
+    conn.query_row(
+        &format!(
+            "SELECT {RELEASE_COLUMNS} FROM releases WHERE app_id = ?1 AND status = 'succeeded'
+             AND (description LIKE 'Deploy %' OR description LIKE 'Rollback %')
+             ORDER BY version DESC LIMIT 1"
+        ),
+        [app_id],
+        release_from_row,
+    )
+    .optional()
+}
+
 impl Store {
     /// Records a release that is about to be built or rolled out, as `building`, under the
     /// app's next version number.
@@ -241,20 +255,7 @@ impl Store {
 
     /// The newest successful release that put code live: a deploy or a rollback.
     pub async fn last_deploy(&self, app_id: i64) -> StoreResult<Option<Release>> {
-        self.run(move |conn| {
-            Ok(conn
-                .query_row(
-                    &format!(
-                        "SELECT {RELEASE_COLUMNS} FROM releases WHERE app_id = ?1 AND status = 'succeeded'
-                         AND (description LIKE 'Deploy %' OR description LIKE 'Rollback %')
-                         ORDER BY version DESC LIMIT 1"
-                    ),
-                    [app_id],
-                    release_from_row,
-                )
-                .optional()?)
-        })
-        .await
+        self.run(move |conn| Ok(last_deploy(conn, app_id)?)).await
     }
 
     pub async fn save_release_output(
