@@ -119,6 +119,7 @@ pub fn app_spec(
         domains: Vec::new(),
         health_check_path: check_health_check_path(&release.config)?,
         container: Default::default(),
+        sticky_sessions: false,
     })
 }
 
