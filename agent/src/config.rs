@@ -105,6 +105,9 @@ pub struct RuntimeConfig {
     /// maintenance to (`paas maintenance:on`); Traefik must reach it. Port 0 takes a free one,
     /// which the agent writes into Traefik's routes each time it starts.
     pub maintenance_listen: std::net::SocketAddr,
+    /// The directory Traefik's file provider watches, where the agent writes the routes of
+    /// apps in maintenance [default: `traefik` in the state dir, as `traefik-config` prints].
+    pub traefik_routes_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -129,6 +132,7 @@ impl Default for RuntimeConfig {
             pids_limit: 512,
             cpu_shares: 1024,
             maintenance_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            traefik_routes_dir: None,
         }
     }
 }

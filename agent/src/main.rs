@@ -220,18 +220,12 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    if let Some(addr_file) = addr_file {
-        write_addr_file(&addr_file, bound)?;
-    }
-    info!(%bound, "paas-agent listening");
-    let page_listener = tokio::net::TcpListener::bind(config.runtime.maintenance_listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (runtime.maintenance_listen)",
-                config.runtime.maintenance_listen
-            )
-        })?;
+    let page_listener = maintenance::bind_page(&config).await.with_context(|| {
+        format!(
+            "cannot listen on {} (runtime.maintenance_listen)",
+            config.runtime.maintenance_listen
+        )
+    })?;
     let page = page_listener.local_addr()?;
     let maintenance = maintenance::MaintenanceRoutes::open(maintenance::routes_dir(&config), page)
         .context("cannot open the maintenance routes")?;
@@ -248,6 +242,11 @@ async fn serve(
         maintenance: Arc::new(maintenance),
     };
     maintenance::refresh_all(&state).await;
+    // Announced once the maintenance routes are right again, too.
+    if let Some(addr_file) = addr_file {
+        write_addr_file(&addr_file, bound)?;
+    }
+    info!(%bound, "paas-agent listening");
     tokio::spawn(events::watch_docker(
         state.docker.clone(),
         state.config.instance_key().clone(),

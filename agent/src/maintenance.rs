@@ -4,8 +4,8 @@
 //! Traefik cannot answer a body of its own without a backend, and the app's routers live in
 //! Docker labels, which cannot change on a running container. So the agent serves the page
 //! itself on a loopback listener (`runtime.maintenance_listen`, [`serve_page`]) and, for an
-//! app in maintenance, writes one file for Traefik's file provider (`<state_dir>/traefik/`,
-//! which `paas-agent traefik-config` points Traefik at): routers over exactly the app's hosts
+//! app in maintenance, writes one file for Traefik's file provider ([`routes_dir`], which
+//! `paas-agent traefik-config` points Traefik at): routers over exactly the app's hosts
 //! (its own host and the custom domains of its saved spec), each one [`priority`] step above
 //! the app's own router of that kind, sending every request to the page. Off removes the
 //! file; the app's own routers were there all along. The file is the state: it survives
@@ -58,10 +58,14 @@ pub fn routes() -> Router<AgentState> {
     Router::new().route("/v1/apps/{app}/maintenance", put(put_maintenance))
 }
 
-/// The directory Traefik's file provider watches: the agent's state dir, which only the agent
-/// writes.
+/// The directory Traefik's file provider watches (`runtime.traefik_routes_dir`, by default in
+/// the agent's state dir, which only the agent writes).
 pub fn routes_dir(config: &AgentConfig) -> PathBuf {
-    config.state_dir().join("traefik")
+    config
+        .runtime
+        .traefik_routes_dir
+        .clone()
+        .unwrap_or_else(|| config.state_dir().join("traefik"))
 }
 
 /// The maintenance files, and where the page they route to is served.
@@ -173,6 +177,27 @@ fn render(app: &str, hosts: &[String], page: SocketAddr, config: &RuntimeConfig)
     format!(
         "# Written by paas-agent: {app} is in maintenance (`paas maintenance:off` removes it).\n{body}"
     )
+}
+
+/// The page's listener on `runtime.maintenance_listen`. With port 0 the port the last run had
+/// is taken again when free (kept in `<state_dir>/maintenance-page.addr`), so the routes
+/// already written stay right from the moment the agent is back.
+pub async fn bind_page(config: &AgentConfig) -> std::io::Result<tokio::net::TcpListener> {
+    let wanted = config.runtime.maintenance_listen;
+    let remembered = config.state_dir().join("maintenance-page.addr");
+    let last = std::fs::read_to_string(&remembered)
+        .ok()
+        .and_then(|text| text.trim().parse::<SocketAddr>().ok())
+        .filter(|last| wanted.port() == 0 && last.ip() == wanted.ip());
+    let listener = match last {
+        Some(last) => match tokio::net::TcpListener::bind(last).await {
+            Ok(listener) => listener,
+            Err(_) => tokio::net::TcpListener::bind(wanted).await?,
+        },
+        None => tokio::net::TcpListener::bind(wanted).await?,
+    };
+    std::fs::write(&remembered, format!("{}\n", listener.local_addr()?))?;
+    Ok(listener)
 }
 
 /// Serves [`PAGE`] with 503 to every request on `listener`, for as long as the agent runs.

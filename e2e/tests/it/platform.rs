@@ -258,6 +258,8 @@ pub struct Traefik {
     pub web: String,
     /// The API (`api.insecure`), `127.0.0.1:PORT`.
     pub api: String,
+    /// The directory its file provider watches, where agents write maintenance routes.
+    pub routes_dir: PathBuf,
 }
 
 impl Traefik {
@@ -270,6 +272,8 @@ impl Traefik {
         let (web_port, api_port) = (free_port(), free_port());
         let (instance_key, config) =
             instance_key_and_traefik_config(dir.path(), web_port, api_port);
+        // Where `traefik-config` of the key's agent config (state dir `state`) points it.
+        let routes_dir = dir.path().join("state").join("traefik");
         let log = std::fs::File::create(dir.path().join("traefik.log")).unwrap();
         let child = Command::new("traefik")
             .arg(format!("--configFile={}", config.display()))
@@ -284,6 +288,7 @@ impl Traefik {
             instance_key,
             web: format!("127.0.0.1:{web_port}"),
             api: format!("127.0.0.1:{api_port}"),
+            routes_dir,
         };
         let api = traefik.api.clone();
         wait_for("Traefik's API to answer", || {
@@ -435,6 +440,10 @@ impl Agent {
             runtime.insert(
                 "traefik_api".into(),
                 format!("http://{}", traefik.api).into(),
+            );
+            runtime.insert(
+                "traefik_routes_dir".into(),
+                traefik.routes_dir.to_str().unwrap().into(),
             );
         }
         runtime.insert("ready_timeout_secs".into(), 30.into());
