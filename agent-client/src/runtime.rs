@@ -1,11 +1,12 @@
 //! The agent's runtime API (contract in `paas_api::agent`, under "Runtime"): hand it an app's
-//! desired state and follow the rollout as it streams, restart processes, list what runs, and
-//! remove an app's containers and images.
+//! desired state and follow the rollout as it streams, restart processes, list what runs, put
+//! an app into maintenance or out of it, and remove an app's containers and images.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use paas_api::agent::{AppSpec, Instance, RestartRequest, RolloutEvent};
+use paas_api::routing::Maintenance;
 use reqwest::{Method, RequestBuilder, Response};
 
 use super::{AgentClient, describe};
@@ -95,6 +96,20 @@ impl AgentClient {
             .await
             .map_err(|err| RuntimeError::Stream(describe(&err)))?;
         serde_json::from_slice(&body).map_err(|err| RuntimeError::BadAnswer(err.to_string()))
+    }
+
+    /// `PUT /v1/apps/{app}/maintenance`: answers once Traefik routes the app's hosts to the
+    /// maintenance page (or, off, to the app again).
+    pub async fn put_maintenance(
+        &self,
+        app: &str,
+        maintenance: Maintenance,
+    ) -> Result<(), RuntimeError> {
+        let builder = self
+            .runtime_request(Method::PUT, &format!("/v1/apps/{app}/maintenance"))
+            .timeout(LIST_TIMEOUT)
+            .json(&maintenance);
+        self.send_checked(builder).await.map(drop)
     }
 
     /// `DELETE /v1/apps/{app}`: removes the app's containers, network and images.

@@ -101,6 +101,13 @@ pub struct RuntimeConfig {
     pub pids_limit: i64,
     /// Relative CPU weight of every app container under contention (Docker's default is 1024).
     pub cpu_shares: i64,
+    /// Where the agent serves the maintenance page that Traefik routes the hosts of apps in
+    /// maintenance to (`paas maintenance:on`); Traefik must reach it. Port 0 takes a free one,
+    /// which the agent writes into Traefik's routes each time it starts.
+    pub maintenance_listen: std::net::SocketAddr,
+    /// The directory Traefik's file provider watches, where the agent writes the routes of
+    /// apps in maintenance [default: `traefik` in the state dir, as `traefik-config` prints].
+    pub traefik_routes_dir: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -124,6 +131,8 @@ impl Default for RuntimeConfig {
             busybox: PathBuf::from("/bin/busybox"),
             pids_limit: 512,
             cpu_shares: 1024,
+            maintenance_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+            traefik_routes_dir: None,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The agent's HTTP API: one router merged from each area's routes, behind bearer-token auth.
-//! Every area (builds, the container runtime, logs, events, images, one-off containers) contributes a `routes()` that is merged
+//! Every area (builds, the container runtime, logs, events, images, one-off containers, maintenance) contributes a `routes()` that is merged
 //! here, so all of them share the auth layer; the error envelope is `crate::error`'s.
 
 use axum::Router;
@@ -15,6 +15,7 @@ use crate::events;
 use crate::images;
 use crate::instances;
 use crate::logs;
+use crate::maintenance;
 use crate::oneoff;
 use crate::runtime;
 use crate::state::AgentState;
@@ -27,6 +28,7 @@ pub fn router(state: AgentState) -> Router {
         .merge(events::routes())
         .merge(images::routes())
         .merge(oneoff::routes())
+        .merge(maintenance::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             instances::track_changes,

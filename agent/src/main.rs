@@ -12,6 +12,7 @@ mod http;
 mod images;
 mod instances;
 mod logs;
+mod maintenance;
 mod naming;
 mod oneoff;
 mod runtime;
@@ -123,6 +124,10 @@ fn run() -> Result<()> {
             log_level,
         } => {
             let config = AgentConfig::load(&config)?;
+            // Traefik's file provider needs the directory before the agent first runs.
+            let routes = maintenance::routes_dir(&config);
+            std::fs::create_dir_all(&routes)
+                .with_context(|| format!("cannot create {}", routes.display()))?;
             let listeners = traefik_config::Listeners { web, api };
             print!("{}", traefik_config::render(&config, &listeners, log_level));
             Ok(())
@@ -215,10 +220,16 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    if let Some(addr_file) = addr_file {
-        write_addr_file(&addr_file, bound)?;
-    }
-    info!(%bound, "paas-agent listening");
+    let page_listener = maintenance::bind_page(&config).await.with_context(|| {
+        format!(
+            "cannot listen on {} (runtime.maintenance_listen)",
+            config.runtime.maintenance_listen
+        )
+    })?;
+    let page = page_listener.local_addr()?;
+    let maintenance = maintenance::MaintenanceRoutes::open(maintenance::routes_dir(&config), page)
+        .context("cannot open the maintenance routes")?;
+    tokio::spawn(maintenance::serve_page(page_listener));
 
     let config = Arc::new(config);
     let engine = runtime::DockerEngine::new(docker.clone(), config.clone());
@@ -228,7 +239,14 @@ async fn serve(
         runtime: Arc::new(runtime::RuntimeState::new(engine, desired)),
         events: Arc::default(),
         instances: Arc::default(),
+        maintenance: Arc::new(maintenance),
     };
+    maintenance::refresh_all(&state).await;
+    // Announced once the maintenance routes are right again, too.
+    if let Some(addr_file) = addr_file {
+        write_addr_file(&addr_file, bound)?;
+    }
+    info!(%bound, "paas-agent listening");
     tokio::spawn(events::watch_docker(
         state.docker.clone(),
         state.config.instance_key().clone(),

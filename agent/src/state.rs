@@ -7,6 +7,7 @@ use bollard::Docker;
 use crate::config::AgentConfig;
 use crate::events::EventLog;
 use crate::instances::InstanceCache;
+use crate::maintenance::MaintenanceRoutes;
 use crate::runtime::RuntimeState;
 
 #[derive(Clone)]
@@ -20,4 +21,6 @@ pub struct AgentState {
     pub events: Arc<EventLog>,
     /// The apps' instances as Docker's events keep them.
     pub instances: Arc<InstanceCache>,
+    /// The routes of apps in maintenance (`paas maintenance:on`).
+    pub maintenance: Arc<MaintenanceRoutes>,
 }

@@ -1,5 +1,6 @@
 //! The static Traefik config (`traefik.yml`) that agrees with the labels this agent puts on web
-//! containers: the Docker provider limited to this agent's instance key, the HTTP entrypoint
+//! containers: the Docker provider limited to this agent's instance key, the file provider over
+//! the maintenance routes the agent writes (`crate::maintenance`), the HTTP entrypoint
 //! named as the agent's routers expect (`runtime.traefik_entrypoint`) and the read-only API the
 //! agent polls during rollouts. `paas-agent traefik-config` prints it; `scripts/up`,
 //! `scripts/bench` and the e2e fixtures all run Traefik with it, so the label vocabulary and the
@@ -10,6 +11,7 @@ use std::net::SocketAddr;
 use clap::ValueEnum;
 
 use crate::config::AgentConfig;
+use crate::maintenance::routes_dir;
 use crate::naming::labels::traefik_constraint;
 
 /// Traefik's log levels that paas uses.
@@ -42,9 +44,12 @@ pub struct Listeners {
 
 /// The YAML text of the static config. Every interpolated value is a socket address, an
 /// entrypoint name checked by the agent's config (`[A-Za-z0-9_-]`) or a constraint over a hex
-/// key, so none needs escaping inside double quotes.
+/// key, so none needs escaping inside double quotes; the one path is written as a JSON string,
+/// which YAML reads as the same double-quoted string.
 pub fn render(config: &AgentConfig, listeners: &Listeners, log_level: LogLevel) -> String {
     let entrypoint = &config.runtime.traefik_entrypoint;
+    let routes = serde_json::to_string(&routes_dir(config).to_string_lossy())
+        .expect("a string always serializes");
     let constraint = traefik_constraint(config.instance_key());
     let (web, api, level) = (listeners.web, listeners.api, log_level.as_traefik());
     format!(
@@ -69,6 +74,10 @@ providers:
     # Only containers carrying the agent's secret instance key: never an image's or a build
     # step's labels.
     constraints: \"{constraint}\"
+  # The routes of apps in maintenance, which the agent writes and removes.
+  file:
+    directory: {routes}
+    watch: true
 log:
   level: {level}
 "
@@ -79,6 +88,13 @@ log:
 mod tests {
     use super::*;
 
+    /// A loaded config always has its state dir resolved.
+    fn generated() -> AgentConfig {
+        let mut config = AgentConfig::generate();
+        config.state_dir = Some("/srv/paas/agent state".into());
+        config
+    }
+
     fn listeners() -> Listeners {
         Listeners {
             web: "127.0.0.1:8080".parse().unwrap(),
@@ -88,7 +104,7 @@ mod tests {
 
     #[test]
     fn the_config_names_the_agents_entrypoint_key_and_ports() {
-        let mut config = AgentConfig::generate();
+        let mut config = generated();
         config.runtime.traefik_entrypoint = "public".to_owned();
         let text = render(&config, &listeners(), LogLevel::Warn);
         let key = config.instance_key().as_str();
@@ -99,13 +115,18 @@ mod tests {
         )));
         assert!(text.contains("\n    exposedByDefault: false\n"));
         assert!(text.contains("\n  providersThrottleDuration: 50ms\n"));
+        let routes = config.state_dir().join("traefik");
+        assert!(text.contains(&format!(
+            "\n  file:\n    directory: \"{}\"\n    watch: true\n",
+            routes.display()
+        )));
         assert!(text.contains("\napi:\n  insecure: true\nping: {}\n"));
         assert!(text.ends_with("log:\n  level: WARN\n"));
     }
 
     #[test]
     fn the_constraint_is_the_one_the_agent_prints() {
-        let config = AgentConfig::generate();
+        let config = generated();
         let text = render(&config, &listeners(), LogLevel::Info);
         assert!(text.contains(&traefik_constraint(config.instance_key())));
         assert!(text.ends_with("  level: INFO\n"));
@@ -113,7 +134,7 @@ mod tests {
 
     #[test]
     fn every_line_is_indented_by_two_spaces_per_level() {
-        let text = render(&AgentConfig::generate(), &listeners(), LogLevel::Warn);
+        let text = render(&generated(), &listeners(), LogLevel::Warn);
         for line in text.lines() {
             let indent = line.len() - line.trim_start().len();
             assert_eq!(indent % 2, 0, "odd indentation: {line:?}");

@@ -95,6 +95,10 @@ pub struct AppSpec {
     /// Lock-downs the app opted into (`paas features:enable`), on top of the platform's own.
     #[serde(default)]
     pub container: ContainerOptions,
+    /// Whether Traefik keeps a client on the `web` instance that first answered it, by a
+    /// cookie (`paas ps:sticky`).
+    #[serde(default)]
+    pub sticky_sessions: bool,
 }
 
 /// Per-app hardening of the app's containers, beyond what every container gets (dropped

@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader};
 
 use paas_api::formation::ScaleChanges;
 use paas_api::resources::{ProcessSize, ResizeRequest};
+use paas_api::routing::{Maintenance, StickySessions};
 use paas_api::types::{
     AddCollaboratorRequest, AddDomainRequest, AddKeyRequest, App, AppFeature, Collaborator,
     ConfigUpdate, ConfigUpdated, ConfigVars, CreateAppRequest, CreateUserRequest, Domain, Feature,
@@ -418,6 +419,38 @@ impl Client {
                 self.url(&["apps", app, "features", feature.name()]),
             )
             .json(&FeatureUpdate { enabled }),
+        )
+    }
+
+    pub fn maintenance(&self, app: &AppName) -> Result<Maintenance, ClientError> {
+        self.get(&["apps", app, "maintenance"])
+    }
+
+    /// Answers once the app's hosts serve the maintenance page (or the app again).
+    pub fn set_maintenance(
+        &self,
+        app: &AppName,
+        enabled: bool,
+    ) -> Result<Maintenance, ClientError> {
+        self.call(
+            self.request(Method::PUT, self.url(&["apps", app, "maintenance"]))
+                .json(&Maintenance { enabled }),
+        )
+    }
+
+    pub fn sticky_sessions(&self, app: &AppName) -> Result<StickySessions, ClientError> {
+        self.get(&["apps", app, "sticky"])
+    }
+
+    /// Answers once `web` runs with sticky sessions on or off.
+    pub fn set_sticky_sessions(
+        &self,
+        app: &AppName,
+        enabled: bool,
+    ) -> Result<StickySessions, ClientError> {
+        self.call(
+            self.request(Method::PUT, self.url(&["apps", app, "sticky"]))
+                .json(&StickySessions { enabled }),
         )
     }
 

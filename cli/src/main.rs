@@ -18,8 +18,8 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use commands::{
-    access, apps, auth, config_vars, domains, features, keys, logs, open, ps, releases, resize,
-    run, users,
+    access, apps, auth, config_vars, domains, features, keys, logs, maintenance, open, ps,
+    releases, resize, run, sticky, users,
 };
 
 #[derive(Debug, Parser)]
@@ -154,6 +154,17 @@ pub enum Command {
     /// Run a command in a one-off container of the current release, in the background
     #[command(name = "run:detached")]
     RunDetached(run::RunDetachedArgs),
+    /// Show whether the app is in maintenance mode (on or off)
+    Maintenance(maintenance::ShowArgs),
+    /// Answer every request to the app with a 503 maintenance page; its processes keep running
+    #[command(name = "maintenance:on")]
+    MaintenanceOn(maintenance::SetArgs),
+    /// Route requests to the app again
+    #[command(name = "maintenance:off")]
+    MaintenanceOff(maintenance::SetArgs),
+    /// Keep each browser on the web instance that first answered it (on or off), or show it
+    #[command(name = "ps:sticky")]
+    Sticky(sticky::StickyArgs),
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }

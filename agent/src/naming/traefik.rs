@@ -11,41 +11,79 @@ use super::network_name;
 use crate::config::RuntimeConfig;
 use crate::runtime::APP_PORT;
 
-/// Router priorities: Traefik otherwise ranks routers by the length of their rule, so a long
-/// wildcard regex would beat a short exact host of another app. Exact hosts always win over
-/// wildcards (two wildcards never overlap: each covers exactly one label, and domains are
-/// unique across apps). Both stay below the rule-length default of any router an operator
-/// defines, so the platform's own routes always win over an app's.
-pub const EXACT_HOST_PRIORITY: u32 = 2;
-pub const WILDCARD_PRIORITY: u32 = 1;
-const _: () = assert!(EXACT_HOST_PRIORITY > WILDCARD_PRIORITY);
+/// Router priorities, set here and nowhere else. Traefik otherwise ranks routers by the length
+/// of their rule, so a long wildcard regex would beat a short exact host of another app. The
+/// order, lowest first: an app's wildcards, the maintenance page over an app's wildcards, exact
+/// hosts, the maintenance page over an app's exact hosts. So an exact host always beats any
+/// wildcard, even one whose app is in maintenance: a wildcard's app going into maintenance never
+/// takes another app's exact host under it (two wildcards never overlap: each covers exactly one
+/// label, and domains are unique across apps). All stay below the rule-length default of any
+/// router an operator defines, so the platform's own routes always win over an app's.
+pub fn priority(exact: bool, maintenance: bool) -> u32 {
+    match (exact, maintenance) {
+        (false, false) => 1,
+        (false, true) => 2,
+        (true, false) => 3,
+        (true, true) => 4,
+    }
+}
 
 /// Traefik router, service and middleware names are all derived from this.
 pub fn router_name(app: &str) -> String {
     format!("paas-{app}")
 }
 
-/// The app's service as Traefik's API names it (`GET /api/http/services/{name}`).
-pub fn service_api_name(app: &str) -> String {
-    format!("{}@docker", router_name(app))
+/// The routers and service of an app with sticky sessions. The underscore is in no app name,
+/// so no other app's names (`paas-<app>…`) can ever be these.
+fn sticky_name(app: &str) -> String {
+    format!("paas_sticky-{app}")
+}
+
+/// The file provider's routers and service of an app in maintenance; as [`sticky_name`], no
+/// app-derived name can be it.
+pub fn maintenance_name(app: &str) -> String {
+    format!("paas_maintenance-{app}")
+}
+
+/// The sticky-session cookie of `app`: one name per app, so two apps' cookies never mix.
+pub fn sticky_cookie_name(app: &str) -> String {
+    format!("paas_sticky_{app}")
+}
+
+/// The names Traefik's API may know the app's load balancer by (`GET
+/// /api/http/services/{name}`): the plain one and the sticky one. A rollout that turns sticky
+/// sessions on or off has containers in both at once, so readiness and draining look at both.
+pub fn service_api_names(app: &str) -> [String; 2] {
+    [
+        format!("{}@docker", router_name(app)),
+        format!("{}@docker", sticky_name(app)),
+    ]
 }
 
 /// Router and service `paas-<app>` for `<app>.<domain>`, and for the custom domains a router
 /// for the exact hosts and one for the wildcards, each named after its rule, all through a
 /// retry middleware that resends a request when a server fails to connect (a safety net;
-/// draining is the plan). Every router has an explicit priority ([`EXACT_HOST_PRIORITY`],
-/// [`WILDCARD_PRIORITY`]).
+/// draining is the plan). Every router has an explicit [`priority`].
 ///
-/// Traefik drops a router that containers define differently, so the rules that change with
-/// `domains:add` get names of their own: during a rollout the old and new containers then
-/// define routers side by side instead of one conflicting one.
+/// With `sticky`, the routers and the service are named `paas_sticky-<app>…` instead and the
+/// service sets a cookie ([`sticky_cookie_name`], HttpOnly, SameSite=Lax; the TLS routers get
+/// a service of their own whose cookie is also Secure) naming the instance that answered.
+///
+/// Traefik drops a router or service that containers define differently, so what changes with
+/// `domains:add` or `ps:sticky` gets names of its own: during a rollout the old and new
+/// containers then define routers and services side by side instead of conflicting ones.
 pub fn traefik_labels(
     app: &str,
     hosts: &[String],
+    sticky: bool,
     config: &RuntimeConfig,
 ) -> HashMap<String, String> {
-    let name = router_name(app);
-    let retry = format!("{name}-retry");
+    let name = if sticky {
+        sticky_name(app)
+    } else {
+        router_name(app)
+    };
+    let retry = format!("{}-retry", router_name(app));
     let mut labels = HashMap::from([
         ("traefik.enable".to_owned(), "true".to_owned()),
         ("traefik.docker.network".to_owned(), network_name(app)),
@@ -57,32 +95,36 @@ pub fn traefik_labels(
             format!("traefik.http.middlewares.{retry}.retry.initialinterval"),
             "50ms".to_owned(),
         ),
-        (
-            format!("traefik.http.services.{name}.loadbalancer.server.port"),
-            APP_PORT.to_string(),
-        ),
     ]);
-    let (own, custom) = hosts
-        .split_first()
-        .expect("an app always has its own host name");
-    let mut routers = vec![(name.clone(), traefik_rule(own), EXACT_HOST_PRIORITY)];
-    let (wildcards, exact): (Vec<&String>, Vec<&String>) =
-        custom.iter().partition(|host| is_wildcard(host));
-    for (kind, hosts, priority) in [
-        ("domains", exact, EXACT_HOST_PRIORITY),
-        ("wildcards", wildcards, WILDCARD_PRIORITY),
-    ] {
-        if hosts.is_empty() {
-            continue;
+    let tls_service = format!("{name}-tls");
+    let mut services = vec![(name.clone(), false)];
+    if config.traefik_cert_resolver.is_some() && sticky {
+        services.push((tls_service.clone(), true));
+    }
+    for (service, secure) in services {
+        let prefix = format!("traefik.http.services.{service}.loadbalancer");
+        labels.insert(format!("{prefix}.server.port"), APP_PORT.to_string());
+        if sticky {
+            let cookie = format!("{prefix}.sticky.cookie");
+            labels.insert(format!("{cookie}.name"), sticky_cookie_name(app));
+            labels.insert(format!("{cookie}.httponly"), "true".to_owned());
+            labels.insert(format!("{cookie}.samesite"), "lax".to_owned());
+            labels.insert(format!("{cookie}.secure"), secure.to_string());
         }
-        let rule = hosts
-            .iter()
-            .map(|host| traefik_rule(host))
-            .collect::<Vec<_>>()
-            .join(" || ");
-        let definition = format!("{rule} priority={priority}");
-        let digest = hex::encode(&Sha256::digest(definition.as_bytes())[..4]);
-        routers.push((format!("{name}-{kind}-{digest}"), rule, priority));
+    }
+    let tls_target = if sticky { tls_service } else { name.clone() };
+    let mut routers = Vec::new();
+    for (kind, rule, exact) in host_rules(hosts) {
+        let priority = priority(exact, false);
+        let router = match kind {
+            None => name.clone(),
+            Some(kind) => {
+                let definition = format!("{rule} priority={priority}");
+                let digest = hex::encode(&Sha256::digest(definition.as_bytes())[..4]);
+                format!("{name}-{kind}-{digest}")
+            }
+        };
+        routers.push((router, rule, priority));
     }
     for (router, rule, priority) in routers {
         let prefix = format!("traefik.http.routers.{router}");
@@ -102,13 +144,37 @@ pub fn traefik_labels(
                 format!("{tls}.entrypoints"),
                 config.traefik_tls_entrypoint.clone(),
             );
-            labels.insert(format!("{tls}.service"), name.clone());
+            labels.insert(format!("{tls}.service"), tls_target.clone());
             labels.insert(format!("{tls}.middlewares"), retry.clone());
             labels.insert(format!("{tls}.tls"), "true".to_owned());
             labels.insert(format!("{tls}.tls.certresolver"), resolver.clone());
         }
     }
     labels
+}
+
+/// The rules that route an app's hosts, each with whether it matches exact hosts: the app's
+/// own host (kind `None`: its router is named after the app alone), then its custom exact
+/// hosts (`domains`) and its wildcards (`wildcards`), each kind as one rule.
+pub fn host_rules(hosts: &[String]) -> Vec<(Option<&'static str>, String, bool)> {
+    let (own, custom) = hosts
+        .split_first()
+        .expect("an app always has its own host name");
+    let mut rules = vec![(None, traefik_rule(own), true)];
+    let (wildcards, exact): (Vec<&String>, Vec<&String>) =
+        custom.iter().partition(|host| is_wildcard(host));
+    for (kind, hosts, is_exact) in [("domains", exact, true), ("wildcards", wildcards, false)] {
+        if hosts.is_empty() {
+            continue;
+        }
+        let rule = hosts
+            .iter()
+            .map(|host| traefik_rule(host))
+            .collect::<Vec<_>>()
+            .join(" || ");
+        rules.push((Some(kind), rule, is_exact));
+    }
+    rules
 }
 
 #[cfg(test)]
@@ -125,7 +191,7 @@ mod tests {
                 .chain(domains.iter().copied())
                 .map(str::to_owned)
                 .collect();
-            let mut names: Vec<String> = traefik_labels("hello", &hosts, &config)
+            let mut names: Vec<String> = traefik_labels("hello", &hosts, false, &config)
                 .into_keys()
                 .filter_map(|k| {
                     Some(
@@ -157,7 +223,7 @@ mod tests {
         ]
         .map(str::to_owned)
         .to_vec();
-        let labels = traefik_labels("hello", &hosts, &config);
+        let labels = traefik_labels("hello", &hosts, false, &config);
         let mut priorities: Vec<(String, u32)> = labels
             .iter()
             .filter_map(|(key, value)| {
@@ -172,9 +238,9 @@ mod tests {
         assert_eq!(priorities.len(), 3, "{labels:?}");
         for (rule, priority) in &priorities {
             let expected = if rule.starts_with("HostRegexp(") {
-                WILDCARD_PRIORITY
+                super::priority(false, false)
             } else {
-                EXACT_HOST_PRIORITY
+                super::priority(true, false)
             };
             assert_eq!(*priority, expected, "{rule}");
             assert!(!rule.contains(" || HostRegexp") && !rule.contains(") || Host("));
@@ -188,6 +254,75 @@ mod tests {
     }
 
     #[test]
+    fn maintenance_ranks_above_its_own_kind_of_host_and_below_exact_hosts() {
+        let order = [
+            priority(false, false),
+            priority(false, true),
+            priority(true, false),
+            priority(true, true),
+        ];
+        assert!(order.windows(2).all(|pair| pair[0] < pair[1]), "{order:?}");
+        // 0 would mean "no priority" to Traefik: ranked by rule length again.
+        assert!(order[0] > 0);
+    }
+
+    #[test]
+    fn sticky_sessions_name_routers_and_service_apart_and_set_the_apps_cookie() {
+        let mut config = RuntimeConfig::default();
+        let hosts: Vec<String> = ["hello.paas.localhost", "www.example.com"]
+            .map(str::to_owned)
+            .to_vec();
+        let plain = traefik_labels("hello", &hosts, false, &config);
+        let sticky = traefik_labels("hello", &hosts, true, &config);
+        assert!(!plain.keys().any(|k| k.contains(".sticky.")));
+        let router_names = |labels: &HashMap<String, String>| -> Vec<String> {
+            labels
+                .keys()
+                .filter_map(|k| {
+                    Some(
+                        k.strip_prefix("traefik.http.routers.")?
+                            .strip_suffix(".rule")?
+                            .to_owned(),
+                    )
+                })
+                .collect()
+        };
+        for router in router_names(&plain) {
+            assert!(!sticky.contains_key(&format!("traefik.http.routers.{router}.rule")));
+        }
+        for router in router_names(&sticky) {
+            assert_eq!(
+                sticky[&format!("traefik.http.routers.{router}.service")],
+                "paas_sticky-hello"
+            );
+        }
+        let cookie = "traefik.http.services.paas_sticky-hello.loadbalancer.sticky.cookie";
+        assert_eq!(sticky[&format!("{cookie}.name")], "paas_sticky_hello");
+        assert_eq!(sticky[&format!("{cookie}.httponly")], "true");
+        assert_eq!(sticky[&format!("{cookie}.samesite")], "lax");
+        assert_eq!(sticky[&format!("{cookie}.secure")], "false");
+        assert_ne!(sticky_cookie_name("hello"), sticky_cookie_name("hello-2"));
+        assert_eq!(
+            service_api_names("hello").map(|name| name.replace("@docker", "")),
+            ["paas-hello".to_owned(), "paas_sticky-hello".to_owned()]
+        );
+
+        config.traefik_cert_resolver = Some("le".to_owned());
+        let tls = traefik_labels("hello", &hosts, true, &config);
+        let secure = "traefik.http.services.paas_sticky-hello-tls.loadbalancer.sticky.cookie";
+        assert_eq!(tls[&format!("{secure}.secure")], "true");
+        assert_eq!(tls[&format!("{secure}.name")], "paas_sticky_hello");
+        assert_eq!(
+            tls["traefik.http.routers.paas_sticky-hello-tls.service"],
+            "paas_sticky-hello-tls"
+        );
+        assert_eq!(
+            tls["traefik.http.routers.paas_sticky-hello.service"],
+            "paas_sticky-hello"
+        );
+    }
+
+    #[test]
     fn changing_the_wildcards_renames_their_router_only() {
         let config = RuntimeConfig::default();
         let routers = |domains: &[&str]| -> BTreeMap<String, String> {
@@ -195,7 +330,7 @@ mod tests {
                 .chain(domains.iter().copied())
                 .map(str::to_owned)
                 .collect();
-            traefik_labels("hello", &hosts, &config)
+            traefik_labels("hello", &hosts, false, &config)
                 .into_iter()
                 .filter_map(|(k, v)| {
                     let router = k

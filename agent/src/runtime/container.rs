@@ -103,6 +103,9 @@ struct Fingerprinted<'a> {
     env: BTreeMap<String, String>,
     command: Option<&'a str>,
     routing: Option<(Vec<String>, String)>,
+    /// Absent unless on, so fingerprints from before sticky sessions existed still match.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    sticky: bool,
     /// Absent without a cert resolver, so fingerprints from before TLS existed still match.
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<(&'a str, &'a str)>,
@@ -142,6 +145,7 @@ pub fn fingerprint(app: &str, spec: &AppSpec, process: &str, config: &RuntimeCon
                 config.traefik_entrypoint.clone(),
             )
         }),
+        sticky: is_web && spec.sticky_sessions,
         tls: config
             .traefik_cert_resolver
             .as_deref()
@@ -210,7 +214,12 @@ fn create_body(
     let is_web = process == WEB;
     let mut labels = instance.to_labels(key);
     if is_web {
-        labels.extend(traefik_labels(app, &hostnames(app, spec, config), config));
+        labels.extend(traefik_labels(
+            app,
+            &hostnames(app, spec, config),
+            spec.sticky_sessions,
+            config,
+        ));
     }
     let limits = process_limits(spec, process, config);
     let memory = limits.memory_bytes();
@@ -354,6 +363,7 @@ mod tests {
             domains: vec!["www.example.com".into(), "*.example.org".into()],
             health_check_path: None,
             container: Default::default(),
+            sticky_sessions: false,
         }
     }
 
@@ -585,6 +595,14 @@ mod tests {
         assert_eq!(
             fingerprint("hello", &spec(), "worker", &config),
             fingerprint("hello", &domains, "worker", &config)
+        );
+
+        let mut sticky = spec();
+        sticky.sticky_sessions = true;
+        assert_ne!(base, fingerprint("hello", &sticky, "web", &config));
+        assert_eq!(
+            fingerprint("hello", &spec(), "worker", &config),
+            fingerprint("hello", &sticky, "worker", &config)
         );
 
         let mut scaled = spec();

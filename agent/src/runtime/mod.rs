@@ -48,6 +48,7 @@ pub use docker::DockerEngine;
 pub(crate) use engine::Engine;
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
+pub(crate) use traefik::TraefikApi;
 
 /// Events buffered for a slow reader before the rollout waits for it.
 const EVENT_BUFFER: usize = 64;
@@ -83,7 +84,7 @@ impl RuntimeState {
         }
     }
 
-    async fn lock(&self, app: &str) -> OwnedMutexGuard<()> {
+    pub(crate) async fn lock(&self, app: &str) -> OwnedMutexGuard<()> {
         let lock = self
             .locks
             .lock()
@@ -202,6 +203,20 @@ pub fn check_config(config: &RuntimeConfig) -> Result<(), String> {
     resources::check_config(config)
 }
 
+/// The hosts `app` is routed on: its own host, then the custom domains of its saved spec.
+pub fn app_hosts(state: &AgentState, app: &str) -> Result<Vec<String>, desired::DesiredStateError> {
+    let config = &state.config.runtime;
+    Ok(match state.runtime.desired.load(app)? {
+        Some(spec) => container::hostnames(app, &spec, config),
+        None => vec![format!("{app}.{}", config.domain)],
+    })
+}
+
+/// The client of Traefik's API, when the config names it.
+pub fn traefik_api(config: &RuntimeConfig) -> Option<TraefikApi> {
+    config.traefik_api.as_deref().map(TraefikApi::new)
+}
+
 fn rollout<'a>(
     state: &'a AgentState,
     app: &'a str,
@@ -211,7 +226,7 @@ fn rollout<'a>(
     Rollout {
         engine: &state.runtime.engine,
         config,
-        traefik: config.traefik_api.as_deref().map(traefik::TraefikApi::new),
+        traefik: traefik_api(config),
         desired: &state.runtime.desired,
         app,
         events,
@@ -235,6 +250,8 @@ fn stream_rollout(state: AgentState, app: String, work: Work) -> Response {
             Work::Apply(spec) => ("rollout", rollout.apply(spec).await),
             Work::Restart(process) => ("restart", rollout.restart(process.as_deref()).await),
         };
+        // The app's hosts may have changed: its maintenance routes follow them.
+        crate::maintenance::refresh(&state, &app);
         let terminal = match outcome {
             Ok(()) => {
                 info!(%app, what, "done");
@@ -317,6 +334,10 @@ async fn delete_app(
     state
         .runtime
         .desired
+        .remove(&app)
+        .map_err(|err| ApiError::new(ErrorCode::Internal, err.to_string()))?;
+    state
+        .maintenance
         .remove(&app)
         .map_err(|err| ApiError::new(ErrorCode::Internal, err.to_string()))?;
     let removed = state
@@ -423,6 +444,7 @@ mod tests {
             domains: vec!["www.example.com".into()],
             health_check_path: Some("/health?full=1".parse().unwrap()),
             container: Default::default(),
+            sticky_sessions: false,
         }
     }
 

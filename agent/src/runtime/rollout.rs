@@ -684,6 +684,7 @@ mod tests {
             domains: vec![],
             health_check_path: None,
             container: Default::default(),
+            sticky_sessions: false,
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::container::APP_PORT;
-use crate::naming::traefik::service_api_name;
+use crate::naming::traefik::service_api_names;
 
 #[derive(Clone)]
 pub struct TraefikApi {
@@ -42,10 +42,36 @@ impl TraefikApi {
         }
     }
 
-    /// The server URLs of the app's service (`http://<ip>:5000`); none when the service is
-    /// absent (no routable container).
+    /// The server URLs of the app's load balancer (`http://<ip>:5000`), under its plain and
+    /// its sticky name together: while sticky sessions are turned on or off, the old
+    /// instances are in one and the new ones in the other. None when neither exists (no
+    /// routable container).
     pub async fn servers(&self, app: &str) -> Result<HashSet<String>, String> {
-        let url = format!("{}/api/http/services/{}", self.base, service_api_name(app));
+        let mut servers = HashSet::new();
+        for name in service_api_names(app) {
+            servers.extend(self.service_servers(&name).await?);
+        }
+        Ok(servers)
+    }
+
+    /// Whether Traefik's API knows the router `name` (`<name>@<provider>`).
+    pub async fn router_exists(&self, name: &str) -> Result<bool, String> {
+        let url = format!("{}/api/http/routers/{name}", self.base);
+        let response = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|err| format!("Traefik API {url}: {err}"))?;
+        match response.status() {
+            reqwest::StatusCode::NOT_FOUND => Ok(false),
+            status if status.is_success() => Ok(true),
+            status => Err(format!("Traefik API {url}: HTTP {status}")),
+        }
+    }
+
+    async fn service_servers(&self, name: &str) -> Result<HashSet<String>, String> {
+        let url = format!("{}/api/http/services/{name}", self.base);
         let response = self
             .client
             .get(&url)

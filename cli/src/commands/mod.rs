@@ -10,11 +10,13 @@ pub mod domains;
 pub mod features;
 pub mod keys;
 pub mod logs;
+pub mod maintenance;
 pub mod open;
 pub mod ps;
 pub mod releases;
 pub mod resize;
 pub mod run;
+pub mod sticky;
 pub mod users;
 
 use std::io::{IsTerminal, Read};
@@ -73,6 +75,10 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Restart(args) => ps::restart(ctx, &args),
         Command::Resize(args) => resize::resize(ctx, &args),
         Command::RunDetached(args) => run::detached(ctx, &args),
+        Command::Maintenance(args) => maintenance::show(ctx, &args),
+        Command::MaintenanceOn(args) => maintenance::set(ctx, &args, true),
+        Command::MaintenanceOff(args) => maintenance::set(ctx, &args, false),
+        Command::Sticky(args) => sticky::sticky(ctx, &args),
         Command::Completions { .. } => unreachable!("handled before any config is read"),
     }
 }

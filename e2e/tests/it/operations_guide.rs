@@ -4,7 +4,8 @@
 //! the real Traefik in front of a real agent and gitd. An app deployed behind it answers over
 //! HTTPS on its host, plain HTTP is redirected to HTTPS, the API answers at
 //! `https://paas.example.com` through the file provider's router, and the rollout itself went
-//! through the guide's Traefik API entrypoint (the agent's `traefik_api`).
+//! through the guide's Traefik API entrypoint (the agent's `traefik_api`); maintenance mode
+//! answers 503 through the guide's file provider directory (the agent's `traefik_routes_dir`).
 
 use std::process::Command;
 
@@ -127,6 +128,7 @@ fn the_guides_traefik_serves_apps_and_the_api_over_https() {
         instance_key,
         format!("127.0.0.1:{https_port}"),
         format!("127.0.0.1:{api_port}"),
+        dynamic.clone(),
     );
 
     let platform = Platform::behind(traefik, vec![("traefik_entrypoint", "websecure".into())]);
@@ -194,4 +196,22 @@ fn the_guides_traefik_serves_apps_and_the_api_over_https() {
         &[],
     );
     assert!(status.starts_with("401"), "no token: {status} {body}");
+
+    // Maintenance routes go through the guide's file provider directory too.
+    platform.paas(&["maintenance:on", "-a", &app]).success();
+    let (body, status) = curl(
+        &app_host,
+        https_port,
+        &format!("https://{app_host}:{https_port}/"),
+        &[],
+    );
+    assert!(status.starts_with("503"), "{status} {body}");
+    platform.paas(&["maintenance:off", "-a", &app]).success();
+    let (body, status) = curl(
+        &app_host,
+        https_port,
+        &format!("https://{app_host}:{https_port}/"),
+        &[],
+    );
+    assert!(status.starts_with("200"), "{status} {body}");
 }

@@ -258,6 +258,8 @@ pub struct Traefik {
     pub web: String,
     /// The API (`api.insecure`), `127.0.0.1:PORT`.
     pub api: String,
+    /// The directory its file provider watches, where agents write maintenance routes.
+    pub routes_dir: PathBuf,
 }
 
 impl Traefik {
@@ -270,24 +272,28 @@ impl Traefik {
         let (web_port, api_port) = (free_port(), free_port());
         let (instance_key, config) =
             instance_key_and_traefik_config(dir.path(), web_port, api_port);
+        // Where `traefik-config` of the key's agent config (state dir `state`) points it.
+        let routes_dir = dir.path().join("state").join("traefik");
         Traefik::run(
             dir,
             &config,
             instance_key,
             format!("127.0.0.1:{web_port}"),
             format!("127.0.0.1:{api_port}"),
+            routes_dir,
         )
     }
 
     /// Traefik on a static config of the test's own (in `dir`, which it keeps), whose Docker
-    /// provider is constrained to `instance_key`, serving apps on `web` (whatever its scheme)
-    /// and its API on `api`.
+    /// provider is constrained to `instance_key`, serving apps on `web` (whatever its scheme),
+    /// its API on `api`, and watching `routes_dir` (the agents' `traefik_routes_dir`).
     pub fn run(
         dir: TempDir,
         config: &Path,
         instance_key: String,
         web: String,
         api: String,
+        routes_dir: PathBuf,
     ) -> Traefik {
         let log = std::fs::File::create(dir.path().join("traefik.log")).unwrap();
         let child = Command::new("traefik")
@@ -303,6 +309,7 @@ impl Traefik {
             instance_key,
             web,
             api,
+            routes_dir,
         };
         let api = traefik.api.clone();
         wait_for("Traefik's API to answer", || {
@@ -458,6 +465,10 @@ impl Agent {
             runtime.insert(
                 "traefik_api".into(),
                 format!("http://{}", traefik.api).into(),
+            );
+            runtime.insert(
+                "traefik_routes_dir".into(),
+                traefik.routes_dir.to_str().unwrap().into(),
             );
         }
         runtime.insert("ready_timeout_secs".into(), 30.into());

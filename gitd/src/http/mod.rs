@@ -12,6 +12,7 @@ mod logs;
 mod releases;
 mod resources;
 mod rollback;
+mod routing;
 mod run;
 pub mod server;
 mod session;
@@ -25,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 /// Path segments are typed, and one that breaks its rule is answered 404, by the one rule
 /// every paas server shares.
 pub use paas_api::extract::Path;
@@ -73,7 +74,9 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/v1/apps/{app}/domains", get(domains::list))
         .route("/v1/apps/{app}/features", get(features::list))
-        .route("/v1/apps/{app}/resources", get(resources::list));
+        .route("/v1/apps/{app}/resources", get(resources::list))
+        .route("/v1/apps/{app}/maintenance", get(routing::maintenance))
+        .route("/v1/apps/{app}/sticky", get(routing::sticky));
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))
@@ -84,7 +87,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/domains", post(domains::add))
         .route("/v1/apps/{app}/domains/{hostname}", delete(domains::remove))
         .route("/v1/apps/{app}/features/{feature}", patch(features::update))
-        .route("/v1/apps/{app}/resources", patch(resources::resize));
+        .route("/v1/apps/{app}/resources", patch(resources::resize))
+        .route("/v1/apps/{app}/maintenance", put(routing::set_maintenance))
+        .route("/v1/apps/{app}/sticky", put(routing::set_sticky));
     with_deadline(quick, RouteClass::Quick)
         .merge(with_deadline(rollouts, RouteClass::Rollout))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })

@@ -84,7 +84,7 @@ async fn follow(
 /// Rolls the current release out again as it is stored (its domains, its features, or
 /// `features` in their place); an app that runs nothing yet picks the change up on its
 /// first deploy.
-async fn reroll(
+pub(super) async fn reroll(
     state: &SharedState,
     app: &AppRow,
     features: Option<BTreeSet<Feature>>,

@@ -10,12 +10,13 @@
 //! the operation has finished, the old release's drain included.
 //!
 //! Changes that make a release (a push, config set/unset, a rollback, a resize) all go through one
-//! lifecycle ([`release`]); scale, restart, domains and features re-roll the current release. Errors are [`OpsError`]; HTTP maps them to API errors in one place.
+//! lifecycle ([`release`]); scale, restart, domains, features and sticky sessions re-roll the current release; maintenance mode only re-routes. Errors are [`OpsError`]; HTTP maps them to API errors in one place.
 
 pub mod apps;
 pub mod changes;
 pub mod config;
 mod error;
+pub mod maintenance;
 pub mod push;
 pub mod recovery;
 pub mod release;
@@ -24,6 +25,7 @@ pub mod resize;
 pub mod rollback;
 pub mod rollout;
 pub mod run;
+pub mod sticky;
 
 use std::sync::Mutex;
 

@@ -119,6 +119,7 @@ pub fn app_spec(
         domains: Vec::new(),
         health_check_path: check_health_check_path(&release.config)?,
         container: Default::default(),
+        sticky_sessions: false,
     })
 }
 
@@ -240,6 +241,7 @@ pub async fn start(
     })?;
     spec.domains = settings.domains.iter().map(ToString::to_string).collect();
     spec.container = container_options(&features.unwrap_or(settings.features));
+    spec.sticky_sessions = settings.sticky_sessions;
     tracing::info!(
         app = %app.name,
         release = spec.release,

@@ -9,12 +9,13 @@ use rusqlite::{Connection, params};
 use super::domains::hostnames;
 use super::{Store, StoreResult};
 
-/// What every rollout of an app applies besides its release: its custom domains and its
-/// enabled features, as they are stored now.
+/// What every rollout of an app applies besides its release: its custom domains, its
+/// enabled features and whether it has sticky sessions, as they are stored now.
 #[derive(Debug, Clone)]
 pub struct RolloutSettings {
     pub domains: Vec<DomainName>,
     pub features: BTreeSet<Feature>,
+    pub sticky_sessions: bool,
 }
 
 /// Names this version does not know are skipped.
@@ -37,6 +38,7 @@ impl Store {
             Ok(RolloutSettings {
                 domains: hostnames(conn, app_id)?,
                 features: enabled_features(conn, app_id)?,
+                sticky_sessions: super::routing::routing(conn, app_id)?.sticky_sessions,
             })
         })
         .await

@@ -108,6 +108,15 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE releases ADD COLUMN resources TEXT NOT NULL DEFAULT '{}';
     "#,
+    // How each app's traffic is routed beyond its hosts (`paas maintenance`, `paas ps:sticky`);
+    // an app without a row has both off.
+    r#"
+    CREATE TABLE app_routing (
+        app_id INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
+        maintenance INTEGER NOT NULL DEFAULT 0,
+        sticky_sessions INTEGER NOT NULL DEFAULT 0
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -27,6 +27,7 @@ mod images;
 mod keys;
 mod migrations;
 mod releases;
+mod routing;
 mod tokens;
 mod users;
 

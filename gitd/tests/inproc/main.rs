@@ -10,3 +10,4 @@ mod recovery;
 mod release_phase;
 mod run;
 mod serve;
+mod sticky;
