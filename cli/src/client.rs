@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use bytes::Bytes;
+use paas_api::attach::{Frame, PROTOCOL};
 use paas_api::formation::ScaleChanges;
 use paas_api::resources::{ProcessSize, ResizeRequest};
 use paas_api::types::{
@@ -22,11 +23,12 @@ use paas_api::types::{
     ScaleRequest, SshKey, User,
 };
 use paas_api::{AppName, DomainName, ErrorCode, ProcessType, Username};
-use reqwest::Method;
 use reqwest::Url;
+use reqwest::{Method, StatusCode};
 use reqwest::{RequestBuilder, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use tokio::io::AsyncWriteExt;
 use tokio::runtime::Runtime;
 
 /// Requests that do not stream get an answer within this time or fail. Scaling, restarts,
@@ -150,18 +152,21 @@ impl Client {
 
     /// [`Client::execute`] without the overall timeout, for streams that last.
     fn send(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
-        let response = self
-            .runtime
-            .block_on(async { builder.send().await })
-            .map_err(|e| ClientError::Unreachable {
-                server: self.server.clone(),
-                reason: root_cause(&e),
-            })?;
-        if response.status().is_success() {
+        self.runtime.block_on(self.send_async(builder))
+    }
+
+    /// [`Client::send`] for code already on the client's runtime.
+    async fn send_async(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
+        let response = builder.send().await.map_err(|e| ClientError::Unreachable {
+            server: self.server.clone(),
+            reason: root_cause(&e),
+        })?;
+        // 101: an attached session's upgrade.
+        if response.status().is_success() || response.status() == StatusCode::SWITCHING_PROTOCOLS {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let body = self.runtime.block_on(response.text()).unwrap_or_default();
+        let body = response.text().await.unwrap_or_default();
         Err(match serde_json::from_str::<LenientErrorBody>(&body) {
             Ok(envelope) => ClientError::Api {
                 status,
@@ -457,6 +462,42 @@ impl Client {
     }
 
     /// The app's log lines as the server sends them; with `tail`, until it stops.
+    /// Opens the attached session at `segments` (`run/attached`, `ps/exec`), sends `request`
+    /// as its first frame and runs `session` on the connection, on the client's runtime.
+    pub fn attach<T, F, Fut, R>(
+        &self,
+        app: &AppName,
+        segments: &[&str],
+        request: &T,
+        session: F,
+    ) -> Result<R, ClientError>
+    where
+        T: serde::Serialize,
+        F: FnOnce(reqwest::Upgraded) -> Fut,
+        Fut: Future<Output = R>,
+    {
+        let mut path = vec!["apps", app.as_str()];
+        path.extend_from_slice(segments);
+        let builder = self
+            .request(Method::GET, self.url(&path))
+            .header(reqwest::header::CONNECTION, "Upgrade")
+            .header(reqwest::header::UPGRADE, PROTOCOL);
+        let open = serde_json::to_vec(request).expect("attach requests always serialize");
+        let lost = |reason: String| ClientError::Unreachable {
+            server: self.server.clone(),
+            reason,
+        };
+        self.runtime.block_on(async {
+            let response = self.send_async(builder).await?;
+            let mut stream = response.upgrade().await.map_err(|e| lost(root_cause(&e)))?;
+            stream
+                .write_all(&Frame::Open(open).encode())
+                .await
+                .map_err(|e| lost(e.to_string()))?;
+            Ok(session(stream).await)
+        })
+    }
+
     pub fn logs(
         &self,
         app: &AppName,

@@ -12,14 +12,15 @@ mod config;
 mod credentials;
 mod git;
 mod output;
+mod terminal;
 
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use commands::{
-    access, apps, auth, config_vars, domains, features, keys, logs, open, ps, releases, resize,
-    run, users,
+    access, apps, attach, auth, config_vars, domains, features, keys, logs, open, ps, releases,
+    resize, run, users,
 };
 
 #[derive(Debug, Parser)]
@@ -151,6 +152,11 @@ pub enum Command {
     /// new release), or list them
     #[command(name = "ps:resize")]
     Resize(resize::ResizeArgs),
+    /// Run a command in a one-off container of the current release, attached to the terminal
+    Run(attach::RunArgs),
+    /// Run a command (default /bin/sh) in a running instance of the app, attached
+    #[command(name = "ps:exec")]
+    PsExec(attach::ExecArgs),
     /// Run a command in a one-off container of the current release, in the background
     #[command(name = "run:detached")]
     RunDetached(run::RunDetachedArgs),

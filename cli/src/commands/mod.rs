@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod apps;
+pub mod attach;
 pub mod auth;
 pub mod config_vars;
 pub mod domains;
@@ -73,6 +74,8 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Restart(args) => ps::restart(ctx, &args),
         Command::Resize(args) => resize::resize(ctx, &args),
         Command::RunDetached(args) => run::detached(ctx, &args),
+        Command::Run(args) => attach::run(ctx, &args),
+        Command::PsExec(args) => attach::exec(ctx, &args),
         Command::Completions { .. } => unreachable!("handled before any config is read"),
     }
 }

@@ -13,6 +13,7 @@
 //! lifecycle ([`release`]); scale, restart, domains and features re-roll the current release. Errors are [`OpsError`]; HTTP maps them to API errors in one place.
 
 pub mod apps;
+pub mod attach;
 pub mod changes;
 pub mod config;
 mod error;
