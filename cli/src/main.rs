@@ -227,4 +227,30 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["paas", "run:detached", "-a", "web"]).is_err());
     }
+
+    #[test]
+    fn run_and_ps_exec_take_their_command_after_the_options() {
+        let cli = Cli::try_parse_from(["paas", "run", "-a", "web", "--no-tty", "--", "sh", "-x"])
+            .unwrap();
+        match cli.command {
+            Command::Run(args) => {
+                assert!(args.no_tty);
+                assert_eq!(args.command, ["sh", "-x"]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["paas", "ps:exec", "-d", "web.1"]).unwrap();
+        match cli.command {
+            Command::PsExec(args) => {
+                assert_eq!(args.dyno, "web.1");
+                assert!(
+                    args.command.is_empty(),
+                    "the default shell is the command's to pick"
+                );
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["paas", "run", "-a", "web"]).is_err());
+        assert!(Cli::try_parse_from(["paas", "ps:exec", "--", "sh"]).is_err());
+    }
 }
