@@ -141,11 +141,13 @@ fn describe(err: &reqwest::Error) -> String {
     text
 }
 
+mod attach;
 mod events;
 mod logs;
 mod oneoff;
 mod runtime;
 
+pub use attach::AttachStream;
 pub use events::EventStream;
 pub use logs::LogsRequest;
 pub use runtime::{RolloutProgress, RuntimeError};

@@ -96,7 +96,8 @@ impl AgentClient {
         if status == StatusCode::UNAUTHORIZED {
             return Err(RuntimeError::Unauthorized);
         }
-        if !status.is_success() {
+        // 101: an attached session's upgrade.
+        if !status.is_success() && status != StatusCode::SWITCHING_PROTOCOLS {
             let text = response.text().await.unwrap_or_default();
             let message = serde_json::from_str::<ErrorBody>(&text)
                 .map(|body| body.error.message)

@@ -62,7 +62,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 }
 
 /// Refuses what could not run or could break out of its container's settings.
-fn validate(spec: &OneOffSpec) -> Result<(), ApiError> {
+pub(crate) fn validate(spec: &OneOffSpec) -> Result<(), ApiError> {
     if spec.release == 0 {
         return Err(invalid("release must be 1 or more"));
     }
@@ -166,44 +166,14 @@ async fn run(
     events: &mpsc::Sender<OneOffEvent>,
 ) -> OneOffEvent {
     let docker = &state.docker;
-    let config = &state.config.runtime;
-    let engine = DockerEngine::new(docker.clone(), state.config.clone());
     let failed = |err: &dyn std::fmt::Display| OneOffEvent::Failed {
         reason: format!("Docker: {err}"),
     };
-    if let Err(err) = engine.prepare_app(app).await {
-        return failed(&err);
-    }
-    let numbering = NUMBERING.lock().await;
-    let key = state.config.instance_key();
-    let index = match spec.kind {
-        OneOffKind::Release => 1,
-        OneOffKind::Run => match running_indexes(docker, key, app, spec).await {
-            Ok(taken) => lowest_free(&taken),
-            Err(err) => return failed(&err),
-        },
+    let index = match create(state, app, spec, created, |_| {}).await {
+        Ok(index) => index,
+        Err(outcome) => return outcome,
     };
-    let name = container_name(app, spec, index);
-    // A stopped container of the same name is one an agent stopped half-way left behind.
-    if let Err(err) = engine.remove(&name).await {
-        return failed(&err);
-    }
-    *created = Some(name.clone());
-    let name = name.as_str();
-    let body = create_body(app, spec, index, config, key);
-    let created = docker
-        .create_container(
-            Some(CreateContainerOptions {
-                name: Some(name.to_owned()),
-                ..Default::default()
-            }),
-            body,
-        )
-        .await;
-    drop(numbering);
-    if let Err(err) = created {
-        return failed(&err);
-    }
+    let name = created.as_deref().expect("created names its container");
     let started = docker
         .start_container(
             name,
@@ -226,6 +196,52 @@ async fn run(
             after_secs: spec.timeout_secs,
         },
     }
+}
+
+/// Numbers and creates the container of `spec`, as `adjust` changes it (an attached run
+/// opens its stdin); its name goes to `created` as soon as it may exist. Gives its number.
+pub(crate) async fn create(
+    state: &AgentState,
+    app: &str,
+    spec: &OneOffSpec,
+    created: &mut Option<String>,
+    adjust: impl FnOnce(&mut ContainerCreateBody),
+) -> Result<u32, OneOffEvent> {
+    let docker = &state.docker;
+    let config = &state.config.runtime;
+    let engine = DockerEngine::new(docker.clone(), state.config.clone());
+    let failed = |err: &dyn std::fmt::Display| OneOffEvent::Failed {
+        reason: format!("Docker: {err}"),
+    };
+    engine.prepare_app(app).await.map_err(|err| failed(&err))?;
+    let numbering = NUMBERING.lock().await;
+    let key = state.config.instance_key();
+    let index = match spec.kind {
+        OneOffKind::Release => 1,
+        OneOffKind::Run => lowest_free(
+            &running_indexes(docker, key, app, spec)
+                .await
+                .map_err(|err| failed(&err))?,
+        ),
+    };
+    let name = container_name(app, spec, index);
+    // A stopped container of the same name is one an agent stopped half-way left behind.
+    engine.remove(&name).await.map_err(|err| failed(&err))?;
+    *created = Some(name.clone());
+    let mut body = create_body(app, spec, index, config, key);
+    adjust(&mut body);
+    let result = docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name: Some(name),
+                ..Default::default()
+            }),
+            body,
+        )
+        .await;
+    drop(numbering);
+    result.map_err(|err| failed(&err))?;
+    Ok(index)
 }
 
 /// Relays the container's output until it ends, then gives its exit status.

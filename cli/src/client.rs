@@ -2,11 +2,17 @@
 //! `paas_api::types`): one method per API call, taking and returning the wire types. It is
 //! the only place that knows the API's paths. Server errors (`{"error":{"code","message"}}`)
 //! come back as [`ClientError::Api`] carrying the server's message unchanged.
+//!
+//! Blocking to its callers, it runs reqwest's async client on a single-threaded Tokio runtime
+//! of its own, on the calling thread: a one-shot command needs no worker threads, and
+//! reqwest's blocking client would start one and hand every request, every body read and its
+//! own shut-down across to it, each hand-over a wake-up that waits for a CPU on a busy machine.
 
+use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
-use std::io::{BufRead, BufReader};
-
+use bytes::Bytes;
+use paas_api::attach::{Frame, PROTOCOL};
 use paas_api::formation::ScaleChanges;
 use paas_api::resources::{ProcessSize, ResizeRequest};
 use paas_api::routing::{Maintenance, StickySessions};
@@ -18,11 +24,13 @@ use paas_api::types::{
     ScaleRequest, SshKey, User,
 };
 use paas_api::{AppName, DomainName, ErrorCode, ProcessType, Username};
-use reqwest::Method;
 use reqwest::Url;
-use reqwest::blocking::{RequestBuilder, Response};
+use reqwest::{Method, StatusCode};
+use reqwest::{RequestBuilder, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use tokio::io::AsyncWriteExt;
+use tokio::runtime::Runtime;
 
 /// Requests that do not stream get an answer within this time or fail. Scaling, restarts,
 /// config changes and rollbacks answer only once the rollout is done, and the agent gives each
@@ -75,7 +83,9 @@ struct LenientErrorDetail {
 }
 
 pub struct Client {
-    http: reqwest::blocking::Client,
+    http: reqwest::Client,
+    /// Drives `http` on the thread that calls a method (see the module's docs).
+    runtime: Runtime,
     server: String,
     base: Url,
     token: Option<String>,
@@ -87,17 +97,26 @@ impl Client {
         if base.cannot_be_a_base() {
             return Err(ClientError::BadServerUrl(server.to_owned()));
         }
-        let http = reqwest::blocking::Client::builder()
+        let unreachable = |reason: String| ClientError::Unreachable {
+            server: server.to_owned(),
+            reason,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| unreachable(e.to_string()))?;
+        // reqwest's connector and its timers need the runtime's reactor from the start.
+        let _entered = runtime.enter();
+        // No overall timeout here: `execute` gives one per request, and streams have none.
+        let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(None)
             .user_agent(concat!("paas-cli/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Unreachable {
-                server: server.to_owned(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| unreachable(e.to_string()))?;
         Ok(Client {
             http,
+            runtime,
             server: server.to_owned(),
             base,
             token,
@@ -134,15 +153,21 @@ impl Client {
 
     /// [`Client::execute`] without the overall timeout, for streams that last.
     fn send(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
-        let response = builder.send().map_err(|e| ClientError::Unreachable {
+        self.runtime.block_on(self.send_async(builder))
+    }
+
+    /// [`Client::send`] for code already on the client's runtime.
+    async fn send_async(&self, builder: RequestBuilder) -> Result<Response, ClientError> {
+        let response = builder.send().await.map_err(|e| ClientError::Unreachable {
             server: self.server.clone(),
             reason: root_cause(&e),
         })?;
-        if response.status().is_success() {
+        // 101: an attached session's upgrade.
+        if response.status().is_success() || response.status() == StatusCode::SWITCHING_PROTOCOLS {
             return Ok(response);
         }
         let status = response.status().as_u16();
-        let body = response.text().unwrap_or_default();
+        let body = response.text().await.unwrap_or_default();
         Err(match serde_json::from_str::<LenientErrorBody>(&body) {
             Ok(envelope) => ClientError::Api {
                 status,
@@ -159,10 +184,13 @@ impl Client {
     fn call<T: DeserializeOwned>(&self, builder: RequestBuilder) -> Result<T, ClientError> {
         let response = self.execute(builder)?;
         let status = response.status().as_u16();
-        let body = response.text().map_err(|e| ClientError::Unreachable {
-            server: self.server.clone(),
-            reason: root_cause(&e),
-        })?;
+        let body =
+            self.runtime
+                .block_on(response.text())
+                .map_err(|e| ClientError::Unreachable {
+                    server: self.server.clone(),
+                    reason: root_cause(&e),
+                })?;
         serde_json::from_str(&body).map_err(|e| ClientError::Unexpected {
             status,
             detail: format!("{e}: {}", summarize(&body)),
@@ -467,6 +495,42 @@ impl Client {
     }
 
     /// The app's log lines as the server sends them; with `tail`, until it stops.
+    /// Opens the attached session at `segments` (`run/attached`, `ps/exec`), sends `request`
+    /// as its first frame and runs `session` on the connection, on the client's runtime.
+    pub fn attach<T, F, Fut, R>(
+        &self,
+        app: &AppName,
+        segments: &[&str],
+        request: &T,
+        session: F,
+    ) -> Result<R, ClientError>
+    where
+        T: serde::Serialize,
+        F: FnOnce(reqwest::Upgraded) -> Fut,
+        Fut: Future<Output = R>,
+    {
+        let mut path = vec!["apps", app.as_str()];
+        path.extend_from_slice(segments);
+        let builder = self
+            .request(Method::GET, self.url(&path))
+            .header(reqwest::header::CONNECTION, "Upgrade")
+            .header(reqwest::header::UPGRADE, PROTOCOL);
+        let open = serde_json::to_vec(request).expect("attach requests always serialize");
+        let lost = |reason: String| ClientError::Unreachable {
+            server: self.server.clone(),
+            reason,
+        };
+        self.runtime.block_on(async {
+            let response = self.send_async(builder).await?;
+            let mut stream = response.upgrade().await.map_err(|e| lost(root_cause(&e)))?;
+            stream
+                .write_all(&Frame::Open(open).encode())
+                .await
+                .map_err(|e| lost(e.to_string()))?;
+            Ok(session(stream).await)
+        })
+    }
+
     pub fn logs(
         &self,
         app: &AppName,
@@ -488,7 +552,12 @@ impl Client {
         }
         // Not `execute`: its overall timeout would cut a followed stream short.
         let response = self.send(self.request(Method::GET, url))?;
-        Ok(BufReader::new(response)
+        let body = BodyReader {
+            runtime: &self.runtime,
+            response,
+            chunk: Bytes::new(),
+        };
+        Ok(BufReader::new(body)
             .split(b'\n')
             .filter(|line| {
                 line.as_ref()
@@ -498,6 +567,29 @@ impl Client {
                 let line = line.map_err(ClientError::StreamBroke)?;
                 serde_json::from_slice(&line).map_err(ClientError::UnreadableLogLine)
             }))
+    }
+}
+
+/// A response body read as [`std::io::Read`], one chunk at a time, on the client's runtime.
+struct BodyReader<'a> {
+    runtime: &'a Runtime,
+    response: Response,
+    /// What is left of the last chunk received.
+    chunk: Bytes,
+}
+
+impl Read for BodyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.runtime.block_on(self.response.chunk()) {
+                Ok(Some(chunk)) => self.chunk = chunk,
+                Ok(None) => return Ok(0),
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk.split_to(n));
+        Ok(n)
     }
 }
 

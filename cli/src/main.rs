@@ -12,13 +12,14 @@ mod config;
 mod credentials;
 mod git;
 mod output;
+mod terminal;
 
 use std::process::ExitCode;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use commands::{
-    access, apps, auth, config_vars, domains, features, keys, logs, maintenance, open, ps,
+    access, apps, attach, auth, config_vars, domains, features, keys, logs, maintenance, open, ps,
     releases, resize, run, sticky, users,
 };
 
@@ -151,6 +152,11 @@ pub enum Command {
     /// new release), or list them
     #[command(name = "ps:resize")]
     Resize(resize::ResizeArgs),
+    /// Run a command in a one-off container of the current release, attached to the terminal
+    Run(attach::RunArgs),
+    /// Run a command (default /bin/sh) in a running instance of the app, attached
+    #[command(name = "ps:exec")]
+    PsExec(attach::ExecArgs),
     /// Run a command in a one-off container of the current release, in the background
     #[command(name = "run:detached")]
     RunDetached(run::RunDetachedArgs),
@@ -231,5 +237,31 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
         assert!(Cli::try_parse_from(["paas", "run:detached", "-a", "web"]).is_err());
+    }
+
+    #[test]
+    fn run_and_ps_exec_take_their_command_after_the_options() {
+        let cli = Cli::try_parse_from(["paas", "run", "-a", "web", "--no-tty", "--", "sh", "-x"])
+            .unwrap();
+        match cli.command {
+            Command::Run(args) => {
+                assert!(args.no_tty);
+                assert_eq!(args.command, ["sh", "-x"]);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["paas", "ps:exec", "-d", "web.1"]).unwrap();
+        match cli.command {
+            Command::PsExec(args) => {
+                assert_eq!(args.dyno, "web.1");
+                assert!(
+                    args.command.is_empty(),
+                    "the default shell is the command's to pick"
+                );
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["paas", "run", "-a", "web"]).is_err());
+        assert!(Cli::try_parse_from(["paas", "ps:exec", "--", "sh"]).is_err());
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod apps;
+pub mod attach;
 pub mod auth;
 pub mod config_vars;
 pub mod domains;
@@ -79,6 +80,8 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::MaintenanceOn(args) => maintenance::set(ctx, &args, true),
         Command::MaintenanceOff(args) => maintenance::set(ctx, &args, false),
         Command::Sticky(args) => sticky::sticky(ctx, &args),
+        Command::Run(args) => attach::run(ctx, &args),
+        Command::PsExec(args) => attach::exec(ctx, &args),
         Command::Completions { .. } => unreachable!("handled before any config is read"),
     }
 }

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod attach;
 mod bad_input;
 mod builds;
 mod control_plane;

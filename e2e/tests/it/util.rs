@@ -571,7 +571,17 @@ impl Invocation<'_> {
     /// Runs the command on a pseudo-terminal (through util-linux `script`), as a user at a
     /// terminal would, to drive prompts with [`Terminal::expect`] and [`Terminal::send`].
     pub fn spawn_in_terminal(self) -> Terminal {
-        let mut line = shell_quote(&bin("paas").to_string_lossy());
+        self.spawn_in_terminal_with("")
+    }
+
+    /// [`Invocation::spawn_in_terminal`] on a terminal of `cols` columns and `rows` rows.
+    pub fn spawn_in_terminal_sized(self, cols: u16, rows: u16) -> Terminal {
+        self.spawn_in_terminal_with(&format!("stty cols {cols} rows {rows}; exec "))
+    }
+
+    /// Runs `<prefix>paas ARGS` in the terminal's shell.
+    fn spawn_in_terminal_with(self, prefix: &str) -> Terminal {
+        let mut line = format!("{prefix}{}", shell_quote(&bin("paas").to_string_lossy()));
         for arg in &self.args {
             line.push(' ');
             line.push_str(&shell_quote(&arg.to_string_lossy()));
@@ -631,10 +641,16 @@ impl Terminal {
 
     /// Waits until `text` is on the screen (e.g. a prompt).
     pub fn expect(&self, text: &str) {
-        wait_for(
-            &format!("{text:?} on the terminal of `{}`", self.command),
-            || self.screen().contains(text).then_some(()),
-        );
+        let started = Instant::now();
+        while !self.screen().contains(text) {
+            assert!(
+                started.elapsed() < HANG_GUARD,
+                "hung waiting for {text:?} on the terminal of `{}`; the screen:\n{}",
+                self.command,
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Types `text`; end a line with `\r`, as the Enter key does.

@@ -3,6 +3,7 @@
 //! does not exist, so names of other users' apps do not leak.
 
 mod apps;
+mod attach;
 mod config_vars;
 mod domains;
 mod features;
@@ -76,7 +77,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/features", get(features::list))
         .route("/v1/apps/{app}/resources", get(resources::list))
         .route("/v1/apps/{app}/maintenance", get(routing::maintenance))
-        .route("/v1/apps/{app}/sticky", get(routing::sticky));
+        .route("/v1/apps/{app}/sticky", get(routing::sticky))
+        // Attached sessions: the deadline covers the upgrade; the session runs on after it.
+        .route("/v1/apps/{app}/run/attached", get(attach::run))
+        .route("/v1/apps/{app}/ps/exec", get(attach::exec));
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))

@@ -37,7 +37,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use paas_api::{ErrorBody, ErrorCode};
 use serde::{Deserialize, Serialize};
 use tower_service::Service;
@@ -330,8 +330,10 @@ pub async fn serve(
     let settings = Arc::new(settings);
     let limiter = Arc::new(ConnectionLimiter::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
+    // HTTP/1.1 only, with upgrades for attached sessions (`paas run`).
+    let mut http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).http1_only();
+    http.http1()
+        .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(settings.header_read_timeout_secs));
     let deadlines = Deadlines {
         handler: Duration::from_secs(settings.handler_timeout_secs),
@@ -364,7 +366,10 @@ pub async fn serve(
             request.extensions_mut().insert(deadlines);
             async move { router.call(request).await }
         });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let connection = graceful.watch(
+            http.serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned(),
+        );
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(%peer, error = %err, "HTTP connection ended");

@@ -13,6 +13,7 @@
 //! lifecycle ([`release`]); scale, restart, domains, features and sticky sessions re-roll the current release; maintenance mode only re-routes. Errors are [`OpsError`]; HTTP maps them to API errors in one place.
 
 pub mod apps;
+pub mod attach;
 pub mod changes;
 pub mod config;
 mod error;

@@ -22,35 +22,9 @@ pub async fn detached(
     by: &UserRow,
     request: RunRequest,
 ) -> Result<RunStarted, OpsError> {
-    let command = request.command_line().map_err(OpsError::Invalid)?;
+    let (spec, command) = oneoff_spec(state, app, request).await?;
     let agent = state.agent.as_ref().ok_or(OpsError::NoAgent)?;
-    let deployed = state.store.deployed_state(app.id).await?;
-    let Some((release, image)) = deployed
-        .current
-        .and_then(|release| release.image.clone().map(|image| (release, image)))
-    else {
-        return Err(OpsError::invalid(format!(
-            "{} has no running release: deploy it first.",
-            app.name
-        )));
-    };
-    let mut env = rollout::agent_env(&release.config);
-    env.extend(
-        request
-            .env
-            .into_iter()
-            .map(|(key, value)| (key.into(), value)),
-    );
-    let features = state.store.rollout_settings(app.id).await?.features;
-    let spec = OneOffSpec {
-        kind: OneOffKind::Run,
-        release: release.version,
-        image,
-        env,
-        command: command.clone(),
-        timeout_secs: MAX_TIMEOUT_SECS,
-        container: rollout::container_options(&features),
-    };
+    let release = spec.release;
     let refused = |reason: String| {
         OpsError::agent(
             "Could not start the one-off",
@@ -105,6 +79,43 @@ pub async fn detached(
     });
     Ok(RunStarted {
         name: dyno,
-        release: release.version,
+        release,
     })
+}
+
+/// The one-off of `request` (kind `run`) in the app's current release, and its command line.
+pub(super) async fn oneoff_spec(
+    state: &SharedState,
+    app: &AppRow,
+    request: RunRequest,
+) -> Result<(OneOffSpec, String), OpsError> {
+    let command = request.command_line().map_err(OpsError::Invalid)?;
+    let deployed = state.store.deployed_state(app.id).await?;
+    let Some((release, image)) = deployed
+        .current
+        .and_then(|release| release.image.clone().map(|image| (release, image)))
+    else {
+        return Err(OpsError::invalid(format!(
+            "{} has no running release: deploy it first.",
+            app.name
+        )));
+    };
+    let mut env = rollout::agent_env(&release.config);
+    env.extend(
+        request
+            .env
+            .into_iter()
+            .map(|(key, value)| (key.into(), value)),
+    );
+    let features = state.store.rollout_settings(app.id).await?.features;
+    let spec = OneOffSpec {
+        kind: OneOffKind::Run,
+        release: release.version,
+        image,
+        env,
+        command: command.clone(),
+        timeout_secs: MAX_TIMEOUT_SECS,
+        container: rollout::container_options(&features),
+    };
+    Ok((spec, command))
 }
