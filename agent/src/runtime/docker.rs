@@ -571,6 +571,29 @@ impl DockerEngine {
     fn stop_timeout(&self) -> i32 {
         i32::try_from(self.config.runtime.stop_timeout_secs).unwrap_or(i32::MAX)
     }
+
+    /// The ids and labels of the app's one-off containers (of one kind, `release` or `run`,
+    /// if given), stopped ones too if `all`: the one listing of one-offs, marked by
+    /// `paas.oneoff` rather than `paas.instance`.
+    pub async fn oneoffs(
+        &self,
+        app: &str,
+        kind: Option<&str>,
+        all: bool,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, EngineError> {
+        let listed = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all,
+                filters: Some(oneoff_filters(self.key(), app, kind)),
+                ..Default::default()
+            }))
+            .await?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|summary| Some((summary.id?, summary.labels.unwrap_or_default())))
+            .collect())
+    }
 }
 
 impl Engine for DockerEngine {
@@ -727,18 +750,11 @@ impl Engine for DockerEngine {
     async fn remove_app(&self, app: &str) -> Result<Removed, EngineError> {
         let containers = list(&self.docker, self.key(), app).await?;
         // One-offs still running (`run:detached`) hold the app's network too.
-        let oneoffs = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(oneoff_filters(self.key(), app, None)),
-                ..Default::default()
-            }))
-            .await?;
+        let oneoffs = self.oneoffs(app, None, true).await?;
         let ids = containers
             .iter()
             .map(|c| c.id.clone())
-            .chain(oneoffs.into_iter().filter_map(|summary| summary.id));
+            .chain(oneoffs.into_iter().map(|(id, _)| id));
         let stopped = futures::future::join_all(
             ids.collect::<Vec<_>>()
                 .iter()

@@ -14,7 +14,7 @@ pub(crate) mod container;
 mod desired;
 mod docker;
 mod engine;
-mod resources;
+pub(crate) mod resources;
 mod rollout;
 mod supervisor;
 mod traefik;
@@ -45,7 +45,7 @@ use crate::state::AgentState;
 pub use container::APP_PORT;
 pub use desired::DesiredState;
 pub use docker::DockerEngine;
-pub(crate) use engine::Engine;
+pub(crate) use engine::{Engine, EngineError};
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
 
