@@ -73,6 +73,7 @@ fn validate(spec: &OneOffSpec) -> Result<(), ApiError> {
         )));
     }
     crate::runtime::check_env(&spec.env)?;
+    crate::runtime::check_volumes(&spec.volumes)?;
     Ok(())
 }
 
@@ -159,7 +160,7 @@ async fn run(
     let failed = |err: &dyn std::fmt::Display| OneOffEvent::Failed {
         reason: format!("Docker: {err}"),
     };
-    if let Err(err) = engine.prepare_app(app).await {
+    if let Err(err) = engine.prepare_app(app, &spec.volumes).await {
         return failed(&err);
     }
     let numbering = NUMBERING.lock().await;
@@ -290,6 +291,7 @@ fn create_body(
             limits: limits(&ProcessResources::default(), config),
             container: spec.container,
             restart: RestartPolicyNameEnum::NO,
+            volumes: &spec.volumes,
         },
         config,
     );
@@ -333,6 +335,7 @@ mod tests {
                 non_root: true,
                 read_only_root_fs: true,
             },
+            volumes: vec!["data:/app/data".parse().unwrap()],
         }
     }
 
@@ -368,6 +371,9 @@ mod tests {
             host.restart_policy.unwrap().name,
             Some(RestartPolicyNameEnum::NO)
         );
+        let mounts = host.mounts.unwrap();
+        assert_eq!(mounts[0].source.as_deref(), Some("paas-vol-hello.data"));
+        assert_eq!(mounts[0].target.as_deref(), Some("/app/data"));
         assert_eq!(
             container_name("hello", &spec(), 1),
             "paas-hello-v3-release-1"

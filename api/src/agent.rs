@@ -95,6 +95,9 @@ pub struct AppSpec {
     /// Lock-downs the app opted into (`paas features:enable`), on top of the platform's own.
     #[serde(default)]
     pub container: ContainerOptions,
+    /// The app's volumes and where every container of it mounts them (`paas storage:mount`).
+    #[serde(default)]
+    pub volumes: Vec<crate::storage::Mount>,
 }
 
 /// Per-app hardening of the app's containers, beyond what every container gets (dropped

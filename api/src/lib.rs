@@ -15,6 +15,7 @@ pub mod names;
 pub mod oneoff;
 pub mod procfile;
 pub mod resources;
+pub mod storage;
 pub mod types;
 
 pub use domains::{DomainError, DomainName};

@@ -19,7 +19,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use commands::{
     access, apps, auth, config_vars, domains, features, keys, logs, open, ps, releases, resize,
-    run, users,
+    run, storage, users,
 };
 
 #[derive(Debug, Parser)]
@@ -154,6 +154,18 @@ pub enum Command {
     /// Run a command in a one-off container of the current release, in the background
     #[command(name = "run:detached")]
     RunDetached(run::RunDetachedArgs),
+    /// List an app's volumes and where they are mounted
+    Storage(storage::ListArgs),
+    /// Mount the app's volume NAME (made on first use) at /path in all its containers (makes a
+    /// new release)
+    #[command(name = "storage:mount")]
+    StorageMount(storage::MountArgs),
+    /// Unmount a volume from /path (makes a new release; the volume keeps its files)
+    #[command(name = "storage:unmount")]
+    StorageUnmount(storage::MountArgs),
+    /// Destroy an unmounted volume and its files (--confirm APP)
+    #[command(name = "storage:destroy")]
+    StorageDestroy(storage::DestroyArgs),
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }

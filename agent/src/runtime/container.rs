@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, RestartPolicy,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, Mount as DockerMount,
+    MountTypeEnum, RestartPolicy, RestartPolicyNameEnum,
 };
 use paas_api::agent::{AppSpec, ContainerOptions};
+use paas_api::storage::Mount;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -114,6 +115,9 @@ struct Fingerprinted<'a> {
     health_interval_ms: u64,
     busybox: &'a std::path::Path,
     hardening: Hardening<'a>,
+    /// Absent without volumes, so fingerprints from before storage existed still match.
+    #[serde(skip_serializing_if = "<[Mount]>::is_empty")]
+    volumes: &'a [Mount],
 }
 
 /// The lock-downs of a container, platform-wide and the app's own.
@@ -158,6 +162,7 @@ pub fn fingerprint(app: &str, spec: &AppSpec, process: &str, config: &RuntimeCon
             cpu_shares: config.cpu_shares,
             container: spec.container,
         },
+        volumes: &spec.volumes,
     };
     let json = serde_json::to_vec(&fingerprinted).expect("the fingerprint always serializes");
     hex::encode(&Sha256::digest(&json)[..8])
@@ -206,11 +211,14 @@ pub struct HostSettings<'a> {
     pub limits: Limits,
     pub container: ContainerOptions,
     pub restart: RestartPolicyNameEnum,
+    /// The app's volumes: only ever Docker volumes named from the app ([`naming::volume_name`]),
+    /// never a host path.
+    pub volumes: &'a [Mount],
 }
 
 /// The one place an app container's host settings are made: the app's network, an init, the
-/// memory and CPU limits, the platform's hardening and the app's own, and rotated json-file
-/// logs. Process instances and one-offs differ only in what `settings` says.
+/// memory and CPU limits, the platform's hardening and the app's own, the app's volumes and
+/// rotated json-file logs. Process instances and one-offs differ only in what `settings` says.
 pub fn host_config(settings: &HostSettings<'_>, config: &RuntimeConfig) -> HostConfig {
     let memory = settings.limits.memory_bytes();
     let read_only = settings.container.read_only_root_fs;
@@ -242,6 +250,18 @@ pub fn host_config(settings: &HostSettings<'_>, config: &RuntimeConfig) -> HostC
                 ("max-file".to_owned(), "3".to_owned()),
             ])),
         }),
+        mounts: (!settings.volumes.is_empty()).then(|| {
+            settings
+                .volumes
+                .iter()
+                .map(|mount| DockerMount {
+                    target: Some(mount.path.to_string()),
+                    source: Some(naming::volume_name(settings.app, &mount.name)),
+                    typ: Some(MountTypeEnum::VOLUME),
+                    ..Default::default()
+                })
+                .collect()
+        }),
         ..Default::default()
     }
 }
@@ -266,6 +286,7 @@ fn create_body(
             container: spec.container,
             // What the container keeps once it serves; a rollout starts it without one first.
             restart: RestartPolicyNameEnum::UNLESS_STOPPED,
+            volumes: &spec.volumes,
         },
         config,
     );
@@ -375,6 +396,7 @@ mod tests {
             domains: vec!["www.example.com".into(), "*.example.org".into()],
             health_check_path: None,
             container: Default::default(),
+            volumes: Vec::new(),
         }
     }
 
@@ -611,6 +633,15 @@ mod tests {
         let mut scaled = spec();
         scaled.processes.get_mut("web").unwrap().quantity = 5;
         assert_eq!(base, fingerprint("hello", &scaled, "web", &config));
+
+        let mut mounted = spec();
+        mounted.volumes.push("data:/data".parse().unwrap());
+        assert_ne!(base, fingerprint("hello", &mounted, "web", &config));
+        let wanted = wanted_containers("hello", &mounted, &config, &test_key());
+        for container in &wanted {
+            let mounts = container.template.host_config.clone().unwrap().mounts;
+            assert_eq!(mounts.unwrap()[0].target.as_deref(), Some("/data"));
+        }
     }
 
     #[test]
@@ -643,6 +674,7 @@ mod tests {
                 read_only_root_fs: true,
             },
             restart: RestartPolicyNameEnum::NO,
+            volumes: &["data:/app/data".parse().unwrap()],
         };
         let host = host_config(&settings, &config);
         assert_eq!(host.network_mode.as_deref(), Some("paas-app-hello"));
@@ -662,6 +694,11 @@ mod tests {
         assert!(host.tmpfs.unwrap()["/tmp"].contains("nosuid"));
         assert_eq!(host.log_config.unwrap().typ.as_deref(), Some("json-file"));
         assert_eq!(host.binds, None, "no host path unless a caller adds one");
+        let mounts = host.mounts.unwrap();
+        assert_eq!(mounts.len(), 1);
+        assert_eq!(mounts[0].typ, Some(MountTypeEnum::VOLUME));
+        assert_eq!(mounts[0].source.as_deref(), Some("paas-vol-hello.data"));
+        assert_eq!(mounts[0].target.as_deref(), Some("/app/data"));
 
         // A process instance is that plus its restart policy and, for web, the busybox mount.
         let wanted = wanted_containers("hello", &spec(), &config, &test_key());
@@ -673,10 +710,12 @@ mod tests {
                 limits: limits(&Default::default(), &config),
                 container: ContainerOptions::default(),
                 restart: RestartPolicyNameEnum::UNLESS_STOPPED,
+                volumes: &[],
             },
             &config,
         );
         assert_eq!(worker, plain);
+        assert_eq!(worker.mounts, None);
         assert_eq!(HostConfig { binds: None, ..web }, plain);
     }
 

@@ -138,6 +138,7 @@ mod tests {
             domains: vec!["www.example.com".into()],
             health_check_path: None,
             container: Default::default(),
+            volumes: Vec::new(),
         }
     }
 

@@ -106,6 +106,7 @@ mod tests {
             domains: Vec::new(),
             health_check_path: None,
             container: Default::default(),
+            volumes: Vec::new(),
         }
     }
 

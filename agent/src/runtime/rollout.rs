@@ -197,7 +197,7 @@ impl<E: Engine> Rollout<'_, E> {
                 spec.image
             )));
         }
-        self.engine.prepare_app(self.app).await?;
+        self.engine.prepare_app(self.app, &spec.volumes).await?;
         let existing = self.engine.list(self.app, false).await?;
         let wanted = self.engine.wanted(self.app, spec);
         let plan = plan(self.app, existing, wanted);
@@ -220,7 +220,7 @@ impl<E: Engine> Rollout<'_, E> {
     /// are ready are the leftovers retired. Routing comes back with them (the app network,
     /// Traefik's connection to it, the instances' labels).
     pub async fn converge(&self, spec: &AppSpec) -> Result<(), RolloutError> {
-        self.engine.prepare_app(self.app).await?;
+        self.engine.prepare_app(self.app, &spec.volumes).await?;
         let existing = self.engine.list(self.app, true).await?;
         let wanted = self.engine.wanted(self.app, spec);
         let convergence = converge_plan(self.app, existing, wanted);
@@ -260,6 +260,10 @@ impl<E: Engine> Rollout<'_, E> {
             .desired
             .load(self.app)
             .map_err(|err| RolloutError::new(err.to_string()))?;
+        let volumes = desired
+            .as_ref()
+            .map(|spec| spec.volumes.clone())
+            .unwrap_or_default();
         let wanted = desired
             .map(|spec| self.engine.wanted(self.app, &spec))
             .map(|wanted| {
@@ -295,7 +299,7 @@ impl<E: Engine> Rollout<'_, E> {
             }));
         }
         if !missing.is_empty() {
-            self.engine.prepare_app(self.app).await?;
+            self.engine.prepare_app(self.app, &volumes).await?;
         }
         let (web, others): (Vec<_>, Vec<_>) = targets.into_iter().partition(|c| c.process == WEB);
         for container in &others {
@@ -653,6 +657,7 @@ mod tests {
 
     use bollard::models::ContainerCreateBody;
     use paas_api::agent::ProcessSpec;
+    use paas_api::storage::Mount;
 
     use super::super::container::wanted_containers;
     use super::*;
@@ -684,6 +689,7 @@ mod tests {
             domains: vec![],
             health_check_path: None,
             container: Default::default(),
+            volumes: Vec::new(),
         }
     }
 
@@ -890,7 +896,7 @@ mod tests {
             Ok(Some(HashMap::new()))
         }
 
-        async fn prepare_app(&self, _app: &str) -> Result<(), EngineError> {
+        async fn prepare_app(&self, _app: &str, _volumes: &[Mount]) -> Result<(), EngineError> {
             Ok(())
         }
 

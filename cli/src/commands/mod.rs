@@ -15,6 +15,7 @@ pub mod ps;
 pub mod releases;
 pub mod resize;
 pub mod run;
+pub mod storage;
 pub mod users;
 
 use std::io::{IsTerminal, Read};
@@ -73,6 +74,10 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Restart(args) => ps::restart(ctx, &args),
         Command::Resize(args) => resize::resize(ctx, &args),
         Command::RunDetached(args) => run::detached(ctx, &args),
+        Command::Storage(args) => storage::list(ctx, &args),
+        Command::StorageMount(args) => storage::mount(ctx, &args),
+        Command::StorageUnmount(args) => storage::unmount(ctx, &args),
+        Command::StorageDestroy(args) => storage::destroy(ctx, &args),
         Command::Completions { .. } => unreachable!("handled before any config is read"),
     }
 }

@@ -25,3 +25,4 @@ mod resources;
 mod rollback;
 mod runtime;
 mod ssh_security;
+mod storage;

@@ -154,6 +154,7 @@ impl TestApp {
             domains: vec![],
             health_check_path: None,
             container: Default::default(),
+            volumes: Vec::new(),
         }
     }
 

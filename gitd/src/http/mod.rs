@@ -15,6 +15,7 @@ mod rollback;
 mod run;
 pub mod server;
 mod session;
+mod storage;
 mod users;
 
 pub use users::MIN_PASSWORD_CHARS;
@@ -73,7 +74,8 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/v1/apps/{app}/domains", get(domains::list))
         .route("/v1/apps/{app}/features", get(features::list))
-        .route("/v1/apps/{app}/resources", get(resources::list));
+        .route("/v1/apps/{app}/resources", get(resources::list))
+        .route("/v1/apps/{app}/storage", get(storage::list));
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))
@@ -84,7 +86,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/domains", post(domains::add))
         .route("/v1/apps/{app}/domains/{hostname}", delete(domains::remove))
         .route("/v1/apps/{app}/features/{feature}", patch(features::update))
-        .route("/v1/apps/{app}/resources", patch(resources::resize));
+        .route("/v1/apps/{app}/resources", patch(resources::resize))
+        .route("/v1/apps/{app}/storage/mounts", post(storage::mount))
+        .route("/v1/apps/{app}/storage/unmounts", post(storage::unmount))
+        .route("/v1/apps/{app}/storage/{volume}", delete(storage::destroy));
     with_deadline(quick, RouteClass::Quick)
         .merge(with_deadline(rollouts, RouteClass::Rollout))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })

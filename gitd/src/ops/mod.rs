@@ -9,7 +9,7 @@
 //! never cancels an operation half-way; the next change to the app waits for the lock until
 //! the operation has finished, the old release's drain included.
 //!
-//! Changes that make a release (a push, config set/unset, a rollback, a resize) all go through one
+//! Changes that make a release (a push, config set/unset, a rollback, a resize, a storage mount or unmount) all go through one
 //! lifecycle ([`release`]); scale, restart, domains and features re-roll the current release. Errors are [`OpsError`]; HTTP maps them to API errors in one place.
 
 pub mod apps;
@@ -24,6 +24,7 @@ pub mod resize;
 pub mod rollback;
 pub mod rollout;
 pub mod run;
+pub mod storage;
 
 use std::sync::Mutex;
 

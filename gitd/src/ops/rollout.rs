@@ -119,6 +119,7 @@ pub fn app_spec(
         domains: Vec::new(),
         health_check_path: check_health_check_path(&release.config)?,
         container: Default::default(),
+        volumes: Vec::new(),
     })
 }
 
@@ -222,9 +223,10 @@ impl Rolling {
     }
 }
 
-/// Hands the agent `release` with `formation`, and the app's domains and features (`features`
-/// in place of the stored ones when given: a feature change is rolled out before it is
-/// stored).
+/// Hands the agent `release` with `formation`, and the app's domains, features and volume
+/// mounts (`features` in place of the stored ones when given: a feature change is rolled out
+/// before it is stored). The mounts are always the app's current ones, whatever release
+/// rolls out: a rollback keeps the volumes as they are.
 pub async fn start(
     state: &SharedState,
     app: &AppRow,
@@ -240,6 +242,7 @@ pub async fn start(
     })?;
     spec.domains = settings.domains.iter().map(ToString::to_string).collect();
     spec.container = container_options(&features.unwrap_or(settings.features));
+    spec.volumes = settings.mounts;
     tracing::info!(
         app = %app.name,
         release = spec.release,

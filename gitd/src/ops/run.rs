@@ -41,7 +41,7 @@ pub async fn detached(
             .into_iter()
             .map(|(key, value)| (key.into(), value)),
     );
-    let features = state.store.rollout_settings(app.id).await?.features;
+    let settings = state.store.rollout_settings(app.id).await?;
     let spec = OneOffSpec {
         kind: OneOffKind::Run,
         release: release.version,
@@ -49,7 +49,8 @@ pub async fn detached(
         env,
         command: command.clone(),
         timeout_secs: MAX_TIMEOUT_SECS,
-        container: rollout::container_options(&features),
+        container: rollout::container_options(&settings.features),
+        volumes: settings.mounts,
     };
     let refused = |reason: String| {
         OpsError::agent(

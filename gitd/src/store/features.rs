@@ -3,18 +3,21 @@
 use std::collections::BTreeSet;
 
 use paas_api::DomainName;
+use paas_api::storage::Mount;
 use paas_api::types::Feature;
 use rusqlite::{Connection, params};
 
 use super::domains::hostnames;
+use super::storage::mounts;
 use super::{Store, StoreResult};
 
-/// What every rollout of an app applies besides its release: its custom domains and its
-/// enabled features, as they are stored now.
+/// What every rollout of an app applies besides its release: its custom domains, its
+/// enabled features and its volume mounts, as they are stored now.
 #[derive(Debug, Clone)]
 pub struct RolloutSettings {
     pub domains: Vec<DomainName>,
     pub features: BTreeSet<Feature>,
+    pub mounts: Vec<Mount>,
 }
 
 /// Names this version does not know are skipped.
@@ -37,6 +40,7 @@ impl Store {
             Ok(RolloutSettings {
                 domains: hostnames(conn, app_id)?,
                 features: enabled_features(conn, app_id)?,
+                mounts: mounts(conn, app_id)?,
             })
         })
         .await

@@ -108,6 +108,23 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE releases ADD COLUMN resources TEXT NOT NULL DEFAULT '{}';
     "#,
+    // 6: the app's volumes (`paas storage`), kept until destroyed, and where each is mounted.
+    // The mounts belong to the app, not to a release: every rollout reads them from here.
+    r#"
+    CREATE TABLE app_volumes (
+        app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (app_id, name)
+    );
+    CREATE TABLE app_mounts (
+        app_id INTEGER NOT NULL,
+        name   TEXT NOT NULL,
+        path   TEXT NOT NULL,
+        PRIMARY KEY (app_id, path),
+        FOREIGN KEY (app_id, name) REFERENCES app_volumes (app_id, name) ON DELETE CASCADE
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

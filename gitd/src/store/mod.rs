@@ -27,6 +27,7 @@ mod images;
 mod keys;
 mod migrations;
 mod releases;
+mod storage;
 mod tokens;
 mod users;
 
@@ -36,6 +37,7 @@ pub use domains::DomainClaim;
 pub use events::EventRow;
 pub use keys::NewKey;
 pub use releases::{NewRelease, ReleaseOutcome};
+pub use storage::{MountAdded, VolumeDeletion};
 pub use users::{UserRemoval, UserRow};
 
 use std::path::Path;
