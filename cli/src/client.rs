@@ -373,10 +373,15 @@ impl Client {
     }
 
     /// Restarts `process` (every process type with `None`); answers once they run again.
-    pub fn restart(&self, app: &AppName, process: Option<ProcessType>) -> Result<(), ClientError> {
+    pub fn restart(
+        &self,
+        app: &AppName,
+        process: Option<ProcessType>,
+        index: Option<u32>,
+    ) -> Result<(), ClientError> {
         self.call_empty(
             self.request(Method::POST, self.url(&["apps", app, "restart"]))
-                .json(&RestartRequest { process }),
+                .json(&RestartRequest { process, index }),
         )
     }
 

@@ -144,7 +144,7 @@ pub enum Command {
     /// Scale process types (web=3 worker=1, web+1, web-1) and wait until they run
     #[command(name = "scale", visible_alias = "ps:scale")]
     Scale(ps::ScaleArgs),
-    /// Restart an app's processes (web without downtime)
+    /// Restart an app's processes, one type (web) or one instance (web.1); web without downtime
     #[command(name = "restart", visible_alias = "ps:restart")]
     Restart(ps::RestartArgs),
     /// Set the memory and CPU limits of a process type (--memory 256M --cpus 0.5; makes a

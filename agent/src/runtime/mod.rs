@@ -241,7 +241,7 @@ fn rollout<'a>(
 /// What a streamed request asks for.
 enum Work {
     Apply(Box<AppSpec>),
-    Restart(Option<String>),
+    Restart(Option<String>, Option<u32>),
 }
 
 /// Runs `work` in the background under the app's lock and streams its events, ending with
@@ -253,7 +253,9 @@ fn stream_rollout(state: AgentState, app: String, work: Work) -> Response {
         let rollout = rollout(&state, &app, sender.clone());
         let (what, outcome) = match &work {
             Work::Apply(spec) => ("rollout", rollout.apply(spec).await),
-            Work::Restart(process) => ("restart", rollout.restart(process.as_deref()).await),
+            Work::Restart(process, index) => {
+                ("restart", rollout.restart(process.as_deref(), *index).await)
+            }
         };
         let terminal = match outcome {
             Ok(()) => {
@@ -310,7 +312,7 @@ async fn restart_app(
     Ok(stream_rollout(
         state,
         app.into(),
-        Work::Restart(request.process.map(String::from)),
+        Work::Restart(request.process.map(String::from), request.index),
     ))
 }
 

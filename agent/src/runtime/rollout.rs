@@ -255,7 +255,14 @@ impl<E: Engine> Rollout<'_, E> {
     /// `POST /v1/apps/{app}/restart`: `web` is replaced by fresh instances with zero
     /// downtime; other process types are restarted in place. Stopped instances are restarted
     /// too, and instances of the desired state that are missing altogether are created.
-    pub async fn restart(&self, process: Option<&str>) -> Result<(), RolloutError> {
+    pub async fn restart(
+        &self,
+        process: Option<&str>,
+        index: Option<u32>,
+    ) -> Result<(), RolloutError> {
+        let picked = |p: &str, i: u32| {
+            process.is_none_or(|want| want == p) && index.is_none_or(|want| want == i)
+        };
         let desired = self
             .desired
             .load(self.app)
@@ -269,7 +276,7 @@ impl<E: Engine> Rollout<'_, E> {
             .map(|wanted| {
                 wanted
                     .into_iter()
-                    .filter(|w| process.is_none_or(|p| p == w.process))
+                    .filter(|w| picked(&w.process, w.index))
                     .collect::<Vec<_>>()
             });
         // With a desired state, its instances; without (an app deployed by an agent that kept
@@ -280,7 +287,7 @@ impl<E: Engine> Rollout<'_, E> {
             .await?
             .into_iter()
             .filter(|c| c.name == c.canonical_name(self.app))
-            .filter(|c| process.is_none_or(|p| p == c.process))
+            .filter(|c| picked(&c.process, c.index))
             .filter(|c| {
                 wanted
                     .as_ref()
@@ -293,9 +300,10 @@ impl<E: Engine> Rollout<'_, E> {
             .filter(|w| !targets.iter().any(|c| c.name == w.name))
             .collect();
         if targets.is_empty() && missing.is_empty() {
-            return Err(RolloutError::new(match process {
-                Some(process) => format!("{} has no {process} instances", self.app),
-                None => format!("{} has no instances", self.app),
+            return Err(RolloutError::new(match (process, index) {
+                (Some(process), Some(index)) => format!("{} has no {process}.{index}", self.app),
+                (Some(process), None) => format!("{} has no {process} instances", self.app),
+                (None, _) => format!("{} has no instances", self.app),
             }));
         }
         if !missing.is_empty() {

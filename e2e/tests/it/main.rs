@@ -12,6 +12,7 @@ mod faults_agent;
 mod faults_control_plane;
 mod faults_gitd;
 mod git_push;
+mod instances;
 mod isolation_builds;
 mod isolation_http;
 mod isolation_quotas;

@@ -265,12 +265,13 @@ pub fn start_restart(
     state: &SharedState,
     app: &AppRow,
     process: Option<ProcessType>,
+    index: Option<u32>,
 ) -> Result<Rolling, RolloutFailure> {
     let agent = agent(state)?;
     let app = app.name.clone();
     Ok(Rolling::new(move |progress| async move {
         agent
-            .restart(&app, &RestartRequest { process }, move |event| {
+            .restart(&app, &RestartRequest { process, index }, move |event| {
                 let _ = progress.send(event);
             })
             .await
