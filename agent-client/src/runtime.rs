@@ -1,6 +1,7 @@
 //! The agent's runtime API (contract in `paas_api::agent`, under "Runtime"): hand it an app's
 //! desired state and follow the rollout as it streams, restart processes, list what runs, put
-//! an app into maintenance or out of it, and remove an app's containers and images.
+//! an app into maintenance or out of it, and remove an app's containers, images and volumes, or
+//! one of its volumes.
 
 use std::time::Duration;
 
@@ -117,6 +118,15 @@ impl AgentClient {
         let builder = self
             .runtime_request(Method::DELETE, &format!("/v1/apps/{app}"))
             .timeout(DELETE_TIMEOUT);
+        self.send_checked(builder).await.map(drop)
+    }
+
+    /// `DELETE /v1/apps/{app}/volumes/{volume}`: removes one of the app's volumes and its
+    /// files (done also when there was none); refused while a container mounts it.
+    pub async fn delete_volume(&self, app: &str, volume: &str) -> Result<(), RuntimeError> {
+        let builder = self
+            .runtime_request(Method::DELETE, &format!("/v1/apps/{app}/volumes/{volume}"))
+            .timeout(LIST_TIMEOUT);
         self.send_checked(builder).await.map(drop)
     }
 

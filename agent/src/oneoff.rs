@@ -24,15 +24,12 @@ use axum::routing::post;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
-use bollard::models::{
-    ContainerCreateBody, HostConfig, HostConfigLogConfig, RestartPolicy, RestartPolicyNameEnum,
-};
-use bollard::query_parameters::{
-    CreateContainerOptions, ListContainersOptions, LogsOptions, WaitContainerOptions,
-};
+use bollard::models::{ContainerCreateBody, RestartPolicyNameEnum};
+use bollard::query_parameters::{CreateContainerOptions, LogsOptions, WaitContainerOptions};
 use futures::StreamExt;
 use paas_api::agent::LogStream;
 use paas_api::oneoff::{MAX_TIMEOUT_SECS, OneOffEvent, OneOffKind, OneOffSpec};
+use paas_api::resources::ProcessResources;
 use paas_api::{AppName, ErrorCode};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -40,18 +37,16 @@ use tracing::{info, warn};
 use crate::config::RuntimeConfig;
 use crate::error::{ApiError, Path};
 use crate::logs::lines::LineAssembler;
-use crate::naming::labels::oneoff_filters;
 use crate::naming::{
     self, InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_ONEOFF, LABEL_PROCESS, LABEL_RELEASE,
-    network_name, release_label,
+    release_label,
 };
-use crate::runtime::container::{APP_PORT, CAPABILITIES, NON_ROOT_USER};
-use crate::runtime::{DockerEngine, Engine};
+use crate::runtime::container::{APP_PORT, HostSettings, NON_ROOT_USER, host_config};
+use crate::runtime::resources::limits;
+use crate::runtime::{DockerEngine, Engine, EngineError};
 use crate::state::AgentState;
 /// Events buffered for a slow reader before the container's output waits for it.
 const EVENT_BUFFER: usize = 64;
-/// Mount options of the writable `/tmp` of an app with a read-only root filesystem.
-const TMPFS_OPTIONS: &str = "rw,nosuid,nodev,mode=1777";
 
 pub fn routes() -> Router<AgentState> {
     Router::new().route("/v1/apps/{app}/oneoff", post(run_oneoff))
@@ -78,6 +73,7 @@ pub(crate) fn validate(spec: &OneOffSpec) -> Result<(), ApiError> {
         )));
     }
     crate::runtime::check_env(&spec.env)?;
+    crate::runtime::check_volumes(&spec.volumes)?;
     Ok(())
 }
 
@@ -97,22 +93,15 @@ fn lowest_free(taken: &[u32]) -> u32 {
 
 /// The numbers of the app's running one-offs of `spec`'s kind.
 async fn running_indexes(
-    docker: &Docker,
-    key: &InstanceKey,
+    engine: &DockerEngine,
     app: &str,
     spec: &OneOffSpec,
-) -> Result<Vec<u32>, DockerError> {
-    let filters = oneoff_filters(key, app, Some(spec.kind.as_str()));
-    let listed = docker
-        .list_containers(Some(ListContainersOptions {
-            all: false,
-            filters: Some(filters),
-            ..Default::default()
-        }))
-        .await?;
-    Ok(listed
+) -> Result<Vec<u32>, EngineError> {
+    Ok(engine
+        .oneoffs(app, Some(spec.kind.as_str()), false)
+        .await?
         .into_iter()
-        .filter_map(|summary| summary.labels?.get(LABEL_INDEX)?.parse().ok())
+        .filter_map(|(_, labels)| labels.get(LABEL_INDEX)?.parse().ok())
         .collect())
 }
 
@@ -213,13 +202,16 @@ pub(crate) async fn create(
     let failed = |err: &dyn std::fmt::Display| OneOffEvent::Failed {
         reason: format!("Docker: {err}"),
     };
-    engine.prepare_app(app).await.map_err(|err| failed(&err))?;
+    engine
+        .prepare_app(app, &spec.volumes)
+        .await
+        .map_err(|err| failed(&err))?;
     let numbering = NUMBERING.lock().await;
     let key = state.config.instance_key();
     let index = match spec.kind {
         OneOffKind::Release => 1,
         OneOffKind::Run => lowest_free(
-            &running_indexes(docker, key, app, spec)
+            &running_indexes(&engine, app, spec)
                 .await
                 .map_err(|err| failed(&err))?,
         ),
@@ -312,34 +304,16 @@ fn create_body(
     env.insert("PAAS_APP".into(), app.to_owned());
     env.insert("PAAS_RELEASE".into(), release_label(spec.release));
     env.insert("PAAS_PROCESS".into(), process.to_owned());
-    let memory =
-        i64::try_from(config.memory_limit_mb.saturating_mul(1024 * 1024)).unwrap_or(i64::MAX);
-    let read_only = spec.container.read_only_root_fs;
-    let host_config = HostConfig {
-        network_mode: Some(network_name(app)),
-        restart_policy: Some(RestartPolicy {
-            name: Some(RestartPolicyNameEnum::NO),
-            maximum_retry_count: None,
-        }),
-        init: Some(true),
-        memory: Some(memory),
-        memory_swap: Some(memory),
-        security_opt: Some(vec!["no-new-privileges".to_owned()]),
-        cap_drop: Some(vec!["ALL".to_owned()]),
-        cap_add: Some(CAPABILITIES.iter().map(|&cap| cap.to_owned()).collect()),
-        pids_limit: Some(config.pids_limit),
-        cpu_shares: Some(config.cpu_shares),
-        readonly_rootfs: read_only.then_some(true),
-        tmpfs: read_only.then(|| HashMap::from([("/tmp".to_owned(), TMPFS_OPTIONS.to_owned())])),
-        log_config: Some(HostConfigLogConfig {
-            typ: Some("json-file".to_owned()),
-            config: Some(HashMap::from([
-                ("max-size".to_owned(), "10m".to_owned()),
-                ("max-file".to_owned(), "3".to_owned()),
-            ])),
-        }),
-        ..Default::default()
-    };
+    let host_config = host_config(
+        &HostSettings {
+            app,
+            limits: limits(&ProcessResources::default(), config),
+            container: spec.container,
+            restart: RestartPolicyNameEnum::NO,
+            volumes: &spec.volumes,
+        },
+        config,
+    );
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         env: Some(
@@ -380,6 +354,7 @@ mod tests {
                 non_root: true,
                 read_only_root_fs: true,
             },
+            volumes: vec!["data:/app/data".parse().unwrap()],
         }
     }
 
@@ -415,6 +390,9 @@ mod tests {
             host.restart_policy.unwrap().name,
             Some(RestartPolicyNameEnum::NO)
         );
+        let mounts = host.mounts.unwrap();
+        assert_eq!(mounts[0].source.as_deref(), Some("paas-vol-hello.data"));
+        assert_eq!(mounts[0].target.as_deref(), Some("/app/data"));
         assert_eq!(
             container_name("hello", &spec(), 1),
             "paas-hello-v3-release-1"

@@ -99,6 +99,9 @@ pub struct AppSpec {
     /// cookie (`paas ps:sticky`).
     #[serde(default)]
     pub sticky_sessions: bool,
+    /// The app's volumes and where every container of it mounts them (`paas storage:mount`).
+    #[serde(default)]
+    pub volumes: Vec<crate::storage::Mount>,
 }
 
 /// Per-app hardening of the app's containers, beyond what every container gets (dropped
@@ -141,11 +144,14 @@ pub enum RolloutEvent {
     Failed { reason: String, logs: Vec<String> },
 }
 
-/// `POST /v1/apps/{app}/restart`: `process: None` restarts every process type.
+/// `POST /v1/apps/{app}/restart`: `process: None` restarts every process type. With `index`
+/// (and a process type), only that instance (`web.1`): the others keep running.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RestartRequest {
     #[serde(default)]
     pub process: Option<ProcessType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
 }
 
 /// One container of an app, as read back from its labels and Docker's state.

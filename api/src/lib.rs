@@ -17,6 +17,7 @@ pub mod oneoff;
 pub mod procfile;
 pub mod resources;
 pub mod routing;
+pub mod storage;
 pub mod types;
 
 pub use domains::{DomainError, DomainName};

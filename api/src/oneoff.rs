@@ -60,6 +60,9 @@ pub struct OneOffSpec {
     pub timeout_secs: u64,
     #[serde(default)]
     pub container: ContainerOptions,
+    /// The app's volumes, mounted as in its process instances.
+    #[serde(default)]
+    pub volumes: Vec<crate::storage::Mount>,
 }
 
 /// What a one-off container reports while it runs.

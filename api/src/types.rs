@@ -217,11 +217,14 @@ pub struct ScaleRequest {
     pub changes: ScaleChanges,
 }
 
-/// `POST /v1/apps/{app}/restart`: `process: None` restarts every process type.
+/// `POST /v1/apps/{app}/restart`: `process: None` restarts every process type. With `index`
+/// (and a process type), only that instance (`web.1`): the others keep running.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RestartRequest {
     #[serde(default)]
     pub process: Option<ProcessType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
 }
 
 /// An instance's state, in Heroku's words: what the agent reports of each container (it maps

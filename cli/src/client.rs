@@ -16,6 +16,7 @@ use paas_api::attach::{Frame, PROTOCOL};
 use paas_api::formation::ScaleChanges;
 use paas_api::resources::{ProcessSize, ResizeRequest};
 use paas_api::routing::{Maintenance, StickySessions};
+use paas_api::storage::{Mount, StorageChange, Volume, VolumeName};
 use paas_api::types::{
     AddCollaboratorRequest, AddDomainRequest, AddKeyRequest, App, AppFeature, Collaborator,
     ConfigUpdate, ConfigUpdated, ConfigVars, CreateAppRequest, CreateUserRequest, Domain, Feature,
@@ -401,10 +402,15 @@ impl Client {
     }
 
     /// Restarts `process` (every process type with `None`); answers once they run again.
-    pub fn restart(&self, app: &AppName, process: Option<ProcessType>) -> Result<(), ClientError> {
+    pub fn restart(
+        &self,
+        app: &AppName,
+        process: Option<ProcessType>,
+        index: Option<u32>,
+    ) -> Result<(), ClientError> {
         self.call_empty(
             self.request(Method::POST, self.url(&["apps", app, "restart"]))
-                .json(&RestartRequest { process }),
+                .json(&RestartRequest { process, index }),
         )
     }
 
@@ -492,6 +498,34 @@ impl Client {
             self.request(Method::PATCH, self.url(&["apps", app, "resources"]))
                 .json(request),
         )
+    }
+
+    pub fn volumes(&self, app: &AppName) -> Result<Vec<Volume>, ClientError> {
+        self.get(&["apps", app, "storage"])
+    }
+
+    /// Answers once the release with the mount serves and the old instances are gone.
+    pub fn mount(&self, app: &AppName, mount: &Mount) -> Result<StorageChange, ClientError> {
+        self.call(
+            self.request(Method::POST, self.url(&["apps", app, "storage", "mounts"]))
+                .json(mount),
+        )
+    }
+
+    pub fn unmount(&self, app: &AppName, mount: &Mount) -> Result<StorageChange, ClientError> {
+        self.call(
+            self.request(
+                Method::POST,
+                self.url(&["apps", app, "storage", "unmounts"]),
+            )
+            .json(mount),
+        )
+    }
+
+    pub fn destroy_volume(&self, app: &AppName, volume: &VolumeName) -> Result<(), ClientError> {
+        let mut url = self.url(&["apps", app, "storage", volume]);
+        url.query_pairs_mut().append_pair("confirm", app);
+        self.call_empty(self.request(Method::DELETE, url))
     }
 
     /// The app's log lines as the server sends them; with `tail`, until it stops.

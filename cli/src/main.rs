@@ -20,7 +20,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use commands::{
     access, apps, attach, auth, config_vars, domains, features, keys, logs, maintenance, open, ps,
-    releases, resize, run, sticky, users,
+    releases, resize, run, sticky, storage, users,
 };
 
 #[derive(Debug, Parser)]
@@ -145,7 +145,7 @@ pub enum Command {
     /// Scale process types (web=3 worker=1, web+1, web-1) and wait until they run
     #[command(name = "scale", visible_alias = "ps:scale")]
     Scale(ps::ScaleArgs),
-    /// Restart an app's processes (web without downtime)
+    /// Restart an app's processes, one type (web) or one instance (web.1); web without downtime
     #[command(name = "restart", visible_alias = "ps:restart")]
     Restart(ps::RestartArgs),
     /// Set the memory and CPU limits of a process type (--memory 256M --cpus 0.5; makes a
@@ -171,6 +171,18 @@ pub enum Command {
     /// Keep each browser on the web instance that first answered it (on or off), or show it
     #[command(name = "ps:sticky")]
     Sticky(sticky::StickyArgs),
+    /// List an app's volumes and where they are mounted
+    Storage(storage::ListArgs),
+    /// Mount the app's volume NAME (made on first use) at /path in all its containers (makes a
+    /// new release)
+    #[command(name = "storage:mount")]
+    StorageMount(storage::MountArgs),
+    /// Unmount a volume from /path (makes a new release; the volume keeps its files)
+    #[command(name = "storage:unmount")]
+    StorageUnmount(storage::MountArgs),
+    /// Destroy an unmounted volume and its files (--confirm APP)
+    #[command(name = "storage:destroy")]
+    StorageDestroy(storage::DestroyArgs),
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }

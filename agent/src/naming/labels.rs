@@ -26,6 +26,8 @@ pub const LABEL_INSTANCE: &str = "paas.instance";
 /// are the agent's but never an instance: Traefik and the rollouts, which select by
 /// [`LABEL_INSTANCE`], never see them.
 pub const LABEL_ONEOFF: &str = "paas.oneoff";
+/// On an app's volumes: the name the tenant gave it (`paas.app` says whose it is).
+pub const LABEL_VOLUME: &str = "paas.volume";
 /// Labels under these prefixes are the platform's: Traefik's routing and paas's bookkeeping.
 /// Compared case-insensitively (Traefik reads its labels without regard to case).
 pub const TRAEFIK_LABEL_PREFIX: &str = "traefik.";
@@ -222,6 +224,14 @@ pub fn app_filters(app: &str) -> HashMap<String, Vec<String>> {
 /// The labels of the app's network.
 pub fn network_labels(app: &str) -> HashMap<String, String> {
     HashMap::from([(LABEL_APP.to_owned(), app.to_owned())])
+}
+
+/// The labels of one of the app's volumes.
+pub fn volume_labels(app: &str, volume: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_APP.to_owned(), app.to_owned()),
+        (LABEL_VOLUME.to_owned(), volume.to_owned()),
+    ])
 }
 
 /// Whether labels (a container's, or an event's attributes) carry this agent's key.

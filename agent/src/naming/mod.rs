@@ -69,6 +69,18 @@ pub fn network_name(app: &str) -> String {
     format!("paas-app-{app}")
 }
 
+/// Docker's name of the app's volume `volume`. App names and volume names have no dots, so
+/// the dot keeps `a-b` + `c` apart from `a` + `b-c`; the name comes from the app the request
+/// is for, so no app can name another's volume.
+pub fn volume_name(app: &str, volume: &str) -> String {
+    format!("{}{volume}", volume_prefix(app))
+}
+
+/// What every Docker volume name of the app starts with, and no other app's does.
+pub fn volume_prefix(app: &str) -> String {
+    format!("paas-vol-{app}.")
+}
+
 /// The volume pack keeps an app's build cache in.
 pub fn pack_cache_volume(app: &str) -> String {
     format!("paas-pack-cache-{app}")
@@ -105,6 +117,9 @@ mod tests {
     fn container_and_network_names() {
         assert_eq!(container_name("hello", 3, "web", 2), "paas-hello-v3-web-2");
         assert_eq!(network_name("hello"), "paas-app-hello");
+        assert_eq!(volume_name("hello", "data"), "paas-vol-hello.data");
+        assert_ne!(volume_name("a-b", "c"), volume_name("a", "b-c"));
+        assert!(!volume_name("ab", "c").starts_with(&volume_prefix("a")));
         assert_eq!(pack_cache_volume("hello"), "paas-pack-cache-hello");
         let replaced = replaced_name("paas-hello-v3-web-2", "0123456789abcdef0123");
         assert_eq!(replaced, "paas-hello-v3-web-2-replaced-0123456789ab");

@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::models::{
-    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, RestartPolicy,
-    RestartPolicyNameEnum,
+    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, Mount as DockerMount,
+    MountTypeEnum, RestartPolicy, RestartPolicyNameEnum,
 };
 use paas_api::agent::{AppSpec, ContainerOptions};
+use paas_api::storage::Mount;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -117,6 +118,9 @@ struct Fingerprinted<'a> {
     health_interval_ms: u64,
     busybox: &'a std::path::Path,
     hardening: Hardening<'a>,
+    /// Absent without volumes, so fingerprints from before storage existed still match.
+    #[serde(skip_serializing_if = "<[Mount]>::is_empty")]
+    volumes: &'a [Mount],
 }
 
 /// The lock-downs of a container, platform-wide and the app's own.
@@ -162,6 +166,7 @@ pub fn fingerprint(app: &str, spec: &AppSpec, process: &str, config: &RuntimeCon
             cpu_shares: config.cpu_shares,
             container: spec.container,
         },
+        volumes: &spec.volumes,
     };
     let json = serde_json::to_vec(&fingerprinted).expect("the fingerprint always serializes");
     hex::encode(&Sha256::digest(&json)[..8])
@@ -203,6 +208,68 @@ pub fn health_path<'a>(spec: &'a AppSpec, config: &'a RuntimeConfig) -> &'a str 
         .unwrap_or(&config.health_path)
 }
 
+/// What shapes the Docker host settings of one of an app's containers, a process instance or a
+/// one-off alike.
+pub struct HostSettings<'a> {
+    pub app: &'a str,
+    pub limits: Limits,
+    pub container: ContainerOptions,
+    pub restart: RestartPolicyNameEnum,
+    /// The app's volumes: only ever Docker volumes named from the app ([`naming::volume_name`]),
+    /// never a host path.
+    pub volumes: &'a [Mount],
+}
+
+/// The one place an app container's host settings are made: the app's network, an init, the
+/// memory and CPU limits, the platform's hardening and the app's own, the app's volumes and
+/// rotated json-file logs. Process instances and one-offs differ only in what `settings` says.
+pub fn host_config(settings: &HostSettings<'_>, config: &RuntimeConfig) -> HostConfig {
+    let memory = settings.limits.memory_bytes();
+    let read_only = settings.container.read_only_root_fs;
+    HostConfig {
+        network_mode: Some(naming::network_name(settings.app)),
+        restart_policy: Some(RestartPolicy {
+            name: Some(settings.restart),
+            maximum_retry_count: None,
+        }),
+        // An init as PID 1 forwards SIGTERM (a server as PID 1 would ignore it and wait out
+        // the stop timeout) and reaps the children of forking servers.
+        init: Some(true),
+        memory: Some(memory),
+        // Equal to the memory limit: no swap on top of it.
+        memory_swap: Some(memory),
+        security_opt: Some(vec!["no-new-privileges".to_owned()]),
+        cap_drop: Some(vec!["ALL".to_owned()]),
+        cap_add: Some(CAPABILITIES.iter().map(|&cap| cap.to_owned()).collect()),
+        pids_limit: Some(config.pids_limit),
+        cpu_shares: Some(config.cpu_shares),
+        nano_cpus: settings.limits.cpus.map(Cpus::nanos),
+        // The health check and the drain marker need only /tmp, which stays writable.
+        readonly_rootfs: read_only.then_some(true),
+        tmpfs: read_only.then(|| HashMap::from([("/tmp".to_owned(), TMPFS_OPTIONS.to_owned())])),
+        log_config: Some(HostConfigLogConfig {
+            typ: Some("json-file".to_owned()),
+            config: Some(HashMap::from([
+                ("max-size".to_owned(), "10m".to_owned()),
+                ("max-file".to_owned(), "3".to_owned()),
+            ])),
+        }),
+        mounts: (!settings.volumes.is_empty()).then(|| {
+            settings
+                .volumes
+                .iter()
+                .map(|mount| DockerMount {
+                    target: Some(mount.path.to_string()),
+                    source: Some(naming::volume_name(settings.app, &mount.name)),
+                    typ: Some(MountTypeEnum::VOLUME),
+                    ..Default::default()
+                })
+                .collect()
+        }),
+        ..Default::default()
+    }
+}
+
 fn create_body(
     spec: &AppSpec,
     instance: &InstanceLabels,
@@ -221,48 +288,23 @@ fn create_body(
             config,
         ));
     }
-    let limits = process_limits(spec, process, config);
-    let memory = limits.memory_bytes();
-    let host_config = HostConfig {
-        network_mode: Some(naming::network_name(app)),
-        // What the container keeps once it serves; a rollout starts it without one first.
-        restart_policy: Some(RestartPolicy {
-            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-            maximum_retry_count: None,
-        }),
-        // An init as PID 1 forwards SIGTERM (a server as PID 1 would ignore it and wait out
-        // the stop timeout) and reaps the children of forking servers.
-        init: Some(true),
-        memory: Some(memory),
-        // Equal to the memory limit: no swap on top of it.
-        memory_swap: Some(memory),
-        security_opt: Some(vec!["no-new-privileges".to_owned()]),
-        cap_drop: Some(vec!["ALL".to_owned()]),
-        cap_add: Some(CAPABILITIES.iter().map(|&cap| cap.to_owned()).collect()),
-        pids_limit: Some(config.pids_limit),
-        cpu_shares: Some(config.cpu_shares),
-        nano_cpus: limits.cpus.map(Cpus::nanos),
-        // The health check and the drain marker need only /tmp, which stays writable.
-        readonly_rootfs: spec.container.read_only_root_fs.then_some(true),
-        tmpfs: spec
-            .container
-            .read_only_root_fs
-            .then(|| HashMap::from([("/tmp".to_owned(), TMPFS_OPTIONS.to_owned())])),
-        log_config: Some(HostConfigLogConfig {
-            typ: Some("json-file".to_owned()),
-            config: Some(HashMap::from([
-                ("max-size".to_owned(), "10m".to_owned()),
-                ("max-file".to_owned(), "3".to_owned()),
-            ])),
-        }),
-        binds: is_web.then(|| {
-            vec![format!(
-                "{}:{BUSYBOX_IN_CONTAINER}:ro",
-                config.busybox.display()
-            )]
-        }),
-        ..Default::default()
-    };
+    let mut host_config = host_config(
+        &HostSettings {
+            app,
+            limits: process_limits(spec, process, config),
+            container: spec.container,
+            // What the container keeps once it serves; a rollout starts it without one first.
+            restart: RestartPolicyNameEnum::UNLESS_STOPPED,
+            volumes: &spec.volumes,
+        },
+        config,
+    );
+    host_config.binds = is_web.then(|| {
+        vec![format!(
+            "{}:{BUSYBOX_IN_CONTAINER}:ro",
+            config.busybox.display()
+        )]
+    });
     let command = spec.processes.get(process).and_then(|p| p.command.clone());
     ContainerCreateBody {
         image: Some(spec.image.clone()),
@@ -364,6 +406,7 @@ mod tests {
             health_check_path: None,
             container: Default::default(),
             sticky_sessions: false,
+            volumes: Vec::new(),
         }
     }
 
@@ -608,6 +651,15 @@ mod tests {
         let mut scaled = spec();
         scaled.processes.get_mut("web").unwrap().quantity = 5;
         assert_eq!(base, fingerprint("hello", &scaled, "web", &config));
+
+        let mut mounted = spec();
+        mounted.volumes.push("data:/data".parse().unwrap());
+        assert_ne!(base, fingerprint("hello", &mounted, "web", &config));
+        let wanted = wanted_containers("hello", &mounted, &config, &test_key());
+        for container in &wanted {
+            let mounts = container.template.host_config.clone().unwrap().mounts;
+            assert_eq!(mounts.unwrap()[0].target.as_deref(), Some("/data"));
+        }
     }
 
     #[test]
@@ -620,6 +672,69 @@ mod tests {
         }
         let other = InstanceKey::parse(&"0".repeat(32)).unwrap();
         assert!(!is_ours(&other, labels(&wanted[0])));
+    }
+
+    #[test]
+    fn one_builder_makes_the_host_settings_of_processes_and_oneoffs() {
+        let config = RuntimeConfig {
+            pids_limit: 100,
+            cpu_shares: 256,
+            ..RuntimeConfig::default()
+        };
+        let settings = HostSettings {
+            app: "hello",
+            limits: Limits {
+                memory_mb: 256,
+                cpus: Some("0.5".parse().unwrap()),
+            },
+            container: ContainerOptions {
+                non_root: true,
+                read_only_root_fs: true,
+            },
+            restart: RestartPolicyNameEnum::NO,
+            volumes: &["data:/app/data".parse().unwrap()],
+        };
+        let host = host_config(&settings, &config);
+        assert_eq!(host.network_mode.as_deref(), Some("paas-app-hello"));
+        assert_eq!(
+            host.restart_policy.unwrap().name,
+            Some(RestartPolicyNameEnum::NO)
+        );
+        assert_eq!(host.init, Some(true));
+        assert_eq!(host.memory, Some(256 * 1024 * 1024));
+        assert_eq!(host.memory_swap, host.memory);
+        assert_eq!(host.nano_cpus, Some(500_000_000));
+        assert_eq!(host.cap_drop.unwrap(), ["ALL"]);
+        assert_eq!(host.cap_add.unwrap(), CAPABILITIES);
+        assert_eq!(host.security_opt.unwrap(), ["no-new-privileges"]);
+        assert_eq!((host.pids_limit, host.cpu_shares), (Some(100), Some(256)));
+        assert_eq!(host.readonly_rootfs, Some(true));
+        assert!(host.tmpfs.unwrap()["/tmp"].contains("nosuid"));
+        assert_eq!(host.log_config.unwrap().typ.as_deref(), Some("json-file"));
+        assert_eq!(host.binds, None, "no host path unless a caller adds one");
+        let mounts = host.mounts.unwrap();
+        assert_eq!(mounts.len(), 1);
+        assert_eq!(mounts[0].typ, Some(MountTypeEnum::VOLUME));
+        assert_eq!(mounts[0].source.as_deref(), Some("paas-vol-hello.data"));
+        assert_eq!(mounts[0].target.as_deref(), Some("/app/data"));
+
+        // A process instance is that plus its restart policy and, for web, the busybox mount.
+        let wanted = wanted_containers("hello", &spec(), &config, &test_key());
+        let web = wanted[0].template.host_config.clone().unwrap();
+        let worker = wanted[2].template.host_config.clone().unwrap();
+        let plain = host_config(
+            &HostSettings {
+                app: "hello",
+                limits: limits(&Default::default(), &config),
+                container: ContainerOptions::default(),
+                restart: RestartPolicyNameEnum::UNLESS_STOPPED,
+                volumes: &[],
+            },
+            &config,
+        );
+        assert_eq!(worker, plain);
+        assert_eq!(worker.mounts, None);
+        assert_eq!(HostConfig { binds: None, ..web }, plain);
     }
 
     #[test]

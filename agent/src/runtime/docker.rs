@@ -11,18 +11,19 @@ use bollard::exec::StartExecResults;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum,
     ContainerSummaryStateEnum, EventMessage, ExecConfig, HealthStatusEnum, NetworkConnectRequest,
-    NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum,
+    NetworkCreateRequest, RestartPolicy, RestartPolicyNameEnum, VolumeCreateOptions,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, EventsOptions, InspectContainerOptions, ListContainersOptions,
-    LogsOptions, RemoveContainerOptions, RenameContainerOptions, StopContainerOptions,
-    WaitContainerOptions,
+    LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, RenameContainerOptions,
+    StopContainerOptions, WaitContainerOptions,
 };
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use paas_api::agent::{AppSpec, Instance};
 use paas_api::resources::{Cpus, Memory};
+use paas_api::storage::{Mount, VolumeName};
 use paas_api::types::InstanceState;
 
 use super::container::{APP_PORT, BUSYBOX_IN_CONTAINER, DRAIN_MARKER, wanted_containers};
@@ -30,8 +31,10 @@ use super::engine::{
     Engine, EngineError, Existing, InstanceChange, Liveness, Removed, StartFailure, Wanted,
 };
 use crate::config::AgentConfig;
-use crate::naming::labels::{InstanceLabels, app_filters, network_labels, oneoff_filters};
-use crate::naming::{InstanceKey, LABEL_APP, docker_filters, is_ours, network_name};
+use crate::naming::labels::{
+    InstanceLabels, app_filters, network_labels, oneoff_filters, volume_labels,
+};
+use crate::naming::{self, InstanceKey, LABEL_APP, docker_filters, is_ours, network_name};
 
 /// The agent's containers of `app` (carrying its instance key), including stopped ones;
 /// unparseable labels are skipped (not ours to manage).
@@ -245,6 +248,63 @@ async fn ensure_network(
         }
     }
     Ok(())
+}
+
+/// Creates each of the app's `volumes` that does not exist yet, labelled as the app's. One
+/// that exists must carry the app's label: a volume of that name made by anything else is
+/// refused rather than mounted.
+async fn ensure_volumes(docker: &Docker, app: &str, volumes: &[Mount]) -> Result<(), EngineError> {
+    for mount in volumes {
+        let name = naming::volume_name(app, &mount.name);
+        match docker.inspect_volume(&name).await {
+            Ok(volume) => {
+                if volume.labels.get(LABEL_APP).map(String::as_str) != Some(app) {
+                    return Err(EngineError(format!(
+                        "volume {name} exists but is not {app}'s; refusing to mount it"
+                    )));
+                }
+            }
+            Err(err) if is_not_found(&err) => {
+                docker
+                    .create_volume(VolumeCreateOptions {
+                        name: Some(name),
+                        driver: Some("local".to_owned()),
+                        labels: Some(volume_labels(app, &mount.name)),
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
+}
+
+/// The Docker names of the app's volumes: labelled as the app's and named as its volumes are.
+async fn app_volumes(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
+    let listed = docker
+        .list_volumes(Some(bollard::query_parameters::ListVolumesOptions {
+            filters: Some(app_filters(app)),
+        }))
+        .await?;
+    let prefix = naming::volume_prefix(app);
+    Ok(listed
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|volume| volume.name)
+        .filter(|name| name.starts_with(&prefix))
+        .collect())
+}
+
+/// What became of a request to remove one of an app's volumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VolumeRemoval {
+    Removed,
+    /// There was no such volume.
+    Absent,
+    /// A container (a one-off still running, say) mounts it; nothing was removed.
+    InUse,
 }
 
 /// Removes every network labelled for the app (older engines may hold duplicates).
@@ -571,6 +631,50 @@ impl DockerEngine {
     fn stop_timeout(&self) -> i32 {
         i32::try_from(self.config.runtime.stop_timeout_secs).unwrap_or(i32::MAX)
     }
+
+    /// Removes the app's volume `volume` and the files in it, unless a container mounts it.
+    pub async fn remove_volume(
+        &self,
+        app: &str,
+        volume: &VolumeName,
+    ) -> Result<VolumeRemoval, EngineError> {
+        let name = naming::volume_name(app, volume);
+        match self
+            .docker
+            .remove_volume(&name, None::<RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(VolumeRemoval::Removed),
+            Err(err) if is_not_found(&err) => Ok(VolumeRemoval::Absent),
+            Err(DockerError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(VolumeRemoval::InUse),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The ids and labels of the app's one-off containers (of one kind, `release` or `run`,
+    /// if given), stopped ones too if `all`: the one listing of one-offs, marked by
+    /// `paas.oneoff` rather than `paas.instance`.
+    pub async fn oneoffs(
+        &self,
+        app: &str,
+        kind: Option<&str>,
+        all: bool,
+    ) -> Result<Vec<(String, HashMap<String, String>)>, EngineError> {
+        let listed = self
+            .docker
+            .list_containers(Some(ListContainersOptions {
+                all,
+                filters: Some(oneoff_filters(self.key(), app, kind)),
+                ..Default::default()
+            }))
+            .await?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|summary| Some((summary.id?, summary.labels.unwrap_or_default())))
+            .collect())
+    }
 }
 
 impl Engine for DockerEngine {
@@ -602,13 +706,14 @@ impl Engine for DockerEngine {
         Ok(image_labels(&self.docker, &spec.image).await?)
     }
 
-    async fn prepare_app(&self, app: &str) -> Result<(), EngineError> {
-        Ok(ensure_network(
+    async fn prepare_app(&self, app: &str, volumes: &[Mount]) -> Result<(), EngineError> {
+        ensure_network(
             &self.docker,
             app,
             self.config.runtime.traefik_container.as_deref(),
         )
-        .await?)
+        .await?;
+        ensure_volumes(&self.docker, app, volumes).await
     }
 
     async fn list(&self, app: &str, settled: bool) -> Result<Vec<Existing>, EngineError> {
@@ -727,18 +832,11 @@ impl Engine for DockerEngine {
     async fn remove_app(&self, app: &str) -> Result<Removed, EngineError> {
         let containers = list(&self.docker, self.key(), app).await?;
         // One-offs still running (`run:detached`) hold the app's network too.
-        let oneoffs = self
-            .docker
-            .list_containers(Some(ListContainersOptions {
-                all: true,
-                filters: Some(oneoff_filters(self.key(), app, None)),
-                ..Default::default()
-            }))
-            .await?;
+        let oneoffs = self.oneoffs(app, None, true).await?;
         let ids = containers
             .iter()
             .map(|c| c.id.clone())
-            .chain(oneoffs.into_iter().filter_map(|summary| summary.id));
+            .chain(oneoffs.into_iter().map(|(id, _)| id));
         let stopped = futures::future::join_all(
             ids.collect::<Vec<_>>()
                 .iter()
@@ -750,9 +848,21 @@ impl Engine for DockerEngine {
         }
         remove_network(&self.docker, app).await?;
         let images = remove_images(&self.docker, app).await?;
+        let volumes = app_volumes(&self.docker, app).await?;
+        for volume in &volumes {
+            match self
+                .docker
+                .remove_volume(volume, None::<RemoveVolumeOptions>)
+                .await
+            {
+                Err(err) if !is_not_found(&err) => return Err(err.into()),
+                _ => {}
+            }
+        }
         Ok(Removed {
             instances: containers.len(),
             images,
+            volumes,
         })
     }
 

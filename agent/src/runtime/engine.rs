@@ -10,6 +10,7 @@ use std::future::Future;
 
 use futures::stream::BoxStream;
 use paas_api::agent::{AppSpec, Instance};
+use paas_api::storage::Mount;
 
 use crate::naming;
 
@@ -93,6 +94,7 @@ pub struct InstanceChange {
 pub struct Removed {
     pub instances: usize,
     pub images: Vec<String>,
+    pub volumes: Vec<String>,
 }
 
 /// Everything the runtime asks of what runs instances. Every future is `Send`: rollouts run
@@ -117,8 +119,13 @@ pub trait Engine: Send + Sync {
         spec: &AppSpec,
     ) -> impl Future<Output = Result<Option<HashMap<String, String>>, EngineError>> + Send;
 
-    /// Makes ready what the app's instances need (its network, the router's way to it).
-    fn prepare_app(&self, app: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
+    /// Makes ready what the app's instances need (its network, the router's way to it, its
+    /// `volumes`).
+    fn prepare_app(
+        &self,
+        app: &str,
+        volumes: &[Mount],
+    ) -> impl Future<Output = Result<(), EngineError>> + Send;
 
     /// The app's instances, stopped ones included. `settled`: each one's state as it is now,
     /// not as a listing that may lag behind the engine's events says.
@@ -184,7 +191,7 @@ pub trait Engine: Send + Sync {
     /// already gone is fine.
     fn stop_and_remove(&self, id: &str) -> impl Future<Output = Result<(), EngineError>> + Send;
 
-    /// Removes every instance, the network and the images of the app.
+    /// Removes every instance, the network, the images and the volumes of the app.
     fn remove_app(&self, app: &str) -> impl Future<Output = Result<Removed, EngineError>> + Send;
 
     /// Instances of any app that stopped or were removed, from now on; the stream ends with

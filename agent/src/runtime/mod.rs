@@ -8,13 +8,14 @@
 //!
 //! Routes: `PUT /v1/apps/{app}` ([`AppSpec`] → NDJSON [`RolloutEvent`]s),
 //! `GET /v1/apps/{app}/instances`, `POST /v1/apps/{app}/restart` ([`RestartRequest`] →
-//! NDJSON [`RolloutEvent`]s), `DELETE /v1/apps/{app}` (→ 204).
+//! NDJSON [`RolloutEvent`]s), `DELETE /v1/apps/{app}` (→ 204, its volumes too),
+//! `DELETE /v1/apps/{app}/volumes/{volume}` (→ 204, 409 while mounted).
 
 pub(crate) mod container;
 mod desired;
 mod docker;
 mod engine;
-mod resources;
+pub(crate) mod resources;
 mod rollout;
 mod supervisor;
 mod traefik;
@@ -27,13 +28,14 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use futures::StreamExt;
 use paas_api::ErrorCode;
 use paas_api::agent::{AppSpec, Instance, RestartRequest, RolloutEvent};
 use paas_api::domains::{is_wildcard, validate_domain};
 use paas_api::formation::MAX_QUANTITY;
+use paas_api::storage::{MAX_MOUNTS_PER_APP, Mount, VolumeName};
 use paas_api::{AppName, ConfigKey, HealthPath};
 use regex::Regex;
 use tokio::sync::{OwnedMutexGuard, mpsc};
@@ -44,8 +46,8 @@ use crate::error::{ApiError, Path};
 use crate::state::AgentState;
 pub use container::APP_PORT;
 pub use desired::DesiredState;
-pub use docker::DockerEngine;
-pub(crate) use engine::Engine;
+pub use docker::{DockerEngine, VolumeRemoval};
+pub(crate) use engine::{Engine, EngineError};
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
 pub(crate) use traefik::TraefikApi;
@@ -61,6 +63,7 @@ pub fn routes() -> Router<AgentState> {
         .route("/v1/apps/{app}", put(put_app).delete(delete_app))
         .route("/v1/apps/{app}/instances", get(list_instances))
         .route("/v1/apps/{app}/restart", post(restart_app))
+        .route("/v1/apps/{app}/volumes/{volume}", delete(delete_volume))
 }
 
 /// One lock per app: rollouts, restarts, convergence and removal of the same app run one at
@@ -153,6 +156,23 @@ pub fn validate_spec(app: &str, spec: &AppSpec) -> Result<(), ApiError> {
     for domain in &spec.domains {
         validate_domain(domain).map_err(|err| invalid(err.to_string()))?;
     }
+    check_volumes(&spec.volumes)?;
+    Ok(())
+}
+
+/// Refuses more mounts than an app may have, or two at one path (each name and path passed
+/// its rule when the spec was read).
+pub fn check_volumes(volumes: &[Mount]) -> Result<(), ApiError> {
+    if volumes.len() > MAX_MOUNTS_PER_APP {
+        return Err(invalid(format!(
+            "{} mounts is over the limit of {MAX_MOUNTS_PER_APP}",
+            volumes.len()
+        )));
+    }
+    let paths: HashSet<_> = volumes.iter().map(|mount| &mount.path).collect();
+    if paths.len() < volumes.len() {
+        return Err(invalid("two mounts at the same path"));
+    }
     Ok(())
 }
 
@@ -236,7 +256,7 @@ fn rollout<'a>(
 /// What a streamed request asks for.
 enum Work {
     Apply(Box<AppSpec>),
-    Restart(Option<String>),
+    Restart(Option<String>, Option<u32>),
 }
 
 /// Runs `work` in the background under the app's lock and streams its events, ending with
@@ -248,7 +268,9 @@ fn stream_rollout(state: AgentState, app: String, work: Work) -> Response {
         let rollout = rollout(&state, &app, sender.clone());
         let (what, outcome) = match &work {
             Work::Apply(spec) => ("rollout", rollout.apply(spec).await),
-            Work::Restart(process) => ("restart", rollout.restart(process.as_deref()).await),
+            Work::Restart(process, index) => {
+                ("restart", rollout.restart(process.as_deref(), *index).await)
+            }
         };
         // The app's hosts may have changed: its maintenance routes follow them.
         crate::maintenance::refresh(&state, &app);
@@ -307,7 +329,7 @@ async fn restart_app(
     Ok(stream_rollout(
         state,
         app.into(),
-        Work::Restart(request.process.map(String::from)),
+        Work::Restart(request.process.map(String::from), request.index),
     ))
 }
 
@@ -346,8 +368,34 @@ async fn delete_app(
         .remove_app(&app)
         .await
         .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))?;
-    info!(%app, containers = removed.instances, images = removed.images.len(), "app removed");
+    info!(%app, containers = removed.instances, images = removed.images.len(), volumes = ?removed.volumes, "app removed");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /v1/apps/{app}/volumes/{volume}`: the volume and its files go (204, also when
+/// there was none); 409 while a container still mounts it. Under the app's lock, so no
+/// rollout mounts it meanwhile.
+async fn delete_volume(
+    State(state): State<AgentState>,
+    Path((app, volume)): Path<(AppName, VolumeName)>,
+) -> Result<Response, ApiError> {
+    let _guard = state.runtime.lock(&app).await;
+    let removal = state
+        .runtime
+        .engine
+        .remove_volume(&app, &volume)
+        .await
+        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))?;
+    info!(%app, %volume, ?removal, "volume removal");
+    match removal {
+        VolumeRemoval::Removed | VolumeRemoval::Absent => {
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        VolumeRemoval::InUse => Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!("volume {volume} is in use by a container of {app}; nothing was removed"),
+        )),
+    }
 }
 
 /// Queues a convergence of `app` to its desired state, unless one is queued already. Apps
@@ -445,6 +493,7 @@ mod tests {
             health_check_path: Some("/health?full=1".parse().unwrap()),
             container: Default::default(),
             sticky_sessions: false,
+            volumes: Vec::new(),
         }
     }
 

@@ -107,6 +107,7 @@ mod tests {
             health_check_path: None,
             container: Default::default(),
             sticky_sessions: false,
+            volumes: Vec::new(),
         }
     }
 

@@ -197,7 +197,7 @@ impl<E: Engine> Rollout<'_, E> {
                 spec.image
             )));
         }
-        self.engine.prepare_app(self.app).await?;
+        self.engine.prepare_app(self.app, &spec.volumes).await?;
         let existing = self.engine.list(self.app, false).await?;
         let wanted = self.engine.wanted(self.app, spec);
         let plan = plan(self.app, existing, wanted);
@@ -220,7 +220,7 @@ impl<E: Engine> Rollout<'_, E> {
     /// are ready are the leftovers retired. Routing comes back with them (the app network,
     /// Traefik's connection to it, the instances' labels).
     pub async fn converge(&self, spec: &AppSpec) -> Result<(), RolloutError> {
-        self.engine.prepare_app(self.app).await?;
+        self.engine.prepare_app(self.app, &spec.volumes).await?;
         let existing = self.engine.list(self.app, true).await?;
         let wanted = self.engine.wanted(self.app, spec);
         let convergence = converge_plan(self.app, existing, wanted);
@@ -255,17 +255,28 @@ impl<E: Engine> Rollout<'_, E> {
     /// `POST /v1/apps/{app}/restart`: `web` is replaced by fresh instances with zero
     /// downtime; other process types are restarted in place. Stopped instances are restarted
     /// too, and instances of the desired state that are missing altogether are created.
-    pub async fn restart(&self, process: Option<&str>) -> Result<(), RolloutError> {
+    pub async fn restart(
+        &self,
+        process: Option<&str>,
+        index: Option<u32>,
+    ) -> Result<(), RolloutError> {
+        let picked = |p: &str, i: u32| {
+            process.is_none_or(|want| want == p) && index.is_none_or(|want| want == i)
+        };
         let desired = self
             .desired
             .load(self.app)
             .map_err(|err| RolloutError::new(err.to_string()))?;
+        let volumes = desired
+            .as_ref()
+            .map(|spec| spec.volumes.clone())
+            .unwrap_or_default();
         let wanted = desired
             .map(|spec| self.engine.wanted(self.app, &spec))
             .map(|wanted| {
                 wanted
                     .into_iter()
-                    .filter(|w| process.is_none_or(|p| p == w.process))
+                    .filter(|w| picked(&w.process, w.index))
                     .collect::<Vec<_>>()
             });
         // With a desired state, its instances; without (an app deployed by an agent that kept
@@ -276,7 +287,7 @@ impl<E: Engine> Rollout<'_, E> {
             .await?
             .into_iter()
             .filter(|c| c.name == c.canonical_name(self.app))
-            .filter(|c| process.is_none_or(|p| p == c.process))
+            .filter(|c| picked(&c.process, c.index))
             .filter(|c| {
                 wanted
                     .as_ref()
@@ -289,13 +300,14 @@ impl<E: Engine> Rollout<'_, E> {
             .filter(|w| !targets.iter().any(|c| c.name == w.name))
             .collect();
         if targets.is_empty() && missing.is_empty() {
-            return Err(RolloutError::new(match process {
-                Some(process) => format!("{} has no {process} instances", self.app),
-                None => format!("{} has no instances", self.app),
+            return Err(RolloutError::new(match (process, index) {
+                (Some(process), Some(index)) => format!("{} has no {process}.{index}", self.app),
+                (Some(process), None) => format!("{} has no {process} instances", self.app),
+                (None, _) => format!("{} has no instances", self.app),
             }));
         }
         if !missing.is_empty() {
-            self.engine.prepare_app(self.app).await?;
+            self.engine.prepare_app(self.app, &volumes).await?;
         }
         let (web, others): (Vec<_>, Vec<_>) = targets.into_iter().partition(|c| c.process == WEB);
         for container in &others {
@@ -653,6 +665,7 @@ mod tests {
 
     use bollard::models::ContainerCreateBody;
     use paas_api::agent::ProcessSpec;
+    use paas_api::storage::Mount;
 
     use super::super::container::wanted_containers;
     use super::*;
@@ -685,6 +698,7 @@ mod tests {
             health_check_path: None,
             container: Default::default(),
             sticky_sessions: false,
+            volumes: Vec::new(),
         }
     }
 
@@ -891,7 +905,7 @@ mod tests {
             Ok(Some(HashMap::new()))
         }
 
-        async fn prepare_app(&self, _app: &str) -> Result<(), EngineError> {
+        async fn prepare_app(&self, _app: &str, _volumes: &[Mount]) -> Result<(), EngineError> {
             Ok(())
         }
 

@@ -233,10 +233,16 @@ pub fn destroy(
         ),
     }
     let client = ctx.client()?;
+    // Asked first: once the app is gone, so is the list.
+    let volumes = client.volumes(&name)?;
     action(&format!("Destroying {}", err_style.app(&name)), || {
         client.destroy_app(&name)?;
         Ok(((), String::new()))
     })?;
+    if !volumes.is_empty() {
+        let names: Vec<String> = volumes.iter().map(|v| v.name.to_string()).collect();
+        eprintln!("removed volumes {} and their files", names.join(", "));
+    }
     let remote_points_here = git::remote_url(git::DEFAULT_REMOTE)
         .and_then(|url| git::app_from_remote_url(&url))
         .is_some_and(|app| app == name);

@@ -18,6 +18,7 @@ pub mod releases;
 pub mod resize;
 pub mod run;
 pub mod sticky;
+pub mod storage;
 pub mod users;
 
 use std::io::{IsTerminal, Read};
@@ -82,6 +83,10 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Sticky(args) => sticky::sticky(ctx, &args),
         Command::Run(args) => attach::run(ctx, &args),
         Command::PsExec(args) => attach::exec(ctx, &args),
+        Command::Storage(args) => storage::list(ctx, &args),
+        Command::StorageMount(args) => storage::mount(ctx, &args),
+        Command::StorageUnmount(args) => storage::unmount(ctx, &args),
+        Command::StorageDestroy(args) => storage::destroy(ctx, &args),
         Command::Completions { .. } => unreachable!("handled before any config is read"),
     }
 }

@@ -39,7 +39,7 @@ pub struct ScaleArgs {
 pub struct RestartArgs {
     #[command(flatten)]
     pub app: AppArg,
-    /// Only this process type [default: all]
+    /// Only this process type (web), or only this instance (web.1) [default: all]
     pub process: Option<String>,
 }
 
@@ -164,18 +164,35 @@ fn running(formation: &[Formation]) -> String {
 }
 
 pub fn restart(ctx: &Context, RestartArgs { app, process }: &RestartArgs) -> anyhow::Result<()> {
-    let process: Option<ProcessType> = process.as_deref().map(str::parse).transpose()?;
+    let (process, index) = match process.as_deref().map(parse_instance).transpose()? {
+        Some((process, index)) => (Some(process), index),
+        None => (None, None),
+    };
     let name = ctx.app(app)?;
     let client = ctx.client()?;
-    let what = match &process {
-        Some(process) => format!("{process} processes"),
-        None => "all processes".to_owned(),
+    let what = match (&process, index) {
+        (Some(process), Some(index)) => format!("{process}.{index}"),
+        (Some(process), None) => format!("{process} processes"),
+        (None, _) => "all processes".to_owned(),
     };
     let message = format!("Restarting {what} of {}", Style::stderr().app(&name));
     waiting(&message, || {
-        client.restart(&name, process.clone())?;
+        client.restart(&name, process.clone(), index)?;
         Ok(((), String::new()))
     })
+}
+
+/// `web` (every instance of the type) or `web.1` (that one).
+fn parse_instance(text: &str) -> anyhow::Result<(ProcessType, Option<u32>)> {
+    let Some((process, index)) = text.rsplit_once('.') else {
+        return Ok((text.parse()?, None));
+    };
+    let index = index
+        .parse::<u32>()
+        .ok()
+        .filter(|index| *index >= 1)
+        .ok_or_else(|| anyhow::anyhow!("invalid instance {text:?}: use TYPE.N, e.g. web.1"))?;
+    Ok((process.parse()?, Some(index)))
 }
 
 /// Runs `work` behind a spinner on a terminal (`Scaling… ⠙`, then `… done, suffix`); elsewhere

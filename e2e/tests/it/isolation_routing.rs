@@ -336,6 +336,7 @@ fn probing_spec(image: &str, release: u32, container: ContainerOptions) -> AppSp
         health_check_path: None,
         container,
         sticky_sessions: false,
+        volumes: Vec::new(),
     }
 }
 

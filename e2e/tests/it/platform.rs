@@ -124,7 +124,7 @@ pub fn image_field(image: &str, format: &str) -> Option<String> {
 }
 
 /// Removes what `app` left in Docker and nothing else: its containers (label `paas.app`), its
-/// networks (that label or the name `paas-app-<app>`) and its images (the `paas/<app>` tags and
+/// volumes, its networks (that label or the name `paas-app-<app>`) and its images (the `paas/<app>` tags and
 /// images labelled with the app). Images go with `--no-prune`: their untagged parents are
 /// build-cache layers that another app's build may be using right now.
 pub fn remove_from_docker(app: &str) {
@@ -149,6 +149,17 @@ pub fn remove_from_docker(app: &str) {
     if !networks.is_empty() {
         let mut args = vec!["network", "rm"];
         args.extend(networks.iter().map(String::as_str));
+        docker_lines(&args);
+    }
+    // Its volumes (`paas storage`), named `paas-vol-<app>.<volume>`, once no container holds them.
+    let prefix = format!("paas-vol-{app}.");
+    let volumes: Vec<String> = docker_lines(&["volume", "ls", "-q", "--filter", &label])
+        .into_iter()
+        .filter(|name| name.starts_with(&prefix))
+        .collect();
+    if !volumes.is_empty() {
+        let mut args = vec!["volume", "rm", "-f"];
+        args.extend(volumes.iter().map(String::as_str));
         docker_lines(&args);
     }
     let own_layers = own_build_layers(app, &label);

@@ -155,6 +155,7 @@ impl TestApp {
             health_check_path: None,
             container: Default::default(),
             sticky_sessions: false,
+            volumes: Vec::new(),
         }
     }
 

@@ -844,10 +844,15 @@ pub fn git_command(dir: &Path, key: &Path, port: u16) -> Command {
 
 /// A repository holding a copy of `examples/hello`, committed.
 pub fn hello_repo() -> TempDir {
+    example_repo("hello")
+}
+
+/// A git repository holding `examples/<name>`, committed.
+pub fn example_repo(name: &str) -> TempDir {
     let repo = git_repo();
-    copy_dir(&workspace_root().join("examples/hello"), repo.path());
+    copy_dir(&workspace_root().join("examples").join(name), repo.path());
     git(repo.path(), &["add", "-A"]);
-    git(repo.path(), &["commit", "-q", "-m", "hello"]);
+    git(repo.path(), &["commit", "-q", "-m", name]);
     repo
 }
 

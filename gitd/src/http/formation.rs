@@ -88,7 +88,7 @@ pub async fn restart(
     Json(request): Json<RestartRequest>,
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &name).await?;
-    changes::restart(&state, app, &auth.user, request.process)
+    changes::restart(&state, app, &auth.user, request.process, request.index)
         .finished()
         .await?;
     Ok(StatusCode::NO_CONTENT)

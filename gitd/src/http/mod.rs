@@ -17,6 +17,7 @@ mod routing;
 mod run;
 pub mod server;
 mod session;
+mod storage;
 mod users;
 
 pub use users::MIN_PASSWORD_CHARS;
@@ -80,7 +81,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/sticky", get(routing::sticky))
         // Attached sessions: the deadline covers the upgrade; the session runs on after it.
         .route("/v1/apps/{app}/run/attached", get(attach::run))
-        .route("/v1/apps/{app}/ps/exec", get(attach::exec));
+        .route("/v1/apps/{app}/ps/exec", get(attach::exec))
+        .route("/v1/apps/{app}/storage", get(storage::list));
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))
@@ -93,7 +95,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/features/{feature}", patch(features::update))
         .route("/v1/apps/{app}/resources", patch(resources::resize))
         .route("/v1/apps/{app}/maintenance", put(routing::set_maintenance))
-        .route("/v1/apps/{app}/sticky", put(routing::set_sticky));
+        .route("/v1/apps/{app}/sticky", put(routing::set_sticky))
+        .route("/v1/apps/{app}/storage/mounts", post(storage::mount))
+        .route("/v1/apps/{app}/storage/unmounts", post(storage::unmount))
+        .route("/v1/apps/{app}/storage/{volume}", delete(storage::destroy));
     with_deadline(quick, RouteClass::Quick)
         .merge(with_deadline(rollouts, RouteClass::Rollout))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })

@@ -153,11 +153,24 @@ pub fn restart(
     app: AppRow,
     by: &UserRow,
     process: Option<ProcessType>,
+    index: Option<u32>,
 ) -> Op<()> {
     let (op_state, by, name) = (state.clone(), by.username.clone(), app.name.clone());
     super::spawn(state, &name, None, move |reporter| async move {
         let state = op_state;
         let (release, formation) = current_formation(&state, &app).await?;
+        if let Some(index) = index {
+            let Some(process) = &process else {
+                return Err(OpsError::invalid("name the instance as TYPE.N, e.g. web.1"));
+            };
+            let quantity = formation.get(process.as_str()).copied().unwrap_or(0);
+            if index == 0 || index > quantity {
+                return Err(OpsError::invalid(format!(
+                    "{} has no {process}.{index}: it runs {quantity} {process} instance(s)",
+                    app.name
+                )));
+            }
+        }
         if release.is_none() {
             return Err(OpsError::invalid(format!(
                 "{} has no running release: deploy it first.",
@@ -172,10 +185,12 @@ pub fn restart(
                 "unknown process type {process:?}; this app has: {known}"
             )));
         }
-        let restarted = process
-            .as_ref()
-            .map_or_else(|| "all processes".to_owned(), ToString::to_string);
-        let rolling = rollout::start_restart(&state, &app, process)
+        let restarted = match (&process, index) {
+            (Some(process), Some(index)) => format!("{process}.{index}"),
+            (Some(process), None) => process.to_string(),
+            (None, _) => "all processes".to_owned(),
+        };
+        let rolling = rollout::start_restart(&state, &app, process, index)
             .map_err(|failure| OpsError::agent("Restart failed", failure))?;
         follow(&state, &app, rolling, None, &reporter)
             .await

@@ -9,8 +9,10 @@
 //! never cancels an operation half-way; the next change to the app waits for the lock until
 //! the operation has finished, the old release's drain included.
 //!
-//! Changes that make a release (a push, config set/unset, a rollback, a resize) all go through one
-//! lifecycle ([`release`]); scale, restart, domains, features and sticky sessions re-roll the current release; maintenance mode only re-routes. Errors are [`OpsError`]; HTTP maps them to API errors in one place.
+//! Changes that make a release (a push, config set/unset, a rollback, a resize, a storage mount
+//! or unmount) all go through one lifecycle ([`release`]); scale, restart, domains, features and
+//! sticky sessions re-roll the current release; maintenance mode only re-routes. Errors are
+//! [`OpsError`]; HTTP maps them to API errors in one place.
 
 pub mod apps;
 pub mod attach;
@@ -27,6 +29,7 @@ pub mod rollback;
 pub mod rollout;
 pub mod run;
 pub mod sticky;
+pub mod storage;
 
 use std::sync::Mutex;
 

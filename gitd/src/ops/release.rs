@@ -1,5 +1,5 @@
 //! The release lifecycle, one for every change that makes a release (a push after its build,
-//! config set/unset, a rollback, a resize):
+//! config set/unset, a rollback, a resize, a storage mount or unmount):
 //!
 //! 1. the release is recorded `building` ([`begin`]);
 //! 2. the release phase runs the Procfile's `release` command, if any, in a one-off
@@ -35,6 +35,9 @@ pub enum ReleaseKind {
     Rollback { to: u32 },
     /// New sizes for a process type (`paas ps:resize`): the config stays as it is.
     Resize,
+    /// A volume mounted or unmounted (`paas storage:mount`/`unmount`): the mounts are the
+    /// app's, stored before the rollout and put back if it fails; the config stays.
+    Storage,
 }
 
 /// Records a new release as `building`.
@@ -85,7 +88,7 @@ pub async fn go_live(
     };
 
     let config = match kind {
-        ReleaseKind::Deploy | ReleaseKind::Resize => None,
+        ReleaseKind::Deploy | ReleaseKind::Resize | ReleaseKind::Storage => None,
         ReleaseKind::Config | ReleaseKind::Rollback { .. } => Some(release.config.clone()),
     };
     let serving = ReleaseOutcome {
@@ -149,6 +152,9 @@ fn rollout_failed(
         ReleaseKind::Resize => {
             format!("Release v{version} failed to start; the app keeps running with its old sizes")
         }
+        ReleaseKind::Storage => {
+            format!("Release v{version} failed to start; the app keeps running with its old mounts")
+        }
     };
     OpsError::agent(what, failure)
 }
@@ -189,6 +195,10 @@ pub async fn failed(
             let message = format!("{} by user {by} failed: {err}", release.description);
             events::record(state, app.id, "resize", message).await;
         }
+        ReleaseKind::Storage => {
+            let message = format!("{} by user {by} failed: {err}", release.description);
+            events::record(state, app.id, "storage", message).await;
+        }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} failed: {}", err.with_logs());
             events::record(state, app.id, "rollback", message).await;
@@ -228,6 +238,10 @@ async fn finished(
         ReleaseKind::Resize => {
             let message = format!("{} by user {by}: release v{version}", release.description);
             events::record(state, app.id, "resize", message).await;
+        }
+        ReleaseKind::Storage => {
+            let message = format!("{} by user {by}: release v{version}", release.description);
+            events::record(state, app.id, "storage", message).await;
         }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} by user {by}: release v{version}");

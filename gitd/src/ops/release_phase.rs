@@ -79,7 +79,7 @@ pub async fn run(
         .image
         .clone()
         .ok_or_else(|| failed(format!("release v{} has no image", release.version), vec![]))?;
-    let features = state.store.rollout_settings(app.id).await?.features;
+    let settings = state.store.rollout_settings(app.id).await?;
     let spec = OneOffSpec {
         kind: OneOffKind::Release,
         release: release.version,
@@ -87,7 +87,8 @@ pub async fn run(
         env: agent_env(&release.config),
         command: command.to_owned(),
         timeout_secs,
-        container: container_options(&features),
+        container: container_options(&settings.features),
+        volumes: settings.mounts,
     };
     reporter.step(&format!("Running release command: {command}"));
     tracing::info!(app = %app.name, version = release.version, "release phase");
@@ -161,9 +162,10 @@ pub async fn run(
 async fn cancelled(kind: ReleaseKind, reporter: &Reporter) {
     match kind {
         ReleaseKind::Deploy => reporter.requester_gone().await,
-        ReleaseKind::Config | ReleaseKind::Rollback { .. } | ReleaseKind::Resize => {
-            std::future::pending().await
-        }
+        ReleaseKind::Config
+        | ReleaseKind::Rollback { .. }
+        | ReleaseKind::Resize
+        | ReleaseKind::Storage => std::future::pending().await,
     }
 }
 
@@ -177,6 +179,9 @@ fn failure_what(release: &Release, kind: ReleaseKind) -> String {
         ),
         ReleaseKind::Resize => {
             format!("Release v{version} failed in the release phase; the sizes were not changed")
+        }
+        ReleaseKind::Storage => {
+            format!("Release v{version} failed in the release phase; the mounts were not changed")
         }
         ReleaseKind::Rollback { to } => format!(
             "Rollback to v{to} failed in the release phase (release v{version}); the app keeps running as before"

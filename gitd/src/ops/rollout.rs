@@ -120,6 +120,7 @@ pub fn app_spec(
         health_check_path: check_health_check_path(&release.config)?,
         container: Default::default(),
         sticky_sessions: false,
+        volumes: Vec::new(),
     })
 }
 
@@ -223,9 +224,10 @@ impl Rolling {
     }
 }
 
-/// Hands the agent `release` with `formation`, and the app's domains and features (`features`
-/// in place of the stored ones when given: a feature change is rolled out before it is
-/// stored).
+/// Hands the agent `release` with `formation`, and the app's domains, features and volume
+/// mounts (`features` in place of the stored ones when given: a feature change is rolled out
+/// before it is stored). The mounts are always the app's current ones, whatever release
+/// rolls out: a rollback keeps the volumes as they are.
 pub async fn start(
     state: &SharedState,
     app: &AppRow,
@@ -242,6 +244,7 @@ pub async fn start(
     spec.domains = settings.domains.iter().map(ToString::to_string).collect();
     spec.container = container_options(&features.unwrap_or(settings.features));
     spec.sticky_sessions = settings.sticky_sessions;
+    spec.volumes = settings.mounts;
     tracing::info!(
         app = %app.name,
         release = spec.release,
@@ -264,12 +267,13 @@ pub fn start_restart(
     state: &SharedState,
     app: &AppRow,
     process: Option<ProcessType>,
+    index: Option<u32>,
 ) -> Result<Rolling, RolloutFailure> {
     let agent = agent(state)?;
     let app = app.name.clone();
     Ok(Rolling::new(move |progress| async move {
         agent
-            .restart(&app, &RestartRequest { process }, move |event| {
+            .restart(&app, &RestartRequest { process, index }, move |event| {
                 let _ = progress.send(event);
             })
             .await

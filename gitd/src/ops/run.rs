@@ -107,7 +107,7 @@ pub(super) async fn oneoff_spec(
             .into_iter()
             .map(|(key, value)| (key.into(), value)),
     );
-    let features = state.store.rollout_settings(app.id).await?.features;
+    let settings = state.store.rollout_settings(app.id).await?;
     let spec = OneOffSpec {
         kind: OneOffKind::Run,
         release: release.version,
@@ -115,7 +115,8 @@ pub(super) async fn oneoff_spec(
         env,
         command: command.clone(),
         timeout_secs: MAX_TIMEOUT_SECS,
-        container: rollout::container_options(&features),
+        container: rollout::container_options(&settings.features),
+        volumes: settings.mounts,
     };
     Ok((spec, command))
 }

@@ -3,19 +3,22 @@
 use std::collections::BTreeSet;
 
 use paas_api::DomainName;
+use paas_api::storage::Mount;
 use paas_api::types::Feature;
 use rusqlite::{Connection, params};
 
 use super::domains::hostnames;
+use super::storage::mounts;
 use super::{Store, StoreResult};
 
 /// What every rollout of an app applies besides its release: its custom domains, its
-/// enabled features and whether it has sticky sessions, as they are stored now.
+/// enabled features, whether it has sticky sessions and its volume mounts, as they are stored now.
 #[derive(Debug, Clone)]
 pub struct RolloutSettings {
     pub domains: Vec<DomainName>,
     pub features: BTreeSet<Feature>,
     pub sticky_sessions: bool,
+    pub mounts: Vec<Mount>,
 }
 
 /// Names this version does not know are skipped.
@@ -39,6 +42,7 @@ impl Store {
                 domains: hostnames(conn, app_id)?,
                 features: enabled_features(conn, app_id)?,
                 sticky_sessions: super::routing::routing(conn, app_id)?.sticky_sessions,
+                mounts: mounts(conn, app_id)?,
             })
         })
         .await

@@ -108,13 +108,30 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE releases ADD COLUMN resources TEXT NOT NULL DEFAULT '{}';
     "#,
-    // How each app's traffic is routed beyond its hosts (`paas maintenance`, `paas ps:sticky`);
+    // 6: how each app's traffic is routed beyond its hosts (`paas maintenance`, `paas ps:sticky`);
     // an app without a row has both off.
     r#"
     CREATE TABLE app_routing (
         app_id INTEGER PRIMARY KEY REFERENCES apps(id) ON DELETE CASCADE,
         maintenance INTEGER NOT NULL DEFAULT 0,
         sticky_sessions INTEGER NOT NULL DEFAULT 0
+    );
+    "#,
+    // 7: the app's volumes (`paas storage`), kept until destroyed, and where each is mounted.
+    // The mounts belong to the app, not to a release: every rollout reads them from here.
+    r#"
+    CREATE TABLE app_volumes (
+        app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (app_id, name)
+    );
+    CREATE TABLE app_mounts (
+        app_id INTEGER NOT NULL,
+        name   TEXT NOT NULL,
+        path   TEXT NOT NULL,
+        PRIMARY KEY (app_id, path),
+        FOREIGN KEY (app_id, name) REFERENCES app_volumes (app_id, name) ON DELETE CASCADE
     );
     "#,
 ];

@@ -28,6 +28,7 @@ mod keys;
 mod migrations;
 mod releases;
 mod routing;
+mod storage;
 mod tokens;
 mod users;
 
@@ -38,6 +39,7 @@ pub use events::EventRow;
 pub use formation::DeployedState;
 pub use keys::NewKey;
 pub use releases::{NewRelease, ReleaseOutcome};
+pub use storage::{MountAdded, VolumeDeletion};
 pub use users::{UserRemoval, UserRow};
 
 use std::path::Path;
