@@ -197,6 +197,9 @@ pub struct Release {
     /// The sizes process types were given (`paas ps:resize`); the others get the host's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resources: Resources,
+    /// What the release took from the pushed tree's `app.json`: its cron jobs and checks.
+    #[serde(default, skip_serializing_if = "crate::app_json::AppJson::is_empty")]
+    pub app_json: crate::app_json::AppJson,
 }
 
 /// One process type of an app: how many instances run, and the command they run (`None`: the

@@ -338,6 +338,7 @@ mod tests {
                 },
             )]
             .into(),
+            app_json: Default::default(),
         }
     }
 

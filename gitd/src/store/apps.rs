@@ -266,6 +266,7 @@ mod tests {
                     processes: BTreeMap::new(),
                     config: config.clone(),
                     resources: Default::default(),
+                    app_json: Default::default(),
                 })
                 .await
                 .unwrap();

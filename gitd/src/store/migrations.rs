@@ -108,6 +108,10 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE releases ADD COLUMN resources TEXT NOT NULL DEFAULT '{}';
     "#,
+    // 6: what each release took from its tree's app.json (cron jobs, health checks), as JSON.
+    r#"
+    ALTER TABLE releases ADD COLUMN app_json TEXT NOT NULL DEFAULT '{}';
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
