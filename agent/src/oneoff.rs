@@ -178,7 +178,7 @@ async fn run(
     let key = state.config.instance_key();
     let index = match spec.kind {
         OneOffKind::Release => 1,
-        OneOffKind::Run => match running_indexes(docker, key, app, spec).await {
+        OneOffKind::Run | OneOffKind::Cron => match running_indexes(docker, key, app, spec).await {
             Ok(taken) => lowest_free(&taken),
             Err(err) => return failed(&err),
         },

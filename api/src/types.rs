@@ -29,6 +29,8 @@
 //! | `PATCH /v1/apps/{app}/features/{feature}` | [`FeatureUpdate`] → [`AppFeature`], once the app runs with it |
 //! | `GET /v1/apps/{app}/resources` | → `Vec<`[`ProcessSize`](crate::resources::ProcessSize)`>` |
 //! | `PATCH /v1/apps/{app}/resources` | [`ResizeRequest`](crate::resources::ResizeRequest) → [`Release`] (the new one), once it runs |
+//! | `GET /v1/apps/{app}/cron` | → `Vec<`[`CronJobStatus`](crate::app_json::status::CronJobStatus)`>`: the current release's `app.json` jobs, next and last run |
+//! | `GET /v1/apps/{app}/checks` | → [`AppChecks`](crate::app_json::status::AppChecks): the current release's `web` checks |
 
 use std::collections::BTreeMap;
 

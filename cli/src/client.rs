@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use std::io::{BufRead, BufReader};
 
+use paas_api::app_json::status::{AppChecks, CronJobStatus};
 use paas_api::formation::ScaleChanges;
 use paas_api::resources::{ProcessSize, ResizeRequest};
 use paas_api::types::{
@@ -399,6 +400,14 @@ impl Client {
             Method::DELETE,
             self.url(&["apps", app, "domains", hostname]),
         ))
+    }
+
+    pub fn cron_jobs(&self, app: &AppName) -> Result<Vec<CronJobStatus>, ClientError> {
+        self.get(&["apps", app, "cron"])
+    }
+
+    pub fn checks(&self, app: &AppName) -> Result<AppChecks, ClientError> {
+        self.get(&["apps", app, "checks"])
     }
 
     pub fn features(&self, app: &AppName) -> Result<Vec<AppFeature>, ClientError> {

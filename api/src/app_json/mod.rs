@@ -8,6 +8,7 @@
 
 pub mod cron;
 pub mod healthchecks;
+pub mod status;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -88,9 +89,9 @@ fn parse_cron(value: &Value) -> Result<Vec<CronJob>, AppJsonError> {
         if command.trim().is_empty() {
             return fail(format!("{at}.command is empty"));
         }
-        if command.len() > MAX_CRON_COMMAND_BYTES || command.contains(['\0', '\n', '\r']) {
+        if command.len() > MAX_CRON_COMMAND_BYTES || command.chars().any(char::is_control) {
             return fail(format!(
-                "{at}.command must be one line of at most {MAX_CRON_COMMAND_BYTES} bytes"
+                "{at}.command must be one line of at most {MAX_CRON_COMMAND_BYTES} bytes without control characters"
             ));
         }
         let schedule: Schedule = string(entry, &at, "schedule")?
@@ -378,6 +379,10 @@ mod tests {
                 "cron[0].command must be one line",
             ),
             (long_command.as_str(), "cron[0].command must be one line"),
+            (
+                r#"{"cron":[{"command":"echo \u001b[2J","schedule":"* * * * *"}]}"#,
+                "cron[0].command must be one line",
+            ),
             (
                 r#"{"cron":[{"command":"x"}]}"#,
                 "cron[0].schedule is missing",

@@ -6,6 +6,7 @@ mod bad_input;
 mod builds;
 mod control_plane;
 mod credentials;
+mod cron;
 mod deploys;
 mod domains;
 mod faults_agent;

@@ -4,6 +4,7 @@
 
 mod apps;
 mod config_vars;
+mod cron;
 mod domains;
 mod features;
 mod formation;
@@ -73,7 +74,9 @@ pub fn router(state: SharedState) -> Router {
         )
         .route("/v1/apps/{app}/domains", get(domains::list))
         .route("/v1/apps/{app}/features", get(features::list))
-        .route("/v1/apps/{app}/resources", get(resources::list));
+        .route("/v1/apps/{app}/resources", get(resources::list))
+        .route("/v1/apps/{app}/cron", get(cron::jobs))
+        .route("/v1/apps/{app}/checks", get(cron::checks));
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))

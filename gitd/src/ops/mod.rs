@@ -15,6 +15,7 @@
 pub mod apps;
 pub mod changes;
 pub mod config;
+pub mod cron;
 mod error;
 pub mod push;
 pub mod recovery;

@@ -21,7 +21,7 @@ pub struct AppRow {
 }
 
 impl AppRow {
-    fn from_row(row: &Row) -> rusqlite::Result<AppRow> {
+    pub(super) fn from_row(row: &Row) -> rusqlite::Result<AppRow> {
         Ok(AppRow {
             id: row.get("id")?,
             name: typed(row, "name")?,
@@ -44,7 +44,7 @@ pub enum CreateAppError {
     Store(#[from] StoreError),
 }
 
-const APP_SELECT: &str = "SELECT apps.id, apps.name, apps.owner_id, users.username AS owner, apps.deploy_branch, apps.created_at
+pub(super) const APP_SELECT: &str = "SELECT apps.id, apps.name, apps.owner_id, users.username AS owner, apps.deploy_branch, apps.created_at
      FROM apps JOIN users ON users.id = apps.owner_id";
 
 /// Who may see an app: its owner, its collaborators and admins.

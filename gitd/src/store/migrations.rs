@@ -108,9 +108,22 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE releases ADD COLUMN resources TEXT NOT NULL DEFAULT '{}';
     "#,
-    // 6: what each release took from its tree's app.json (cron jobs, health checks), as JSON.
+    // 6: what each release took from its tree's app.json (cron jobs, health checks), as JSON,
+    // and the runs of cron jobs.
     r#"
     ALTER TABLE releases ADD COLUMN app_json TEXT NOT NULL DEFAULT '{}';
+    -- Each run of a cron job, claimed (unique per job and minute) before it is launched, so
+    -- no restart or deploy within the minute starts it twice.
+    CREATE TABLE cron_runs (
+        id            INTEGER PRIMARY KEY,
+        app_id        INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        job_id        TEXT NOT NULL,
+        scheduled_for INTEGER NOT NULL,
+        status        TEXT NOT NULL,
+        exit_status   INTEGER,
+        dyno          TEXT,
+        UNIQUE (app_id, job_id, scheduled_for)
+    );
     "#,
 ];
 
