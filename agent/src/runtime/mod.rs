@@ -10,6 +10,7 @@
 //! `GET /v1/apps/{app}/instances`, `POST /v1/apps/{app}/restart` ([`RestartRequest`] →
 //! NDJSON [`RolloutEvent`]s), `DELETE /v1/apps/{app}` (→ 204).
 
+mod checks;
 pub(crate) mod container;
 mod desired;
 mod docker;
@@ -422,6 +423,7 @@ mod tests {
             )]),
             domains: vec!["www.example.com".into()],
             health_check_path: Some("/health?full=1".parse().unwrap()),
+            healthchecks: Default::default(),
             container: Default::default(),
         }
     }
