@@ -4,6 +4,7 @@ mod util;
 
 mod bad_input;
 mod builds;
+mod checks;
 mod control_plane;
 mod credentials;
 mod cron;
