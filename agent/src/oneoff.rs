@@ -210,7 +210,7 @@ pub(crate) async fn create(
     let key = state.config.instance_key();
     let index = match spec.kind {
         OneOffKind::Release => 1,
-        OneOffKind::Run => lowest_free(
+        OneOffKind::Run | OneOffKind::Cron => lowest_free(
             &running_indexes(&engine, app, spec)
                 .await
                 .map_err(|err| failed(&err))?,

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::app_json::healthchecks::Healthchecks;
 use crate::names::{HealthPath, ProcessType};
 use crate::resources::{Cpus, Memory, ProcessResources};
 use crate::types::InstanceState;
@@ -92,6 +93,11 @@ pub struct AppSpec {
     /// Path `web` containers must answer 2xx/3xx on; `None` = the agent's default (`/`).
     #[serde(default)]
     pub health_check_path: Option<HealthPath>,
+    /// The app's startup checks of `web` (its `app.json`): a new instance is ready once it
+    /// passes them all, within their budget instead of the agent's ready timeout. The first
+    /// one's path is `health_check_path`.
+    #[serde(default, skip_serializing_if = "Healthchecks::is_empty")]
+    pub healthchecks: Healthchecks,
     /// Lock-downs the app opted into (`paas features:enable`), on top of the platform's own.
     #[serde(default)]
     pub container: ContainerOptions,

@@ -4,6 +4,7 @@
 //! timestamps callers hand it, so every rule here is unit-testable and the same everywhere.
 
 pub mod agent;
+pub mod app_json;
 pub mod attach;
 pub mod buildpacks;
 pub mod domains;

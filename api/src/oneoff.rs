@@ -32,6 +32,8 @@ pub enum OneOffKind {
     /// A command a user runs (`paas run:detached`), `run.N`: the agent numbers them, the
     /// lowest number no running one has.
     Run,
+    /// A run of one of `app.json`'s cron jobs, `cron.N`, numbered as `run` is.
+    Cron,
 }
 
 impl OneOffKind {
@@ -39,6 +41,7 @@ impl OneOffKind {
         match self {
             OneOffKind::Release => "release",
             OneOffKind::Run => "run",
+            OneOffKind::Cron => "cron",
         }
     }
 }

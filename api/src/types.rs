@@ -29,6 +29,8 @@
 //! | `PATCH /v1/apps/{app}/features/{feature}` | [`FeatureUpdate`] → [`AppFeature`], once the app runs with it |
 //! | `GET /v1/apps/{app}/resources` | → `Vec<`[`ProcessSize`](crate::resources::ProcessSize)`>` |
 //! | `PATCH /v1/apps/{app}/resources` | [`ResizeRequest`](crate::resources::ResizeRequest) → [`Release`] (the new one), once it runs |
+//! | `GET /v1/apps/{app}/cron` | → `Vec<`[`CronJobStatus`](crate::app_json::status::CronJobStatus)`>`: the current release's `app.json` jobs, next and last run |
+//! | `GET /v1/apps/{app}/checks` | → [`AppChecks`](crate::app_json::status::AppChecks): the current release's `web` checks |
 
 use std::collections::BTreeMap;
 
@@ -199,6 +201,9 @@ pub struct Release {
     /// The sizes process types were given (`paas ps:resize`); the others get the host's.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resources: Resources,
+    /// What the release took from the pushed tree's `app.json`: its cron jobs and checks.
+    #[serde(default, skip_serializing_if = "crate::app_json::AppJson::is_empty")]
+    pub app_json: crate::app_json::AppJson,
 }
 
 /// One process type of an app: how many instances run, and the command they run (`None`: the

@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use bytes::Bytes;
+use paas_api::app_json::status::{AppChecks, CronJobStatus};
 use paas_api::attach::{Frame, PROTOCOL};
 use paas_api::formation::ScaleChanges;
 use paas_api::resources::{ProcessSize, ResizeRequest};
@@ -434,6 +435,14 @@ impl Client {
             Method::DELETE,
             self.url(&["apps", app, "domains", hostname]),
         ))
+    }
+
+    pub fn cron_jobs(&self, app: &AppName) -> Result<Vec<CronJobStatus>, ClientError> {
+        self.get(&["apps", app, "cron"])
+    }
+
+    pub fn checks(&self, app: &AppName) -> Result<AppChecks, ClientError> {
+        self.get(&["apps", app, "checks"])
     }
 
     pub fn features(&self, app: &AppName) -> Result<Vec<AppFeature>, ClientError> {

@@ -19,8 +19,8 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use commands::{
-    access, apps, attach, auth, config_vars, domains, features, keys, logs, maintenance, open, ps,
-    releases, resize, run, sticky, storage, users,
+    access, apps, attach, auth, config_vars, cron, domains, features, keys, logs, maintenance,
+    open, ps, releases, resize, run, sticky, storage, users,
 };
 
 #[derive(Debug, Parser)]
@@ -122,6 +122,10 @@ pub enum Command {
     /// Turn a feature off and roll the app out without it
     #[command(name = "features:disable")]
     FeaturesDisable(features::FeatureArgs),
+    /// List the cron jobs of the app's app.json with their next and last run (UTC)
+    Cron(cron::ListArgs),
+    /// Show the health checks new web instances must pass (app.json's healthchecks)
+    Checks(cron::ListArgs),
     /// Print the app's URL (and open it in a browser on a desktop)
     Open(open::OpenArgs),
     /// List users (admins only)

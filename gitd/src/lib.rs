@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod cron;
 pub mod deploy;
 pub mod events;
 pub mod hook;
@@ -133,7 +134,7 @@ pub async fn serve(
     // Taken before any listener accepts: what a previous run left half-done is settled under
     // the apps' locks before any new change can reach them.
     ops::recovery::recover(&state).await?;
-    let background = vec![
+    let mut background = vec![
         tokio::spawn(deploy::serve_socket(state.clone(), deploy_socket)),
         tokio::spawn(events::follow_agent(state.clone())),
         tokio::spawn({
@@ -145,6 +146,9 @@ pub async fn serve(
             }
         }),
     ];
+    if state.agent.is_some() {
+        background.push(tokio::spawn(cron::schedule(state.clone())));
+    }
     let (stop, stopped) = oneshot::channel::<()>();
     let http = tokio::spawn(http::server::serve(
         listeners.http,

@@ -404,6 +404,7 @@ mod tests {
             ]),
             domains: vec!["www.example.com".into(), "*.example.org".into()],
             health_check_path: None,
+            healthchecks: Default::default(),
             container: Default::default(),
             sticky_sessions: false,
             volumes: Vec::new(),

@@ -11,6 +11,7 @@
 //! NDJSON [`RolloutEvent`]s), `DELETE /v1/apps/{app}` (→ 204, its volumes too),
 //! `DELETE /v1/apps/{app}/volumes/{volume}` (→ 204, 409 while mounted).
 
+mod checks;
 pub(crate) mod container;
 mod desired;
 mod docker;
@@ -491,6 +492,7 @@ mod tests {
             )]),
             domains: vec!["www.example.com".into()],
             health_check_path: Some("/health?full=1".parse().unwrap()),
+            healthchecks: Default::default(),
             container: Default::default(),
             sticky_sessions: false,
             volumes: Vec::new(),

@@ -105,6 +105,7 @@ mod tests {
             .into(),
             domains: Vec::new(),
             health_check_path: None,
+            healthchecks: Default::default(),
             container: Default::default(),
             sticky_sessions: false,
             volumes: Vec::new(),

@@ -20,6 +20,7 @@ use paas_api::agent::{AppSpec, RolloutEvent};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
+use super::checks::Readiness;
 use super::container::WEB;
 use super::desired::DesiredState;
 use super::engine::{Engine, EngineError, Existing, Liveness, StartFailure, Wanted};
@@ -211,7 +212,8 @@ impl<E: Engine> Rollout<'_, E> {
             .await;
             return Ok(());
         }
-        self.replace(Vec::new(), plan.start, plan.retire, Some(spec))
+        let readiness = Readiness::of(Some(spec), self.config);
+        self.replace(Vec::new(), plan.start, plan.retire, Some(spec), &readiness)
             .await
     }
 
@@ -242,8 +244,15 @@ impl<E: Engine> Rollout<'_, E> {
                 id: container.id,
             });
         }
-        self.replace(revived, convergence.start, convergence.retire, None)
-            .await
+        let readiness = Readiness::of(Some(spec), self.config);
+        self.replace(
+            revived,
+            convergence.start,
+            convergence.retire,
+            None,
+            &readiness,
+        )
+        .await
     }
 
     fn save_desired(&self, spec: &AppSpec) -> Result<(), RolloutError> {
@@ -271,6 +280,7 @@ impl<E: Engine> Rollout<'_, E> {
             .as_ref()
             .map(|spec| spec.volumes.clone())
             .unwrap_or_default();
+        let readiness = Readiness::of(desired.as_ref(), self.config);
         let wanted = desired
             .map(|spec| self.engine.wanted(self.app, &spec))
             .map(|wanted| {
@@ -331,7 +341,8 @@ impl<E: Engine> Rollout<'_, E> {
                 template: self.engine.twin(container).await?,
             });
         }
-        self.replace(Vec::new(), replacements, web, None).await
+        self.replace(Vec::new(), replacements, web, None, &readiness)
+            .await
     }
 
     /// Starts `start`, waits until all of them and `revived` (started again in place) are
@@ -343,6 +354,7 @@ impl<E: Engine> Rollout<'_, E> {
         start: Vec<Wanted<E::Template>>,
         retire: Vec<Existing>,
         commit: Option<&AppSpec>,
+        readiness: &Readiness,
     ) -> Result<(), RolloutError> {
         // An instance keeping a wanted name steps aside under a temporary one until retired.
         let mut renamed = Vec::new();
@@ -353,7 +365,7 @@ impl<E: Engine> Rollout<'_, E> {
                 renamed.push((old.id.clone(), old.name.clone()));
             }
         }
-        let (started, mut outcome) = self.start_all(start, &revived).await;
+        let (started, mut outcome) = self.start_all(start, &revived, readiness).await;
         if let (Ok(()), Some(spec)) = (&outcome, commit) {
             outcome = self.save_desired(spec);
         }
@@ -374,6 +386,7 @@ impl<E: Engine> Rollout<'_, E> {
         &self,
         start: Vec<Wanted<E::Template>>,
         revived: &[Started],
+        readiness: &Readiness,
     ) -> (Vec<Started>, Result<(), RolloutError>) {
         let started = Mutex::new(Vec::new());
         let failure: Mutex<Option<RolloutError>> = Mutex::new(None);
@@ -416,12 +429,12 @@ impl<E: Engine> Rollout<'_, E> {
                 }
             }
             push(started_ref, instance.clone());
-            if let Err(err) = self.bring_up(&instance, abandoned).await {
+            if let Err(err) = self.bring_up(&instance, abandoned, readiness).await {
                 fail(err);
             }
         });
         let again = revived.iter().map(|instance| async move {
-            if let Err(err) = self.bring_up(instance, abandoned).await {
+            if let Err(err) = self.bring_up(instance, abandoned, readiness).await {
                 fail(err);
             }
         });
@@ -444,8 +457,9 @@ impl<E: Engine> Rollout<'_, E> {
         &self,
         instance: &Started,
         abandoned: &AtomicBool,
+        readiness: &Readiness,
     ) -> Result<(), RolloutError> {
-        match self.wait_ready(instance, abandoned).await? {
+        match self.wait_ready(instance, abandoned, readiness).await? {
             Err(Abandoned) => return Ok(()),
             Ok(line) => self.say(line).await,
         }
@@ -457,14 +471,17 @@ impl<E: Engine> Rollout<'_, E> {
         })
     }
 
-    /// Polls until the instance runs (and for `web`: is healthy and routed by Traefik).
+    /// Polls until the instance runs (and for `web`: is healthy, routed by Traefik and
+    /// passes the app's checks).
     async fn wait_ready(
         &self,
         started: &Started,
         abandoned: &AtomicBool,
+        readiness: &Readiness,
     ) -> Result<Result<String, Abandoned>, RolloutError> {
         let is_web = started.process == WEB;
-        let deadline = Instant::now() + Duration::from_secs(self.config.ready_timeout_secs);
+        let begun = Instant::now();
+        let deadline = begun + Duration::from_secs(readiness.timeout_secs);
         let label = started.label();
         let mut last_check = None;
         loop {
@@ -477,10 +494,18 @@ impl<E: Engine> Rollout<'_, E> {
                         return Ok(Ok(format!("Starting {label}… up")));
                     }
                     if let Err(abandoned) = self
-                        .wait_routed(&label, ip.as_deref(), deadline, abandoned)
+                        .wait_routed(&label, ip.as_deref(), deadline, readiness, abandoned)
                         .await?
                     {
                         return Ok(Err(abandoned));
+                    }
+                    if let Some(ip) = &ip
+                        && let Err(reason) = readiness.run_checks(&label, ip, begun).await
+                    {
+                        return Err(RolloutError {
+                            reason,
+                            logs: self.engine.log_tail(&started.id, FAILURE_LOG_LINES).await,
+                        });
                     }
                     return Ok(Ok(format!("Starting {label}… healthy")));
                 }
@@ -493,13 +518,8 @@ impl<E: Engine> Rollout<'_, E> {
                 Liveness::Pending { last_check: check } => last_check = check.or(last_check),
             }
             if Instant::now() >= deadline {
-                let check = last_check.map(|c| format!(" (last health check: {c})"));
                 return Err(RolloutError {
-                    reason: format!(
-                        "{label} did not become healthy within {} s{}",
-                        self.config.ready_timeout_secs,
-                        check.unwrap_or_default()
-                    ),
+                    reason: readiness.not_healthy(&label, last_check.as_deref()),
                     logs: self.engine.log_tail(&started.id, FAILURE_LOG_LINES).await,
                 });
             }
@@ -512,6 +532,7 @@ impl<E: Engine> Rollout<'_, E> {
         label: &str,
         ip: Option<&str>,
         deadline: Instant,
+        readiness: &Readiness,
         abandoned: &AtomicBool,
     ) -> Result<Result<(), Abandoned>, RolloutError> {
         let (Some(traefik), Some(ip)) = (&self.traefik, ip) else {
@@ -530,7 +551,7 @@ impl<E: Engine> Rollout<'_, E> {
             if Instant::now() >= deadline {
                 return Err(RolloutError::new(format!(
                     "{label} is healthy but Traefik did not route to it within {} s{}",
-                    self.config.ready_timeout_secs,
+                    readiness.timeout_secs,
                     last_error.map(|e| format!(" ({e})")).unwrap_or_default()
                 )));
             }
@@ -696,6 +717,7 @@ mod tests {
             ]),
             domains: vec![],
             health_check_path: None,
+            healthchecks: Default::default(),
             container: Default::default(),
             sticky_sessions: false,
             volumes: Vec::new(),

@@ -7,6 +7,7 @@ pub mod apps;
 pub mod attach;
 pub mod auth;
 pub mod config_vars;
+pub mod cron;
 pub mod domains;
 pub mod features;
 pub mod keys;
@@ -63,6 +64,8 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::DomainsAdd(args) => domains::add(ctx, &args),
         Command::DomainsRemove(args) => domains::remove(ctx, &args),
         Command::Features(args) => features::list(ctx, &args),
+        Command::Cron(args) => cron::cron(ctx, &args),
+        Command::Checks(args) => cron::checks(ctx, &args),
         Command::FeaturesEnable(args) => features::set(ctx, &args, true),
         Command::FeaturesDisable(args) => features::set(ctx, &args, false),
         Command::Open(args) => open::open(ctx, &args),

@@ -301,6 +301,7 @@ mod tests {
             processes: Default::default(),
             config: Default::default(),
             resources: Default::default(),
+            app_json: Default::default(),
         }
     }
 

@@ -334,6 +334,7 @@ fn probing_spec(image: &str, release: u32, container: ContainerOptions) -> AppSp
         )]),
         domains: vec![],
         health_check_path: None,
+        healthchecks: Default::default(),
         container,
         sticky_sessions: false,
         volumes: Vec::new(),

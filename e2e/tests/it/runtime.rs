@@ -153,6 +153,7 @@ impl TestApp {
             )]),
             domains: vec![],
             health_check_path: None,
+            healthchecks: Default::default(),
             container: Default::default(),
             sticky_sessions: false,
             volumes: Vec::new(),

@@ -9,11 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use paas_api::app_json::{AppJson, AppJsonError, MAX_APP_JSON_BYTES, parse_app_json};
 use paas_api::buildpacks::{BuildpacksError, BuildpacksFile, parse_buildpacks_yaml};
 use paas_api::procfile::{ProcfileError, parse_procfile};
 
-/// Files the deploy reads from the tree are refused above this size.
-const MAX_CONTROL_FILE_BYTES: usize = 64 * 1024;
+/// Files the deploy reads from the tree are refused above this size (`app.json`'s own limit).
+const MAX_CONTROL_FILE_BYTES: usize = MAX_APP_JSON_BYTES;
 
 /// Where the pushed objects are: the repository plus, during pre-receive, git's quarantine.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct PushedSource {
 pub struct SourceFiles {
     pub buildpacks: Option<BuildpacksFile>,
     pub procfile: Option<BTreeMap<paas_api::ProcessType, String>>,
+    /// The root `app.json`'s cron jobs and checks (empty without one).
+    pub app_json: AppJson,
     /// The root `Dockerfile`'s text.
     pub dockerfile: Option<String>,
     /// Paths of submodules, which are not part of the build.
@@ -45,6 +48,8 @@ pub enum SourceError {
     Buildpacks(#[from] BuildpacksError),
     #[error("{0}")]
     Procfile(#[from] ProcfileError),
+    #[error("{0}")]
+    AppJson(#[from] AppJsonError),
 }
 
 impl PushedSource {
@@ -76,6 +81,9 @@ impl PushedSource {
         }
         if let Some(text) = read_text(&repo, &tree, "Procfile")? {
             files.procfile = Some(parse_procfile(&text)?);
+        }
+        if let Some(text) = read_text(&repo, &tree, "app.json")? {
+            files.app_json = parse_app_json(&text)?;
         }
         tree.walk(git2::TreeWalkMode::PreOrder, |dir, entry| {
             if entry.kind() == Some(git2::ObjectType::Commit) {

@@ -5,6 +5,7 @@
 mod apps;
 mod attach;
 mod config_vars;
+mod cron;
 mod domains;
 mod features;
 mod formation;
@@ -82,7 +83,9 @@ pub fn router(state: SharedState) -> Router {
         // Attached sessions: the deadline covers the upgrade; the session runs on after it.
         .route("/v1/apps/{app}/run/attached", get(attach::run))
         .route("/v1/apps/{app}/ps/exec", get(attach::exec))
-        .route("/v1/apps/{app}/storage", get(storage::list));
+        .route("/v1/apps/{app}/storage", get(storage::list))
+        .route("/v1/apps/{app}/cron", get(cron::jobs))
+        .route("/v1/apps/{app}/checks", get(cron::checks));
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))

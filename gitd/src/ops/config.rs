@@ -59,6 +59,10 @@ pub fn update(
                 .as_ref()
                 .map(|r| r.resources.clone())
                 .unwrap_or_default(),
+            app_json: running
+                .as_ref()
+                .map(|r| r.app_json.clone())
+                .unwrap_or_default(),
         };
         let release = match running {
             None => {

@@ -18,6 +18,7 @@ pub mod apps;
 pub mod attach;
 pub mod changes;
 pub mod config;
+pub mod cron;
 mod error;
 pub mod maintenance;
 pub mod push;

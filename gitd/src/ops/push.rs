@@ -113,6 +113,7 @@ async fn run(
                 .await?
                 .map(|current| current.resources)
                 .unwrap_or_default(),
+            app_json: files.app_json,
         },
     )
     .await?;

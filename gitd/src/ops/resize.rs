@@ -62,6 +62,7 @@ pub fn resize(
                 processes: current.processes,
                 config: current.config,
                 resources,
+                app_json: current.app_json,
             },
         )
         .await?;

@@ -51,6 +51,8 @@ pub fn rollback(
                 processes: target.processes,
                 config: target.config,
                 resources: target.resources,
+                // The old release's cron jobs and checks come back with its code.
+                app_json: target.app_json,
             },
         )
         .await?;

@@ -117,7 +117,13 @@ pub fn app_spec(
         env: agent_env(&release.config),
         processes,
         domains: Vec::new(),
-        health_check_path: check_health_check_path(&release.config)?,
+        // The app.json's first check is what Docker's probe asks, so it decides routing;
+        // without checks, the config var's path or the agent's default.
+        health_check_path: match release.app_json.healthchecks.web.first() {
+            Some(check) => Some(check.path.clone()),
+            None => check_health_check_path(&release.config)?,
+        },
+        healthchecks: release.app_json.healthchecks.clone(),
         container: Default::default(),
         sticky_sessions: false,
         volumes: Vec::new(),
@@ -344,6 +350,7 @@ mod tests {
                 },
             )]
             .into(),
+            app_json: Default::default(),
         }
     }
 

@@ -130,6 +130,7 @@ async fn roll_out(
             processes: current.processes,
             config: current.config,
             resources: current.resources,
+            app_json: current.app_json,
         },
     )
     .await?;

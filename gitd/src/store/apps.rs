@@ -23,7 +23,7 @@ pub struct AppRow {
 }
 
 impl AppRow {
-    fn from_row(row: &Row) -> rusqlite::Result<AppRow> {
+    pub(super) fn from_row(row: &Row) -> rusqlite::Result<AppRow> {
         Ok(AppRow {
             id: row.get("id")?,
             name: typed(row, "name")?,
@@ -54,7 +54,7 @@ pub enum CreateAppError {
     Store(#[from] StoreError),
 }
 
-const APP_SELECT: &str = "SELECT apps.id, apps.name, apps.owner_id, users.username AS owner, apps.deploy_branch, apps.created_at
+pub(super) const APP_SELECT: &str = "SELECT apps.id, apps.name, apps.owner_id, users.username AS owner, apps.deploy_branch, apps.created_at
      FROM apps JOIN users ON users.id = apps.owner_id";
 
 /// Who may see an app: its owner, its collaborators and admins.
@@ -284,6 +284,7 @@ mod tests {
                     processes: BTreeMap::new(),
                     config: config.clone(),
                     resources: Default::default(),
+                    app_json: Default::default(),
                 })
                 .await
                 .unwrap();

@@ -134,6 +134,23 @@ const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (app_id, name) REFERENCES app_volumes (app_id, name) ON DELETE CASCADE
     );
     "#,
+    // 8: what each release took from its tree's app.json (cron jobs, health checks), as JSON,
+    // and the runs of cron jobs.
+    r#"
+    ALTER TABLE releases ADD COLUMN app_json TEXT NOT NULL DEFAULT '{}';
+    -- Each run of a cron job, claimed (unique per job and minute) before it is launched, so
+    -- no restart or deploy within the minute starts it twice.
+    CREATE TABLE cron_runs (
+        id            INTEGER PRIMARY KEY,
+        app_id        INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        job_id        TEXT NOT NULL,
+        scheduled_for INTEGER NOT NULL,
+        status        TEXT NOT NULL,
+        exit_status   INTEGER,
+        dyno          TEXT,
+        UNIQUE (app_id, job_id, scheduled_for)
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

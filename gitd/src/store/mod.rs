@@ -19,6 +19,7 @@
 mod apps;
 mod collaborators;
 mod config_vars;
+mod cron_runs;
 mod domains;
 mod events;
 mod features;
@@ -34,6 +35,7 @@ mod users;
 
 pub use apps::{AppListing, AppRow, CreateAppError};
 pub use collaborators::CollaboratorAdded;
+pub use cron_runs::CronClaim;
 pub use domains::DomainClaim;
 pub use events::EventRow;
 pub use formation::DeployedState;

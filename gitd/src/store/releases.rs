@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use paas_api::app_json::AppJson;
 use paas_api::resources::Resources;
 use paas_api::types::{Release, ReleaseStatus};
 use paas_api::{ConfigKey, ProcessType, Username};
@@ -23,6 +24,7 @@ pub struct NewRelease {
     pub processes: BTreeMap<ProcessType, Option<String>>,
     pub config: BTreeMap<ConfigKey, String>,
     pub resources: Resources,
+    pub app_json: AppJson,
 }
 
 /// How a release's build or rollout ended.
@@ -51,6 +53,7 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Release> {
     let processes: String = row.get("processes")?;
     let config: String = row.get("config")?;
     let resources: String = row.get("resources")?;
+    let app_json: String = row.get("app_json")?;
     Ok(Release {
         version: row.get("version")?,
         description: row.get("description")?,
@@ -66,6 +69,7 @@ fn release_from_row(row: &Row) -> rusqlite::Result<Release> {
         processes: serde_json::from_str(&processes).unwrap_or_default(),
         config: serde_json::from_str(&config).unwrap_or_default(),
         resources: serde_json::from_str(&resources).unwrap_or_default(),
+        app_json: serde_json::from_str(&app_json).unwrap_or_default(),
     })
 }
 
@@ -73,7 +77,7 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("a map of strings serializes")
 }
 
-const RELEASE_COLUMNS: &str = "version, description, username, created_at, status, image, commit_sha, processes, config, resources";
+const RELEASE_COLUMNS: &str = "version, description, username, created_at, status, image, commit_sha, processes, config, resources, app_json";
 
 /// Numbers and inserts the release; run inside the caller's transaction.
 fn insert_release(
@@ -88,8 +92,8 @@ fn insert_release(
     )?;
     let created_at = now();
     conn.execute(
-        "INSERT INTO releases (app_id, version, description, username, created_at, status, image, commit_sha, processes, config, resources)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        "INSERT INTO releases (app_id, version, description, username, created_at, status, image, commit_sha, processes, config, resources, app_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
             new.app_id,
             version,
@@ -102,6 +106,7 @@ fn insert_release(
             to_json(&new.processes),
             to_json(&new.config),
             to_json(&new.resources),
+            to_json(&new.app_json),
         ],
     )?;
     Ok(Release {
@@ -115,6 +120,7 @@ fn insert_release(
         processes: new.processes,
         config: new.config,
         resources: new.resources,
+        app_json: new.app_json,
     })
 }
 
@@ -301,6 +307,7 @@ mod tests {
                 .map(|(k, v)| (k.parse().unwrap(), v.to_string()))
                 .collect(),
             resources: Default::default(),
+            app_json: Default::default(),
         }
     }
 
@@ -325,6 +332,22 @@ mod tests {
         assert_eq!(read.unwrap().resources["web"], sizes);
         let read = test.store.release(web.id, plain.version).await.unwrap();
         assert!(read.unwrap().resources.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_release_keeps_its_app_json() {
+        let test = TestStore::new();
+        let web = test.app("web").await;
+        let app_json = paas_api::app_json::parse_app_json(
+            r#"{"cron":[{"command":"echo tick","schedule":"* * * * *"}],
+                "healthchecks":{"web":[{"name":"ready","path":"/health"}]}}"#,
+        )
+        .unwrap();
+        let mut new = new_release(web.id, "Deploy 1234567", &[]);
+        new.app_json = app_json.clone();
+        let created = test.store.create_release(new).await.unwrap();
+        let read = test.store.release(web.id, created.version).await.unwrap();
+        assert_eq!(read.unwrap().app_json, app_json);
     }
 
     fn outcome(status: ReleaseStatus) -> ReleaseOutcome {

@@ -23,6 +23,7 @@ async fn a_release_left_building_is_failed_and_the_last_good_one_put_back() {
             processes: [("web".parse().unwrap(), None)].into(),
             config: [("A".parse().unwrap(), "1".to_owned())].into(),
             resources: Default::default(),
+            app_json: Default::default(),
         })
         .await
         .unwrap();
