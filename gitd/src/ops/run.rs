@@ -80,7 +80,7 @@ async fn spec(
 }
 
 /// The one-off of `request` (kind `run`) in the app's current release, and its command line:
-/// what an attached `paas run` asks the agent for.
+/// what `run:detached` and an attached `paas run` ask the agent for.
 pub(super) async fn oneoff_spec(
     state: &SharedState,
     app: &AppRow,
@@ -117,8 +117,14 @@ pub(super) async fn start(
     command: String,
     env: BTreeMap<String, String>,
 ) -> Result<Started, OpsError> {
-    let agent = state.agent.as_ref().ok_or(OpsError::NoAgent)?;
+    state.agent.as_ref().ok_or(OpsError::NoAgent)?;
     let spec = spec(state, app, release, image, kind, command, env).await?;
+    launch(state, app, &spec).await
+}
+
+/// Starts the one-off `spec` through the agent; answers once it runs.
+async fn launch(state: &SharedState, app: &AppRow, spec: &OneOffSpec) -> Result<Started, OpsError> {
+    let agent = state.agent.as_ref().ok_or(OpsError::NoAgent)?;
     let refused = |reason: String| {
         OpsError::agent(
             "Could not start the one-off",
@@ -129,7 +135,7 @@ pub(super) async fn start(
         )
     };
     let mut events = agent
-        .oneoff(&app.name, &spec)
+        .oneoff(&app.name, spec)
         .await
         .map_err(|err| refused(err.to_string()))?
         .boxed();
@@ -141,7 +147,7 @@ pub(super) async fn start(
         None => return Err(refused("the agent's stream ended at once".to_owned())),
     };
     Ok(Started {
-        dyno: format!("{}.{index}", kind.as_str()),
+        dyno: format!("{}.{index}", spec.kind.as_str()),
         events,
     })
 }
@@ -188,24 +194,9 @@ pub async fn detached(
     by: &UserRow,
     request: RunRequest,
 ) -> Result<RunStarted, OpsError> {
-    let command = request.command_line().map_err(OpsError::Invalid)?;
     state.agent.as_ref().ok_or(OpsError::NoAgent)?;
-    let (release, image) = current(state, app).await?;
-    let env = request
-        .env
-        .into_iter()
-        .map(|(key, value)| (key.into(), value))
-        .collect();
-    let started = start(
-        state,
-        app,
-        &release,
-        image,
-        OneOffKind::Run,
-        command.clone(),
-        env,
-    )
-    .await?;
+    let (spec, command) = oneoff_spec(state, app, request).await?;
+    let started = launch(state, app, &spec).await?;
     let dyno = started.dyno.clone();
     tracing::info!(app = %app.name, %dyno, by = %by.username, "one-off started");
     let message = format!(
@@ -216,6 +207,6 @@ pub async fn detached(
     tokio::spawn(started.follow(state.clone(), app.id));
     Ok(RunStarted {
         name: dyno,
-        release: release.version,
+        release: spec.release,
     })
 }
