@@ -26,7 +26,7 @@ use bollard::query_parameters::{
 };
 use futures::{Stream, StreamExt};
 use hyper_util::rt::TokioIo;
-use paas_api::attach::{AgentAttach, AgentExec, Frame, MAX_PAYLOAD, PROTOCOL};
+use paas_api::attach::{AgentAttach, AgentExec, Frame, MAX_PAYLOAD, PROTOCOL, asks_for_protocol};
 use paas_api::oneoff::{OneOffEvent, OneOffKind};
 use paas_api::{AppName, ErrorCode};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -57,7 +57,7 @@ where
     let asked = request
         .headers()
         .get(header::UPGRADE)
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(PROTOCOL.as_bytes()));
+        .is_some_and(|value| asks_for_protocol(value.as_bytes()));
     if !asked {
         return Err(ApiError::new(
             ErrorCode::InvalidInput,

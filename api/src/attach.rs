@@ -22,6 +22,12 @@ use crate::oneoff::OneOffSpec;
 /// The `Upgrade` header's value.
 pub const PROTOCOL: &str = "paas-attach/1";
 
+/// Whether an `Upgrade` header's value asks for [`PROTOCOL`] (header values compare without
+/// regard to case).
+pub fn asks_for_protocol(upgrade: &[u8]) -> bool {
+    upgrade.eq_ignore_ascii_case(PROTOCOL.as_bytes())
+}
+
 /// The largest payload a frame may carry; bigger output is sent as several frames.
 pub const MAX_PAYLOAD: usize = 64 * 1024;
 
@@ -185,6 +191,15 @@ pub fn parse_dyno(dyno: &str) -> Result<(crate::ProcessType, u32), String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_upgrade_header_names_the_protocol_in_any_case() {
+        assert!(asks_for_protocol(b"paas-attach/1"));
+        assert!(asks_for_protocol(b"PAAS-Attach/1"));
+        assert!(!asks_for_protocol(b"websocket"));
+        assert!(!asks_for_protocol(b"paas-attach/2"));
+    }
+
     use super::*;
 
     #[test]

@@ -8,7 +8,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use hyper_util::rt::TokioIo;
-use paas_api::attach::{Frame, PROTOCOL};
+use paas_api::attach::{Frame, PROTOCOL, asks_for_protocol};
 use paas_api::{AppName, ErrorCode};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -61,7 +61,7 @@ where
     let asked = request
         .headers()
         .get(header::UPGRADE)
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(PROTOCOL.as_bytes()));
+        .is_some_and(|value| asks_for_protocol(value.as_bytes()));
     if !asked {
         return Err(ApiError::new(
             ErrorCode::InvalidInput,
