@@ -11,12 +11,13 @@ mod commands;
 mod config;
 mod credentials;
 mod git;
+mod help;
 mod output;
 mod terminal;
 
 use std::process::ExitCode;
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use commands::{
     access, apps, attach, auth, config_vars, cron, domains, features, keys, logs, maintenance,
@@ -28,12 +29,12 @@ use commands::{
     name = "paas",
     version,
     about = "Deploy and manage apps on a paas server",
-    propagate_version = true,
-    disable_help_subcommand = true
+    propagate_version = true
 )]
 pub struct Cli {
+    /// None for a bare `paas`, which shows the help (as a bare `heroku` does).
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 /// `-a/--app`: the app to act on; defaults to the one the `paas` git remote points at.
@@ -192,12 +193,20 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Command::Completions { shell } = cli.command {
-        clap_complete::generate(shell, &mut Cli::command(), "paas", &mut std::io::stdout());
-        return ExitCode::SUCCESS;
-    }
-    match commands::run(cli.command) {
+    let matches = help::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    let command = match cli.command {
+        None => {
+            print!("{}", help::command().render_help());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(shell, &mut help::command(), "paas", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Some(command) => command,
+    };
+    match commands::run(command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             let message = format!("{error:#}");
@@ -213,13 +222,24 @@ mod tests {
 
     #[test]
     fn the_command_line_definition_is_consistent() {
-        Cli::command().debug_assert();
+        help::command().debug_assert();
+    }
+
+    #[test]
+    fn a_bare_paas_is_not_a_usage_error() {
+        let cli = Cli::try_parse_from(["paas"]).unwrap();
+        assert!(cli.command.is_none(), "main shows the help and exits 0");
+        let error = help::command()
+            .try_get_matches_from(["paas", "help", "logs"])
+            .unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::DisplayHelp);
+        assert_eq!(error.exit_code(), 0);
     }
 
     #[test]
     fn heroku_style_names_parse() {
         let cli = Cli::try_parse_from(["paas", "config:set", "-a", "web", "A=1", "B=2"]).unwrap();
-        match cli.command {
+        match cli.command.unwrap() {
             Command::ConfigSet(args) => {
                 assert_eq!(args.app.app.as_deref(), Some("web"));
                 assert_eq!(args.pairs, ["A=1", "B=2"]);
@@ -244,7 +264,7 @@ mod tests {
             "hi",
         ])
         .unwrap();
-        match cli.command {
+        match cli.command.unwrap() {
             Command::RunDetached(args) => {
                 assert_eq!(args.app.app.as_deref(), Some("web"));
                 assert_eq!(args.env, ["A=1"]);
@@ -259,7 +279,7 @@ mod tests {
     fn run_and_ps_exec_take_their_command_after_the_options() {
         let cli = Cli::try_parse_from(["paas", "run", "-a", "web", "--no-tty", "--", "sh", "-x"])
             .unwrap();
-        match cli.command {
+        match cli.command.unwrap() {
             Command::Run(args) => {
                 assert!(args.no_tty);
                 assert_eq!(args.command, ["sh", "-x"]);
@@ -267,7 +287,7 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
         let cli = Cli::try_parse_from(["paas", "ps:exec", "-d", "web.1"]).unwrap();
-        match cli.command {
+        match cli.command.unwrap() {
             Command::PsExec(args) => {
                 assert_eq!(args.dyno, "web.1");
                 assert!(

@@ -100,7 +100,9 @@ fn cleartext_warning(server: &str) -> Option<String> {
 
 pub fn logout(ctx: &mut Context) -> anyhow::Result<()> {
     let Some((token, source)) = ctx.token()? else {
-        bail!("Not logged in to {}.", ctx.server);
+        // As `heroku logout`: the wanted state holds already, so it is no failure.
+        eprintln!("Not logged in to {}.", ctx.server);
+        return Ok(());
     };
     let client = Client::new(&ctx.server, Some(token))?;
     action("Logging out", || {

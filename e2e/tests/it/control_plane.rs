@@ -78,6 +78,9 @@ fn logout_revokes_the_token_on_the_server() {
     assert_eq!(out.stderr, "Logging out... done\n");
     assert_eq!(cli.stored_token(&gitd.url()), None);
     cli.run(&["whoami"]).error("Not logged in");
+    // Logged out already: the wanted state holds, so it is no failure (as `heroku logout`).
+    let again = cli.run(&["logout"]).success();
+    assert_eq!(again.stderr, format!("Not logged in to {}.\n", gitd.url()));
 
     let reused = Cli::new()
         .cmd(&["whoami"])
