@@ -8,6 +8,7 @@
 
 mod client;
 mod commands;
+mod completions;
 mod config;
 mod credentials;
 mod git;
@@ -201,8 +202,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(shell, &mut help::command(), "paas", &mut std::io::stdout());
-            return ExitCode::SUCCESS;
+            return match completions::print(shell, &mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::FAILURE
+                }
+            };
         }
         Some(command) => command,
     };
