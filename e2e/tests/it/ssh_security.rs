@@ -193,6 +193,16 @@ fn only_the_deploy_branch_deploys_and_it_cannot_be_deleted() {
         "{}",
         pushed.stderr
     );
+    // `main:feature` pushed the local `main` to the remote `feature`: the hint must not swap
+    // the two (it once said `git push paas feature:main`, a local branch that may not exist).
+    let swapped = platform
+        .push_ref(repo.path(), &alice.key, &app, "main:feature")
+        .rejected("to deploy a local branch push it to `main`: `git push paas BRANCH:main` (the checked-out one: `git push paas HEAD:main`)");
+    assert!(
+        !swapped.stderr.contains("feature:main"),
+        "{}",
+        swapped.stderr
+    );
     platform
         .push_ref(repo.path(), &alice.key, &app, "feature:master")
         .rejected("Refusing to update refs/heads/master");

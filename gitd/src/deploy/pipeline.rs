@@ -29,12 +29,10 @@ pub async fn deploy_update<'a>(
         let allowed =
             update.name == deploy_ref || (master_allowed && update.name == "refs/heads/master");
         if !allowed {
-            let pushed = update
-                .name
-                .strip_prefix("refs/heads/")
-                .unwrap_or(&update.name);
+            // The server sees only the remote ref: the local branch that was pushed to it has
+            // no name here, so the hint names the one ref it knows and HEAD for the other.
             return Err(format!(
-                "Refusing to update {}: only the `{deploy_branch}` branch deploys; push with `git push paas {pushed}:{deploy_branch}`",
+                "Refusing to update {}: only the `{deploy_branch}` branch deploys; to deploy a local branch push it to `{deploy_branch}`: `git push paas BRANCH:{deploy_branch}` (the checked-out one: `git push paas HEAD:{deploy_branch}`)",
                 update.name
             ));
         }
