@@ -91,7 +91,15 @@ pub async fn logs(
 
     let app_id = app.id;
     let limit = u32::try_from(num).unwrap_or(u32::MAX);
-    let stored = state.store.recent_events(app_id, limit).await?;
+    // Platform events are all `paas`'s: none when only the app's own lines are asked for.
+    let stored = if filter.source == Some(LogSource::App) {
+        Vec::new()
+    } else {
+        state
+            .store
+            .recent_events(app_id, limit, query.ps.as_ref())
+            .await?
+    };
     let mut backlog: Vec<LogLine> = stored
         .into_iter()
         .map(events::to_log_line)

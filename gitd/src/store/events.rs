@@ -1,6 +1,7 @@
 //! Platform events of each app (`paas[deploy]: Deploy 1a2b3c4 by user alice`), bounded per
 //! app as they are written.
 
+use paas_api::ProcessType;
 use rusqlite::params;
 
 use super::{Store, StoreResult};
@@ -31,17 +32,26 @@ impl Store {
         .await
     }
 
-    /// The app's newest `limit` events, oldest first.
-    pub async fn recent_events(&self, app_id: i64, limit: u32) -> StoreResult<Vec<EventRow>> {
+    /// The app's newest `limit` events (of the instances of `process` only, when given: the
+    /// limit counts the events that match), oldest first.
+    pub async fn recent_events(
+        &self,
+        app_id: i64,
+        limit: u32,
+        process: Option<&ProcessType>,
+    ) -> StoreResult<Vec<EventRow>> {
+        // `web.` as a prefix compared exactly: LIKE would take `_` in a type for a wildcard.
+        let prefix = process.map(|process| format!("{process}."));
         self.run(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT at_micros, dyno, message FROM (
                      SELECT id, at_micros, dyno, message FROM events WHERE app_id = ?1
+                     AND (?3 IS NULL OR substr(dyno, 1, length(?3)) = ?3)
                      ORDER BY id DESC LIMIT ?2)
                  ORDER BY id",
             )?;
             Ok(stmt
-                .query_map(params![app_id, limit], |r| {
+                .query_map(params![app_id, limit, prefix], |r| {
                     Ok(EventRow {
                         at_micros: r.get(0)?,
                         dyno: r.get(1)?,
@@ -81,13 +91,66 @@ mod tests {
             .unwrap();
         let at = |events: Vec<EventRow>| events.iter().map(|e| e.at_micros).collect::<Vec<_>>();
         assert_eq!(
-            at(test.store.recent_events(web.id, 10).await.unwrap()),
+            at(test.store.recent_events(web.id, 10, None).await.unwrap()),
             [3, 4, 5]
         );
         assert_eq!(
-            at(test.store.recent_events(web.id, 2).await.unwrap()),
+            at(test.store.recent_events(web.id, 2, None).await.unwrap()),
             [4, 5]
         );
-        assert_eq!(test.store.recent_events(api.id, 10).await.unwrap().len(), 1);
+        assert_eq!(
+            test.store
+                .recent_events(api.id, 10, None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn the_limit_counts_the_events_of_the_process_asked_for() {
+        let test = TestStore::new();
+        let app = test.app("web").await;
+        let row = |n: i64, dyno: &str| EventRow {
+            at_micros: n,
+            dyno: dyno.into(),
+            message: format!("event {n}"),
+        };
+        let dynos = [
+            "web.1",
+            "worker.1",
+            "my_worker.1",
+            "web.2",
+            "worker.2",
+            "myxworker.1",
+        ];
+        for (n, dyno) in (1..).zip(dynos) {
+            test.store
+                .record_event(app.id, row(n, dyno), 100)
+                .await
+                .unwrap();
+        }
+        let of = |process: &str| process.parse::<ProcessType>().unwrap();
+        let dynos_of =
+            |events: Vec<EventRow>| events.into_iter().map(|e| e.dyno).collect::<Vec<_>>();
+        assert_eq!(
+            dynos_of(
+                test.store
+                    .recent_events(app.id, 2, Some(&of("web")))
+                    .await
+                    .unwrap()
+            ),
+            ["web.1", "web.2"]
+        );
+        assert_eq!(
+            dynos_of(
+                test.store
+                    .recent_events(app.id, 5, Some(&of("my_worker")))
+                    .await
+                    .unwrap()
+            ),
+            ["my_worker.1"]
+        );
     }
 }
