@@ -6,8 +6,12 @@
 //! one that stops or is removed leaves it. Their lifecycle (`State changed from starting to
 //! up`) is not told here but by `GET /v1/events` (`crate::events`), which gitd keeps.
 //!
+//! The containers the agent removes leave their output in the app's [`archive`] first; a
+//! request's backlog is the archive's lines and the existing containers' merged.
+//!
 //! Route: `GET /v1/apps/{app}/logs?tail=N&follow=true&process=web`.
 
+pub(crate) mod archive;
 pub(crate) mod lines;
 
 use std::collections::HashMap;
@@ -33,9 +37,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
+use crate::config::AgentConfig;
 use crate::error::{ApiError, Path};
-use crate::naming::{InstanceKey, LABEL_INDEX, LABEL_PROCESS, is_ours, label_filters};
+use crate::naming::{InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, is_ours, label_filters};
 use crate::state::AgentState;
+use archive::{KEEP_LINES, LogArchive};
 use lines::LineAssembler;
 
 /// Lines sent when the request names no `tail`.
@@ -89,6 +95,19 @@ async fn logs(
             "tail {tail} is over the limit of {MAX_TAIL} lines"
         )));
     }
+    let archived = {
+        let archive = LogArchive::of(&state.config);
+        let (app, process) = (app.clone(), query.process.clone());
+        tokio::task::spawn_blocking(move || archive.read(&app, process.as_deref()))
+            .await
+            .expect("reading the archive does not panic")
+            .map_err(|err| {
+                ApiError::new(
+                    ErrorCode::Internal,
+                    format!("cannot read the app's archived logs: {err}"),
+                )
+            })?
+    };
     let selection = Selection {
         key: state.config.instance_key().clone(),
         app: app.into(),
@@ -98,6 +117,7 @@ async fn logs(
     tokio::spawn(stream_logs(
         state.docker.clone(),
         selection,
+        archived,
         tail,
         query.follow,
         sender,
@@ -149,10 +169,12 @@ impl Source {
 /// does not repeat what was already sent.
 type LastSent = Arc<Mutex<HashMap<String, DateTime<Utc>>>>;
 
-/// Sends the backlog, `live`, then (with `follow`) everything new until the client hangs up.
+/// Sends the backlog (`archived` and the containers' own lines), `live`, then (with `follow`)
+/// everything new until the client hangs up.
 async fn stream_logs(
     docker: Docker,
     selection: Selection,
+    archived: Vec<LogEntry>,
     tail: usize,
     follow: bool,
     sender: mpsc::Sender<Bytes>,
@@ -181,7 +203,7 @@ async fn stream_logs(
     let backlogs =
         futures::future::join_all(sources.iter().map(|source| backlog(&docker, source, tail)))
             .await;
-    let mut merged = Vec::new();
+    let mut merged = archived;
     for (source, entries) in sources.iter().zip(backlogs) {
         if let Some(last) = entries.last() {
             last_sent
@@ -367,6 +389,43 @@ async fn follow_container(
         if done {
             return;
         }
+    }
+}
+
+/// Keeps the output of container `id` in its app's archive, as it is about to be removed. A
+/// container that is not the agent's, or whose logs cannot be read, is left as it is: the
+/// removal goes on either way.
+pub(crate) async fn archive_container(docker: &Docker, config: &AgentConfig, id: &str) {
+    let Ok(container) = docker
+        .inspect_container(
+            id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+    else {
+        return;
+    };
+    let Some(labels) = container
+        .config
+        .and_then(|config| config.labels)
+        .filter(|labels| is_ours(config.instance_key(), labels))
+    else {
+        return;
+    };
+    let Some(app) = labels
+        .get(LABEL_APP)
+        .and_then(|app| app.parse::<AppName>().ok())
+    else {
+        return;
+    };
+    let Some(source) = Source::from_labels(id.to_owned(), &labels, false) else {
+        return;
+    };
+    let entries = backlog(docker, &source, KEEP_LINES).await;
+    let archive = LogArchive::of(config);
+    let kept = tokio::task::spawn_blocking(move || archive.append(&app, &entries)).await;
+    if let Ok(Err(err)) = kept {
+        warn!(container = id, error = %err, "cannot archive a removed container's logs");
     }
 }
 

@@ -31,6 +31,7 @@ use super::engine::{
     Engine, EngineError, Existing, InstanceChange, Liveness, Removed, StartFailure, Wanted,
 };
 use crate::config::AgentConfig;
+use crate::logs::{self, archive::LogArchive};
 use crate::naming::labels::{
     InstanceLabels, app_filters, network_labels, oneoff_filters, volume_labels,
 };
@@ -402,8 +403,8 @@ async fn rename(docker: &Docker, id: &str, name: &str) -> Result<(), DockerError
         .await
 }
 
-/// SIGTERM, then SIGKILL after `timeout_secs`, then removal; a container already gone is fine.
-async fn stop_and_remove(docker: &Docker, id: &str, timeout_secs: i32) -> Result<(), DockerError> {
+/// SIGTERM, then SIGKILL after `timeout_secs`; false when the container is gone already.
+async fn stop(docker: &Docker, id: &str, timeout_secs: i32) -> Result<bool, DockerError> {
     let stopped = docker
         .stop_container(
             id,
@@ -414,15 +415,22 @@ async fn stop_and_remove(docker: &Docker, id: &str, timeout_secs: i32) -> Result
         )
         .await;
     match stopped {
-        Ok(()) => {}
-        Err(err) if is_not_found(&err) => return Ok(()),
+        Ok(()) => Ok(true),
+        Err(err) if is_not_found(&err) => Ok(false),
         // 304: already stopped.
         Err(DockerError::DockerResponseServerError {
             status_code: 304, ..
-        }) => {}
-        Err(err) => return Err(err),
+        }) => Ok(true),
+        Err(err) => Err(err),
     }
-    remove(docker, id).await
+}
+
+/// Stops, then removes; a container already gone is fine.
+async fn stop_and_remove(docker: &Docker, id: &str, timeout_secs: i32) -> Result<(), DockerError> {
+    if stop(docker, id, timeout_secs).await? {
+        remove(docker, id).await?;
+    }
+    Ok(())
 }
 
 async fn remove(docker: &Docker, id: &str) -> Result<(), DockerError> {
@@ -822,11 +830,17 @@ impl Engine for DockerEngine {
     }
 
     async fn remove(&self, id: &str) -> Result<(), EngineError> {
+        logs::archive_container(&self.docker, &self.config, id).await;
         Ok(remove(&self.docker, id).await?)
     }
 
     async fn stop_and_remove(&self, id: &str) -> Result<(), EngineError> {
-        Ok(stop_and_remove(&self.docker, id, self.stop_timeout()).await?)
+        if stop(&self.docker, id, self.stop_timeout()).await? {
+            // Stopped first, so what it said while shutting down is kept too.
+            logs::archive_container(&self.docker, &self.config, id).await;
+            remove(&self.docker, id).await?;
+        }
+        Ok(())
     }
 
     async fn remove_app(&self, app: &str) -> Result<Removed, EngineError> {
@@ -847,6 +861,15 @@ impl Engine for DockerEngine {
             result?;
         }
         remove_network(&self.docker, app).await?;
+        if let Ok(app) = app.parse::<paas_api::AppName>() {
+            let archive = LogArchive::of(&self.config);
+            tokio::task::spawn_blocking(move || archive.remove(&app))
+                .await
+                .expect("removing a file does not panic")
+                .map_err(|err| {
+                    EngineError(format!("cannot remove the app's archived logs: {err}"))
+                })?;
+        }
         let images = remove_images(&self.docker, app).await?;
         let volumes = app_volumes(&self.docker, app).await?;
         for volume in &volumes {

@@ -4,7 +4,9 @@
 //! line, bytes that are not UTF-8 and 10 000 lines written at once) until SIGINT ends it with
 //! status 0; a crash shows with its exit status and the restarted instance rejoins; a stream
 //! that breaks ends with status 1. A crash while nobody follows is still in `paas logs` after
-//! the fact, because gitd records the agent's instance events.
+//! the fact, because gitd records the agent's instance events. Output outlives its containers:
+//! a failed first release's and a retired release's lines stay in `paas logs` (the agent's
+//! archive), until the app is destroyed.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -411,4 +413,85 @@ fn follows_in_order(text: &str, needles: &[&str]) -> bool {
     needles
         .iter()
         .all(|needle| lines.any(|line| line.ends_with(needle)))
+}
+
+/// A first deploy whose web process dies at once: nothing of it keeps running.
+const FATAL_PROCFILE: &str = "web: echo 'FATAL: DATABASE_URL is not set' >&2; exit 1\n";
+
+#[test]
+fn output_outlives_the_containers_that_wrote_it() {
+    let platform = Platform::start();
+
+    // A release that never came up: its container is gone, its last words are not.
+    let broken = platform.create_app("fatal");
+    let repo = hello_repo();
+    commit_files(
+        repo.path(),
+        &[("Procfile", FATAL_PROCFILE)],
+        "needs a database",
+    );
+    let pushed = platform.push(&broken, repo.path());
+    assert_ne!(pushed.code, Some(0), "{pushed}");
+    assert!(platform.containers(&broken, "web").is_empty());
+    let logs = platform.paas(&["logs", "-a", &broken]).success();
+    assert!(
+        logs.stdout
+            .contains("app[web.1]: FATAL: DATABASE_URL is not set\n"),
+        "{logs}"
+    );
+
+    // A retired release's instances, after a redeploy replaced them.
+    let app = platform.create_app("generations");
+    let repo = hello_repo();
+    commit_files(repo.path(), &[("Procfile", BOOTING_PROCFILE)], "say hello");
+    assert_eq!(platform.push(&app, repo.path()).code, Some(0));
+    platform.paas(&["scale", "web=2", "-a", &app]).success();
+    let first = platform.containers(&app, "web");
+    assert_eq!(first.len(), 2, "{first:?}");
+    commit_files(repo.path(), &[("www/v2.txt", "2\n")], "v2");
+    assert_eq!(platform.push(&app, repo.path()).code, Some(0));
+    // The push returns once v2 serves; v1 drains and goes afterwards.
+    wait_for("v1's containers to be removed", || {
+        platform
+            .containers_of_release(&app, 1)
+            .is_empty()
+            .then_some(())
+    });
+    let second = platform.containers(&app, "web");
+    assert!(first.iter().all(|id| !second.contains(id)), "replaced");
+    let logs = platform.paas(&["logs", "-n", "200", "-a", &app]).success();
+    for id in first.iter().chain(&second) {
+        let host: String = id.chars().take(12).collect();
+        assert!(
+            logs.stdout.contains(&format!("booting on {host}\n")),
+            "{host} missing:\n{logs}"
+        );
+    }
+    let mut previous = None;
+    for line in logs.stdout.lines() {
+        let (timestamp, _, _) = parse(line);
+        assert!(
+            previous <= Some(timestamp),
+            "out of order at {line:?}:\n{logs}"
+        );
+        previous = Some(timestamp);
+    }
+
+    // `-n` counts the lines that match the filter, archived ones included.
+    let three = platform
+        .paas(&["logs", "-n", "3", "-p", "web", "-a", &app])
+        .success();
+    assert_eq!(three.stdout.lines().count(), 3, "{three}");
+    assert!(
+        three.stdout.lines().all(|line| line.contains("[web.")),
+        "{three}"
+    );
+
+    // Destroying the app forgets them: a new app of that name starts with none.
+    platform
+        .paas(&["apps:destroy", "-a", &app, "--confirm", &app])
+        .success();
+    platform.paas(&["apps:create", &app]).success();
+    let logs = platform.paas(&["logs", "-s", "app", "-a", &app]).success();
+    assert!(!logs.stdout.contains("booting on"), "{logs}");
 }
