@@ -11,7 +11,7 @@
 //!
 //! Route: `GET /v1/events`.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -356,11 +356,17 @@ fn event_subject(key: &InstanceKey, event: &EventMessage) -> Option<(Subject, St
     Some((subject, event.action.clone()?))
 }
 
-/// Remembers how containers are being stopped, to tell a crash from a retirement.
+/// Remembers what each container is doing, to tell a crash from a retirement and say from
+/// which state an instance changed.
 #[derive(Default)]
 struct Lifecycle {
     /// Containers sent SIGTERM or drained (a stop by the platform), by id.
     terminated: HashSet<String>,
+    /// Each container's state in Heroku's words (`starting`, `up`, `crashed`, `stopped`).
+    states: HashMap<String, &'static str>,
+    /// How often each container was started again after it exited (Docker's restart policy,
+    /// or the agent converging).
+    restarts: HashMap<String, u32>,
 }
 
 impl Lifecycle {
@@ -374,49 +380,83 @@ impl Lifecycle {
                 .and_then(|attributes| attributes.get(key))
                 .cloned()
         };
+        let id = &subject.id;
         match action {
             "start" => {
-                self.terminated.remove(&subject.id);
-                let mut lines = vec!["Starting process".to_owned()];
+                self.terminated.remove(id);
+                let before = self.states.get(id).copied();
+                let release = format!("v{}", subject.release);
+                let mut lines = if before.is_some() {
+                    let restarts = self.restarts.entry(id.clone()).or_default();
+                    *restarts += 1;
+                    vec![format!("Starting process ({release}, restart {restarts})")]
+                } else {
+                    vec![format!("Starting process ({release})")]
+                };
                 // Only web is health-checked; the others are up once they run.
-                if subject.process != WEB {
-                    lines.push("State changed from starting to up".to_owned());
+                let now = if subject.process == WEB {
+                    "starting"
+                } else {
+                    "up"
+                };
+                let from = before.unwrap_or("starting");
+                if from != now {
+                    lines.push(format!("State changed from {from} to {now}"));
                 }
+                self.states.insert(id.clone(), now);
                 lines
             }
-            "health_status: healthy" => vec!["State changed from starting to up".to_owned()],
+            "health_status: healthy" => {
+                let from = self.states.insert(id.clone(), "up").unwrap_or("starting");
+                if from == "up" {
+                    return Vec::new();
+                }
+                vec![format!("State changed from {from} to up")]
+            }
             // A drained container fails its check on purpose.
-            "health_status: unhealthy" if self.terminated.contains(&subject.id) => Vec::new(),
+            "health_status: unhealthy" if self.terminated.contains(id) => Vec::new(),
             "health_status: unhealthy" => vec!["Health check failing".to_owned()],
             // The health probe mentions the marker too (`test -e`); the drain creates it.
             exec if exec.starts_with("exec_start: ")
                 && exec.contains(&format!("touch {DRAIN_MARKER}")) =>
             {
-                if !self.terminated.insert(subject.id.clone()) {
+                if !self.terminated.insert(id.clone()) {
                     return Vec::new();
                 }
                 vec!["Draining: no new requests are routed to it".to_owned()]
             }
             "kill" => {
                 if attribute("signal").as_deref() == Some("15") {
-                    self.terminated.insert(subject.id.clone());
+                    self.terminated.insert(id.clone());
+                    return vec!["Stopping process with SIGTERM".to_owned()];
                 }
                 Vec::new()
             }
             "die" => {
                 let status = attribute("exitCode").unwrap_or_else(|| "unknown".to_owned());
-                let to = if self.terminated.contains(&subject.id) {
-                    "down"
-                } else {
-                    "crashed"
-                };
+                let from = self.states.get(id).copied().unwrap_or("up");
+                if self.terminated.contains(id) {
+                    self.states.insert(id.clone(), "stopped");
+                    // A stop by the platform is no failure: 137 here is the stop timeout's
+                    // SIGKILL, not a crash.
+                    let exited = if status == "137" {
+                        "Process did not exit after SIGTERM within the stop timeout: killed"
+                            .to_owned()
+                    } else {
+                        format!("Process exited with status {status}")
+                    };
+                    return vec![exited, format!("State changed from {from} to stopped")];
+                }
+                self.states.insert(id.clone(), "crashed");
                 vec![
                     format!("Process exited with status {status}"),
-                    format!("State changed from up to {to}"),
+                    format!("State changed from {from} to crashed"),
                 ]
             }
             "destroy" => {
-                self.terminated.remove(&subject.id);
+                self.terminated.remove(id);
+                self.states.remove(id);
+                self.restarts.remove(id);
                 Vec::new()
             }
             _ => Vec::new(),
@@ -477,11 +517,15 @@ mod tests {
         let mut lifecycle = Lifecycle::default();
         assert_eq!(
             describe(&mut lifecycle, &event("start", &[])),
-            ["Starting process"]
+            ["Starting process (v7)"]
         );
         assert_eq!(
             describe(&mut lifecycle, &event("health_status: healthy", &[])),
             ["State changed from starting to up"]
+        );
+        assert!(
+            describe(&mut lifecycle, &event("health_status: healthy", &[])).is_empty(),
+            "no change, nothing said"
         );
         assert_eq!(
             describe(&mut lifecycle, &event("die", &[("exitCode", "3")])),
@@ -491,9 +535,28 @@ mod tests {
             ]
         );
         assert_eq!(
+            describe(&mut lifecycle, &event("start", &[])),
+            [
+                "Starting process (v7, restart 1)",
+                "State changed from crashed to starting"
+            ]
+        );
+        assert_eq!(
             describe(&mut lifecycle, &event("health_status: unhealthy", &[])),
             ["Health check failing"]
         );
+        assert_eq!(
+            describe(&mut lifecycle, &event("die", &[("exitCode", "1")])),
+            [
+                "Process exited with status 1",
+                "State changed from starting to crashed"
+            ]
+        );
+        assert_eq!(
+            describe(&mut lifecycle, &event("start", &[]))[0],
+            "Starting process (v7, restart 2)"
+        );
+        describe(&mut lifecycle, &event("health_status: healthy", &[]));
         assert_eq!(
             describe(
                 &mut lifecycle,
@@ -507,12 +570,31 @@ mod tests {
         assert!(describe(&mut lifecycle, &event("health_status: unhealthy", &[])).is_empty());
         let probe = "exec_start: /.paas/busybox sh -c ! /.paas/busybox test -e /tmp/.paas-drain";
         assert!(describe(&mut lifecycle, &event(probe, &[])).is_empty());
-        assert!(describe(&mut lifecycle, &event("kill", &[("signal", "15")])).is_empty());
+        assert_eq!(
+            describe(&mut lifecycle, &event("kill", &[("signal", "15")])),
+            ["Stopping process with SIGTERM"]
+        );
+        assert!(describe(&mut lifecycle, &event("kill", &[("signal", "9")])).is_empty());
+        assert_eq!(
+            describe(&mut lifecycle, &event("die", &[("exitCode", "137")])),
+            [
+                "Process did not exit after SIGTERM within the stop timeout: killed",
+                "State changed from up to stopped"
+            ]
+        );
+        assert!(describe(&mut lifecycle, &event("destroy", &[])).is_empty());
+        assert_eq!(
+            describe(&mut lifecycle, &event("start", &[])),
+            ["Starting process (v7)"],
+            "a new container of the same id counts from nothing"
+        );
+        describe(&mut lifecycle, &event("health_status: healthy", &[]));
+        describe(&mut lifecycle, &event("kill", &[("signal", "15")]));
         assert_eq!(
             describe(&mut lifecycle, &event("die", &[("exitCode", "143")])),
             [
                 "Process exited with status 143",
-                "State changed from up to down"
+                "State changed from up to stopped"
             ]
         );
     }
@@ -642,7 +724,7 @@ mod tests {
         let (subject, action) = event_subject(&test_key(), &start).unwrap();
         assert_eq!(
             lifecycle.describe(&subject, &action, &start),
-            ["Starting process", "State changed from starting to up"]
+            ["Starting process (v7)", "State changed from starting to up"]
         );
     }
 

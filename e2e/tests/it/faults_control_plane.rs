@@ -79,7 +79,8 @@ fn a_crash_while_gitd_is_down_is_recorded_once_when_it_is_back() {
     let crash_then_restart = [
         "paas[web.1]: Process exited with status 137",
         "paas[web.1]: State changed from up to crashed",
-        "paas[web.1]: Starting process",
+        "paas[web.1]: Starting process (v1, restart 1)",
+        "paas[web.1]: State changed from crashed to starting",
     ];
     let logs = wait_for("the crash in `paas logs` once gitd is back", || {
         let out = admin

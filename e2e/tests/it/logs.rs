@@ -264,7 +264,7 @@ fn logs_follow_a_redeploy_live_and_end_on_sigint() {
     );
     follower.wait_for_text(
         "the old container's retirement",
-        "State changed from up to down",
+        "State changed from up to stopped",
     );
     let (code, output) = follower.interrupt();
     assert_eq!(code, Some(0), "SIGINT ends --tail with status 0:\n{output}");
@@ -383,7 +383,8 @@ fn a_crash_while_nobody_follows_shows_in_the_logs_afterwards() {
     let crash_then_restart = [
         "paas[web.1]: Process exited with status 137",
         "paas[web.1]: State changed from up to crashed",
-        "paas[web.1]: Starting process",
+        "paas[web.1]: Starting process (v1, restart 1)",
+        "paas[web.1]: State changed from crashed to starting",
         "paas[web.1]: State changed from starting to up",
     ];
     let logs = wait_for("the crash and the restart in `paas logs -n 50`", || {
