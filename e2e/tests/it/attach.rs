@@ -4,6 +4,7 @@
 //! `paas ps:exec` runs in the named running instance. A window resized mid-session reaches the
 //! remote terminal. Another user gets 404.
 
+use crate::oneoff::run_containers;
 use crate::platform::{Platform, docker, docker_lines};
 use crate::util::{hello_repo, wait_for};
 
@@ -57,15 +58,7 @@ fn paas_run_attaches_a_terminal_or_pipes_and_exits_with_the_commands_status() {
     let ended = terminal.finish();
     assert_eq!(ended.code, Some(7), "{ended}");
 
-    let label = format!("label=paas.app={app}");
-    let left = docker_lines(&[
-        "ps",
-        "-aq",
-        "--filter",
-        &label,
-        "--filter",
-        "label=paas.process=run",
-    ]);
+    let left = run_containers(&app);
     assert!(
         left.is_empty(),
         "the one-off was removed when it ended: {left:?}"

@@ -41,15 +41,7 @@ fn run_detached_output_is_in_the_logs_and_others_get_404() {
         logs.contains("paas[run.1]: Howdy from run e2e on v2"),
         "{logs}"
     );
-    let label = format!("label=paas.app={app}");
-    let left = docker_lines(&[
-        "ps",
-        "-aq",
-        "--filter",
-        &label,
-        "--filter",
-        "label=paas.process=run",
-    ]);
+    let left = run_containers(&app);
     assert!(left.is_empty(), "removed once it ended: {left:?}");
 
     let other = platform.user("runner");
@@ -68,6 +60,7 @@ fn run_detached_output_is_in_the_logs_and_others_get_404() {
     platform
         .paas(&["apps:destroy", &app, "--confirm", &app])
         .success();
+    let label = format!("label=paas.app={app}");
     let left = docker_lines(&["ps", "-aq", "--filter", &label]);
     assert!(left.is_empty(), "the running one-off was removed: {left:?}");
     let networks = docker_lines(&["network", "ls", "-q", "--filter", &label]);
@@ -77,7 +70,8 @@ fn run_detached_output_is_in_the_logs_and_others_get_404() {
     );
 }
 
-fn run_containers(app: &str) -> Vec<String> {
+/// The app's `run` one-off containers, stopped ones too.
+pub fn run_containers(app: &str) -> Vec<String> {
     let label = format!("label=paas.app={app}");
     docker_lines(&[
         "ps",
