@@ -2,7 +2,7 @@
 //! container, start-first) while the app's other instances keep their containers and every
 //! request of a load loop is answered; a bad or unknown instance is refused with one line.
 //! `paas ps:stop web.1` stops one and `paas ps` says `stopped`; the agent's convergence (set
-//! off by another instance dying) leaves it down; `ps:restart web.1` brings it back, and
+//! off by another instance dying, or by the agent starting again) leaves it down; `ps:restart web.1` brings it back, and
 //! `ps:stop web` then a scale stops and brings back every instance of the type.
 
 use crate::platform::{DOMAIN, Platform, docker};
@@ -92,7 +92,7 @@ fn ps(platform: &Platform, app: &str) -> String {
 
 #[test]
 fn a_stopped_instance_stays_down_until_it_is_restarted() {
-    let platform = Platform::start();
+    let mut platform = Platform::start();
     let app = platform.create_app("stops");
     platform.deploy(&app, hello_repo().path());
     platform.paas(&["scale", "web=2", "-a", &app]).success();
@@ -120,6 +120,14 @@ fn a_stopped_instance_stays_down_until_it_is_restarted() {
     wait_for("web.2 started again", || web_running(&app, 2).then_some(()));
     assert!(!web_running(&app, 1), "a stopped instance is not revived");
     assert!(ps(&platform, &app).contains("web.1: stopped"));
+    // Nor by the convergence of an agent that starts again.
+    platform.agent_mut().stop();
+    docker(&["kill", &web_instance(&platform, &app, 2)]);
+    platform.agent_mut().resume();
+    wait_for("web.2 started again by the agent", || {
+        web_running(&app, 2).then_some(())
+    });
+    assert!(!web_running(&app, 1), "still down after an agent restart");
 
     platform
         .paas(&["ps:restart", "web.1", "-a", &app])
