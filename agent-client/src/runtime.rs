@@ -1,5 +1,5 @@
 //! The agent's runtime API (contract in `paas_api::agent`, under "Runtime"): hand it an app's
-//! desired state and follow the rollout as it streams, restart processes, list what runs, put
+//! desired state and follow the rollout as it streams, restart or stop processes, list what runs, put
 //! an app into maintenance or out of it, and remove an app's containers, images and volumes, or
 //! one of its volumes.
 
@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use paas_api::agent::{AppSpec, Instance, RestartRequest, RolloutEvent};
 use paas_api::routing::Maintenance;
+use paas_api::types::StopRequest;
 use reqwest::{Method, RequestBuilder, Response};
 
 use super::{AgentClient, describe};
@@ -84,6 +85,16 @@ impl AgentClient {
         let builder = self.runtime_request(Method::POST, &format!("/v1/apps/{app}/restart"));
         let response = self.send_checked(builder.json(request)).await?;
         follow_rollout(response, on_progress).await
+    }
+
+    /// `POST /v1/apps/{app}/stop`: stops the instances `request` names and keeps them down
+    /// (one-offs among them are removed); answers once they are stopped.
+    pub async fn stop(&self, app: &str, request: &StopRequest) -> Result<(), RuntimeError> {
+        let builder = self
+            .runtime_request(Method::POST, &format!("/v1/apps/{app}/stop"))
+            .timeout(DELETE_TIMEOUT)
+            .json(request);
+        self.send_checked(builder).await.map(drop)
     }
 
     /// `GET /v1/apps/{app}/instances`: the app's containers as Docker sees them.

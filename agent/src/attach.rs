@@ -16,6 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
+use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::errors::Error as DockerError;
 use bollard::exec::{StartExecOptions, StartExecResults};
@@ -44,16 +45,41 @@ pub fn routes() -> Router<AgentState> {
         .route("/v1/apps/{app}/exec", get(exec))
 }
 
-type Upgraded = TokioIo<hyper::upgrade::Upgraded>;
 type Output = Pin<Box<dyn Stream<Item = Result<LogOutput, DockerError>> + Send>>;
 type Input = Pin<Box<dyn AsyncWrite + Send>>;
 
-/// Answers 101 and runs `session` on the upgraded connection, or refuses a plain request.
-fn upgrade<F, Fut>(mut request: Request, session: F) -> Result<Response, ApiError>
-where
-    F: FnOnce(Upgraded) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
+async fn attach_oneoff(
+    State(state): State<AgentState>,
+    Path(app): Path<AppName>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    upgrade(request, state, app, Kind::OneOff)
+}
+
+async fn exec(
+    State(state): State<AgentState>,
+    Path(app): Path<AppName>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    upgrade(request, state, app, Kind::Exec)
+}
+
+/// Which route a session came in by, and so which request its first frame carries.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// [`AgentAttach`]: a one-off container of its own.
+    OneOff,
+    /// [`AgentExec`]: a command in a running instance.
+    Exec,
+}
+
+/// Answers 101 and runs the session on the upgraded connection, or refuses a plain request.
+fn upgrade(
+    mut request: Request,
+    state: AgentState,
+    app: AppName,
+    kind: Kind,
+) -> Result<Response, ApiError> {
     let asked = request
         .headers()
         .get(header::UPGRADE)
@@ -66,10 +92,20 @@ where
     }
     let upgrading = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
-        match upgrading.await {
-            Ok(upgraded) => session(TokioIo::new(upgraded)).await,
-            Err(err) => warn!(error = %err, "an attach upgrade failed"),
+        let io = match upgrading.await {
+            Ok(upgraded) => TokioIo::new(upgraded),
+            Err(err) => {
+                warn!(error = %err, "an attach upgrade failed");
+                return;
+            }
+        };
+        let (read, mut write) = tokio::io::split(io);
+        let mut frames = FrameReader::new(read);
+        let last = session(&state, &String::from(app), kind, &mut frames, &mut write).await;
+        if let Some(frame) = last {
+            let _ = write.write_all(&frame.encode()).await;
         }
+        let _ = write.shutdown().await;
     });
     Ok(Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
@@ -79,120 +115,105 @@ where
         .expect("static headers are valid"))
 }
 
-async fn attach_oneoff(
-    State(state): State<AgentState>,
-    Path(app): Path<AppName>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    upgrade(request, move |io| async move {
-        let (read, mut write) = tokio::io::split(io);
-        let mut frames = FrameReader::new(read);
-        let last = match frames.open::<AgentAttach>().await {
-            Ok(open) => {
-                run_attached(&state, &String::from(app), open, &mut frames, &mut write).await
+/// What a session's process runs in.
+enum Target {
+    /// A one-off container, which goes when the session ends.
+    Container(String),
+    /// An exec (its id) in a running instance.
+    Exec(String),
+}
+
+impl Target {
+    async fn resize(&self, docker: &Docker, cols: u16, rows: u16) {
+        let (w, h) = (i32::from(cols), i32::from(rows));
+        // A resize that fails (the process just ended) changes nothing worth telling.
+        let _ = match self {
+            Target::Container(name) => {
+                docker
+                    .resize_container_tty(name, ResizeContainerTTYOptions { w, h })
+                    .await
             }
-            Err(message) => Some(Frame::Error(message)),
+            Target::Exec(id) => docker.resize_exec(id, ResizeExecOptions { w, h }).await,
         };
-        finish(&mut write, last).await;
-    })
-}
-
-async fn exec(
-    State(state): State<AgentState>,
-    Path(app): Path<AppName>,
-    request: Request,
-) -> Result<Response, ApiError> {
-    upgrade(request, move |io| async move {
-        let (read, mut write) = tokio::io::split(io);
-        let mut frames = FrameReader::new(read);
-        let last = match frames.open::<AgentExec>().await {
-            Ok(open) => run_exec(&state, &String::from(app), open, &mut frames, &mut write).await,
-            Err(message) => Some(Frame::Error(message)),
-        };
-        finish(&mut write, last).await;
-    })
-}
-
-async fn finish(write: &mut (impl AsyncWrite + Unpin), last: Option<Frame>) {
-    if let Some(frame) = last {
-        let _ = write.write_all(&frame.encode()).await;
     }
-    let _ = write.shutdown().await;
+
+    /// The exit status of the process that ended.
+    async fn status(&self, docker: &Docker) -> Frame {
+        match self {
+            Target::Container(name) => {
+                let mut waited = docker.wait_container(name, None::<WaitContainerOptions>);
+                match waited.next().await {
+                    Some(Ok(exit)) => exit_frame(exit.status_code),
+                    // bollard reports a non-zero exit as an error.
+                    Some(Err(DockerError::DockerContainerWaitError { code, .. })) => {
+                        exit_frame(code)
+                    }
+                    Some(Err(err)) => docker_frame(err),
+                    None => Frame::Error("Docker did not report the exit status".to_owned()),
+                }
+            }
+            Target::Exec(id) => match docker.inspect_exec(id).await {
+                Ok(inspected) => exit_frame(inspected.exit_code.unwrap_or(1)),
+                Err(err) => docker_frame(err),
+            },
+        }
+    }
 }
 
-/// Creates, attaches and starts the one-off, relays it and removes it; gives the last frame
-/// for a client still there.
-async fn run_attached(
+/// A process started with its streams attached.
+struct Started {
+    output: Output,
+    input: Input,
+    target: Target,
+    tty: bool,
+    /// How long it may run (a one-off's timeout; an exec lives as long as its instance).
+    timeout: Option<Duration>,
+}
+
+/// Reads the request, starts its process, relays it and, for a one-off, removes the
+/// container; gives the last frame for a client still there.
+async fn session(
     state: &AgentState,
     app: &str,
-    open: AgentAttach,
+    kind: Kind,
     frames: &mut FrameReader<impl AsyncRead + Unpin>,
     write: &mut (impl AsyncWrite + Unpin),
 ) -> Option<Frame> {
-    let spec = open.oneoff;
-    if spec.kind != OneOffKind::Run {
-        return Some(Frame::Error(
-            "only `run` one-offs can be attached".to_owned(),
-        ));
-    }
-    if let Err(err) = oneoff::validate(&spec) {
-        return Some(Frame::Error(err.message));
-    }
-    let tty = open.tty;
+    let docker = &state.docker;
     let mut created = None;
     let last = async {
-        let index = oneoff::create(state, app, &spec, &mut created, |body| {
-            body.tty = Some(tty);
-            body.open_stdin = Some(true);
-            body.stdin_once = Some(true);
-            body.attach_stdin = Some(true);
-            body.attach_stdout = Some(true);
-            body.attach_stderr = Some(true);
-        })
-        .await
-        .map_err(failed_frame)?;
-        let name = created.clone().expect("create names its container");
-        info!(%app, %name, index, tty, "attached one-off created");
-        let docker = &state.docker;
-        let attached = docker
-            .attach_container(
-                &name,
-                Some(AttachContainerOptions {
-                    stream: true,
-                    stdin: true,
-                    stdout: true,
-                    stderr: true,
-                    ..Default::default()
-                }),
-            )
-            .await
-            .map_err(docker_frame)?;
-        docker
-            .start_container(
-                &name,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            )
-            .await
-            .map_err(docker_frame)?;
-        let resize = |cols: u16, rows: u16| {
-            let name = name.clone();
-            async move {
-                let size = ResizeContainerTTYOptions {
-                    w: i32::from(cols),
-                    h: i32::from(rows),
-                };
-                let _ = docker.resize_container_tty(&name, size).await;
+        let started = match kind {
+            Kind::OneOff => {
+                let open = frames.open::<AgentAttach>().await.map_err(Frame::Error)?;
+                start_oneoff(state, app, open, &mut created).await?
+            }
+            Kind::Exec => {
+                let open = frames.open::<AgentExec>().await.map_err(Frame::Error)?;
+                start_exec(state, app, open).await?
             }
         };
-        let relayed = pump(frames, write, attached.output, attached.input, tty, resize);
-        match tokio::time::timeout(Duration::from_secs(spec.timeout_secs), relayed).await {
-            Err(_) => Err(Frame::Error(format!(
-                "The process ran longer than {} s and was stopped.",
-                spec.timeout_secs
-            ))),
-            Ok(Relayed::ClientGone) => Ok(None),
-            Ok(Relayed::Ended) => Ok(Some(container_status(docker, &name).await)),
-        }
+        let Started {
+            output,
+            input,
+            target,
+            tty,
+            timeout,
+        } = started;
+        let resize = |cols, rows| target.resize(docker, cols, rows);
+        let relayed = pump(frames, write, output, input, tty, resize);
+        let relayed = match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, relayed).await.map_err(|_| {
+                Frame::Error(format!(
+                    "The process ran longer than {} s and was stopped.",
+                    timeout.as_secs()
+                ))
+            })?,
+            None => relayed.await,
+        };
+        Ok(match relayed {
+            Relayed::ClientGone => None,
+            Relayed::Ended => Some(target.status(docker).await),
+        })
     }
     .await
     .unwrap_or_else(Some);
@@ -206,46 +227,73 @@ async fn run_attached(
     last
 }
 
-fn failed_frame(event: OneOffEvent) -> Frame {
-    match event {
-        OneOffEvent::Failed { reason } => Frame::Error(reason),
-        other => Frame::Error(format!("{other:?}")),
-    }
-}
-
-fn docker_frame(err: DockerError) -> Frame {
-    Frame::Error(format!("Docker: {err}"))
-}
-
-async fn container_status(docker: &bollard::Docker, name: &str) -> Frame {
-    let mut waited = docker.wait_container(name, None::<WaitContainerOptions>);
-    match waited.next().await {
-        Some(Ok(exit)) => exit_frame(exit.status_code),
-        // bollard reports a non-zero exit as an error.
-        Some(Err(DockerError::DockerContainerWaitError { code, .. })) => exit_frame(code),
-        Some(Err(err)) => docker_frame(err),
-        None => Frame::Error("Docker did not report the exit status".to_owned()),
-    }
-}
-
-fn exit_frame(status: i64) -> Frame {
-    Frame::Exit {
-        status: i32::try_from(status).unwrap_or(1),
-    }
-}
-
-/// Runs the command in the named running instance, relays it, and gives its exit status.
-async fn run_exec(
+/// Creates, attaches and starts the one-off (its name goes to `created` as soon as it may
+/// exist).
+async fn start_oneoff(
     state: &AgentState,
     app: &str,
-    open: AgentExec,
-    frames: &mut FrameReader<impl AsyncRead + Unpin>,
-    write: &mut (impl AsyncWrite + Unpin),
-) -> Option<Frame> {
+    open: AgentAttach,
+    created: &mut Option<String>,
+) -> Result<Started, Frame> {
+    let spec = open.oneoff;
+    if spec.kind != OneOffKind::Run {
+        return Err(Frame::Error(
+            "only `run` one-offs can be attached".to_owned(),
+        ));
+    }
+    oneoff::validate(&spec, &state.config.runtime).map_err(|err| Frame::Error(err.message))?;
+    let tty = open.tty;
+    let index = oneoff::create(state, app, &spec, created, |body| {
+        body.tty = Some(tty);
+        body.open_stdin = Some(true);
+        body.stdin_once = Some(true);
+        body.attach_stdin = Some(true);
+        body.attach_stdout = Some(true);
+        body.attach_stderr = Some(true);
+    })
+    .await
+    .map_err(|event| match event {
+        OneOffEvent::Failed { reason } => Frame::Error(reason),
+        other => Frame::Error(format!("{other:?}")),
+    })?;
+    let name = created.clone().expect("create names its container");
+    info!(%app, %name, index, tty, "attached one-off created");
+    let docker = &state.docker;
+    let attached = docker
+        .attach_container(
+            &name,
+            Some(AttachContainerOptions {
+                stream: true,
+                stdin: true,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        )
+        .await
+        .map_err(docker_frame)?;
+    docker
+        .start_container(
+            &name,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .map_err(docker_frame)?;
+    Ok(Started {
+        output: attached.output,
+        input: attached.input,
+        target: Target::Container(name),
+        tty,
+        timeout: Some(Duration::from_secs(spec.timeout_secs)),
+    })
+}
+
+/// Starts the command in the named running instance, as its user with its environment.
+async fn start_exec(state: &AgentState, app: &str, open: AgentExec) -> Result<Started, Frame> {
     let docker = &state.docker;
     let dyno = format!("{}.{}", open.process, open.index);
     if open.command.is_empty() || open.command.iter().any(|word| word.contains('\0')) {
-        return Some(Frame::Error(
+        return Err(Frame::Error(
             "the command is empty or has a NUL byte".to_owned(),
         ));
     }
@@ -264,67 +312,59 @@ async fn run_exec(
             filters: Some(filters),
             ..Default::default()
         }))
-        .await;
-    let container = match listed {
-        Ok(listed) => listed.into_iter().find_map(|summary| summary.id),
-        Err(err) => return Some(docker_frame(err)),
-    };
-    let Some(container) = container else {
-        return Some(Frame::Error(format!(
+        .await
+        .map_err(docker_frame)?;
+    let Some(container) = listed.into_iter().find_map(|summary| summary.id) else {
+        return Err(Frame::Error(format!(
             "{app} has no running process {dyno}."
         )));
     };
     let tty = open.tty;
-    let relayed = async {
-        let created = docker
-            .create_exec(
-                &container,
-                ExecConfig {
-                    attach_stdin: Some(true),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    tty: Some(tty),
-                    cmd: Some(open.command.clone()),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let started = docker
-            .start_exec(
-                &created.id,
-                Some(StartExecOptions {
-                    detach: false,
-                    tty,
-                    output_capacity: None,
-                }),
-            )
-            .await?;
-        Ok::<_, DockerError>((created.id, started))
-    };
-    let (id, started) = match relayed.await {
-        Ok(started) => started,
-        Err(err) => return Some(docker_frame(err)),
-    };
+    let created = docker
+        .create_exec(
+            &container,
+            ExecConfig {
+                attach_stdin: Some(true),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(tty),
+                cmd: Some(open.command),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(docker_frame)?;
+    let started = docker
+        .start_exec(
+            &created.id,
+            Some(StartExecOptions {
+                detach: false,
+                tty,
+                output_capacity: None,
+            }),
+        )
+        .await
+        .map_err(docker_frame)?;
     let StartExecResults::Attached { output, input } = started else {
-        return Some(Frame::Error("Docker started the exec detached".to_owned()));
+        return Err(Frame::Error("Docker started the exec detached".to_owned()));
     };
     info!(%app, %dyno, tty, "exec started");
-    let resize = |cols: u16, rows: u16| {
-        let id = id.clone();
-        async move {
-            let size = ResizeExecOptions {
-                w: i32::from(cols),
-                h: i32::from(rows),
-            };
-            let _ = docker.resize_exec(&id, size).await;
-        }
-    };
-    match pump(frames, write, output, input, tty, resize).await {
-        Relayed::ClientGone => None,
-        Relayed::Ended => Some(match docker.inspect_exec(&id).await {
-            Ok(inspected) => exit_frame(inspected.exit_code.unwrap_or(1)),
-            Err(err) => docker_frame(err),
-        }),
+    Ok(Started {
+        output,
+        input,
+        target: Target::Exec(created.id),
+        tty,
+        timeout: None,
+    })
+}
+
+fn docker_frame(err: DockerError) -> Frame {
+    Frame::Error(format!("Docker: {err}"))
+}
+
+fn exit_frame(status: i64) -> Frame {
+    Frame::Exit {
+        status: i32::try_from(status).unwrap_or(1),
     }
 }
 

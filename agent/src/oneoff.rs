@@ -29,7 +29,6 @@ use bollard::query_parameters::{CreateContainerOptions, LogsOptions, WaitContain
 use futures::StreamExt;
 use paas_api::agent::LogStream;
 use paas_api::oneoff::{MAX_TIMEOUT_SECS, OneOffEvent, OneOffKind, OneOffSpec};
-use paas_api::resources::ProcessResources;
 use paas_api::{AppName, ErrorCode};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -42,7 +41,7 @@ use crate::naming::{
     release_label,
 };
 use crate::runtime::container::{APP_PORT, HostSettings, NON_ROOT_USER, host_config};
-use crate::runtime::resources::limits;
+use crate::runtime::resources::{check_size, limits};
 use crate::runtime::{DockerEngine, Engine, EngineError};
 use crate::state::AgentState;
 /// Events buffered for a slow reader before the container's output waits for it.
@@ -56,8 +55,9 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidInput, message)
 }
 
-/// Refuses what could not run or could break out of its container's settings.
-pub(crate) fn validate(spec: &OneOffSpec) -> Result<(), ApiError> {
+/// Refuses what could not run, could break out of its container's settings, or is sized
+/// above this host's maximums.
+pub(crate) fn validate(spec: &OneOffSpec, config: &RuntimeConfig) -> Result<(), ApiError> {
     if spec.release == 0 {
         return Err(invalid("release must be 1 or more"));
     }
@@ -74,7 +74,7 @@ pub(crate) fn validate(spec: &OneOffSpec) -> Result<(), ApiError> {
     }
     crate::runtime::check_env(&spec.env)?;
     crate::runtime::check_volumes(&spec.volumes)?;
-    Ok(())
+    check_size(spec.kind.as_str(), &spec.resources, config).map_err(invalid)
 }
 
 /// Docker's name of one-off `index` of `spec`'s kind, named as that instance of a process
@@ -112,7 +112,7 @@ async fn run_oneoff(
 ) -> Result<Response, ApiError> {
     let spec: OneOffSpec = serde_json::from_slice(&body)
         .map_err(|err| invalid(format!("invalid one-off spec: {err}")))?;
-    validate(&spec)?;
+    validate(&spec, &state.config.runtime)?;
     let app = String::from(app);
     info!(%app, release = spec.release, kind = spec.kind.as_str(), "one-off requested");
     let (sender, mut receiver) = mpsc::channel(EVENT_BUFFER);
@@ -307,7 +307,7 @@ fn create_body(
     let host_config = host_config(
         &HostSettings {
             app,
-            limits: limits(&ProcessResources::default(), config),
+            limits: limits(&spec.resources, config),
             container: spec.container,
             restart: RestartPolicyNameEnum::NO,
             volumes: &spec.volumes,
@@ -355,6 +355,7 @@ mod tests {
                 read_only_root_fs: true,
             },
             volumes: vec!["data:/app/data".parse().unwrap()],
+            resources: Default::default(),
         }
     }
 
@@ -419,12 +420,20 @@ mod tests {
 
     #[test]
     fn refuses_what_cannot_run() {
-        assert!(validate(&spec()).is_ok());
+        let config = RuntimeConfig {
+            max_memory_mb: 1024,
+            ..RuntimeConfig::default()
+        };
+        assert!(validate(&spec(), &config).is_ok());
         let refused = |change: fn(&mut OneOffSpec)| {
             let mut spec = spec();
             change(&mut spec);
-            validate(&spec).unwrap_err().message
+            validate(&spec, &config).unwrap_err().message
         };
+        assert_eq!(
+            refused(|s| s.resources.memory = Some("2G".parse().unwrap())),
+            "release: memory 2G is above this host's maximum of 1G"
+        );
         assert!(refused(|s| s.command = "  ".into()).contains("command"));
         assert!(refused(|s| s.command = "a\0b".into()).contains("NUL"));
         assert!(refused(|s| s.timeout_secs = 0).contains("timeout"));

@@ -72,6 +72,8 @@ pub enum BuildEvent {
 // streams NDJSON [`RolloutEvent`]s, ending with exactly one `done` or `failed`.
 // `GET /v1/apps/{app}/instances` → `Vec<`[`Instance`]`>`.
 // `POST /v1/apps/{app}/restart` with a [`RestartRequest`] streams [`RolloutEvent`]s like a PUT.
+// `POST /v1/apps/{app}/stop` with a [`StopRequest`](crate::types::StopRequest) → 204 once the
+// instances are stopped (they stay so until a restart or a PUT), 404 when none matched.
 // `DELETE /v1/apps/{app}` → 204: removes the app's containers, network and images.
 
 /// The desired state of one app on this host.
@@ -180,6 +182,9 @@ pub struct Instance {
     /// The kernel's OOM killer ended its last run (Docker's `State.OOMKilled`).
     #[serde(default)]
     pub out_of_memory: bool,
+    /// Set for a one-off container (`run.N`, `cron.N`, `release.1`): its command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oneoff: Option<String>,
 }
 
 // Logs and images

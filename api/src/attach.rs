@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::oneoff::OneOffSpec;
+use crate::resources::ProcessResources;
 
 /// The `Upgrade` header's value.
 pub const PROTOCOL: &str = "paas-attach/1";
@@ -148,6 +149,8 @@ pub struct AttachRun {
     pub command: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<crate::ConfigKey, String>,
+    #[serde(default, skip_serializing_if = "ProcessResources::is_default")]
+    pub size: ProcessResources,
     pub tty: bool,
 }
 

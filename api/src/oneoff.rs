@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{ContainerOptions, LogStream};
+use crate::resources::ProcessResources;
 
 /// The longest a one-off container may run, in seconds (an hour).
 pub const MAX_TIMEOUT_SECS: u64 = 3600;
@@ -66,6 +67,10 @@ pub struct OneOffSpec {
     /// The app's volumes, mounted as in its process instances.
     #[serde(default)]
     pub volumes: Vec<crate::storage::Mount>,
+    /// Its memory and CPU limits (`paas run --size`); what is `None` is the agent's default,
+    /// and the agent refuses sizes above its maximums as for process types.
+    #[serde(default, skip_serializing_if = "ProcessResources::is_default")]
+    pub resources: ProcessResources,
 }
 
 /// What a one-off container reports while it runs.
@@ -98,12 +103,15 @@ impl OneOffEvent {
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 
 /// `POST /v1/apps/{app}/run/detached`: the command (its words joined by spaces and run with
-/// `/bin/sh -c`, as Heroku does) and config vars set for this run only.
+/// `/bin/sh -c`, as Heroku does), config vars set for this run only and its size
+/// (`--size`, [`crate::resources::parse_size`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunRequest {
     pub command: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<crate::ConfigKey, String>,
+    #[serde(default, skip_serializing_if = "ProcessResources::is_default")]
+    pub size: ProcessResources,
 }
 
 impl RunRequest {
@@ -168,6 +176,7 @@ mod tests {
         let run = |words: &[&str]| RunRequest {
             command: words.iter().map(|w| (*w).to_owned()).collect(),
             env: BTreeMap::new(),
+            size: ProcessResources::default(),
         };
         assert_eq!(
             run(&["echo", "hi", "$HOME"]).command_line(),

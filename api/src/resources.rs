@@ -33,6 +33,10 @@ pub enum ResourceError {
     Cpus(String),
     #[error("nothing to resize: give --memory, --cpus or both")]
     Empty,
+    #[error(
+        "invalid size {0:?}: use MEMORY, CPUS or MEMORY,CPUS, e.g. 512M, 0.5 or 1G,2 (memory in M or G, CPUs as a number)"
+    )]
+    Size(String),
 }
 
 /// A memory limit in MiB; written `256M` or `1G` (case-insensitive, an optional `B`).
@@ -203,6 +207,24 @@ impl ProcessResources {
     }
 }
 
+/// `--size` of `paas run`: `512M` (memory), `0.5` (CPUs) or both, `1G,2`, in either order; the
+/// memory and CPU rules of `ps:resize` for each.
+pub fn parse_size(text: &str) -> Result<ProcessResources, ResourceError> {
+    let bad = || ResourceError::Size(text.to_owned());
+    let mut size = ProcessResources::default();
+    for part in text.split(',').map(str::trim) {
+        let is_memory = part.ends_with(|c: char| matches!(c.to_ascii_uppercase(), 'M' | 'G' | 'B'));
+        if is_memory && size.memory.is_none() {
+            size.memory = Some(part.parse().map_err(|_| bad())?);
+        } else if !is_memory && size.cpus.is_none() {
+            size.cpus = Some(part.parse().map_err(|_| bad())?);
+        } else {
+            return Err(bad());
+        }
+    }
+    Ok(size)
+}
+
 /// The sizes of an app's process types, as a release keeps them.
 pub type Resources = BTreeMap<ProcessType, ProcessResources>;
 
@@ -354,6 +376,22 @@ mod tests {
             r#"{"process":"web","cpus":"0"}"#,
         ] {
             assert!(serde_json::from_str::<ResizeRequest>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_run_size_is_memory_cpus_or_both() {
+        let size = |text: &str| parse_size(text).map(|s| describe(s.memory, s.cpus));
+        assert_eq!(size("512M").unwrap(), "512M");
+        assert_eq!(size("0.5").unwrap(), "0.5 CPU");
+        assert_eq!(size("1G,2").unwrap(), "1G, 2 CPUs");
+        assert_eq!(size("2, 256mb").unwrap(), "256M, 2 CPUs");
+        for bad in ["", "big", "512M,1G", "1,2", "512M,", "5M", "0", "1G;2"] {
+            assert_eq!(
+                parse_size(bad),
+                Err(ResourceError::Size(bad.to_owned())),
+                "{bad:?}"
+            );
         }
     }
 

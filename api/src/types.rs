@@ -21,6 +21,7 @@
 //! | `GET /v1/apps/{app}/formation` | → `Vec<`[`Formation`]`>` |
 //! | `PATCH /v1/apps/{app}/formation` | [`ScaleRequest`] → `Vec<`[`Formation`]`>`, once the instances are healthy |
 //! | `POST /v1/apps/{app}/restart` | [`RestartRequest`] → 204, once the restarted instances are healthy |
+//! | `POST /v1/apps/{app}/ps/stop` | [`StopRequest`] → 204, once they are stopped (404 when nothing matched) |
 //! | `GET /v1/apps/{app}/logs?num=N&tail=true&ps=web&source=app` | → NDJSON [`LogLine`]s, streamed (`tail`: follow until the client hangs up) |
 //! | `GET /v1/apps/{app}/releases/{version}/output` | → [`ReleaseOutput`] |
 //! | `POST /v1/apps/{app}/rollback` | [`RollbackRequest`] → [`Release`] (the new one), once it runs |
@@ -232,6 +233,15 @@ pub struct RestartRequest {
     pub index: Option<u32>,
 }
 
+/// `POST /v1/apps/{app}/ps/stop` (and the agent's `POST /v1/apps/{app}/stop`): stop every
+/// instance of `process`, or only `index`; one-offs (`run.1`) are stopped and removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopRequest {
+    pub process: ProcessType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+}
+
 /// An instance's state, in Heroku's words: what the agent reports of each container (it maps
 /// Docker's states to these in one place) and what `paas ps` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -245,6 +255,8 @@ pub enum InstanceState {
     Crashed,
     /// Stopped on purpose (being retired).
     Down,
+    /// Stopped by `paas ps:stop`: kept down until a restart, a scale or a new release.
+    Stopped,
 }
 
 impl InstanceState {
@@ -254,6 +266,7 @@ impl InstanceState {
             InstanceState::Starting => "starting",
             InstanceState::Crashed => "crashed",
             InstanceState::Down => "down",
+            InstanceState::Stopped => "stopped",
         }
     }
 }
@@ -277,9 +290,13 @@ pub struct ProcessInstance {
     /// Its last run ended by the kernel's OOM killer: `paas ps` says `crashed (out of memory)`.
     #[serde(default)]
     pub out_of_memory: bool,
-    /// The command of its process type in the current release (`None`: the image's own).
+    /// The command of its process type in the current release (`None`: the image's own);
+    /// a one-off's own command.
     #[serde(default)]
     pub command: Option<String>,
+    /// A one-off (`run.N`, `cron.N`, `release.1`), not an instance of the formation.
+    #[serde(default)]
+    pub oneoff: bool,
 }
 
 /// Where a log line comes from: the app's own output, or the platform.

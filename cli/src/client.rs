@@ -23,7 +23,7 @@ use paas_api::types::{
     ConfigUpdate, ConfigUpdated, ConfigVars, CreateAppRequest, CreateUserRequest, Domain, Feature,
     FeatureUpdate, Formation, KeyChallenge, KeyChallengeRequest, LogLine, LogSource, LoginRequest,
     LoginResponse, ProcessInstance, Release, ReleaseOutput, RestartRequest, RollbackRequest,
-    ScaleRequest, SshKey, User,
+    ScaleRequest, SshKey, StopRequest, User,
 };
 use paas_api::{AppName, DomainName, ErrorCode, ProcessType, Username};
 use reqwest::Url;
@@ -412,6 +412,13 @@ impl Client {
         self.call_empty(
             self.request(Method::POST, self.url(&["apps", app, "restart"]))
                 .json(&RestartRequest { process, index }),
+        )
+    }
+
+    pub fn stop(&self, app: &AppName, request: &StopRequest) -> Result<(), ClientError> {
+        self.call_empty(
+            self.request(Method::POST, self.url(&["apps", app, "ps", "stop"]))
+                .json(request),
         )
     }
 

@@ -161,6 +161,14 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "ps:stop",
+        &[
+            "paas ps:stop web.2 -a myapp",
+            "paas ps:stop worker -a myapp",
+            "paas ps:stop run.1 -a myapp",
+        ],
+    ),
+    (
         "ps:resize",
         &[
             "paas ps:resize -a myapp",
@@ -173,6 +181,7 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "paas run -a myapp -- sh",
             "paas run -a myapp -- rails db:migrate",
             "paas run -a myapp --no-tty -e DEBUG=1 -- python manage.py check",
+            "paas run -a myapp --size 1G,2 -- rake reports:build",
         ],
     ),
     (

@@ -154,6 +154,10 @@ pub enum Command {
     /// Restart an app's processes, one type (web) or one instance (web.1); web without downtime
     #[command(name = "restart", visible_alias = "ps:restart")]
     Restart(ps::RestartArgs),
+    /// Stop one instance (web.1), every instance of a type (web) or a one-off (run.1); it stays
+    /// stopped until a restart, a scale or a new release
+    #[command(name = "ps:stop")]
+    PsStop(ps::StopArgs),
     /// Set the memory and CPU limits of a process type (--memory 256M --cpus 0.5; makes a
     /// new release), or list them
     #[command(name = "ps:resize")]

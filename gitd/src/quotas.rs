@@ -1,5 +1,7 @@
 //! `[quotas]` in gitd.toml: how much one tenant may ask of the platform. Apps per user,
-//! process types per app, instances per process type and per app, and the size of one push.
+//! process types per app, instances per process type and per app (one-offs included: a
+//! `run` or cron run may start only while the formation and the running one-offs leave room),
+//! and the size of one push.
 //! Every check lives here, so the HTTP API and the deploy pipeline refuse with the same words.
 //!
 //! Admins are exempt from the apps quota only: they are the operators who set it. Every app,
@@ -76,6 +78,14 @@ pub enum QuotaExceeded {
         "The app would run {total} instances; the quota is {limit} per app (instances_per_app)."
     )]
     InstancesPerApp { total: u64, limit: u32 },
+    #[error(
+        "The app runs {formation} instances and {oneoffs} one-offs; another would pass the quota of {limit} per app (instances_per_app)."
+    )]
+    OneOffs {
+        formation: u64,
+        oneoffs: usize,
+        limit: u32,
+    },
 }
 
 /// Refusals of the HTTP API: 403, the quota's one line.
@@ -137,6 +147,22 @@ impl QuotaSettings {
             });
         }
         Ok(())
+    }
+}
+
+impl QuotaSettings {
+    /// Whether one more one-off may start beside `formation` instances and `oneoffs` running
+    /// one-offs.
+    pub fn check_oneoff(&self, formation: u64, oneoffs: usize) -> Result<(), QuotaExceeded> {
+        if formation + (oneoffs as u64) < u64::from(self.instances_per_app) {
+            Ok(())
+        } else {
+            Err(QuotaExceeded::OneOffs {
+                formation,
+                oneoffs,
+                limit: self.instances_per_app,
+            })
+        }
     }
 }
 
@@ -216,6 +242,17 @@ mod tests {
             quotas.check_scale(&one, &counts(&[("web", 3), ("worker", 2)])),
             Err(QuotaExceeded::InstancesPerApp { total: 5, limit: 4 })
         );
+    }
+
+    #[test]
+    fn one_offs_need_room_beside_the_formation() {
+        let quotas = quotas("instances_per_app = 3");
+        assert!(quotas.check_oneoff(2, 0).is_ok());
+        assert_eq!(
+            quotas.check_oneoff(2, 1).unwrap_err().to_string(),
+            "The app runs 2 instances and 1 one-offs; another would pass the quota of 3 per app (instances_per_app)."
+        );
+        assert!(quotas.check_oneoff(3, 0).is_err());
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //! of one. It is what the agent converges to when it starts, when Docker's event stream comes
 //! back and when a container of the app dies or is removed. It records nothing Docker knows:
 //! what runs is still read back from Docker's labels. Only the runtime touches these files.
+//!
+//! Beside each spec, `<app>.stopped` lists the instances `paas ps:stop` stopped (`web.1`):
+//! convergence leaves them down until a restart of them or a new spec clears them.
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,6 +34,11 @@ pub enum DesiredStateError {
     },
 }
 
+/// How `<app>.stopped` names an instance: `web.1`.
+pub fn stopped_key(process: &str, index: u32) -> String {
+    format!("{process}.{index}")
+}
+
 pub struct DesiredState {
     apps_dir: PathBuf,
 }
@@ -52,17 +61,25 @@ impl DesiredState {
     }
 
     pub fn save(&self, app: &str, spec: &AppSpec) -> Result<(), DesiredStateError> {
-        let path = self.path(app);
-        let partial = self.apps_dir.join(format!(".{app}.json.partial"));
+        let json = serde_json::to_vec_pretty(spec).expect("an app spec always serializes");
+        self.replace(&self.path(app), &json)
+    }
+
+    /// Writes `bytes` to `path` atomically: the old content or the new, never half of one.
+    fn replace(&self, path: &Path, bytes: &[u8]) -> Result<(), DesiredStateError> {
+        let name = path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or("state");
+        let partial = self.apps_dir.join(format!(".{name}.partial"));
         let write_err = |source| DesiredStateError::Write {
-            path: path.clone(),
+            path: path.to_owned(),
             source,
         };
-        let json = serde_json::to_vec_pretty(spec).expect("an app spec always serializes");
         let mut file = fs::File::create(&partial).map_err(write_err)?;
-        file.write_all(&json).map_err(write_err)?;
+        file.write_all(bytes).map_err(write_err)?;
         file.sync_all().map_err(write_err)?;
-        fs::rename(&partial, &path).map_err(write_err)?;
+        fs::rename(&partial, path).map_err(write_err)?;
         fs::File::open(&self.apps_dir)
             .and_then(|dir| dir.sync_all())
             .map_err(write_err)
@@ -83,13 +100,40 @@ impl DesiredState {
     }
 
     pub fn remove(&self, app: &str) -> Result<(), DesiredStateError> {
-        let path = self.path(app);
-        match fs::remove_file(&path) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                Err(DesiredStateError::Write { path, source: err })
+        for path in [self.path(app), self.stopped_path(app)] {
+            match fs::remove_file(&path) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(DesiredStateError::Write { path, source: err });
+                }
+                _ => {}
             }
-            _ => Ok(()),
         }
+        Ok(())
+    }
+
+    fn stopped_path(&self, app: &str) -> PathBuf {
+        self.apps_dir.join(format!("{app}.stopped"))
+    }
+
+    /// The app's instances `paas ps:stop` stopped, as `web.1`.
+    pub fn stopped(&self, app: &str) -> Result<BTreeSet<String>, DesiredStateError> {
+        let path = self.stopped_path(app);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|source| DesiredStateError::Invalid { path, source }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(BTreeSet::new()),
+            Err(source) => Err(DesiredStateError::Read { path, source }),
+        }
+    }
+
+    /// Replaces the app's stopped instances.
+    pub fn set_stopped(
+        &self,
+        app: &str,
+        stopped: &BTreeSet<String>,
+    ) -> Result<(), DesiredStateError> {
+        let json = serde_json::to_vec(stopped).expect("names always serialize");
+        self.replace(&self.stopped_path(app), &json)
     }
 
     /// Every app that has a desired state, in name order.
@@ -161,6 +205,21 @@ mod tests {
         store.remove("hello").unwrap();
         assert_eq!(store.load("hello").unwrap(), None);
         assert_eq!(store.apps().unwrap(), ["other"]);
+    }
+
+    #[test]
+    fn stopped_instances_are_kept_beside_the_spec_and_go_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DesiredState::open(dir.path()).unwrap();
+        assert!(store.stopped("hello").unwrap().is_empty());
+        store.save("hello", &spec(1)).unwrap();
+        let stopped = BTreeSet::from(["web.1".to_owned(), "worker.2".to_owned()]);
+        store.set_stopped("hello", &stopped).unwrap();
+        let store = DesiredState::open(dir.path()).unwrap();
+        assert_eq!(store.stopped("hello").unwrap(), stopped);
+        assert_eq!(store.apps().unwrap(), ["hello"], "not an app of its own");
+        store.remove("hello").unwrap();
+        assert!(store.stopped("hello").unwrap().is_empty());
     }
 
     #[test]

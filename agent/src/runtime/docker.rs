@@ -35,7 +35,10 @@ use crate::logs::{self, archive::LogArchive};
 use crate::naming::labels::{
     InstanceLabels, app_filters, network_labels, oneoff_filters, volume_labels,
 };
-use crate::naming::{self, InstanceKey, LABEL_APP, docker_filters, is_ours, network_name};
+use crate::naming::{
+    self, InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, docker_filters,
+    is_ours, network_name,
+};
 
 /// The agent's containers of `app` (carrying its instance key), including stopped ones;
 /// unparseable labels are skipped (not ours to manage).
@@ -142,34 +145,54 @@ async fn instances(
         let Ok(process) = existing.process.parse() else {
             continue;
         };
-        let host = details.host_config.unwrap_or_default();
-        let state = details.state.unwrap_or_default();
-        instances.push(Instance {
+        instances.push(instance_from(
             process,
-            index: existing.index,
-            release: existing.release,
-            name: existing.name,
-            container_id: existing.id,
-            state: instance_state(state.status, state.health.and_then(|health| health.status)),
-            started_at: state
-                .started_at
-                .as_deref()
-                .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
-                .map(|at| at.with_timezone(&Utc))
-                .filter(|_| state.running == Some(true)),
-            memory: host
-                .memory
-                .filter(|bytes| *bytes > 0)
-                .and_then(|bytes| Memory::from_mb(bytes.unsigned_abs() / (1024 * 1024)).ok()),
-            cpus: host
-                .nano_cpus
-                .filter(|nanos| *nanos > 0)
-                .and_then(|nanos| u32::try_from(nanos / 1_000_000).ok())
-                .and_then(|millis| Cpus::from_millis(millis).ok()),
-            out_of_memory: state.oom_killed == Some(true),
-        });
+            existing.index,
+            existing.release,
+            existing.name,
+            existing.id,
+            details,
+        ));
     }
     Ok(instances)
+}
+
+/// The instance (or one-off) `details` tell of, as `paas ps` shows it.
+fn instance_from(
+    process: paas_api::ProcessType,
+    index: u32,
+    release: u32,
+    name: String,
+    container_id: String,
+    details: ContainerInspectResponse,
+) -> Instance {
+    let host = details.host_config.unwrap_or_default();
+    let state = details.state.unwrap_or_default();
+    Instance {
+        process,
+        index,
+        release,
+        name,
+        container_id,
+        state: instance_state(state.status, state.health.and_then(|health| health.status)),
+        started_at: state
+            .started_at
+            .as_deref()
+            .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
+            .map(|at| at.with_timezone(&Utc))
+            .filter(|_| state.running == Some(true)),
+        memory: host
+            .memory
+            .filter(|bytes| *bytes > 0)
+            .and_then(|bytes| Memory::from_mb(bytes.unsigned_abs() / (1024 * 1024)).ok()),
+        cpus: host
+            .nano_cpus
+            .filter(|nanos| *nanos > 0)
+            .and_then(|nanos| u32::try_from(nanos / 1_000_000).ok())
+            .and_then(|millis| Cpus::from_millis(millis).ok()),
+        out_of_memory: state.oom_killed == Some(true),
+        oneoff: None,
+    }
 }
 
 /// Docker's state and health status of a container in Heroku's words: the one place Docker's
@@ -640,6 +663,13 @@ impl DockerEngine {
         i32::try_from(self.config.runtime.stop_timeout_secs).unwrap_or(i32::MAX)
     }
 
+    /// Stops the container and leaves it, stopped, where it is (`paas ps:stop`); one that is
+    /// gone already is as stopped as it gets.
+    pub async fn stop(&self, id: &str) -> Result<(), EngineError> {
+        stop(&self.docker, id, self.stop_timeout()).await?;
+        Ok(())
+    }
+
     /// Removes the app's volume `volume` and the files in it, unless a container mounts it.
     pub async fn remove_volume(
         &self,
@@ -682,6 +712,46 @@ impl DockerEngine {
             .into_iter()
             .filter_map(|summary| Some((summary.id?, summary.labels.unwrap_or_default())))
             .collect())
+    }
+
+    /// The app's running one-offs as `paas ps` lists them beside its instances, each with
+    /// its command line (the `/bin/sh -c` one's).
+    pub async fn oneoff_instances(&self, app: &str) -> Result<Vec<Instance>, EngineError> {
+        let listed = self.oneoffs(app, None, false).await?;
+        let inspected =
+            futures::future::join_all(listed.iter().map(|(id, _)| inspect(&self.docker, id))).await;
+        let mut instances = Vec::new();
+        for ((id, labels), details) in listed.into_iter().zip(inspected) {
+            let details = match details {
+                Ok(details) => details,
+                Err(err) if is_not_found(&err) => continue,
+                Err(err) => return Err(err.into()),
+            };
+            let label = |key: &str| labels.get(key).map(String::as_str).unwrap_or_default();
+            let (Ok(process), Ok(index), Some(release)) = (
+                label(LABEL_PROCESS).parse(),
+                label(LABEL_INDEX).parse(),
+                naming::labels::parse_release_label(label(LABEL_RELEASE)),
+            ) else {
+                continue;
+            };
+            let command = details
+                .config
+                .as_ref()
+                .and_then(|config| config.cmd.as_ref())
+                .and_then(|cmd| cmd.last().cloned())
+                .unwrap_or_default();
+            let name = details
+                .name
+                .clone()
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned();
+            let mut instance = instance_from(process, index, release, name, id, details);
+            instance.oneoff = Some(command);
+            instances.push(instance);
+        }
+        Ok(instances)
     }
 }
 

@@ -8,7 +8,8 @@
 //!
 //! Routes: `PUT /v1/apps/{app}` ([`AppSpec`] → NDJSON [`RolloutEvent`]s),
 //! `GET /v1/apps/{app}/instances`, `POST /v1/apps/{app}/restart` ([`RestartRequest`] →
-//! NDJSON [`RolloutEvent`]s), `DELETE /v1/apps/{app}` (→ 204, its volumes too),
+//! NDJSON [`RolloutEvent`]s), `POST /v1/apps/{app}/stop` ([`stop`]),
+//! `DELETE /v1/apps/{app}` (→ 204, its volumes too),
 //! `DELETE /v1/apps/{app}/volumes/{volume}` (→ 204, 409 while mounted).
 
 mod checks;
@@ -18,6 +19,7 @@ mod docker;
 mod engine;
 pub(crate) mod resources;
 mod rollout;
+mod stop;
 mod supervisor;
 mod traefik;
 
@@ -64,6 +66,7 @@ pub fn routes() -> Router<AgentState> {
         .route("/v1/apps/{app}", put(put_app).delete(delete_app))
         .route("/v1/apps/{app}/instances", get(list_instances))
         .route("/v1/apps/{app}/restart", post(restart_app))
+        .route("/v1/apps/{app}/stop", post(stop::stop))
         .route("/v1/apps/{app}/volumes/{volume}", delete(delete_volume))
 }
 
@@ -275,6 +278,12 @@ fn stream_rollout(state: AgentState, app: String, work: Work) -> Response {
         };
         // The app's hosts may have changed: its maintenance routes follow them.
         crate::maintenance::refresh(&state, &app);
+        let outcome = outcome.and_then(|()| {
+            stop::started_again(&state, &app, &work).map_err(|err| RolloutError {
+                reason: err.to_string(),
+                logs: Vec::new(),
+            })
+        });
         let terminal = match outcome {
             Ok(()) => {
                 info!(%app, what, "done");
@@ -340,12 +349,18 @@ async fn list_instances(
 ) -> Result<Json<Vec<Instance>>, ApiError> {
     check_app(&app)?;
     let from_engine = state.runtime.engine.instances(&app);
-    state
-        .instances
-        .read(&app, from_engine)
-        .await
-        .map(Json)
-        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))
+    let docker_err =
+        |err: EngineError| ApiError::new(ErrorCode::Internal, format!("Docker: {err}"));
+    // One-offs are read each time: the cache follows the instances' events only.
+    let (instances, oneoffs) = tokio::join!(
+        state.instances.read(&app, from_engine),
+        state.runtime.engine.oneoff_instances(&app)
+    );
+    let mut instances = instances.map_err(docker_err)?;
+    stop::mark_stopped(&state, &app, &mut instances)
+        .map_err(|err| ApiError::new(ErrorCode::Internal, err.to_string()))?;
+    instances.extend(oneoffs.map_err(docker_err)?);
+    Ok(Json(instances))
 }
 
 async fn delete_app(

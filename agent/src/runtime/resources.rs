@@ -42,22 +42,32 @@ fn max_cpus(config: &RuntimeConfig) -> Option<Cpus> {
 /// Refuses a process type sized above this host's maximums.
 pub fn check(spec: &AppSpec, config: &RuntimeConfig) -> Result<(), String> {
     for (process, process_spec) in &spec.processes {
-        let wanted = process_spec.resources;
-        if let Some(memory) = wanted.memory
-            && memory.mb() > config.max_memory_mb
-        {
-            let max = describe_mb(config.max_memory_mb);
-            return Err(format!(
-                "{process}: memory {memory} is above this host's maximum of {max}"
-            ));
-        }
-        if let (Some(cpus), Some(max)) = (wanted.cpus, max_cpus(config))
-            && cpus > max
-        {
-            return Err(format!(
-                "{process}: {cpus} CPUs is above this host's maximum of {max}"
-            ));
-        }
+        check_size(process.as_str(), &process_spec.resources, config)?;
+    }
+    Ok(())
+}
+
+/// Refuses `wanted` (the sizes of `what`: a process type, or a one-off) above this host's
+/// maximums.
+pub fn check_size(
+    what: &str,
+    wanted: &ProcessResources,
+    config: &RuntimeConfig,
+) -> Result<(), String> {
+    if let Some(memory) = wanted.memory
+        && memory.mb() > config.max_memory_mb
+    {
+        let max = describe_mb(config.max_memory_mb);
+        return Err(format!(
+            "{what}: memory {memory} is above this host's maximum of {max}"
+        ));
+    }
+    if let (Some(cpus), Some(max)) = (wanted.cpus, max_cpus(config))
+        && cpus > max
+    {
+        return Err(format!(
+            "{what}: {cpus} CPUs is above this host's maximum of {max}"
+        ));
     }
     Ok(())
 }

@@ -225,7 +225,15 @@ impl<E: Engine> Rollout<'_, E> {
         self.engine.prepare_app(self.app, &spec.volumes).await?;
         let existing = self.engine.list(self.app, true).await?;
         let wanted = self.engine.wanted(self.app, spec);
-        let convergence = converge_plan(self.app, existing, wanted);
+        let mut convergence = converge_plan(self.app, existing, wanted);
+        // What `paas ps:stop` stopped stays down until it is restarted or a new spec comes.
+        let stopped = self
+            .desired
+            .stopped(self.app)
+            .map_err(|err| RolloutError::new(err.to_string()))?;
+        convergence
+            .revive
+            .retain(|c| !stopped.contains(&super::desired::stopped_key(&c.process, c.index)));
         if convergence.changes_nothing() {
             return Ok(());
         }

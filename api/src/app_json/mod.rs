@@ -173,15 +173,6 @@ fn parse_healthchecks(value: &Value) -> Result<Healthchecks, AppJsonError> {
                 "initialDelay",
             ],
         )?;
-        match string(entry, &at, "type")? {
-            None | Some("startup") => {}
-            Some(other) => {
-                return fail(format!(
-                    "{at}.type {:?} is not supported: only startup checks are",
-                    printable(other)
-                ));
-            }
-        }
         let name = match string(entry, &at, "name")? {
             Some(name) => name.to_owned(),
             None => format!("web check {}", index + 1),
@@ -193,6 +184,17 @@ fn parse_healthchecks(value: &Value) -> Result<Healthchecks, AppJsonError> {
             return fail(format!(
                 "{at}.name must be 1 to {MAX_NAME_BYTES} bytes without control characters"
             ));
+        }
+        // Dokku's liveness and readiness checks run for the life of an instance; paas checks
+        // only while a rollout starts one, so it refuses them rather than never run them.
+        match string(entry, &at, "type")? {
+            None | Some("startup") => {}
+            Some(other) => {
+                return fail(format!(
+                    "{at} ({name:?}): type {:?} is not supported: paas runs startup checks only (\"type\": \"startup\", or no type)",
+                    printable(other)
+                ));
+            }
         }
         if checks.iter().any(|check| check.name == name) {
             return fail(format!("{at}.name {name:?} is used twice"));
@@ -420,7 +422,7 @@ mod tests {
             ),
             (
                 r#"{"healthchecks":{"web":[{"type":"liveness"}]}}"#,
-                "healthchecks.web[0].type \"liveness\" is not supported",
+                "healthchecks.web[0] (\"web check 1\"): type \"liveness\" is not supported: paas runs startup checks only",
             ),
             (
                 r#"{"healthchecks":{"web":[{"content":"ok"}]}}"#,

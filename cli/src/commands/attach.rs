@@ -9,6 +9,7 @@ use std::io::{IsTerminal, Read, Write};
 use anyhow::{Context as _, bail};
 use clap::Args;
 use paas_api::attach::{AttachExec, AttachRun, Frame, MAX_PAYLOAD, parse_dyno};
+use paas_api::resources::{ProcessResources, parse_size};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
@@ -25,6 +26,9 @@ pub struct RunArgs {
     /// A config var for this run only (repeatable)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Memory and CPUs of the one-off: 512M, 0.5 or 1G,2 [default: the host's]
+    #[arg(short = 's', long, value_name = "SIZE", value_parser = parse_size)]
+    pub size: Option<ProcessResources>,
     /// No remote terminal, even when stdin is one
     #[arg(long)]
     pub no_tty: bool,
@@ -53,6 +57,7 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<()> {
     let request = AttachRun {
         command: args.command.clone(),
         env: parse_assignments(&args.env)?.into_iter().collect(),
+        size: args.size.unwrap_or_default(),
         tty: !args.no_tty && std::io::stdin().is_terminal(),
     };
     let line = request.command.join(" ");

@@ -78,6 +78,7 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Ps(args) => ps::list(ctx, &args),
         Command::Scale(args) => ps::scale(ctx, &args),
         Command::Restart(args) => ps::restart(ctx, &args),
+        Command::PsStop(args) => ps::stop(ctx, &args),
         Command::Resize(args) => resize::resize(ctx, &args),
         Command::RunDetached(args) => run::detached(ctx, &args),
         Command::Maintenance(args) => maintenance::show(ctx, &args),

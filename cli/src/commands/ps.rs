@@ -1,4 +1,4 @@
-//! `ps`, `scale` (`ps:scale`) and `restart` (`ps:restart`).
+//! `ps`, `scale` (`ps:scale`), `restart` (`ps:restart`) and `ps:stop`.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use paas_api::ProcessType;
 use paas_api::formation::parse_scale_args;
 use paas_api::resources::describe;
-use paas_api::types::{Formation, InstanceState, ProcessInstance};
+use paas_api::types::{Formation, InstanceState, ProcessInstance, StopRequest};
 
 use super::Context;
 use crate::output::{Style, print_json, tenant_text, word_list};
@@ -43,6 +43,15 @@ pub struct RestartArgs {
     pub process: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub app: AppArg,
+    /// The instance (web.1), every instance of a type (web), or a one-off (run.1)
+    #[arg(value_name = "TYPE[.N]")]
+    pub process: String,
+}
+
 pub fn list(ctx: &Context, ListArgs { app, json }: &ListArgs) -> anyhow::Result<()> {
     let name = ctx.app(app)?;
     let instances = ctx.client()?.ps(&name)?;
@@ -63,6 +72,8 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
     if instances.is_empty() {
         return format!("{app} has no running processes.\n");
     }
+    let (oneoffs, instances): (Vec<&ProcessInstance>, Vec<&ProcessInstance>) =
+        instances.iter().partition(|instance| instance.oneoff);
     let mut by_process: BTreeMap<&str, Vec<&ProcessInstance>> = BTreeMap::new();
     for instance in instances {
         by_process
@@ -70,7 +81,44 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
             .or_default()
             .push(instance);
     }
+    let since = |instance: &ProcessInstance| {
+        instance
+            .since
+            .map(|since| {
+                format!(
+                    " {} (~ {} ago)",
+                    since.format("%Y/%m/%d %H:%M:%S"),
+                    ago(now - since)
+                )
+            })
+            .unwrap_or_default()
+    };
     let mut out = String::new();
+    // Heroku's one-off section comes first: `run.1 (512M): up …: bash`.
+    if !oneoffs.is_empty() {
+        out.push_str(&style.header(&format!("run: one-off processes ({})", oneoffs.len())));
+        out.push('\n');
+        for instance in oneoffs {
+            let sizes = describe(instance.memory, instance.cpus);
+            let sizes = if sizes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({sizes})")
+            };
+            let command = instance
+                .command
+                .as_deref()
+                .map(|command| format!(": {}", tenant_text(command, true)))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "{}.{}{sizes}: {}{}{command}\n",
+                instance.process,
+                instance.index,
+                instance.state.as_str(),
+                since(instance)
+            ));
+        }
+    }
     for (process, instances) in by_process {
         if !out.is_empty() {
             out.push('\n');
@@ -78,16 +126,7 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
         out.push_str(&style.header(&header(process, &instances)));
         out.push('\n');
         for instance in instances {
-            let since = instance
-                .since
-                .map(|since| {
-                    format!(
-                        " {} (~ {} ago)",
-                        since.format("%Y/%m/%d %H:%M:%S"),
-                        ago(now - since)
-                    )
-                })
-                .unwrap_or_default();
+            let since = since(instance);
             let out_of_memory =
                 if instance.out_of_memory && instance.state == InstanceState::Crashed {
                     " (out of memory)"
@@ -182,6 +221,21 @@ pub fn restart(ctx: &Context, RestartArgs { app, process }: &RestartArgs) -> any
     })
 }
 
+pub fn stop(ctx: &Context, StopArgs { app, process }: &StopArgs) -> anyhow::Result<()> {
+    let (process, index) = parse_instance(process)?;
+    let name = ctx.app(app)?;
+    let client = ctx.client()?;
+    let what = match index {
+        Some(index) => format!("{process}.{index}"),
+        None => format!("{process} processes"),
+    };
+    let message = format!("Stopping {what} of {}", Style::stderr().app(&name));
+    waiting(&message, || {
+        client.stop(&name, &StopRequest { process, index })?;
+        Ok(((), String::new()))
+    })
+}
+
 /// `web` (every instance of the type) or `web.1` (that one).
 fn parse_instance(text: &str) -> anyhow::Result<(ProcessType, Option<u32>)> {
     let Some((process, index)) = text.rsplit_once('.') else {
@@ -249,6 +303,7 @@ mod tests {
             cpus: None,
             out_of_memory: false,
             command: None,
+            oneoff: false,
         }
     }
 
@@ -304,6 +359,30 @@ mod tests {
              \n\
              === worker (256M, 0.5 CPU): ./server (1)\n\
              worker.1: crashed (out of memory)  v4\n"
+        );
+    }
+
+    #[test]
+    fn one_offs_come_first_with_their_commands_and_stopped_instances_say_so() {
+        let mut run = instance("run", 1, InstanceState::Up, 2);
+        run.oneoff = true;
+        run.command = Some("sleep 600".into());
+        run.memory = Some("512M".parse().unwrap());
+        let mut cron = instance("cron", 1, InstanceState::Up, 0);
+        cron.oneoff = true;
+        cron.command = Some("./report".into());
+        let mut stopped = instance("web", 1, InstanceState::Stopped, 0);
+        stopped.since = None;
+        let instances = [stopped, instance("web", 2, InstanceState::Up, 3), run, cron];
+        assert_eq!(
+            render_ps("hello", &instances, now(), Style { colour: false }),
+            "=== run: one-off processes (2)\n\
+             run.1 (512M): up 2026/11/22 10:01:00 (~ 2m ago): sleep 600\n\
+             cron.1: up 2026/11/22 10:03:00 (~ 0s ago): ./report\n\
+             \n\
+             === web (2)\n\
+             web.1: stopped  v4\n\
+             web.2: up 2026/11/22 10:00:00 (~ 3m ago)  v4\n"
         );
     }
 

@@ -3,6 +3,7 @@
 
 use clap::Args;
 use paas_api::oneoff::RunRequest;
+use paas_api::resources::{ProcessResources, parse_size};
 
 use super::Context;
 use super::config_vars::parse_assignments;
@@ -16,6 +17,9 @@ pub struct RunDetachedArgs {
     /// A config var for this run only (repeatable)
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Memory and CPUs of the one-off: 512M, 0.5 or 1G,2 [default: the host's]
+    #[arg(short = 's', long, value_name = "SIZE", value_parser = parse_size)]
+    pub size: Option<ProcessResources>,
     /// The command and its arguments, run with /bin/sh -c (put them after `--`)
     #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -26,6 +30,7 @@ pub fn detached(ctx: &Context, args: &RunDetachedArgs) -> anyhow::Result<()> {
     let request = RunRequest {
         command: args.command.clone(),
         env: parse_assignments(&args.env)?.into_iter().collect(),
+        size: args.size.unwrap_or_default(),
     };
     let command = request.command_line().map_err(anyhow::Error::msg)?;
     let started = ctx.client()?.run_detached(&name, &request)?;

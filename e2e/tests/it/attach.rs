@@ -1,10 +1,12 @@
 //! Attached sessions through the real platform: `paas run` under a real pseudo-terminal is an
 //! interactive shell that sees the terminal's size, takes Ctrl-C as a key the remote process
 //! gets, and hands back its exit status; piped, stdin and stdout stream without a terminal;
-//! `paas ps:exec` runs in the named running instance. Another user gets 404.
+//! `paas ps:exec` runs in the named running instance. A window resized mid-session reaches the
+//! remote terminal. Another user gets 404.
 
+use crate::oneoff::run_containers;
 use crate::platform::{Platform, docker, docker_lines};
-use crate::util::hello_repo;
+use crate::util::{hello_repo, wait_for};
 
 #[test]
 fn paas_run_attaches_a_terminal_or_pipes_and_exits_with_the_commands_status() {
@@ -56,15 +58,7 @@ fn paas_run_attaches_a_terminal_or_pipes_and_exits_with_the_commands_status() {
     let ended = terminal.finish();
     assert_eq!(ended.code, Some(7), "{ended}");
 
-    let label = format!("label=paas.app={app}");
-    let left = docker_lines(&[
-        "ps",
-        "-aq",
-        "--filter",
-        &label,
-        "--filter",
-        "label=paas.process=run",
-    ]);
+    let left = run_containers(&app);
     assert!(
         left.is_empty(),
         "the one-off was removed when it ended: {left:?}"
@@ -115,4 +109,29 @@ fn ps_exec_runs_in_the_named_instance_with_its_status() {
     let other = platform.user("execer");
     let refused = platform.api("GET", &format!("/v1/apps/{app}/ps/exec"), &other.token, "");
     assert_eq!(refused.status, 404, "{}", refused.text());
+}
+
+#[test]
+fn a_window_resized_mid_session_reaches_the_remote_terminal() {
+    let platform = Platform::start();
+    let app = platform.create_app("winch");
+    platform.deploy(&app, hello_repo().path());
+
+    let mut terminal = platform
+        .cli
+        .cmd(&["run", "-a", &app, "--", "sh"])
+        .spawn_in_terminal_sized(100, 30);
+    terminal.send("stty size\r");
+    terminal.expect("30 100");
+    terminal.resize(120, 40);
+    // The new size travels as a frame of its own beside the typed lines: ask until the
+    // remote terminal reports it.
+    wait_for("the remote terminal to take the new size", || {
+        terminal.send("stty size\r");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        terminal.screen().contains("40 120").then_some(())
+    });
+    terminal.send("exit 0\r");
+    let ended = terminal.finish();
+    assert_eq!(ended.code, Some(0), "{ended}");
 }

@@ -2,7 +2,8 @@
 //! instance is ready (the app answers 500 on `/` and 200 only on its check path, and deploys);
 //! a check on a path that answers 500 fails the push naming the check while the old release
 //! keeps serving; a web process that never listens fails with Heroku's R10 words about
-//! `$PORT`. `paas checks` shows the current release's checks.
+//! `$PORT`. `paas checks` shows the current release's checks. Dokku's liveness and readiness
+//! checks, which paas does not run, are refused at push naming the check.
 
 use crate::platform::Platform;
 use crate::util::{commit_files, hello_repo};
@@ -85,4 +86,29 @@ fn a_custom_check_path_decides_readiness_and_failures_name_the_check() {
         .json();
     assert_eq!(releases[0]["status"], "failed", "{releases}");
     assert_eq!(releases[2]["status"], "succeeded", "{releases}");
+}
+
+#[test]
+fn checks_paas_does_not_run_are_refused_at_push_naming_them() {
+    let platform = Platform::start();
+    let app = platform.create_app("alive");
+    let repo = hello_repo();
+    commit_files(
+        repo.path(),
+        &[(
+            "app.json",
+            r#"{"healthchecks":{"web":[{"type":"liveness","name":"still alive","path":"/"}]}}"#,
+        )],
+        "a liveness check",
+    );
+    let pushed = platform.push(&app, repo.path());
+    assert_ne!(pushed.code, Some(0), "{pushed}");
+    assert!(
+        pushed.stderr.contains(
+            "healthchecks.web[0] (\"still alive\"): type \"liveness\" is not supported: paas runs startup checks only"
+        ),
+        "{pushed}"
+    );
+    let ps = platform.paas(&["ps", "-a", &app]).success();
+    assert!(ps.stdout.contains("has no running processes"), "{ps}");
 }

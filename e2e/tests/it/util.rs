@@ -653,6 +653,26 @@ impl Terminal {
         }
     }
 
+    /// Resizes the terminal mid-session, as a user dragging the window does: the window
+    /// size of the command's terminal changes (`stty -F` on it: TIOCSWINSZ) and the kernel
+    /// sends SIGWINCH to the command, the foreground process.
+    pub fn resize(&self, cols: u16, rows: u16) {
+        let script = self.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{script}/task/{script}/children")).unwrap();
+        let command = children
+            .split_whitespace()
+            .next()
+            .expect("script runs the command");
+        let resized = Command::new("stty")
+            .arg("-F")
+            .arg(format!("/proc/{command}/fd/0"))
+            .args(["cols", &cols.to_string(), "rows", &rows.to_string()])
+            .status()
+            .unwrap();
+        assert!(resized.success(), "stty could not resize the terminal");
+    }
+
     /// Types `text`; end a line with `\r`, as the Enter key does.
     pub fn send(&mut self, text: &str) {
         let stdin = self.stdin.as_mut().expect("terminal input is open");

@@ -1,16 +1,17 @@
 //! Processes: `ps` (the app's instances, read from the agent), the formation (how many of
-//! each process type), `scale` (change it without a new release) and `restart`, which
-//! [`crate::ops::changes`] carries out.
+//! each process type), `scale` (change it without a new release), `restart`, which
+//! [`crate::ops::changes`] carries out, and `ps:stop` ([`crate::ops::stop`]). `ps` lists the
+//! app's one-offs too, each with its own command.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use paas_api::ErrorCode;
 use paas_api::agent::Instance;
-use paas_api::types::{Formation, ProcessInstance, RestartRequest, ScaleRequest};
+use paas_api::types::{Formation, ProcessInstance, RestartRequest, ScaleRequest, StopRequest};
 
 use super::{ApiError, ApiResult, AuthUser, Json, Path};
-use crate::ops::changes;
 use crate::ops::rollout::RolloutFailure;
+use crate::ops::{self, changes};
 use crate::state::SharedState;
 use paas_api::AppName;
 
@@ -35,7 +36,10 @@ pub async fn ps(
     let mut listed: Vec<ProcessInstance> = instances
         .into_iter()
         .map(|instance| {
-            let command = commands.get(instance.process.as_str()).cloned().flatten();
+            let command = match &instance.oneoff {
+                Some(command) => Some(command.clone()),
+                None => commands.get(instance.process.as_str()).cloned().flatten(),
+            };
             process_instance(instance, command)
         })
         .collect();
@@ -54,6 +58,7 @@ fn process_instance(instance: Instance, command: Option<String>) -> ProcessInsta
         memory: instance.memory,
         cpus: instance.cpus,
         out_of_memory: instance.out_of_memory,
+        oneoff: instance.oneoff.is_some(),
         command,
     }
 }
@@ -89,6 +94,19 @@ pub async fn restart(
 ) -> ApiResult<StatusCode> {
     let app = auth.app(&state, &name).await?;
     changes::restart(&state, app, &auth.user, request.process, request.index)
+        .finished()
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn stop(
+    State(state): State<SharedState>,
+    auth: AuthUser,
+    Path(name): Path<AppName>,
+    Json(request): Json<StopRequest>,
+) -> ApiResult<StatusCode> {
+    let app = auth.app(&state, &name).await?;
+    ops::stop::stop(&state, app, &auth.user, request)
         .finished()
         .await?;
     Ok(StatusCode::NO_CONTENT)

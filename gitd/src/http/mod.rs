@@ -91,6 +91,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/config", patch(config_vars::update))
         .route("/v1/apps/{app}/formation", patch(formation::scale))
         .route("/v1/apps/{app}/restart", post(formation::restart))
+        .route("/v1/apps/{app}/ps/stop", post(formation::stop))
         .route("/v1/apps/{app}/rollback", post(rollback::rollback))
         .route("/v1/apps/{app}/run/detached", post(run::detached))
         .route("/v1/apps/{app}/domains", post(domains::add))

@@ -10,7 +10,7 @@ use paas_api::oneoff::RunRequest;
 
 use super::OpsError;
 use super::rollout::RolloutFailure;
-use super::run::oneoff_spec;
+use super::run::{check_quota, oneoff_spec};
 use crate::state::SharedState;
 use crate::store::{AppRow, UserRow};
 
@@ -35,9 +35,11 @@ pub async fn run(
     let run = RunRequest {
         command: request.command,
         env: request.env,
+        size: request.size,
     };
     let (oneoff, command) = oneoff_spec(state, app, run).await?;
     let agent = state.agent.as_ref().ok_or(OpsError::NoAgent)?;
+    check_quota(state, app).await?;
     tracing::info!(app = %app.name, %command, tty, by = %by.username, "attached one-off");
     agent
         .attach_oneoff(&app.name, &AgentAttach { oneoff, tty })

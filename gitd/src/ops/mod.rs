@@ -11,7 +11,8 @@
 //!
 //! Changes that make a release (a push, config set/unset, a rollback, a resize, a storage mount
 //! or unmount) all go through one lifecycle ([`release`]); scale, restart, domains, features and
-//! sticky sessions re-roll the current release; maintenance mode only re-routes. Errors are
+//! sticky sessions re-roll the current release; maintenance mode only re-routes; `ps:stop`
+//! only stops instances. Errors are
 //! [`OpsError`]; HTTP maps them to API errors in one place.
 
 pub mod apps;
@@ -30,6 +31,7 @@ pub mod rollback;
 pub mod rollout;
 pub mod run;
 pub mod sticky;
+pub mod stop;
 pub mod storage;
 
 use std::sync::Mutex;

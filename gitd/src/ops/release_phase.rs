@@ -89,6 +89,7 @@ pub async fn run(
         timeout_secs,
         container: container_options(&settings.features),
         volumes: settings.mounts,
+        resources: Default::default(),
     };
     reporter.step(&format!("Running release command: {command}"));
     tracing::info!(app = %app.name, version = release.version, "release phase");

@@ -14,6 +14,7 @@ use paas_agent_client::RuntimeError;
 use paas_api::oneoff::{
     MAX_TIMEOUT_SECS, OneOffEvent, OneOffKind, OneOffSpec, RunRequest, RunStarted,
 };
+use paas_api::resources::ProcessResources;
 use paas_api::types::Release;
 
 use super::OpsError;
@@ -76,7 +77,30 @@ async fn spec(
         timeout_secs: MAX_TIMEOUT_SECS,
         container: rollout::container_options(&settings.features),
         volumes: settings.mounts,
+        resources: ProcessResources::default(),
     })
+}
+
+/// Refuses a one-off the app has no room for: its formation's instances and the one-offs
+/// running now count against `instances_per_app`.
+pub(super) async fn check_quota(state: &SharedState, app: &AppRow) -> Result<(), OpsError> {
+    let agent = state.agent.as_ref().ok_or(OpsError::NoAgent)?;
+    let (_, formation) = super::changes::current_formation(state, app).await?;
+    let formation: u64 = formation
+        .values()
+        .map(|&quantity| u64::from(quantity))
+        .sum();
+    let running = agent.instances(&app.name).await.map_err(|err| {
+        OpsError::agent(
+            "Could not count the app's one-offs",
+            RolloutFailure {
+                reason: err.to_string(),
+                logs: Vec::new(),
+            },
+        )
+    })?;
+    let oneoffs = running.iter().filter(|i| i.oneoff.is_some()).count();
+    Ok(state.config.quotas.check_oneoff(formation, oneoffs)?)
 }
 
 /// The one-off of `request` (kind `run`) in the app's current release, and its command line:
@@ -103,6 +127,10 @@ pub(super) async fn oneoff_spec(
         env,
     )
     .await?;
+    let spec = OneOffSpec {
+        resources: request.size,
+        ..spec
+    };
     Ok((spec, command))
 }
 
@@ -122,9 +150,11 @@ pub(super) async fn start(
     launch(state, app, &spec).await
 }
 
-/// Starts the one-off `spec` through the agent; answers once it runs.
+/// Starts the one-off `spec` through the agent, if the app's quota leaves room; answers once
+/// it runs.
 async fn launch(state: &SharedState, app: &AppRow, spec: &OneOffSpec) -> Result<Started, OpsError> {
     let agent = state.agent.as_ref().ok_or(OpsError::NoAgent)?;
+    check_quota(state, app).await?;
     let refused = |reason: String| {
         OpsError::agent(
             "Could not start the one-off",
