@@ -14,6 +14,7 @@
 //! sticky sessions re-roll the current release; maintenance mode only re-routes. Errors are
 //! [`OpsError`]; HTTP maps them to API errors in one place.
 
+pub mod addons;
 pub mod apps;
 pub mod attach;
 pub mod changes;
