@@ -118,7 +118,9 @@ pub fn url(kind: AddonKind, host: &str, credentials: &Credentials) -> String {
             "postgres://{}:{}@{host}:{port}/{}",
             credentials.user, credentials.password, credentials.database
         ),
-        AddonKind::Redis => format!("redis://:{}@{host}:{port}", credentials.password),
+        // `default` is the user Redis 6 and later authenticate a bare password as; clients
+        // (redis-cli among them) send both.
+        AddonKind::Redis => format!("redis://default:{}@{host}:{port}", credentials.password),
     }
 }
 
@@ -226,7 +228,7 @@ mod tests {
         );
         assert_eq!(
             url(AddonKind::Redis, "cache", &credentials),
-            "redis://:p@cache:6379"
+            "redis://default:p@cache:6379"
         );
     }
 
