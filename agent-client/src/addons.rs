@@ -34,7 +34,11 @@ impl AgentClient {
     }
 
     /// `GET /v1/addons/{owner}/{name}`.
-    pub async fn addon_status(&self, owner: &str, name: &str) -> Result<ServiceStatus, RuntimeError> {
+    pub async fn addon_status(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<ServiceStatus, RuntimeError> {
         let builder = self
             .addon_request(Method::GET, &format!("/v1/addons/{owner}/{name}"))
             .timeout(CALL_TIMEOUT);
@@ -47,16 +51,28 @@ impl AgentClient {
     }
 
     /// `PUT /v1/addons/{owner}/{name}/networks/{app}`: the add-on joins the app's network.
-    pub async fn attach_addon(&self, owner: &str, name: &str, app: &str) -> Result<(), RuntimeError> {
+    pub async fn attach_addon(
+        &self,
+        owner: &str,
+        name: &str,
+        app: &str,
+    ) -> Result<(), RuntimeError> {
         let path = format!("/v1/addons/{owner}/{name}/networks/{app}");
         let builder = self.addon_request(Method::PUT, &path).timeout(CALL_TIMEOUT);
         self.send_checked(builder).await.map(drop)
     }
 
     /// `DELETE /v1/addons/{owner}/{name}/networks/{app}`: the add-on leaves the app's network.
-    pub async fn detach_addon(&self, owner: &str, name: &str, app: &str) -> Result<(), RuntimeError> {
+    pub async fn detach_addon(
+        &self,
+        owner: &str,
+        name: &str,
+        app: &str,
+    ) -> Result<(), RuntimeError> {
         let path = format!("/v1/addons/{owner}/{name}/networks/{app}");
-        let builder = self.addon_request(Method::DELETE, &path).timeout(CALL_TIMEOUT);
+        let builder = self
+            .addon_request(Method::DELETE, &path)
+            .timeout(CALL_TIMEOUT);
         self.send_checked(builder).await.map(drop)
     }
 

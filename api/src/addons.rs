@@ -259,7 +259,10 @@ mod tests {
 
     #[test]
     fn kinds_parse_and_unknown_ones_list_the_known() {
-        assert_eq!("postgres".parse::<AddonKind>().unwrap(), AddonKind::Postgres);
+        assert_eq!(
+            "postgres".parse::<AddonKind>().unwrap(),
+            AddonKind::Postgres
+        );
         assert_eq!("redis".parse::<AddonKind>().unwrap(), AddonKind::Redis);
         let err = "mysql".parse::<AddonKind>().unwrap_err().to_string();
         assert_eq!(
@@ -308,7 +311,15 @@ mod tests {
             AddonKind::Redis.default_attachment().config_key().as_str(),
             "REDIS_URL"
         );
-        for bad in ["database", "1DB", "_DB", "DB-X", "DB URL", "", &"A".repeat(31)] {
+        for bad in [
+            "database",
+            "1DB",
+            "_DB",
+            "DB-X",
+            "DB URL",
+            "",
+            &"A".repeat(31),
+        ] {
             assert!(bad.parse::<AttachmentName>().is_err(), "{bad:?}");
         }
         assert!("HEROKU_POSTGRESQL_RED".parse::<AttachmentName>().is_ok());

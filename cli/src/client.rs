@@ -259,7 +259,8 @@ impl Client {
         url.query_pairs_mut().append_pair("confirm", app);
         if !addons.is_empty() {
             let names: Vec<&str> = addons.iter().map(|name| name.as_str()).collect();
-            url.query_pairs_mut().append_pair("addons", &names.join(","));
+            url.query_pairs_mut()
+                .append_pair("addons", &names.join(","));
         }
         self.call_empty(self.request(Method::DELETE, url))
     }
@@ -574,7 +575,11 @@ impl Client {
         self.call(self.request(Method::POST, url).json(request))
     }
 
-    pub fn detach_addon(&self, app: &AppName, addon: &AddonName) -> Result<AddonChange, ClientError> {
+    pub fn detach_addon(
+        &self,
+        app: &AppName,
+        addon: &AddonName,
+    ) -> Result<AddonChange, ClientError> {
         let url = self.url(&["apps", app, "addons", addon, "attachment"]);
         self.call(self.request(Method::DELETE, url))
     }

@@ -19,8 +19,8 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use commands::{
-    access, addons, apps, attach, auth, config_vars, cron, domains, features, keys, logs, maintenance,
-    open, ps, releases, resize, run, sticky, storage, users,
+    access, addons, apps, attach, auth, config_vars, cron, domains, features, keys, logs,
+    maintenance, open, ps, releases, resize, run, sticky, storage, users,
 };
 
 #[derive(Debug, Parser)]

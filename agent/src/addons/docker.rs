@@ -370,9 +370,7 @@ pub async fn status(
 ) -> ServiceStatus {
     let container = details.id.clone().unwrap_or_default();
     let answering = match credentials(kind, details) {
-        Ok(credentials) if running(details) => {
-            probe(docker, &container, kind, &credentials).await
-        }
+        Ok(credentials) if running(details) => probe(docker, &container, kind, &credentials).await,
         _ => None,
     };
     let Some(version) = answering else {

@@ -52,7 +52,9 @@ pub fn routes() -> Router<AgentState> {
 impl From<AddonFailure> for ApiError {
     fn from(failure: AddonFailure) -> ApiError {
         match failure {
-            AddonFailure::Docker(err) => ApiError::new(ErrorCode::Internal, format!("Docker: {err}")),
+            AddonFailure::Docker(err) => {
+                ApiError::new(ErrorCode::Internal, format!("Docker: {err}"))
+            }
             AddonFailure::Refused(message) => ApiError::new(ErrorCode::Conflict, message),
             AddonFailure::NotReady { reason, logs } => {
                 let skip = logs.len().saturating_sub(FAILURE_LOG_LINES);
@@ -86,7 +88,10 @@ async fn create(
     body: Bytes,
 ) -> Result<Json<ServiceCreated>, ApiError> {
     let spec: ServiceSpec = serde_json::from_slice(&body).map_err(|err| {
-        ApiError::new(ErrorCode::InvalidInput, format!("invalid add-on spec: {err}"))
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("invalid add-on spec: {err}"),
+        )
     })?;
     let _guard = lock(&state, &owner, &name).await;
     let key = state.config.instance_key();

@@ -172,7 +172,9 @@ pub fn parse_version(kind: AddonKind, output: &str) -> Option<String> {
     };
     let plausible = !version.is_empty()
         && version.starts_with(|c: char| c.is_ascii_digit())
-        && version.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
+        && version
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.');
     plausible.then(|| version.to_owned())
 }
 
@@ -238,10 +240,18 @@ mod tests {
         for kind in AddonKind::ALL {
             let probe = version_probe(kind, &credentials);
             assert!(
-                probe.cmd.iter().all(|arg| !arg.contains(&credentials.password)),
+                probe
+                    .cmd
+                    .iter()
+                    .all(|arg| !arg.contains(&credentials.password)),
                 "{kind}"
             );
-            assert!(probe.env.iter().any(|var| var.contains(&credentials.password)));
+            assert!(
+                probe
+                    .env
+                    .iter()
+                    .any(|var| var.contains(&credentials.password))
+            );
         }
     }
 
@@ -262,7 +272,10 @@ mod tests {
             ),
             Some("7.0.15".to_owned())
         );
-        assert_eq!(parse_version(AddonKind::Redis, "NOAUTH Authentication required."), None);
+        assert_eq!(
+            parse_version(AddonKind::Redis, "NOAUTH Authentication required."),
+            None
+        );
         assert_eq!(parse_version(AddonKind::Postgres, "psql: error: x"), None);
         assert_eq!(parse_size("4096\t/data\n"), Some(4096 * 1024));
         assert_eq!(parse_size("du: cannot"), None);

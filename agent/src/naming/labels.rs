@@ -242,7 +242,12 @@ pub fn volume_labels(app: &str, volume: &str) -> HashMap<String, String> {
 }
 
 /// The labels of an add-on's container and volume.
-pub fn addon_labels(key: &InstanceKey, owner: &str, name: &str, kind: &str) -> HashMap<String, String> {
+pub fn addon_labels(
+    key: &InstanceKey,
+    owner: &str,
+    name: &str,
+    kind: &str,
+) -> HashMap<String, String> {
     HashMap::from([
         (LABEL_ADDON.to_owned(), key.as_str().to_owned()),
         (LABEL_ADDON_OWNER.to_owned(), owner.to_owned()),

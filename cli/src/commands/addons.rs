@@ -5,7 +5,9 @@
 
 use anyhow::bail;
 use clap::Args;
-use paas_api::addons::{Addon, AddonChange, AddonKind, AddonName, AttachAddon, AttachmentName, CreateAddon};
+use paas_api::addons::{
+    Addon, AddonChange, AddonKind, AddonName, AttachAddon, AttachmentName, CreateAddon,
+};
 
 use super::Context;
 use crate::output::{Style, action, key_values, print_json, table};
@@ -298,7 +300,12 @@ mod tests {
 
     use super::*;
 
-    fn addon(name: &str, app: &str, attachments: &[(&str, &str)], status: Option<ServiceStatus>) -> Addon {
+    fn addon(
+        name: &str,
+        app: &str,
+        attachments: &[(&str, &str)],
+        status: Option<ServiceStatus>,
+    ) -> Addon {
         Addon {
             name: name.parse().unwrap(),
             kind: AddonKind::Postgres,
@@ -323,7 +330,12 @@ mod tests {
         };
         let addons = [
             addon("db", "web", &[("web", "DATABASE")], Some(up)),
-            addon("shared", "api", &[("api", "DATABASE"), ("web", "MAIN")], None),
+            addon(
+                "shared",
+                "api",
+                &[("api", "DATABASE"), ("web", "MAIN")],
+                None,
+            ),
         ];
         assert_eq!(
             render("web", &addons),

@@ -60,6 +60,11 @@ fn config_var(platform: &Platform, app: &str, key: &str) -> Option<String> {
     vars.get(key).and_then(|v| v.as_str()).map(str::to_owned)
 }
 
+/// The variable as the container's processes see it.
+fn env_var(container: &str, key: &str) -> String {
+    docker(&["exec", container, "sh", "-c", &format!("echo \"${key}\"")])
+}
+
 fn ip_on(container: &str, app: &str) -> String {
     let format = format!("{{{{(index .NetworkSettings.Networks \"paas-app-{app}\").IPAddress}}}}");
     docker(&["inspect", "-f", &format, container])
@@ -125,10 +130,7 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
 
     // The app's new container has the URL and reaches the database by the add-on's name.
     let app_web = web(&platform, &app);
-    assert_eq!(
-        docker(&["exec", &app_web, "printenv", "DATABASE_URL"]),
-        url
-    );
+    assert_eq!(env_var(&app_web, "DATABASE_URL"), url);
     assert_eq!(postgres_answer(&app_web, &name), "N");
     psql(
         &addon,
@@ -173,10 +175,7 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
     );
     let other_web = web(&platform, &other);
     assert_eq!(postgres_answer(&other_web, &name), "N");
-    assert_eq!(
-        docker(&["exec", &other_web, "printenv", "DATABASE_URL"]),
-        url
-    );
+    assert_eq!(env_var(&other_web, "DATABASE_URL"), url);
     let bobs_web = web(&platform, &bobs);
     assert_eq!(postgres_answer(&bobs_web, &address), "");
 
@@ -198,7 +197,10 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
     assert_eq!(query_when_up(&addon, &url, select), "kept");
     platform.paas(&["rollback", "v2", "-a", &app]).success();
     assert_eq!(query_when_up(&addon, &url, select), "kept");
-    assert_eq!(config_var(&platform, &app, "DATABASE_URL"), Some(url.clone()));
+    assert_eq!(
+        config_var(&platform, &app, "DATABASE_URL"),
+        Some(url.clone())
+    );
 
     // Refusals change nothing.
     platform
@@ -230,7 +232,9 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
         .paas(&["addons:destroy", &name, "-a", &app, "--confirm", &name])
         .success();
     assert!(docker_lines(&["ps", "-aq", "--filter", &format!("name=^{addon}$")]).is_empty());
-    assert!(docker_lines(&["volume", "ls", "-q", "--filter", &format!("name=^{addon}$")]).is_empty());
+    assert!(
+        docker_lines(&["volume", "ls", "-q", "--filter", &format!("name=^{addon}$")]).is_empty()
+    );
     assert_eq!(config_var(&platform, &app, "DATABASE_URL"), None);
     let listed = platform.paas(&["addons", "-a", &app]).success();
     assert_eq!(listed.stdout, format!("No add-ons for app {app}.\n"));
@@ -277,7 +281,16 @@ fn bad_add_on_requests_get_one_line_and_change_nothing() {
             "unknown add-on kind \"mysql\": use one of postgres, redis",
         ),
         (
-            &["addons:create", "redis", "-a", &app, "--name", &name, "--as", "OTHER"],
+            &[
+                "addons:create",
+                "redis",
+                "-a",
+                &app,
+                "--name",
+                &name,
+                "--as",
+                "OTHER",
+            ],
             &format!("Name {name} is already taken"),
         ),
         (
@@ -323,11 +336,23 @@ fn bad_add_on_requests_get_one_line_and_change_nothing() {
     assert_eq!(platform.gitd.db_dump(), before);
 
     platform
-        .paas(&["apps:destroy", &app, "--confirm", &app, "--confirm-addons", &name])
+        .paas(&[
+            "apps:destroy",
+            &app,
+            "--confirm",
+            &app,
+            "--confirm-addons",
+            &name,
+        ])
         .success();
     assert!(
-        docker_lines(&["ps", "-aq", "--filter", &format!("name=^{}$", addon_container(ADMIN_USER, &name))])
-            .is_empty(),
+        docker_lines(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("name=^{}$", addon_container(ADMIN_USER, &name))
+        ])
+        .is_empty(),
         "the app's add-on went with it"
     );
 }

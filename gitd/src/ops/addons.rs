@@ -86,7 +86,12 @@ async fn check_attachment_free(
 }
 
 /// `addons:create KIND [--name NAME] [--as ATTACHMENT]` on `app`, detached.
-pub fn create(state: &SharedState, app: AppRow, by: &UserRow, request: CreateAddon) -> Op<AddonChange> {
+pub fn create(
+    state: &SharedState,
+    app: AppRow,
+    by: &UserRow,
+    request: CreateAddon,
+) -> Op<AddonChange> {
     let (op_state, by) = (state.clone(), by.username.clone());
     let lock_name = app.name.clone();
     super::spawn(state, &lock_name, None, move |reporter| async move {
@@ -98,7 +103,12 @@ pub fn create(state: &SharedState, app: AppRow, by: &UserRow, request: CreateAdd
         check_attachment_free(&state, &app, &attachment).await?;
         let name = match request.name {
             Some(name) => {
-                if state.store.addon(app.owner_id, name.clone()).await?.is_some() {
+                if state
+                    .store
+                    .addon(app.owner_id, name.clone())
+                    .await?
+                    .is_some()
+                {
                     return Err(OpsError::Conflict(format!(
                         "Name {name} is already taken by another add-on of {}.",
                         app.owner
@@ -171,10 +181,19 @@ pub fn create(state: &SharedState, app: AppRow, by: &UserRow, request: CreateAdd
     })
 }
 
-async fn free_name(state: &SharedState, app: &AppRow, kind: AddonKind) -> Result<AddonName, OpsError> {
+async fn free_name(
+    state: &SharedState,
+    app: &AppRow,
+    kind: AddonKind,
+) -> Result<AddonName, OpsError> {
     for _ in 0..NAME_TRIES {
         let name = generated_name(kind);
-        if state.store.addon(app.owner_id, name.clone()).await?.is_none() {
+        if state
+            .store
+            .addon(app.owner_id, name.clone())
+            .await?
+            .is_none()
+        {
             return Ok(name);
         }
     }
@@ -224,7 +243,17 @@ pub fn attach(
             .attach_addon(addon.id, app.id, attachment.clone())
             .await;
         let set = match attached {
-            Ok(()) => set_var(&state, &app, &by, &attachment, Some(addon.url.clone()), &reporter).await,
+            Ok(()) => {
+                set_var(
+                    &state,
+                    &app,
+                    &by,
+                    &attachment,
+                    Some(addon.url.clone()),
+                    &reporter,
+                )
+                .await
+            }
             Err(err) => Err(err.into()),
         };
         match set {
@@ -247,7 +276,10 @@ pub fn attach(
                 if let Err(undo) = state.store.detach_addon(addon.id, app.id).await {
                     tracing::error!(addon = %addon.name, error = %undo, "cannot undo an attachment");
                 }
-                if let Err(undo) = agent.detach_addon(&addon.owner, &addon.name, &app.name).await {
+                if let Err(undo) = agent
+                    .detach_addon(&addon.owner, &addon.name, &app.name)
+                    .await
+                {
                     tracing::error!(addon = %addon.name, error = %undo, "cannot leave the network");
                 }
                 Err(err)
@@ -344,7 +376,9 @@ pub async fn destroy(
             let Some(app) = state.store.app_for_user(&by, &other).await? else {
                 continue;
             };
-            detach_any(&state, app, addon.clone(), &by).finished().await?;
+            detach_any(&state, app, addon.clone(), &by)
+                .finished()
+                .await?;
         }
         let owning = state
             .store
@@ -374,7 +408,11 @@ fn remove(state: &SharedState, app: AppRow, addon: AddonRow, by: &UserRow) -> Op
     let lock_name = app.name.clone();
     super::spawn(state, &lock_name, None, move |reporter| async move {
         let state = op_state;
-        let Some(current) = state.store.addon(addon.owner_id, addon.name.clone()).await? else {
+        let Some(current) = state
+            .store
+            .addon(addon.owner_id, addon.name.clone())
+            .await?
+        else {
             return Ok(());
         };
         if current.attachments.iter().any(|a| a.app != app.name) {
@@ -442,7 +480,9 @@ pub async fn release_for_app_removal(
         let done = if addon.app_id == app.id {
             agent.destroy_addon(&addon.owner, &addon.name).await
         } else {
-            agent.detach_addon(&addon.owner, &addon.name, &app.name).await
+            agent
+                .detach_addon(&addon.owner, &addon.name, &app.name)
+                .await
         };
         done.map_err(|err| agent_failure(format!("Could not remove add-on {}", addon.name), err))?;
         if addon.app_id == app.id {

@@ -90,15 +90,7 @@ pub(super) async fn apply(
         }
         Some(_) => {
             let release = release::begin(state, new).await?;
-            release::go_live(
-                state,
-                app,
-                &release,
-                ReleaseKind::Config,
-                reporter,
-                |_| {},
-            )
-            .await?;
+            release::go_live(state, app, &release, ReleaseKind::Config, reporter, |_| {}).await?;
             release
         }
     };

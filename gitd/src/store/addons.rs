@@ -57,10 +57,15 @@ pub struct NewAddon {
     pub attachment: AttachmentName,
 }
 
-const SELECT_ADDON: &str = "SELECT a.id, a.name, a.kind, a.owner_id, u.username, a.app_id, p.name, a.url
+const SELECT_ADDON: &str =
+    "SELECT a.id, a.name, a.kind, a.owner_id, u.username, a.app_id, p.name, a.url
      FROM addons a JOIN users u ON u.id = a.owner_id JOIN apps p ON p.id = a.app_id";
 
-fn attachments(conn: &Connection, addon_id: i64, owning_app: i64) -> rusqlite::Result<Vec<Attachment>> {
+fn attachments(
+    conn: &Connection,
+    addon_id: i64,
+    owning_app: i64,
+) -> rusqlite::Result<Vec<Attachment>> {
     let mut stmt = conn.prepare(
         "SELECT p.name, t.name FROM addon_attachments t JOIN apps p ON p.id = t.app_id
          WHERE t.addon_id = ?1 ORDER BY t.app_id != ?2, p.name",
@@ -251,8 +256,15 @@ mod tests {
         let same_var = store
             .insert_addon(new(web.owner_id, web.id, "other", "DATABASE"))
             .await;
-        assert!(matches!(same_var, Err(StoreError::Conflict)), "{same_var:?}");
-        assert_eq!(test.count("SELECT COUNT(*) FROM addons"), 1, "nothing half-made");
+        assert!(
+            matches!(same_var, Err(StoreError::Conflict)),
+            "{same_var:?}"
+        );
+        assert_eq!(
+            test.count("SELECT COUNT(*) FROM addons"),
+            1,
+            "nothing half-made"
+        );
         // Another owner may use the name.
         store
             .insert_addon(new(bobs.owner_id, bobs.id, "db", "DATABASE"))
