@@ -22,15 +22,10 @@ impl AgentClient {
         spec: &ServiceSpec,
     ) -> Result<ServiceCreated, RuntimeError> {
         let builder = self
-            .addon_request(Method::PUT, &format!("/v1/addons/{owner}/{name}"))
+            .runtime_request(Method::PUT, &format!("/v1/addons/{owner}/{name}"))
             .timeout(CREATE_TIMEOUT)
             .json(spec);
-        let response = self.send_checked(builder).await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| RuntimeError::Stream(describe(&err)))?;
-        serde_json::from_slice(&body).map_err(|err| RuntimeError::BadAnswer(err.to_string()))
+        self.answer(builder).await
     }
 
     /// `GET /v1/addons/{owner}/{name}`.
@@ -40,14 +35,9 @@ impl AgentClient {
         name: &str,
     ) -> Result<ServiceStatus, RuntimeError> {
         let builder = self
-            .addon_request(Method::GET, &format!("/v1/addons/{owner}/{name}"))
+            .runtime_request(Method::GET, &format!("/v1/addons/{owner}/{name}"))
             .timeout(CALL_TIMEOUT);
-        let response = self.send_checked(builder).await?;
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| RuntimeError::Stream(describe(&err)))?;
-        serde_json::from_slice(&body).map_err(|err| RuntimeError::BadAnswer(err.to_string()))
+        self.answer(builder).await
     }
 
     /// `PUT /v1/addons/{owner}/{name}/networks/{app}`: the add-on joins the app's network.
@@ -58,7 +48,9 @@ impl AgentClient {
         app: &str,
     ) -> Result<(), RuntimeError> {
         let path = format!("/v1/addons/{owner}/{name}/networks/{app}");
-        let builder = self.addon_request(Method::PUT, &path).timeout(CALL_TIMEOUT);
+        let builder = self
+            .runtime_request(Method::PUT, &path)
+            .timeout(CALL_TIMEOUT);
         self.send_checked(builder).await.map(drop)
     }
 
@@ -71,7 +63,7 @@ impl AgentClient {
     ) -> Result<(), RuntimeError> {
         let path = format!("/v1/addons/{owner}/{name}/networks/{app}");
         let builder = self
-            .addon_request(Method::DELETE, &path)
+            .runtime_request(Method::DELETE, &path)
             .timeout(CALL_TIMEOUT);
         self.send_checked(builder).await.map(drop)
     }
@@ -79,14 +71,21 @@ impl AgentClient {
     /// `DELETE /v1/addons/{owner}/{name}`: its container, then its volume and data.
     pub async fn destroy_addon(&self, owner: &str, name: &str) -> Result<(), RuntimeError> {
         let builder = self
-            .addon_request(Method::DELETE, &format!("/v1/addons/{owner}/{name}"))
+            .runtime_request(Method::DELETE, &format!("/v1/addons/{owner}/{name}"))
             .timeout(CALL_TIMEOUT);
         self.send_checked(builder).await.map(drop)
     }
 
-    fn addon_request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http
-            .request(method, format!("{}{path}", self.base_url))
-            .bearer_auth(&self.token)
+    /// Sends the request and reads its JSON answer.
+    async fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        builder: RequestBuilder,
+    ) -> Result<T, RuntimeError> {
+        let response = self.send_checked(builder).await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| RuntimeError::Stream(describe(&err)))?;
+        serde_json::from_slice(&body).map_err(|err| RuntimeError::BadAnswer(err.to_string()))
     }
 }

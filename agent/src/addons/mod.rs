@@ -109,6 +109,11 @@ async fn create(
             ));
         }
         let credentials = docker::credentials(kind, &details)?;
+        // A create asked again (gitd cut off before it recorded the first) is for this app too.
+        let _app = state.runtime.lock(&spec.app).await;
+        docker::connect(&state.docker, &details, &name, &spec.app)
+            .await
+            .map_err(docker_error)?;
         return Ok(Json(ServiceCreated {
             url: service::url(kind, &name, &credentials),
         }));
