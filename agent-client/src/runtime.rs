@@ -141,7 +141,7 @@ impl AgentClient {
         self.send_checked(builder).await.map(drop)
     }
 
-    fn runtime_request(&self, method: Method, path: &str) -> RequestBuilder {
+    pub(crate) fn runtime_request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{path}", self.base_url))
             .bearer_auth(&self.token)

@@ -39,6 +39,39 @@ pub struct AgentConfig {
     pub runtime: RuntimeConfig,
     #[serde(default)]
     pub build: BuildConfig,
+    #[serde(default)]
+    pub addons: AddonsConfig,
+}
+
+/// Add-on services (`[addons]`): the image each kind runs. The official images by default;
+/// a host without a registry names local ones (`scripts/lib/images.sh` builds `paas/postgres`
+/// and `paas/redis`, which take the same variables and commands).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AddonsConfig {
+    pub postgres_image: String,
+    pub redis_image: String,
+    /// How long a new add-on may take to answer (Postgres runs initdb first).
+    pub ready_timeout_secs: u64,
+}
+
+impl Default for AddonsConfig {
+    fn default() -> Self {
+        AddonsConfig {
+            postgres_image: "postgres:17".to_owned(),
+            redis_image: "redis:7".to_owned(),
+            ready_timeout_secs: 120,
+        }
+    }
+}
+
+impl AddonsConfig {
+    pub fn image(&self, kind: paas_api::addons::AddonKind) -> &str {
+        match kind {
+            paas_api::addons::AddonKind::Postgres => &self.postgres_image,
+            paas_api::addons::AddonKind::Redis => &self.redis_image,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -174,6 +207,7 @@ impl AgentConfig {
             pack: PackConfig::default(),
             runtime: RuntimeConfig::default(),
             build: BuildConfig::default(),
+            addons: AddonsConfig::default(),
         }
     }
 
@@ -326,6 +360,19 @@ mod tests {
         fs::write(&path, "token = \"t\"\ninstance_key = \"abc123\"\n").unwrap();
         let err = AgentConfig::load(&path).unwrap_err();
         assert!(err.to_string().contains("at least 32 hex digits"), "{err}");
+    }
+
+    #[test]
+    fn addon_images_default_to_the_official_ones_and_are_set_per_kind() {
+        use paas_api::addons::AddonKind;
+        let config: AgentConfig = toml::from_str("token = \"t\"\n").unwrap();
+        assert_eq!(config.addons.image(AddonKind::Postgres), "postgres:17");
+        assert_eq!(config.addons.image(AddonKind::Redis), "redis:7");
+        let config: AgentConfig =
+            toml::from_str("token = \"t\"\n[addons]\npostgres_image = \"paas/postgres:15\"\n")
+                .unwrap();
+        assert_eq!(config.addons.image(AddonKind::Postgres), "paas/postgres:15");
+        assert_eq!(config.addons.image(AddonKind::Redis), "redis:7");
     }
 
     #[test]

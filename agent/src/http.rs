@@ -1,5 +1,5 @@
 //! The agent's HTTP API: one router merged from each area's routes, behind bearer-token auth.
-//! Every area (builds, the container runtime, logs, events, images, one-off containers, maintenance, attached sessions) contributes a `routes()` that is merged
+//! Every area (builds, the container runtime, logs, events, images, one-off containers, maintenance, attached sessions, add-ons) contributes a `routes()` that is merged
 //! here, so all of them share the auth layer; the error envelope is `crate::error`'s.
 
 use axum::Router;
@@ -9,6 +9,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use paas_api::ErrorCode;
 
+use crate::addons;
 use crate::attach;
 use crate::builds;
 use crate::error::ApiError;
@@ -31,6 +32,7 @@ pub fn router(state: AgentState) -> Router {
         .merge(oneoff::routes())
         .merge(maintenance::routes())
         .merge(attach::routes())
+        .merge(addons::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             instances::track_changes,

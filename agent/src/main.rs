@@ -4,6 +4,7 @@
 //! protected by a bearer token from its config file. It must not touch gitd's database or git
 //! repositories: everything it needs arrives in requests.
 
+mod addons;
 mod attach;
 mod builds;
 mod config;

@@ -3,6 +3,7 @@
 //! usernames). It does no I/O of any kind: no files, sockets, processes or clocks beyond the
 //! timestamps callers hand it, so every rule here is unit-testable and the same everywhere.
 
+pub mod addons;
 pub mod agent;
 pub mod app_json;
 pub mod attach;

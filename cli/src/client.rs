@@ -12,6 +12,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use bytes::Bytes;
+use paas_api::addons::{Addon, AddonChange, AddonName, AttachAddon, CreateAddon};
 use paas_api::app_json::status::{AppChecks, CronJobStatus};
 use paas_api::attach::{Frame, PROTOCOL};
 use paas_api::formation::ScaleChanges;
@@ -252,9 +253,15 @@ impl Client {
         self.get(&["apps", app])
     }
 
-    pub fn destroy_app(&self, app: &AppName) -> Result<(), ClientError> {
+    /// `addons`: the app's own add-ons, each confirmed to go with it.
+    pub fn destroy_app(&self, app: &AppName, addons: &[AddonName]) -> Result<(), ClientError> {
         let mut url = self.url(&["apps", app]);
         url.query_pairs_mut().append_pair("confirm", app);
+        if !addons.is_empty() {
+            let names: Vec<&str> = addons.iter().map(|name| name.as_str()).collect();
+            url.query_pairs_mut()
+                .append_pair("addons", &names.join(","));
+        }
         self.call_empty(self.request(Method::DELETE, url))
     }
 
@@ -541,6 +548,60 @@ impl Client {
     pub fn destroy_volume(&self, app: &AppName, volume: &VolumeName) -> Result<(), ClientError> {
         let mut url = self.url(&["apps", app, "storage", volume]);
         url.query_pairs_mut().append_pair("confirm", app);
+        self.call_empty(self.request(Method::DELETE, url))
+    }
+
+    /// The add-ons attached to the app.
+    pub fn addons(&self, app: &AppName) -> Result<Vec<Addon>, ClientError> {
+        self.get(&["apps", app, "addons"])
+    }
+
+    pub fn addon(&self, app: &AppName, addon: &AddonName) -> Result<Addon, ClientError> {
+        self.get(&["apps", app, "addons", addon])
+    }
+
+    /// Answers once the add-on answers and the release with its var serves.
+    pub fn create_addon(
+        &self,
+        app: &AppName,
+        request: &CreateAddon,
+    ) -> Result<AddonChange, ClientError> {
+        self.call(
+            self.request(Method::POST, self.url(&["apps", app, "addons"]))
+                .json(request),
+        )
+    }
+
+    pub fn attach_addon(
+        &self,
+        app: &AppName,
+        addon: &AddonName,
+        request: &AttachAddon,
+    ) -> Result<AddonChange, ClientError> {
+        let url = self.url(&["apps", app, "addons", addon, "attachment"]);
+        self.call(self.request(Method::POST, url).json(request))
+    }
+
+    pub fn detach_addon(
+        &self,
+        app: &AppName,
+        addon: &AddonName,
+    ) -> Result<AddonChange, ClientError> {
+        let url = self.url(&["apps", app, "addons", addon, "attachment"]);
+        self.call(self.request(Method::DELETE, url))
+    }
+
+    pub fn destroy_addon(
+        &self,
+        app: &AppName,
+        addon: &AddonName,
+        force: bool,
+    ) -> Result<(), ClientError> {
+        let mut url = self.url(&["apps", app, "addons", addon]);
+        url.query_pairs_mut().append_pair("confirm", addon);
+        if force {
+            url.query_pairs_mut().append_pair("force", "true");
+        }
         self.call_empty(self.request(Method::DELETE, url))
     }
 

@@ -21,8 +21,8 @@ use std::process::ExitCode;
 use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use commands::{
-    access, apps, attach, auth, config_vars, cron, domains, features, keys, logs, maintenance,
-    open, ps, releases, resize, run, sticky, storage, users,
+    access, addons, apps, attach, auth, config_vars, cron, domains, features, keys, logs,
+    maintenance, open, ps, releases, resize, run, sticky, storage, users,
 };
 
 #[derive(Debug, Parser)]
@@ -193,6 +193,24 @@ pub enum Command {
     /// Destroy an unmounted volume and its files (--confirm APP)
     #[command(name = "storage:destroy")]
     StorageDestroy(storage::DestroyArgs),
+    /// List the add-ons attached to an app: name, kind, version, state, size on disk
+    Addons(addons::ListArgs),
+    /// Create a postgres or redis add-on on the app and set DATABASE_URL or REDIS_URL (makes a
+    /// new release)
+    #[command(name = "addons:create")]
+    AddonsCreate(addons::CreateArgs),
+    /// Show an add-on: its kind, attachments, state, version and size
+    #[command(name = "addons:info")]
+    AddonsInfo(addons::InfoArgs),
+    /// Attach one of your add-ons to another of your apps (makes a new release there)
+    #[command(name = "addons:attach")]
+    AddonsAttach(addons::AttachArgs),
+    /// Detach an add-on from an app and unset its var (makes a new release)
+    #[command(name = "addons:detach")]
+    AddonsDetach(addons::DetachArgs),
+    /// Destroy an add-on and all its data (--confirm NAME; --force if attached elsewhere)
+    #[command(name = "addons:destroy")]
+    AddonsDestroy(addons::DestroyArgs),
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }

@@ -28,6 +28,13 @@ pub const LABEL_INSTANCE: &str = "paas.instance";
 pub const LABEL_ONEOFF: &str = "paas.oneoff";
 /// On an app's volumes: the name the tenant gave it (`paas.app` says whose it is).
 pub const LABEL_VOLUME: &str = "paas.volume";
+/// Carries the [`InstanceKey`] on add-on containers and volumes in place of [`LABEL_INSTANCE`]:
+/// they are the agent's, but no rollout, convergence or Traefik ever selects them.
+pub const LABEL_ADDON: &str = "paas.addon";
+/// On add-on containers and volumes: whose it is and its name and kind.
+pub const LABEL_ADDON_OWNER: &str = "paas.addon.owner";
+pub const LABEL_ADDON_NAME: &str = "paas.addon.name";
+pub const LABEL_ADDON_KIND: &str = "paas.addon.kind";
 /// Labels under these prefixes are the platform's: Traefik's routing and paas's bookkeeping.
 /// Compared case-insensitively (Traefik reads its labels without regard to case).
 pub const TRAEFIK_LABEL_PREFIX: &str = "traefik.";
@@ -234,6 +241,21 @@ pub fn volume_labels(app: &str, volume: &str) -> HashMap<String, String> {
     ])
 }
 
+/// The labels of an add-on's container and volume.
+pub fn addon_labels(
+    key: &InstanceKey,
+    owner: &str,
+    name: &str,
+    kind: &str,
+) -> HashMap<String, String> {
+    HashMap::from([
+        (LABEL_ADDON.to_owned(), key.as_str().to_owned()),
+        (LABEL_ADDON_OWNER.to_owned(), owner.to_owned()),
+        (LABEL_ADDON_NAME.to_owned(), name.to_owned()),
+        (LABEL_ADDON_KIND.to_owned(), kind.to_owned()),
+    ])
+}
+
 /// Whether labels (a container's, or an event's attributes) carry this agent's key.
 pub fn is_ours(key: &InstanceKey, labels: &HashMap<String, String>) -> bool {
     labels.get(LABEL_INSTANCE).map(String::as_str) == Some(key.as_str())
@@ -247,6 +269,15 @@ mod tests {
     fn release_labels_round_trip() {
         assert_eq!(parse_release_label(&release_label(12)), Some(12));
         assert_eq!(parse_release_label("12"), None);
+    }
+
+    #[test]
+    fn addon_labels_are_never_an_instance_or_an_app() {
+        let labels = addon_labels(&test_key(), "ann", "db", "postgres");
+        assert_eq!(labels[LABEL_ADDON], test_key().as_str());
+        assert!(!is_ours(&test_key(), &labels));
+        assert!(!labels.contains_key(LABEL_APP));
+        assert!(!labels.contains_key(LABEL_ONEOFF));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Every name the agent gives a Docker object, built and read back here and nowhere else:
 //! image tags (`paas/<app>:v<N>`), container names (`paas-<app>-v<N>-<process>-<i>`), the app
-//! network (`paas-app-<app>`), the pack cache volume, the labels on images and containers
+//! network (`paas-app-<app>`), the pack cache volume, add-on containers and volumes
+//! (`paas-addon-<name>.<owner>`), the labels on images and containers
 //! ([`labels`]: paas's own bookkeeping and the instance key) and Traefik's router, service and
 //! middleware labels ([`traefik`]). gitd never sees any of these: it sends app names and
 //! release numbers, and the agent names what they become.
@@ -81,6 +82,18 @@ pub fn volume_prefix(app: &str) -> String {
     format!("paas-vol-{app}.")
 }
 
+/// The container of the add-on `name` of `owner`, and (a separate namespace in Docker) its
+/// volume. Add-on names have no dots, so the first dot ends the name: `a` of `b.c` and `a` of
+/// `b-c` stay apart, and nothing here is ever an app's container, network or volume name.
+pub fn addon_container(owner: &str, name: &str) -> String {
+    format!("paas-addon-{name}.{owner}")
+}
+
+/// The volume that holds the data of the add-on `name` of `owner`.
+pub fn addon_volume(owner: &str, name: &str) -> String {
+    addon_container(owner, name)
+}
+
 /// The volume pack keeps an app's build cache in.
 pub fn pack_cache_volume(app: &str) -> String {
     format!("paas-pack-cache-{app}")
@@ -121,6 +134,9 @@ mod tests {
         assert_ne!(volume_name("a-b", "c"), volume_name("a", "b-c"));
         assert!(!volume_name("ab", "c").starts_with(&volume_prefix("a")));
         assert_eq!(pack_cache_volume("hello"), "paas-pack-cache-hello");
+        assert_eq!(addon_container("ann", "db"), "paas-addon-db.ann");
+        assert_ne!(addon_container("b-c", "a"), addon_container("c", "a-b"));
+        assert_eq!(addon_volume("ann", "db"), "paas-addon-db.ann");
         let replaced = replaced_name("paas-hello-v3-web-2", "0123456789abcdef0123");
         assert_eq!(replaced, "paas-hello-v3-web-2-replaced-0123456789ab");
         assert_eq!(replaced_name("x", "ab"), "x-replaced-ab");

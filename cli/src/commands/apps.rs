@@ -4,12 +4,13 @@ use anyhow::bail;
 use clap::Args;
 use dialoguer::Input;
 use paas_api::AppName;
+use paas_api::addons::AddonName;
 use paas_api::types::{App, CreateAppRequest};
 
 use super::{Context, interactive};
 use crate::git::{self, RemoteChange};
 use crate::output::{
-    Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text,
+    Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text, word_list,
 };
 use crate::{AppArg, JsonArg};
 
@@ -48,6 +49,9 @@ pub struct DestroyArgs {
     /// Skip the prompt by repeating the app's name
     #[arg(long, value_name = "NAME")]
     pub confirm: Option<String>,
+    /// The app's add-ons, comma-separated: they are destroyed with it, their data too
+    #[arg(long, value_name = "NAMES", value_delimiter = ',')]
+    pub confirm_addons: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -202,13 +206,37 @@ fn render_info(app: &App, style: Style) -> String {
 
 pub fn destroy(
     ctx: &Context,
-    DestroyArgs { name, app, confirm }: &DestroyArgs,
+    DestroyArgs {
+        name,
+        app,
+        confirm,
+        confirm_addons,
+    }: &DestroyArgs,
 ) -> anyhow::Result<()> {
     let app = AppArg {
         app: name.clone().or_else(|| app.app.clone()),
     };
     let name = ctx.app(&app)?;
     let err_style = Style::stderr();
+    let client = ctx.client()?;
+    let addons: Vec<AddonName> = client
+        .addons(&name)?
+        .into_iter()
+        .filter(|addon| addon.app == name)
+        .map(|addon| addon.name)
+        .collect();
+    let unconfirmed: Vec<String> = addons
+        .iter()
+        .filter(|addon| !confirm_addons.iter().any(|c| c == addon.as_str()))
+        .map(|addon| addon.to_string())
+        .collect();
+    if !unconfirmed.is_empty() {
+        bail!(
+            "Destroying {name} also destroys its add-ons {} and their data. Re-run with --confirm-addons {}. Nothing was destroyed.",
+            word_list(&unconfirmed),
+            unconfirmed.join(",")
+        );
+    }
     match confirm {
         Some(confirm) if name == confirm.as_str() => {}
         Some(confirm) => {
@@ -232,13 +260,16 @@ pub fn destroy(
             "Destroying {name} needs confirmation and there is no terminal to ask on. Re-run with --confirm {name}."
         ),
     }
-    let client = ctx.client()?;
     // Asked first: once the app is gone, so is the list.
     let volumes = client.volumes(&name)?;
     action(&format!("Destroying {}", err_style.app(&name)), || {
-        client.destroy_app(&name)?;
+        client.destroy_app(&name, &addons)?;
         Ok(((), String::new()))
     })?;
+    if !addons.is_empty() {
+        let names: Vec<String> = addons.iter().map(ToString::to_string).collect();
+        eprintln!("removed add-ons {} and their data", word_list(&names));
+    }
     if !volumes.is_empty() {
         let names: Vec<String> = volumes.iter().map(|v| v.name.to_string()).collect();
         eprintln!("removed volumes {} and their files", names.join(", "));

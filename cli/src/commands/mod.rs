@@ -3,6 +3,7 @@
 //! server, the token, the app. Commands talk to gitd through [`Client`]'s typed methods only.
 
 pub mod access;
+pub mod addons;
 pub mod apps;
 pub mod attach;
 pub mod auth;
@@ -88,6 +89,12 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Run(args) => attach::run(ctx, &args),
         Command::PsExec(args) => attach::exec(ctx, &args),
         Command::Storage(args) => storage::list(ctx, &args),
+        Command::Addons(args) => addons::list(ctx, &args),
+        Command::AddonsCreate(args) => addons::create(ctx, &args),
+        Command::AddonsInfo(args) => addons::info(ctx, &args),
+        Command::AddonsAttach(args) => addons::attach(ctx, &args),
+        Command::AddonsDetach(args) => addons::detach(ctx, &args),
+        Command::AddonsDestroy(args) => addons::destroy(ctx, &args),
         Command::StorageMount(args) => storage::mount(ctx, &args),
         Command::StorageUnmount(args) => storage::unmount(ctx, &args),
         Command::StorageDestroy(args) => storage::destroy(ctx, &args),

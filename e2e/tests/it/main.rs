@@ -2,6 +2,7 @@
 
 mod util;
 
+mod addons;
 mod attach;
 mod bad_input;
 mod builds;

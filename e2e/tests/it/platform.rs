@@ -61,6 +61,23 @@ pub fn ensure_docker() {
     );
 }
 
+/// The local add-on images every test agent runs ([`POSTGRES_IMAGE`], [`REDIS_IMAGE`]), built
+/// by `scripts/lib/images.sh` when missing (no registry here).
+pub fn ensure_addon_images() {
+    ensure_docker();
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    prepare_once(
+        &READY,
+        &format!(
+            "docker image inspect {POSTGRES_IMAGE} {REDIS_IMAGE} >/dev/null 2>&1 || {{ source scripts/lib/docker.sh; source scripts/lib/images.sh; ensure_addon_images; }}"
+        ),
+    );
+}
+
+/// The add-on images of the test agents' `[addons]`.
+pub const POSTGRES_IMAGE: &str = "paas/postgres:15";
+pub const REDIS_IMAGE: &str = "paas/redis:7";
+
 /// Docker as [`ensure_docker`] and `traefik` on PATH.
 pub fn ensure_prerequisites() {
     ensure_docker();
@@ -491,6 +508,10 @@ impl Agent {
                 .map(|(key, value)| (key.to_owned(), value)),
         );
         table.insert("runtime".into(), runtime.into());
+        let mut addons = toml::Table::new();
+        addons.insert("postgres_image".into(), POSTGRES_IMAGE.into());
+        addons.insert("redis_image".into(), REDIS_IMAGE.into());
+        table.insert("addons".into(), addons.into());
         if options.pack_standin {
             // The agent gives pack only what pack needs; the stand-in also needs these.
             let mut pack = toml::Table::new();

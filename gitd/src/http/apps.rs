@@ -153,6 +153,8 @@ pub async fn info(
 #[derive(Deserialize)]
 pub struct DestroyQuery {
     confirm: Option<String>,
+    /// The app's add-ons, comma-separated, confirmed to go with it.
+    addons: Option<String>,
 }
 
 pub async fn destroy(
@@ -169,7 +171,14 @@ pub async fn destroy(
             app.name
         )));
     }
-    crate::ops::apps::destroy(&state, app, &auth.user)
+    let addons = query
+        .addons
+        .iter()
+        .flat_map(|names| names.split(',').filter(|name| !name.is_empty()))
+        .map(str::parse)
+        .collect::<Result<Vec<paas_api::addons::AddonName>, _>>()
+        .map_err(|err| ApiError::invalid(err.to_string()))?;
+    crate::ops::apps::destroy(&state, app, &auth.user, addons)
         .finished()
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -2,6 +2,7 @@
 //! every app route answers 404 to a user who may not see the app, exactly as for an app that
 //! does not exist, so names of other users' apps do not leak.
 
+mod addons;
 mod apps;
 mod attach;
 mod config_vars;
@@ -84,6 +85,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/run/attached", get(attach::run))
         .route("/v1/apps/{app}/ps/exec", get(attach::exec))
         .route("/v1/apps/{app}/storage", get(storage::list))
+        .route("/v1/apps/{app}/addons", get(addons::list))
+        .route("/v1/apps/{app}/addons/{addon}", get(addons::info))
         .route("/v1/apps/{app}/cron", get(cron::jobs))
         .route("/v1/apps/{app}/checks", get(cron::checks));
     let rollouts = Router::new()
@@ -102,7 +105,13 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/sticky", put(routing::set_sticky))
         .route("/v1/apps/{app}/storage/mounts", post(storage::mount))
         .route("/v1/apps/{app}/storage/unmounts", post(storage::unmount))
-        .route("/v1/apps/{app}/storage/{volume}", delete(storage::destroy));
+        .route("/v1/apps/{app}/storage/{volume}", delete(storage::destroy))
+        .route("/v1/apps/{app}/addons", post(addons::create))
+        .route("/v1/apps/{app}/addons/{addon}", delete(addons::destroy))
+        .route(
+            "/v1/apps/{app}/addons/{addon}/attachment",
+            post(addons::attach).delete(addons::detach),
+        );
     with_deadline(quick, RouteClass::Quick)
         .merge(with_deadline(rollouts, RouteClass::Rollout))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })

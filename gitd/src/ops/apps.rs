@@ -1,5 +1,8 @@
 //! Destroying an app: its containers and images, its repository and its records, in that
-//! order, so that a failure part-way leaves the app whole rather than half gone.
+//! order, so that a failure part-way leaves the app whole rather than half gone. Its add-ons
+//! go before all that (confirmed by name, see [`super::addons::release_for_app_removal`]).
+
+use paas_api::addons::AddonName;
 
 use super::{Op, OpsError};
 use crate::repos;
@@ -7,10 +10,13 @@ use crate::state::SharedState;
 use crate::store::{AppRow, UserRow};
 
 /// `paas apps:destroy`: run under the app's lock, so no push or change is half-way through.
-pub fn destroy(state: &SharedState, app: AppRow, by: &UserRow) -> Op<()> {
+/// The app's own add-ons go with it only if `addons` names each of them.
+pub fn destroy(state: &SharedState, app: AppRow, by: &UserRow, addons: Vec<AddonName>) -> Op<()> {
     let (op_state, by, name) = (state.clone(), by.username.clone(), app.name.clone());
     super::spawn(state, &name, None, move |_reporter| async move {
         let state = op_state;
+        // Their containers hold the app's network, which goes with the app's containers.
+        super::addons::release_for_app_removal(&state, &app, &addons).await?;
         // Containers and images go first: if the agent cannot remove them, the app stays whole.
         if let Some(agent) = state.agent.as_ref() {
             agent

@@ -8,7 +8,9 @@ use paas_api::types::{ConfigUpdate, ConfigUpdated, ReleaseStatus};
 use super::release::{self, ReleaseKind};
 use super::release_phase::release_timeout;
 use super::rollout::check_health_check_path;
-use super::{Op, OpsError};
+use paas_api::Username;
+
+use super::{Op, OpsError, Reporter};
 use crate::state::SharedState;
 use crate::store::NewRelease;
 use crate::store::{AppRow, UserRow};
@@ -23,79 +25,82 @@ pub fn update(
     let (op_state, by) = (state.clone(), by.username.clone());
     let name = app.name.clone();
     super::spawn(state, &name, None, move |reporter| async move {
-        let state = op_state;
-        let description = describe(&update)?;
-        let before = state.store.config_vars(app.id).await?;
-        let mut vars = before.clone();
-        for (key, value) in update.vars {
-            match value {
-                Some(value) => vars.insert(key, value),
-                None => vars.remove(key.as_str()),
-            };
-        }
-        if vars == before {
-            return Ok(ConfigUpdated {
-                vars,
-                release: None,
-            });
-        }
-        check_health_check_path(&vars).map_err(OpsError::Invalid)?;
-        release_timeout(&vars).map_err(OpsError::Invalid)?;
-        let current = state.store.deployed_state(app.id).await?.current;
-        // Only a release with an image runs; before the first deploy the change is recorded.
-        let running = current.filter(|release| release.image.is_some());
-        let new = NewRelease {
-            app_id: app.id,
-            description,
-            username: by,
-            image: running.as_ref().and_then(|r| r.image.clone()),
-            commit: running.as_ref().and_then(|r| r.commit.clone()),
-            processes: running
-                .as_ref()
-                .map(|r| r.processes.clone())
-                .unwrap_or_default(),
-            config: vars.clone(),
-            resources: running
-                .as_ref()
-                .map(|r| r.resources.clone())
-                .unwrap_or_default(),
-            app_json: running
-                .as_ref()
-                .map(|r| r.app_json.clone())
-                .unwrap_or_default(),
+        apply(&op_state, &app, by, update, &reporter).await
+    })
+}
+
+/// Applies `update` to the app's config within an operation that holds the app's lock:
+/// [`update`]'s, or another operation's whose change sets config vars (add-ons).
+pub(super) async fn apply(
+    state: &SharedState,
+    app: &AppRow,
+    by: Username,
+    update: ConfigUpdate,
+    reporter: &Reporter,
+) -> Result<ConfigUpdated, OpsError> {
+    let description = describe(&update)?;
+    let before = state.store.config_vars(app.id).await?;
+    let mut vars = before.clone();
+    for (key, value) in update.vars {
+        match value {
+            Some(value) => vars.insert(key, value),
+            None => vars.remove(key.as_str()),
         };
-        let release = match running {
-            None => {
-                let release = state.store.create_live_release(new).await?;
-                let message = format!(
-                    "{} by user {}: release v{}",
-                    release.description, release.user, release.version
-                );
-                crate::events::record(&state, app.id, "config", message).await;
-                release
-            }
-            Some(_) => {
-                let release = release::begin(&state, new).await?;
-                release::go_live(
-                    &state,
-                    &app,
-                    &release,
-                    ReleaseKind::Config,
-                    &reporter,
-                    |_| {},
-                )
-                .await?;
-                release
-            }
-        };
-        tracing::info!(app = %app.name, version = release.version, "config changed");
-        Ok(ConfigUpdated {
+    }
+    if vars == before {
+        return Ok(ConfigUpdated {
             vars,
-            release: Some(paas_api::types::Release {
-                status: ReleaseStatus::Succeeded,
-                ..release
-            }),
-        })
+            release: None,
+        });
+    }
+    check_health_check_path(&vars).map_err(OpsError::Invalid)?;
+    release_timeout(&vars).map_err(OpsError::Invalid)?;
+    let current = state.store.deployed_state(app.id).await?.current;
+    // Only a release with an image runs; before the first deploy the change is recorded.
+    let running = current.filter(|release| release.image.is_some());
+    let new = NewRelease {
+        app_id: app.id,
+        description,
+        username: by,
+        image: running.as_ref().and_then(|r| r.image.clone()),
+        commit: running.as_ref().and_then(|r| r.commit.clone()),
+        processes: running
+            .as_ref()
+            .map(|r| r.processes.clone())
+            .unwrap_or_default(),
+        config: vars.clone(),
+        resources: running
+            .as_ref()
+            .map(|r| r.resources.clone())
+            .unwrap_or_default(),
+        app_json: running
+            .as_ref()
+            .map(|r| r.app_json.clone())
+            .unwrap_or_default(),
+    };
+    let release = match running {
+        None => {
+            let release = state.store.create_live_release(new).await?;
+            let message = format!(
+                "{} by user {}: release v{}",
+                release.description, release.user, release.version
+            );
+            crate::events::record(state, app.id, "config", message).await;
+            release
+        }
+        Some(_) => {
+            let release = release::begin(state, new).await?;
+            release::go_live(state, app, &release, ReleaseKind::Config, reporter, |_| {}).await?;
+            release
+        }
+    };
+    tracing::info!(app = %app.name, version = release.version, "config changed");
+    Ok(ConfigUpdated {
+        vars,
+        release: Some(paas_api::types::Release {
+            status: ReleaseStatus::Succeeded,
+            ..release
+        }),
     })
 }
 

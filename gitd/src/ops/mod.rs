@@ -15,6 +15,7 @@
 //! only stops instances. Errors are
 //! [`OpsError`]; HTTP maps them to API errors in one place.
 
+pub mod addons;
 pub mod apps;
 pub mod attach;
 pub mod changes;

@@ -151,6 +151,28 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (app_id, job_id, scheduled_for)
     );
     "#,
+    // 9: add-ons, owned by the app they were created on (names unique per owner), and the
+    // apps attached to them, each under a name unique per app. No cascade from apps: an app
+    // that owns an add-on is deleted only after it.
+    r#"
+    CREATE TABLE addons (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        owner_id   INTEGER NOT NULL REFERENCES users(id),
+        app_id     INTEGER NOT NULL REFERENCES apps(id),
+        name       TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        url        TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (owner_id, name)
+    );
+    CREATE TABLE addon_attachments (
+        addon_id INTEGER NOT NULL REFERENCES addons(id) ON DELETE CASCADE,
+        app_id   INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        name     TEXT NOT NULL,
+        PRIMARY KEY (addon_id, app_id),
+        UNIQUE (app_id, name)
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -16,6 +16,7 @@
 //! free, because two hand-overs to the blocking pool and back cost more than the query on a
 //! busy machine (each one a wake-up waiting for a CPU), and on the pool when it is not.
 
+mod addons;
 mod apps;
 mod collaborators;
 mod config_vars;
@@ -33,6 +34,7 @@ mod storage;
 mod tokens;
 mod users;
 
+pub use addons::{AddonRow, NewAddon};
 pub use apps::{AppListing, AppRow, CreateAppError};
 pub use collaborators::CollaboratorAdded;
 pub use cron_runs::CronClaim;

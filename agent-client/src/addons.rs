@@ -1,0 +1,91 @@
+//! The agent's add-on API (contract in `paas_api::addons`): create an add-on's service and
+//! get its URL, ask how it is, put it on an app's network or take it off, destroy it.
+
+use std::time::Duration;
+
+use paas_api::addons::{ServiceCreated, ServiceSpec, ServiceStatus};
+use reqwest::{Method, RequestBuilder};
+
+use super::{AgentClient, RuntimeError, describe};
+
+/// A new add-on may pull its image and initialise its data first.
+const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
+/// Status runs a probe or two in the container; the rest are single Docker calls.
+const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl AgentClient {
+    /// `PUT /v1/addons/{owner}/{name}`: answers once the service accepts connections.
+    pub async fn create_addon(
+        &self,
+        owner: &str,
+        name: &str,
+        spec: &ServiceSpec,
+    ) -> Result<ServiceCreated, RuntimeError> {
+        let builder = self
+            .runtime_request(Method::PUT, &format!("/v1/addons/{owner}/{name}"))
+            .timeout(CREATE_TIMEOUT)
+            .json(spec);
+        self.answer(builder).await
+    }
+
+    /// `GET /v1/addons/{owner}/{name}`.
+    pub async fn addon_status(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<ServiceStatus, RuntimeError> {
+        let builder = self
+            .runtime_request(Method::GET, &format!("/v1/addons/{owner}/{name}"))
+            .timeout(CALL_TIMEOUT);
+        self.answer(builder).await
+    }
+
+    /// `PUT /v1/addons/{owner}/{name}/networks/{app}`: the add-on joins the app's network.
+    pub async fn attach_addon(
+        &self,
+        owner: &str,
+        name: &str,
+        app: &str,
+    ) -> Result<(), RuntimeError> {
+        let path = format!("/v1/addons/{owner}/{name}/networks/{app}");
+        let builder = self
+            .runtime_request(Method::PUT, &path)
+            .timeout(CALL_TIMEOUT);
+        self.send_checked(builder).await.map(drop)
+    }
+
+    /// `DELETE /v1/addons/{owner}/{name}/networks/{app}`: the add-on leaves the app's network.
+    pub async fn detach_addon(
+        &self,
+        owner: &str,
+        name: &str,
+        app: &str,
+    ) -> Result<(), RuntimeError> {
+        let path = format!("/v1/addons/{owner}/{name}/networks/{app}");
+        let builder = self
+            .runtime_request(Method::DELETE, &path)
+            .timeout(CALL_TIMEOUT);
+        self.send_checked(builder).await.map(drop)
+    }
+
+    /// `DELETE /v1/addons/{owner}/{name}`: its container, then its volume and data.
+    pub async fn destroy_addon(&self, owner: &str, name: &str) -> Result<(), RuntimeError> {
+        let builder = self
+            .runtime_request(Method::DELETE, &format!("/v1/addons/{owner}/{name}"))
+            .timeout(CALL_TIMEOUT);
+        self.send_checked(builder).await.map(drop)
+    }
+
+    /// Sends the request and reads its JSON answer.
+    async fn answer<T: serde::de::DeserializeOwned>(
+        &self,
+        builder: RequestBuilder,
+    ) -> Result<T, RuntimeError> {
+        let response = self.send_checked(builder).await?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| RuntimeError::Stream(describe(&err)))?;
+        serde_json::from_slice(&body).map_err(|err| RuntimeError::BadAnswer(err.to_string()))
+    }
+}

@@ -1,0 +1,219 @@
+//! Add-on services (contract in `paas_api::addons`): a Postgres or Redis container per add-on
+//! with its own volume and generated credentials, from the image `[addons]` names for its
+//! kind, on the networks of the apps it is attached to and no other (never the host's: it
+//! publishes no port). Routes, each under the add-on's own lock:
+//!
+//! - `PUT /v1/addons/{owner}/{name}` ([`ServiceSpec`] → [`ServiceCreated`]): creates it on the
+//!   app's network and answers once it accepts connections with its credentials; asked
+//!   again, it answers the same URL. A failed start removes what it made.
+//! - `GET /v1/addons/{owner}/{name}` → [`ServiceStatus`] (state, version, size of its data).
+//! - `PUT`/`DELETE /v1/addons/{owner}/{name}/networks/{app}`: joins or leaves an app's network,
+//!   reachable there as its name.
+//! - `DELETE /v1/addons/{owner}/{name}`: the container, then the volume and its data.
+//!
+//! Nothing about add-ons is kept by the agent: the container's labels, environment and
+//! command say what it is, and gitd keeps which apps use it.
+
+mod docker;
+mod service;
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::put;
+use axum::{Json, Router};
+use paas_api::addons::{AddonName, ServiceCreated, ServiceSpec, ServiceState, ServiceStatus};
+use paas_api::{AppName, ErrorCode, Username};
+use tracing::{info, warn};
+
+use crate::error::{ApiError, Path};
+use crate::naming;
+use crate::state::AgentState;
+use docker::{Addon, AddonFailure};
+
+/// Log lines of a container that failed to start, carried in the error.
+const FAILURE_LOG_LINES: usize = 5;
+
+pub fn routes() -> Router<AgentState> {
+    Router::new()
+        .route(
+            "/v1/addons/{owner}/{name}",
+            put(create).get(status).delete(destroy),
+        )
+        .route(
+            "/v1/addons/{owner}/{name}/networks/{app}",
+            put(attach).delete(detach),
+        )
+}
+
+impl From<AddonFailure> for ApiError {
+    fn from(failure: AddonFailure) -> ApiError {
+        match failure {
+            AddonFailure::Docker(err) => {
+                ApiError::new(ErrorCode::Internal, format!("Docker: {err}"))
+            }
+            AddonFailure::Refused(message) => ApiError::new(ErrorCode::Conflict, message),
+            AddonFailure::NotReady { reason, logs } => {
+                let skip = logs.len().saturating_sub(FAILURE_LOG_LINES);
+                let mut message = reason;
+                for line in &logs[skip..] {
+                    message.push_str(" | ");
+                    message.push_str(line.trim());
+                }
+                ApiError::new(ErrorCode::DeployFailed, message)
+            }
+        }
+    }
+}
+
+fn docker_error(err: bollard::errors::Error) -> ApiError {
+    AddonFailure::from(err).into()
+}
+
+/// One add-on's operations run one at a time. The runtime's per-app locks are keyed by
+/// name; an add-on's container name has a dot, which no app name has.
+async fn lock(state: &AgentState, owner: &str, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    state
+        .runtime
+        .lock(&naming::addon_container(owner, name))
+        .await
+}
+
+async fn create(
+    State(state): State<AgentState>,
+    Path((owner, name)): Path<(Username, AddonName)>,
+    body: Bytes,
+) -> Result<Json<ServiceCreated>, ApiError> {
+    let spec: ServiceSpec = serde_json::from_slice(&body).map_err(|err| {
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("invalid add-on spec: {err}"),
+        )
+    })?;
+    let _guard = lock(&state, &owner, &name).await;
+    let key = state.config.instance_key();
+    let addon = Addon {
+        key,
+        owner: &owner,
+        name: &name,
+        kind: spec.kind,
+    };
+    if let Some((kind, details)) = docker::inspect(&state.docker, key, &owner, &name).await? {
+        if kind != spec.kind {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!("add-on {name} of {owner} exists and is a {kind}"),
+            ));
+        }
+        let credentials = docker::credentials(kind, &details)?;
+        // A create asked again (gitd cut off before it recorded the first) is for this app too.
+        let _app = state.runtime.lock(&spec.app).await;
+        docker::connect(&state.docker, &details, &name, &spec.app)
+            .await
+            .map_err(docker_error)?;
+        return Ok(Json(ServiceCreated {
+            url: service::url(kind, &name, &credentials),
+        }));
+    }
+    let credentials = service::Credentials::generate();
+    {
+        let _app = state.runtime.lock(&spec.app).await;
+        docker::ensure_network(&state.docker, &spec.app)
+            .await
+            .map_err(docker_error)?;
+    }
+    let image = state.config.addons.image(spec.kind);
+    let timeout = Duration::from_secs(state.config.addons.ready_timeout_secs);
+    let started = match docker::create(&state.docker, &addon, image, &spec.app, &credentials).await
+    {
+        Ok(()) => docker::wait_ready(&state.docker, &addon, &credentials, timeout).await,
+        Err(err) => Err(err),
+    };
+    match started {
+        Ok(version) => {
+            info!(%owner, %name, kind = %spec.kind, %version, app = %spec.app, "add-on created");
+            Ok(Json(ServiceCreated {
+                url: service::url(spec.kind, &name, &credentials),
+            }))
+        }
+        Err(err) => {
+            // Refused before anything was made (a foreign volume): nothing to clean up.
+            if !matches!(err, AddonFailure::Refused(_))
+                && let Err(cleanup) = docker::remove(&state.docker, &owner, &name).await
+            {
+                warn!(%owner, %name, error = %cleanup, "cannot remove a failed add-on");
+            }
+            warn!(%owner, %name, error = %err, "add-on failed to start");
+            Err(err.into())
+        }
+    }
+}
+
+async fn status(
+    State(state): State<AgentState>,
+    Path((owner, name)): Path<(Username, AddonName)>,
+) -> Result<Json<ServiceStatus>, ApiError> {
+    let key = state.config.instance_key();
+    let status = match docker::inspect(&state.docker, key, &owner, &name).await? {
+        Some((kind, details)) => docker::status(&state.docker, kind, &details).await,
+        None => ServiceStatus {
+            state: ServiceState::Missing,
+            version: None,
+            size_bytes: None,
+        },
+    };
+    Ok(Json(status))
+}
+
+async fn attach(
+    State(state): State<AgentState>,
+    Path((owner, name, app)): Path<(Username, AddonName, AppName)>,
+) -> Result<Response, ApiError> {
+    let _guard = lock(&state, &owner, &name).await;
+    let key = state.config.instance_key();
+    let Some((_, details)) = docker::inspect(&state.docker, key, &owner, &name).await? else {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            format!("there is no add-on {name} of {owner}"),
+        ));
+    };
+    let _app = state.runtime.lock(&app).await;
+    docker::connect(&state.docker, &details, &name, &app)
+        .await
+        .map_err(docker_error)?;
+    info!(%owner, %name, %app, "add-on attached");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn detach(
+    State(state): State<AgentState>,
+    Path((owner, name, app)): Path<(Username, AddonName, AppName)>,
+) -> Result<Response, ApiError> {
+    let _guard = lock(&state, &owner, &name).await;
+    let key = state.config.instance_key();
+    if let Some((_, details)) = docker::inspect(&state.docker, key, &owner, &name).await? {
+        docker::disconnect(&state.docker, &details, &app)
+            .await
+            .map_err(docker_error)?;
+    }
+    info!(%owner, %name, %app, "add-on detached");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn destroy(
+    State(state): State<AgentState>,
+    Path((owner, name)): Path<(Username, AddonName)>,
+) -> Result<Response, ApiError> {
+    let _guard = lock(&state, &owner, &name).await;
+    let key = state.config.instance_key();
+    // Refuses a container of that name that is not this add-on.
+    docker::inspect(&state.docker, key, &owner, &name).await?;
+    docker::remove(&state.docker, &owner, &name)
+        .await
+        .map_err(docker_error)?;
+    info!(%owner, %name, "add-on destroyed");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
