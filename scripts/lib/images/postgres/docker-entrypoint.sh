@@ -30,6 +30,7 @@ if [ "$1" = 'postgres' ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "Initialising the database in $PGDATA as $POSTGRES_USER"
     # Only the local socket is trusted (the setup below uses it); every TCP connection, from
     # 127.0.0.1 too, must give the password.
+    # shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is several arguments, as in the official image
     initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
         --encoding=UTF8 --locale=C.UTF-8 --auth-local=trust --auth-host=scram-sha-256 \
         ${POSTGRES_INITDB_ARGS:-} >/dev/null
@@ -45,7 +46,11 @@ if [ "$1" = 'postgres' ] && [ ! -s "$PGDATA/PG_VERSION" ]; then
     shopt -s nullglob
     for f in /docker-entrypoint-initdb.d/*; do
         case "$f" in
-        *.sh) echo "running $f"; . "$f" ;;
+        *.sh)
+            echo "running $f"
+            # shellcheck disable=SC1090 # the operator's scripts
+            . "$f"
+            ;;
         *.sql) echo "running $f"; "${psql[@]}" --dbname "$POSTGRES_DB" -f "$f" ;;
         *) echo "ignoring $f" ;;
         esac
