@@ -35,7 +35,11 @@ class App:
         finally:
             conn.close()
         if self.queue is not None:
-            jobs.enqueue(self.queue, note["id"])
+            try:
+                jobs.enqueue(self.queue, note["id"])
+            except redis.RedisError as err:
+                # The note is stored; the worker's sweep counts notes that got no job.
+                print(f"warning: note {note['id']} not queued: {str(err).strip()}", flush=True)
         return note
 
     def query(self, fn, *args):
