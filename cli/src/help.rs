@@ -216,6 +216,37 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         &["paas storage:destroy uploads --confirm myapp -a myapp"],
     ),
     (
+        "addons",
+        &["paas addons -a myapp", "paas addons -a myapp --json"],
+    ),
+    (
+        "addons:create",
+        &[
+            "paas addons:create postgres -a myapp",
+            "paas addons:create redis -a myapp --name cache",
+            "paas addons:create postgres -a myapp --name reports-db --as REPORTS_DATABASE",
+        ],
+    ),
+    ("addons:info", &["paas addons:info postgres-db -a myapp"]),
+    (
+        "addons:attach",
+        &[
+            "paas addons:attach postgres-db -a worker-app",
+            "paas addons:attach cache -a worker-app --as CACHE",
+        ],
+    ),
+    (
+        "addons:detach",
+        &["paas addons:detach postgres-db -a worker-app"],
+    ),
+    (
+        "addons:destroy",
+        &[
+            "paas addons:destroy cache -a myapp --confirm cache",
+            "paas addons:destroy postgres-db -a myapp --confirm postgres-db --force",
+        ],
+    ),
+    (
         "completions",
         &[
             "paas completions bash > /etc/bash_completion.d/paas",
