@@ -201,6 +201,14 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
         config_var(&platform, &app, "DATABASE_URL"),
         Some(url.clone())
     );
+    // v1 is from before the add-on: a rollback does not roll the add-on back with the code.
+    platform.paas(&["rollback", "v1", "-a", &app]).success();
+    assert_eq!(
+        config_var(&platform, &app, "DATABASE_URL"),
+        Some(url.clone()),
+        "the attached add-on's var stays"
+    );
+    assert_eq!(postgres_answer(&web(&platform, &app), &name), "N");
 
     // Refusals change nothing.
     platform

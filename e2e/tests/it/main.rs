@@ -24,6 +24,7 @@ mod isolation_routing;
 mod isolation_ssh;
 mod logs;
 mod maintenance;
+mod notes;
 mod oneoff;
 mod operations_guide;
 mod platform;

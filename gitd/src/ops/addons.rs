@@ -13,11 +13,11 @@
 
 use std::collections::BTreeMap;
 
-use paas_api::Username;
 use paas_api::addons::{
     AddonChange, AddonKind, AddonName, AttachmentName, CreateAddon, ServiceSpec,
 };
 use paas_api::types::ConfigUpdate;
+use paas_api::{ConfigKey, Username};
 use rand::RngCore;
 
 use super::{Op, OpsError, Reporter, config};
@@ -57,6 +57,23 @@ async fn set_var(
     };
     let updated = config::apply(state, app, by.clone(), update, reporter).await?;
     Ok(updated.release.map(|release| release.version))
+}
+
+/// The config vars the app's attached add-ons set, as they are now. A rollback keeps them
+/// over the old release's: an add-on's var follows its attachment, not the code (an app
+/// rolled back past `addons:create` keeps reaching the database it is attached to).
+pub(super) async fn attached_vars(
+    state: &SharedState,
+    app: &AppRow,
+) -> Result<BTreeMap<ConfigKey, String>, OpsError> {
+    let addons = state.store.app_addons(app.id).await?;
+    Ok(addons
+        .iter()
+        .filter_map(|addon| {
+            let attachment = addon.attachment(app.name.as_str())?;
+            Some((attachment.name.config_key(), addon.url.clone()))
+        })
+        .collect())
 }
 
 /// Refuses an attachment name the app uses already, for an add-on or a var of its own.

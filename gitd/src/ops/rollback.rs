@@ -1,6 +1,8 @@
 //! Rollback: a new release with an earlier release's image, process types and config, through
 //! the release lifecycle like a deploy. Only a successful release whose image is still on the
-//! host can be rolled back to; anything else is refused before anything changes.
+//! host can be rolled back to; anything else is refused before anything changes. The vars of
+//! the app's attached add-ons stay as they are (as on Heroku: a rollback does not roll back
+//! add-ons).
 
 use paas_api::types::{Release, ReleaseStatus};
 
@@ -40,6 +42,8 @@ pub fn rollback(
                 images::KEPT_RELEASES
             )));
         }
+        let mut config = target.config;
+        config.extend(super::addons::attached_vars(&state, &app).await?);
         let release = release::begin(
             &state,
             NewRelease {
@@ -49,7 +53,7 @@ pub fn rollback(
                 image: target.image,
                 commit: target.commit,
                 processes: target.processes,
-                config: target.config,
+                config,
                 resources: target.resources,
                 // The old release's cron jobs and checks come back with its code.
                 app_json: target.app_json,
