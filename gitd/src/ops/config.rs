@@ -46,6 +46,7 @@ pub fn update(
         let running = current.filter(|release| release.image.is_some());
         let new = NewRelease {
             app_id: app.id,
+            kind: ReleaseKind::Config,
             description,
             username: by,
             image: running.as_ref().and_then(|r| r.image.clone()),
