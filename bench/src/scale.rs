@@ -1,7 +1,7 @@
 //! Scale: `paas scale web=10` and back to `web=1`, beside a floor of nine `docker run` started
 //! in parallel, and where the time goes, read from Docker's own event stream (its timestamps
 //! of each new container's `create`, `start`, first `health_status: healthy` and the `update`
-//! that gives it its restart policy once it serves; on the way down, the drain marker's exec,
+//! that gives it its restart policy once it is healthy; on the way down, the drain marker's exec,
 //! `health_status: unhealthy`, `kill` and `destroy`).
 
 use std::net::TcpListener;
@@ -116,8 +116,8 @@ const UP_PHASES: [&str; 5] = [
     "request (CLI, gitd, the agent's plan → first create)",
     "create + start (→ last start)",
     "first probe passes (→ last healthy)",
-    "routed by Traefik, checks, restart policy (→ last update)",
-    "answer (→ `paas` exits)",
+    "restart policy (→ last update)",
+    "routed by Traefik, checks, answer (→ `paas` exits)",
 ];
 
 fn up_phases(timeline: &Timeline) -> anyhow::Result<Vec<f64>> {
