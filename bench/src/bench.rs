@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
@@ -195,6 +195,59 @@ pub fn docker_lines(args: &[&str]) -> anyhow::Result<Vec<String>> {
         .filter(|line| !line.is_empty())
         .map(str::to_owned)
         .collect())
+}
+
+/// One container event from Docker's event stream.
+pub struct DockerEvent {
+    pub at: SystemTime,
+    /// `create`, `start`, `health_status: healthy`, `exec_start: CMD`, `kill`, `destroy`, …
+    pub action: String,
+    /// The container's name.
+    pub name: String,
+}
+
+/// The container events of `app`'s containers between `since` and `until` (both past), in
+/// Docker's order, with Docker's own timestamps.
+pub fn container_events(
+    app: &str,
+    since: SystemTime,
+    until: SystemTime,
+) -> anyhow::Result<Vec<DockerEvent>> {
+    let unix = |at: SystemTime| -> anyhow::Result<String> {
+        Ok(format!(
+            "{:.6}",
+            at.duration_since(UNIX_EPOCH)?.as_secs_f64()
+        ))
+    };
+    let listing = run(Command::new("docker").args([
+        "events",
+        "--since",
+        &unix(since)?,
+        "--until",
+        &unix(until)?,
+        "--filter",
+        "type=container",
+        "--filter",
+        &format!("label=paas.app={app}"),
+        "--format",
+        "{{.TimeNano}}\t{{.Action}}\t{{.Actor.Attributes.name}}",
+    ]))?;
+    listing
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let nanos: u64 = fields
+                .next()
+                .and_then(|n| n.parse().ok())
+                .with_context(|| format!("no timestamp in docker event {line:?}"))?;
+            Ok(DockerEvent {
+                at: UNIX_EPOCH + Duration::from_nanos(nanos),
+                action: fields.next().unwrap_or_default().to_owned(),
+                name: fields.next().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect()
 }
 
 /// Calls `probe` every 10 ms until it gives a value, for at most [`POLL_LIMIT`].

@@ -12,6 +12,7 @@ mod logs;
 mod ops;
 mod ps;
 mod push;
+mod scale;
 mod stats;
 mod transport;
 
@@ -87,7 +88,7 @@ fn main() -> anyhow::Result<()> {
             deploys,
             connections,
         } => load::zero_downtime(&bench, deploys, connections)?,
-        Scenario::Scale { runs } => ops::scale(&bench, runs)?,
+        Scenario::Scale { runs } => scale::scale(&bench, runs)?,
         Scenario::Cli { apps, runs } => ops::cli(&bench, apps, runs)?,
         Scenario::Ps { apps, runs } => ps::ps(&bench, apps, runs)?,
         Scenario::Footprint { apps } => ops::footprint(&bench, apps)?,

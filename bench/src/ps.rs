@@ -65,8 +65,9 @@ pub fn ps(bench: &Bench, apps: usize, runs: usize) -> anyhow::Result<Vec<String>
         &format!("8. `paas ps -a {HELLO}` with {apps} running apps under load ({runs} runs)"),
         &p50_p99(&measured.cli),
         &format!(
-            "`paas --version` {} · gitd's GET /v1/apps/{HELLO}/ps alone {} · the agent's \
+            "`true` {} · `paas --version` {} · gitd's GET /v1/apps/{HELLO}/ps alone {} · the agent's \
              GET /v1/apps/{HELLO}/instances alone {}",
+            p50_p99(&measured.process),
             p50_p99(&measured.version),
             p50_p99(&measured.gitd),
             p50_p99(&measured.agent)
@@ -77,7 +78,8 @@ pub fn ps(bench: &Bench, apps: usize, runs: usize) -> anyhow::Result<Vec<String>
             format!("missed by {:.1} ms", p99 - TARGET_P99_MS)
         }),
         &format!(
-            "wall time of the whole `paas ps` process; p50 split: process start-up \
+            "wall time of the whole `paas ps` process; `true` (/bin/true) is what starting and \
+             reaping any process costs on this machine under the same load; p50 split: process start-up \
              (`--version`) {}, gitd's own work (its GET minus the agent's) {}, the CLI beyond \
              both (config, token, client, request, rendering) {}; {apps} apps in gitd, each with \
              one worker container started through the agent ({:.0} s to set up); meanwhile a \
@@ -170,6 +172,8 @@ struct Measured {
     cli: Vec<f64>,
     /// The whole `paas --version` process: start-up and exit alone.
     version: Vec<f64>,
+    /// The whole `true` process: what any process costs to start and reap here.
+    process: Vec<f64>,
     /// gitd's `GET /v1/apps/bench-hello/ps` alone, with an admin token as the CLI sends it.
     gitd: Vec<f64>,
     /// The agent's `GET /v1/apps/bench-hello/instances` alone, which gitd's answer is made of.
@@ -178,7 +182,8 @@ struct Measured {
     load_failed: usize,
 }
 
-/// `paas ps` and its parts (process start-up, gitd's request, the agent's request) timed
+/// `paas ps` and its parts (any process's start, `paas`'s start-up, gitd's request, the
+/// agent's request) timed
 /// `runs` times each, one after the other in every run so that all see the same load (after
 /// two untimed runs), while the load loop runs.
 fn measure(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
@@ -203,6 +208,7 @@ fn measure(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
     let mut measured = Measured {
         cli: Vec::new(),
         version: Vec::new(),
+        process: Vec::new(),
         gitd: Vec::new(),
         agent: Vec::new(),
         load_requests: 0,
@@ -214,6 +220,7 @@ fn measure(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
         for run in 0..runs + 2 {
             let agent_time = timed_get(&bench.agent, &agent_path, &bench.agent_token)?;
             let gitd_time = timed_get(&bench.api, &gitd_path, &token)?;
+            let process_time = timed(&mut Command::new("true"))?;
             let version_time = timed(Command::new("paas").arg("--version"))?;
             let cli_time = timed(
                 Command::new("paas")
@@ -224,6 +231,7 @@ fn measure(bench: &Bench, runs: usize) -> anyhow::Result<Measured> {
                 measured.agent.push(ms(agent_time));
                 measured.gitd.push(ms(gitd_time));
                 measured.version.push(ms(version_time));
+                measured.process.push(ms(process_time));
                 measured.cli.push(ms(cli_time));
             }
         }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 
-use crate::bench::{Bench, POLL_LIMIT, commit, copy_tree, git, poll, run, timed};
+use crate::bench::{Bench, POLL_LIMIT, commit, container_events, copy_tree, git, poll, run, timed};
 use crate::http;
 use crate::stats::{fmt_secs, median, row, secs, verdict};
 
@@ -167,27 +167,11 @@ struct PaasRun {
 
 /// When Docker started the first container of `app` after `since` (from `docker events`).
 fn container_started(app: &str, since: SystemTime) -> anyhow::Result<SystemTime> {
-    let since_secs = since.duration_since(UNIX_EPOCH)?.as_secs_f64();
-    let until_secs = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64();
-    let events = run(Command::new("docker").args([
-        "events",
-        "--since",
-        &format!("{since_secs:.6}"),
-        "--until",
-        &format!("{until_secs:.6}"),
-        "--filter",
-        &format!("label=paas.app={app}"),
-        "--filter",
-        "event=start",
-        "--format",
-        "{{.TimeNano}}",
-    ]))?;
-    let nanos: u64 = events
-        .lines()
-        .next()
-        .and_then(|line| line.trim().parse().ok())
-        .context("no container start in docker events")?;
-    Ok(UNIX_EPOCH + Duration::from_nanos(nanos))
+    container_events(app, since, SystemTime::now())?
+        .into_iter()
+        .find(|event| event.action == "start")
+        .map(|event| event.at)
+        .context("no container start in docker events")
 }
 
 fn paas_run(bench: &Bench, dir: &Path, tag: &str) -> anyhow::Result<PaasRun> {

@@ -29,7 +29,7 @@ use crate::config::RuntimeConfig;
 use crate::naming::{self, first_routing_label};
 
 /// How often the engine and Traefik are asked whether a change took effect.
-const POLL_INTERVAL: Duration = Duration::from_millis(25);
+pub(super) const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// Log lines of a failing instance returned with the failure.
 const FAILURE_LOG_LINES: usize = 30;
 /// New instances being created, started and waited for at the same time: enough for a
@@ -458,29 +458,25 @@ impl<E: Engine> Rollout<'_, E> {
         }
     }
 
-    /// Waits until `instance` is ready, then gives it the restart policy of a serving one.
-    /// A failure of its own is returned; an abandoned wait returns `Ok` (the other failure
-    /// is the one that counts).
+    /// Waits until `instance` is ready (with the restart policy of a serving one). A failure
+    /// of its own is returned; an abandoned wait returns `Ok` (the other failure is the one
+    /// that counts).
     async fn bring_up(
         &self,
         instance: &Started,
         abandoned: &AtomicBool,
         readiness: &Readiness,
     ) -> Result<(), RolloutError> {
-        match self.wait_ready(instance, abandoned, readiness).await? {
-            Err(Abandoned) => return Ok(()),
-            Ok(line) => self.say(line).await,
+        if let Ok(line) = self.wait_ready(instance, abandoned, readiness).await? {
+            self.say(line).await;
         }
-        self.engine.keep_running(&instance.id).await.map_err(|err| {
-            RolloutError::new(format!(
-                "cannot set the restart policy of {}: {err}",
-                instance.name
-            ))
-        })
+        Ok(())
     }
 
     /// Polls until the instance runs (and for `web`: is healthy, routed by Traefik and
-    /// passes the app's checks).
+    /// passes the app's checks). Once it runs (is healthy) it gets the restart policy of a
+    /// serving instance, while Traefik picks it up: from then on a crash is Docker's to
+    /// restart rather than a failed start, and the engine's update is off the critical path.
     async fn wait_ready(
         &self,
         started: &Started,
@@ -498,23 +494,40 @@ impl<E: Engine> Rollout<'_, E> {
             }
             match self.engine.liveness(self.app, &started.id, is_web).await? {
                 Liveness::Up { ip, .. } => {
+                    let kept = async {
+                        self.engine.keep_running(&started.id).await.map_err(|err| {
+                            RolloutError::new(format!(
+                                "cannot set the restart policy of {}: {err}",
+                                started.name
+                            ))
+                        })
+                    };
                     if !is_web {
+                        kept.await?;
                         return Ok(Ok(format!("Starting {label}… up")));
                     }
-                    if let Err(abandoned) = self
-                        .wait_routed(&label, ip.as_deref(), deadline, readiness, abandoned)
-                        .await?
-                    {
+                    let served = async {
+                        if let Err(abandoned) = self
+                            .wait_routed(&label, ip.as_deref(), deadline, readiness, abandoned)
+                            .await?
+                        {
+                            return Ok(Err(abandoned));
+                        }
+                        if let Some(ip) = &ip
+                            && let Err(reason) = readiness.run_checks(&label, ip, begun).await
+                        {
+                            return Err(RolloutError {
+                                reason,
+                                logs: self.engine.log_tail(&started.id, FAILURE_LOG_LINES).await,
+                            });
+                        }
+                        Ok(Ok(()))
+                    };
+                    let (kept, served) = tokio::join!(kept, served);
+                    if let Err(abandoned) = served? {
                         return Ok(Err(abandoned));
                     }
-                    if let Some(ip) = &ip
-                        && let Err(reason) = readiness.run_checks(&label, ip, begun).await
-                    {
-                        return Err(RolloutError {
-                            reason,
-                            logs: self.engine.log_tail(&started.id, FAILURE_LOG_LINES).await,
-                        });
-                    }
+                    kept?;
                     return Ok(Ok(format!("Starting {label}… healthy")));
                 }
                 Liveness::Down { reason } => {

@@ -990,7 +990,14 @@ pub fn http_request(
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     let expect_continue = body.len() > 64 * 1024;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    // The address is the Host unless the caller names one (a proxy routes by it).
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }

@@ -60,6 +60,7 @@ pub(super) async fn apply(
     let running = current.filter(|release| release.image.is_some());
     let new = NewRelease {
         app_id: app.id,
+        kind: ReleaseKind::Config,
         description,
         username: by,
         image: running.as_ref().and_then(|r| r.image.clone()),

@@ -100,6 +100,7 @@ async fn run(
         state,
         NewRelease {
             app_id: app.id,
+            kind: ReleaseKind::Deploy,
             description: format!("Deploy {short}"),
             username: username.clone(),
             image: None,

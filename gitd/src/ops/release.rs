@@ -22,23 +22,8 @@ use crate::events;
 use crate::images;
 use crate::state::SharedState;
 use crate::store::AppRow;
+pub use crate::store::ReleaseKind;
 use crate::store::{NewRelease, ReleaseOutcome};
-
-/// What kind of change a release is: what it records and what becomes the app's with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReleaseKind {
-    /// A push, after its build.
-    Deploy,
-    /// Config set/unset: the release's config becomes the app's once it serves.
-    Config,
-    /// A rollback to release `to`: its config becomes the app's again, as on Heroku.
-    Rollback { to: u32 },
-    /// New sizes for a process type (`paas ps:resize`): the config stays as it is.
-    Resize,
-    /// A volume mounted or unmounted (`paas storage:mount`/`unmount`): the mounts are the
-    /// app's, stored before the rollout and put back if it fails; the config stays.
-    Storage,
-}
 
 /// Records a new release as `building`.
 pub async fn begin(state: &SharedState, new: NewRelease) -> Result<Release, OpsError> {

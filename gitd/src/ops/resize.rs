@@ -55,6 +55,7 @@ pub fn resize(
             &state,
             NewRelease {
                 app_id: app.id,
+                kind: ReleaseKind::Resize,
                 description,
                 username: by,
                 image: current.image,

@@ -48,6 +48,7 @@ pub fn rollback(
             &state,
             NewRelease {
                 app_id: app.id,
+                kind: ReleaseKind::Rollback { to },
                 description: format!("Rollback to v{to}"),
                 username: by,
                 image: target.image,

@@ -123,6 +123,7 @@ async fn roll_out(
         state,
         NewRelease {
             app_id: app.id,
+            kind: ReleaseKind::Storage,
             description,
             username: by,
             image: current.image,

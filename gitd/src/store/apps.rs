@@ -277,6 +277,7 @@ mod tests {
                 .store
                 .create_release(NewRelease {
                     app_id: app.id,
+                    kind: crate::store::ReleaseKind::Deploy,
                     description: "Deploy 1234567".into(),
                     username: "alice".parse().unwrap(),
                     image: None,

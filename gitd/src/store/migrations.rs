@@ -173,6 +173,19 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (app_id, name)
     );
     "#,
+    // 10: what kind of change each release is (deploy, config, rollback, resize, storage), so
+    // that queries need not read it out of the description; older rows are classified by
+    // the descriptions they were written with.
+    r#"
+    ALTER TABLE releases ADD COLUMN kind TEXT NOT NULL DEFAULT 'config';
+    UPDATE releases SET kind = CASE
+        WHEN description LIKE 'Deploy %' THEN 'deploy'
+        WHEN description LIKE 'Rollback %' THEN 'rollback'
+        WHEN description LIKE 'Resize %' THEN 'resize'
+        WHEN description LIKE 'Mount %' OR description LIKE 'Unmount %' THEN 'storage'
+        ELSE 'config'
+    END;
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -199,5 +212,55 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn releases_from_before_the_kind_column_get_theirs_from_their_description() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let kinds = MIGRATIONS.len() - 1;
+        for sql in &MIGRATIONS[..kinds] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", kinds).unwrap();
+        conn.execute(
+            "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ('alice', 'x', 1, 0)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO apps (name, owner_id, created_at) VALUES ('web', 1, 0)",
+            [],
+        )
+        .unwrap();
+        let descriptions = [
+            "Deploy 1234567",
+            "Set A config vars",
+            "Rollback to v1",
+            "Resize web to 256M",
+            "Mount data at /data",
+            "Unmount data from /data",
+        ];
+        for (version, description) in descriptions.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO releases (app_id, version, description, username, created_at, status, processes, config)
+                 VALUES (1, ?1, ?2, 'alice', 0, 'succeeded', '{}', '{}')",
+                rusqlite::params![version + 1, description],
+            )
+            .unwrap();
+        }
+        apply(&mut conn).unwrap();
+        let kinds: Vec<String> = conn
+            .prepare("SELECT kind FROM releases ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            kinds,
+            [
+                "deploy", "config", "rollback", "resize", "storage", "storage"
+            ]
+        );
     }
 }

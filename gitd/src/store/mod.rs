@@ -42,7 +42,7 @@ pub use domains::DomainClaim;
 pub use events::EventRow;
 pub use formation::DeployedState;
 pub use keys::NewKey;
-pub use releases::{NewRelease, ReleaseOutcome};
+pub use releases::{NewRelease, ReleaseKind, ReleaseOutcome};
 pub use storage::{MountAdded, VolumeDeletion};
 pub use users::{UserRemoval, UserRow};
 

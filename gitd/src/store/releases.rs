@@ -13,10 +13,40 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::config_vars::replace_config_vars;
 use super::{Store, StoreError, StoreResult, now, to_time, typed};
 
+/// What kind of change a release is: what it records and what becomes the app's with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseKind {
+    /// A push, after its build.
+    Deploy,
+    /// Config set/unset: the release's config becomes the app's once it serves.
+    Config,
+    /// A rollback to release `to`: its config becomes the app's again, as on Heroku.
+    Rollback { to: u32 },
+    /// New sizes for a process type (`paas ps:resize`): the config stays as it is.
+    Resize,
+    /// A volume mounted or unmounted (`paas storage:mount`/`unmount`): the mounts are the
+    /// app's, stored before the rollout and put back if it fails; the config stays.
+    Storage,
+}
+
+impl ReleaseKind {
+    /// How the kind is stored (the `kind` column); a rollback's target is in its description.
+    fn stored(self) -> &'static str {
+        match self {
+            ReleaseKind::Deploy => "deploy",
+            ReleaseKind::Config => "config",
+            ReleaseKind::Rollback { .. } => "rollback",
+            ReleaseKind::Resize => "resize",
+            ReleaseKind::Storage => "storage",
+        }
+    }
+}
+
 /// What a new release is made of; its version is the app's next one.
 #[derive(Debug, Clone)]
 pub struct NewRelease {
     pub app_id: i64,
+    pub kind: ReleaseKind,
     pub description: String,
     pub username: Username,
     pub image: Option<String>,
@@ -92,11 +122,12 @@ fn insert_release(
     )?;
     let created_at = now();
     conn.execute(
-        "INSERT INTO releases (app_id, version, description, username, created_at, status, image, commit_sha, processes, config, resources, app_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        "INSERT INTO releases (app_id, version, kind, description, username, created_at, status, image, commit_sha, processes, config, resources, app_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             new.app_id,
             version,
+            new.kind.stored(),
             new.description,
             new.username.as_str(),
             created_at,
@@ -150,10 +181,13 @@ pub(super) fn last_deploy(conn: &Connection, app_id: i64) -> rusqlite::Result<Op
     conn.query_row(
         &format!(
             "SELECT {RELEASE_COLUMNS} FROM releases WHERE app_id = ?1 AND status = 'succeeded'
-             AND (description LIKE 'Deploy %' OR description LIKE 'Rollback %')
-             ORDER BY version DESC LIMIT 1"
+             AND kind IN (?2, ?3) ORDER BY version DESC LIMIT 1"
         ),
-        [app_id],
+        params![
+            app_id,
+            ReleaseKind::Deploy.stored(),
+            ReleaseKind::Rollback { to: 0 }.stored()
+        ],
         release_from_row,
     )
     .optional()
@@ -294,9 +328,15 @@ mod tests {
     use super::super::testing::TestStore;
     use super::*;
 
-    fn new_release(app_id: i64, description: &str, config: &[(&str, &str)]) -> NewRelease {
+    fn new_release(
+        app_id: i64,
+        kind: ReleaseKind,
+        description: &str,
+        config: &[(&str, &str)],
+    ) -> NewRelease {
         NewRelease {
             app_id,
+            kind,
             description: description.into(),
             username: "alice".parse().unwrap(),
             image: Some("paas/web:v1".into()),
@@ -319,11 +359,16 @@ mod tests {
             memory: Some("256M".parse().unwrap()),
             cpus: Some("0.5".parse().unwrap()),
         };
-        let mut sized = new_release(web.id, "Resize web", &[]);
+        let mut sized = new_release(web.id, ReleaseKind::Resize, "Resize web", &[]);
         sized.resources = [("web".parse().unwrap(), sizes)].into();
         let plain = test
             .store
-            .create_release(new_release(web.id, "Deploy 1234567", &[]))
+            .create_release(new_release(
+                web.id,
+                ReleaseKind::Deploy,
+                "Deploy 1234567",
+                &[],
+            ))
             .await
             .unwrap();
         let created = test.store.create_release(sized).await.unwrap();
@@ -343,7 +388,7 @@ mod tests {
                 "healthchecks":{"web":[{"name":"ready","path":"/health"}]}}"#,
         )
         .unwrap();
-        let mut new = new_release(web.id, "Deploy 1234567", &[]);
+        let mut new = new_release(web.id, ReleaseKind::Deploy, "Deploy 1234567", &[]);
         new.app_json = app_json.clone();
         let created = test.store.create_release(new).await.unwrap();
         let read = test.store.release(web.id, created.version).await.unwrap();
@@ -369,7 +414,12 @@ mod tests {
         for app in [&web, &web, &api, &web] {
             let release = test
                 .store
-                .create_release(new_release(app.id, "Deploy 1234567", &[]))
+                .create_release(new_release(
+                    app.id,
+                    ReleaseKind::Deploy,
+                    "Deploy 1234567",
+                    &[],
+                ))
                 .await
                 .unwrap();
             assert_eq!(release.status, ReleaseStatus::Building);
@@ -395,7 +445,12 @@ mod tests {
             let store = test.store.clone();
             tokio::spawn(async move {
                 store
-                    .create_release(new_release(web.id, "Deploy 1234567", &[]))
+                    .create_release(new_release(
+                        web.id,
+                        ReleaseKind::Deploy,
+                        "Deploy 1234567",
+                        &[],
+                    ))
                     .await
                     .unwrap()
                     .version
@@ -413,7 +468,7 @@ mod tests {
     async fn finishing_sets_status_image_config_and_output_together() {
         let test = TestStore::new();
         let web = test.app("web").await;
-        let mut new = new_release(web.id, "Deploy 1234567", &[("A", "1")]);
+        let mut new = new_release(web.id, ReleaseKind::Deploy, "Deploy 1234567", &[("A", "1")]);
         new.image = None;
         let release = test.store.create_release(new).await.unwrap();
         assert!(test.store.current_release(web.id).await.unwrap().is_none());
@@ -458,7 +513,12 @@ mod tests {
         // A failed rollout keeps the image and leaves the config as it was.
         let second = test
             .store
-            .create_release(new_release(web.id, "Set B config vars", &[("B", "2")]))
+            .create_release(new_release(
+                web.id,
+                ReleaseKind::Config,
+                "Set B config vars",
+                &[("B", "2")],
+            ))
             .await
             .unwrap();
         test.store
@@ -493,19 +553,37 @@ mod tests {
     async fn a_live_release_replaces_the_config_at_once() {
         let test = TestStore::new();
         let web = test.app("web").await;
-        let mut new = new_release(web.id, "Set A config vars", &[("A", "1")]);
+        let mut new = new_release(
+            web.id,
+            ReleaseKind::Config,
+            "Set A config vars",
+            &[("A", "1")],
+        );
         new.image = None;
         let release = test.store.create_live_release(new).await.unwrap();
         assert_eq!(release.status, ReleaseStatus::Succeeded);
-        let mut new = new_release(web.id, "Unset A config vars; Set B", &[("B", "2")]);
+        let mut new = new_release(
+            web.id,
+            ReleaseKind::Config,
+            "Unset A config vars; Set B",
+            &[("B", "2")],
+        );
         new.image = None;
         test.store.create_live_release(new).await.unwrap();
         assert_eq!(
             test.store.config_vars(web.id).await.unwrap(),
             [("B".parse().unwrap(), "2".to_owned())].into()
         );
-        // Only deploys and rollbacks count as the last deploy.
+        // Only deploys and rollbacks count as the last deploy, whatever their description.
+        let mut new = new_release(web.id, ReleaseKind::Config, "Deploy-like description", &[]);
+        new.image = None;
+        test.store.create_live_release(new).await.unwrap();
         assert!(test.store.last_deploy(web.id).await.unwrap().is_none());
+        let mut new = new_release(web.id, ReleaseKind::Rollback { to: 1 }, "Back to v1", &[]);
+        new.image = None;
+        let rollback = test.store.create_live_release(new).await.unwrap();
+        let last = test.store.last_deploy(web.id).await.unwrap().unwrap();
+        assert_eq!(last.version, rollback.version);
     }
 
     #[tokio::test]
@@ -514,12 +592,22 @@ mod tests {
         let web = test.app("web").await;
         let building = test
             .store
-            .create_release(new_release(web.id, "Deploy 1234567", &[]))
+            .create_release(new_release(
+                web.id,
+                ReleaseKind::Deploy,
+                "Deploy 1234567",
+                &[],
+            ))
             .await
             .unwrap();
         let done = test
             .store
-            .create_release(new_release(web.id, "Deploy 89abcde", &[]))
+            .create_release(new_release(
+                web.id,
+                ReleaseKind::Deploy,
+                "Deploy 89abcde",
+                &[],
+            ))
             .await
             .unwrap();
         test.store
@@ -527,7 +615,12 @@ mod tests {
             .await
             .unwrap();
         test.store
-            .create_release(new_release(web.id, "Deploy 0000000", &[]))
+            .create_release(new_release(
+                web.id,
+                ReleaseKind::Deploy,
+                "Deploy 0000000",
+                &[],
+            ))
             .await
             .unwrap();
         assert_eq!(test.store.fail_unfinished_releases().await.unwrap(), 2);

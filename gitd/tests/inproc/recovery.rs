@@ -1,7 +1,7 @@
 //! Start-up recovery: a change cut off by a restart leaves no release `building`, and the
 //! last good release is handed to the agent again.
 
-use paas_gitd::store::NewRelease;
+use paas_gitd::store::{NewRelease, ReleaseKind};
 
 use crate::util::{TestGitd, eventually};
 
@@ -16,6 +16,7 @@ async fn a_release_left_building_is_failed_and_the_last_good_one_put_back() {
     store
         .create_release(NewRelease {
             app_id: app.id,
+            kind: ReleaseKind::Config,
             description: "Set A config vars".to_owned(),
             username: "admin".parse().unwrap(),
             image: Some("paas/cut:v1".to_owned()),
