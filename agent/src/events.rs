@@ -35,7 +35,7 @@ use tracing::warn;
 
 use crate::instances::InstanceCache;
 use crate::naming::labels::InstanceLabels;
-use crate::naming::{InstanceKey, LABEL_APP, docker_filters, is_ours};
+use crate::naming::{InstanceKey, LABEL_APP, LABEL_ONEOFF, docker_filters, is_ours};
 use crate::runtime::container::{DRAIN_MARKER, WEB};
 use crate::state::AgentState;
 
@@ -217,6 +217,11 @@ pub async fn watch_docker(
     log: Arc<EventLog>,
     instances: Arc<InstanceCache>,
 ) {
+    tokio::spawn(watch_oneoffs(
+        docker.clone(),
+        key.clone(),
+        instances.clone(),
+    ));
     let mut filters = docker_filters(&key, None, None);
     filters.insert("type".to_owned(), vec!["container".to_owned()]);
     let mut lifecycle = Lifecycle::default();
@@ -262,6 +267,41 @@ pub async fn watch_docker(
                 });
             }
         }
+        instances.all_changed();
+        tokio::time::sleep(DOCKER_RECONNECT).await;
+    }
+}
+
+/// Keeps the instance cache true for one-off containers, which carry `paas.oneoff` instead of
+/// `paas.instance` (Docker ANDs label filters, so they need a stream of their own). Their
+/// lifecycle is told by the one-off's own stream, not here.
+async fn watch_oneoffs(docker: Docker, key: InstanceKey, instances: Arc<InstanceCache>) {
+    let filters = HashMap::from([
+        ("type".to_owned(), vec!["container".to_owned()]),
+        (
+            "label".to_owned(),
+            vec![format!("{LABEL_ONEOFF}={}", key.as_str())],
+        ),
+    ]);
+    loop {
+        let events = docker.events(Some(EventsOptions {
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }));
+        let mut events = std::pin::pin!(events);
+        while let Some(Ok(event)) = events.next().await {
+            let app = event
+                .actor
+                .as_ref()
+                .and_then(|actor| actor.attributes.as_ref())
+                .and_then(|labels| labels.get(LABEL_APP));
+            if let Some(app) = app
+                && changes_instances(&event)
+            {
+                instances.changed(app);
+            }
+        }
+        // Broken off: what happened meanwhile is unknown.
         instances.all_changed();
         tokio::time::sleep(DOCKER_RECONNECT).await;
     }

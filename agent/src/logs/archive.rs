@@ -1,5 +1,5 @@
 //! The output of the containers the agent removes, kept so that `paas logs` still shows what a
-//! retired release, a scaled-down instance, a failed rollout or a finished one-off said (Docker
+//! retired release, a scaled-down instance or a failed rollout said (Docker
 //! forgets a container's logs with the container; Heroku's logplex keeps an app's last 1,500
 //! lines whatever ran them).
 //!

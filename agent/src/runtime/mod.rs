@@ -348,18 +348,23 @@ async fn list_instances(
     Path(app): Path<AppName>,
 ) -> Result<Json<Vec<Instance>>, ApiError> {
     check_app(&app)?;
-    let from_engine = state.runtime.engine.instances(&app);
-    let docker_err =
-        |err: EngineError| ApiError::new(ErrorCode::Internal, format!("Docker: {err}"));
-    // One-offs are read each time: the cache follows the instances' events only.
-    let (instances, oneoffs) = tokio::join!(
-        state.instances.read(&app, from_engine),
-        state.runtime.engine.oneoff_instances(&app)
-    );
-    let mut instances = instances.map_err(docker_err)?;
+    let engine = &state.runtime.engine;
+    // One listing of the processes and the one-offs, kept by the cache until an event about
+    // either (`crate::events` follows both).
+    let from_engine = async {
+        let (instances, oneoffs) =
+            tokio::join!(engine.instances(&app), engine.oneoff_instances(&app));
+        let mut instances = instances?;
+        instances.extend(oneoffs?);
+        Ok::<_, EngineError>(instances)
+    };
+    let mut instances = state
+        .instances
+        .read(&app, from_engine)
+        .await
+        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))?;
     stop::mark_stopped(&state, &app, &mut instances)
         .map_err(|err| ApiError::new(ErrorCode::Internal, err.to_string()))?;
-    instances.extend(oneoffs.map_err(docker_err)?);
     Ok(Json(instances))
 }
 

@@ -147,4 +147,16 @@ fn one_offs_show_in_ps_take_a_size_and_count_against_the_quota() {
     let listed = platform.paas(&["ps", "-a", &app]).success().stdout;
     assert!(!listed.contains("one-off"), "{listed}");
     platform.paas(&["run", "-a", &app, "--", "true"]).success();
+
+    // A one-off that ends by itself leaves `paas ps` with no request to the app in between:
+    // the agent's listing follows the one-offs' own Docker events.
+    platform
+        .paas(&["run:detached", "-a", &app, "--", "sleep", "2"])
+        .success();
+    let listed = platform.paas(&["ps", "-a", &app]).success().stdout;
+    assert!(listed.contains(": sleep 2\n"), "{listed}");
+    wait_for("the ended one-off to leave `paas ps`", || {
+        let listed = platform.paas(&["ps", "-a", &app]).success().stdout;
+        (!listed.contains("one-off")).then_some(())
+    });
 }
