@@ -47,11 +47,7 @@ impl AgentClient {
         name: &str,
         app: &str,
     ) -> Result<(), RuntimeError> {
-        let path = format!("/v1/addons/{owner}/{name}/networks/{app}");
-        let builder = self
-            .runtime_request(Method::PUT, &path)
-            .timeout(CALL_TIMEOUT);
-        self.send_checked(builder).await.map(drop)
+        self.addon_network(Method::PUT, owner, name, app).await
     }
 
     /// `DELETE /v1/addons/{owner}/{name}/networks/{app}`: the add-on leaves the app's network.
@@ -61,10 +57,18 @@ impl AgentClient {
         name: &str,
         app: &str,
     ) -> Result<(), RuntimeError> {
+        self.addon_network(Method::DELETE, owner, name, app).await
+    }
+
+    async fn addon_network(
+        &self,
+        method: Method,
+        owner: &str,
+        name: &str,
+        app: &str,
+    ) -> Result<(), RuntimeError> {
         let path = format!("/v1/addons/{owner}/{name}/networks/{app}");
-        let builder = self
-            .runtime_request(Method::DELETE, &path)
-            .timeout(CALL_TIMEOUT);
+        let builder = self.runtime_request(method, &path).timeout(CALL_TIMEOUT);
         self.send_checked(builder).await.map(drop)
     }
 
