@@ -9,7 +9,9 @@
 //! state (the new instances are leftovers), one killed after it converges to the new one (the
 //! old instances are). Either way exactly one release serves. What to start, keep and retire
 //! is decided by [`plan`] and [`converge_plan`], from labels alone; the rest carries it out
-//! through the [`Engine`], all new instances of a change at once ([`START_CONCURRENCY`]).
+//! through the [`Engine`], all new instances of a change at once ([`START_CONCURRENCY`]),
+//! `web` first: the other process types start only once every new `web` instance is ready, so
+//! a release whose web never passes its check runs none of its workers.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -373,7 +375,7 @@ impl<E: Engine> Rollout<'_, E> {
                 renamed.push((old.id.clone(), old.name.clone()));
             }
         }
-        let (started, mut outcome) = self.start_all(start, &revived, readiness).await;
+        let (started, mut outcome) = self.start_web_first(start, revived, readiness).await;
         if let (Ok(()), Some(spec)) = (&outcome, commit) {
             outcome = self.save_desired(spec);
         }
@@ -384,6 +386,28 @@ impl<E: Engine> Rollout<'_, E> {
         let _ = self.events.send(RolloutEvent::Serving).await;
         self.retire_all(retire).await;
         Ok(())
+    }
+
+    /// Brings up the `web` instances of `start` and `revived` first and the other process
+    /// types only once every `web` one is ready: a release whose web fails its check never
+    /// runs its workers beside the old release's.
+    async fn start_web_first(
+        &self,
+        start: Vec<Wanted<E::Template>>,
+        revived: Vec<Started>,
+        readiness: &Readiness,
+    ) -> (Vec<Started>, Result<(), RolloutError>) {
+        let (web_start, other_start): (Vec<_>, Vec<_>) =
+            start.into_iter().partition(|w| w.process == WEB);
+        let (web_revived, other_revived): (Vec<_>, Vec<_>) =
+            revived.into_iter().partition(|s| s.process == WEB);
+        let (mut started, outcome) = self.start_all(web_start, &web_revived, readiness).await;
+        if outcome.is_err() {
+            return (started, outcome);
+        }
+        let (others, outcome) = self.start_all(other_start, &other_revived, readiness).await;
+        started.extend(others);
+        (started, outcome)
     }
 
     /// Creates and starts every instance of `start` and waits for each (and for `revived`)
@@ -1165,5 +1189,40 @@ mod tests {
             "the instance from before still runs"
         );
         assert_eq!(desired.load("hello").unwrap(), Some(spec(3, 1, 0)));
+    }
+    #[tokio::test]
+    async fn a_release_whose_web_fails_never_starts_its_workers() {
+        let engine = MemoryEngine {
+            failing: vec![naming::container_name("hello", 4, "web", 1)],
+            ..MemoryEngine::default()
+        };
+        let (outcome, desired, _dir) = scale(&engine, &spec(3, 1, 1), &spec(4, 1, 1)).await;
+        assert_eq!(
+            outcome.unwrap_err().reason,
+            "web.1 (paas-hello-v4-web-1) exited with code 1"
+        );
+        let table = engine.table();
+        assert_eq!(
+            table.created,
+            ["id-paas-hello-v4-web-1"],
+            "no worker of v4 was created"
+        );
+        assert_eq!(table.removed, ["id-paas-hello-v4-web-1"]);
+        assert_eq!(desired.load("hello").unwrap(), Some(spec(3, 1, 1)));
+    }
+
+    #[tokio::test]
+    async fn workers_start_once_the_web_is_ready() {
+        let engine = MemoryEngine::default();
+        let (outcome, _desired, _dir) = scale(&engine, &spec(3, 1, 1), &spec(4, 1, 2)).await;
+        outcome.unwrap();
+        assert_eq!(
+            engine.table().created,
+            [
+                "id-paas-hello-v4-web-1",
+                "id-paas-hello-v4-worker-1",
+                "id-paas-hello-v4-worker-2"
+            ]
+        );
     }
 }
