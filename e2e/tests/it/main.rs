@@ -31,6 +31,7 @@ mod platform;
 mod release_phase;
 mod resources;
 mod rollback;
+mod rollout_progress;
 mod runtime;
 mod ssh_security;
 mod sticky;
