@@ -36,8 +36,8 @@ pub fn app_from_remote_url(url: &str) -> Option<AppName> {
 pub fn server_of_remote_url(url: &str) -> Option<&str> {
     app_from_remote_url(url)?;
     let url = url.trim();
-    let end = if url.starts_with("ssh://") {
-        url["ssh://".len()..].find('/')? + "ssh://".len()
+    let end = if let Some(rest) = url.strip_prefix("ssh://") {
+        rest.find('/')? + "ssh://".len()
     } else {
         url.find(':')?
     };
