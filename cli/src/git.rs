@@ -1,7 +1,9 @@
-//! The CLI's few dealings with the user's git repository: reading which app the `paas`
-//! remote points at, and adding or fixing that remote. Runs the `git` binary in the current
+//! The CLI's few dealings with the user's git repository: reading which app a remote (the
+//! `paas` one, or the only one pointing at the server) points at, adding or fixing that
+//! remote, and cloning an app's repository. Runs the `git` binary in the current
 //! directory.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
@@ -26,6 +28,62 @@ pub fn app_from_remote_url(url: &str) -> Option<AppName> {
     let path = path.trim_end_matches('/');
     let name = path.strip_suffix(".git").unwrap_or(path);
     name.parse().ok()
+}
+
+/// Where a paas remote URL points, without its app: `ssh://git@host:port` for
+/// `ssh://git@host:port/NAME.git`, `git@host` for `git@host:NAME.git`. `None` when the URL is
+/// not a paas remote.
+pub fn server_of_remote_url(url: &str) -> Option<&str> {
+    app_from_remote_url(url)?;
+    let url = url.trim();
+    let end = if let Some(rest) = url.strip_prefix("ssh://") {
+        rest.find('/')? + "ssh://".len()
+    } else {
+        url.find(':')?
+    };
+    Some(&url[..end])
+}
+
+/// Every remote of the current repository with its URL, by name.
+pub fn remotes() -> Vec<(String, String)> {
+    let Ok(out) = git(&["config", "--get-regexp", r"^remote\..*\.url$"]) else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (key, url) = line.split_once(' ')?;
+            let name = key.strip_prefix("remote.")?.strip_suffix(".url")?;
+            Some((name.to_owned(), url.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// The remotes (name, app) that point at an app on one of `servers` (see
+/// [`server_of_remote_url`]), sorted by name.
+pub fn paas_remotes(remotes: &[(String, String)], servers: &[&str]) -> Vec<(String, AppName)> {
+    let mut found: Vec<(String, AppName)> = remotes
+        .iter()
+        .filter(|(_, url)| server_of_remote_url(url).is_some_and(|s| servers.contains(&s)))
+        .filter_map(|(name, url)| Some((name.clone(), app_from_remote_url(url)?)))
+        .collect();
+    found.sort();
+    found
+}
+
+/// Clones `url` into `dir` with its remote named `remote`; git's own progress goes to the
+/// terminal.
+pub fn clone(url: &str, dir: &Path, remote: &str) -> anyhow::Result<()> {
+    let status = Command::new("git")
+        .args(["clone", "--origin", remote, url])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .status()
+        .context("cannot run git; is it installed?")?;
+    if !status.success() {
+        bail!("git clone {url} failed ({status})");
+    }
+    Ok(())
 }
 
 fn git(args: &[&str]) -> anyhow::Result<std::process::Output> {
@@ -117,6 +175,43 @@ mod tests {
             "",
         ] {
             assert_eq!(app_from_remote_url(url), None, "{url}");
+            assert_eq!(server_of_remote_url(url), None, "{url}");
         }
+    }
+
+    #[test]
+    fn a_paas_remote_url_names_its_server() {
+        for (url, server) in [
+            (
+                "ssh://git@127.0.0.1:2222/web.git",
+                "ssh://git@127.0.0.1:2222",
+            ),
+            (
+                "ssh://git@paas.example.com/web",
+                "ssh://git@paas.example.com",
+            ),
+            ("git@host:web.git", "git@host"),
+        ] {
+            assert_eq!(server_of_remote_url(url), Some(server), "{url}");
+        }
+    }
+
+    #[test]
+    fn only_remotes_on_the_server_count_as_paas_remotes() {
+        let remotes = [
+            ("origin", "ssh://git@127.0.0.1:2222/web.git"),
+            ("github", "git@github.com:web.git"),
+            ("staging", "ssh://git@127.0.0.1:2222/web-staging.git"),
+            ("other", "ssh://git@10.0.0.9:2222/web.git"),
+            ("docs", "https://example.com/web.git"),
+        ]
+        .map(|(name, url)| (name.to_owned(), url.to_owned()));
+        let found = paas_remotes(&remotes, &["ssh://git@127.0.0.1:2222"]);
+        let found: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(r, a)| (r.as_str(), a.as_str()))
+            .collect();
+        assert_eq!(found, [("origin", "web"), ("staging", "web-staging")]);
+        assert!(paas_remotes(&remotes, &[]).is_empty());
     }
 }

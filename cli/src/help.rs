@@ -36,7 +36,11 @@ const EXAMPLES: &[(&str, &[&str])] = &[
     ),
     (
         "apps:info",
-        &["paas apps:info -a myapp", "paas info --json"],
+        &[
+            "paas apps:info -a myapp",
+            "paas info -r staging",
+            "paas info --json",
+        ],
     ),
     (
         "apps:destroy",
@@ -50,6 +54,13 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         &[
             "paas git:remote -a myapp",
             "paas git:remote -a myapp -r staging",
+        ],
+    ),
+    (
+        "git:clone",
+        &[
+            "paas git:clone -a myapp",
+            "paas git:clone -a myapp ~/src/myapp",
         ],
     ),
     ("keys", &["paas keys", "paas keys --json"]),

@@ -38,12 +38,16 @@ pub struct Cli {
     command: Option<Command>,
 }
 
-/// `-a/--app`: the app to act on; defaults to the one the `paas` git remote points at.
-#[derive(Debug, Clone, Args)]
+/// `-a/--app` or `-r/--remote`: the app to act on; defaults to the one the `paas` git remote
+/// points at, else the one the repository's only remote on this server points at.
+#[derive(Debug, Clone, Default, Args)]
 pub struct AppArg {
     /// App to run the command against [default: the app of the `paas` git remote]
     #[arg(short, long, value_name = "NAME")]
     pub app: Option<String>,
+    /// Git remote of the app to run the command against
+    #[arg(short, long, value_name = "REMOTE", conflicts_with = "app")]
+    pub remote: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -76,6 +80,9 @@ pub enum Command {
     /// Add or fix the `paas` git remote of the current repository
     #[command(name = "git:remote")]
     GitRemote(apps::GitRemoteArgs),
+    /// Clone an app's repository, with a `paas` remote pointing at it
+    #[command(name = "git:clone")]
+    GitClone(apps::GitCloneArgs),
     /// List your SSH keys
     Keys(keys::ListArgs),
     /// Add an SSH public key [default: ~/.ssh/id_ed25519.pub, id_ecdsa.pub or id_rsa.pub]
@@ -275,6 +282,31 @@ mod tests {
             other => panic!("parsed as {other:?}"),
         }
         assert!(Cli::try_parse_from(["paas", "config:set", "-a", "web"]).is_err());
+    }
+
+    #[test]
+    fn an_app_is_named_by_app_or_by_remote_not_both() {
+        let cli = Cli::try_parse_from(["paas", "ps", "-r", "staging"]).unwrap();
+        match cli.command.unwrap() {
+            Command::Ps(args) => {
+                assert_eq!(args.app.remote.as_deref(), Some("staging"));
+                assert_eq!(args.app.app, None);
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let error =
+            Cli::try_parse_from(["paas", "ps", "-a", "web", "--remote", "staging"]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let cli = Cli::try_parse_from(["paas", "git:clone", "-a", "web", "src/web"]).unwrap();
+        match cli.command.unwrap() {
+            Command::GitClone(args) => {
+                assert_eq!(args.app, "web");
+                assert_eq!(args.directory.as_deref(), Some("src/web".as_ref()));
+                assert_eq!(args.remote, "paas");
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(Cli::try_parse_from(["paas", "git:clone"]).is_err());
     }
 
     #[test]

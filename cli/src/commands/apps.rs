@@ -1,4 +1,4 @@
-//! `apps`, `apps:create`, `apps:info`, `apps:destroy`, `git:remote`.
+//! `apps`, `apps:create`, `apps:info`, `apps:destroy`, `git:remote`, `git:clone`.
 
 use anyhow::bail;
 use clap::Args;
@@ -56,9 +56,22 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Args)]
 pub struct GitRemoteArgs {
-    #[command(flatten)]
-    pub app: AppArg,
+    /// App the remote points at [default: the app of the `paas` git remote]
+    #[arg(short, long, value_name = "NAME")]
+    pub app: Option<String>,
     /// Git remote to set
+    #[arg(short, long, default_value = git::DEFAULT_REMOTE)]
+    pub remote: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GitCloneArgs {
+    /// App whose repository to clone
+    #[arg(short, long, value_name = "NAME")]
+    pub app: String,
+    /// Directory to clone into [default: the app's name]
+    pub directory: Option<std::path::PathBuf>,
+    /// Name of the clone's remote
     #[arg(short, long, default_value = git::DEFAULT_REMOTE)]
     pub remote: String,
 }
@@ -109,6 +122,16 @@ fn render_list(me: &str, apps: &[App], style: Style) -> String {
 pub fn create(ctx: &Context, CreateArgs { name, remote, json }: &CreateArgs) -> anyhow::Result<()> {
     let name: Option<AppName> = name.as_deref().map(str::parse).transpose()?;
     let json = json.json;
+    let in_repository = git::inside_repository();
+    if in_repository
+        && let Some(current) =
+            git::remote_url(remote).and_then(|url| git::app_from_remote_url(&url))
+        && name.as_ref() != Some(&current)
+    {
+        bail!(
+            "The '{remote}' git remote already points at {current}. Name another remote with --remote NAME, or repoint it with `paas git:remote -a APP -r {remote}`. Nothing was created."
+        );
+    }
     let client = ctx.client()?;
     let err_style = Style::stderr();
     let message = match &name {
@@ -124,7 +147,7 @@ pub fn create(ctx: &Context, CreateArgs { name, remote, json }: &CreateArgs) -> 
         };
         Ok((app, suffix))
     })?;
-    if git::inside_repository() {
+    if in_repository {
         let change = git::set_remote(remote, &app.git_url)?;
         if change != RemoteChange::Unchanged {
             eprintln!("set git remote {remote} to {}", app.git_url);
@@ -215,6 +238,7 @@ pub fn destroy(
 ) -> anyhow::Result<()> {
     let app = AppArg {
         app: name.clone().or_else(|| app.app.clone()),
+        remote: app.remote.clone(),
     };
     let name = ctx.app(&app)?;
     let err_style = Style::stderr();
@@ -291,11 +315,34 @@ pub fn git_remote(
     if !git::inside_repository() {
         bail!("Not inside a git repository. Run `git init` first, or cd into your app.");
     }
-    let name = ctx.app(app)?;
+    let name = ctx.app(&AppArg {
+        app: app.clone(),
+        remote: None,
+    })?;
     let app = ctx.client()?.app(&name)?;
     git::set_remote(remote, &app.git_url)?;
     println!("set git remote {remote} to {}", app.git_url);
     Ok(())
+}
+
+pub fn git_clone(
+    ctx: &Context,
+    GitCloneArgs {
+        app,
+        directory,
+        remote,
+    }: &GitCloneArgs,
+) -> anyhow::Result<()> {
+    let name: AppName = app.parse()?;
+    let app = ctx.client()?.app(&name)?;
+    // Only a push that deployed updates the branch, so without one the repository is empty.
+    if app.last_deploy.is_none() {
+        bail!(
+            "{name} has no code yet: nothing was deployed to it. Add its remote in your code's repository with `paas git:remote -a {name}` and push."
+        );
+    }
+    let directory = directory.clone().unwrap_or_else(|| name.as_str().into());
+    git::clone(&app.git_url, &directory, remote)
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::AppsInfo(args) => apps::info(ctx, &args),
         Command::AppsDestroy(args) => apps::destroy(ctx, &args),
         Command::GitRemote(args) => apps::git_remote(ctx, &args),
+        Command::GitClone(args) => apps::git_clone(ctx, &args),
         Command::Keys(args) => keys::list(ctx, &args),
         Command::KeysAdd(args) => keys::add(ctx, &args),
         Command::KeysRemove(args) => keys::remove(ctx, &args),
@@ -156,26 +157,70 @@ impl Context {
         }
     }
 
-    /// The app named by `-a`, else the one the `paas` remote of the current repository
-    /// points at.
+    /// The app named by `-a`, else the one the remote named by `-r` points at, else the one
+    /// of the `paas` remote, else the one every remote on this server points at.
     pub fn app(&self, arg: &AppArg) -> anyhow::Result<AppName> {
-        let name = match &arg.app {
-            Some(name) => name.parse()?,
-            None => match git::remote_url(git::DEFAULT_REMOTE) {
-                Some(url) => git::app_from_remote_url(&url).with_context(|| {
-                    format!(
-                        "The '{}' git remote ({url}) does not point at a paas app. Use -a NAME or fix it with `paas git:remote -a NAME`.",
-                        git::DEFAULT_REMOTE
-                    )
-                })?,
-                None => bail!(
-                    "No app specified. Use -a NAME or run inside a repo with a '{}' remote.",
-                    git::DEFAULT_REMOTE
-                ),
-            },
+        if let Some(name) = &arg.app {
+            return Ok(name.parse()?);
+        }
+        if let Some(remote) = &arg.remote {
+            return app_of_remote(remote);
+        }
+        if git::remote_url(git::DEFAULT_REMOTE).is_some() {
+            return app_of_remote(git::DEFAULT_REMOTE);
+        }
+        let remotes = git::remotes();
+        let no_app = || {
+            anyhow::anyhow!(
+                "No app specified. Use -a NAME, -r REMOTE or run inside a repo with a '{}' remote.",
+                git::DEFAULT_REMOTE
+            )
         };
-        Ok(name)
+        if !remotes
+            .iter()
+            .any(|(_, url)| git::app_from_remote_url(url).is_some())
+        {
+            return Err(no_app());
+        }
+        // Which remotes point at this server: the one the URLs of the user's apps name.
+        let git_urls: Vec<String> = self
+            .client()?
+            .apps()?
+            .into_iter()
+            .map(|app| app.git_url)
+            .collect();
+        let servers: Vec<&str> = git_urls
+            .iter()
+            .filter_map(|url| git::server_of_remote_url(url))
+            .collect();
+        let found = git::paas_remotes(&remotes, &servers);
+        match found.as_slice() {
+            [] => Err(no_app()),
+            [(_, app), rest @ ..] if rest.iter().all(|(_, other)| other == app) => Ok(app.clone()),
+            _ => {
+                let listed: Vec<String> = found
+                    .iter()
+                    .map(|(remote, app)| format!("{remote} ({app})"))
+                    .collect();
+                bail!(
+                    "Several git remotes point at paas apps: {}. Use -a NAME or -r REMOTE.",
+                    listed.join(", ")
+                )
+            }
+        }
     }
+}
+
+/// The app the git remote `remote` of the current repository points at.
+fn app_of_remote(remote: &str) -> anyhow::Result<AppName> {
+    let Some(url) = git::remote_url(remote) else {
+        bail!("No git remote named '{remote}' in this directory. See `git remote -v`.");
+    };
+    git::app_from_remote_url(&url).with_context(|| {
+        format!(
+            "The '{remote}' git remote ({url}) does not point at a paas app. Use -a NAME or fix it with `paas git:remote -a NAME -r {remote}`."
+        )
+    })
 }
 
 fn env_var(name: &str) -> Option<String> {

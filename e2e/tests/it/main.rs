@@ -7,6 +7,7 @@ mod attach;
 mod bad_input;
 mod builds;
 mod checks;
+mod cli_remotes;
 mod control_plane;
 mod credentials;
 mod cron;

@@ -848,16 +848,18 @@ pub fn ssh_command(key: &Path, port: u16) -> Command {
     command
 }
 
+/// `GIT_SSH_COMMAND` for reaching gitd on `port` with `key`.
+pub fn git_ssh_command(key: &Path, port: u16) -> String {
+    format!("ssh {}", ssh_options(key, port).join(" "))
+}
+
 /// `git` in `dir` that reaches gitd over SSH with `key`.
 pub fn git_command(dir: &Path, key: &Path, port: u16) -> Command {
     let mut command = Command::new("git");
     command
         .current_dir(dir)
         .envs(git_identity())
-        .env(
-            "GIT_SSH_COMMAND",
-            format!("ssh {}", ssh_options(key, port).join(" ")),
-        )
+        .env("GIT_SSH_COMMAND", git_ssh_command(key, port))
         .stdin(Stdio::null());
     command
 }
