@@ -14,9 +14,8 @@ use bollard::errors::Error as DockerError;
 use bollard::exec::StartExecResults;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, ContainerStateStatusEnum, EndpointSettings,
-    ExecConfig, HostConfig, Mount, MountTypeEnum, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
-    VolumeCreateOptions,
+    ExecConfig, HostConfig, Mount, MountTypeEnum, NetworkConnectRequest, NetworkDisconnectRequest,
+    NetworkingConfig, RestartPolicy, RestartPolicyNameEnum, VolumeCreateOptions,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, LogsOptions, RemoveContainerOptions,
@@ -28,9 +27,9 @@ use paas_api::addons::{AddonKind, ServiceState, ServiceStatus};
 use super::service::{self, Credentials, Exec};
 use crate::naming::labels::{
     LABEL_ADDON, LABEL_ADDON_KIND, LABEL_ADDON_NAME, LABEL_ADDON_OWNER, addon_labels,
-    network_labels,
 };
 use crate::naming::{self, InstanceKey, network_name};
+use crate::runtime::ensure_network;
 
 /// Between readiness probes of a new add-on.
 const PROBE_PAUSE: Duration = Duration::from_millis(250);
@@ -149,32 +148,6 @@ async fn ensure_image(docker: &Docker, image: &str) -> Result<(), AddonFailure> 
         }
     }
     Ok(())
-}
-
-/// Creates the app's network unless it exists, as the runtime does (same name and labels),
-/// so an add-on can be created on or attached to an app that never ran. The caller holds
-/// the app's lock.
-pub async fn ensure_network(docker: &Docker, app: &str) -> Result<(), DockerError> {
-    let name = network_name(app);
-    match docker
-        .inspect_network(
-            &name,
-            None::<bollard::query_parameters::InspectNetworkOptions>,
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(err) if is_not_found(&err) => docker
-            .create_network(NetworkCreateRequest {
-                name,
-                driver: Some("bridge".to_owned()),
-                labels: Some(network_labels(app)),
-                ..Default::default()
-            })
-            .await
-            .map(drop),
-        Err(err) => Err(err),
-    }
 }
 
 /// Creates the add-on's volume and container on `app`'s network, reachable there as its
@@ -415,7 +388,7 @@ pub async fn connect(
     if on_network(details, app) {
         return Ok(());
     }
-    ensure_network(docker, app).await?;
+    ensure_network(docker, app, None).await?;
     docker
         .connect_network(
             &network_name(app),

@@ -121,7 +121,7 @@ async fn create(
     let credentials = service::Credentials::generate();
     {
         let _app = state.runtime.lock(&spec.app).await;
-        docker::ensure_network(&state.docker, &spec.app)
+        crate::runtime::ensure_network(&state.docker, &spec.app, None)
             .await
             .map_err(docker_error)?;
     }

@@ -223,8 +223,9 @@ fn is_not_found(err: &DockerError) -> bool {
     )
 }
 
-/// Creates the app's network unless it exists, and connects a containerised Traefik to it.
-async fn ensure_network(
+/// Creates the app's network unless it exists, and connects a containerised Traefik to it
+/// (add-ons, which need no Traefik, pass `None`).
+pub(crate) async fn ensure_network(
     docker: &Docker,
     app: &str,
     traefik_container: Option<&str>,

@@ -49,6 +49,7 @@ use crate::error::{ApiError, Path};
 use crate::state::AgentState;
 pub use container::APP_PORT;
 pub use desired::DesiredState;
+pub(crate) use docker::ensure_network;
 pub use docker::{DockerEngine, VolumeRemoval};
 pub(crate) use engine::{Engine, EngineError};
 use rollout::{Rollout, RolloutError};
