@@ -5,6 +5,7 @@
 
 pub mod addons;
 pub mod agent;
+pub mod ansi;
 pub mod app_json;
 pub mod attach;
 pub mod buildpacks;

@@ -316,6 +316,77 @@ impl LogSource {
     }
 }
 
+/// `paas logs -p`: every instance of a process type (`web`) or one instance (`web.1`,
+/// Heroku's `--dyno`). Sent as that text in the `ps` query parameter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessFilter {
+    Type(ProcessType),
+    Instance(ProcessType, u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidProcessFilter(String);
+
+impl ProcessFilter {
+    pub fn process(&self) -> &ProcessType {
+        match self {
+            ProcessFilter::Type(process) | ProcessFilter::Instance(process, _) => process,
+        }
+    }
+
+    /// The instance number, when one instance is asked for.
+    pub fn index(&self) -> Option<u32> {
+        match self {
+            ProcessFilter::Type(_) => None,
+            ProcessFilter::Instance(_, index) => Some(*index),
+        }
+    }
+
+    /// Whether a line of instance `process.index` is wanted.
+    pub fn matches(&self, process: &str, index: u32) -> bool {
+        self.process().as_str() == process && self.index().is_none_or(|wanted| wanted == index)
+    }
+
+    /// Whether a line whose dyno is `dyno` is wanted: only instances' lines (`web.1`), never
+    /// app-wide events (`deploy`, `scale`).
+    pub fn matches_dyno(&self, dyno: &str) -> bool {
+        dyno.rsplit_once('.')
+            .and_then(|(process, index)| Some((process, index.parse().ok()?)))
+            .is_some_and(|(process, index)| self.matches(process, index))
+    }
+}
+
+impl std::str::FromStr for ProcessFilter {
+    type Err = InvalidProcessFilter;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.contains('.') {
+            let (process, index) = crate::attach::parse_dyno(text).map_err(InvalidProcessFilter)?;
+            return Ok(ProcessFilter::Instance(process, index));
+        }
+        text.parse()
+            .map(ProcessFilter::Type)
+            .map_err(|err: crate::ValidationError| InvalidProcessFilter(err.to_string()))
+    }
+}
+
+impl std::fmt::Display for ProcessFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProcessFilter::Type(process) => write!(f, "{process}"),
+            ProcessFilter::Instance(process, index) => write!(f, "{process}.{index}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ProcessFilter {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// One line of `paas logs`: `<timestamp> <source>[<dyno>]: <line>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
@@ -493,5 +564,31 @@ mod request_tests {
         assert!(err.to_string().contains("invalid process type"), "{err}");
         let err = serde_json::from_str::<ConfigUpdate>(r#"{"vars":{"A-B":null}}"#).unwrap_err();
         assert!(err.to_string().contains("invalid config key"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod process_filter_tests {
+    use super::*;
+
+    #[test]
+    fn a_type_takes_every_instance_and_an_instance_only_itself() {
+        let web: ProcessFilter = "web".parse().unwrap();
+        let web1: ProcessFilter = "web.1".parse().unwrap();
+        assert!(web.matches_dyno("web.1") && web.matches_dyno("web.2"));
+        assert!(web1.matches_dyno("web.1"));
+        assert!(!web1.matches_dyno("web.2") && !web1.matches_dyno("web.10"));
+        assert!(!web.matches_dyno("worker.1") && !web.matches_dyno("deploy"));
+        assert_eq!(web1.to_string(), "web.1");
+        assert_eq!(web1.index(), Some(1));
+    }
+
+    #[test]
+    fn bad_filters_say_what_is_expected() {
+        for bad in ["web.0", "web.x", "web.", "Web", ".1"] {
+            assert!(bad.parse::<ProcessFilter>().is_err(), "{bad}");
+        }
+        let err = "web.0".parse::<ProcessFilter>().unwrap_err();
+        assert!(err.to_string().contains("expected TYPE.N"), "{err}");
     }
 }

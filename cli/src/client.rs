@@ -23,8 +23,8 @@ use paas_api::types::{
     AddCollaboratorRequest, AddDomainRequest, AddKeyRequest, App, AppFeature, Collaborator,
     ConfigUpdate, ConfigUpdated, ConfigVars, CreateAppRequest, CreateUserRequest, Domain, Feature,
     FeatureUpdate, Formation, KeyChallenge, KeyChallengeRequest, LogLine, LogSource, LoginRequest,
-    LoginResponse, ProcessInstance, Release, ReleaseOutput, RestartRequest, RollbackRequest,
-    ScaleRequest, SshKey, StopRequest, User,
+    LoginResponse, ProcessFilter, ProcessInstance, Release, ReleaseOutput, RestartRequest,
+    RollbackRequest, ScaleRequest, SshKey, StopRequest, User,
 };
 use paas_api::{AppName, DomainName, ErrorCode, ProcessType, Username};
 use reqwest::Url;
@@ -68,7 +68,7 @@ pub struct LogsQuery {
     pub num: usize,
     /// Follow: keep the stream open for new lines.
     pub tail: bool,
-    pub process: Option<ProcessType>,
+    pub process: Option<ProcessFilter>,
     pub source: Option<LogSource>,
 }
 
@@ -655,7 +655,7 @@ impl Client {
                 pairs.append_pair("tail", "true");
             }
             if let Some(process) = &query.process {
-                pairs.append_pair("ps", process);
+                pairs.append_pair("ps", &process.to_string());
             }
             if let Some(source) = query.source {
                 pairs.append_pair("source", source.as_str());

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use paas_api::AppName;
 use paas_api::agent::LogEntry;
+use paas_api::types::ProcessFilter;
 
 use crate::config::AgentConfig;
 
@@ -64,10 +65,14 @@ impl LogArchive {
     }
 
     /// The app's archived lines (of one process type, if asked), oldest first.
-    pub fn read(&self, app: &AppName, process: Option<&str>) -> std::io::Result<Vec<LogEntry>> {
+    pub fn read(
+        &self,
+        app: &AppName,
+        process: Option<&ProcessFilter>,
+    ) -> std::io::Result<Vec<LogEntry>> {
         let mut entries = read_file(&self.file(app))?;
         if let Some(process) = process {
-            entries.retain(|entry| entry.process == process);
+            entries.retain(|entry| process.matches(&entry.process, entry.index));
         }
         Ok(entries)
     }
@@ -151,8 +156,22 @@ mod tests {
             ["a", "b", "c", "d"]
         );
         assert_eq!(
-            lines(&archive.read(&app, Some("worker")).unwrap()),
+            lines(
+                &archive
+                    .read(&app, Some(&"worker".parse().unwrap()))
+                    .unwrap()
+            ),
             ["b", "d"]
+        );
+        assert_eq!(
+            lines(&archive.read(&app, Some(&"web.1".parse().unwrap())).unwrap()),
+            ["a", "c"]
+        );
+        assert!(
+            archive
+                .read(&app, Some(&"web.2".parse().unwrap()))
+                .unwrap()
+                .is_empty()
         );
         assert_eq!(lines(&archive.read(&other, None).unwrap()), ["x"]);
         archive.remove(&app).unwrap();

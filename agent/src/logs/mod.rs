@@ -31,6 +31,7 @@ use bollard::query_parameters::{EventsOptions, ListContainersOptions, LogsOption
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use paas_api::agent::{LogEntry, LogMessage, LogStream};
+use paas_api::types::ProcessFilter;
 use paas_api::{AppName, ErrorCode};
 use serde::Deserialize;
 use tokio::sync::mpsc;
@@ -60,6 +61,7 @@ struct LogsQuery {
     tail: Option<usize>,
     #[serde(default)]
     follow: bool,
+    /// A process type (`web`) or one instance (`web.1`).
     process: Option<String>,
 }
 
@@ -69,9 +71,15 @@ struct Selection {
     key: InstanceKey,
     app: String,
     process: Option<String>,
+    /// One instance of `process` only.
+    index: Option<u32>,
 }
 
 impl Selection {
+    fn wants(&self, source: &Source) -> bool {
+        self.index.is_none_or(|index| index == source.index)
+    }
+
     /// Docker filters for the app's containers (of one process type, if asked).
     fn label_filters(&self) -> Vec<String> {
         label_filters(&self.key, Some(&self.app), self.process.as_deref())
@@ -84,11 +92,12 @@ async fn logs(
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, ApiError> {
     let invalid = |message: String| ApiError::new(ErrorCode::InvalidInput, message);
-    if let Some(process) = &query.process {
-        process
-            .parse::<paas_api::ProcessType>()
-            .map_err(|err| invalid(err.to_string()))?;
-    }
+    let filter = query
+        .process
+        .as_deref()
+        .map(str::parse::<ProcessFilter>)
+        .transpose()
+        .map_err(|err| invalid(err.to_string()))?;
     let tail = query.tail.unwrap_or(DEFAULT_TAIL);
     if tail > MAX_TAIL {
         return Err(invalid(format!(
@@ -97,8 +106,8 @@ async fn logs(
     }
     let archived = {
         let archive = LogArchive::of(&state.config);
-        let (app, process) = (app.clone(), query.process.clone());
-        tokio::task::spawn_blocking(move || archive.read(&app, process.as_deref()))
+        let (app, filter) = (app.clone(), filter.clone());
+        tokio::task::spawn_blocking(move || archive.read(&app, filter.as_ref()))
             .await
             .expect("reading the archive does not panic")
             .map_err(|err| {
@@ -111,7 +120,8 @@ async fn logs(
     let selection = Selection {
         key: state.config.instance_key().clone(),
         app: app.into(),
-        process: query.process,
+        process: filter.as_ref().map(|filter| filter.process().to_string()),
+        index: filter.as_ref().and_then(ProcessFilter::index),
     };
     let (sender, mut receiver) = mpsc::channel::<Bytes>(LINE_BUFFER);
     tokio::spawn(stream_logs(
@@ -258,7 +268,9 @@ async fn stream_logs(
         {
             continue;
         }
-        let Some((source, action)) = event_source(&selection.key, &event) else {
+        let Some((source, action)) =
+            event_source(&selection.key, &event).filter(|(source, _)| selection.wants(source))
+        else {
             continue;
         };
         if action == "start" {
@@ -309,6 +321,7 @@ async fn containers(
                 .filter(|l| is_ours(&selection.key, l))?;
             Source::from_labels(summary.id?, labels, running)
         })
+        .filter(|source| selection.wants(source))
         .collect())
 }
 

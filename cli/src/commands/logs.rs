@@ -30,7 +30,7 @@ pub struct LogsArgs {
     /// Keep streaming new lines until Ctrl-C
     #[arg(short, long, visible_short_alias = 'f', visible_alias = "follow")]
     pub tail: bool,
-    /// Only this process type (web, worker, …)
+    /// Only this process type (web, worker, …) or instance (web.1)
     #[arg(short, long, visible_alias = "ps", value_name = "PROCESS")]
     pub process: Option<String>,
     /// Only the app's own output (app) or platform events (paas)

@@ -124,6 +124,29 @@ fn logs_merge_every_web_container_in_time_order() {
         app_only.stdout.lines().all(|l| l.contains(" app[web.")),
         "{app_only}"
     );
+    // One instance, as Heroku's `--dyno`: its lines and events only, `-n` counted after.
+    let web2 = platform
+        .paas(&["logs", "-p", "web.2", "-a", &app])
+        .success();
+    assert!(
+        web2
+                .stdout
+                .lines()
+                .all(|l| l.contains(" app[web.2]:") || l.contains(" paas[web.2]:")),
+        "{web2}"
+    );
+    assert!(web2.stdout.contains(&hosts[1]), "{web2}");
+    let web2_last = platform
+        .paas(&["logs", "-p", "web.2", "-n", "1", "-a", &app])
+        .success();
+    assert_eq!(
+        web2_last.stdout.lines().collect::<Vec<_>>(),
+        web2.stdout.lines().last().into_iter().collect::<Vec<_>>(),
+        "-n counts the matching lines"
+    );
+    platform
+        .paas(&["logs", "-p", "web.0", "-a", &app])
+        .error("expected TYPE.N");
     let one = platform.paas(&["logs", "-n", "1", "-a", &app]).success();
     assert_eq!(one.stdout.lines().count(), 1, "{one}");
 

@@ -1,4 +1,4 @@
-//! `GET /v1/apps/{app}/logs?num=N&tail=true&ps=web&source=app|paas`: the app's recent log
+//! `GET /v1/apps/{app}/logs?num=N&tail=true&ps=web|web.1&source=app|paas`: the app's recent log
 //! lines and platform events merged in time order, then (with `tail`) new ones as they happen.
 //! The agent's stream is relayed line by line (agent → gitd → CLI, NDJSON); only the backlog of
 //! at most `num` lines is held, to merge it with the stored events.
@@ -9,7 +9,7 @@ use axum::http::header;
 use axum::response::Response;
 use futures::{Stream, StreamExt};
 use paas_api::agent::{LogEntry, LogMessage, LogStream};
-use paas_api::types::{LogLine, LogSource};
+use paas_api::types::{LogLine, LogSource, ProcessFilter};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -18,7 +18,7 @@ use super::{ApiError, ApiResult, AuthUser, Path, Query};
 use crate::events;
 use crate::state::SharedState;
 use paas_agent_client::LogsRequest;
-use paas_api::{AppName, ProcessType};
+use paas_api::AppName;
 
 /// Lines shown when the request names no `num`.
 const DEFAULT_NUM: usize = 100;
@@ -30,8 +30,8 @@ pub struct LogsQuery {
     num: Option<usize>,
     #[serde(default)]
     tail: bool,
-    /// Refused by [`ProcessType`]'s rule when it breaks it.
-    ps: Option<ProcessType>,
+    /// A process type or one instance; refused when it is neither.
+    ps: Option<ProcessFilter>,
     /// `app` or `paas`.
     source: Option<LogSource>,
 }
@@ -39,7 +39,7 @@ pub struct LogsQuery {
 /// Which lines a request wants.
 #[derive(Clone)]
 struct Filter {
-    process: Option<ProcessType>,
+    process: Option<ProcessFilter>,
     source: Option<LogSource>,
 }
 
@@ -47,11 +47,10 @@ impl Filter {
     fn wants(&self, line: &LogLine) -> bool {
         let source_ok = self.source.is_none_or(|source| source == line.source);
         // `-p web` keeps the web instances' lines and events, not app-wide events.
-        let process_ok = self.process.as_deref().is_none_or(|process| {
-            line.dyno
-                .split_once('.')
-                .is_some_and(|(dyno_process, _)| dyno_process == process)
-        });
+        let process_ok = self
+            .process
+            .as_ref()
+            .is_none_or(|process| process.matches_dyno(&line.dyno));
         source_ok && process_ok
     }
 }
@@ -76,13 +75,14 @@ pub async fn logs(
     // Subscribed before anything is read, so an event recorded meanwhile is not missed.
     let mut live_events = query.tail.then(|| state.events.subscribe());
     let agent = state.agent.as_ref().ok_or_else(no_agent)?;
+    let process = query.ps.as_ref().map(ToString::to_string);
     let mut agent_stream = agent
         .logs(
             &app.name,
             &LogsRequest {
                 tail: num,
                 follow: query.tail,
-                process: query.ps.as_deref(),
+                process: process.as_deref(),
             },
         )
         .await
@@ -215,13 +215,20 @@ mod tests {
         };
         assert!(all.wants(&line(LogSource::Paas, "deploy")));
         let web = Filter {
-            process: Some(ProcessType::web()),
+            process: Some("web".parse().unwrap()),
             source: None,
         };
         assert!(web.wants(&line(LogSource::App, "web.2")));
         assert!(web.wants(&line(LogSource::Paas, "web.1")));
         assert!(!web.wants(&line(LogSource::App, "worker.1")));
         assert!(!web.wants(&line(LogSource::Paas, "deploy")));
+        let web2 = Filter {
+            process: Some("web.2".parse().unwrap()),
+            source: None,
+        };
+        assert!(web2.wants(&line(LogSource::App, "web.2")));
+        assert!(!web2.wants(&line(LogSource::App, "web.1")));
+        assert!(!web2.wants(&line(LogSource::Paas, "deploy")));
         let platform = Filter {
             process: None,
             source: Some(LogSource::Paas),

@@ -37,6 +37,7 @@ pub mod storage;
 
 use std::sync::Mutex;
 
+use paas_api::ansi::strip_ansi;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -60,11 +61,14 @@ enum Report {
 }
 
 impl Reporter {
+    /// The transcript keeps the line without terminal escapes: `releases:output` is read in
+    /// pipes and files too. The requester gets it as written (a `git push` on a terminal
+    /// shows the build's colours).
     fn line(&self, line: String) {
         self.transcript
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(line.clone());
+            .push(strip_ansi(&line).into_owned());
         // Nobody listening (the requester went away, or was answered already) is fine.
         let _ = self.reports.send(Report::Line(line));
     }
@@ -173,4 +177,31 @@ async fn joined<T>(task: JoinHandle<Result<T, OpsError>>) -> Result<T, OpsError>
         tracing::error!(error = %err, "an operation panicked");
         Err(OpsError::Panicked)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transcript_keeps_lines_without_terminal_escapes() {
+        let (sender, mut reports) = mpsc::unbounded_channel();
+        let reporter = Reporter {
+            reports: sender,
+            transcript: Mutex::default(),
+        };
+        reporter.detail("\u{1b}[1;32mSuccessfully built\u{1b}[0m abc");
+        reporter.step("\u{1b}]0;title\u{7}Release v2 created");
+        assert_eq!(
+            reporter.transcript(),
+            "       Successfully built abc\n-----> Release v2 created"
+        );
+        let Ok(Report::Line(relayed)) = reports.try_recv() else {
+            panic!("the requester hears every line");
+        };
+        assert_eq!(
+            relayed,
+            "       \u{1b}[1;32mSuccessfully built\u{1b}[0m abc"
+        );
+    }
 }

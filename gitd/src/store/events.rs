@@ -1,7 +1,7 @@
 //! Platform events of each app (`paas[deploy]: Deploy 1a2b3c4 by user alice`), bounded per
 //! app as they are written.
 
-use paas_api::ProcessType;
+use paas_api::types::ProcessFilter;
 use rusqlite::params;
 
 use super::{Store, StoreResult};
@@ -38,20 +38,26 @@ impl Store {
         &self,
         app_id: i64,
         limit: u32,
-        process: Option<&ProcessType>,
+        process: Option<&ProcessFilter>,
     ) -> StoreResult<Vec<EventRow>> {
-        // `web.` as a prefix compared exactly: LIKE would take `_` in a type for a wildcard.
-        let prefix = process.map(|process| format!("{process}."));
+        // `web.` as a prefix compared exactly (LIKE would take `_` in a type for a
+        // wildcard); one instance is its dyno exactly.
+        let (prefix, dyno) = match process {
+            None => (None, None),
+            Some(ProcessFilter::Type(process)) => (Some(format!("{process}.")), None),
+            Some(instance @ ProcessFilter::Instance(..)) => (None, Some(instance.to_string())),
+        };
         self.run(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT at_micros, dyno, message FROM (
                      SELECT id, at_micros, dyno, message FROM events WHERE app_id = ?1
                      AND (?3 IS NULL OR substr(dyno, 1, length(?3)) = ?3)
+                     AND (?4 IS NULL OR dyno = ?4)
                      ORDER BY id DESC LIMIT ?2)
                  ORDER BY id",
             )?;
             Ok(stmt
-                .query_map(params![app_id, limit, prefix], |r| {
+                .query_map(params![app_id, limit, prefix, dyno], |r| {
                     Ok(EventRow {
                         at_micros: r.get(0)?,
                         dyno: r.get(1)?,
@@ -131,7 +137,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let of = |process: &str| process.parse::<ProcessType>().unwrap();
+        let of = |process: &str| process.parse::<ProcessFilter>().unwrap();
         let dynos_of =
             |events: Vec<EventRow>| events.into_iter().map(|e| e.dyno).collect::<Vec<_>>();
         assert_eq!(
@@ -151,6 +157,15 @@ mod tests {
                     .unwrap()
             ),
             ["my_worker.1"]
+        );
+        assert_eq!(
+            dynos_of(
+                test.store
+                    .recent_events(app.id, 5, Some(&of("web.2")))
+                    .await
+                    .unwrap()
+            ),
+            ["web.2"]
         );
     }
 }
