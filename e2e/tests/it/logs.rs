@@ -129,10 +129,9 @@ fn logs_merge_every_web_container_in_time_order() {
         .paas(&["logs", "-p", "web.2", "-a", &app])
         .success();
     assert!(
-        web2
-                .stdout
-                .lines()
-                .all(|l| l.contains(" app[web.2]:") || l.contains(" paas[web.2]:")),
+        web2.stdout
+            .lines()
+            .all(|l| l.contains(" app[web.2]:") || l.contains(" paas[web.2]:")),
         "{web2}"
     );
     assert!(web2.stdout.contains(&hosts[1]), "{web2}");
