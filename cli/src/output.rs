@@ -190,9 +190,57 @@ pub fn word_list(items: &[String]) -> String {
     }
 }
 
+/// Every time shown to a reader, in one format: UTC, marked as such
+/// (`2026/11/22 10:00:00 UTC`), the same in `ps`, `releases`, `info`, `domains`, `cron` and
+/// `builds`. `--json` has RFC 3339 instead.
+pub fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y/%m/%d %H:%M:%S UTC").to_string()
+}
+
+/// `2026/11/22 10:00:00 UTC (~ 5m ago)`, as Heroku's `ps` and `releases` show it.
+pub fn timestamp_ago(
+    at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    format!("{} (~ {} ago)", timestamp(at), ago(now - at))
+}
+
+/// `12s`, `3m`, `5h`, `2d`: the largest whole unit, as Heroku rounds it.
+pub fn ago(elapsed: chrono::TimeDelta) -> String {
+    let seconds = elapsed.num_seconds().max(0);
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ages_use_the_largest_whole_unit() {
+        assert_eq!(ago(chrono::TimeDelta::seconds(59)), "59s");
+        assert_eq!(ago(chrono::TimeDelta::seconds(61)), "1m");
+        assert_eq!(ago(chrono::TimeDelta::hours(5)), "5h");
+        assert_eq!(ago(chrono::TimeDelta::days(3)), "3d");
+        assert_eq!(ago(chrono::TimeDelta::seconds(-5)), "0s");
+    }
+
+    #[test]
+    fn every_time_is_shown_in_utc_marked_as_such() {
+        use chrono::TimeZone;
+        let at = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+            .unwrap();
+        assert_eq!(timestamp(at), "2026/11/22 10:00:00 UTC");
+        assert_eq!(
+            timestamp_ago(at, at + chrono::TimeDelta::minutes(5)),
+            "2026/11/22 10:00:00 UTC (~ 5m ago)"
+        );
+    }
 
     #[test]
     fn key_values_align_on_the_longest_key() {

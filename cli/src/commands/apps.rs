@@ -10,7 +10,8 @@ use paas_api::types::{App, CreateAppRequest};
 use super::{Context, interactive};
 use crate::git::{self, RemoteChange};
 use crate::output::{
-    Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text, word_list,
+    Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text, timestamp,
+    word_list,
 };
 use crate::{AppArg, JsonArg};
 
@@ -182,7 +183,7 @@ fn render_info(app: &App, style: Style) -> String {
         .current_release
         .map(|v| format!("v{v}"))
         .unwrap_or_else(|| "none".to_owned());
-    let created = app.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let created = timestamp(app.created_at);
     let dynos = if app.formation.is_empty() {
         "none".to_owned()
     } else {
@@ -206,7 +207,7 @@ fn render_info(app: &App, style: Style) -> String {
                 deploy.version,
                 deploy.description,
                 deploy.user,
-                deploy.created_at.format("%Y-%m-%d %H:%M:%S UTC")
+                timestamp(deploy.created_at)
             )
         })
         .unwrap_or_else(|| "never".to_owned());
@@ -386,7 +387,7 @@ mod tests {
         assert_eq!(
             render_info(&app("web", "alice"), PLAIN),
             "=== web\n\
-             Created:       2026-11-22 01:02:03 UTC\n\
+             Created:       2026/11/22 01:02:03 UTC\n\
              Deploy Branch: main\n\
              Domains:       none\n\
              Dynos:         none\n\

@@ -5,7 +5,7 @@ use clap::Args;
 use paas_api::app_json::status::{AppChecks, CronJobStatus};
 
 use super::Context;
-use crate::output::{Style, print_json, table};
+use crate::output::{Style, print_json, table, timestamp};
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -27,7 +27,7 @@ pub fn cron(ctx: &Context, ListArgs { app, json }: &ListArgs) -> anyhow::Result<
 }
 
 fn minute(time: DateTime<Utc>) -> String {
-    time.format("%Y-%m-%d %H:%M UTC").to_string()
+    timestamp(time)
 }
 
 fn render_jobs(app: &str, jobs: &[CronJobStatus], style: Style) -> String {
@@ -138,8 +138,8 @@ mod tests {
         }];
         let shown = render_jobs("web", &jobs, Style { colour: false });
         assert!(shown.contains("*/5 * * * *"), "{shown}");
-        assert!(shown.contains("2026-12-03 14:10 UTC"), "{shown}");
-        assert!(shown.contains("2026-12-03 14:05 UTC"), "{shown}");
+        assert!(shown.contains("2026/12/03 14:10:00 UTC"), "{shown}");
+        assert!(shown.contains("2026/12/03 14:05:00 UTC"), "{shown}");
         assert!(shown.contains("failed (exit 2)"), "{shown}");
         assert!(render_jobs("web", &[], Style { colour: false }).contains("No cron jobs"));
     }

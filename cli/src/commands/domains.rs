@@ -5,7 +5,7 @@ use paas_api::DomainName;
 use paas_api::types::Domain;
 
 use super::Context;
-use crate::output::{Style, action, print_json, table};
+use crate::output::{Style, action, print_json, table, timestamp};
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -40,12 +40,11 @@ fn render(app: &str, domains: &[Domain], style: Style) -> String {
         return format!("{app} has no custom domains. Add one with `paas domains:add HOST`.\n");
     }
     let mut rows = vec![vec!["Domain Name".to_owned(), "Added".to_owned()]];
-    rows.extend(domains.iter().map(|domain| {
-        vec![
-            domain.hostname.to_string(),
-            domain.created_at.format("%Y/%m/%d %H:%M:%S").to_string(),
-        ]
-    }));
+    rows.extend(
+        domains
+            .iter()
+            .map(|domain| vec![domain.hostname.to_string(), timestamp(domain.created_at)]),
+    );
     format!(
         "{}\n{}",
         style.header(&format!("{app} Custom Domains")),
@@ -96,7 +95,7 @@ mod tests {
             render("web", &domains, Style { colour: false }),
             "=== web Custom Domains\n\
              Domain Name       Added\n\
-             www.example.test  2026/11/22 01:02:03\n"
+             www.example.test  2026/11/22 01:02:03 UTC\n"
         );
         assert!(render("web", &[], Style { colour: false }).contains("no custom domains"));
     }

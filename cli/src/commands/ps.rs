@@ -13,7 +13,7 @@ use paas_api::resources::describe;
 use paas_api::types::{Formation, InstanceState, ProcessInstance, StopRequest};
 
 use super::Context;
-use crate::output::{Style, print_json, tenant_text, word_list};
+use crate::output::{Style, print_json, tenant_text, timestamp_ago, word_list};
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -66,7 +66,7 @@ pub fn list(ctx: &Context, ListArgs { app, json }: &ListArgs) -> anyhow::Result<
     Ok(())
 }
 
-/// Heroku's layout: a header per process type, then `web.1: up 2026/11/22 10:00:00 (~ 3m ago)`
+/// Heroku's layout: a header per process type, then `web.1: up 2026/11/22 10:00:00 UTC (~ 3m ago)`
 /// and the release each instance runs.
 fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style: Style) -> String {
     if instances.is_empty() {
@@ -84,13 +84,7 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
     let since = |instance: &ProcessInstance| {
         instance
             .since
-            .map(|since| {
-                format!(
-                    " {} (~ {} ago)",
-                    since.format("%Y/%m/%d %H:%M:%S"),
-                    ago(now - since)
-                )
-            })
+            .map(|since| format!(" {}", timestamp_ago(since, now)))
             .unwrap_or_default()
     };
     let mut out = String::new();
@@ -159,17 +153,6 @@ fn header(process: &str, instances: &[&ProcessInstance]) -> String {
         .map(|command| format!(": {}", tenant_text(command, true)))
         .unwrap_or_default();
     format!("{process}{sizes}{command} ({})", instances.len())
-}
-
-/// `12s`, `3m`, `5h`, `2d`: the largest whole unit, as Heroku rounds it.
-pub fn ago(elapsed: chrono::TimeDelta) -> String {
-    let seconds = elapsed.num_seconds().max(0);
-    match seconds {
-        0..60 => format!("{seconds}s"),
-        60..3600 => format!("{}m", seconds / 60),
-        3600..86400 => format!("{}h", seconds / 3600),
-        _ => format!("{}d", seconds / 86400),
-    }
 }
 
 pub fn scale(ctx: &Context, ScaleArgs { app, changes, json }: &ScaleArgs) -> anyhow::Result<()> {
@@ -323,8 +306,8 @@ mod tests {
         assert_eq!(
             render_ps("hello", &instances, now(), Style { colour: false }),
             "=== web (2)\n\
-             web.1: up 2026/11/22 10:00:00 (~ 3m ago)  v4\n\
-             web.2: starting 2026/11/22 10:03:00 (~ 0s ago)  v4\n\
+             web.1: up 2026/11/22 10:00:00 UTC (~ 3m ago)  v4\n\
+             web.2: starting 2026/11/22 10:03:00 UTC (~ 0s ago)  v4\n\
              \n\
              === worker (1)\n\
              worker.1: crashed  v4\n"
@@ -354,8 +337,8 @@ mod tests {
         assert_eq!(
             render_ps("hello", &instances, now(), Style { colour: false }),
             "=== web (256M, 0.5 CPU): ./server (2)\n\
-             web.1: up 2026/11/22 10:00:00 (~ 3m ago)  v4\n\
-             web.2: up 2026/11/22 10:00:00 (~ 3m ago)  v4\n\
+             web.1: up 2026/11/22 10:00:00 UTC (~ 3m ago)  v4\n\
+             web.2: up 2026/11/22 10:00:00 UTC (~ 3m ago)  v4\n\
              \n\
              === worker (256M, 0.5 CPU): ./server (1)\n\
              worker.1: crashed (out of memory)  v4\n"
@@ -377,22 +360,13 @@ mod tests {
         assert_eq!(
             render_ps("hello", &instances, now(), Style { colour: false }),
             "=== run: one-off processes (2)\n\
-             run.1 (512M): up 2026/11/22 10:01:00 (~ 2m ago): sleep 600\n\
-             cron.1: up 2026/11/22 10:03:00 (~ 0s ago): ./report\n\
+             run.1 (512M): up 2026/11/22 10:01:00 UTC (~ 2m ago): sleep 600\n\
+             cron.1: up 2026/11/22 10:03:00 UTC (~ 0s ago): ./report\n\
              \n\
              === web (2)\n\
              web.1: stopped  v4\n\
-             web.2: up 2026/11/22 10:00:00 (~ 3m ago)  v4\n"
+             web.2: up 2026/11/22 10:00:00 UTC (~ 3m ago)  v4\n"
         );
-    }
-
-    #[test]
-    fn ages_use_the_largest_whole_unit() {
-        assert_eq!(ago(chrono::TimeDelta::seconds(59)), "59s");
-        assert_eq!(ago(chrono::TimeDelta::seconds(61)), "1m");
-        assert_eq!(ago(chrono::TimeDelta::hours(5)), "5h");
-        assert_eq!(ago(chrono::TimeDelta::days(3)), "3d");
-        assert_eq!(ago(chrono::TimeDelta::seconds(-5)), "0s");
     }
 
     #[test]

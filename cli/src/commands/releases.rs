@@ -6,9 +6,8 @@ use clap::Args;
 use paas_api::types::{Release, ReleaseStatus, RollbackRequest};
 
 use super::Context;
-use super::ps::ago;
 use crate::output::{
-    Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text,
+    Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text, timestamp_ago,
 };
 use crate::{AppArg, JsonArg};
 
@@ -72,7 +71,7 @@ pub fn list(ctx: &Context, ListArgs { app, json, num }: &ListArgs) -> anyhow::Re
     Ok(())
 }
 
-/// Heroku's layout: `v5  Deploy 1a2b3c4  alice  2026/11/22 10:00:00 (~ 5m ago)`.
+/// Heroku's layout: `v5  Deploy 1a2b3c4  alice  2026/11/22 10:00:00 UTC (~ 5m ago)`.
 fn render_releases(
     app: &str,
     current: Option<u32>,
@@ -94,7 +93,7 @@ fn render_releases(
                 format!("v{}", r.version),
                 describe(r),
                 r.user.to_string(),
-                when(r.created_at, now),
+                timestamp_ago(r.created_at, now),
             ]
         })
         .collect();
@@ -130,15 +129,6 @@ fn describe(release: &Release) -> String {
         ReleaseStatus::Building => format!("{} (building)", release.description),
         ReleaseStatus::Failed => format!("{} (failed)", release.description),
     }
-}
-
-/// `2026/11/22 10:00:00 (~ 5m ago)`.
-fn when(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    format!(
-        "{} (~ {} ago)",
-        at.format("%Y/%m/%d %H:%M:%S"),
-        ago(now - at)
-    )
 }
 
 /// `v3` or `3` → 3.
@@ -204,7 +194,7 @@ fn render_info(release: &Release, now: DateTime<Utc>, style: Style) -> String {
             ("Image", release.image.as_deref().unwrap_or("none")),
             ("Processes", &processes),
             ("Status", status),
-            ("When", &when(release.created_at, now)),
+            ("When", &timestamp_ago(release.created_at, now)),
         ])
     );
     out.push('\n');
@@ -331,7 +321,7 @@ mod tests {
         assert_eq!(
             listed,
             "=== web Releases - Current: v2\n\
-             v2  Deploy \\x1b]0;owned\\x07 abc  alice  2026/11/22 01:00:02 (~ 9m ago)\n"
+             v2  Deploy \\x1b]0;owned\\x07 abc  alice  2026/11/22 01:00:02 UTC (~ 9m ago)\n"
         );
         assert_eq!(shown(&evil, false), evil, "piped output is untouched");
     }
@@ -346,9 +336,9 @@ mod tests {
         assert_eq!(
             render_releases("web", Some(2), &releases, now(), Style { colour: false }),
             "=== web Releases - Current: v2\n\
-             v3  Deploy abc1234 (failed)  alice  2026/11/22 01:00:03 (~ 9m ago)\n\
-             v2  Unset A config vars      alice  2026/11/22 01:00:02 (~ 9m ago)\n\
-             v1  Set A config vars        alice  2026/11/22 01:00:01 (~ 9m ago)\n"
+             v3  Deploy abc1234 (failed)  alice  2026/11/22 01:00:03 UTC (~ 9m ago)\n\
+             v2  Unset A config vars      alice  2026/11/22 01:00:02 UTC (~ 9m ago)\n\
+             v1  Set A config vars        alice  2026/11/22 01:00:01 UTC (~ 9m ago)\n"
         );
         assert_eq!(
             render_releases("web", None, &[], now(), Style { colour: false }),
@@ -364,7 +354,7 @@ mod tests {
                 Style { colour: false }
             ),
             "=== web Releases - Current: v2\n\
-             v3  Deploy abc1234 (failed)  alice  2026/11/22 01:00:03 (~ 9m ago)\n"
+             v3  Deploy abc1234 (failed)  alice  2026/11/22 01:00:03 UTC (~ 9m ago)\n"
         );
     }
 
@@ -383,7 +373,7 @@ mod tests {
              Image:     paas/web:v2\n\
              Processes: web: (the image's command)\n\
              Status:    succeeded\n\
-             When:      2026/11/22 01:00:02 (~ 9m ago)\n\
+             When:      2026/11/22 01:00:02 UTC (~ 9m ago)\n\
              \n=== v2 Config vars\n\
              GREETING: Howdy\n"
         );

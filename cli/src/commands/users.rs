@@ -8,7 +8,7 @@ use paas_api::types::{CreateUserRequest, User};
 
 use super::{Context, interactive, read_secret_from_stdin};
 use crate::JsonArg;
-use crate::output::{Style, action, print_json, table};
+use crate::output::{Style, action, print_json, table, timestamp};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -52,7 +52,7 @@ fn render_users(users: &[User], style: Style) -> String {
             vec![
                 u.username.to_string(),
                 if u.is_admin { "admin" } else { "user" }.to_owned(),
-                u.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                timestamp(u.created_at),
             ]
         })
         .collect();
@@ -128,8 +128,8 @@ mod tests {
         assert_eq!(
             render_users(&users, Style { colour: false }),
             "=== Users\n\
-             admin  admin  2026-01-02 03:04:05 UTC\n\
-             bob    user   2026-01-02 03:04:05 UTC\n"
+             admin  admin  2026/01/02 03:04:05 UTC\n\
+             bob    user   2026/01/02 03:04:05 UTC\n"
         );
     }
 }
