@@ -199,8 +199,9 @@ fn apps_create_in_a_git_repo_adds_the_paas_remote_that_picks_the_app() {
             .stdout
             .starts_with("=== shop\n")
     );
-    cli.run(&["config"])
-        .error("No app specified. Use -a NAME or run inside a repo with a 'paas' remote.");
+    cli.run(&["config"]).error(
+        "No app specified. Use -a NAME, -r REMOTE or run inside a repo with a 'paas' remote.",
+    );
 
     // git:remote fixes a remote that points elsewhere, and adds a missing one.
     git(
