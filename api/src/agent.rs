@@ -182,6 +182,9 @@ pub struct Instance {
     /// The kernel's OOM killer ended its last run (Docker's `State.OOMKilled`).
     #[serde(default)]
     pub out_of_memory: bool,
+    /// How often Docker started it again after it exited (its restart policy): a crash loop.
+    #[serde(default)]
+    pub restarts: u32,
     /// Set for a one-off container (`run.N`, `cron.N`, `release.1`): its command line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oneoff: Option<String>,

@@ -290,6 +290,9 @@ pub struct ProcessInstance {
     /// Its last run ended by the kernel's OOM killer: `paas ps` says `crashed (out of memory)`.
     #[serde(default)]
     pub out_of_memory: bool,
+    /// How often it was started again after it exited: `paas ps` says `crashed (3 restarts)`.
+    #[serde(default)]
+    pub restarts: u32,
     /// The command of its process type in the current release (`None`: the image's own);
     /// a one-off's own command.
     #[serde(default)]

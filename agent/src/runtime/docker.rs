@@ -167,6 +167,10 @@ fn instance_from(
     details: ContainerInspectResponse,
 ) -> Instance {
     let host = details.host_config.unwrap_or_default();
+    let restarts = details
+        .restart_count
+        .and_then(|count| u32::try_from(count).ok())
+        .unwrap_or(0);
     let state = details.state.unwrap_or_default();
     Instance {
         process,
@@ -191,6 +195,7 @@ fn instance_from(
             .and_then(|nanos| u32::try_from(nanos / 1_000_000).ok())
             .and_then(|millis| Cpus::from_millis(millis).ok()),
         out_of_memory: state.oom_killed == Some(true),
+        restarts,
         oneoff: None,
     }
 }

@@ -121,14 +121,9 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
         out.push('\n');
         for instance in instances {
             let since = since(instance);
-            let out_of_memory =
-                if instance.out_of_memory && instance.state == InstanceState::Crashed {
-                    " (out of memory)"
-                } else {
-                    ""
-                };
+            let notes = instance_notes(instance);
             out.push_str(&format!(
-                "{}.{}: {}{out_of_memory}{since}  v{}\n",
+                "{}.{}: {}{notes}{since}  v{}\n",
                 instance.process,
                 instance.index,
                 instance.state.as_str(),
@@ -137,6 +132,25 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
         }
     }
     out
+}
+
+/// What `ps` adds to an instance's state: ` (out of memory, 3 restarts)`, so that a crash
+/// loop shows as one.
+fn instance_notes(instance: &ProcessInstance) -> String {
+    let mut notes = Vec::new();
+    if instance.out_of_memory && instance.state == InstanceState::Crashed {
+        notes.push("out of memory".to_owned());
+    }
+    match instance.restarts {
+        0 => {}
+        1 => notes.push("1 restart".to_owned()),
+        count => notes.push(format!("{count} restarts")),
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join(", "))
+    }
 }
 
 /// Heroku's `web (256M, 0.5 CPU): npm start (2)`: the sizes and command of the newest release
@@ -285,6 +299,7 @@ mod tests {
             memory: None,
             cpus: None,
             out_of_memory: false,
+            restarts: 0,
             command: None,
             oneoff: false,
         }
@@ -328,20 +343,23 @@ mod tests {
         };
         let mut oom = sized(instance("worker", 1, InstanceState::Crashed, 0));
         oom.out_of_memory = true;
+        oom.restarts = 3;
         oom.since = None;
+        let mut restarted_once = sized(instance("web", 2, InstanceState::Up, 3));
+        restarted_once.restarts = 1;
         let instances = [
             sized(instance("web", 1, InstanceState::Up, 3)),
-            sized(instance("web", 2, InstanceState::Up, 3)),
+            restarted_once,
             oom,
         ];
         assert_eq!(
             render_ps("hello", &instances, now(), Style { colour: false }),
             "=== web (256M, 0.5 CPU): ./server (2)\n\
              web.1: up 2026/11/22 10:00:00 UTC (~ 3m ago)  v4\n\
-             web.2: up 2026/11/22 10:00:00 UTC (~ 3m ago)  v4\n\
+             web.2: up (1 restart) 2026/11/22 10:00:00 UTC (~ 3m ago)  v4\n\
              \n\
              === worker (256M, 0.5 CPU): ./server (1)\n\
-             worker.1: crashed (out of memory)  v4\n"
+             worker.1: crashed (out of memory, 3 restarts)  v4\n"
         );
     }
 

@@ -5,7 +5,8 @@
 //! `addons:attach`, and no longer after `addons:detach`; rows written survive `paas restart`,
 //! a restart of the add-on, an agent restart, a redeploy and a rollback; `addons:destroy`
 //! without `--confirm` or while attached elsewhere, and `apps:destroy` without confirming the
-//! add-on, change nothing; a confirmed destroy removes container, volume and var. Bad input
+//! add-on, change nothing; a confirmed destroy (forced while attached elsewhere: detached there
+//! first) removes container, volume and the var of every app. Bad input
 //! (unknown kind, a taken name, names with `/` or `..`, someone else's app or add-on) gets one
 //! line and leaves the database as it was.
 
@@ -15,13 +16,13 @@ use crate::util::{ADMIN_USER, commit_files, example_repo, wait_for};
 /// Postgres's SSLRequest: a server answers one byte, `N` or `S`, on the connection.
 const SSL_REQUEST: &str = r"\000\000\000\010\004\322\026\057";
 
-fn addon_container(owner: &str, name: &str) -> String {
+pub(crate) fn addon_container(owner: &str, name: &str) -> String {
     format!("paas-addon-{name}.{owner}")
 }
 
 /// Removes the add-ons a test made if it stopped half-way; declared after the platform, so
 /// dropped before it (the app networks go once no add-on holds them).
-struct Cleanup(Vec<String>);
+pub(crate) struct Cleanup(pub(crate) Vec<String>);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
@@ -34,17 +35,17 @@ impl Drop for Cleanup {
 
 /// What a Postgres at `host` answers an SSLRequest sent from inside `container` (empty when
 /// nothing answers).
-fn postgres_answer(container: &str, host: &str) -> String {
+pub(crate) fn postgres_answer(container: &str, host: &str) -> String {
     let script = format!("printf '{SSL_REQUEST}' | nc -w 3 {host} 5432");
     docker_lines(&["exec", container, "sh", "-c", &script]).join("")
 }
 
 /// `psql` in the add-on's own container with the URL the app got.
-fn psql(addon: &str, url: &str, sql: &str) -> String {
+pub(crate) fn psql(addon: &str, url: &str, sql: &str) -> String {
     docker(&["exec", addon, "psql", url, "-tAc", sql])
 }
 
-fn web(platform: &Platform, app: &str) -> String {
+pub(crate) fn web(platform: &Platform, app: &str) -> String {
     platform
         .containers(app, "web")
         .into_iter()
@@ -52,7 +53,7 @@ fn web(platform: &Platform, app: &str) -> String {
         .expect("the app runs a web container")
 }
 
-fn config_var(platform: &Platform, app: &str, key: &str) -> Option<String> {
+pub(crate) fn config_var(platform: &Platform, app: &str, key: &str) -> Option<String> {
     let vars = platform
         .paas(&["config", "-a", app, "--json"])
         .success()
@@ -71,7 +72,7 @@ fn ip_on(container: &str, app: &str) -> String {
 }
 
 /// Waits until the add-on answers queries again and returns what `sql` gives.
-fn query_when_up(addon: &str, url: &str, sql: &str) -> String {
+pub(crate) fn query_when_up(addon: &str, url: &str, sql: &str) -> String {
     wait_for(&format!("{addon} to answer"), || {
         let out = std::process::Command::new("docker")
             .args(["exec", addon, "psql", url, "-tAc", sql])
@@ -236,9 +237,22 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
     assert_eq!(postgres_answer(&other_web, &name), "");
     assert_eq!(postgres_answer(&other_web, &address), "");
 
+    // Attached elsewhere again, a forced destroy detaches it there first.
     platform
-        .paas(&["addons:destroy", &name, "-a", &app, "--confirm", &name])
+        .paas(&["addons:attach", &name, "-a", &other])
         .success();
+    let destroyed = platform
+        .paas(&[
+            "addons:destroy",
+            &name,
+            "-a",
+            &app,
+            "--confirm",
+            &name,
+            "--force",
+        ])
+        .success();
+    assert_eq!(config_var(&platform, &other, "DATABASE_URL"), None, "{destroyed}");
     assert!(docker_lines(&["ps", "-aq", "--filter", &format!("name=^{addon}$")]).is_empty());
     assert!(
         docker_lines(&["volume", "ls", "-q", "--filter", &format!("name=^{addon}$")]).is_empty()

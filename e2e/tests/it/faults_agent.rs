@@ -3,14 +3,15 @@
 //! Docker's restart policy brings a crashed process back while the agent is down, `paas
 //! restart` and `paas scale` bring back an app whose instances are all dead, an agent killed
 //! with SIGKILL in the middle of a rollout finishes or undoes it when it comes back, and every
-//! app serves again after dockerd restarts.
+//! app serves again after dockerd restarts, its add-on's rows kept and reachable.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::platform::{Platform, docker, docker_lines};
-use crate::util::{commit_files, git_command, hello_repo, wait_for, workspace_root};
+use crate::addons::{Cleanup, addon_container, config_var, postgres_answer, psql, query_when_up, web};
+use crate::platform::{Platform, docker, docker_lines, ensure_addon_images};
+use crate::util::{ADMIN_USER, commit_files, git_command, hello_repo, wait_for, workspace_root};
 
 /// A `git push` of `repo` to `app` running in the background.
 fn push_in_background(platform: &Platform, app: &str, repo: &Path) -> Child {
@@ -327,10 +328,27 @@ fn every_app_serves_again_after_dockerd_restarts() {
     }
     platform.paas(&["scale", "web=2", "-a", &apps[1]]).success();
     wait_for_only(&platform, &apps[1], "v1", 2);
+    // An add-on of the first app, with a row written, goes down with dockerd too.
+    ensure_addon_images();
+    let name = format!("db-dockerd-{}", std::process::id());
+    let addon = addon_container(ADMIN_USER, &name);
+    let _cleanup = Cleanup(vec![addon.clone()]);
+    platform
+        .paas(&["addons:create", "postgres", "-a", &apps[0], "--name", &name])
+        .success();
+    wait_for_only(&platform, &apps[0], "v2", 1);
+    let url = config_var(&platform, &apps[0], "DATABASE_URL").expect("DATABASE_URL is set");
+    psql(&addon, &url, "CREATE TABLE kept (body text); INSERT INTO kept VALUES ('row')");
 
     let _dockerd = DockerdRestart::run();
-    wait_for_only(&platform, &apps[0], "v1", 1);
+    wait_for_only(&platform, &apps[0], "v2", 1);
     wait_for_only(&platform, &apps[1], "v1", 2);
+    assert_eq!(query_when_up(&addon, &url, "SELECT body FROM kept"), "row");
+    assert_eq!(
+        postgres_answer(&web(&platform, &apps[0]), &name),
+        "N",
+        "the app reaches its add-on by name again"
+    );
     // The agent keeps working with the engine it reconnected to.
     platform.paas(&["scale", "web=1", "-a", &apps[1]]).success();
     wait_for_only(&platform, &apps[1], "v1", 1);

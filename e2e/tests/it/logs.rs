@@ -428,6 +428,8 @@ fn a_crash_while_nobody_follows_shows_in_the_logs_afterwards() {
         1,
         "the crash is told once:\n{logs}"
     );
+    let ps = platform.paas(&["ps", "-a", &app]).success();
+    assert!(ps.stdout.contains("web.1: up (1 restart) "), "{ps}");
 }
 
 /// Whether `text` has lines ending in each of `needles`, in this order.

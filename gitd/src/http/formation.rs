@@ -58,6 +58,7 @@ fn process_instance(instance: Instance, command: Option<String>) -> ProcessInsta
         memory: instance.memory,
         cpus: instance.cpus,
         out_of_memory: instance.out_of_memory,
+        restarts: instance.restarts,
         oneoff: instance.oneoff.is_some(),
         command,
     }

@@ -361,6 +361,7 @@ async fn instances(
                     memory: wanted.resources.memory,
                     cpus: wanted.resources.cpus,
                     out_of_memory: false,
+                    restarts: 0,
                     oneoff: None,
                 });
             }
