@@ -3,7 +3,7 @@
 //! ([`DockerEngine`], the runtime's [`Engine`]).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
@@ -654,11 +654,18 @@ async fn remove_images(docker: &Docker, app: &str) -> Result<Vec<String>, Docker
 pub struct DockerEngine {
     docker: Docker,
     config: Arc<AgentConfig>,
+    /// How often the agent started each exited container again, by id: Docker counts only the
+    /// restarts of its own policy, and a killed container is brought back by the agent.
+    started_again: Mutex<HashMap<String, u32>>,
 }
 
 impl DockerEngine {
     pub fn new(docker: Docker, config: Arc<AgentConfig>) -> DockerEngine {
-        DockerEngine { docker, config }
+        DockerEngine {
+            docker,
+            config,
+            started_again: Mutex::default(),
+        }
     }
 
     fn key(&self) -> &InstanceKey {
@@ -809,7 +816,15 @@ impl Engine for DockerEngine {
     }
 
     async fn instances(&self, app: &str) -> Result<Vec<Instance>, EngineError> {
-        Ok(instances(&self.docker, self.key(), app).await?)
+        let mut instances = instances(&self.docker, self.key(), app).await?;
+        let started_again = self.started_again.lock().expect("the lock is not poisoned");
+        for instance in &mut instances {
+            instance.restarts += started_again
+                .get(&instance.container_id)
+                .copied()
+                .unwrap_or(0);
+        }
+        Ok(instances)
     }
 
     async fn start_new(
@@ -823,7 +838,14 @@ impl Engine for DockerEngine {
     }
 
     async fn start_again(&self, id: &str) -> Result<(), EngineError> {
-        Ok(start(&self.docker, id).await?)
+        start(&self.docker, id).await?;
+        *self
+            .started_again
+            .lock()
+            .expect("the lock is not poisoned")
+            .entry(id.to_owned())
+            .or_default() += 1;
+        Ok(())
     }
 
     async fn restart(&self, id: &str) -> Result<(), EngineError> {
