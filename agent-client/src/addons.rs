@@ -81,7 +81,7 @@ impl AgentClient {
     }
 
     /// Sends the request and reads its JSON answer.
-    async fn answer<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn answer<T: serde::de::DeserializeOwned>(
         &self,
         builder: RequestBuilder,
     ) -> Result<T, RuntimeError> {

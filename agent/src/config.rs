@@ -53,6 +53,9 @@ pub struct AddonsConfig {
     pub redis_image: String,
     /// How long a new add-on may take to answer (Postgres runs initdb first).
     pub ready_timeout_secs: u64,
+    /// Captures kept per Postgres add-on (`paas pg:backups:capture`): after a capture, the
+    /// oldest beyond this many are deleted.
+    pub backups_keep: std::num::NonZeroUsize,
 }
 
 impl Default for AddonsConfig {
@@ -61,6 +64,7 @@ impl Default for AddonsConfig {
             postgres_image: "postgres:17".to_owned(),
             redis_image: "redis:7".to_owned(),
             ready_timeout_secs: 120,
+            backups_keep: std::num::NonZeroUsize::new(7).expect("7 is not zero"),
         }
     }
 }
@@ -373,6 +377,18 @@ mod tests {
                 .unwrap();
         assert_eq!(config.addons.image(AddonKind::Postgres), "paas/postgres:15");
         assert_eq!(config.addons.image(AddonKind::Redis), "redis:7");
+    }
+
+    #[test]
+    fn backups_keep_seven_unless_set_and_never_none() {
+        let config: AgentConfig = toml::from_str("token = \"t\"\n").unwrap();
+        assert_eq!(config.addons.backups_keep.get(), 7);
+        let config: AgentConfig =
+            toml::from_str("token = \"t\"\n[addons]\nbackups_keep = 2\n").unwrap();
+        assert_eq!(config.addons.backups_keep.get(), 2);
+        assert!(
+            toml::from_str::<AgentConfig>("token = \"t\"\n[addons]\nbackups_keep = 0\n").is_err()
+        );
     }
 
     #[test]

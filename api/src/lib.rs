@@ -8,6 +8,7 @@ pub mod agent;
 pub mod ansi;
 pub mod app_json;
 pub mod attach;
+pub mod backups;
 pub mod buildpacks;
 pub mod domains;
 pub mod error;

@@ -5,6 +5,7 @@
 //! stderr). It owns nothing of the platform: it only drives the real `paas`, `git`, `docker` and
 //! HTTP, and must not touch state outside the bench's own directory and apps.
 
+mod addons;
 mod bench;
 mod http;
 mod load;
@@ -70,6 +71,15 @@ enum Scenario {
         #[arg(long, default_value_t = 50)]
         apps: usize,
     },
+    /// `addons:create postgres` to a query answering, and backups of a ~100 MB database,
+    /// versus `docker run`, `pg_dump` and `pg_restore` by hand.
+    Addons {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// The agent's `[addons] postgres_image`, which the floor runs too
+        #[arg(long, default_value = "paas/postgres:15")]
+        image: String,
+    },
     /// Lines/s and latency through `paas logs -f`, versus `docker logs -f`.
     Logs {
         #[arg(long, default_value_t = 5)]
@@ -93,6 +103,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Ps { apps, runs } => ps::ps(&bench, apps, runs)?,
         Scenario::Footprint { apps } => ops::footprint(&bench, apps)?,
         Scenario::Logs { runs, lines } => logs::logs(&bench, runs, lines)?,
+        Scenario::Addons { runs, image } => addons::addons(&bench, runs, &image)?,
     };
     for row in rows {
         println!("{row}");

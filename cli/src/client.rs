@@ -15,6 +15,7 @@ use bytes::Bytes;
 use paas_api::addons::{Addon, AddonChange, AddonName, AttachAddon, CreateAddon};
 use paas_api::app_json::status::{AppChecks, CronJobStatus};
 use paas_api::attach::{Frame, PROTOCOL};
+use paas_api::backups::{Backup, BackupId, RestoreRequest, Restored};
 use paas_api::formation::ScaleChanges;
 use paas_api::resources::{ProcessSize, ResizeRequest};
 use paas_api::routing::{Maintenance, StickySessions};
@@ -602,6 +603,56 @@ impl Client {
         if force {
             url.query_pairs_mut().append_pair("force", "true");
         }
+        self.call_empty(self.request(Method::DELETE, url))
+    }
+
+    /// The captures of a Postgres add-on attached to the app, oldest first.
+    pub fn backups(&self, app: &AppName, addon: &AddonName) -> Result<Vec<Backup>, ClientError> {
+        self.get(&["apps", app, "addons", addon, "backups"])
+    }
+
+    /// Answers once the capture is complete.
+    pub fn capture_backup(&self, app: &AppName, addon: &AddonName) -> Result<Backup, ClientError> {
+        let url = self.url(&["apps", app, "addons", addon, "backups"]);
+        self.call(self.request(Method::POST, url))
+    }
+
+    /// Answers once the add-on's data is replaced, or fails with it unchanged.
+    pub fn restore_backup(
+        &self,
+        app: &AppName,
+        addon: &AddonName,
+        request: &RestoreRequest,
+    ) -> Result<Restored, ClientError> {
+        let url = self.url(&["apps", app, "addons", addon, "restores"]);
+        self.call(self.request(Method::POST, url).json(request))
+    }
+
+    /// The capture's dump as it arrives, never held whole.
+    pub fn download_backup(
+        &self,
+        app: &AppName,
+        addon: &AddonName,
+        id: &BackupId,
+    ) -> Result<impl Read + '_, ClientError> {
+        let url = self.url(&["apps", app, "addons", addon, "backups", id]);
+        // Not `execute`: its overall timeout would cut a large download short.
+        let response = self.send(self.request(Method::GET, url))?;
+        Ok(BodyReader {
+            runtime: &self.runtime,
+            response,
+            chunk: Bytes::new(),
+        })
+    }
+
+    pub fn delete_backup(
+        &self,
+        app: &AppName,
+        addon: &AddonName,
+        id: &BackupId,
+    ) -> Result<(), ClientError> {
+        let mut url = self.url(&["apps", app, "addons", addon, "backups", id]);
+        url.query_pairs_mut().append_pair("confirm", app);
         self.call_empty(self.request(Method::DELETE, url))
     }
 

@@ -259,6 +259,40 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "pg:backups",
+        &[
+            "paas pg:backups -a myapp",
+            "paas pg:backups reports-db -a myapp --json",
+        ],
+    ),
+    (
+        "pg:backups:capture",
+        &[
+            "paas pg:backups:capture -a myapp",
+            "paas pg:backups:capture reports-db -a myapp",
+        ],
+    ),
+    (
+        "pg:backups:restore",
+        &[
+            "paas pg:backups:restore -a myapp --confirm myapp",
+            "paas pg:backups:restore b003 -a myapp --confirm myapp",
+            "paas pg:backups:restore old-db::b012 postgres-db -a myapp --confirm myapp",
+        ],
+    ),
+    (
+        "pg:backups:download",
+        &[
+            "paas pg:backups:download -a myapp",
+            "paas pg:backups:download b003 -a myapp -o before-migration.dump",
+            "paas pg:backups:download reports-db::b007 -a myapp --force",
+        ],
+    ),
+    (
+        "pg:backups:delete",
+        &["paas pg:backups:delete b003 -a myapp --confirm myapp"],
+    ),
+    (
         "completions",
         &[
             "paas completions bash > /etc/bash_completion.d/paas",

@@ -22,7 +22,7 @@ use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use commands::{
     access, addons, apps, attach, auth, config_vars, cron, domains, features, keys, logs,
-    maintenance, open, ps, releases, resize, run, sticky, storage, users,
+    maintenance, open, pg_backups, ps, releases, resize, run, sticky, storage, users,
 };
 
 #[derive(Debug, Parser)]
@@ -218,6 +218,21 @@ pub enum Command {
     /// Destroy an add-on and all its data (--confirm NAME; --force if attached elsewhere)
     #[command(name = "addons:destroy")]
     AddonsDestroy(addons::DestroyArgs),
+    /// List the backups of the app's Postgres add-ons: id, time, size, status, add-on
+    #[command(name = "pg:backups")]
+    PgBackups(pg_backups::ListArgs),
+    /// Capture a backup of a Postgres add-on (pg_dump, kept on the server)
+    #[command(name = "pg:backups:capture")]
+    PgBackupsCapture(pg_backups::CaptureArgs),
+    /// Replace a Postgres add-on's data with a backup, in one transaction (--confirm APP)
+    #[command(name = "pg:backups:restore")]
+    PgBackupsRestore(pg_backups::RestoreArgs),
+    /// Download a backup as a pg_dump custom-format file (latest.dump)
+    #[command(name = "pg:backups:download")]
+    PgBackupsDownload(pg_backups::DownloadArgs),
+    /// Delete a backup (--confirm APP)
+    #[command(name = "pg:backups:delete")]
+    PgBackupsDelete(pg_backups::DeleteArgs),
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }

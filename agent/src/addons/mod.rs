@@ -10,10 +10,12 @@
 //! - `PUT`/`DELETE /v1/addons/{owner}/{name}/networks/{app}`: joins or leaves an app's network,
 //!   reachable there as its name.
 //! - `DELETE /v1/addons/{owner}/{name}`: the container, then the volume and its data.
+//! - `/v1/addons/{owner}/{name}/backups…`, `…/restores`: Postgres backups ([`backups`]).
 //!
 //! Nothing about add-ons is kept by the agent: the container's labels, environment and
 //! command say what it is, and gitd keeps which apps use it.
 
+mod backups;
 mod docker;
 mod service;
 
@@ -47,6 +49,7 @@ pub fn routes() -> Router<AgentState> {
             "/v1/addons/{owner}/{name}/networks/{app}",
             put(attach).delete(detach),
         )
+        .merge(backups::routes())
 }
 
 impl From<AddonFailure> for ApiError {

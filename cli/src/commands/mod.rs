@@ -15,6 +15,7 @@ pub mod keys;
 pub mod logs;
 pub mod maintenance;
 pub mod open;
+pub mod pg_backups;
 pub mod ps;
 pub mod releases;
 pub mod resize;
@@ -96,6 +97,11 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::AddonsAttach(args) => addons::attach(ctx, &args),
         Command::AddonsDetach(args) => addons::detach(ctx, &args),
         Command::AddonsDestroy(args) => addons::destroy(ctx, &args),
+        Command::PgBackups(args) => pg_backups::list(ctx, &args),
+        Command::PgBackupsCapture(args) => pg_backups::capture(ctx, &args),
+        Command::PgBackupsRestore(args) => pg_backups::restore(ctx, &args),
+        Command::PgBackupsDownload(args) => pg_backups::download(ctx, &args),
+        Command::PgBackupsDelete(args) => pg_backups::delete(ctx, &args),
         Command::StorageMount(args) => storage::mount(ctx, &args),
         Command::StorageUnmount(args) => storage::unmount(ctx, &args),
         Command::StorageDestroy(args) => storage::destroy(ctx, &args),

@@ -2,6 +2,7 @@
 
 mod util;
 
+mod addon_backups;
 mod addons;
 mod attach;
 mod bad_input;

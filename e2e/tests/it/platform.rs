@@ -77,6 +77,8 @@ pub fn ensure_addon_images() {
 /// The add-on images of the test agents' `[addons]`.
 pub const POSTGRES_IMAGE: &str = "paas/postgres:15";
 pub const REDIS_IMAGE: &str = "paas/redis:7";
+/// `[addons] backups_keep` of the test agents: low, so retention shows after a few captures.
+pub const BACKUPS_KEEP: usize = 2;
 
 /// Docker as [`ensure_docker`] and `traefik` on PATH.
 pub fn ensure_prerequisites() {
@@ -511,6 +513,7 @@ impl Agent {
         let mut addons = toml::Table::new();
         addons.insert("postgres_image".into(), POSTGRES_IMAGE.into());
         addons.insert("redis_image".into(), REDIS_IMAGE.into());
+        addons.insert("backups_keep".into(), (BACKUPS_KEEP as i64).into());
         table.insert("addons".into(), addons.into());
         if options.pack_standin {
             // The agent gives pack only what pack needs; the stand-in also needs these.

@@ -15,12 +15,16 @@ use crate::ops::addons;
 use crate::state::SharedState;
 use crate::store::{AddonRow, AppRow};
 
-fn addon_not_found() -> ApiError {
+pub(super) fn addon_not_found() -> ApiError {
     ApiError::new(paas_api::ErrorCode::NotFound, "Couldn't find that add-on.")
 }
 
 /// The add-on `name` attached to `app`.
-async fn attached(state: &SharedState, app: &AppRow, name: &AddonName) -> ApiResult<AddonRow> {
+pub(super) async fn attached(
+    state: &SharedState,
+    app: &AppRow,
+    name: &AddonName,
+) -> ApiResult<AddonRow> {
     state
         .store
         .addon(app.owner_id, name.clone())

@@ -5,6 +5,7 @@
 mod addons;
 mod apps;
 mod attach;
+mod backups;
 mod config_vars;
 mod cron;
 mod domains;
@@ -87,6 +88,12 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/storage", get(storage::list))
         .route("/v1/apps/{app}/addons", get(addons::list))
         .route("/v1/apps/{app}/addons/{addon}", get(addons::info))
+        .route("/v1/apps/{app}/addons/{addon}/backups", get(backups::list))
+        // A download streams: the deadline covers the response head only.
+        .route(
+            "/v1/apps/{app}/addons/{addon}/backups/{backup}",
+            get(backups::download).delete(backups::delete),
+        )
         .route("/v1/apps/{app}/cron", get(cron::jobs))
         .route("/v1/apps/{app}/checks", get(cron::checks));
     let rollouts = Router::new()
@@ -111,6 +118,14 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/v1/apps/{app}/addons/{addon}/attachment",
             post(addons::attach).delete(addons::detach),
+        )
+        .route(
+            "/v1/apps/{app}/addons/{addon}/backups",
+            post(backups::capture),
+        )
+        .route(
+            "/v1/apps/{app}/addons/{addon}/restores",
+            post(backups::restore),
         );
     with_deadline(quick, RouteClass::Quick)
         .merge(with_deadline(rollouts, RouteClass::Rollout))

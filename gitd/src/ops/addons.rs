@@ -35,7 +35,7 @@ fn generated_name(kind: AddonKind) -> AddonName {
         .expect("a kind, a dash and hex make an add-on name")
 }
 
-fn agent_failure(what: String, err: impl std::fmt::Display) -> OpsError {
+pub(super) fn agent_failure(what: String, err: impl std::fmt::Display) -> OpsError {
     OpsError::Agent {
         what,
         reason: err.to_string(),

@@ -18,6 +18,7 @@
 pub mod addons;
 pub mod apps;
 pub mod attach;
+pub mod backups;
 pub mod changes;
 pub mod config;
 pub mod cron;
