@@ -9,6 +9,7 @@ pub mod ansi;
 pub mod app_json;
 pub mod attach;
 pub mod buildpacks;
+pub mod builds;
 pub mod domains;
 pub mod error;
 #[cfg(feature = "axum")]
