@@ -10,6 +10,7 @@ pub mod app_json;
 pub mod attach;
 pub mod backups;
 pub mod buildpacks;
+pub mod builds;
 pub mod domains;
 pub mod error;
 #[cfg(feature = "axum")]

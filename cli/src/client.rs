@@ -16,6 +16,7 @@ use paas_api::addons::{Addon, AddonChange, AddonName, AttachAddon, CreateAddon};
 use paas_api::app_json::status::{AppChecks, CronJobStatus};
 use paas_api::attach::{Frame, PROTOCOL};
 use paas_api::backups::{Backup, BackupId, RestoreRequest, Restored};
+use paas_api::builds::{Build, BuildOutput};
 use paas_api::formation::ScaleChanges;
 use paas_api::resources::{ProcessSize, ResizeRequest};
 use paas_api::routing::{Maintenance, StickySessions};
@@ -365,6 +366,19 @@ impl Client {
         version: u32,
     ) -> Result<ReleaseOutput, ClientError> {
         self.get(&["apps", app, "releases", &format!("v{version}"), "output"])
+    }
+
+    pub fn builds(&self, app: &AppName, limit: Option<u32>) -> Result<Vec<Build>, ClientError> {
+        let mut url = self.url(&["apps", app, "builds"]);
+        if let Some(limit) = limit {
+            url.query_pairs_mut()
+                .append_pair("limit", &limit.to_string());
+        }
+        self.call(self.request(Method::GET, url))
+    }
+
+    pub fn build_output(&self, app: &AppName, id: u32) -> Result<BuildOutput, ClientError> {
+        self.get(&["apps", app, "builds", &id.to_string(), "output"])
     }
 
     /// Answers once the release rolled back to runs; returns the new release.

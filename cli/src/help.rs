@@ -111,6 +111,17 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         &["paas rollback -a myapp", "paas rollback v10 -a myapp"],
     ),
     (
+        "builds",
+        &["paas builds -a myapp", "paas builds -a myapp -n 5 --json"],
+    ),
+    (
+        "builds:output",
+        &[
+            "paas builds:output -a myapp",
+            "paas builds:output 7 -a myapp",
+        ],
+    ),
+    (
         "logs",
         &[
             "paas logs -a myapp",

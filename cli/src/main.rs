@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use commands::{
-    access, addons, apps, attach, auth, config_vars, cron, domains, features, keys, logs,
+    access, addons, apps, attach, auth, builds, config_vars, cron, domains, features, keys, logs,
     maintenance, open, pg_backups, ps, releases, resize, run, sticky, storage, users,
 };
 
@@ -113,6 +113,11 @@ pub enum Command {
     /// Roll back to an earlier release's code and config (makes a new release)
     #[command(name = "rollback", visible_alias = "releases:rollback")]
     Rollback(releases::RollbackArgs),
+    /// List an app's builds, newest first: each push that got as far as building
+    Builds(builds::ListArgs),
+    /// Print a build's output [default: the newest build's]
+    #[command(name = "builds:output")]
+    BuildsOutput(builds::OutputArgs),
     /// Show the app's logs and platform events, or follow them live
     Logs(logs::LogsArgs),
     /// List the app's custom domains

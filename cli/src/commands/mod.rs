@@ -7,6 +7,7 @@ pub mod addons;
 pub mod apps;
 pub mod attach;
 pub mod auth;
+pub mod builds;
 pub mod config_vars;
 pub mod cron;
 pub mod domains;
@@ -62,6 +63,8 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::ReleasesInfo(args) => releases::info(ctx, &args),
         Command::ReleasesOutput(args) => releases::output(ctx, &args),
         Command::Rollback(args) => releases::rollback(ctx, &args),
+        Command::Builds(args) => builds::list(ctx, &args),
+        Command::BuildsOutput(args) => builds::output(ctx, &args),
         Command::Logs(args) => logs::show(ctx, &args),
         Command::Domains(args) => domains::list(ctx, &args),
         Command::DomainsAdd(args) => domains::add(ctx, &args),

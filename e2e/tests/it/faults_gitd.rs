@@ -108,7 +108,7 @@ fn a_push_killed_during_build_rollout_or_drain_leaves_the_last_good_release_serv
     commit_files(repo.path(), &[("Procfile", SLOW_PROCFILE)], "slow start");
     platform.deploy(&app, repo.path());
 
-    // During the build: v2 is building, nothing was rolled out.
+    // During the build: build 2 is pending, no release was made, nothing was rolled out.
     let dockerfile = std::fs::read_to_string(repo.path().join("Dockerfile")).unwrap();
     commit_files(
         repo.path(),
@@ -123,7 +123,15 @@ fn a_push_killed_during_build_rollout_or_drain_leaves_the_last_good_release_serv
     platform.kill_and_restart_gitd();
     assert_cut_off(push);
     let after_build = statuses(&platform, &app);
-    assert_eq!(after_build[1], (2, "failed".to_owned()), "{after_build:?}");
+    assert_eq!(after_build, [(1, "succeeded".to_owned())]);
+    let builds = platform.api(
+        "GET",
+        &format!("/v1/apps/{app}/builds"),
+        platform.admin_token(),
+        "",
+    );
+    assert_eq!(builds.json()[0]["id"], 2, "{}", builds.text());
+    assert_eq!(builds.json()[0]["status"], "failed", "{}", builds.text());
     git_reset_last(repo.path());
     assert_recovered(&platform, &app, repo.path(), 1);
 

@@ -194,7 +194,7 @@ fn a_failing_dockerfile_rejects_the_push_and_the_branch_stays() {
         pushed.stderr
     );
     assert!(
-        pushed.stderr.contains("remote:  !     Release v2 failed: "),
+        pushed.stderr.contains("remote:  !     Build 2 failed: "),
         "{}",
         pushed.stderr
     );
@@ -202,10 +202,15 @@ fn a_failing_dockerfile_rejects_the_push_and_the_branch_stays() {
         ls_remote(&platform, &alice, &app).contains(&format!("{good}\trefs/heads/main")),
         "the branch moved"
     );
-    let releases = platform.releases(&alice, &app);
-    assert_eq!(releases.len(), 2);
-    assert_eq!(releases[1]["status"], "failed");
-    assert_eq!(releases[1]["image"], serde_json::Value::Null);
+    assert_eq!(
+        platform.releases(&alice, &app).len(),
+        1,
+        "a failed build makes no release"
+    );
+    let builds = platform.builds(&alice, &app);
+    assert_eq!(builds.len(), 2);
+    assert_eq!(builds[1]["status"], "failed");
+    assert_eq!(builds[1]["release"], serde_json::Value::Null);
     assert_eq!(image_field(&format!("paas/{app}:v2"), "{{.Id}}"), None);
 }
 
@@ -413,7 +418,7 @@ fn buildpacks_yaml_builds_with_pack_and_config_stays_out_of_argv() {
         pushed.stderr
     );
     assert!(
-        pushed.stderr.contains("Release v3 failed"),
+        pushed.stderr.contains("Build 2 failed"),
         "{}",
         pushed.stderr
     );
@@ -576,10 +581,11 @@ fn without_a_reachable_agent_the_push_is_rejected_and_says_why() {
     let app = platform.app(&alice, "deadagent");
     platform
         .push_ref(repo.path(), &alice.key, &app, "main")
-        .rejected("Release v1 failed: cannot reach the agent");
-    let releases = platform.releases(&alice, &app);
-    assert_eq!(releases.len(), 1);
-    assert_eq!(releases[0]["status"], "failed");
+        .rejected("Build 1 failed: cannot reach the agent");
+    assert!(platform.releases(&alice, &app).is_empty());
+    let builds = platform.builds(&alice, &app);
+    assert_eq!(builds.len(), 1);
+    assert_eq!(builds[0]["status"], "failed");
     assert_eq!(ls_remote(&platform, &alice, &app), "");
 }
 

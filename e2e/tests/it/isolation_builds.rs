@@ -53,7 +53,7 @@ fn set_config(platform: &Platform, user: &User, app: &str, vars: serde_json::Val
 }
 
 /// Pushes `files` as a new commit and expects the push refused with `needle`, the app's refs
-/// unchanged and no image for the failed release.
+/// and releases unchanged, a failed build and no image for the release it would have made.
 #[track_caller]
 fn refused(
     platform: &Platform,
@@ -64,6 +64,7 @@ fn refused(
     needle: &str,
 ) -> Pushed {
     let refs_before = ls_remote(platform, user, app);
+    let releases_before = platform.releases(user, app);
     commit_files(repo, files, needle);
     let pushed = platform
         .push_ref(repo, &user.key, app, "+HEAD:main")
@@ -73,10 +74,15 @@ fn refused(
         refs_before,
         "the branch moved"
     );
-    let releases = platform.releases(user, app);
-    let last = releases.last().expect("the push made a release");
-    assert_eq!(last["status"], "failed", "{releases:?}");
-    let version = last["version"].as_u64().unwrap();
+    assert_eq!(
+        platform.releases(user, app),
+        releases_before,
+        "a refused build makes no release"
+    );
+    let builds = platform.builds(user, app);
+    let last = builds.last().expect("the push made a build");
+    assert_eq!(last["status"], "failed", "{builds:?}");
+    let version = releases_before.len() + 1;
     assert_eq!(
         image_field(&format!("paas/{app}:v{version}"), "{{.Id}}"),
         None

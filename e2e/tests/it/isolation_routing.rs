@@ -109,7 +109,7 @@ fn images_whose_labels_would_route_are_refused_and_change_nothing() {
             "traefik.http.routers.api.priority",
         ),
     ];
-    for (release, (attack, dockerfile, first_label)) in (1..).zip(attacks) {
+    for (build, (attack, dockerfile, first_label)) in (1..).zip(attacks) {
         let repo = dockerfile_repo(&dockerfile);
         let pushed = platform
             .push_ref(repo.path(), &mallory.key, &evil, "HEAD:main")
@@ -121,11 +121,12 @@ fn images_whose_labels_would_route_are_refused_and_change_nothing() {
             "{attack}: {}",
             pushed.stderr
         );
-        let releases = platform.releases(&mallory, &evil);
-        assert_eq!(releases.len(), release, "{attack}: {releases:?}");
-        assert_eq!(releases[release - 1]["status"], "failed", "{attack}");
+        assert!(platform.releases(&mallory, &evil).is_empty(), "{attack}");
+        let builds = platform.builds(&mallory, &evil);
+        assert_eq!(builds.len(), build, "{attack}: {builds:?}");
+        assert_eq!(builds[build - 1]["status"], "failed", "{attack}");
         assert_eq!(
-            image_field(&format!("paas/{evil}:v{release}"), "{{.Id}}"),
+            image_field(&format!("paas/{evil}:v1"), "{{.Id}}"),
             None,
             "{attack}: the image is removed"
         );

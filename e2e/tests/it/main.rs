@@ -7,6 +7,7 @@ mod addons;
 mod attach;
 mod bad_input;
 mod builds;
+mod builds_list;
 mod checks;
 mod cli_remotes;
 mod control_plane;

@@ -964,6 +964,15 @@ impl Platform {
         releases
     }
 
+    /// The app's builds, oldest first.
+    pub fn builds(&self, user: &User, app: &str) -> Vec<serde_json::Value> {
+        let listed = self.api("GET", &format!("/v1/apps/{app}/builds"), &user.token, "");
+        assert_eq!(listed.status, 200, "{}", listed.text());
+        let mut builds = listed.json().as_array().cloned().unwrap_or_default();
+        builds.reverse();
+        builds
+    }
+
     /// Holds `app`'s deploy lock by starting a push that sends nothing yet.
     pub fn hold_push(&self, user: &User, app: &str) -> HeldPush {
         let mut child = self.hold_receive_pack(&user.key, app);

@@ -6,6 +6,7 @@ mod addons;
 mod apps;
 mod attach;
 mod backups;
+mod builds;
 mod config_vars;
 mod cron;
 mod domains;
@@ -67,6 +68,8 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/keys/{key}", delete(keys::remove))
         .route("/v1/apps/{app}/config", get(config_vars::get))
         .route("/v1/apps/{app}/releases", get(releases::list))
+        .route("/v1/apps/{app}/builds", get(builds::list))
+        .route("/v1/apps/{app}/builds/{id}/output", get(builds::output))
         .route("/v1/apps/{app}/releases/{version}", get(releases::info))
         .route("/v1/apps/{app}/ps", get(formation::ps))
         .route("/v1/apps/{app}/formation", get(formation::list))

@@ -1,6 +1,8 @@
 //! A push's deploy: check the pushed refs, read the commit, choose the builder, record the
-//! release, stream the tree to the agent's build, then the release lifecycle. The pusher is
-//! answered once the new release serves ([`super::Followed::Serving`]): the push's output
+//! build, stream the tree to the agent's build; once it built, the build makes its release
+//! and the release lifecycle runs. A build that fails makes no release (as on Heroku, release
+//! numbers count what was built and rolled out; `paas builds` lists every build). The pusher
+//! is answered once the new release serves ([`super::Followed::Serving`]): the push's output
 //! ends with the usual success lines and the push returns, while the old release drains in
 //! the detached operation, still under the app's lock.
 //!
@@ -9,20 +11,20 @@
 
 use std::collections::BTreeMap;
 
-use paas_api::agent::BuildSpec;
-use paas_api::types::{Release, ReleaseStatus};
+use paas_api::agent::{BuildSpec, Builder};
+use paas_api::builds::Build;
 use paas_api::{ProcessType, Username};
 
 use super::release::{self, ReleaseKind};
-use super::rollout::RolloutFailure;
 use super::{Op, OpsError, Reporter};
 use crate::deploy::PushSession;
 use crate::deploy::pipeline::{build, choose_builder, deploy_update};
 use crate::deploy::protocol::HookRequest;
 use crate::deploy::source::{self, PushedSource};
+use crate::events;
 use crate::repos;
 use crate::state::SharedState;
-use crate::store::{AppRow, NewRelease, ReleaseOutcome};
+use crate::store::{AppRow, NewRelease};
 
 /// Deploys what `request` (the pre-receive hook's) pushed, under the lock the push holds.
 pub fn deploy(state: &SharedState, session: PushSession, request: HookRequest) -> Op<()> {
@@ -68,57 +70,16 @@ async fn run(
     let commit = update.new.to_string();
     let short = update.new.short().to_owned();
     reporter.step(&format!("Building {} from {short}…", app.name));
+    let (builder, release) = prepare(state, app, username, &source, &commit, reporter).await?;
 
-    let files = {
-        let source = source.clone();
-        let commit = commit.clone();
-        tokio::task::spawn_blocking(move || source.read(&commit))
-            .await
-            .map_err(|e| OpsError::invalid(format!("reading the commit failed: {e}")))?
-            .map_err(|e| OpsError::Invalid(e.to_string()))?
-    };
-    for submodule in &files.submodules {
-        reporter.fail(&format!(
-            "Warning: submodule {submodule} is not included in the build"
-        ));
-    }
-
-    let config = state.store.config_vars(app.id).await?;
-    let (builder, description) = choose_builder(&files, &config, &state.config.default_builder);
-    reporter.step(&description);
-    let processes: BTreeMap<ProcessType, Option<String>> = match files.procfile {
-        Some(procfile) => procfile.into_iter().map(|(k, v)| (k, Some(v))).collect(),
-        None => [(ProcessType::web(), None)].into(),
-    };
-    let process_types = processes
-        .keys()
-        .filter(|process| paas_api::procfile::is_formation_process(process))
-        .count();
-    state.config.quotas.check_process_types(process_types)?;
-
-    let release = release::begin(
-        state,
-        NewRelease {
-            app_id: app.id,
-            kind: ReleaseKind::Deploy,
-            description: format!("Deploy {short}"),
-            username: username.clone(),
-            image: None,
-            commit: Some(commit.clone()),
-            processes: processes.clone(),
-            config,
-            // A new build keeps the sizes the app's process types were given.
-            resources: state
-                .store
-                .current_release(app.id)
-                .await?
-                .map(|current| current.resources)
-                .unwrap_or_default(),
-            app_json: files.app_json,
-        },
-    )
-    .await?;
-    let version = release.version;
+    // A tree refused above changed nothing; from here on the push is a build, of an image
+    // named for the app's next release. The push holds the app's lock, so no other release
+    // takes that number meanwhile.
+    let version = state.store.next_release_version(app.id).await?;
+    let this_build = state
+        .store
+        .create_build(app.id, username.clone(), commit.clone())
+        .await?;
     let spec = BuildSpec {
         app: app.name.to_string(),
         release: version,
@@ -137,29 +98,23 @@ async fn run(
     let image = match built {
         Ok(image) => image,
         Err(reason) => {
-            let err = OpsError::agent(
-                format!("Release v{version} failed"),
-                RolloutFailure {
-                    reason,
-                    logs: Vec::new(),
-                },
-            );
-            return Err(
-                release::failed(state, app, &release, ReleaseKind::Deploy, reporter, err).await,
-            );
+            return Err(build_failed(state, app, &this_build, &short, reporter, reason).await);
         }
     };
-    let built = ReleaseOutcome {
-        status: ReleaseStatus::Building,
-        image: Some(image.clone()),
-        processes: processes.clone(),
-        config: None,
-        output: None,
-    };
-    state.store.finish_release(app.id, version, built).await?;
-    let release = Release {
+    let release = NewRelease {
         image: Some(image.clone()),
         ..release
+    };
+    let made = state
+        .store
+        .build_succeeded(this_build.id, version, release, reporter.transcript())
+        .await;
+    let release = match made {
+        Ok(release) => release,
+        Err(err) => {
+            let reason = OpsError::from(err).to_string();
+            return Err(build_failed(state, app, &this_build, &short, reporter, reason).await);
+        }
     };
 
     let web_url = state.web_url(&app.name);
@@ -185,4 +140,91 @@ async fn run(
         },
     )
     .await
+}
+
+/// Reads the pushed tree and chooses its builder: the builder and the release a successful
+/// build becomes (its image still to be set). A tree refused here changes nothing.
+async fn prepare(
+    state: &SharedState,
+    app: &AppRow,
+    username: &Username,
+    source: &PushedSource,
+    commit: &str,
+    reporter: &Reporter,
+) -> Result<(Builder, NewRelease), OpsError> {
+    let files = {
+        let source = source.clone();
+        let commit = commit.to_owned();
+        tokio::task::spawn_blocking(move || source.read(&commit))
+            .await
+            .map_err(|e| OpsError::invalid(format!("reading the commit failed: {e}")))?
+            .map_err(|e| OpsError::Invalid(e.to_string()))?
+    };
+    for submodule in &files.submodules {
+        reporter.fail(&format!(
+            "Warning: submodule {submodule} is not included in the build"
+        ));
+    }
+
+    let config = state.store.config_vars(app.id).await?;
+    let (builder, description) = choose_builder(&files, &config, &state.config.default_builder);
+    reporter.step(&description);
+    let processes: BTreeMap<ProcessType, Option<String>> = match files.procfile {
+        Some(procfile) => procfile.into_iter().map(|(k, v)| (k, Some(v))).collect(),
+        None => [(ProcessType::web(), None)].into(),
+    };
+    let process_types = processes
+        .keys()
+        .filter(|process| paas_api::procfile::is_formation_process(process))
+        .count();
+    state.config.quotas.check_process_types(process_types)?;
+
+    let release = NewRelease {
+        app_id: app.id,
+        kind: ReleaseKind::Deploy,
+        description: format!("Deploy {}", &commit[..commit.len().min(7)]),
+        username: username.clone(),
+        image: None,
+        commit: Some(commit.to_owned()),
+        processes,
+        config,
+        // A new build keeps the sizes the app's process types were given.
+        resources: state
+            .store
+            .current_release(app.id)
+            .await?
+            .map(|current| current.resources)
+            .unwrap_or_default(),
+        app_json: files.app_json,
+    };
+    Ok((builder, release))
+}
+
+/// Records the build failed for `reason` with its output and the event, and gives back the
+/// error the pusher sees: no release was made, so none is marked failed.
+async fn build_failed(
+    state: &SharedState,
+    app: &AppRow,
+    build: &Build,
+    short: &str,
+    reporter: &Reporter,
+    reason: String,
+) -> OpsError {
+    let message = format!(
+        "Build {} of {short} by user {} failed: {reason}",
+        build.id, build.user
+    );
+    let err = OpsError::Agent {
+        what: format!("Build {} failed", build.id),
+        reason,
+        logs: Vec::new(),
+    };
+    let mut output = reporter.transcript();
+    output.push_str(&format!("\n !     {err}"));
+    if let Err(store) = state.store.fail_build(app.id, build.id, output).await {
+        tracing::error!(app = %app.name, error = %store, "cannot record a failed build");
+    }
+    events::record(state, app.id, "deploy", message).await;
+    tracing::info!(app = %app.name, build = build.id, reason = %err, "build failed");
+    err
 }

@@ -1,6 +1,6 @@
 //! What gitd settles when it starts, before it accepts any change: a previous run that died
-//! mid-change (killed, crashed, the host lost power) leaves no release `building`, and the
-//! agent is brought back to what the store says is current.
+//! mid-change (killed, crashed, the host lost power) leaves no build `pending` and no release
+//! `building`, and the agent is brought back to what the store says is current.
 //!
 //! A release left `building` was cut off somewhere between its build and the moment it
 //! served. It is marked failed, and the app's last good release is put back: handed to the
@@ -41,6 +41,11 @@ pub async fn recover(state: &SharedState) -> Result<(), OpsError> {
             releases = interrupted,
             "releases interrupted by a restart marked failed"
         );
+    }
+    // A build cut off switched nothing: marking it failed is all there is to settle.
+    let builds = state.store.fail_unfinished_builds().await?;
+    if builds > 0 {
+        tracing::warn!(builds, "builds interrupted by a restart marked failed");
     }
     for (app, lock) in held {
         let op_state = state.clone();

@@ -186,6 +186,38 @@ const MIGRATIONS: &[&str] = &[
         ELSE 'config'
     END;
     "#,
+    // 11: builds, numbered per app apart from releases, so that a failed build takes no
+    // release number; a deploy's output is its build's. Each older deploy release becomes
+    // the build it was (failed when it never got an image), keeping its number and moving
+    // its output over.
+    r#"
+    CREATE TABLE builds (
+        app_id          INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        number          INTEGER NOT NULL,
+        status          TEXT NOT NULL,
+        username        TEXT NOT NULL,
+        commit_sha      TEXT NOT NULL,
+        created_at      INTEGER NOT NULL,
+        finished_at     INTEGER,
+        release_version INTEGER,
+        output          TEXT,
+        PRIMARY KEY (app_id, number),
+        UNIQUE (app_id, release_version)
+    );
+    INSERT INTO builds (app_id, number, status, username, commit_sha, created_at, finished_at,
+                        release_version, output)
+    SELECT r.app_id,
+           (SELECT COUNT(*) FROM releases earlier WHERE earlier.app_id = r.app_id
+                AND earlier.kind = 'deploy' AND earlier.version <= r.version),
+           CASE WHEN r.image IS NULL THEN 'failed' ELSE 'succeeded' END,
+           r.username, COALESCE(r.commit_sha, ''), r.created_at, r.created_at, r.version, o.output
+    FROM releases r
+    LEFT JOIN release_output o ON o.app_id = r.app_id AND o.version = r.version
+    WHERE r.kind = 'deploy';
+    DELETE FROM release_output WHERE EXISTS (
+        SELECT 1 FROM builds b
+        WHERE b.app_id = release_output.app_id AND b.release_version = release_output.version);
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
@@ -214,14 +246,13 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len());
     }
 
-    #[test]
-    fn releases_from_before_the_kind_column_get_theirs_from_their_description() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        let kinds = MIGRATIONS.len() - 1;
-        for sql in &MIGRATIONS[..kinds] {
+    /// A database as the first `steps` migrations left it, with alice and her app `web`.
+    fn database_after(steps: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..steps] {
             conn.execute_batch(sql).unwrap();
         }
-        conn.pragma_update(None, "user_version", kinds).unwrap();
+        conn.pragma_update(None, "user_version", steps).unwrap();
         conn.execute(
             "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ('alice', 'x', 1, 0)",
             [],
@@ -232,6 +263,12 @@ mod tests {
             [],
         )
         .unwrap();
+        conn
+    }
+
+    #[test]
+    fn releases_from_before_the_kind_column_get_theirs_from_their_description() {
+        let mut conn = database_after(9);
         let descriptions = [
             "Deploy 1234567",
             "Set A config vars",
@@ -262,5 +299,86 @@ mod tests {
                 "deploy", "config", "rollback", "resize", "storage", "storage"
             ]
         );
+    }
+
+    #[test]
+    fn deploy_releases_from_before_builds_become_builds_with_their_numbers_and_output() {
+        let mut conn = database_after(10);
+        // v1 built and ran, v2 a config change, v3 a build that failed, v4 built but failed
+        // to start, v5 a rollback.
+        let releases = [
+            (
+                1,
+                "deploy",
+                "succeeded",
+                Some("paas/web:v1"),
+                Some("built v1"),
+            ),
+            (2, "config", "succeeded", Some("paas/web:v1"), None),
+            (3, "deploy", "failed", None, Some("build broke")),
+            (
+                4,
+                "deploy",
+                "failed",
+                Some("paas/web:v4"),
+                Some("built v4; crashed"),
+            ),
+            (
+                5,
+                "rollback",
+                "succeeded",
+                Some("paas/web:v1"),
+                Some("rolled back"),
+            ),
+        ];
+        for (version, kind, status, image, output) in releases {
+            conn.execute(
+                "INSERT INTO releases (app_id, version, kind, description, username, created_at, status, image, commit_sha, processes, config)
+                 VALUES (1, ?1, ?2, 'x', 'alice', ?1, ?3, ?4, 'abc', '{}', '{}')",
+                rusqlite::params![version, kind, status, image],
+            )
+            .unwrap();
+            if let Some(output) = output {
+                conn.execute(
+                    "INSERT INTO release_output (app_id, version, output) VALUES (1, ?1, ?2)",
+                    rusqlite::params![version, output],
+                )
+                .unwrap();
+            }
+        }
+        apply(&mut conn).unwrap();
+        let builds: Vec<(u32, String, u32, Option<String>)> = conn
+            .prepare("SELECT number, status, release_version, output FROM builds ORDER BY number")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let owned = |text: &str| Some(text.to_owned());
+        assert_eq!(
+            builds,
+            [
+                (1, "succeeded".to_owned(), 1, owned("built v1")),
+                (2, "failed".to_owned(), 3, owned("build broke")),
+                (3, "succeeded".to_owned(), 4, owned("built v4; crashed")),
+            ]
+        );
+        // The rollback keeps its own output; the deploys' moved, none is kept twice.
+        let kept: Vec<u32> = conn
+            .prepare("SELECT version FROM release_output ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kept, [5]);
+        let versions: Vec<u32> = conn
+            .prepare("SELECT version FROM releases ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(versions, [1, 2, 3, 4, 5], "releases keep their numbers");
     }
 }

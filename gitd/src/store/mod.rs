@@ -18,6 +18,7 @@
 
 mod addons;
 mod apps;
+mod builds;
 mod collaborators;
 mod config_vars;
 mod cron_runs;

@@ -1,6 +1,7 @@
 //! Releases: each numbered per app (1, 2, …) in the transaction that inserts it, with the image,
 //! commit, process types and config snapshot it runs, its status, and the output of its build
-//! or rollout. The current release is the newest that succeeded.
+//! or rollout. The current release is the newest that succeeded. A deploy's release is made by
+//! its build (`builds.rs`) and its output is the build's; other releases keep their own.
 
 use std::collections::BTreeMap;
 
@@ -110,16 +111,12 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
 const RELEASE_COLUMNS: &str = "version, description, username, created_at, status, image, commit_sha, processes, config, resources, app_json";
 
 /// Numbers and inserts the release; run inside the caller's transaction.
-fn insert_release(
+pub(super) fn insert_release(
     conn: &Connection,
     new: NewRelease,
     status: ReleaseStatus,
 ) -> rusqlite::Result<Release> {
-    let version: u32 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = ?1",
-        [new.app_id],
-        |r| r.get(0),
-    )?;
+    let version = next_version(conn, new.app_id)?;
     let created_at = now();
     conn.execute(
         "INSERT INTO releases (app_id, version, kind, description, username, created_at, status, image, commit_sha, processes, config, resources, app_json)
@@ -155,11 +152,26 @@ fn insert_release(
     })
 }
 
+fn next_version(conn: &Connection, app_id: i64) -> rusqlite::Result<u32> {
+    conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) + 1 FROM releases WHERE app_id = ?1",
+        [app_id],
+        |r| r.get(0),
+    )
+}
+
+/// Keeps `output` as the release's: on the build that made it, if one did.
 fn save_output(conn: &Connection, app_id: i64, version: u32, output: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "INSERT OR REPLACE INTO release_output (app_id, version, output) VALUES (?1, ?2, ?3)",
+    let on_build = conn.execute(
+        "UPDATE builds SET output = ?3 WHERE app_id = ?1 AND release_version = ?2",
         params![app_id, version, output],
     )?;
+    if on_build == 0 {
+        conn.execute(
+            "INSERT OR REPLACE INTO release_output (app_id, version, output) VALUES (?1, ?2, ?3)",
+            params![app_id, version, output],
+        )?;
+    }
     Ok(())
 }
 
@@ -194,8 +206,14 @@ pub(super) fn last_deploy(conn: &Connection, app_id: i64) -> rusqlite::Result<Op
 }
 
 impl Store {
-    /// Records a release that is about to be built or rolled out, as `building`, under the
-    /// app's next version number.
+    /// The version the app's next release will get. Read by a push, under the app's lock, to
+    /// name the image it builds for that release.
+    pub async fn next_release_version(&self, app_id: i64) -> StoreResult<u32> {
+        self.run(move |conn| Ok(next_version(conn, app_id)?)).await
+    }
+
+    /// Records a release that is about to be rolled out, as `building`, under the app's next
+    /// version number.
     pub async fn create_release(&self, new: NewRelease) -> StoreResult<Release> {
         self.transaction(move |tx| Ok(insert_release(tx, new, ReleaseStatus::Building)?))
             .await
@@ -309,15 +327,16 @@ impl Store {
             .await
     }
 
+    /// The release's output: its build's for a deploy, its own for the other kinds.
     pub async fn release_output(&self, app_id: i64, version: u32) -> StoreResult<Option<String>> {
         self.run(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT output FROM release_output WHERE app_id = ?1 AND version = ?2",
-                    params![app_id, version],
-                    |r| r.get(0),
-                )
-                .optional()?)
+            Ok(conn.query_row(
+                "SELECT COALESCE(
+                     (SELECT output FROM builds WHERE app_id = ?1 AND release_version = ?2),
+                     (SELECT output FROM release_output WHERE app_id = ?1 AND version = ?2))",
+                params![app_id, version],
+                |r| r.get(0),
+            )?)
         })
         .await
     }

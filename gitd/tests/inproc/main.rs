@@ -5,6 +5,7 @@
 
 mod util;
 
+mod builds;
 mod ops;
 mod recovery;
 mod release_phase;

@@ -101,6 +101,8 @@ struct Shared {
     oneoffs: Mutex<VecDeque<OneOff>>,
     /// One-off streams the client hung up on before their end.
     oneoffs_abandoned: Mutex<u32>,
+    /// Why each of the next builds fails, in order; a build with none left succeeds.
+    failing_builds: Mutex<VecDeque<String>>,
 }
 
 pub struct FakeAgent {
@@ -161,6 +163,15 @@ impl FakeAgent {
     /// How many one-off streams the client hung up on before their end.
     pub fn oneoffs_abandoned(&self) -> u32 {
         *self.shared.oneoffs_abandoned.lock().unwrap()
+    }
+
+    /// The next build fails with `reason`, after one line of output.
+    pub fn fail_next_build(&self, reason: &str) {
+        self.shared
+            .failing_builds
+            .lock()
+            .unwrap()
+            .push_back(reason.to_owned());
     }
 
     /// The next rollout fails with `reason`, the failed container having printed `logs`.
@@ -250,6 +261,10 @@ async fn build(State(shared): State<Arc<Shared>>, body: Body) -> Response {
     };
     while let Some(Ok(_)) = stream.next().await {}
     shared.calls.lock().unwrap().push(Call::Build(spec.clone()));
+    let step = BuildEvent::Line("Step 1/1 : FROM paas/busybox".to_owned());
+    if let Some(reason) = shared.failing_builds.lock().unwrap().pop_front() {
+        return ndjson(futures::stream::iter([step, BuildEvent::Failed { reason }]));
+    }
     // Named as the agent names it.
     let image = format!("paas/{}:v{}", spec.app, spec.release);
     shared
@@ -260,7 +275,7 @@ async fn build(State(shared): State<Arc<Shared>>, body: Body) -> Response {
         .or_default()
         .push(image.clone());
     ndjson(futures::stream::iter([
-        BuildEvent::Line("Step 1/1 : FROM paas/busybox".to_owned()),
+        step,
         BuildEvent::Done {
             image,
             image_id: "sha256:fake".to_owned(),
@@ -824,6 +839,19 @@ impl TestGitd {
         let data = self.data_dir().to_owned();
         self.server = serve(&data, &self.agent).await;
         self.url = format!("http://{}", self.server.http_addr);
+    }
+
+    /// The app's builds, newest first, as the API lists them.
+    pub async fn builds(&self, app: &str) -> Vec<serde_json::Value> {
+        let (status, body) = self
+            .api(
+                reqwest::Method::GET,
+                &format!("/v1/apps/{app}/builds"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body.as_array().unwrap().clone()
     }
 
     /// The saved output of release `version`.
