@@ -252,7 +252,11 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
             "--force",
         ])
         .success();
-    assert_eq!(config_var(&platform, &other, "DATABASE_URL"), None, "{destroyed}");
+    assert_eq!(
+        config_var(&platform, &other, "DATABASE_URL"),
+        None,
+        "{destroyed}"
+    );
     assert!(docker_lines(&["ps", "-aq", "--filter", &format!("name=^{addon}$")]).is_empty());
     assert!(
         docker_lines(&["volume", "ls", "-q", "--filter", &format!("name=^{addon}$")]).is_empty()

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::addons::{Cleanup, addon_container, config_var, postgres_answer, psql, query_when_up, web};
+use crate::addons::{
+    Cleanup, addon_container, config_var, postgres_answer, psql, query_when_up, web,
+};
 use crate::platform::{Platform, docker, docker_lines, ensure_addon_images};
 use crate::util::{ADMIN_USER, commit_files, git_command, hello_repo, wait_for, workspace_root};
 
@@ -338,7 +340,11 @@ fn every_app_serves_again_after_dockerd_restarts() {
         .success();
     wait_for_only(&platform, &apps[0], "v2", 1);
     let url = config_var(&platform, &apps[0], "DATABASE_URL").expect("DATABASE_URL is set");
-    psql(&addon, &url, "CREATE TABLE kept (body text); INSERT INTO kept VALUES ('row')");
+    psql(
+        &addon,
+        &url,
+        "CREATE TABLE kept (body text); INSERT INTO kept VALUES ('row')",
+    );
 
     let _dockerd = DockerdRestart::run();
     wait_for_only(&platform, &apps[0], "v2", 1);
