@@ -141,7 +141,7 @@ fn answer_waits(output: &str) -> Vec<u64> {
     const WAIT: &str = "Waiting for web.1 to answer on $PORT (";
     output
         .lines()
-        .filter_map(|line| line.split_once(WAIT))
+        .filter_map(|line| line.trim_end().split_once(WAIT))
         .map(|(_, rest)| {
             let seconds = rest
                 .strip_suffix(" s of 60 s)")
