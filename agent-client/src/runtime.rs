@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use paas_api::agent::{AppSpec, Instance, RestartRequest, RolloutEvent};
+use paas_api::progress::{Progress, is_unknown_event};
 use paas_api::routing::Maintenance;
 use paas_api::types::StopRequest;
 use reqwest::{Method, RequestBuilder, Response};
@@ -57,6 +58,8 @@ pub enum RolloutProgress {
     Line(String),
     /// The new instances serve; the old ones are draining and the result follows.
     Serving,
+    /// What the rollout waits for, or a line a new instance printed.
+    Progress(Progress),
 }
 
 impl AgentClient {
@@ -163,11 +166,24 @@ async fn follow_rollout(
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let event: RolloutEvent = serde_json::from_slice(&line)
-                .map_err(|err| RuntimeError::BadEvent(err.to_string()))?;
+            let event: RolloutEvent = match serde_json::from_slice(&line) {
+                Ok(event) => event,
+                // A newer agent's kind of event.
+                Err(_) if is_unknown_event(&line, &RolloutEvent::KINDS) => continue,
+                Err(err) => return Err(RuntimeError::BadEvent(err.to_string())),
+            };
             match event {
                 RolloutEvent::Line(text) => on_progress(RolloutProgress::Line(text)),
                 RolloutEvent::Serving => on_progress(RolloutProgress::Serving),
+                RolloutEvent::Waiting(waiting) => {
+                    on_progress(RolloutProgress::Progress(Progress::Waiting(waiting)))
+                }
+                RolloutEvent::Output { instance, line } => {
+                    on_progress(RolloutProgress::Progress(Progress::Output {
+                        instance,
+                        line,
+                    }))
+                }
                 RolloutEvent::Done => return Ok(()),
                 RolloutEvent::Failed { reason, logs } => {
                     return Err(RuntimeError::RolloutFailed { reason, logs });

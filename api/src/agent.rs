@@ -147,9 +147,21 @@ pub enum RolloutEvent {
     Serving,
     /// The app runs as specified.
     Done,
+    /// What the rollout waits for (a new instance's health check, Traefik, a drain) and for
+    /// how long so far, at least every two seconds while it waits. Added later than the
+    /// others: readers skip event kinds they do not know
+    /// ([`crate::progress::is_unknown_event`] with [`RolloutEvent::KINDS`]).
+    Waiting(crate::progress::Waiting),
+    /// One of the first lines a new instance printed while it started.
+    Output { instance: String, line: String },
     /// Nothing changed for the previously running containers; `logs` are the last lines of the
     /// container that failed, if one did.
     Failed { reason: String, logs: Vec<String> },
+}
+
+impl RolloutEvent {
+    /// The names of the event kinds on the wire.
+    pub const KINDS: [&str; 6] = ["line", "serving", "done", "failed", "waiting", "output"];
 }
 
 /// `POST /v1/apps/{app}/restart`: `process: None` restarts every process type. With `index`

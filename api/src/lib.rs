@@ -20,6 +20,7 @@ pub mod git_command;
 pub mod names;
 pub mod oneoff;
 pub mod procfile;
+pub mod progress;
 pub mod resources;
 pub mod routing;
 pub mod storage;

@@ -12,12 +12,14 @@ use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
 use bytes::Bytes;
+use paas_api::ErrorBody;
 use paas_api::addons::{Addon, AddonChange, AddonName, AttachAddon, CreateAddon};
 use paas_api::app_json::status::{AppChecks, CronJobStatus};
 use paas_api::attach::{Frame, PROTOCOL};
 use paas_api::backups::{Backup, BackupId, RestoreRequest, Restored};
 use paas_api::builds::{Build, BuildOutput};
 use paas_api::formation::ScaleChanges;
+use paas_api::progress::{ChangeEvent, Progress, is_unknown_change_event};
 use paas_api::resources::{ProcessSize, ResizeRequest};
 use paas_api::routing::{Maintenance, StickySessions};
 use paas_api::storage::{Mount, StorageChange, Volume, VolumeName};
@@ -30,6 +32,7 @@ use paas_api::types::{
 };
 use paas_api::{AppName, DomainName, ErrorCode, ProcessType, Username};
 use reqwest::Url;
+use reqwest::header;
 use reqwest::{Method, StatusCode};
 use reqwest::{RequestBuilder, Response};
 use serde::Deserialize;
@@ -42,6 +45,8 @@ use tokio::runtime::Runtime;
 /// container up to a minute to become healthy, so this is minutes, not seconds.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// What a change streamed as it runs is answered as.
+const NDJSON: &str = "application/x-ndjson";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -188,6 +193,11 @@ impl Client {
 
     fn call<T: DeserializeOwned>(&self, builder: RequestBuilder) -> Result<T, ClientError> {
         let response = self.execute(builder)?;
+        self.read_answer(response)
+    }
+
+    /// A JSON answer's body as `T`.
+    fn read_answer<T: DeserializeOwned>(&self, response: Response) -> Result<T, ClientError> {
         let status = response.status().as_u16();
         let body =
             self.runtime
@@ -200,6 +210,58 @@ impl Client {
             status,
             detail: format!("{e}: {}", summarize(&body)),
         })
+    }
+
+    /// Sends a change asking to follow it as it runs (`Accept: application/x-ndjson`): hands
+    /// each [`Progress`] to `on_progress` as it arrives and returns the change's answer. An
+    /// answer in plain JSON (a server from before such streams) is read as [`Client::call`]
+    /// reads it.
+    fn call_following<T: DeserializeOwned>(
+        &self,
+        builder: RequestBuilder,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<T, ClientError> {
+        let response = self.execute(builder.header(header::ACCEPT, NDJSON))?;
+        let status = response.status().as_u16();
+        let streamed = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|kind| kind.as_bytes().starts_with(NDJSON.as_bytes()));
+        if !streamed {
+            return self.read_answer(response);
+        }
+        let unexpected = |detail: String| ClientError::Unexpected { status, detail };
+        let body = BodyReader {
+            runtime: &self.runtime,
+            response,
+            chunk: Bytes::new(),
+        };
+        for line in BufReader::new(body).split(b'\n') {
+            let line = line.map_err(ClientError::StreamBroke)?;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<ChangeEvent<T>>(&line) {
+                Ok(ChangeEvent::Progress(progress)) => on_progress(progress),
+                Ok(ChangeEvent::Done(answer)) => return Ok(answer),
+                Ok(ChangeEvent::Failed(ErrorBody { error })) => {
+                    return Err(ClientError::Api {
+                        status: error.code.http_status(),
+                        code: Some(error.code),
+                        message: error.message,
+                    });
+                }
+                // A newer server's kind of progress.
+                Err(_) if is_unknown_change_event(&line) => {}
+                Err(err) => {
+                    let text = String::from_utf8_lossy(&line);
+                    return Err(unexpected(format!("{err}: {}", summarize(&text))));
+                }
+            }
+        }
+        Err(unexpected(
+            "the change's stream ended without its result".to_owned(),
+        ))
     }
 
     fn call_empty(&self, builder: RequestBuilder) -> Result<(), ClientError> {
@@ -340,10 +402,12 @@ impl Client {
         &self,
         app: &AppName,
         update: &ConfigUpdate,
+        on_progress: &mut dyn FnMut(Progress),
     ) -> Result<ConfigUpdated, ClientError> {
-        self.call(
+        self.call_following(
             self.request(Method::PATCH, self.url(&["apps", app, "config"]))
                 .json(update),
+            on_progress,
         )
     }
 
@@ -386,10 +450,12 @@ impl Client {
         &self,
         app: &AppName,
         request: &RollbackRequest,
+        on_progress: &mut dyn FnMut(Progress),
     ) -> Result<Release, ClientError> {
-        self.call(
+        self.call_following(
             self.request(Method::POST, self.url(&["apps", app, "rollback"]))
                 .json(request),
+            on_progress,
         )
     }
 
@@ -414,13 +480,15 @@ impl Client {
         &self,
         app: &AppName,
         changes: &ScaleChanges,
+        on_progress: &mut dyn FnMut(Progress),
     ) -> Result<Vec<Formation>, ClientError> {
         let request = ScaleRequest {
             changes: changes.clone(),
         };
-        self.call(
+        self.call_following(
             self.request(Method::PATCH, self.url(&["apps", app, "formation"]))
                 .json(&request),
+            on_progress,
         )
     }
 
@@ -430,10 +498,12 @@ impl Client {
         app: &AppName,
         process: Option<ProcessType>,
         index: Option<u32>,
+        on_progress: &mut dyn FnMut(Progress),
     ) -> Result<(), ClientError> {
-        self.call_empty(
+        self.call_following(
             self.request(Method::POST, self.url(&["apps", app, "restart"]))
                 .json(&RestartRequest { process, index }),
+            on_progress,
         )
     }
 
@@ -449,21 +519,35 @@ impl Client {
     }
 
     /// Answers once the domain is routed.
-    pub fn add_domain(&self, app: &AppName, hostname: &DomainName) -> Result<Domain, ClientError> {
+    pub fn add_domain(
+        &self,
+        app: &AppName,
+        hostname: &DomainName,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<Domain, ClientError> {
         let request = AddDomainRequest {
             hostname: hostname.clone(),
         };
-        self.call(
+        self.call_following(
             self.request(Method::POST, self.url(&["apps", app, "domains"]))
                 .json(&request),
+            on_progress,
         )
     }
 
-    pub fn remove_domain(&self, app: &AppName, hostname: &DomainName) -> Result<(), ClientError> {
-        self.call_empty(self.request(
-            Method::DELETE,
-            self.url(&["apps", app, "domains", hostname]),
-        ))
+    pub fn remove_domain(
+        &self,
+        app: &AppName,
+        hostname: &DomainName,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<(), ClientError> {
+        self.call_following(
+            self.request(
+                Method::DELETE,
+                self.url(&["apps", app, "domains", hostname]),
+            ),
+            on_progress,
+        )
     }
 
     pub fn cron_jobs(&self, app: &AppName) -> Result<Vec<CronJobStatus>, ClientError> {
@@ -531,10 +615,16 @@ impl Client {
     }
 
     /// Answers once the app runs with the new sizes; returns the release that made them.
-    pub fn resize(&self, app: &AppName, request: &ResizeRequest) -> Result<Release, ClientError> {
-        self.call(
+    pub fn resize(
+        &self,
+        app: &AppName,
+        request: &ResizeRequest,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<Release, ClientError> {
+        self.call_following(
             self.request(Method::PATCH, self.url(&["apps", app, "resources"]))
                 .json(request),
+            on_progress,
         )
     }
 

@@ -14,6 +14,7 @@ mod credentials;
 mod git;
 mod help;
 mod output;
+mod progress;
 mod terminal;
 
 use std::process::ExitCode;

@@ -514,6 +514,41 @@ async fn log_tail(docker: &Docker, id: &str, lines: usize) -> Vec<String> {
     text.lines().map(str::to_owned).collect()
 }
 
+/// A container's stdout and stderr from its start on, followed, split into lines (a line
+/// still unfinished when the stream ends is dropped).
+fn output_lines(docker: &Docker, id: &str) -> BoxStream<'static, String> {
+    let chunks = docker.logs(
+        id,
+        Some(LogsOptions {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            tail: "all".to_owned(),
+            ..Default::default()
+        }),
+    );
+    let mut pending = String::new();
+    chunks
+        .take_while(|chunk| std::future::ready(chunk.is_ok()))
+        .flat_map(move |chunk| {
+            if let Ok(chunk) = chunk {
+                pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            }
+            let mut lines = Vec::new();
+            while let Some(end) = pending.find('\n') {
+                lines.push(
+                    pending
+                        .drain(..=end)
+                        .collect::<String>()
+                        .trim_end()
+                        .to_owned(),
+                );
+            }
+            futures::stream::iter(lines)
+        })
+        .boxed()
+}
+
 /// Makes the container's health check fail from its next probe on (see `DRAIN_MARKER`).
 async fn mark_draining(docker: &Docker, id: &str) -> Result<(), String> {
     let script = format!(
@@ -913,6 +948,10 @@ impl Engine for DockerEngine {
 
     async fn log_tail(&self, id: &str, lines: usize) -> Vec<String> {
         log_tail(&self.docker, id, lines).await
+    }
+
+    fn output(&self, id: &str) -> BoxStream<'static, String> {
+        output_lines(&self.docker, id)
     }
 
     async fn keep_running(&self, id: &str) -> Result<(), EngineError> {

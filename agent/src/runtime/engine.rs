@@ -174,6 +174,10 @@ pub trait Engine: Send + Sync {
     /// The last `lines` lines of an instance's output.
     fn log_tail(&self, id: &str, lines: usize) -> impl Future<Output = Vec<String>> + Send;
 
+    /// An instance's output (stdout and stderr) line by line from its start, as it prints
+    /// it; the stream ends when the instance stops or its output cannot be read.
+    fn output(&self, id: &str) -> BoxStream<'static, String>;
+
     /// The restart policy an instance keeps once it serves: crashes and engine restarts
     /// bring it back.
     fn keep_running(&self, id: &str) -> impl Future<Output = Result<(), EngineError>> + Send;

@@ -17,6 +17,7 @@ pub(crate) mod container;
 mod desired;
 mod docker;
 mod engine;
+mod progress;
 pub(crate) mod resources;
 mod rollout;
 mod stop;

@@ -22,10 +22,14 @@ use paas_api::agent::{AppSpec, RolloutEvent};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::Instant;
 
+use futures::future::Either;
+use paas_api::progress::WaitSubject;
+
 use super::checks::Readiness;
 use super::container::WEB;
 use super::desired::DesiredState;
 use super::engine::{Engine, EngineError, Existing, Liveness, StartFailure, Wanted};
+use super::progress::{relay_output, while_waiting};
 use super::traefik::{TraefikApi, server_url};
 use crate::config::RuntimeConfig;
 use crate::naming::{self, first_routing_label};
@@ -170,6 +174,11 @@ struct Started {
 impl Started {
     fn label(&self) -> String {
         format!("{}.{} ({})", self.process, self.index, self.name)
+    }
+
+    /// `web.1`.
+    fn instance(&self) -> String {
+        format!("{}.{}", self.process, self.index)
     }
 }
 
@@ -482,16 +491,27 @@ impl<E: Engine> Rollout<'_, E> {
         }
     }
 
-    /// Waits until `instance` is ready (with the restart policy of a serving one). A failure
-    /// of its own is returned; an abandoned wait returns `Ok` (the other failure is the one
-    /// that counts).
+    /// Waits until `instance` is ready (with the restart policy of a serving one), relaying
+    /// the first lines it prints meanwhile. A failure of its own is returned; an abandoned
+    /// wait returns `Ok` (the other failure is the one that counts).
     async fn bring_up(
         &self,
         instance: &Started,
         abandoned: &AtomicBool,
         readiness: &Readiness,
     ) -> Result<(), RolloutError> {
-        if let Ok(line) = self.wait_ready(instance, abandoned, readiness).await? {
+        let ready = std::pin::pin!(self.wait_ready(instance, abandoned, readiness));
+        let name = instance.instance();
+        let relay = std::pin::pin!(relay_output(
+            &self.events,
+            &name,
+            self.engine.output(&instance.id)
+        ));
+        let ready = match futures::future::select(ready, relay).await {
+            Either::Left((ready, _)) => ready,
+            Either::Right((never, _)) => match never {},
+        };
+        if let Ok(line) = ready? {
             self.say(line).await;
         }
         Ok(())
@@ -511,49 +531,87 @@ impl<E: Engine> Rollout<'_, E> {
         let begun = Instant::now();
         let deadline = begun + Duration::from_secs(readiness.timeout_secs);
         let label = started.label();
+        let instance = started.instance();
+        let limit = readiness.timeout_secs;
+        let subject = if is_web {
+            WaitSubject::Answer {
+                instance: instance.clone(),
+            }
+        } else {
+            WaitSubject::Start {
+                instance: instance.clone(),
+            }
+        };
+        let up = self.wait_up(started, abandoned, readiness, deadline);
+        let ip = match while_waiting(&self.events, subject, begun, limit, up).await? {
+            Ok(ip) => ip,
+            Err(abandoned) => return Ok(Err(abandoned)),
+        };
+        let kept = async {
+            self.engine.keep_running(&started.id).await.map_err(|err| {
+                RolloutError::new(format!(
+                    "cannot set the restart policy of {}: {err}",
+                    started.name
+                ))
+            })
+        };
+        if !is_web {
+            kept.await?;
+            return Ok(Ok(format!("Starting {label}… up")));
+        }
+        let served = async {
+            let route = WaitSubject::Route {
+                instance: instance.clone(),
+            };
+            let routed = self.wait_routed(&label, ip.as_deref(), deadline, readiness, abandoned);
+            if let Err(abandoned) = while_waiting(&self.events, route, begun, limit, routed).await?
+            {
+                return Ok(Err(abandoned));
+            }
+            if let Some(ip) = &ip {
+                let checks = WaitSubject::Checks {
+                    instance: instance.clone(),
+                };
+                let checked = readiness.run_checks(&label, ip, begun);
+                if let Err(reason) =
+                    while_waiting(&self.events, checks, begun, limit, checked).await
+                {
+                    return Err(RolloutError {
+                        reason,
+                        logs: self.engine.log_tail(&started.id, FAILURE_LOG_LINES).await,
+                    });
+                }
+            }
+            Ok(Ok(()))
+        };
+        let (kept, served) = tokio::join!(kept, served);
+        if let Err(abandoned) = served? {
+            return Ok(Err(abandoned));
+        }
+        kept?;
+        Ok(Ok(format!("Starting {label}… healthy")))
+    }
+
+    /// Polls until the instance runs (for `web`: is healthy); its address, if it has one.
+    async fn wait_up(
+        &self,
+        started: &Started,
+        abandoned: &AtomicBool,
+        readiness: &Readiness,
+        deadline: Instant,
+    ) -> Result<Result<Option<String>, Abandoned>, RolloutError> {
+        let label = started.label();
         let mut last_check = None;
         loop {
             if abandoned.load(Ordering::SeqCst) {
                 return Ok(Err(Abandoned));
             }
-            match self.engine.liveness(self.app, &started.id, is_web).await? {
-                Liveness::Up { ip, .. } => {
-                    let kept = async {
-                        self.engine.keep_running(&started.id).await.map_err(|err| {
-                            RolloutError::new(format!(
-                                "cannot set the restart policy of {}: {err}",
-                                started.name
-                            ))
-                        })
-                    };
-                    if !is_web {
-                        kept.await?;
-                        return Ok(Ok(format!("Starting {label}… up")));
-                    }
-                    let served = async {
-                        if let Err(abandoned) = self
-                            .wait_routed(&label, ip.as_deref(), deadline, readiness, abandoned)
-                            .await?
-                        {
-                            return Ok(Err(abandoned));
-                        }
-                        if let Some(ip) = &ip
-                            && let Err(reason) = readiness.run_checks(&label, ip, begun).await
-                        {
-                            return Err(RolloutError {
-                                reason,
-                                logs: self.engine.log_tail(&started.id, FAILURE_LOG_LINES).await,
-                            });
-                        }
-                        Ok(Ok(()))
-                    };
-                    let (kept, served) = tokio::join!(kept, served);
-                    if let Err(abandoned) = served? {
-                        return Ok(Err(abandoned));
-                    }
-                    kept?;
-                    return Ok(Ok(format!("Starting {label}… healthy")));
-                }
+            match self
+                .engine
+                .liveness(self.app, &started.id, started.process == WEB)
+                .await?
+            {
+                Liveness::Up { ip, .. } => return Ok(Ok(ip)),
                 Liveness::Down { reason } => {
                     return Err(RolloutError {
                         reason: format!("{label} {reason}"),
@@ -674,9 +732,28 @@ impl<E: Engine> Rollout<'_, E> {
             .mark_draining(&old.id)
             .await
             .map_err(|e| e.to_string())?;
+        let instance = format!("{}.{}", old.process, old.index);
+        let unroute = WaitSubject::Unroute {
+            instance: instance.clone(),
+        };
+        let released = self.until_released(old, ip.as_deref());
+        let limit = self.config.ready_timeout_secs;
+        while_waiting(&self.events, unroute, Instant::now(), limit, released).await?;
+        if let Some(pid) = pid {
+            let drain = WaitSubject::Drain { instance };
+            let answered = self.wait_for_requests(pid);
+            let limit = self.config.drain_timeout_secs;
+            while_waiting(&self.events, drain, Instant::now(), limit, answered).await;
+        }
+        Ok(())
+    }
+
+    /// Polls until Traefik (or, without its API, the engine) no longer routes to `old`.
+    async fn until_released(&self, old: &Existing, ip: Option<&str>) -> Result<(), String> {
+        let liveness = || self.engine.liveness(self.app, &old.id, true);
         let deadline = Instant::now() + Duration::from_secs(self.config.ready_timeout_secs);
         loop {
-            let released = match (&self.traefik, &ip) {
+            let released = match (&self.traefik, ip) {
                 (Some(traefik), Some(ip)) => {
                     !traefik.servers(self.app).await?.contains(&server_url(ip))
                 }
@@ -695,9 +772,6 @@ impl<E: Engine> Rollout<'_, E> {
                 ));
             }
             tokio::time::sleep(POLL_INTERVAL).await;
-        }
-        if let Some(pid) = pid {
-            self.wait_for_requests(pid).await;
         }
         Ok(())
     }
@@ -1054,6 +1128,10 @@ mod tests {
 
         async fn log_tail(&self, _id: &str, _lines: usize) -> Vec<String> {
             vec!["boom".into()]
+        }
+
+        fn output(&self, _id: &str) -> futures::stream::BoxStream<'static, String> {
+            Box::pin(futures::stream::empty())
         }
 
         async fn keep_running(&self, id: &str) -> Result<(), EngineError> {

@@ -9,9 +9,8 @@ use paas_api::names::validate_config_value;
 use paas_api::types::{ConfigUpdate, ConfigUpdated};
 
 use super::Context;
-use crate::output::{
-    Style, action, key_values, print_json, stdout_is_terminal, tenant_text, word_list,
-};
+use crate::output::{Style, key_values, print_json, stdout_is_terminal, tenant_text, word_list};
+use crate::progress;
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -114,8 +113,8 @@ pub fn set(ctx: &Context, SetArgs { app, pairs }: &SetArgs) -> anyhow::Result<()
         word_list(&keys),
         Style::stderr().app(&name)
     );
-    let updated = action(&message, || {
-        let updated = client.update_config(&name, &update)?;
+    let updated = progress::action(&message, |on_progress| {
+        let updated = client.update_config(&name, &update, on_progress)?;
         let suffix = release_suffix(&updated);
         Ok((updated, suffix))
     })?;
@@ -150,8 +149,8 @@ pub fn unset(ctx: &Context, UnsetArgs { app, keys }: &UnsetArgs) -> anyhow::Resu
         word_list(keys),
         Style::stderr().app(&name)
     );
-    action(&message, || {
-        let updated = client.update_config(&name, &update)?;
+    progress::action(&message, |on_progress| {
+        let updated = client.update_config(&name, &update, on_progress)?;
         Ok(((), release_suffix(&updated)))
     })
 }

@@ -5,7 +5,8 @@ use paas_api::DomainName;
 use paas_api::types::Domain;
 
 use super::Context;
-use crate::output::{Style, action, print_json, table, timestamp};
+use crate::output::{Style, print_json, table, timestamp};
+use crate::progress;
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -57,10 +58,10 @@ pub fn add(ctx: &Context, HostnameArgs { app, hostname }: &HostnameArgs) -> anyh
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     let style = Style::stderr();
-    action(
+    progress::action(
         &format!("Adding {hostname} to {}", style.app(&name)),
-        || {
-            client.add_domain(&name, &hostname)?;
+        |on_progress| {
+            client.add_domain(&name, &hostname, on_progress)?;
             Ok(((), String::new()))
         },
     )
@@ -71,10 +72,10 @@ pub fn remove(ctx: &Context, HostnameArgs { app, hostname }: &HostnameArgs) -> a
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     let style = Style::stderr();
-    action(
+    progress::action(
         &format!("Removing {hostname} from {}", style.app(&name)),
-        || {
-            client.remove_domain(&name, &hostname)?;
+        |on_progress| {
+            client.remove_domain(&name, &hostname, on_progress)?;
             Ok(((), String::new()))
         },
     )

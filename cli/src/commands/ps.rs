@@ -1,12 +1,9 @@
 //! `ps`, `scale` (`ps:scale`), `restart` (`ps:restart`) and `ps:stop`.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use paas_api::ProcessType;
 use paas_api::formation::parse_scale_args;
 use paas_api::resources::describe;
@@ -14,6 +11,7 @@ use paas_api::types::{Formation, InstanceState, ProcessInstance, StopRequest};
 
 use super::Context;
 use crate::output::{Style, print_json, tenant_text, timestamp_ago, word_list};
+use crate::progress;
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -174,8 +172,8 @@ pub fn scale(ctx: &Context, ScaleArgs { app, changes, json }: &ScaleArgs) -> any
     let name = ctx.app(app)?;
     let client = ctx.client()?;
     let message = format!("Scaling processes of {}", Style::stderr().app(&name));
-    let formation = waiting(&message, || {
-        let formation = client.scale(&name, &changes)?;
+    let formation = progress::action(&message, |on_progress| {
+        let formation = client.scale(&name, &changes, on_progress)?;
         let suffix = format!(", now running {}", running(&formation));
         Ok((formation, suffix))
     })?;
@@ -212,8 +210,8 @@ pub fn restart(ctx: &Context, RestartArgs { app, process }: &RestartArgs) -> any
         (None, _) => "all processes".to_owned(),
     };
     let message = format!("Restarting {what} of {}", Style::stderr().app(&name));
-    waiting(&message, || {
-        client.restart(&name, process.clone(), index)?;
+    progress::action(&message, |on_progress| {
+        client.restart(&name, process.clone(), index, on_progress)?;
         Ok(((), String::new()))
     })
 }
@@ -227,7 +225,7 @@ pub fn stop(ctx: &Context, StopArgs { app, process }: &StopArgs) -> anyhow::Resu
         None => format!("{process} processes"),
     };
     let message = format!("Stopping {what} of {}", Style::stderr().app(&name));
-    waiting(&message, || {
+    progress::action(&message, |_| {
         client.stop(&name, &StopRequest { process, index })?;
         Ok(((), String::new()))
     })
@@ -244,38 +242,6 @@ fn parse_instance(text: &str) -> anyhow::Result<(ProcessType, Option<u32>)> {
         .filter(|index| *index >= 1)
         .ok_or_else(|| anyhow::anyhow!("invalid instance {text:?}: use TYPE.N, e.g. web.1"))?;
     Ok((process.parse()?, Some(index)))
-}
-
-/// Runs `work` behind a spinner on a terminal (`Scaling… ⠙`, then `… done, suffix`); elsewhere
-/// it prints the line only once the work succeeded, so failures show just their error line.
-fn waiting<T>(
-    message: &str,
-    work: impl FnOnce() -> anyhow::Result<(T, String)>,
-) -> anyhow::Result<T> {
-    let mut stderr = std::io::stderr();
-    if !stderr.is_terminal() {
-        let (value, suffix) = work()?;
-        let _ = writeln!(stderr, "{message}... done{suffix}");
-        return Ok(value);
-    }
-    let spinner = ProgressBar::new_spinner();
-    spinner.set_style(
-        ProgressStyle::with_template("{msg}... {spinner}").expect("the template is valid"),
-    );
-    spinner.set_message(message.to_owned());
-    spinner.enable_steady_tick(Duration::from_millis(100));
-    match work() {
-        Ok((value, suffix)) => {
-            spinner.finish_and_clear();
-            let _ = writeln!(stderr, "{message}... done{suffix}");
-            Ok(value)
-        }
-        Err(error) => {
-            spinner.finish_and_clear();
-            let _ = writeln!(stderr, "{message}... !");
-            Err(error)
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use paas_api::types::{Release, ReleaseStatus, RollbackRequest};
 
 use super::Context;
 use crate::output::{
-    Style, action, key_values, print_json, stdout_is_terminal, table, tenant_text, timestamp_ago,
+    Style, key_values, print_json, stdout_is_terminal, table, tenant_text, timestamp_ago,
 };
+use crate::progress;
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -238,13 +239,13 @@ pub fn rollback(ctx: &Context, RollbackArgs { app, release }: &RollbackArgs) -> 
         })?,
     };
     let style = Style::stderr();
-    action(
+    progress::action(
         &format!("Rolling back {} to v{target}", style.app(&name)),
-        || {
+        |on_progress| {
             let request = RollbackRequest {
                 version: Some(target),
             };
-            let release = client.rollback(&name, &request)?;
+            let release = client.rollback(&name, &request, on_progress)?;
             Ok(((), format!(", v{}", release.version)))
         },
     )

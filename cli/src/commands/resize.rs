@@ -7,7 +7,8 @@ use paas_api::ProcessType;
 use paas_api::resources::{ProcessResources, ProcessSize, ResizeRequest, describe};
 
 use super::Context;
-use crate::output::{Style, action, print_json, table};
+use crate::output::{Style, print_json, table};
+use crate::progress;
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -56,8 +57,8 @@ pub fn resize(ctx: &Context, args: &ResizeArgs) -> anyhow::Result<()> {
         Style::stderr().app(&name),
         describe(resources.memory, resources.cpus)
     );
-    let release = action(&message, || {
-        let release = client.resize(&name, &request)?;
+    let release = progress::action(&message, |on_progress| {
+        let release = client.resize(&name, &request, on_progress)?;
         let suffix = format!(", v{}", release.version);
         Ok((release, suffix))
     })?;

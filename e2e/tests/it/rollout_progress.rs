@@ -1,11 +1,12 @@
 //! What a rollout runs and shows while it waits, end to end: a release whose web never listens
 //! starts none of its workers (its push is rejected with Heroku's R10 words, no container of
 //! it remains, its worker never wrote a line, the old release keeps serving), and a web that
-//! takes a few seconds to listen is `starting` in `paas ps` until it serves, then `up`.
+//! takes a few seconds to listen is `starting` in `paas ps` until it serves, then `up`; while
+//! it starts, `git push` and `paas config:set` say what they wait for and relay what it prints.
 
 use std::io::Read;
 
-use crate::platform::{Platform, docker_lines};
+use crate::platform::{Platform, Traefik, docker_lines, ensure_prerequisites};
 use crate::util::{commit_files, hello_repo, wait_for};
 
 const WEB: &str = "web: exec httpd -f -p ${PORT:-5000} -h /www\n";
@@ -57,6 +58,13 @@ fn a_release_whose_web_never_listens_runs_none_of_its_workers() {
             .stderr
             .contains("Web process failed to bind to $PORT within"),
         "{pushed}"
+    );
+    assert!(pushed.stderr.contains("must listen on $PORT"), "{pushed}");
+    assert!(
+        pushed
+            .stderr
+            .contains("-----> Waiting for web.1 to answer on $PORT ("),
+        "the wait was shown before it failed: {pushed}"
     );
     assert_eq!(
         all_containers(&app, "worker"),
@@ -126,4 +134,66 @@ fn a_slow_but_healthy_web_is_starting_until_it_serves() {
         (states.len() == 1 && states[0].0 > 1).then_some(states)
     });
     assert_eq!(up[0].1, "up", "{up:?}");
+}
+
+/// The seconds waited of every `Waiting for web.1 to answer on $PORT (N s of 60 s)` line.
+fn answer_waits(output: &str) -> Vec<u64> {
+    const WAIT: &str = "Waiting for web.1 to answer on $PORT (";
+    output
+        .lines()
+        .filter_map(|line| line.trim_end().split_once(WAIT))
+        .map(|(_, rest)| {
+            let seconds = rest
+                .strip_suffix(" s of 60 s)")
+                .unwrap_or_else(|| panic!("a wait of 60 s: {rest:?}"));
+            seconds.parse().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_slow_web_shows_what_is_waited_for_and_what_it_prints() {
+    ensure_prerequisites();
+    let platform = Platform::behind(Traefik::start(), vec![("ready_timeout_secs", 60.into())]);
+    let app = platform.create_app("progress");
+    let repo = hello_repo();
+    commit_files(
+        repo.path(),
+        &[(
+            "Procfile",
+            "web: echo booting the slow web; sleep 4; exec httpd -f -p ${PORT:-5000} -h /www\n",
+        )],
+        "a web that listens after four seconds",
+    );
+    let pushed = platform.push(&app, repo.path());
+    assert_eq!(pushed.code, Some(0), "{pushed}");
+    let waits = answer_waits(&pushed.stderr);
+    assert!(!waits.is_empty(), "{pushed}");
+    assert!(
+        pushed
+            .stderr
+            .contains("-----> Waiting for web.1 to answer on $PORT ("),
+        "{pushed}"
+    );
+    assert!(
+        pushed.stderr.contains("       web.1: booting the slow web"),
+        "{pushed}"
+    );
+
+    let set = platform
+        .paas(&["config:set", "GREETING=hello", "-a", &app])
+        .success();
+    assert!(!answer_waits(&set.stderr).is_empty(), "{set}");
+    let lines: Vec<&str> = set.stderr.lines().collect();
+    assert!(lines.contains(&"web.1: booting the slow web"), "{set}");
+    assert_eq!(
+        lines.last().copied(),
+        Some(format!("Setting GREETING on ⬢ {app}... done, v2").as_str()),
+        "{set}"
+    );
+    let waits = answer_waits(&set.stderr);
+    let mut sorted = waits.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(waits, sorted, "each wait is shown once, in order: {set}");
 }

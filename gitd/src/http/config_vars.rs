@@ -4,6 +4,9 @@
 use axum::extract::State;
 use paas_api::types::{ConfigUpdate, ConfigUpdated, ConfigVars};
 
+use axum::response::Response;
+
+use super::progress::{WantsProgress, answer};
 use super::{ApiResult, AuthUser, Json, Path};
 use crate::ops;
 use crate::state::SharedState;
@@ -23,11 +26,10 @@ pub async fn update(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path(name): Path<AppName>,
+    wants: WantsProgress,
     Json(update): Json<ConfigUpdate>,
-) -> ApiResult<Json<ConfigUpdated>> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    let updated = ops::config::update(&state, app, &auth.user, update)
-        .finished()
-        .await?;
-    Ok(Json(updated))
+    let op = ops::config::update(&state, app, &auth.user, update);
+    answer(wants, op, Json::<ConfigUpdated>).await
 }

@@ -4,8 +4,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use paas_api::types::{AddDomainRequest, Domain};
 
+use super::progress::{WantsProgress, answer};
 use super::{ApiResult, AuthUser, Json, Path};
 use crate::ops::changes;
 use crate::state::SharedState;
@@ -24,23 +26,24 @@ pub async fn add(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path(name): Path<AppName>,
+    wants: WantsProgress,
     Json(request): Json<AddDomainRequest>,
-) -> ApiResult<(StatusCode, Json<Domain>)> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    let added = changes::add_domain(&state, app, &auth.user, request.hostname)?
-        .finished()
-        .await?;
-    Ok((StatusCode::CREATED, Json(added)))
+    let op = changes::add_domain(&state, app, &auth.user, request.hostname)?;
+    answer(wants, op, |added: Domain| {
+        (StatusCode::CREATED, Json(added))
+    })
+    .await
 }
 
 pub async fn remove(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path((name, hostname)): Path<(AppName, DomainName)>,
-) -> ApiResult<StatusCode> {
+    wants: WantsProgress,
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    changes::remove_domain(&state, app, &auth.user, hostname)
-        .finished()
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let op = changes::remove_domain(&state, app, &auth.user, hostname);
+    answer(wants, op, |()| StatusCode::NO_CONTENT).await
 }

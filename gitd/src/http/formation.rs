@@ -5,10 +5,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use paas_api::ErrorCode;
 use paas_api::agent::Instance;
 use paas_api::types::{Formation, ProcessInstance, RestartRequest, ScaleRequest, StopRequest};
 
+use super::progress::{WantsProgress, answer};
 use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::ops::rollout::RolloutFailure;
 use crate::ops::{self, changes};
@@ -78,26 +80,24 @@ pub async fn scale(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path(name): Path<AppName>,
+    wants: WantsProgress,
     Json(request): Json<ScaleRequest>,
-) -> ApiResult<Json<Vec<Formation>>> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    let formation = changes::scale(&state, app, &auth.user, request.changes)
-        .finished()
-        .await?;
-    Ok(Json(formation))
+    let op = changes::scale(&state, app, &auth.user, request.changes);
+    answer(wants, op, Json::<Vec<Formation>>).await
 }
 
 pub async fn restart(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path(name): Path<AppName>,
+    wants: WantsProgress,
     Json(request): Json<RestartRequest>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    changes::restart(&state, app, &auth.user, request.process, request.index)
-        .finished()
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    let op = changes::restart(&state, app, &auth.user, request.process, request.index);
+    answer(wants, op, |()| StatusCode::NO_CONTENT).await
 }
 
 pub async fn stop(

@@ -14,6 +14,7 @@ mod features;
 mod formation;
 mod keys;
 mod logs;
+mod progress;
 mod releases;
 mod resources;
 mod rollback;
@@ -165,6 +166,11 @@ impl ApiError {
 
     pub fn app_not_found() -> Self {
         Self::new(ErrorCode::NotFound, paas_api::extract::APP_NOT_FOUND)
+    }
+
+    /// The envelope, for an answer already under way (a streamed change's last event).
+    pub fn into_body(self) -> ErrorBody {
+        ErrorBody::new(self.code, self.message)
     }
 }
 

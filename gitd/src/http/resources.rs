@@ -2,10 +2,12 @@
 //! release asks for, and a resize, which [`crate::ops::resize`] carries out as a new release.
 
 use axum::extract::State;
+use axum::response::Response;
 use paas_api::AppName;
 use paas_api::resources::{ProcessSize, ResizeRequest};
 use paas_api::types::Release;
 
+use super::progress::{WantsProgress, answer};
 use super::{ApiResult, AuthUser, Json, Path};
 use crate::ops::resize;
 use crate::state::SharedState;
@@ -26,11 +28,10 @@ pub async fn resize(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path(name): Path<AppName>,
+    wants: WantsProgress,
     Json(request): Json<ResizeRequest>,
-) -> ApiResult<Json<Release>> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    let release = resize::resize(&state, app, &auth.user, request)
-        .finished()
-        .await?;
-    Ok(Json(release))
+    let op = resize::resize(&state, app, &auth.user, request);
+    answer(wants, op, Json::<Release>).await
 }

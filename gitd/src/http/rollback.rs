@@ -2,9 +2,11 @@
 //! once it is live.
 
 use axum::extract::State;
+use axum::response::Response;
 use paas_api::AppName;
 use paas_api::types::{Release, RollbackRequest};
 
+use super::progress::{WantsProgress, answer};
 use super::{ApiResult, AuthUser, Json, Path};
 use crate::ops;
 use crate::state::SharedState;
@@ -13,11 +15,10 @@ pub async fn rollback(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path(name): Path<AppName>,
+    wants: WantsProgress,
     Json(request): Json<RollbackRequest>,
-) -> ApiResult<Json<Release>> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    let release = ops::rollback::rollback(&state, app, &auth.user, request.version)
-        .finished()
-        .await?;
-    Ok(Json(release))
+    let op = ops::rollback::rollback(&state, app, &auth.user, request.version);
+    answer(wants, op, Json::<Release>).await
 }

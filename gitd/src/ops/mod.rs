@@ -39,6 +39,7 @@ pub mod storage;
 use std::sync::Mutex;
 
 use paas_api::ansi::strip_ansi;
+use paas_api::progress::{Progress, WaitThrottle};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -57,6 +58,8 @@ pub struct Reporter {
 /// What the requester hears, in the order it happened.
 enum Report {
     Line(String),
+    /// What the change waits for, or a line a new instance printed; see [`Reporter::progress`].
+    Progress(Progress),
     /// The change serves; see [`Followed::Serving`].
     Serving,
 }
@@ -88,6 +91,18 @@ impl Reporter {
 
     pub fn banner(&self, text: &str) {
         self.line(format!("=====> {text}"));
+    }
+
+    /// Relays what the change waits for and what new instances print. A line an instance
+    /// printed is kept in the transcript (as a detail); waits are not, they are over.
+    pub fn progress(&self, progress: Progress) {
+        if let Progress::Output { .. } = &progress {
+            self.transcript
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(progress_line(&progress));
+        }
+        let _ = self.reports.send(Report::Progress(progress));
     }
 
     /// Tells the requester the change serves; what follows (draining, recording) goes on
@@ -160,16 +175,40 @@ impl<T> Op<T> {
     }
 
     /// Hands each line to `on_line` as it is reported, until the change serves or the
-    /// operation ends. Once this returns [`Followed::Serving`], later lines go to the
-    /// transcript only.
+    /// operation ends; waits as plain lines, throttled ([`WaitThrottle`]). Once this returns
+    /// [`Followed::Serving`], later lines go to the transcript only.
     pub async fn follow(mut self, mut on_line: impl FnMut(String)) -> Followed<T> {
+        let mut throttle = WaitThrottle::default();
         while let Some(report) = self.reports.recv().await {
             match report {
                 Report::Line(line) => on_line(line),
+                Report::Progress(Progress::Waiting(waiting)) if !throttle.admit(&waiting) => {}
+                Report::Progress(progress) => on_line(progress_line(&progress)),
                 Report::Serving => return Followed::Serving,
             }
         }
         Followed::Finished(joined(self.task).await)
+    }
+
+    /// Hands what the change waits for and what new instances print to `on_progress` until
+    /// the operation ends (its drain included), and its result; its other lines go to the
+    /// transcript only.
+    pub async fn relay(mut self, mut on_progress: impl FnMut(Progress)) -> Result<T, OpsError> {
+        while let Some(report) = self.reports.recv().await {
+            if let Report::Progress(progress) = report {
+                on_progress(progress);
+            }
+        }
+        joined(self.task).await
+    }
+}
+
+/// A wait as a step (`-----> Waiting for web.1 …`), a new instance's line as a detail
+/// (`       web.1: …`), as the other lines of a push are.
+fn progress_line(progress: &Progress) -> String {
+    match progress {
+        Progress::Waiting(_) => format!("-----> {progress}"),
+        Progress::Output { .. } => format!("       {progress}"),
     }
 }
 
@@ -183,6 +222,57 @@ async fn joined<T>(task: JoinHandle<Result<T, OpsError>>) -> Result<T, OpsError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_push_hears_waits_throttled_and_instance_lines_as_details() {
+        use paas_api::progress::{WaitSubject, Waiting};
+        let (sender, reports) = mpsc::unbounded_channel();
+        let reporter = Reporter {
+            reports: sender,
+            transcript: Mutex::default(),
+        };
+        let answer = |elapsed_secs| {
+            Progress::Waiting(Waiting {
+                subject: WaitSubject::Answer {
+                    instance: "web.1".into(),
+                },
+                elapsed_secs,
+                limit_secs: 60,
+            })
+        };
+        reporter.progress(Progress::Output {
+            instance: "web.1".into(),
+            line: "booting".into(),
+        });
+        for elapsed in [1, 3, 5, 7] {
+            reporter.progress(answer(elapsed));
+        }
+        reporter.step("Starting web.1 (paas-shop-v2-web-1)… healthy");
+        let transcript = reporter.transcript();
+        drop(reporter);
+        let op = Op {
+            reports,
+            task: tokio::spawn(async { Ok(()) }),
+        };
+        let mut heard = Vec::new();
+        let Followed::Finished(Ok(())) = op.follow(|line| heard.push(line)).await else {
+            panic!("the operation finished");
+        };
+        assert_eq!(
+            heard,
+            [
+                "       web.1: booting",
+                "-----> Waiting for web.1 to answer on $PORT (1 s of 60 s)",
+                "-----> Waiting for web.1 to answer on $PORT (7 s of 60 s)",
+                "-----> Starting web.1 (paas-shop-v2-web-1)… healthy",
+            ]
+        );
+        assert_eq!(
+            transcript,
+            "       web.1: booting\n-----> Starting web.1 (paas-shop-v2-web-1)… healthy",
+            "waits are not kept"
+        );
+    }
 
     #[test]
     fn the_transcript_keeps_lines_without_terminal_escapes() {

@@ -196,6 +196,7 @@ impl Rolling {
                     biased;
                     progress = self.progress.recv() => match progress {
                         Some(RolloutProgress::Line(line)) => reporter.step(&line),
+                        Some(RolloutProgress::Progress(progress)) => reporter.progress(progress),
                         Some(RolloutProgress::Serving) => return Ok(Reached::Serving),
                         None => {}
                     },
@@ -208,8 +209,10 @@ impl Rolling {
         }
         // Done: what the agent said before its result is relayed first.
         while let Ok(progress) = self.progress.try_recv() {
-            if let RolloutProgress::Line(line) = progress {
-                reporter.step(&line);
+            match progress {
+                RolloutProgress::Line(line) => reporter.step(&line),
+                RolloutProgress::Progress(progress) => reporter.progress(progress),
+                RolloutProgress::Serving => {}
             }
         }
         match self.outcome.take().expect("the outcome was just stored") {
