@@ -21,6 +21,10 @@ pub struct LogsRequest<'a> {
     pub tail: usize,
     pub follow: bool,
     pub process: Option<&'a str>,
+    /// The router's lines too.
+    pub router: bool,
+    /// Only the lines of this release's instances.
+    pub release: Option<u32>,
 }
 
 impl AgentClient {
@@ -37,6 +41,12 @@ impl AgentClient {
         ];
         if let Some(process) = request.process {
             query.push(("process", process.to_owned()));
+        }
+        if !request.router {
+            query.push(("router", "false".to_owned()));
+        }
+        if let Some(release) = request.release {
+            query.push(("release", release.to_string()));
         }
         let builder = self
             .agent_request(Method::GET, &format!("/v1/apps/{app}/logs"))

@@ -145,6 +145,10 @@ pub struct RuntimeConfig {
     /// The directory Traefik's file provider watches, where the agent writes the routes of
     /// apps in maintenance [default: `traefik` in the state dir, as `traefik-config` prints].
     pub traefik_routes_dir: Option<PathBuf>,
+    /// Traefik's JSON access log, which the agent reads the router's log lines from and
+    /// truncates once read past 16 MiB [default: `router/access.log` in the state dir, as
+    /// `traefik-config` prints].
+    pub traefik_access_log: Option<PathBuf>,
 }
 
 impl Default for RuntimeConfig {
@@ -170,6 +174,7 @@ impl Default for RuntimeConfig {
             cpu_shares: 1024,
             maintenance_listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
             traefik_routes_dir: None,
+            traefik_access_log: None,
         }
     }
 }

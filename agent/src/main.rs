@@ -17,6 +17,7 @@ mod logs;
 mod maintenance;
 mod naming;
 mod oneoff;
+mod pages;
 mod runtime;
 mod state;
 mod traefik_config;
@@ -126,10 +127,16 @@ fn run() -> Result<()> {
             log_level,
         } => {
             let config = AgentConfig::load(&config)?;
-            // Traefik's file provider needs the directory before the agent first runs.
-            let routes = maintenance::routes_dir(&config);
-            std::fs::create_dir_all(&routes)
-                .with_context(|| format!("cannot create {}", routes.display()))?;
+            // Traefik's file provider and access log need their directories before the agent
+            // first runs.
+            let access_log = logs::router::access_log_path(&config);
+            for dir in [
+                pages::routes_dir(&config).as_path(),
+                access_log.parent().unwrap_or(Path::new(".")),
+            ] {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+            }
             let listeners = traefik_config::Listeners { web, api };
             print!("{}", traefik_config::render(&config, &listeners, log_level));
             Ok(())
@@ -222,16 +229,16 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
-    let page_listener = maintenance::bind_page(&config).await.with_context(|| {
+    let page_listener = pages::bind_pages(&config).await.with_context(|| {
         format!(
             "cannot listen on {} (runtime.maintenance_listen)",
             config.runtime.maintenance_listen
         )
     })?;
     let page = page_listener.local_addr()?;
-    let maintenance = maintenance::MaintenanceRoutes::open(maintenance::routes_dir(&config), page)
-        .context("cannot open the maintenance routes")?;
-    tokio::spawn(maintenance::serve_page(page_listener));
+    let page_routes = pages::PageRoutes::open(pages::routes_dir(&config), page)
+        .context("cannot open the page routes")?;
+    tokio::spawn(pages::serve_pages(page_listener));
 
     let config = Arc::new(config);
     let engine = runtime::DockerEngine::new(docker.clone(), config.clone());
@@ -241,10 +248,11 @@ async fn serve(
         runtime: Arc::new(runtime::RuntimeState::new(engine, desired)),
         events: Arc::default(),
         instances: Arc::default(),
-        maintenance: Arc::new(maintenance),
+        pages: Arc::new(page_routes),
+        router: Arc::default(),
     };
-    maintenance::refresh_all(&state).await;
-    // Announced once the maintenance routes are right again, too.
+    pages::refresh_all(&state).await;
+    // Announced once the page routes are right again, too.
     if let Some(addr_file) = addr_file {
         write_addr_file(&addr_file, bound)?;
     }
@@ -256,6 +264,7 @@ async fn serve(
         state.instances.clone(),
     ));
     tokio::spawn(runtime::supervise(state.clone()));
+    tokio::spawn(logs::router::follow_access_log(state.clone()));
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -7,7 +7,8 @@ use bollard::Docker;
 use crate::config::AgentConfig;
 use crate::events::EventLog;
 use crate::instances::InstanceCache;
-use crate::maintenance::MaintenanceRoutes;
+use crate::logs::router::RouterLines;
+use crate::pages::PageRoutes;
 use crate::runtime::RuntimeState;
 
 #[derive(Clone)]
@@ -21,6 +22,8 @@ pub struct AgentState {
     pub events: Arc<EventLog>,
     /// The apps' instances as Docker's events keep them.
     pub instances: Arc<InstanceCache>,
-    /// The routes of apps in maintenance (`paas maintenance:on`).
-    pub maintenance: Arc<MaintenanceRoutes>,
+    /// The routes of apps to the agent's pages (maintenance, no web processes).
+    pub pages: Arc<PageRoutes>,
+    /// The router's lines as they are read from Traefik's access log, for `logs --tail`.
+    pub router: Arc<RouterLines>,
 }

@@ -1,6 +1,7 @@
 //! The static Traefik config (`traefik.yml`) that agrees with the labels this agent puts on web
 //! containers: the Docker provider limited to this agent's instance key, the file provider over
-//! the maintenance routes the agent writes (`crate::maintenance`), the HTTP entrypoint
+//! the page routes the agent writes (`crate::pages`), the JSON access log the agent reads the
+//! router's lines from (`crate::logs::router`), the HTTP entrypoint
 //! named as the agent's routers expect (`runtime.traefik_entrypoint`) and the read-only API the
 //! agent polls during rollouts. `paas-agent traefik-config` prints it; `scripts/up`,
 //! `scripts/bench` and the e2e fixtures all run Traefik with it, so the label vocabulary and the
@@ -11,8 +12,9 @@ use std::net::SocketAddr;
 use clap::ValueEnum;
 
 use crate::config::AgentConfig;
-use crate::maintenance::routes_dir;
+use crate::logs::router::access_log_path;
 use crate::naming::labels::traefik_constraint;
+use crate::pages::routes_dir;
 
 /// Traefik's log levels that paas uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -50,6 +52,8 @@ pub fn render(config: &AgentConfig, listeners: &Listeners, log_level: LogLevel) 
     let entrypoint = &config.runtime.traefik_entrypoint;
     let routes = serde_json::to_string(&routes_dir(config).to_string_lossy())
         .expect("a string always serializes");
+    let access_log = serde_json::to_string(&access_log_path(config).to_string_lossy())
+        .expect("a string always serializes");
     let constraint = traefik_constraint(config.instance_key());
     let (web, api, level) = (listeners.web, listeners.api, log_level.as_traefik());
     format!(
@@ -74,10 +78,19 @@ providers:
     # Only containers carrying the agent's secret instance key: never an image's or a build
     # step's labels.
     constraints: \"{constraint}\"
-  # The routes of apps in maintenance, which the agent writes and removes.
+  # The routes of apps to the agent's pages (maintenance, no web processes), which the agent
+  # writes and removes.
   file:
     directory: {routes}
     watch: true
+# One JSON line per request, which the agent turns into the apps' `paas[router]` log lines
+# (and truncates once read). No headers: they may carry credentials.
+accessLog:
+  filePath: {access_log}
+  format: json
+  fields:
+    headers:
+      defaultMode: drop
 log:
   level: {level}
 "
@@ -121,6 +134,10 @@ mod tests {
             routes.display()
         )));
         assert!(text.contains("\napi:\n  insecure: true\nping: {}\n"));
+        assert!(text.contains(&format!(
+            "\naccessLog:\n  filePath: \"{}\"\n  format: json\n",
+            config.state_dir().join("router").join("access.log").display()
+        )));
         assert!(text.ends_with("log:\n  level: WARN\n"));
     }
 

@@ -206,19 +206,24 @@ pub struct Instance {
 //
 // `GET /v1/apps/{app}/logs?tail=N&follow=true&process=web` streams NDJSON [`LogMessage`]s: the
 // last `tail` lines of the app's containers merged in time order, then `live`, then (with
-// `follow`) new lines as they happen, until the client hangs up. What happens to the
+// `follow`) new lines as they happen, until the client hangs up. With them come the router's
+// lines about requests to the app's hosts (stream `router`, process `router`) unless
+// `router=false`; `release=N` keeps only the lines of release N's instances. What happens to the
 // containers themselves is told by `GET /v1/events` ("Instance events") instead.
 // `GET /v1/apps/{app}/images` → `Vec<String>`: the app's images present, as builds named them.
 // `POST /v1/apps/{app}/prune` with a [`PruneRequest`] → [`PruneResult`].
 
-/// Which output stream a line came from. The agent sends only `stdout` and `stderr`; `platform`
-/// is kept for readers of older agents, whose log streams carried instance events.
+/// Which output stream a line came from. The agent sends `stdout` and `stderr` of containers
+/// and `router` for Traefik's requests to the app; `platform` is kept for readers of older
+/// agents, whose log streams carried instance events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogStream {
     Stdout,
     Stderr,
     Platform,
+    /// A request through the router: `paas[router]: at=info method=GET …`.
+    Router,
 }
 
 /// One line of one container.
@@ -230,6 +235,10 @@ pub struct LogEntry {
     pub stream: LogStream,
     /// The line without its line break; bytes that are not UTF-8 are replaced by U+FFFD.
     pub line: String,
+    /// The release of the instance that wrote it (for a router line: that served the request);
+    /// absent in archives written before releases were kept with lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -77,6 +77,9 @@ pub struct LogsQuery {
     pub tail: bool,
     pub process: Option<ProcessFilter>,
     pub source: Option<LogSource>,
+    /// The router's lines too.
+    pub router: bool,
+    pub release: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -814,6 +817,12 @@ impl Client {
             }
             if let Some(source) = query.source {
                 pairs.append_pair("source", source.as_str());
+            }
+            if !query.router {
+                pairs.append_pair("router", "false");
+            }
+            if let Some(release) = query.release {
+                pairs.append_pair("release", &release.to_string());
             }
         }
         // Not `execute`: its overall timeout would cut a followed stream short.

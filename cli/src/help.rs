@@ -129,6 +129,8 @@ const EXAMPLES: &[(&str, &[&str])] = &[
             "paas logs -a myapp -n 200 -p web",
             "paas logs -a myapp -p web.2",
             "paas logs -a myapp -s paas",
+            "paas logs -a myapp -p router",
+            "paas logs -a myapp --no-router --release v3",
         ],
     ),
     ("domains", &["paas domains -a myapp"]),
@@ -395,7 +397,7 @@ mod tests {
             .render_long_help()
             .to_string();
         assert!(
-            help.trim_end().ends_with("Examples:\n  $ paas logs -a myapp\n  $ paas logs -a myapp --tail\n  $ paas logs -a myapp -n 200 -p web\n  $ paas logs -a myapp -p web.2\n  $ paas logs -a myapp -s paas"),
+            help.trim_end().ends_with("Examples:\n  $ paas logs -a myapp\n  $ paas logs -a myapp --tail\n  $ paas logs -a myapp -n 200 -p web\n  $ paas logs -a myapp -p web.2\n  $ paas logs -a myapp -s paas\n  $ paas logs -a myapp -p router\n  $ paas logs -a myapp --no-router --release v3"),
             "{help}"
         );
     }

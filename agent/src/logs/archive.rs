@@ -130,6 +130,7 @@ mod tests {
             index: 1,
             stream: LogStream::Stdout,
             line: line.to_owned(),
+            release: None,
         }
     }
 

@@ -7,14 +7,17 @@
 //! up`) is not told here but by `GET /v1/events` (`crate::events`), which gitd keeps.
 //!
 //! The containers the agent removes leave their output in the app's [`archive`] first; a
-//! request's backlog is the archive's lines and the existing containers' merged.
+//! request's backlog is the archive's lines and the existing containers' merged. The archive
+//! also holds the app's [`router`] lines (requests to its hosts, from Traefik's access log),
+//! which a followed stream gets as they are read.
 //!
-//! Route: `GET /v1/apps/{app}/logs?tail=N&follow=true&process=web`.
+//! Route: `GET /v1/apps/{app}/logs?tail=N&follow=true&process=web&router=false&release=N`.
 
 pub(crate) mod archive;
 pub(crate) mod lines;
+pub(crate) mod router;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
@@ -34,13 +37,16 @@ use paas_api::agent::{LogEntry, LogMessage, LogStream};
 use paas_api::types::ProcessFilter;
 use paas_api::{AppName, ErrorCode};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
 use crate::config::AgentConfig;
 use crate::error::{ApiError, Path};
-use crate::naming::{InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, is_ours, label_filters};
+use crate::naming::{
+    InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, is_ours, label_filters,
+    parse_release_label, release_label,
+};
 use crate::state::AgentState;
 use archive::{KEEP_LINES, LogArchive};
 use lines::LineAssembler;
@@ -63,6 +69,10 @@ struct LogsQuery {
     follow: bool,
     /// A process type (`web`) or one instance (`web.1`).
     process: Option<String>,
+    /// The router's lines too (the default).
+    router: Option<bool>,
+    /// Only the lines of this release's instances.
+    release: Option<u32>,
 }
 
 /// What a log request reads: the agent's own containers (its instance key) of the app.
@@ -73,16 +83,39 @@ struct Selection {
     process: Option<String>,
     /// One instance of `process` only.
     index: Option<u32>,
+    /// The lines of this release's instances only.
+    release: Option<u32>,
+    /// Whether the router's lines are wanted.
+    router: bool,
 }
 
 impl Selection {
     fn wants(&self, source: &Source) -> bool {
         self.index.is_none_or(|index| index == source.index)
+            && self
+                .release
+                .is_none_or(|release| source.release == Some(release))
     }
 
-    /// Docker filters for the app's containers (of one process type, if asked).
+    /// Whether a line of the archive or the router is wanted.
+    fn wants_entry(&self, entry: &LogEntry) -> bool {
+        let process_ok = self.process.as_deref().is_none_or(|process| {
+            process == entry.process && self.index.is_none_or(|index| index == entry.index)
+        });
+        (self.router || entry.stream != LogStream::Router)
+            && process_ok
+            && self
+                .release
+                .is_none_or(|release| entry.release == Some(release))
+    }
+
+    /// Docker filters for the app's containers (of one process type and release, if asked).
     fn label_filters(&self) -> Vec<String> {
-        label_filters(&self.key, Some(&self.app), self.process.as_deref())
+        let mut filters = label_filters(&self.key, Some(&self.app), self.process.as_deref());
+        if let Some(release) = self.release {
+            filters.push(format!("{LABEL_RELEASE}={}", release_label(release)));
+        }
+        filters
     }
 }
 
@@ -104,7 +137,17 @@ async fn logs(
             "tail {tail} is over the limit of {MAX_TAIL} lines"
         )));
     }
-    let archived = {
+    let selection = Selection {
+        key: state.config.instance_key().clone(),
+        app: app.to_string(),
+        process: filter.as_ref().map(|filter| filter.process().to_string()),
+        index: filter.as_ref().and_then(ProcessFilter::index),
+        release: query.release,
+        router: query.router.unwrap_or(true),
+    };
+    // Before the archive is read, so a router line archived meanwhile is not missed.
+    let router_lines = query.follow.then(|| state.router.subscribe());
+    let mut archived = {
         let archive = LogArchive::of(&state.config);
         let (app, filter) = (app.clone(), filter.clone());
         tokio::task::spawn_blocking(move || archive.read(&app, filter.as_ref()))
@@ -117,19 +160,14 @@ async fn logs(
                 )
             })?
     };
-    let selection = Selection {
-        key: state.config.instance_key().clone(),
-        app: app.into(),
-        process: filter.as_ref().map(|filter| filter.process().to_string()),
-        index: filter.as_ref().and_then(ProcessFilter::index),
-    };
+    archived.retain(|entry| selection.wants_entry(entry));
     let (sender, mut receiver) = mpsc::channel::<Bytes>(LINE_BUFFER);
     tokio::spawn(stream_logs(
         state.docker.clone(),
         selection,
         archived,
         tail,
-        query.follow,
+        router_lines,
         sender,
     ));
     let body = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).map(Ok::<_, Infallible>);
@@ -151,6 +189,7 @@ struct Source {
     id: String,
     process: String,
     index: u32,
+    release: Option<u32>,
     running: bool,
 }
 
@@ -160,6 +199,9 @@ impl Source {
             id,
             process: labels.get(LABEL_PROCESS)?.clone(),
             index: labels.get(LABEL_INDEX)?.parse().ok()?,
+            release: labels
+                .get(LABEL_RELEASE)
+                .and_then(|label| parse_release_label(label)),
             running,
         })
     }
@@ -171,6 +213,7 @@ impl Source {
             index: self.index,
             stream,
             line,
+            release: self.release,
         }
     }
 }
@@ -179,16 +222,17 @@ impl Source {
 /// does not repeat what was already sent.
 type LastSent = Arc<Mutex<HashMap<String, DateTime<Utc>>>>;
 
-/// Sends the backlog (`archived` and the containers' own lines), `live`, then (with `follow`)
-/// everything new until the client hangs up.
+/// Sends the backlog (`archived` and the containers' own lines), `live`, then (when following,
+/// with `router_lines`) everything new until the client hangs up.
 async fn stream_logs(
     docker: Docker,
     selection: Selection,
     archived: Vec<LogEntry>,
     tail: usize,
-    follow: bool,
+    router_lines: Option<broadcast::Receiver<(AppName, LogEntry)>>,
     sender: mpsc::Sender<Bytes>,
 ) {
+    let follow = router_lines.is_some();
     let began = Utc::now();
     // Subscribed before the backlog is read, so a container starting meanwhile is not missed.
     let events = follow.then(|| {
@@ -210,6 +254,13 @@ async fn stream_logs(
         }
     };
     let last_sent: LastSent = Arc::default();
+    // The router lines of the backlog, which the live ones may repeat (archived after the
+    // subscription, before the archive was read).
+    let mut router_backlog: HashSet<(DateTime<Utc>, String)> = archived
+        .iter()
+        .filter(|entry| entry.stream == LogStream::Router)
+        .map(|entry| (entry.timestamp, entry.line.clone()))
+        .collect();
     let backlogs =
         futures::future::join_all(sources.iter().map(|source| backlog(&docker, source, tail)))
             .await;
@@ -234,7 +285,7 @@ async fn stream_logs(
     if sender.send(encode(&LogMessage::Live)).await.is_err() {
         return;
     }
-    let Some(events) = events else {
+    let (Some(events), Some(mut router_lines)) = (events, router_lines) else {
         return;
     };
 
@@ -252,6 +303,21 @@ async fn stream_logs(
     loop {
         let event = tokio::select! {
             event = events.next() => event,
+            line = router_lines.recv() => {
+                match line {
+                    Ok((app, entry)) if app.as_str() == selection.app
+                        && selection.wants_entry(&entry)
+                        && !router_backlog.remove(&(entry.timestamp, entry.line.clone())) =>
+                    {
+                        if sender.send(encode(&LogMessage::Line(entry))).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+                continue;
+            }
             () = sender.closed() => break,
         };
         let event = match event {

@@ -16,7 +16,7 @@ pub(crate) use labels::test_key;
 pub use labels::{
     InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_ONEOFF, LABEL_PROCESS, LABEL_RELEASE,
     PAAS_LABEL_PREFIX, TRAEFIK_LABEL_PREFIX, docker_filters, first_routing_label, has_prefix,
-    is_ours, label_filters, release_label,
+    is_ours, label_filters, parse_release_label, release_label,
 };
 
 /// Repository of every image the agent builds for an app.

@@ -17,7 +17,9 @@ use crate::runtime::APP_PORT;
 /// hosts, the maintenance page over an app's exact hosts. So an exact host always beats any
 /// wildcard, even one whose app is in maintenance: a wildcard's app going into maintenance never
 /// takes another app's exact host under it (two wildcards never overlap: each covers exactly one
-/// label, and domains are unique across apps). All stay below the rule-length default of any
+/// label, and domains are unique across apps). The "no web processes" page (H14) takes the
+/// app's own priorities: it is routed only while the app has no web instance, so it never
+/// competes with them but for the moment a scale from zero takes to remove it. All stay below the rule-length default of any
 /// router an operator defines, so the platform's own routes always win over an app's.
 pub fn priority(exact: bool, maintenance: bool) -> u32 {
     match (exact, maintenance) {
@@ -43,6 +45,12 @@ fn sticky_name(app: &str) -> String {
 /// app-derived name can be it.
 pub fn maintenance_name(app: &str) -> String {
     format!("paas_maintenance-{app}")
+}
+
+/// The file provider's routers and service of an app with no web process running (H14); as
+/// [`sticky_name`], no app-derived name can be it.
+pub fn no_web_name(app: &str) -> String {
+    format!("paas_no_web-{app}")
 }
 
 /// The sticky-session cookie of `app`: one name per app, so two apps' cookies never mix.

@@ -278,8 +278,8 @@ fn stream_rollout(state: AgentState, app: String, work: Work) -> Response {
                 ("restart", rollout.restart(process.as_deref(), *index).await)
             }
         };
-        // The app's hosts may have changed: its maintenance routes follow them.
-        crate::maintenance::refresh(&state, &app);
+        // The app's hosts or its web quantity may have changed: its page routes follow them.
+        crate::pages::refresh(&state, &app);
         let outcome = outcome.and_then(|()| {
             stop::started_again(&state, &app, &work).map_err(|err| RolloutError {
                 reason: err.to_string(),
@@ -382,8 +382,8 @@ async fn delete_app(
         .remove(&app)
         .map_err(|err| ApiError::new(ErrorCode::Internal, err.to_string()))?;
     state
-        .maintenance
-        .remove(&app)
+        .pages
+        .remove_app(&app)
         .map_err(|err| ApiError::new(ErrorCode::Internal, err.to_string()))?;
     let removed = state
         .runtime
@@ -454,6 +454,19 @@ pub fn has_desired_state(state: &AgentState, app: &str) -> bool {
         .desired
         .load(app)
         .is_ok_and(|spec| spec.is_some())
+}
+
+/// The spec `app`'s last rollout put live, if any.
+pub fn saved_spec(
+    state: &AgentState,
+    app: &str,
+) -> Result<Option<AppSpec>, desired::DesiredStateError> {
+    state.runtime.desired.load(app)
+}
+
+/// Every app that has a desired state, in name order.
+pub fn apps_with_spec(state: &AgentState) -> Result<Vec<String>, desired::DesiredStateError> {
+    state.runtime.desired.apps()
 }
 
 async fn converge(state: AgentState, app: String) {

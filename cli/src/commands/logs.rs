@@ -1,5 +1,5 @@
-//! `logs`: the app's recent output and platform events, `2026-11-22T10:00:00.123456+00:00
-//! app[web.1]: line`, read line by line from gitd's NDJSON stream as it arrives. With `--tail`
+//! `logs`: the app's recent output, router lines and platform events,
+//! `2026-11-22T10:00:00.123456+00:00 app[web.1]: line`, read line by line from gitd's NDJSON stream as it arrives. With `--tail`
 //! it follows until Ctrl-C, which ends it with status 0.
 
 use std::io::Write;
@@ -33,9 +33,15 @@ pub struct LogsArgs {
     /// Only this process type (web, worker, …) or instance (web.1)
     #[arg(short, long, visible_alias = "ps", value_name = "PROCESS")]
     pub process: Option<String>,
-    /// Only the app's own output (app) or platform events (paas)
+    /// Only the app's own output (app) or platform events and router lines (paas)
     #[arg(short, long, value_name = "SOURCE", value_parser = source_parser())]
     pub source: Option<LogSource>,
+    /// Leave out the router's lines (paas[router]: one per request)
+    #[arg(long)]
+    pub no_router: bool,
+    /// Only the lines of this release (v3 or 3): its instances' output and the requests they served
+    #[arg(long, value_name = "VERSION")]
+    pub release: Option<String>,
 }
 
 /// `app` or `paas`, listed as the possible values in `--help`.
@@ -57,6 +63,12 @@ pub fn show(ctx: &Context, args: &LogsArgs) -> anyhow::Result<()> {
         tail: args.tail,
         process: args.process.as_deref().map(str::parse).transpose()?,
         source: args.source,
+        router: !args.no_router,
+        release: args
+            .release
+            .as_deref()
+            .map(super::releases::parse_version)
+            .transpose()?,
     };
     let name = ctx.app(&args.app)?;
     let client = ctx.client()?;

@@ -133,7 +133,7 @@ fn describe(release: &Release) -> String {
 }
 
 /// `v3` or `3` → 3.
-fn parse_version(text: &str) -> anyhow::Result<u32> {
+pub(crate) fn parse_version(text: &str) -> anyhow::Result<u32> {
     match text.strip_prefix('v').unwrap_or(text).parse::<u32>() {
         Ok(version) if version > 0 => Ok(version),
         _ => bail!("Invalid release {text:?}: use v1, v2, …"),

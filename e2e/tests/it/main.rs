@@ -35,6 +35,7 @@ mod release_phase;
 mod resources;
 mod rollback;
 mod rollout_progress;
+mod router_logs;
 mod runtime;
 mod ssh_security;
 mod sticky;

@@ -111,6 +111,11 @@ fn the_guides_traefik_serves_apps_and_the_api_over_https() {
     );
     let config = swap(
         &config,
+        "/var/log/paas-router/access.log",
+        &dir.path().join("access.log").display().to_string(),
+    );
+    let config = swap(
+        &config,
         "/var/lib/traefik/acme.json",
         &dir.path().join("acme.json").display().to_string(),
     );

@@ -290,6 +290,9 @@ pub struct Traefik {
     pub api: String,
     /// The directory its file provider watches, where agents write maintenance routes.
     pub routes_dir: PathBuf,
+    /// Its JSON access log, which the agent reads the router lines from (`traefik-config`'s;
+    /// none for a static config of the test's own).
+    pub access_log: Option<PathBuf>,
 }
 
 impl Traefik {
@@ -304,14 +307,17 @@ impl Traefik {
             instance_key_and_traefik_config(dir.path(), web_port, api_port);
         // Where `traefik-config` of the key's agent config (state dir `state`) points it.
         let routes_dir = dir.path().join("state").join("traefik");
-        Traefik::run(
+        let access_log = dir.path().join("state").join("router").join("access.log");
+        let mut traefik = Traefik::run(
             dir,
             &config,
             instance_key,
             format!("127.0.0.1:{web_port}"),
             format!("127.0.0.1:{api_port}"),
             routes_dir,
-        )
+        );
+        traefik.access_log = Some(access_log);
+        traefik
     }
 
     /// Traefik on a static config of the test's own (in `dir`, which it keeps), whose Docker
@@ -340,6 +346,7 @@ impl Traefik {
             web,
             api,
             routes_dir,
+            access_log: None,
         };
         let api = traefik.api.clone();
         wait_for("Traefik's API to answer", || {
@@ -500,6 +507,12 @@ impl Agent {
                 "traefik_routes_dir".into(),
                 traefik.routes_dir.to_str().unwrap().into(),
             );
+            if let Some(access_log) = &traefik.access_log {
+                runtime.insert(
+                    "traefik_access_log".into(),
+                    access_log.to_str().unwrap().into(),
+                );
+            }
         }
         runtime.insert("ready_timeout_secs".into(), 30.into());
         runtime.insert("stop_timeout_secs".into(), 5.into());

@@ -1,5 +1,8 @@
-//! `GET /v1/apps/{app}/logs?num=N&tail=true&ps=web|web.1&source=app|paas`: the app's recent log
-//! lines and platform events merged in time order, then (with `tail`) new ones as they happen.
+//! `GET /v1/apps/{app}/logs?num=N&tail=true&ps=web|web.1&source=app|paas&router=false&release=N`:
+//! the app's recent log lines, router lines and platform events merged in time order, then (with
+//! `tail`) new ones as they happen. The agent filters its own lines (so `num` counts matching
+//! ones); `release` keeps the lines of that release's instances and leaves out app-wide events,
+//! which belong to no one release.
 //! The agent's stream is relayed line by line (agent → gitd → CLI, NDJSON); only the backlog of
 //! at most `num` lines is held, to merge it with the stored events.
 
@@ -34,6 +37,10 @@ pub struct LogsQuery {
     ps: Option<ProcessFilter>,
     /// `app` or `paas`.
     source: Option<LogSource>,
+    /// `false`: without the router's lines.
+    router: Option<bool>,
+    /// Only the lines of this release.
+    release: Option<u32>,
 }
 
 /// Which lines a request wants.
@@ -46,11 +53,12 @@ struct Filter {
 impl Filter {
     fn wants(&self, line: &LogLine) -> bool {
         let source_ok = self.source.is_none_or(|source| source == line.source);
-        // `-p web` keeps the web instances' lines and events, not app-wide events.
-        let process_ok = self
-            .process
-            .as_ref()
-            .is_none_or(|process| process.matches_dyno(&line.dyno));
+        // `-p web` keeps the web instances' lines and events, not app-wide events; `-p router`
+        // the router's lines.
+        let process_ok = self.process.as_ref().is_none_or(|process| {
+            process.matches_dyno(&line.dyno)
+                || (is_router_line(line) && *process == ProcessFilter::Type(router_process()))
+        });
         source_ok && process_ok
     }
 }
@@ -76,6 +84,12 @@ pub async fn logs(
     let mut live_events = query.tail.then(|| state.events.subscribe());
     let agent = state.agent.as_ref().ok_or_else(no_agent)?;
     let process = query.ps.as_ref().map(ToString::to_string);
+    let release = query.release;
+    if release == Some(0) {
+        return Err(ApiError::invalid(
+            "Invalid release 0: releases start at v1.",
+        ));
+    }
     let mut agent_stream = agent
         .logs(
             &app.name,
@@ -83,6 +97,9 @@ pub async fn logs(
                 tail: num,
                 follow: query.tail,
                 process: process.as_deref(),
+                // Router lines are the platform's: none when only the app's own are asked for.
+                router: query.router.unwrap_or(true) && filter.source != Some(LogSource::App),
+                release,
             },
         )
         .await
@@ -91,8 +108,9 @@ pub async fn logs(
 
     let app_id = app.id;
     let limit = u32::try_from(num).unwrap_or(u32::MAX);
-    // Platform events are all `paas`'s: none when only the app's own lines are asked for.
-    let stored = if filter.source == Some(LogSource::App) {
+    // Platform events are all `paas`'s: none when only the app's own lines are asked for, nor
+    // for one release (events are not kept by release).
+    let stored = if filter.source == Some(LogSource::App) || release.is_some() {
         Vec::new()
     } else {
         state
@@ -147,6 +165,7 @@ pub async fn logs(
                     None => break,
                 },
                 event = events.recv() => match event {
+                    Ok(_) if release.is_some() => continue,
                     Ok((event_app, line)) if event_app == app_id => line,
                     Ok(_) | Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => break,
@@ -176,14 +195,34 @@ where
     }
 }
 
+/// The dyno of the router's lines, `paas[router]` (Heroku's `heroku[router]`).
+const ROUTER_DYNO: &str = "router";
+
+fn router_process() -> paas_api::ProcessType {
+    ROUTER_DYNO
+        .parse()
+        .expect("`router` is a valid process type")
+}
+
+fn is_router_line(line: &LogLine) -> bool {
+    line.source == LogSource::Paas && line.dyno == ROUTER_DYNO
+}
+
 fn to_log_line(entry: LogEntry) -> LogLine {
+    let (source, dyno) = match entry.stream {
+        LogStream::Router => (LogSource::Paas, ROUTER_DYNO.to_owned()),
+        LogStream::Platform => (
+            LogSource::Paas,
+            format!("{}.{}", entry.process, entry.index),
+        ),
+        LogStream::Stdout | LogStream::Stderr => {
+            (LogSource::App, format!("{}.{}", entry.process, entry.index))
+        }
+    };
     LogLine {
         timestamp: entry.timestamp,
-        source: match entry.stream {
-            LogStream::Platform => LogSource::Paas,
-            LogStream::Stdout | LogStream::Stderr => LogSource::App,
-        },
-        dyno: format!("{}.{}", entry.process, entry.index),
+        source,
+        dyno,
         line: entry.line,
     }
 }
@@ -245,9 +284,35 @@ mod tests {
             index: 3,
             stream: LogStream::Platform,
             line: "State changed from starting to up".into(),
+            release: Some(2),
         };
-        let line = to_log_line(entry);
+        let line = to_log_line(entry.clone());
         assert_eq!(line.dyno, "web.3");
         assert_eq!(line.source, LogSource::Paas);
+        let router = to_log_line(LogEntry {
+            process: "router".into(),
+            index: 0,
+            stream: LogStream::Router,
+            line: "at=info method=GET".into(),
+            ..entry
+        });
+        assert_eq!(
+            (router.source, router.dyno.as_str()),
+            (LogSource::Paas, "router")
+        );
+    }
+
+    #[test]
+    fn router_lines_are_kept_by_dash_p_router_only() {
+        let router = line(LogSource::Paas, "router");
+        let by_type = |process: &str| Filter {
+            process: Some(process.parse().unwrap()),
+            source: None,
+        };
+        assert!(by_type("router").wants(&router));
+        assert!(!by_type("web").wants(&router));
+        assert!(!by_type("router.1").wants(&router));
+        assert!(by_type("router").wants(&line(LogSource::App, "router.1")));
+        assert!(!by_type("router").wants(&line(LogSource::Paas, "deploy")));
     }
 }
