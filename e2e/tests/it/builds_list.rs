@@ -93,7 +93,10 @@ fn failed_builds_take_no_release_number_and_are_listed_with_their_output() {
     // The whole push's output is kept once the old release has drained, after the push.
     let newest = wait_for("the newest build's whole output", || {
         let newest = platform.paas(&["builds:output", "-a", &app]).success();
-        newest.stdout.contains("Release v2 created").then_some(newest)
+        newest
+            .stdout
+            .contains("Release v2 created")
+            .then_some(newest)
     });
     let release = platform
         .paas(&["releases:output", "v2", "-a", &app])
