@@ -10,11 +10,16 @@
 //! - `PUT`/`DELETE /v1/addons/{owner}/{name}/networks/{app}`: joins or leaves an app's network,
 //!   reachable there as its name.
 //! - `DELETE /v1/addons/{owner}/{name}`: the container, then the volume and its data.
+//! - `GET /v1/addons/{owner}/{name}/console`: `psql` or `redis-cli` attached, in
+//!   [`console`]; `GET /v1/addons/{owner}/{name}/pg-info`: a Postgres's numbers, in [`info`].
+//!   Neither takes the lock.
 //!
 //! Nothing about add-ons is kept by the agent: the container's labels, environment and
 //! command say what it is, and gitd keeps which apps use it.
 
+mod console;
 mod docker;
+mod info;
 mod service;
 
 use std::time::Duration;
@@ -23,7 +28,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use paas_api::addons::{AddonName, ServiceCreated, ServiceSpec, ServiceState, ServiceStatus};
 use paas_api::{AppName, ErrorCode, Username};
@@ -47,6 +52,8 @@ pub fn routes() -> Router<AgentState> {
             "/v1/addons/{owner}/{name}/networks/{app}",
             put(attach).delete(detach),
         )
+        .route("/v1/addons/{owner}/{name}/console", get(console::open))
+        .route("/v1/addons/{owner}/{name}/pg-info", get(info::stats))
 }
 
 impl From<AddonFailure> for ApiError {

@@ -90,7 +90,7 @@ pub fn list(ctx: &Context, ListArgs { app, json }: &ListArgs) -> anyhow::Result<
 }
 
 /// `7.9 MB`: decimal units, as Heroku's `pg:info` shows sizes.
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -3,6 +3,7 @@
 //! server, the token, the app. Commands talk to gitd through [`Client`]'s typed methods only.
 
 pub mod access;
+mod addon_console;
 pub mod addons;
 pub mod apps;
 pub mod attach;
@@ -15,7 +16,9 @@ pub mod keys;
 pub mod logs;
 pub mod maintenance;
 pub mod open;
+pub mod pg;
 pub mod ps;
+pub mod redis;
 pub mod releases;
 pub mod resize;
 pub mod run;
@@ -96,6 +99,9 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::AddonsAttach(args) => addons::attach(ctx, &args),
         Command::AddonsDetach(args) => addons::detach(ctx, &args),
         Command::AddonsDestroy(args) => addons::destroy(ctx, &args),
+        Command::PgPsql(args) => pg::psql(ctx, &args),
+        Command::PgInfo(args) => pg::info(ctx, &args),
+        Command::RedisCli(args) => redis::cli(ctx, &args),
         Command::StorageMount(args) => storage::mount(ctx, &args),
         Command::StorageUnmount(args) => storage::unmount(ctx, &args),
         Command::StorageDestroy(args) => storage::destroy(ctx, &args),

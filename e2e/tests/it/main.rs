@@ -2,6 +2,7 @@
 
 mod util;
 
+mod addon_consoles;
 mod addons;
 mod attach;
 mod bad_input;

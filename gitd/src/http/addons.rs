@@ -20,7 +20,11 @@ fn addon_not_found() -> ApiError {
 }
 
 /// The add-on `name` attached to `app`.
-async fn attached(state: &SharedState, app: &AppRow, name: &AddonName) -> ApiResult<AddonRow> {
+pub(super) async fn attached(
+    state: &SharedState,
+    app: &AppRow,
+    name: &AddonName,
+) -> ApiResult<AddonRow> {
     state
         .store
         .addon(app.owner_id, name.clone())

@@ -6,6 +6,7 @@ mod addons;
 mod apps;
 mod attach;
 mod config_vars;
+mod consoles;
 mod cron;
 mod domains;
 mod features;
@@ -87,6 +88,14 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/apps/{app}/storage", get(storage::list))
         .route("/v1/apps/{app}/addons", get(addons::list))
         .route("/v1/apps/{app}/addons/{addon}", get(addons::info))
+        .route(
+            "/v1/apps/{app}/addons/{addon}/console",
+            get(consoles::console),
+        )
+        .route(
+            "/v1/apps/{app}/addons/{addon}/pg-info",
+            get(consoles::pg_info),
+        )
         .route("/v1/apps/{app}/cron", get(cron::jobs))
         .route("/v1/apps/{app}/checks", get(cron::checks));
     let rollouts = Router::new()
