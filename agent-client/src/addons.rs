@@ -1,9 +1,9 @@
 //! The agent's add-on API (contract in `paas_api::addons`): create an add-on's service and
-//! get its URL, ask how it is, put it on an app's network or take it off, destroy it.
+//! get its URL, ask how it is (and a Postgres's numbers), put it on an app's network or take it off, destroy it.
 
 use std::time::Duration;
 
-use paas_api::addons::{ServiceCreated, ServiceSpec, ServiceStatus};
+use paas_api::addons::{PostgresStats, ServiceCreated, ServiceSpec, ServiceStatus};
 use reqwest::{Method, RequestBuilder};
 
 use super::{AgentClient, RuntimeError, describe};
@@ -36,6 +36,18 @@ impl AgentClient {
     ) -> Result<ServiceStatus, RuntimeError> {
         let builder = self
             .runtime_request(Method::GET, &format!("/v1/addons/{owner}/{name}"))
+            .timeout(CALL_TIMEOUT);
+        self.answer(builder).await
+    }
+
+    /// `GET /v1/addons/{owner}/{name}/pg-info`: what a running Postgres says of its database.
+    pub async fn postgres_stats(
+        &self,
+        owner: &str,
+        name: &str,
+    ) -> Result<PostgresStats, RuntimeError> {
+        let builder = self
+            .runtime_request(Method::GET, &format!("/v1/addons/{owner}/{name}/pg-info"))
             .timeout(CALL_TIMEOUT);
         self.answer(builder).await
     }

@@ -1,7 +1,8 @@
 //! The agent's attached sessions (contract in `paas_api::attach`): the connection upgraded to
-//! `paas-attach/1` for a one-off or an exec, with the session's request sent as its first
+//! `paas-attach/1` for a one-off, an exec or an add-on console, with the session's request sent as its first
 //! frame. Closing it hangs up, which has the agent remove the one-off.
 
+use paas_api::addons::AddonConsole;
 use paas_api::attach::{AgentAttach, AgentExec, Frame, PROTOCOL};
 use reqwest::Method;
 use reqwest::header::{CONNECTION, UPGRADE};
@@ -31,6 +32,17 @@ impl AgentClient {
         request: &AgentExec,
     ) -> Result<AttachStream, RuntimeError> {
         self.attach(&format!("/v1/apps/{app}/exec"), request).await
+    }
+
+    /// `GET /v1/addons/{owner}/{name}/console`: `psql` or `redis-cli` in the add-on.
+    pub async fn attach_console(
+        &self,
+        owner: &str,
+        name: &str,
+        request: &AddonConsole,
+    ) -> Result<AttachStream, RuntimeError> {
+        self.attach(&format!("/v1/addons/{owner}/{name}/console"), request)
+            .await
     }
 
     async fn attach(

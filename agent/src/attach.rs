@@ -7,6 +7,9 @@
 //! when it runs past its timeout and when the connection goes away. An exec runs as the
 //! instance's own user with its environment; Docker cannot kill an exec, so one whose client
 //! went away ends with its stdin (a shell does) or with the instance.
+//!
+//! [`upgrade`] and [`attach_exec`] are the one way any attached session runs: add-on consoles
+//! (`crate::addons::console`) use them too.
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -53,7 +56,9 @@ async fn attach_oneoff(
     Path(app): Path<AppName>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    upgrade(request, state, app, Kind::OneOff)
+    upgrade(request, state, move |state, open: AgentAttach| async move {
+        start_oneoff(&state, &app, open).await
+    })
 }
 
 async fn exec(
@@ -61,25 +66,24 @@ async fn exec(
     Path(app): Path<AppName>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    upgrade(request, state, app, Kind::Exec)
+    upgrade(request, state, move |state, open: AgentExec| async move {
+        start_exec(&state, &app, open).await
+    })
 }
 
-/// Which route a session came in by, and so which request its first frame carries.
-#[derive(Clone, Copy)]
-enum Kind {
-    /// [`AgentAttach`]: a one-off container of its own.
-    OneOff,
-    /// [`AgentExec`]: a command in a running instance.
-    Exec,
-}
-
-/// Answers 101 and runs the session on the upgraded connection, or refuses a plain request.
-fn upgrade(
+/// Answers 101 and runs the session on the upgraded connection, or refuses a plain request:
+/// reads the request `T` from the first frame, has `start` start its process, relays it and,
+/// for a one-off, removes the container.
+pub(crate) fn upgrade<T, F, Fut>(
     mut request: Request,
     state: AgentState,
-    app: AppName,
-    kind: Kind,
-) -> Result<Response, ApiError> {
+    start: F,
+) -> Result<Response, ApiError>
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+    F: FnOnce(AgentState, T) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<Started, Frame>> + Send,
+{
     let asked = request
         .headers()
         .get(header::UPGRADE)
@@ -101,7 +105,14 @@ fn upgrade(
         };
         let (read, mut write) = tokio::io::split(io);
         let mut frames = FrameReader::new(read);
-        let last = session(&state, &String::from(app), kind, &mut frames, &mut write).await;
+        let started = match frames.open::<T>().await {
+            Ok(open) => start(state.clone(), open).await,
+            Err(message) => Err(Frame::Error(message)),
+        };
+        let last = match started {
+            Ok(started) => session(&state, started, &mut frames, &mut write).await,
+            Err(frame) => Some(frame),
+        };
         if let Some(frame) = last {
             let _ = write.write_all(&frame.encode()).await;
         }
@@ -119,7 +130,7 @@ fn upgrade(
 enum Target {
     /// A one-off container, which goes when the session ends.
     Container(String),
-    /// An exec (its id) in a running instance.
+    /// An exec (its id) in a running container.
     Exec(String),
 }
 
@@ -161,75 +172,76 @@ impl Target {
 }
 
 /// A process started with its streams attached.
-struct Started {
+pub(crate) struct Started {
     output: Output,
     input: Input,
     target: Target,
     tty: bool,
-    /// How long it may run (a one-off's timeout; an exec lives as long as its instance).
+    /// How long it may run (a one-off's timeout; an exec lives as long as its container).
     timeout: Option<Duration>,
 }
 
-/// Reads the request, starts its process, relays it and, for a one-off, removes the
-/// container; gives the last frame for a client still there.
+/// Relays the started process and, for a one-off, removes the container; gives the last
+/// frame for a client still there.
 async fn session(
     state: &AgentState,
-    app: &str,
-    kind: Kind,
+    started: Started,
     frames: &mut FrameReader<impl AsyncRead + Unpin>,
     write: &mut (impl AsyncWrite + Unpin),
 ) -> Option<Frame> {
     let docker = &state.docker;
-    let mut created = None;
-    let last = async {
-        let started = match kind {
-            Kind::OneOff => {
-                let open = frames.open::<AgentAttach>().await.map_err(Frame::Error)?;
-                start_oneoff(state, app, open, &mut created).await?
-            }
-            Kind::Exec => {
-                let open = frames.open::<AgentExec>().await.map_err(Frame::Error)?;
-                start_exec(state, app, open).await?
-            }
-        };
-        let Started {
-            output,
-            input,
-            target,
-            tty,
-            timeout,
-        } = started;
-        let resize = |cols, rows| target.resize(docker, cols, rows);
-        let relayed = pump(frames, write, output, input, tty, resize);
-        let relayed = match timeout {
-            Some(timeout) => tokio::time::timeout(timeout, relayed).await.map_err(|_| {
-                Frame::Error(format!(
-                    "The process ran longer than {} s and was stopped.",
-                    timeout.as_secs()
-                ))
-            })?,
-            None => relayed.await,
-        };
-        Ok(match relayed {
-            Relayed::ClientGone => None,
-            Relayed::Ended => Some(target.status(docker).await),
-        })
-    }
-    .await
-    .unwrap_or_else(Some);
-    if let Some(name) = &created {
-        let engine = DockerEngine::new(state.docker.clone(), state.config.clone());
-        if let Err(err) = engine.remove(name).await {
-            warn!(%app, %name, error = %err, "cannot remove a one-off container");
-        }
-        info!(%app, %name, ?last, "attached one-off ended");
+    let Started {
+        output,
+        input,
+        target,
+        tty,
+        timeout,
+    } = started;
+    let resize = |cols, rows| target.resize(docker, cols, rows);
+    let relayed = pump(frames, write, output, input, tty, resize);
+    let relayed = match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, relayed).await.map_err(|_| {
+            Frame::Error(format!(
+                "The process ran longer than {} s and was stopped.",
+                timeout.as_secs()
+            ))
+        }),
+        None => Ok(relayed.await),
+    };
+    let last = match relayed {
+        Ok(Relayed::ClientGone) => None,
+        Ok(Relayed::Ended) => Some(target.status(docker).await),
+        Err(frame) => Some(frame),
+    };
+    if let Target::Container(name) = &target {
+        remove_oneoff(state, name).await;
+        info!(%name, ?last, "attached one-off ended");
     }
     last
 }
 
-/// Creates, attaches and starts the one-off (its name goes to `created` as soon as it may
-/// exist).
-async fn start_oneoff(
+async fn remove_oneoff(state: &AgentState, name: &str) {
+    let engine = DockerEngine::new(state.docker.clone(), state.config.clone());
+    if let Err(err) = engine.remove(name).await {
+        warn!(%name, error = %err, "cannot remove a one-off container");
+    }
+}
+
+/// Creates, attaches and starts the one-off; one that was made but could not start is
+/// removed again.
+async fn start_oneoff(state: &AgentState, app: &str, open: AgentAttach) -> Result<Started, Frame> {
+    let mut created = None;
+    let started = create_oneoff(state, app, open, &mut created).await;
+    if started.is_err()
+        && let Some(name) = &created
+    {
+        remove_oneoff(state, name).await;
+    }
+    started
+}
+
+/// [`start_oneoff`]'s work; the container's name goes to `created` as soon as it may exist.
+async fn create_oneoff(
     state: &AgentState,
     app: &str,
     open: AgentAttach,
@@ -319,17 +331,32 @@ async fn start_exec(state: &AgentState, app: &str, open: AgentExec) -> Result<St
             "{app} has no running process {dyno}."
         )));
     };
-    let tty = open.tty;
+    let command = ExecConfig {
+        cmd: Some(open.command),
+        ..Default::default()
+    };
+    let started = attach_exec(docker, &container, command, open.tty).await?;
+    info!(%app, %dyno, tty = open.tty, "exec started");
+    Ok(started)
+}
+
+/// Starts `command` (its program, environment and user) in the running `container` with
+/// stdin, stdout and stderr attached, on a terminal if `tty`.
+pub(crate) async fn attach_exec(
+    docker: &Docker,
+    container: &str,
+    command: ExecConfig,
+    tty: bool,
+) -> Result<Started, Frame> {
     let created = docker
         .create_exec(
-            &container,
+            container,
             ExecConfig {
                 attach_stdin: Some(true),
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 tty: Some(tty),
-                cmd: Some(open.command),
-                ..Default::default()
+                ..command
             },
         )
         .await
@@ -348,7 +375,6 @@ async fn start_exec(state: &AgentState, app: &str, open: AgentExec) -> Result<St
     let StartExecResults::Attached { output, input } = started else {
         return Err(Frame::Error("Docker started the exec detached".to_owned()));
     };
-    info!(%app, %dyno, tty, "exec started");
     Ok(Started {
         output,
         input,
@@ -358,7 +384,7 @@ async fn start_exec(state: &AgentState, app: &str, open: AgentExec) -> Result<St
     })
 }
 
-fn docker_frame(err: DockerError) -> Frame {
+pub(crate) fn docker_frame(err: DockerError) -> Frame {
     Frame::Error(format!("Docker: {err}"))
 }
 

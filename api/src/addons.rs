@@ -16,6 +16,8 @@
 //! | `POST /v1/apps/{app}/addons/{name}/attachment` | [`AttachAddon`] → [`AddonChange`] |
 //! | `DELETE /v1/apps/{app}/addons/{name}/attachment` | → [`AddonChange`] |
 //! | `DELETE /v1/apps/{app}/addons/{name}?confirm={name}&force=true` | → 204 |
+//! | `GET /v1/apps/{app}/addons/{name}/console` | upgraded to `paas-attach/1`, [`AddonConsole`] first |
+//! | `GET /v1/apps/{app}/addons/{name}/pg-info` | → [`PostgresInfo`] |
 //!
 //! The agent's, where an add-on is `{owner}/{name}` (a [`Username`](crate::Username) and an [`AddonName`]):
 //!
@@ -26,6 +28,8 @@
 //! | `PUT /v1/addons/{owner}/{name}/networks/{app}` | → 204, joined the app's network |
 //! | `DELETE /v1/addons/{owner}/{name}/networks/{app}` | → 204, left it |
 //! | `DELETE /v1/addons/{owner}/{name}` | → 204, container and volume gone |
+//! | `GET /v1/addons/{owner}/{name}/console` | upgraded to `paas-attach/1`, [`AddonConsole`] first |
+//! | `GET /v1/addons/{owner}/{name}/pg-info` | → [`PostgresStats`] |
 
 use std::sync::LazyLock;
 
@@ -253,6 +257,76 @@ impl std::fmt::Debug for ServiceCreated {
     }
 }
 
+/// `paas pg:psql` and `paas redis:cli`: the first frame of an add-on console
+/// (`paas_api::attach`), from the CLI to gitd and from gitd to the agent. The agent picks the
+/// program for `kind` (`psql` or `redis-cli`, signed in as the add-on's own user); `sql` is
+/// `pg:psql -c`, one argument, never read by a shell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddonConsole {
+    /// The kind the user asked a console of; one of another kind is refused.
+    pub kind: AddonKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql: Option<String>,
+    pub tty: bool,
+}
+
+impl AddonConsole {
+    /// Why the request cannot be run on an add-on of `actual` kind named `name`, if it cannot.
+    pub fn refusal(&self, name: &str, actual: AddonKind) -> Option<String> {
+        if self.kind != actual {
+            return Some(format!(
+                "{name} is a {actual} add-on, not {}: use `paas {}`.",
+                self.kind,
+                console_command(actual)
+            ));
+        }
+        match &self.sql {
+            Some(_) if actual != AddonKind::Postgres => {
+                Some("Only a postgres console takes SQL.".to_owned())
+            }
+            Some(sql) if sql.trim().is_empty() || sql.contains('\0') => {
+                Some("The SQL is empty or contains a NUL byte.".to_owned())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The CLI command that opens a console of `kind`.
+pub fn console_command(kind: AddonKind) -> &'static str {
+    match kind {
+        AddonKind::Postgres => "pg:psql",
+        AddonKind::Redis => "redis:cli",
+    }
+}
+
+/// What a running Postgres add-on says about its database (the agent's `pg-info`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostgresStats {
+    /// `server_version`: `15.10`.
+    pub version: String,
+    /// `pg_database_size` of the add-on's database.
+    pub data_size_bytes: u64,
+    /// Tables in the database's own schemas.
+    pub tables: u64,
+    /// Open connections to the database (`pg_stat_activity`), the asking one included.
+    pub connections: u64,
+    pub max_connections: u64,
+    /// When its container was created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `paas pg:info`: a Postgres add-on, the apps using it and its numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostgresInfo {
+    pub name: AddonName,
+    /// The app it was created on, which owns it.
+    pub app: AppName,
+    pub attachments: Vec<Attachment>,
+    #[serde(flatten)]
+    pub stats: PostgresStats,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +397,40 @@ mod tests {
             assert!(bad.parse::<AttachmentName>().is_err(), "{bad:?}");
         }
         assert!("HEROKU_POSTGRESQL_RED".parse::<AttachmentName>().is_ok());
+    }
+
+    #[test]
+    fn consoles_run_on_their_own_kind_and_only_psql_takes_sql() {
+        let console = |kind, sql: Option<&str>| AddonConsole {
+            kind,
+            sql: sql.map(str::to_owned),
+            tty: false,
+        };
+        assert_eq!(
+            console(AddonKind::Postgres, Some("select 1")).refusal("db", AddonKind::Postgres),
+            None
+        );
+        assert_eq!(
+            console(AddonKind::Redis, None).refusal("cache", AddonKind::Redis),
+            None
+        );
+        assert_eq!(
+            console(AddonKind::Redis, None).refusal("db", AddonKind::Postgres),
+            Some("db is a postgres add-on, not redis: use `paas pg:psql`.".to_owned())
+        );
+        assert!(
+            console(AddonKind::Redis, Some("GET k"))
+                .refusal("cache", AddonKind::Redis)
+                .is_some()
+        );
+        for bad in ["", " ", "select 1\0"] {
+            assert!(
+                console(AddonKind::Postgres, Some(bad))
+                    .refusal("db", AddonKind::Postgres)
+                    .is_some(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

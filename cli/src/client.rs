@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use paas_api::ErrorBody;
-use paas_api::addons::{Addon, AddonChange, AddonName, AttachAddon, CreateAddon};
+use paas_api::addons::{Addon, AddonChange, AddonName, AttachAddon, CreateAddon, PostgresInfo};
 use paas_api::app_json::status::{AppChecks, CronJobStatus};
 use paas_api::attach::{Frame, PROTOCOL};
 use paas_api::backups::{Backup, BackupId, RestoreRequest, Restored};
@@ -666,6 +666,10 @@ impl Client {
 
     pub fn addon(&self, app: &AppName, addon: &AddonName) -> Result<Addon, ClientError> {
         self.get(&["apps", app, "addons", addon])
+    }
+
+    pub fn pg_info(&self, app: &AppName, addon: &AddonName) -> Result<PostgresInfo, ClientError> {
+        self.get(&["apps", app, "addons", addon, "pg-info"])
     }
 
     /// Answers once the add-on answers and the release with its var serves.

@@ -306,6 +306,24 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         &["paas pg:backups:delete b003 -a myapp --confirm myapp"],
     ),
     (
+        "pg:psql",
+        &[
+            "paas pg:psql -a myapp",
+            "paas pg:psql postgres-db -a myapp -c \"select count(*) from users\"",
+        ],
+    ),
+    (
+        "pg:info",
+        &[
+            "paas pg:info -a myapp",
+            "paas pg:info postgres-db -a myapp --json",
+        ],
+    ),
+    (
+        "redis:cli",
+        &["paas redis:cli -a myapp", "paas redis:cli cache -a myapp"],
+    ),
+    (
         "completions",
         &[
             "paas completions bash > /etc/bash_completion.d/paas",

@@ -23,7 +23,7 @@ use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use commands::{
     access, addons, apps, attach, auth, builds, config_vars, cron, domains, features, keys, logs,
-    maintenance, open, pg_backups, ps, releases, resize, run, sticky, storage, users,
+    maintenance, open, pg, pg_backups, ps, redis, releases, resize, run, sticky, storage, users,
 };
 
 #[derive(Debug, Parser)]
@@ -239,6 +239,17 @@ pub enum Command {
     /// Delete a backup (--confirm APP)
     #[command(name = "pg:backups:delete")]
     PgBackupsDelete(pg_backups::DeleteArgs),
+    /// Open psql on a postgres add-on (default: the app's only one); -c SQL runs one command,
+    /// SQL piped on stdin runs as a script; exits with psql's status
+    #[command(name = "pg:psql")]
+    PgPsql(pg::PsqlArgs),
+    /// Show a postgres add-on's version, data size, tables, connections and attachments
+    #[command(name = "pg:info")]
+    PgInfo(pg::InfoArgs),
+    /// Open redis-cli on a redis add-on (default: the app's only one); commands may be piped
+    /// on stdin
+    #[command(name = "redis:cli")]
+    RedisCli(redis::CliArgs),
     /// Print a shell completion script
     Completions { shell: clap_complete::Shell },
 }

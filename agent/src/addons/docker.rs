@@ -231,7 +231,11 @@ pub async fn create(
 }
 
 /// Runs `exec` in the container as root; its output if it exits 0.
-async fn run(docker: &Docker, container: &str, exec: Exec) -> Result<Option<String>, DockerError> {
+pub(super) async fn run(
+    docker: &Docker,
+    container: &str,
+    exec: Exec,
+) -> Result<Option<String>, DockerError> {
     let created = docker
         .create_exec(
             container,
@@ -272,7 +276,7 @@ async fn probe(
     service::parse_version(kind, &output)
 }
 
-fn running(details: &ContainerInspectResponse) -> bool {
+pub(super) fn running(details: &ContainerInspectResponse) -> bool {
     details.state.as_ref().and_then(|state| state.status) == Some(ContainerStateStatusEnum::RUNNING)
 }
 

@@ -11,12 +11,17 @@
 //!   reachable there as its name.
 //! - `DELETE /v1/addons/{owner}/{name}`: the container, then the volume and its data.
 //! - `/v1/addons/{owner}/{name}/backups…`, `…/restores`: Postgres backups ([`backups`]).
+//! - `GET /v1/addons/{owner}/{name}/console`: `psql` or `redis-cli` attached, in
+//!   [`console`]; `GET /v1/addons/{owner}/{name}/pg-info`: a Postgres's numbers, in [`info`].
+//!   Neither takes the lock.
 //!
 //! Nothing about add-ons is kept by the agent: the container's labels, environment and
 //! command say what it is, and gitd keeps which apps use it.
 
 mod backups;
+mod console;
 mod docker;
+mod info;
 mod service;
 
 use std::time::Duration;
@@ -25,7 +30,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use paas_api::addons::{AddonName, ServiceCreated, ServiceSpec, ServiceState, ServiceStatus};
 use paas_api::{AppName, ErrorCode, Username};
@@ -50,6 +55,8 @@ pub fn routes() -> Router<AgentState> {
             put(attach).delete(detach),
         )
         .merge(backups::routes())
+        .route("/v1/addons/{owner}/{name}/console", get(console::open))
+        .route("/v1/addons/{owner}/{name}/pg-info", get(info::stats))
 }
 
 impl From<AddonFailure> for ApiError {

@@ -84,7 +84,7 @@ pub fn exec(ctx: &Context, args: &ExecArgs) -> anyhow::Result<()> {
 }
 
 /// Runs the session and exits with the remote command's status.
-fn attached(
+pub(super) fn attached(
     ctx: &Context,
     app: &paas_api::AppName,
     segments: &[&str],

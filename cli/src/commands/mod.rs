@@ -3,6 +3,7 @@
 //! server, the token, the app. Commands talk to gitd through [`Client`]'s typed methods only.
 
 pub mod access;
+mod addon_console;
 pub mod addons;
 pub mod apps;
 pub mod attach;
@@ -16,8 +17,10 @@ pub mod keys;
 pub mod logs;
 pub mod maintenance;
 pub mod open;
+pub mod pg;
 pub mod pg_backups;
 pub mod ps;
+pub mod redis;
 pub mod releases;
 pub mod resize;
 pub mod run;
@@ -105,6 +108,9 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::PgBackupsRestore(args) => pg_backups::restore(ctx, &args),
         Command::PgBackupsDownload(args) => pg_backups::download(ctx, &args),
         Command::PgBackupsDelete(args) => pg_backups::delete(ctx, &args),
+        Command::PgPsql(args) => pg::psql(ctx, &args),
+        Command::PgInfo(args) => pg::info(ctx, &args),
+        Command::RedisCli(args) => redis::cli(ctx, &args),
         Command::StorageMount(args) => storage::mount(ctx, &args),
         Command::StorageUnmount(args) => storage::unmount(ctx, &args),
         Command::StorageDestroy(args) => storage::destroy(ctx, &args),

@@ -3,6 +3,7 @@
 mod util;
 
 mod addon_backups;
+mod addon_consoles;
 mod addons;
 mod attach;
 mod bad_input;

@@ -2,7 +2,8 @@
 //! (contract in `paas_api::attach`). The app is authorised as for `run:detached` (404 to a
 //! user who may not see it) before the connection is upgraded; then the session's request is
 //! read from its first frame, [`crate::ops::attach`] opens the agent's side, and bytes are
-//! copied both ways until both ends close. What cannot start is one error frame.
+//! copied both ways until both ends close. What cannot start is one error frame. Add-on
+//! consoles ([`super::consoles`]) are sessions of the same kind.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -48,7 +49,7 @@ type Opened = std::pin::Pin<
 
 /// Answers 101 and, on the upgraded connection, reads the request `T`, has `open` start the
 /// agent's side and relays the session.
-fn upgrade<T>(
+pub(super) fn upgrade<T>(
     mut request: Request,
     state: SharedState,
     app: AppRow,

@@ -8,6 +8,7 @@ mod attach;
 mod backups;
 mod builds;
 mod config_vars;
+mod consoles;
 mod cron;
 mod domains;
 mod features;
@@ -97,6 +98,14 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/v1/apps/{app}/addons/{addon}/backups/{backup}",
             get(backups::download).delete(backups::delete),
+        )
+        .route(
+            "/v1/apps/{app}/addons/{addon}/console",
+            get(consoles::console),
+        )
+        .route(
+            "/v1/apps/{app}/addons/{addon}/pg-info",
+            get(consoles::pg_info),
         )
         .route("/v1/apps/{app}/cron", get(cron::jobs))
         .route("/v1/apps/{app}/checks", get(cron::checks));
