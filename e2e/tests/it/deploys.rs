@@ -214,9 +214,28 @@ fn a_release_that_fails_its_check_is_rejected_and_the_old_one_keeps_serving() {
     assert_eq!(statuses, [(2, "failed"), (1, "succeeded")]);
 
     // A config change whose rollout fails is refused and changes no config var.
-    platform
-        .paas(&["config:set", "PAAS_HEALTH_CHECK_PATH=/missing", "-a", &app])
-        .error("failed to start; the config vars were not changed");
+    // What the rollout waited for is shown first, the error last.
+    let refused = platform.paas(&["config:set", "PAAS_HEALTH_CHECK_PATH=/missing", "-a", &app]);
+    assert_eq!(refused.code, Some(1), "{refused}");
+    let (error, waits) = refused
+        .stderr
+        .trim_end()
+        .lines()
+        .collect::<Vec<_>>()
+        .split_last()
+        .map(|(last, rest)| (*last, rest.to_vec()))
+        .unwrap_or_default();
+    assert!(
+        error.starts_with("error: ")
+            && error.contains("failed to start; the config vars were not changed"),
+        "{refused}"
+    );
+    assert!(
+        waits
+            .iter()
+            .all(|line| line.starts_with("Waiting for web.1 to answer on $PORT (")),
+        "{refused}"
+    );
     let config = platform
         .paas(&["config", "-a", &app, "--json"])
         .success()

@@ -614,17 +614,15 @@ fn build_output_is_kept_without_terminal_escapes() {
     );
     let pushed = platform.push(&app, repo.path());
     assert_ne!(pushed.code, Some(0), "{pushed}");
-    // What is kept for `releases:output` (read in pipes and files too) has no escapes, on
-    // a terminal and in a pipe alike.
+    // What is kept for `builds:output` (read in pipes and files too) has no escapes, on a
+    // terminal and in a pipe alike. A failed build makes no release.
     let screen = platform
         .cli
-        .cmd(&["releases:output", "v1", "-a", &app])
+        .cmd(&["builds:output", "1", "-a", &app])
         .spawn_in_terminal()
         .finish();
     assert_eq!(screen.code, Some(0), "{screen}");
-    let piped = platform
-        .paas(&["releases:output", "v1", "-a", &app])
-        .success();
+    let piped = platform.paas(&["builds:output", "1", "-a", &app]).success();
     for shown in [&piped.stdout, &screen.stdout] {
         assert!(shown.contains("tenant  says hi"), "{shown:?}");
         assert!(

@@ -5,7 +5,7 @@
 //! with the "No web processes running" page on its own host and its domains, logged as H14,
 //! maintenance mode wins over it, and `web=1` brings the app back.
 
-use crate::platform::{DOMAIN, Platform};
+use crate::platform::{DOMAIN, Platform, docker_lines};
 use crate::util::{commit_files, hello_repo, wait_for};
 
 /// Says which release it runs as it starts, then serves.
@@ -97,6 +97,17 @@ fn router_lines_show_each_request_in_its_own_apps_logs() {
     commit_files(repo.path(), &[("www/v2.txt", "two\n")], "v2");
     platform.deploy(&app, repo.path());
     platform.wait_for_body(&app, " v2");
+    // Until v1's instance has drained, a request may still be its own.
+    wait_for("only v2's web to run", || {
+        let releases = docker_lines(&[
+            "ps",
+            "--filter",
+            &format!("label=paas.app={app}"),
+            "--format",
+            "{{.Label \"paas.release\"}}",
+        ]);
+        (!releases.is_empty() && releases.iter().all(|release| release == "v2")).then_some(())
+    });
     platform.get(&app, "/after-v2").unwrap();
     router_lines_with(&platform, &app, "/after-v2");
     let first = logs(&platform, &["-a", &app, "-n", "1000", "--release", "v1"]);
