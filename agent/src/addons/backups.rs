@@ -179,13 +179,7 @@ async fn postgres(
     owner: &Username,
     name: &AddonName,
 ) -> Result<(String, Credentials), ApiError> {
-    let key = state.config.instance_key();
-    let Some((kind, details)) = docker::inspect(&state.docker, key, owner, name).await? else {
-        return Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!("there is no add-on {name} of {owner}"),
-        ));
-    };
+    let (kind, details) = super::existing(state, owner, name).await?;
     if kind != AddonKind::Postgres {
         return Err(ApiError::new(
             ErrorCode::InvalidInput,

@@ -32,7 +32,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
-use paas_api::addons::{AddonName, ServiceCreated, ServiceSpec, ServiceState, ServiceStatus};
+use bollard::models::ContainerInspectResponse;
+use paas_api::addons::{
+    AddonKind, AddonName, ServiceCreated, ServiceSpec, ServiceState, ServiceStatus,
+};
 use paas_api::{AppName, ErrorCode, Username};
 use tracing::{info, warn};
 
@@ -178,18 +181,29 @@ async fn status(
     Ok(Json(status))
 }
 
+/// The kind and container of `owner`'s add-on `name`, or the one not-found answer.
+async fn existing(
+    state: &AgentState,
+    owner: &str,
+    name: &str,
+) -> Result<(AddonKind, ContainerInspectResponse), ApiError> {
+    let key = state.config.instance_key();
+    docker::inspect(&state.docker, key, owner, name)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("there is no add-on {name} of {owner}"),
+            )
+        })
+}
+
 async fn attach(
     State(state): State<AgentState>,
     Path((owner, name, app)): Path<(Username, AddonName, AppName)>,
 ) -> Result<Response, ApiError> {
     let _guard = lock(&state, &owner, &name).await;
-    let key = state.config.instance_key();
-    let Some((_, details)) = docker::inspect(&state.docker, key, &owner, &name).await? else {
-        return Err(ApiError::new(
-            ErrorCode::NotFound,
-            format!("there is no add-on {name} of {owner}"),
-        ));
-    };
+    let (_, details) = existing(&state, &owner, &name).await?;
     let _app = state.runtime.lock(&app).await;
     docker::connect(&state.docker, &details, &name, &app)
         .await
