@@ -6,7 +6,7 @@
 use anyhow::bail;
 use clap::Args;
 use paas_api::addons::{
-    Addon, AddonChange, AddonKind, AddonName, AttachAddon, AttachmentName, CreateAddon,
+    Addon, AddonChange, AddonKind, AddonName, AttachAddon, Attachment, AttachmentName, CreateAddon,
 };
 
 use super::Context;
@@ -208,20 +208,24 @@ pub fn info(ctx: &Context, InfoArgs { app, name, json }: &InfoArgs) -> anyhow::R
     Ok(())
 }
 
-fn render_info(addon: &Addon, style: Style) -> String {
-    let [version, state, size] = state_columns(addon);
-    let attachments: Vec<String> = addon
-        .attachments
+/// `app::NAME` of each attachment, comma-separated, as `addons:info` and `pg:info` show them.
+pub(super) fn attachment_list(attachments: &[Attachment]) -> String {
+    attachments
         .iter()
         .map(|attachment| format!("{}::{}", attachment.app, attachment.name))
-        .collect();
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn render_info(addon: &Addon, style: Style) -> String {
+    let [version, state, size] = state_columns(addon);
     format!(
         "{}\n{}",
         style.header(&addon.name),
         key_values(&[
             ("Kind", addon.kind.to_string()),
             ("App", addon.app.to_string()),
-            ("Attachments", attachments.join(", ")),
+            ("Attachments", attachment_list(&addon.attachments)),
             ("State", state),
             ("Version", version),
             ("Size", size),

@@ -7,7 +7,7 @@ use paas_api::addons::{AddonKind, PostgresInfo};
 
 use super::Context;
 use super::addon_console::{choose, open};
-use super::addons::human_size;
+use super::addons::{attachment_list, human_size};
 use crate::output::{Style, key_values, print_json, timestamp};
 use crate::{AppArg, JsonArg};
 
@@ -57,11 +57,6 @@ pub fn info(ctx: &Context, InfoArgs { app, name, json }: &InfoArgs) -> anyhow::R
 /// Heroku's `pg:info` lines, for what paas knows.
 fn render(info: &PostgresInfo, style: Style) -> String {
     let stats = &info.stats;
-    let attachments: Vec<String> = info
-        .attachments
-        .iter()
-        .map(|attachment| format!("{}::{}", attachment.app, attachment.name))
-        .collect();
     format!(
         "{}\n{}",
         style.header(&info.name),
@@ -75,7 +70,7 @@ fn render(info: &PostgresInfo, style: Style) -> String {
             ),
             ("Created", timestamp(stats.created_at)),
             ("App", info.app.to_string()),
-            ("Attachments", attachments.join(", ")),
+            ("Attachments", attachment_list(&info.attachments)),
         ])
     )
 }
