@@ -23,7 +23,6 @@ use axum::{Json, Router};
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::exec::StartExecResults;
-use bollard::models::ExecConfig;
 use futures::StreamExt;
 use paas_api::addons::{AddonKind, AddonName};
 use paas_api::backups::{Backup, BackupId, BackupStatus, RestoreSpec};
@@ -190,34 +189,17 @@ async fn postgres(
     Ok((details.id.unwrap_or_default(), credentials))
 }
 
-/// `pg_dump` or `pg_restore` (`program`, then `args`) against the add-on's database over
-/// TCP with its own credentials, the password in the environment.
-fn pg_command(program: &'static str, args: &[&str], credentials: &Credentials) -> Exec {
-    let mut cmd = vec![program.to_owned()];
-    cmd.extend(args.iter().map(|arg| (*arg).to_owned()));
-    cmd.extend(
-        [
-            "-h",
-            "127.0.0.1",
-            "-U",
-            &credentials.user,
-            "-d",
-            &credentials.database,
-        ]
-        .map(str::to_owned),
-    );
-    Exec {
-        cmd,
-        env: vec![format!("PGPASSWORD={}", credentials.password)],
-    }
-}
-
 fn dump_command(credentials: &Credentials) -> Exec {
-    pg_command(PG_DUMP, &["-Fc", "--no-owner", "--no-acl"], credentials)
+    Exec::postgres_client(
+        PG_DUMP,
+        &["-Fc", "--no-owner", "--no-acl"],
+        credentials,
+        &[],
+    )
 }
 
 fn restore_command(credentials: &Credentials) -> Exec {
-    pg_command(
+    Exec::postgres_client(
         PG_RESTORE,
         &[
             "--clean",
@@ -227,6 +209,7 @@ fn restore_command(credentials: &Credentials) -> Exec {
             "--single-transaction",
         ],
         credentials,
+        &[],
     )
 }
 
@@ -241,18 +224,7 @@ async fn stream_exec(
     stdout: &mut (impl tokio::io::AsyncWrite + Unpin),
 ) -> Result<(), BackupFailure> {
     let created = docker
-        .create_exec(
-            container,
-            ExecConfig {
-                cmd: Some(exec.cmd),
-                env: Some(exec.env),
-                user: Some("0".to_owned()),
-                attach_stdin: Some(stdin.is_some()),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
+        .create_exec(container, docker::as_root(exec, stdin.is_some()))
         .await?;
     let StartExecResults::Attached { mut output, input } =
         docker.start_exec(&created.id, None).await?

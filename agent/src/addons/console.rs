@@ -86,26 +86,17 @@ fn program(kind: AddonKind, credentials: &Credentials, sql: Option<String>) -> E
 /// `psql` signed in as the add-on's user to its database, stopping at the first error, with
 /// `options` before the connection's and `sql` as `-c`.
 pub(super) fn psql(credentials: &Credentials, options: &[&str], sql: Option<String>) -> Exec {
-    let mut cmd: Vec<String> = ["psql", "-X", "-v", "ON_ERROR_STOP=1"]
+    let options: Vec<&str> = ["-X", "-v", "ON_ERROR_STOP=1"]
         .into_iter()
         .chain(options.iter().copied())
-        .chain([
-            "-h",
-            "127.0.0.1",
-            "-U",
-            &credentials.user,
-            "-d",
-            &credentials.database,
-        ])
-        .map(str::to_owned)
         .collect();
-    if let Some(sql) = sql {
-        cmd.extend(["-c".to_owned(), sql]);
-    }
-    Exec {
-        cmd,
-        env: vec![format!("PGPASSWORD={}", credentials.password)],
-    }
+    let sql: Vec<&str> = sql
+        .as_deref()
+        .map(|sql| ["-c", sql])
+        .into_iter()
+        .flatten()
+        .collect();
+    Exec::postgres_client("psql", &options, credentials, &sql)
 }
 
 #[cfg(test)]

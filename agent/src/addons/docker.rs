@@ -230,25 +230,27 @@ pub async fn create(
     Ok(())
 }
 
+/// What `docker exec` runs `exec` with: as root, its output attached, and its input when
+/// `stdin`.
+pub(super) fn as_root(exec: Exec, stdin: bool) -> ExecConfig {
+    ExecConfig {
+        cmd: Some(exec.cmd),
+        env: Some(exec.env),
+        user: Some("0".to_owned()),
+        attach_stdin: Some(stdin),
+        attach_stdout: Some(true),
+        attach_stderr: Some(true),
+        ..Default::default()
+    }
+}
+
 /// Runs `exec` in the container as root; its output if it exits 0.
 pub(super) async fn run(
     docker: &Docker,
     container: &str,
     exec: Exec,
 ) -> Result<Option<String>, DockerError> {
-    let created = docker
-        .create_exec(
-            container,
-            ExecConfig {
-                cmd: Some(exec.cmd),
-                env: Some(exec.env),
-                user: Some("0".to_owned()),
-                attach_stdout: Some(true),
-                attach_stderr: Some(true),
-                ..Default::default()
-            },
-        )
-        .await?;
+    let created = docker.create_exec(container, as_root(exec, false)).await?;
     let mut text = String::new();
     if let StartExecResults::Attached { mut output, .. } =
         docker.start_exec(&created.id, None).await?

@@ -131,27 +131,43 @@ pub struct Exec {
     pub env: Vec<String>,
 }
 
+impl Exec {
+    /// A Postgres client `program` signed in over TCP as the add-on's user to its database:
+    /// `program`, `options`, the connection's options, then `rest`.
+    pub fn postgres_client(
+        program: &str,
+        options: &[&str],
+        credentials: &Credentials,
+        rest: &[&str],
+    ) -> Exec {
+        let connection = [
+            "-h",
+            "127.0.0.1",
+            "-U",
+            &credentials.user,
+            "-d",
+            &credentials.database,
+        ];
+        Exec {
+            cmd: std::iter::once(program)
+                .chain(options.iter().copied())
+                .chain(connection)
+                .chain(rest.iter().copied())
+                .map(str::to_owned)
+                .collect(),
+            env: vec![format!("PGPASSWORD={}", credentials.password)],
+        }
+    }
+}
+
 /// Asks the server for its version over TCP with the add-on's own credentials: it answers
 /// only once it accepts the connections apps will make (Postgres's initdb server, which
 /// listens on no TCP port, does not count).
 pub fn version_probe(kind: AddonKind, credentials: &Credentials) -> Exec {
     match kind {
-        AddonKind::Postgres => Exec {
-            cmd: [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-U",
-                &credentials.user,
-                "-d",
-                &credentials.database,
-                "-tAc",
-                "SHOW server_version",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-            env: vec![format!("PGPASSWORD={}", credentials.password)],
-        },
+        AddonKind::Postgres => {
+            Exec::postgres_client("psql", &[], credentials, &["-tAc", "SHOW server_version"])
+        }
         AddonKind::Redis => Exec {
             cmd: ["redis-cli", "-h", "127.0.0.1", "INFO", "server"]
                 .map(str::to_owned)

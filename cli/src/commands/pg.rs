@@ -45,7 +45,13 @@ pub fn psql(ctx: &Context, PsqlArgs { app, name, command }: &PsqlArgs) -> anyhow
 pub fn info(ctx: &Context, InfoArgs { app, name, json }: &InfoArgs) -> anyhow::Result<()> {
     let app = ctx.app(app)?;
     let client = ctx.client()?;
-    let addon = choose(&client, &app, name.as_deref(), AddonKind::Postgres)?;
+    let addon = choose(
+        &client,
+        &app,
+        name.as_deref(),
+        AddonKind::Postgres,
+        "pg:info",
+    )?;
     let info = client.pg_info(&app, &addon)?;
     if json.json {
         return print_json(&info);

@@ -15,6 +15,7 @@ use paas_api::addons::{AddonKind, AddonName};
 use paas_api::backups::{Backup, BackupRef, RestoreRequest};
 
 use super::Context;
+use super::addon_console::choose;
 use super::addons::human_size;
 use crate::client::Client;
 use crate::output::{Style, action, print_json, table, timestamp};
@@ -91,46 +92,20 @@ fn postgres_addons(client: &Client, app: &AppName) -> anyhow::Result<Vec<AddonNa
         .collect())
 }
 
-/// The add-on a command without a NAME is about: the Postgres attached as DATABASE, else
-/// the only Postgres.
-fn default_postgres(client: &Client, app: &AppName) -> anyhow::Result<AddonName> {
-    let addons = client.addons(app)?;
-    let postgres: Vec<_> = addons
-        .iter()
-        .filter(|addon| addon.kind == AddonKind::Postgres)
-        .collect();
-    let database = AddonKind::Postgres.default_attachment();
-    let attached_as_database = postgres.iter().find(|addon| {
-        addon
-            .attachments
-            .iter()
-            .any(|attachment| attachment.app == *app && attachment.name == database)
-    });
-    match (attached_as_database, postgres.as_slice()) {
-        (Some(addon), _) | (None, [addon]) => Ok(addon.name.clone()),
-        (None, []) => bail!(
-            "{app} has no postgres add-on; create one with paas addons:create postgres -a {app}."
-        ),
-        (None, several) => {
-            let names: Vec<&str> = several.iter().map(|addon| addon.name.as_str()).collect();
-            bail!(
-                "{app} has several postgres add-ons ({}); name one.",
-                names.join(", ")
-            )
-        }
-    }
-}
-
-/// NAME if given, else the app's default Postgres.
+/// NAME if given, else the app's default Postgres; `command` is named in the hint to name one.
 fn addon_or_default(
     client: &Client,
     app: &AppName,
     name: Option<AddonName>,
+    command: &str,
 ) -> anyhow::Result<AddonName> {
-    match name {
-        Some(name) => Ok(name),
-        None => default_postgres(client, app),
-    }
+    choose(
+        client,
+        app,
+        name.as_ref().map(AddonName::as_str),
+        AddonKind::Postgres,
+        command,
+    )
 }
 
 pub fn list(ctx: &Context, ListArgs { app, name, json }: &ListArgs) -> anyhow::Result<()> {
@@ -178,7 +153,7 @@ pub fn capture(ctx: &Context, CaptureArgs { app, name }: &CaptureArgs) -> anyhow
     let name: Option<AddonName> = name.as_deref().map(str::parse).transpose()?;
     let app = ctx.app(app)?;
     let client = ctx.client()?;
-    let addon = addon_or_default(&client, &app, name)?;
+    let addon = addon_or_default(&client, &app, name, "pg:backups:capture")?;
     let message = format!("Capturing {addon} on {}", Style::stderr().app(&app));
     let backup = action(&message, || {
         Ok((client.capture_backup(&app, &addon)?, String::new()))
@@ -239,7 +214,7 @@ pub fn restore(
     let (backup, name) = restore_target(backup.as_deref(), name.as_deref())?;
     let app = ctx.app(app)?;
     let client = ctx.client()?;
-    let addon = addon_or_default(&client, &app, name)?;
+    let addon = addon_or_default(&client, &app, name, "pg:backups:restore")?;
     check_confirm(
         confirm.as_deref(),
         &app,
@@ -274,8 +249,9 @@ fn named_backup(
     client: &Client,
     app: &AppName,
     backup: BackupRef,
+    command: &str,
 ) -> anyhow::Result<(AddonName, paas_api::backups::BackupId)> {
-    let addon = addon_or_default(client, app, backup.addon)?;
+    let addon = addon_or_default(client, app, backup.addon, command)?;
     Ok((addon, backup.id))
 }
 
@@ -298,9 +274,9 @@ pub fn download(
     let app = ctx.app(app)?;
     let client = ctx.client()?;
     let (addon, id) = match backup {
-        Some(backup) => named_backup(&client, &app, backup)?,
+        Some(backup) => named_backup(&client, &app, backup, "pg:backups:download")?,
         None => {
-            let addon = default_postgres(&client, &app)?;
+            let addon = addon_or_default(&client, &app, None, "pg:backups:download")?;
             let backups = client.backups(&app, &addon)?;
             let Some(latest) = Backup::latest(&backups) else {
                 bail!(
@@ -357,7 +333,7 @@ pub fn delete(
         &format!("Deleting backup {backup} cannot be undone."),
     )?;
     let client = ctx.client()?;
-    let (addon, id) = named_backup(&client, &app, backup)?;
+    let (addon, id) = named_backup(&client, &app, backup, "pg:backups:delete")?;
     let message = format!("Deleting {addon}::{id} on {}", Style::stderr().app(&app));
     action(&message, || {
         client.delete_backup(&app, &addon, &id)?;
