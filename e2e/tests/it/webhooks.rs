@@ -19,7 +19,8 @@ use crate::util::{commit_files, head, hello_repo, wait_for};
 const SECRET: &str = "e2e-webhook-secret-0123456789";
 
 /// Serves, then exits with status 3 once `/tmp/crash` exists: a crash the test sets off.
-const CRASHING_PROCFILE: &str = "web: httpd -p ${PORT:-5000} -h /www; while [ ! -e /tmp/crash ]; do sleep 1; done; exit 3\n";
+const CRASHING_PROCFILE: &str =
+    "web: httpd -p ${PORT:-5000} -h /www; while [ ! -e /tmp/crash ]; do sleep 1; done; exit 3\n";
 
 /// One request a receiver got: its headers (names lowercased) and body.
 struct Received {
@@ -74,8 +75,7 @@ impl Receiver {
                     .map_or(0, |(_, value)| value.parse().unwrap());
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).unwrap();
-                let _ = stream
-                    .write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+                let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
                 let received = Received {
                     headers,
                     body: String::from_utf8(body).unwrap(),
@@ -95,7 +95,10 @@ impl Receiver {
     /// The next request whose event is `kind`, skipping others.
     fn event(&self, kind: &str) -> Received {
         wait_for(&format!("a {kind} delivery"), || {
-            let received = self.requests.recv_timeout(Duration::from_millis(500)).ok()?;
+            let received = self
+                .requests
+                .recv_timeout(Duration::from_millis(500))
+                .ok()?;
             (received.header("paas-event") == kind).then_some(received)
         })
     }
@@ -144,10 +147,21 @@ fn receivers_get_signed_deploy_and_crash_events_and_a_receiver_that_is_down_gets
             &app,
         ])
         .success();
-    assert!(added.stdout.contains(&format!("Secret: {SECRET}")), "{added}");
+    assert!(
+        added.stdout.contains(&format!("Secret: {SECRET}")),
+        "{added}"
+    );
     let down = format!("http://127.0.0.1:{}/", free_port());
     let added_down = platform
-        .paas(&["webhooks:add", &down, "--include", "deploy.succeeded", "-a", &app, "--json"])
+        .paas(&[
+            "webhooks:add",
+            &down,
+            "--include",
+            "deploy.succeeded",
+            "-a",
+            &app,
+            "--json",
+        ])
         .success()
         .json();
     let down_id = added_down["id"].as_u64().unwrap();
@@ -160,7 +174,11 @@ fn receivers_get_signed_deploy_and_crash_events_and_a_receiver_that_is_down_gets
     assert!(listed.stdout.contains(&down), "{listed}");
 
     let repo = hello_repo();
-    commit_files(repo.path(), &[("Procfile", CRASHING_PROCFILE)], "crash on demand");
+    commit_files(
+        repo.path(),
+        &[("Procfile", CRASHING_PROCFILE)],
+        "crash on demand",
+    );
     platform.deploy(&app, repo.path());
 
     let deployed = receiver.event("deploy.succeeded");
@@ -193,17 +211,23 @@ fn receivers_get_signed_deploy_and_crash_events_and_a_receiver_that_is_down_gets
                 &down_id.to_string(),
             ])
             .success();
-        out.stdout.contains("gave up after 3 attempts").then_some(out.stdout)
+        out.stdout
+            .contains("gave up after 3 attempts")
+            .then_some(out.stdout)
     });
     let attempts: Vec<&str> = log.lines().skip(2).collect();
     assert_eq!(attempts.len(), 3, "{log}");
-    for (line, next) in attempts
-        .iter()
-        .zip(["gave up after 3 attempts", "retry in 400 ms", "retry in 200 ms"])
-    {
+    for (line, next) in attempts.iter().zip([
+        "gave up after 3 attempts",
+        "retry in 400 ms",
+        "retry in 200 ms",
+    ]) {
         assert!(line.contains("deploy.succeeded"), "{log}");
         assert!(line.contains("Connection refused"), "{log}");
-        assert!(line.ends_with(next), "{line:?} should end with {next:?}:\n{log}");
+        assert!(
+            line.ends_with(next),
+            "{line:?} should end with {next:?}:\n{log}"
+        );
     }
     let all = platform
         .paas(&["webhooks:deliveries", "-a", &app, "--json"])
@@ -215,7 +239,10 @@ fn receivers_get_signed_deploy_and_crash_events_and_a_receiver_that_is_down_gets
         .iter()
         .filter(|attempt| attempt["next"] == "delivered")
         .count();
-    assert!(delivered >= 2, "the deploy and the crash were delivered: {all}");
+    assert!(
+        delivered >= 2,
+        "the deploy and the crash were delivered: {all}"
+    );
 }
 
 #[test]
@@ -277,17 +304,31 @@ fn internal_urls_and_bad_input_are_refused_and_other_users_see_no_webhooks() {
         .run(&["webhooks:remove", &id, "-a", mallorys])
         .error(&format!("has no webhook {id}"));
     mallory
-        .run(&["webhooks:add", "https://evil.example.com/", "--include", "deploy", "-a", &app])
+        .run(&[
+            "webhooks:add",
+            "https://evil.example.com/",
+            "--include",
+            "deploy",
+            "-a",
+            &app,
+        ])
         .error("Couldn't find that app.");
-    mallory.run(&["apps:destroy", mallorys, "--confirm", mallorys]).success();
+    mallory
+        .run(&["apps:destroy", mallorys, "--confirm", mallorys])
+        .success();
 
     let listed = platform
         .paas(&["webhooks", "-a", &app, "--json"])
         .success()
         .json();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
-    assert_eq!(listed[0]["events"], serde_json::json!(["rollback", "scale"]));
-    platform.paas(&["webhooks:remove", &id, "-a", &app]).success();
+    assert_eq!(
+        listed[0]["events"],
+        serde_json::json!(["rollback", "scale"])
+    );
+    platform
+        .paas(&["webhooks:remove", &id, "-a", &app])
+        .success();
     let gone = platform.paas(&["webhooks", "-a", &app]).success();
     assert!(gone.stdout.contains("has no webhooks"), "{gone}");
 }
