@@ -25,6 +25,7 @@ pub mod resources;
 pub mod routing;
 pub mod storage;
 pub mod types;
+pub mod webhooks;
 
 pub use domains::{DomainError, DomainName};
 pub use error::{ErrorBody, ErrorCode, ErrorDetail};

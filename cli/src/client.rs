@@ -30,6 +30,9 @@ use paas_api::types::{
     LoginResponse, ProcessFilter, ProcessInstance, Release, ReleaseOutput, RestartRequest,
     RollbackRequest, ScaleRequest, SshKey, StopRequest, User,
 };
+use paas_api::webhooks::{
+    CreateWebhookRequest, CreatedWebhook, DeliveriesQuery, DeliveryAttempt, Webhook,
+};
 use paas_api::{AppName, DomainName, ErrorCode, ProcessType, Username};
 use reqwest::Url;
 use reqwest::header;
@@ -550,6 +553,37 @@ impl Client {
                 self.url(&["apps", app, "domains", hostname]),
             ),
             on_progress,
+        )
+    }
+
+    pub fn webhooks(&self, app: &AppName) -> Result<Vec<Webhook>, ClientError> {
+        self.get(&["apps", app, "webhooks"])
+    }
+
+    pub fn add_webhook(
+        &self,
+        app: &AppName,
+        request: &CreateWebhookRequest,
+    ) -> Result<CreatedWebhook, ClientError> {
+        self.call(
+            self.request(Method::POST, self.url(&["apps", app, "webhooks"]))
+                .json(request),
+        )
+    }
+
+    pub fn remove_webhook(&self, app: &AppName, id: u64) -> Result<(), ClientError> {
+        let id = id.to_string();
+        self.call_empty(self.request(Method::DELETE, self.url(&["apps", app, "webhooks", &id])))
+    }
+
+    pub fn webhook_deliveries(
+        &self,
+        app: &AppName,
+        query: &DeliveriesQuery,
+    ) -> Result<Vec<DeliveryAttempt>, ClientError> {
+        self.call(
+            self.request(Method::GET, self.url(&["apps", app, "webhook-deliveries"]))
+                .query(query),
         )
     }
 

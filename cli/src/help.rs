@@ -145,6 +145,25 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         "domains:remove",
         &["paas domains:remove www.example.com -a myapp"],
     ),
+    (
+        "webhooks",
+        &["paas webhooks -a myapp", "paas webhooks --json"],
+    ),
+    (
+        "webhooks:add",
+        &[
+            "paas webhooks:add https://hooks.example.com/paas --include deploy,crash -a myapp",
+            "paas webhooks:add https://ci.example.com/hook --include deploy.failed,rollback --secret \"$HOOK_SECRET\"",
+        ],
+    ),
+    ("webhooks:remove", &["paas webhooks:remove 3 -a myapp"]),
+    (
+        "webhooks:deliveries",
+        &[
+            "paas webhooks:deliveries -a myapp",
+            "paas webhooks:deliveries --webhook 3 -n 50",
+        ],
+    ),
     ("features", &["paas features -a myapp"]),
     (
         "features:enable",

@@ -24,6 +24,7 @@ use clap::{Args, FromArgMatches, Parser, Subcommand};
 use commands::{
     access, addons, apps, attach, auth, builds, config_vars, cron, domains, features, keys, logs,
     maintenance, open, pg, pg_backups, ps, redis, releases, resize, run, sticky, storage, users,
+    webhooks,
 };
 
 #[derive(Debug, Parser)]
@@ -129,6 +130,17 @@ pub enum Command {
     /// Stop routing a custom domain to the app
     #[command(name = "domains:remove")]
     DomainsRemove(domains::HostnameArgs),
+    /// List the app's webhooks
+    Webhooks(webhooks::ListArgs),
+    /// Post the app's events (deploys, crashes, rollbacks, scaling) to a URL, signed
+    #[command(name = "webhooks:add")]
+    WebhooksAdd(webhooks::AddArgs),
+    /// Stop posting the app's events to a webhook
+    #[command(name = "webhooks:remove")]
+    WebhooksRemove(webhooks::RemoveArgs),
+    /// Show the latest attempts to post the app's events, and what happens next
+    #[command(name = "webhooks:deliveries")]
+    WebhooksDeliveries(webhooks::DeliveriesArgs),
     /// List the app's features (container lock-downs) and whether each is on
     Features(features::ListArgs),
     /// Turn a feature on (non-root, read-only-fs) and roll the app out with it

@@ -50,6 +50,9 @@ pub struct GitdConfig {
     /// `[ssh]`: connection caps and timeouts of the SSH endpoint.
     #[serde(default)]
     pub ssh: crate::ssh::SshSettings,
+    /// `[webhooks]`: delivery attempts, back-off, timeout and which addresses may be reached.
+    #[serde(default)]
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

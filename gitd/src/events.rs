@@ -209,6 +209,7 @@ async fn record_instance_event(state: &SharedState, event: InstanceEvent) {
     let app_id = state.store.app_id_by_name(&event.app).await;
     match app_id {
         Ok(Some(app_id)) => {
+            crate::webhooks::instance_event(state, app_id, &event).await;
             let dyno = format!("{}.{}", event.process, event.index);
             record_at(state, app_id, event.timestamp, &dyno, event.message).await;
         }

@@ -24,6 +24,7 @@ pub mod repos;
 pub mod ssh;
 pub mod state;
 pub mod store;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -127,6 +128,7 @@ pub async fn serve(
         events: Default::default(),
         ssh_access: Default::default(),
         key_challenges: Default::default(),
+        webhooks: Default::default(),
     });
     if state.agent.is_none() {
         tracing::warn!("no agent configured: pushes will be refused until one is set");
@@ -137,6 +139,7 @@ pub async fn serve(
     let mut background = vec![
         tokio::spawn(deploy::serve_socket(state.clone(), deploy_socket)),
         tokio::spawn(events::follow_agent(state.clone())),
+        tokio::spawn(webhooks::delivery::deliver(state.clone())),
         tokio::spawn({
             let state = state.clone();
             async move {

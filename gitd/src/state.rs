@@ -34,6 +34,8 @@ pub struct ServerState {
     pub ssh_access: crate::ssh::AccessChanges,
     /// Challenges issued for proving possession of a key before it is added.
     pub key_challenges: crate::ssh::key_proof::KeyChallenges,
+    /// The webhook worker's wake-up and what the crash rules remember.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 pub type SharedState = Arc<ServerState>;

@@ -27,6 +27,7 @@ pub mod run;
 pub mod sticky;
 pub mod storage;
 pub mod users;
+pub mod webhooks;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -114,6 +115,10 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::StorageMount(args) => storage::mount(ctx, &args),
         Command::StorageUnmount(args) => storage::unmount(ctx, &args),
         Command::StorageDestroy(args) => storage::destroy(ctx, &args),
+        Command::Webhooks(args) => webhooks::list(ctx, &args),
+        Command::WebhooksAdd(args) => webhooks::add(ctx, &args),
+        Command::WebhooksRemove(args) => webhooks::remove(ctx, &args),
+        Command::WebhooksDeliveries(args) => webhooks::deliveries(ctx, &args),
         Command::Completions { .. } => unreachable!("handled before any config is read"),
     }
 }

@@ -41,3 +41,4 @@ mod runtime;
 mod ssh_security;
 mod sticky;
 mod storage;
+mod webhooks;

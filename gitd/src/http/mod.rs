@@ -25,6 +25,7 @@ pub mod server;
 mod session;
 mod storage;
 mod users;
+mod webhooks;
 
 pub use users::MIN_PASSWORD_CHARS;
 
@@ -108,7 +109,16 @@ pub fn router(state: SharedState) -> Router {
             get(consoles::pg_info),
         )
         .route("/v1/apps/{app}/cron", get(cron::jobs))
-        .route("/v1/apps/{app}/checks", get(cron::checks));
+        .route("/v1/apps/{app}/checks", get(cron::checks))
+        .route(
+            "/v1/apps/{app}/webhooks",
+            get(webhooks::list).post(webhooks::add),
+        )
+        .route("/v1/apps/{app}/webhooks/{id}", delete(webhooks::remove))
+        .route(
+            "/v1/apps/{app}/webhook-deliveries",
+            get(webhooks::deliveries),
+        );
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))

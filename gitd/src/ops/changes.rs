@@ -135,6 +135,15 @@ pub fn scale(
         if next != current {
             tracing::info!(app = %app.name, formation = ?next, %by, "scaled");
             let scaled = events::formation_summary(&next);
+            let details = paas_api::webhooks::EventDetails {
+                message: format!("Scaled to {scaled} by user {by}"),
+                release: Some(release.version),
+                user: Some(by.to_string()),
+                formation: next.iter().map(|(p, q)| (p.to_string(), *q)).collect(),
+                ..Default::default()
+            };
+            let scale = paas_api::webhooks::WebhookEvent::Scale;
+            crate::webhooks::notify(&state, app.id, &app.name, scale, details).await;
             events::record(
                 &state,
                 app.id,

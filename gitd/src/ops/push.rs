@@ -224,6 +224,14 @@ async fn build_failed(
     if let Err(store) = state.store.fail_build(app.id, build.id, output).await {
         tracing::error!(app = %app.name, error = %store, "cannot record a failed build");
     }
+    let details = paas_api::webhooks::EventDetails {
+        message: message.clone(),
+        commit: Some(build.commit.clone()),
+        user: Some(build.user.to_string()),
+        ..Default::default()
+    };
+    let failed = paas_api::webhooks::WebhookEvent::DeployFailed;
+    crate::webhooks::notify(state, app.id, &app.name, failed, details).await;
     events::record(state, app.id, "deploy", message).await;
     tracing::info!(app = %app.name, build = build.id, reason = %err, "build failed");
     err

@@ -24,6 +24,8 @@ use crate::state::SharedState;
 use crate::store::AppRow;
 pub use crate::store::ReleaseKind;
 use crate::store::{NewRelease, ReleaseOutcome};
+use crate::webhooks;
+use paas_api::webhooks::{EventDetails, WebhookEvent};
 
 /// Records a new release as `building`.
 pub async fn begin(state: &SharedState, new: NewRelease) -> Result<Release, OpsError> {
@@ -41,6 +43,15 @@ pub async fn go_live(
     live: impl FnOnce(&Reporter),
 ) -> Result<(), OpsError> {
     if let Err(err) = release_phase::run(state, app, release, kind, reporter).await {
+        let details = webhooks::release_details(release, err.to_string());
+        webhooks::notify(
+            state,
+            app.id,
+            &app.name,
+            WebhookEvent::ReleasePhaseFailed,
+            details,
+        )
+        .await;
         return Err(failed(state, app, release, kind, reporter, err).await);
     }
     let deployed = match state.store.deployed_state(app.id).await {
@@ -173,6 +184,15 @@ pub async fn failed(
     match kind {
         ReleaseKind::Deploy => {
             let message = format!("{} by user {by} failed: {err}", release.description);
+            let details = webhooks::release_details(release, &message);
+            webhooks::notify(
+                state,
+                app.id,
+                &app.name,
+                WebhookEvent::DeployFailed,
+                details,
+            )
+            .await;
             events::record(state, app.id, "deploy", message).await;
         }
         ReleaseKind::Config => {}
@@ -214,6 +234,15 @@ async fn finished(
             let message = format!("{} by user {by}", release.description);
             events::record(state, app.id, "deploy", message).await;
             let message = format!("Release v{version} created by user {by}");
+            let details = webhooks::release_details(release, &message);
+            webhooks::notify(
+                state,
+                app.id,
+                &app.name,
+                WebhookEvent::DeploySucceeded,
+                details,
+            )
+            .await;
             events::record(state, app.id, "deploy", message).await;
         }
         ReleaseKind::Config => {
@@ -230,6 +259,11 @@ async fn finished(
         }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} by user {by}: release v{version}");
+            let details = EventDetails {
+                rolled_back_to: Some(to),
+                ..webhooks::release_details(release, &message)
+            };
+            webhooks::notify(state, app.id, &app.name, WebhookEvent::Rollback, details).await;
             events::record(state, app.id, "rollback", message).await;
         }
     }

@@ -218,6 +218,41 @@ const MIGRATIONS: &[&str] = &[
         SELECT 1 FROM builds b
         WHERE b.app_id = release_output.app_id AND b.release_version = release_output.version);
     "#,
+    // webhooks: an app's webhooks, the queue of what is to be posted to them (one row per
+    // event and webhook, kept while due, so a restart resumes it) and the log of attempts.
+    r#"
+    CREATE TABLE webhooks (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id     INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        url        TEXT NOT NULL,
+        events     TEXT NOT NULL,
+        secret     TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE webhook_deliveries (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id      INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+        app_id          INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        payload_id      TEXT NOT NULL,
+        event           TEXT NOT NULL,
+        body            TEXT NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        due_at_ms       INTEGER
+    );
+    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (due_at_ms)
+        WHERE due_at_ms IS NOT NULL;
+    CREATE TABLE webhook_attempts (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+        app_id      INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        attempt     INTEGER NOT NULL,
+        at_ms       INTEGER NOT NULL,
+        status      INTEGER,
+        error       TEXT,
+        retry_in_ms INTEGER
+    );
+    CREATE INDEX webhook_attempts_app ON webhook_attempts (app_id, id);
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -34,6 +34,7 @@ mod routing;
 mod storage;
 mod tokens;
 mod users;
+mod webhooks;
 
 pub use addons::{AddonRow, NewAddon};
 pub use apps::{AppListing, AppRow, CreateAppError};
@@ -46,6 +47,7 @@ pub use keys::NewKey;
 pub use releases::{NewRelease, ReleaseKind, ReleaseOutcome};
 pub use storage::{MountAdded, VolumeDeletion};
 pub use users::{UserRemoval, UserRow};
+pub use webhooks::{AttemptRecord, DueDelivery};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, TryLockError};
