@@ -24,6 +24,7 @@ pub mod repos;
 pub mod ssh;
 pub mod state;
 pub mod store;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

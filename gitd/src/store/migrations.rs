@@ -218,6 +218,14 @@ const MIGRATIONS: &[&str] = &[
         SELECT 1 FROM builds b
         WHERE b.app_id = release_output.app_id AND b.release_version = release_output.version);
     "#,
+    // The dashboard's sessions: a login token held in a cookie, with the secret its forms
+    // carry against cross-site requests; it ends with its token.
+    r#"
+    CREATE TABLE sessions (
+        token_id   INTEGER PRIMARY KEY REFERENCES tokens(id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

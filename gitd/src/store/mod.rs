@@ -31,6 +31,7 @@ mod keys;
 mod migrations;
 mod releases;
 mod routing;
+mod sessions;
 mod storage;
 mod tokens;
 mod users;
@@ -44,6 +45,7 @@ pub use events::EventRow;
 pub use formation::DeployedState;
 pub use keys::NewKey;
 pub use releases::{NewRelease, ReleaseKind, ReleaseOutcome};
+pub use sessions::SessionRow;
 pub use storage::{MountAdded, VolumeDeletion};
 pub use users::{UserRemoval, UserRow};
 
