@@ -30,7 +30,7 @@ impl FromRequestParts<SharedState> for OwnOrigin {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
-        let origin = Origin::of(state, parts);
+        let origin = Origin::of(&state.config.http, parts);
         let header = |name| {
             parts
                 .headers

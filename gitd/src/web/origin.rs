@@ -11,7 +11,7 @@ use axum::extract::ConnectInfo;
 use axum::http::header;
 use axum::http::request::Parts;
 
-use crate::state::SharedState;
+use crate::http::server::HttpSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -21,12 +21,12 @@ pub struct Origin {
 }
 
 impl Origin {
-    pub fn of(state: &SharedState, parts: &Parts) -> Origin {
+    pub fn of(settings: &HttpSettings, parts: &Parts) -> Origin {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(peer)| peer.ip().to_canonical());
-        let via_trusted_proxy = peer.is_some_and(|peer| state.config.http.is_trusted_proxy(peer));
+        let via_trusted_proxy = peer.is_some_and(|peer| settings.is_trusted_proxy(peer));
         let forwarded_https = parts
             .headers
             .get("x-forwarded-proto")
@@ -69,6 +69,42 @@ impl Origin {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn request(peer: &str, proto: Option<&str>) -> Parts {
+        let mut request = axum::http::Request::builder().header(header::HOST, "paas.example.com");
+        if let Some(proto) = proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        let (mut parts, ()) = request.body(()).unwrap().into_parts();
+        parts
+            .extensions
+            .insert(ConnectInfo(SocketAddr::new(peer.parse().unwrap(), 4242)));
+        parts
+    }
+
+    #[test]
+    fn https_is_believed_from_trusted_proxies_only() {
+        let settings = HttpSettings {
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+            ..HttpSettings::default()
+        };
+        let https = |peer, proto| Origin::of(&settings, &request(peer, proto)).https;
+        assert!(https("10.0.0.5", Some("https")));
+        assert!(
+            https("::ffff:10.0.0.5", Some("HTTPS")),
+            "a v4-mapped peer is itself"
+        );
+        assert!(!https("10.0.0.5", Some("http")));
+        assert!(!https("10.0.0.5", None));
+        assert!(
+            !https("203.0.113.9", Some("https")),
+            "a client cannot claim HTTPS"
+        );
+        assert_eq!(
+            Origin::of(&settings, &request("10.0.0.5", Some("https"))).serialized(),
+            Some("https://paas.example.com".to_owned())
+        );
+    }
 
     fn origin(https: bool) -> Origin {
         Origin {
