@@ -7,7 +7,7 @@ use futures::future::join_all;
 use maud::html;
 use paas_api::types::CollaboratorRole;
 
-use super::apps::{formation_instances, up_count};
+use super::apps::{formation_instances, instance_line, up_count};
 use super::page::{self, PageResult};
 use super::session::Session;
 use crate::http::{Json, Path, handlers};
@@ -50,11 +50,7 @@ pub async fn show(State(state): State<SharedState>, session: Session) -> PageRes
                                         ul class="instances" {
                                             @for instance in instances {
                                                 li {
-                                                    (instance.process) "." (instance.index) " "
-                                                    span class={ "state " (instance.state.as_str()) } {
-                                                        (instance.state.as_str())
-                                                    }
-                                                    " v" (instance.release) " "
+                                                    (instance_line(instance)) " "
                                                     code { (instance.container) }
                                                 }
                                             }
@@ -71,12 +67,7 @@ pub async fn show(State(state): State<SharedState>, session: Session) -> PageRes
                 h2 id="users" { "Users" }
                 div class="scroll" {
                     table {
-                        thead { tr {
-                            th scope="col" { "User" }
-                            th scope="col" { "Role" }
-                            th scope="col" { "Since" }
-                            th scope="col" { "Apps" }
-                        } }
+                        (page::column_heads(&["User", "Role", "Since", "Apps"]))
                         tbody {
                             @for user in &users {
                                 tr {

@@ -16,7 +16,7 @@ use paas_api::storage::Volume;
 use paas_api::types::{App, ProcessInstance, Release, ReleaseStatus};
 use serde::Deserialize;
 
-use super::apps::{AppState, formation_instances};
+use super::apps::{AppState, formation_instances, instance_line};
 use super::csrf::ChangeForm;
 use super::page::{self, PageError, PageResult};
 use super::session::Session;
@@ -132,16 +132,7 @@ fn formation(session: &SessionRow, app: &App, instances: Option<&[ProcessInstanc
                     @match instances {
                         Some(instances) => ul class="instances" {
                             @for instance in instances.iter().filter(|i| &i.process == process) {
-                                li {
-                                    (instance.process) "." (instance.index) " "
-                                    span class={ "state " (instance.state.as_str()) } {
-                                        (instance.state.as_str())
-                                    }
-                                    " v" (instance.release)
-                                    @if let Some(since) = instance.since {
-                                        " since " (page::time(since))
-                                    }
-                                }
+                                li { (instance_line(instance)) }
                             }
                         },
                         None => p { "The agent cannot be asked about instances right now." },
@@ -158,14 +149,7 @@ fn release_list(session: &SessionRow, app: &App, releases: &[Release]) -> Markup
             h2 id="releases" { "Releases" }
             div class="scroll" {
                 table {
-                    thead { tr {
-                        th scope="col" { "Version" }
-                        th scope="col" { "Description" }
-                        th scope="col" { "By" }
-                        th scope="col" { "When" }
-                        th scope="col" { "Status" }
-                        th scope="col" { span class="visually-hidden" { "Rollback" } }
-                    } }
+                    (page::column_heads(&["Version", "Description", "By", "When", "Status", "Rollback"]))
                     tbody {
                         @for release in releases {
                             tr {

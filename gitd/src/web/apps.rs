@@ -28,14 +28,9 @@ pub async fn list(State(state): State<SharedState>, session: Session) -> PageRes
                 div class="scroll" {
                     table {
                         caption class="visually-hidden" { "Your apps" }
-                        thead { tr {
-                            th scope="col" { "App" }
-                            th scope="col" { "State" }
-                            th scope="col" { "Web URL" }
-                            th scope="col" { "Release" }
-                            th scope="col" { "Last deploy" }
-                            th scope="col" { "Instances up" }
-                        } }
+                        (page::column_heads(&[
+                            "App", "State", "Web URL", "Release", "Last deploy", "Instances up",
+                        ]))
                         tbody {
                             @for (app, instances) in apps.iter().zip(&instances) {
                                 (app_row(app, instances.as_deref()))
@@ -88,6 +83,18 @@ pub async fn formation_instances(
             .filter(|instance| !instance.oneoff)
             .collect(),
     )
+}
+
+/// `web.1 up v2 since …`, as `paas ps` says it.
+pub fn instance_line(instance: &ProcessInstance) -> Markup {
+    html! {
+        (instance.process) "." (instance.index) " "
+        span class={ "state " (instance.state.as_str()) } { (instance.state.as_str()) }
+        " v" (instance.release)
+        @if let Some(since) = instance.since {
+            " since " (page::time(since))
+        }
+    }
 }
 
 pub fn up_count(instances: &[ProcessInstance]) -> usize {

@@ -98,6 +98,13 @@ impl IntoResponse for PageError {
 
 pub type PageResult<T = Markup> = Result<T, PageError>;
 
+/// A table's head row, one column per name.
+pub fn column_heads(names: &[&str]) -> Markup {
+    html! {
+        thead { tr { @for name in names { th scope="col" { (name) } } } }
+    }
+}
+
 /// A moment, readable and machine-readable: `2026-12-07 01:40 UTC`.
 pub fn time(at: chrono::DateTime<chrono::Utc>) -> Markup {
     html! {
