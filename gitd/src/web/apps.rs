@@ -49,7 +49,7 @@ fn app_row(app: &App, instances: Option<&[ProcessInstance]>) -> Markup {
     html! {
         tr {
             th scope="row" { a href={ "/apps/" (app.name) } { (app.name) } }
-            td { span class={ "state " (state.as_str()) } { (state.as_str()) } }
+            td { span class={ "state " (state.as_str().replace(' ', "-")) } { (state.as_str()) } }
             td { a href=(app.web_url) rel="noreferrer" { (app.web_url) } }
             td { @if let Some(version) = app.current_release { "v" (version) } @else { "—" } }
             td {
