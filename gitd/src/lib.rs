@@ -24,7 +24,11 @@ pub mod repos;
 pub mod ssh;
 pub mod state;
 pub mod store;
+<<<<<<< HEAD
 pub mod webhooks;
+=======
+pub mod web;
+>>>>>>> dashboard
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -14,6 +14,7 @@ mod cli_remotes;
 mod control_plane;
 mod credentials;
 mod cron;
+mod dashboard;
 mod deploys;
 mod domains;
 mod faults_agent;

@@ -29,6 +29,20 @@ mod webhooks;
 
 pub use users::MIN_PASSWORD_CHARS;
 
+/// The API's handlers the dashboard ([`crate::web`]) answers with, so that a page shows what
+/// the CLI shows and checks access the same way.
+pub(crate) mod handlers {
+    pub use super::addons::list as addons;
+    pub use super::apps::{info as app, list as apps, list_collaborators as collaborators};
+    pub use super::config_vars::get as config_vars;
+    pub use super::formation::ps;
+    pub use super::logs::{LogsQuery, logs};
+    pub use super::releases::output as release_output;
+    pub use super::session::login;
+    pub use super::storage::list as storage;
+    pub use super::users::list as users;
+}
+
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
@@ -152,6 +166,7 @@ pub fn router(state: SharedState) -> Router {
         );
     with_deadline(quick, RouteClass::Quick)
         .merge(with_deadline(rollouts, RouteClass::Rollout))
+        .merge(crate::web::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "No such API route.") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

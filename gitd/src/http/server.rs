@@ -121,7 +121,7 @@ impl HttpSettings {
         self.login.validate()
     }
 
-    fn is_trusted_proxy(&self, address: IpAddr) -> bool {
+    pub fn is_trusted_proxy(&self, address: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(address))
     }
 }

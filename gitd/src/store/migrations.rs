@@ -253,6 +253,14 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webhook_attempts_app ON webhook_attempts (app_id, id);
     "#,
+    // The dashboard's sessions: a login token held in a cookie, with the secret its forms
+    // carry against cross-site requests; it ends with its token.
+    r#"
+    CREATE TABLE sessions (
+        token_id   INTEGER PRIMARY KEY REFERENCES tokens(id) ON DELETE CASCADE,
+        csrf_token TEXT NOT NULL
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

@@ -6,6 +6,7 @@
 mod util;
 
 mod builds;
+mod dashboard;
 mod ops;
 mod recovery;
 mod release_phase;

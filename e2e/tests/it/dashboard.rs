@@ -1,0 +1,279 @@
+//! The web dashboard end to end, in Debian's Chromium (headless) against the whole platform:
+//! logging in, the apps list, scaling `web` to 2 and rolling back from the app's page (checked
+//! with the CLI), a line the app writes appearing in the live log view, the admin's views, and
+//! logging out ending the session. A form posted without the session's secret, with a wrong
+//! one, or from another origin changes nothing; a second user sees no trace of the first
+//! user's app, not in the list, not at its URL, not in its log stream. The screenshots in
+//! docs/dashboard/ are taken here.
+
+mod browser;
+
+use std::path::PathBuf;
+
+use browser::Browser;
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+
+use crate::platform::Platform;
+use crate::util::{ADMIN_PASSWORD, ADMIN_USER, commit_files, hello_repo, wait_for, workspace_root};
+
+/// The app writes a numbered line every second while it serves.
+const TICKING_PROCFILE: &str = "web: (n=0; while true; do n=$((n+1)); echo \"tick $n\"; sleep 1; done) & exec httpd -f -p ${PORT:-5000} -h /www\n";
+
+fn screenshot(browser: &Browser, name: &str) {
+    let path: PathBuf = workspace_root()
+        .join("docs/dashboard")
+        .join(format!("{name}.png"));
+    browser.screenshot(&path);
+}
+
+fn log_in(browser: &Browser, base: &str, username: &str, password: &str) {
+    browser.goto(&format!("{base}/login"));
+    browser.fill("#username", username);
+    browser.fill("#password", password);
+    browser.click("form[action='/login'] button");
+    wait_for("the apps list after logging in", || {
+        browser.text().contains("Apps").then_some(())
+    });
+    assert_eq!(browser.url(), format!("{base}/"));
+}
+
+/// The `web` instances `paas ps --json` lists as up.
+fn web_up(platform: &Platform, app: &str) -> usize {
+    let listed = platform.paas(&["ps", "-a", app, "--json"]).success().json();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|instance| instance["process"] == "web" && instance["state"] == "up")
+        .count()
+}
+
+/// How many `web` instances the formation asks for, as `paas apps:info --json` says.
+fn web_quantity(platform: &Platform, app: &str) -> u64 {
+    let info = platform
+        .paas(&["apps:info", "-a", app, "--json"])
+        .success()
+        .json();
+    info["formation"]["web"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{info}"))
+}
+
+fn no_redirects() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn dashboard_logs_in_scales_rolls_back_follows_logs_and_refuses_forged_posts() {
+    let platform = Platform::start();
+    let base = platform.gitd.url();
+    let app = platform.create_app("dash");
+    let repo = hello_repo();
+    commit_files(repo.path(), &[("Procfile", TICKING_PROCFILE)], "tick");
+    platform.deploy(&app, repo.path());
+    platform
+        .paas(&["config:set", "GREETING=Howdy", "-a", &app])
+        .success();
+
+    let browser = Browser::start();
+    browser.goto(&format!("{base}/"));
+    assert_eq!(
+        browser.url(),
+        format!("{base}/login"),
+        "logged out: the login form"
+    );
+    log_in(&browser, &base, ADMIN_USER, ADMIN_PASSWORD);
+    let list = browser.text();
+    assert!(list.contains(&app) && list.contains("v2"), "{list}");
+    screenshot(&browser, "apps");
+
+    // Scale web to 2 from the app's page.
+    browser.goto(&format!("{base}/apps/{app}"));
+    browser.fill("#scale-web", "2");
+    browser.click("form[action$='/scale'] button");
+    wait_for("both web instances up on the page", || {
+        browser.goto(&format!("{base}/apps/{app}"));
+        let page = browser.text();
+        (page.contains("web.1 up") && page.contains("web.2 up")).then_some(())
+    });
+    assert_eq!(web_up(&platform, &app), 2);
+    screenshot(&browser, "app");
+    browser.resize(390, 844);
+    screenshot(&browser, "app-phone");
+    browser.resize(1280, 800);
+
+    // Roll back to v1 from the releases.
+    browser.click("form[action$='/rollback']:has(input[name='version'][value='1']) button");
+    wait_for("the rollback's release on the page", || {
+        browser.text().contains("Rollback to v1").then_some(())
+    });
+    let releases = platform
+        .paas(&["releases", "-a", &app, "--json"])
+        .success()
+        .json();
+    let newest = &releases.as_array().unwrap()[0];
+    assert_eq!(newest["version"], 3, "{releases}");
+    assert!(
+        newest["description"]
+            .as_str()
+            .unwrap()
+            .contains("Rollback to v1"),
+        "{newest}"
+    );
+
+    // The live log view: a line the app writes after the view opened shows up.
+    browser.goto(&format!("{base}/apps/{app}/logs"));
+    wait_for("the log stream to go live", || {
+        browser.text().contains("Live").then_some(())
+    });
+    let count = |browser: &Browser| {
+        browser
+            .script(
+                "return document.querySelectorAll('#log li').length;",
+                serde_json::json!([]),
+            )
+            .as_u64()
+            .unwrap()
+    };
+    let before = count(&browser);
+    wait_for("a new tick line in the live view", || {
+        let last = browser.script(
+            "const items = document.querySelectorAll('#log li'); \
+             return items.length ? items[items.length - 1].textContent : '';",
+            serde_json::json!([]),
+        );
+        (count(&browser) > before && last.as_str().unwrap().contains(": tick ")).then_some(())
+    });
+    screenshot(&browser, "logs");
+
+    // The admin's views: this host's instances, and the users.
+    browser.goto(&format!("{base}/admin"));
+    let admin = browser.text();
+    assert!(
+        admin.contains(&app) && admin.contains("web.2 up"),
+        "{admin}"
+    );
+    assert!(admin.contains(ADMIN_USER), "{admin}");
+    screenshot(&browser, "admin");
+
+    // Forged posts: the session's own cookie, but no secret, a wrong one, a foreign origin,
+    // or no origin at all. None scales anything.
+    browser.goto(&format!("{base}/apps/{app}"));
+    let cookie = format!("paas_session={}", browser.cookie("paas_session"));
+    let csrf = browser
+        .script(
+            "return document.querySelector('input[name=csrf]').value;",
+            serde_json::json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let client = no_redirects();
+    let post = |origin: Option<&str>, secret: Option<&str>, quantity: &str| {
+        let mut form = vec![("process", "web"), ("quantity", quantity)];
+        if let Some(secret) = secret {
+            form.push(("csrf", secret));
+        }
+        let mut request = client
+            .post(format!("{base}/apps/{app}/scale"))
+            .header("Cookie", &cookie)
+            .form(&form);
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        request.send().unwrap().status()
+    };
+    let own = Some(base.as_str());
+    for (origin, secret, what) in [
+        (own, None, "without the secret"),
+        (own, Some("0123"), "with a wrong secret"),
+        (
+            Some("http://evil.example"),
+            Some(csrf.as_str()),
+            "from another origin",
+        ),
+        (None, Some(csrf.as_str()), "from nowhere"),
+    ] {
+        assert_eq!(post(origin, secret, "0"), StatusCode::FORBIDDEN, "{what}");
+    }
+    assert_eq!(
+        web_quantity(&platform, &app),
+        2,
+        "forged posts changed nothing"
+    );
+    assert_eq!(
+        post(own, Some(csrf.as_str()), "1"),
+        StatusCode::SEE_OTHER,
+        "the same post from the page's own form goes through"
+    );
+    assert_eq!(web_quantity(&platform, &app), 1);
+
+    // Logging out ends the session: the cookie it had is worth nothing afterwards.
+    browser.click("form[action='/logout'] button");
+    wait_for("the login form after logging out", || {
+        browser.url().ends_with("/login").then_some(())
+    });
+    browser.goto(&format!("{base}/apps/{app}"));
+    assert_eq!(browser.url(), format!("{base}/login"));
+    let replayed = client
+        .get(format!("{base}/apps/{app}"))
+        .header("Cookie", &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(replayed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(replayed.headers()["location"], "/login");
+}
+
+#[test]
+fn dashboard_shows_a_second_user_no_trace_of_the_first_users_app() {
+    let platform = Platform::start();
+    let base = platform.gitd.url();
+    let alice = platform.user("alice");
+    let secret = platform.app(&alice, "secret");
+    let _bob = platform.user("bob");
+
+    let browser = Browser::start();
+    log_in(&browser, &base, "bob", "bob-password-1");
+    let list = browser.text();
+    assert!(!list.contains(&secret), "{list}");
+    assert!(list.contains("No apps yet"), "{list}");
+
+    let cookie = format!("paas_session={}", browser.cookie("paas_session"));
+    let client = no_redirects();
+    let get = |path: &str| {
+        let answer = client
+            .get(format!("{base}{path}"))
+            .header("Cookie", &cookie)
+            .send()
+            .unwrap();
+        (answer.status(), answer.text().unwrap())
+    };
+    let missing = "p0-no-such-app";
+    for page in ["", "/logs", "/logs/stream?tail=true"] {
+        let (status, body) = get(&format!("/apps/{secret}{page}"));
+        let (missing_status, missing_body) = get(&format!("/apps/{missing}{page}"));
+        assert_eq!(status, StatusCode::NOT_FOUND, "{page}: {body}");
+        assert_eq!(
+            (status, body.replace(&secret, "NAME")),
+            (missing_status, missing_body.replace(missing, "NAME")),
+            "{page}: the same answer as for an app that does not exist"
+        );
+        assert!(!body.contains(&secret), "{page}: {body}");
+    }
+    let (status, _) = get("/admin");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the admin's views are the admin's"
+    );
+    browser.goto(&format!("{base}/apps/{secret}"));
+    assert!(
+        browser.text().contains("Couldn't find that app."),
+        "{}",
+        browser.text()
+    );
+}
