@@ -4,7 +4,8 @@
 //! logging out ending the session. A form posted without the session's secret, with a wrong
 //! one, or from another origin changes nothing; a second user sees no trace of the first
 //! user's app, not in the list, not at its URL, not in its log stream. The screenshots in
-//! docs/dashboard/ are taken here.
+//! docs/dashboard/ are taken here: they go there when `PAAS_SCREENSHOT_DIR=docs/dashboard`,
+//! else under target/, so a test run leaves the checkout as it was.
 
 mod browser;
 
@@ -21,9 +22,9 @@ use crate::util::{ADMIN_PASSWORD, ADMIN_USER, commit_files, hello_repo, wait_for
 const TICKING_PROCFILE: &str = "web: (n=0; while true; do n=$((n+1)); echo \"tick $n\"; sleep 1; done) & exec httpd -f -p ${PORT:-5000} -h /www\n";
 
 fn screenshot(browser: &Browser, name: &str) {
-    let path: PathBuf = workspace_root()
-        .join("docs/dashboard")
-        .join(format!("{name}.png"));
+    let dir = std::env::var_os("PAAS_SCREENSHOT_DIR")
+        .map_or_else(|| PathBuf::from("target/dashboard-screenshots"), PathBuf::from);
+    let path = workspace_root().join(dir).join(format!("{name}.png"));
     browser.screenshot(&path);
 }
 
