@@ -173,20 +173,20 @@ pub async fn failed(
     match kind {
         ReleaseKind::Deploy => {
             let message = format!("{} by user {by} failed: {err}", release.description);
-            events::record(state, app.id, "deploy", message).await;
+            events::record_in(state, app.id, Some(release.version), "deploy", message).await;
         }
         ReleaseKind::Config => {}
         ReleaseKind::Resize => {
             let message = format!("{} by user {by} failed: {err}", release.description);
-            events::record(state, app.id, "resize", message).await;
+            events::record_in(state, app.id, Some(release.version), "resize", message).await;
         }
         ReleaseKind::Storage => {
             let message = format!("{} by user {by} failed: {err}", release.description);
-            events::record(state, app.id, "storage", message).await;
+            events::record_in(state, app.id, Some(release.version), "storage", message).await;
         }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} failed: {}", err.with_logs());
-            events::record(state, app.id, "rollback", message).await;
+            events::record_in(state, app.id, Some(release.version), "rollback", message).await;
         }
     }
     tracing::info!(app = %app.name, version = release.version, reason = %err, "release failed");
@@ -212,25 +212,25 @@ async fn finished(
     match kind {
         ReleaseKind::Deploy => {
             let message = format!("{} by user {by}", release.description);
-            events::record(state, app.id, "deploy", message).await;
+            events::record_in(state, app.id, Some(release.version), "deploy", message).await;
             let message = format!("Release v{version} created by user {by}");
-            events::record(state, app.id, "deploy", message).await;
+            events::record_in(state, app.id, Some(release.version), "deploy", message).await;
         }
         ReleaseKind::Config => {
             let message = format!("{} by user {by}: release v{version}", release.description);
-            events::record(state, app.id, "config", message).await;
+            events::record_in(state, app.id, Some(release.version), "config", message).await;
         }
         ReleaseKind::Resize => {
             let message = format!("{} by user {by}: release v{version}", release.description);
-            events::record(state, app.id, "resize", message).await;
+            events::record_in(state, app.id, Some(release.version), "resize", message).await;
         }
         ReleaseKind::Storage => {
             let message = format!("{} by user {by}: release v{version}", release.description);
-            events::record(state, app.id, "storage", message).await;
+            events::record_in(state, app.id, Some(release.version), "storage", message).await;
         }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} by user {by}: release v{version}");
-            events::record(state, app.id, "rollback", message).await;
+            events::record_in(state, app.id, Some(release.version), "rollback", message).await;
         }
     }
     tracing::info!(app = %app.name, version, ?kind, "release live");

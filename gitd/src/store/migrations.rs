@@ -218,6 +218,11 @@ const MIGRATIONS: &[&str] = &[
         SELECT 1 FROM builds b
         WHERE b.app_id = release_output.app_id AND b.release_version = release_output.version);
     "#,
+    // 12: the release a platform event happened in (a deploy, a restart, an instance's state), so
+    // that `logs --release` shows it; none for what concerns the whole app (a domain, an add-on).
+    r#"
+    ALTER TABLE events ADD COLUMN release_version INTEGER;
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {

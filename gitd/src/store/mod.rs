@@ -40,10 +40,10 @@ pub use apps::{AppListing, AppRow, CreateAppError};
 pub use collaborators::CollaboratorAdded;
 pub use cron_runs::CronClaim;
 pub use domains::DomainClaim;
-pub use events::EventRow;
+pub use events::{EventFilter, EventRow};
 pub use formation::DeployedState;
 pub use keys::NewKey;
-pub use releases::{NewRelease, ReleaseKind, ReleaseOutcome};
+pub use releases::{Interrupted, NewRelease, ReleaseKind, ReleaseOutcome};
 pub use storage::{MountAdded, VolumeDeletion};
 pub use users::{UserRemoval, UserRow};
 
