@@ -28,6 +28,7 @@ mod isolation_routing;
 mod isolation_ssh;
 mod logs;
 mod logs_release;
+mod logs_server_down;
 mod maintenance;
 mod notes;
 mod oneoff;

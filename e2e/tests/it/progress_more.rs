@@ -1,9 +1,9 @@
 //! The rest of the waits show their progress, end to end, as `config:set` does: on an app
 //! whose web takes a few seconds to listen, `features:enable|disable`, `ps:sticky`,
-//! `storage:mount|unmount` and `addons:create` (its release) say what they wait for and relay
-//! what the new instance prints before their `... done`; `addons:create postgres` also says
-//! that it waits for the database to accept connections. `maintenance:on|off` rolls nothing
-//! out: it prints its action line alone.
+//! `storage:mount|unmount`, `scale`, `restart`, `domains:add`, `rollback` and `addons:create`
+//! (its release) say what they wait for and relay what the new instance prints before their
+//! `... done`; `addons:create postgres` also says that it waits for the database to accept
+//! connections. `maintenance:on|off` rolls nothing out: it prints its action line alone.
 
 use crate::addons::{Cleanup, addon_container};
 use crate::platform::{Platform, ensure_addon_images};
@@ -11,18 +11,25 @@ use crate::util::{ADMIN_USER, Output, commit_files, hello_repo};
 
 const SLOW_WEB: &str =
     "web: echo booting the slow web; sleep 3; exec httpd -f -p ${PORT:-5000} -h /www\n";
-const ANSWER_WAIT: &str = "Waiting for web.1 to answer on $PORT (";
-const BOOTING: &str = "web.1: booting the slow web";
+const BOOTING: &str = ": booting the slow web";
 
-/// `out` showed the new web's wait and its first line, then ended with `done`.
+/// A new web's wait: `Waiting for web.2 to answer on $PORT (3 s of 120 s)`.
+fn is_answer_wait(line: &str) -> bool {
+    line.starts_with("Waiting for web.") && line.contains(" to answer on $PORT (")
+}
+
+/// `out` showed a new web's wait and its first line (`web.1: booting the slow web`), then
+/// ended with `done`.
 #[track_caller]
 fn assert_rollout_shown(out: &Output, done: &str) {
     let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(lines.iter().copied().any(is_answer_wait), "{out}");
     assert!(
-        lines.iter().any(|line| line.starts_with(ANSWER_WAIT)),
+        lines
+            .iter()
+            .any(|line| line.starts_with("web.") && line.ends_with(BOOTING)),
         "{out}"
     );
-    assert!(lines.contains(&BOOTING), "{out}");
     assert_eq!(lines.last().copied(), Some(done), "{out}");
 }
 
@@ -62,6 +69,22 @@ fn every_change_that_rolls_out_shows_what_it_waits_for() {
         &format!("Unmounting data from /data in ⬢ {app} (its files stay)... done, v3"),
     );
 
+    let scaled = run(&["scale", "web=2"]);
+    assert_rollout_shown(
+        &scaled,
+        &format!("Scaling processes of ⬢ {app}... done, now running web at 2"),
+    );
+    let restarted = run(&["restart"]);
+    assert_rollout_shown(
+        &restarted,
+        &format!("Restarting all processes of ⬢ {app}... done"),
+    );
+    run(&["scale", "web=1"]);
+    let added = run(&["domains:add", "www.waits.test"]);
+    assert_rollout_shown(&added, &format!("Adding www.waits.test to ⬢ {app}... done"));
+    let rolled = run(&["rollback", "v1"]);
+    assert_rollout_shown(&rolled, &format!("Rolling back ⬢ {app} to v1... done, v4"));
+
     for (args, verb) in [
         ("maintenance:on", "Enabling"),
         ("maintenance:off", "Disabling"),
@@ -86,7 +109,7 @@ fn every_change_that_rolls_out_shows_what_it_waits_for() {
         "{created}"
     );
     assert!(
-        created.stderr.contains(BOOTING),
+        created.stderr.lines().any(is_answer_wait),
         "the release with DATABASE_URL rolled out: {created}"
     );
     assert!(
