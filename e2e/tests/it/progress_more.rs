@@ -43,47 +43,52 @@ fn every_change_that_rolls_out_shows_what_it_waits_for() {
     platform.deploy(&app, repo.path());
     let run = |args: &[&str]| platform.paas(&[args, &["-a", &app]].concat()).success();
 
-    let enabled = run(&["features:enable", "read-only-fs"]);
-    assert_rollout_shown(
-        &enabled,
-        &format!("Enabling read-only-fs for ⬢ {app}... done"),
-    );
-    let disabled = run(&["features:disable", "read-only-fs"]);
-    assert_rollout_shown(
-        &disabled,
-        &format!("Disabling read-only-fs for ⬢ {app}... done"),
-    );
-    let sticky = run(&["ps:sticky", "on"]);
-    assert_rollout_shown(
-        &sticky,
-        &format!("Turning sticky sessions on for ⬢ {app}... done"),
-    );
-    let mounted = run(&["storage:mount", "data:/data"]);
-    assert_rollout_shown(
-        &mounted,
-        &format!("Mounting data at /data in ⬢ {app}... done, v2"),
-    );
-    let unmounted = run(&["storage:unmount", "data:/data"]);
-    assert_rollout_shown(
-        &unmounted,
-        &format!("Unmounting data from /data in ⬢ {app} (its files stay)... done, v3"),
-    );
-
-    let scaled = run(&["scale", "web=2"]);
-    assert_rollout_shown(
-        &scaled,
-        &format!("Scaling processes of ⬢ {app}... done, now running web at 2"),
-    );
-    let restarted = run(&["restart"]);
-    assert_rollout_shown(
-        &restarted,
-        &format!("Restarting all processes of ⬢ {app}... done"),
-    );
-    run(&["scale", "web=1"]);
-    let added = run(&["domains:add", "www.waits.test"]);
-    assert_rollout_shown(&added, &format!("Adding www.waits.test to ⬢ {app}... done"));
-    let rolled = run(&["rollback", "v1"]);
-    assert_rollout_shown(&rolled, &format!("Rolling back ⬢ {app} to v1... done, v4"));
+    // Each change, then how its action line ends.
+    let changes: [(&[&str], String); 10] = [
+        (
+            &["features:enable", "read-only-fs"],
+            format!("Enabling read-only-fs for ⬢ {app}... done"),
+        ),
+        (
+            &["features:disable", "read-only-fs"],
+            format!("Disabling read-only-fs for ⬢ {app}... done"),
+        ),
+        (
+            &["ps:sticky", "on"],
+            format!("Turning sticky sessions on for ⬢ {app}... done"),
+        ),
+        (
+            &["storage:mount", "data:/data"],
+            format!("Mounting data at /data in ⬢ {app}... done, v2"),
+        ),
+        (
+            &["storage:unmount", "data:/data"],
+            format!("Unmounting data from /data in ⬢ {app} (its files stay)... done, v3"),
+        ),
+        (
+            &["scale", "web=2"],
+            format!("Scaling processes of ⬢ {app}... done, now running web at 2"),
+        ),
+        (
+            &["restart"],
+            format!("Restarting all processes of ⬢ {app}... done"),
+        ),
+        (
+            &["domains:add", "www.waits.test"],
+            format!("Adding www.waits.test to ⬢ {app}... done"),
+        ),
+        (
+            &["rollback", "v1"],
+            format!("Rolling back ⬢ {app} to v1... done, v4"),
+        ),
+        (
+            &["ps:sticky", "off"],
+            format!("Turning sticky sessions off for ⬢ {app}... done"),
+        ),
+    ];
+    for (args, done) in &changes {
+        assert_rollout_shown(&run(args), done);
+    }
 
     for (args, verb) in [
         ("maintenance:on", "Enabling"),
