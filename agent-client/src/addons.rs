@@ -3,10 +3,13 @@
 
 use std::time::Duration;
 
+use futures::StreamExt;
 use paas_api::addons::{PostgresStats, ServiceCreated, ServiceSpec, ServiceStatus};
+use paas_api::progress::{ChangeEvent, Progress};
 use reqwest::{Method, RequestBuilder};
 
 use super::{AgentClient, RuntimeError, describe};
+use crate::logs::ndjson;
 
 /// A new add-on may pull its image and initialise its data first.
 const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -14,18 +17,31 @@ const CREATE_TIMEOUT: Duration = Duration::from_secs(600);
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl AgentClient {
-    /// `PUT /v1/addons/{owner}/{name}`: answers once the service accepts connections.
+    /// `PUT /v1/addons/{owner}/{name}`: answers once the service accepts connections, handing
+    /// what it waits for meanwhile to `on_progress`.
     pub async fn create_addon(
         &self,
         owner: &str,
         name: &str,
         spec: &ServiceSpec,
+        mut on_progress: impl FnMut(Progress),
     ) -> Result<ServiceCreated, RuntimeError> {
         let builder = self
             .runtime_request(Method::PUT, &format!("/v1/addons/{owner}/{name}"))
             .timeout(CREATE_TIMEOUT)
             .json(spec);
-        self.answer(builder).await
+        let response = self.send_checked(builder).await?;
+        let mut events = std::pin::pin!(ndjson::<ChangeEvent<ServiceCreated>>(response));
+        while let Some(event) = events.next().await {
+            match event? {
+                ChangeEvent::Progress(progress) => on_progress(progress),
+                ChangeEvent::Done(created) => return Ok(created),
+                ChangeEvent::Failed(body) => {
+                    return Err(RuntimeError::Rejected(body.error.message));
+                }
+            }
+        }
+        Err(RuntimeError::Truncated)
     }
 
     /// `GET /v1/addons/{owner}/{name}`.

@@ -31,6 +31,8 @@ pub enum WaitSubject {
     Unroute { instance: String },
     /// An old web instance's open requests to finish.
     Drain { instance: String },
+    /// A new add-on's service (`postgres-1a2b3c`) to accept connections with its credentials.
+    Connections { addon: String },
 }
 
 /// One report of a wait that goes on.
@@ -60,6 +62,9 @@ impl fmt::Display for Waiting {
                 write!(f, "Waiting for Traefik to stop routing to {instance}")?
             }
             WaitSubject::Drain { instance } => write!(f, "Draining {instance}")?,
+            WaitSubject::Connections { addon } => {
+                write!(f, "Waiting for {addon} to accept connections")?
+            }
         }
         write!(f, " ({} s of {} s)", self.elapsed_secs, self.limit_secs)
     }
@@ -95,6 +100,20 @@ pub enum ChangeEvent<T> {
     Progress(Progress),
     Done(T),
     Failed(ErrorBody),
+}
+
+/// A wait as a rollout reports it.
+impl From<Waiting> for crate::agent::RolloutEvent {
+    fn from(waiting: Waiting) -> Self {
+        crate::agent::RolloutEvent::Waiting(waiting)
+    }
+}
+
+/// A wait as a change streamed to its requester reports it.
+impl<T> From<Waiting> for ChangeEvent<T> {
+    fn from(waiting: Waiting) -> Self {
+        ChangeEvent::Progress(Progress::Waiting(waiting))
+    }
 }
 
 /// The names of [`ChangeEvent`]'s kinds on the wire.
@@ -189,6 +208,17 @@ mod tests {
             limit_secs: 30,
         };
         assert_eq!(drain.to_string(), "Draining web.2 (3 s of 30 s)");
+        let connections = Waiting {
+            subject: WaitSubject::Connections {
+                addon: "postgres-1a2b3c".into(),
+            },
+            elapsed_secs: 4,
+            limit_secs: 120,
+        };
+        assert_eq!(
+            connections.to_string(),
+            "Waiting for postgres-1a2b3c to accept connections (4 s of 120 s)"
+        );
         let output = Progress::Output {
             instance: "web.1".into(),
             line: "listening".into(),

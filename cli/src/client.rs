@@ -605,13 +605,15 @@ impl Client {
         app: &AppName,
         feature: Feature,
         enabled: bool,
+        on_progress: &mut dyn FnMut(Progress),
     ) -> Result<AppFeature, ClientError> {
-        self.call(
+        self.call_following(
             self.request(
                 Method::PATCH,
                 self.url(&["apps", app, "features", feature.name()]),
             )
             .json(&FeatureUpdate { enabled }),
+            on_progress,
         )
     }
 
@@ -640,10 +642,12 @@ impl Client {
         &self,
         app: &AppName,
         enabled: bool,
+        on_progress: &mut dyn FnMut(Progress),
     ) -> Result<StickySessions, ClientError> {
-        self.call(
+        self.call_following(
             self.request(Method::PUT, self.url(&["apps", app, "sticky"]))
                 .json(&StickySessions { enabled }),
+            on_progress,
         )
     }
 
@@ -670,20 +674,32 @@ impl Client {
     }
 
     /// Answers once the release with the mount serves and the old instances are gone.
-    pub fn mount(&self, app: &AppName, mount: &Mount) -> Result<StorageChange, ClientError> {
-        self.call(
+    pub fn mount(
+        &self,
+        app: &AppName,
+        mount: &Mount,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<StorageChange, ClientError> {
+        self.call_following(
             self.request(Method::POST, self.url(&["apps", app, "storage", "mounts"]))
                 .json(mount),
+            on_progress,
         )
     }
 
-    pub fn unmount(&self, app: &AppName, mount: &Mount) -> Result<StorageChange, ClientError> {
-        self.call(
+    pub fn unmount(
+        &self,
+        app: &AppName,
+        mount: &Mount,
+        on_progress: &mut dyn FnMut(Progress),
+    ) -> Result<StorageChange, ClientError> {
+        self.call_following(
             self.request(
                 Method::POST,
                 self.url(&["apps", app, "storage", "unmounts"]),
             )
             .json(mount),
+            on_progress,
         )
     }
 
@@ -711,10 +727,12 @@ impl Client {
         &self,
         app: &AppName,
         request: &CreateAddon,
+        on_progress: &mut dyn FnMut(Progress),
     ) -> Result<AddonChange, ClientError> {
-        self.call(
+        self.call_following(
             self.request(Method::POST, self.url(&["apps", app, "addons"]))
                 .json(request),
+            on_progress,
         )
     }
 

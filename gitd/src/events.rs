@@ -1,6 +1,7 @@
 //! Platform events: what happened to an app and who did it (deploys, releases, scaling, config
-//! changes, restarts, rollbacks, domains), shown by `paas logs` as `paas[deploy]: …` lines. They
-//! are kept in the database, the newest [`KEPT_PER_APP`] per app, so recent deploys still show
+//! changes, restarts, rollbacks, domains), shown by `paas logs` as `paas[deploy]: …` lines, each
+//! with the release it happened in where there is one (so `logs --release` shows it: a deploy, a
+//! restart, what happened to an instance; not a domain or an add-on). They are kept in the database, the newest [`KEPT_PER_APP`] per app, so recent deploys still show
 //! after their containers are gone, and announced to the `logs --tail` streams running now.
 //! Recording an event never fails the change it describes: a database error is logged.
 //! What happens to the app's containers (`paas[web.1]: Process exited with status 137`) comes
@@ -35,9 +36,18 @@ const RECONNECT_MAX: Duration = Duration::from_secs(5);
 /// (`<boot>:<seq>`).
 pub const AGENT_EVENTS_CURSOR: &str = "agent-events.cursor";
 
-/// Announces events as they are recorded, by app id.
+/// Announces events as they are recorded.
 pub struct EventBus {
-    sender: broadcast::Sender<(i64, LogLine)>,
+    sender: broadcast::Sender<Announced>,
+}
+
+/// An event as it was recorded, for those following the app's events.
+#[derive(Debug, Clone)]
+pub struct Announced {
+    pub app_id: i64,
+    /// The release it happened in, if any.
+    pub release: Option<u32>,
+    pub line: LogLine,
 }
 
 impl Default for EventBus {
@@ -49,20 +59,32 @@ impl Default for EventBus {
 }
 
 impl EventBus {
-    pub fn subscribe(&self) -> broadcast::Receiver<(i64, LogLine)> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Announced> {
         self.sender.subscribe()
     }
 }
 
-/// Records `message` under `paas[<dyno>]` for the app and announces it.
+/// Records `message` under `paas[<dyno>]` for the whole app (no one release) and announces it.
 pub async fn record(state: &SharedState, app_id: i64, dyno: &str, message: impl Into<String>) {
-    record_at(state, app_id, Utc::now(), dyno, message.into()).await;
+    record_at(state, app_id, None, Utc::now(), dyno, message.into()).await;
 }
 
-/// [`record`] for something that happened at `timestamp`.
+/// [`record`] for something that happened in `release` (`None` when the app has none yet).
+pub async fn record_in(
+    state: &SharedState,
+    app_id: i64,
+    release: Option<u32>,
+    dyno: &str,
+    message: impl Into<String>,
+) {
+    record_at(state, app_id, release, Utc::now(), dyno, message.into()).await;
+}
+
+/// [`record_in`] for something that happened at `timestamp`.
 async fn record_at(
     state: &SharedState,
     app_id: i64,
+    release: Option<u32>,
     timestamp: DateTime<Utc>,
     dyno: &str,
     message: String,
@@ -77,13 +99,18 @@ async fn record_at(
         at_micros: line.timestamp.timestamp_micros(),
         dyno: line.dyno.clone(),
         message: line.line.clone(),
+        release,
     };
     let stored = state.store.record_event(app_id, row, KEPT_PER_APP).await;
     if let Err(err) = stored {
         tracing::error!(error = %err, "cannot record a platform event");
     }
     // Nobody following is fine.
-    let _ = state.events.sender.send((app_id, line));
+    let _ = state.events.sender.send(Announced {
+        app_id,
+        release,
+        line,
+    });
 }
 
 /// `web@3 worker@1`, as Heroku words a formation in its scale events.
@@ -211,7 +238,16 @@ async fn record_instance_event(state: &SharedState, event: InstanceEvent) {
         Ok(Some(app_id)) => {
             crate::webhooks::instance_event(state, app_id, &event).await;
             let dyno = format!("{}.{}", event.process, event.index);
-            record_at(state, app_id, event.timestamp, &dyno, event.message).await;
+            let release = Some(event.release);
+            record_at(
+                state,
+                app_id,
+                release,
+                event.timestamp,
+                &dyno,
+                event.message,
+            )
+            .await;
         }
         // The app was deleted meanwhile: its containers' last events belong to nobody.
         Ok(None) => {}

@@ -24,11 +24,8 @@ pub mod repos;
 pub mod ssh;
 pub mod state;
 pub mod store;
-<<<<<<< HEAD
-pub mod webhooks;
-=======
 pub mod web;
->>>>>>> dashboard
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -3,9 +3,11 @@
 //! kind, on the networks of the apps it is attached to and no other (never the host's: it
 //! publishes no port). Routes, each under the add-on's own lock:
 //!
-//! - `PUT /v1/addons/{owner}/{name}` ([`ServiceSpec`] → [`ServiceCreated`]): creates it on the
-//!   app's network and answers once it accepts connections with its credentials; asked
-//!   again, it answers the same URL. A failed start removes what it made.
+//! - `PUT /v1/addons/{owner}/{name}` ([`ServiceSpec`] → NDJSON [`ChangeEvent`]s of a
+//!   [`ServiceCreated`]): creates it on the app's network, says what it waits for while the
+//!   service starts, and answers once it accepts connections with its credentials; asked
+//!   again, it answers the same URL. A failed start removes what it made. The creation runs
+//!   to its end even if the caller hangs up.
 //! - `GET /v1/addons/{owner}/{name}` → [`ServiceStatus`] (state, version, size of its data).
 //! - `PUT`/`DELETE /v1/addons/{owner}/{name}/networks/{app}`: joins or leaves an app's network,
 //!   reachable there as its name.
@@ -36,16 +38,21 @@ use bollard::models::ContainerInspectResponse;
 use paas_api::addons::{
     AddonKind, AddonName, ServiceCreated, ServiceSpec, ServiceState, ServiceStatus,
 };
-use paas_api::{AppName, ErrorCode, Username};
+use paas_api::progress::{ChangeEvent, WaitSubject};
+use paas_api::{AppName, ErrorBody, ErrorCode, Username};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::error::{ApiError, Path};
 use crate::naming;
+use crate::runtime::progress;
 use crate::state::AgentState;
 use docker::{Addon, AddonFailure};
 
 /// Log lines of a container that failed to start, carried in the error.
 const FAILURE_LOG_LINES: usize = 5;
+/// Progress reports a slow reader of a create may fall behind by before some are dropped.
+const PROGRESS_BUFFER: usize = 16;
 
 pub fn routes() -> Router<AgentState> {
     Router::new()
@@ -99,21 +106,16 @@ async fn create(
     State(state): State<AgentState>,
     Path((owner, name)): Path<(Username, AddonName)>,
     body: Bytes,
-) -> Result<Json<ServiceCreated>, ApiError> {
+) -> Result<Response, ApiError> {
     let spec: ServiceSpec = serde_json::from_slice(&body).map_err(|err| {
         ApiError::new(
             ErrorCode::InvalidInput,
             format!("invalid add-on spec: {err}"),
         )
     })?;
-    let _guard = lock(&state, &owner, &name).await;
+    let guard = lock(&state, &owner, &name).await;
     let key = state.config.instance_key();
-    let addon = Addon {
-        key,
-        owner: &owner,
-        name: &name,
-        kind: spec.kind,
-    };
+    let (events, received) = mpsc::channel(PROGRESS_BUFFER);
     if let Some((kind, details)) = docker::inspect(&state.docker, key, &owner, &name).await? {
         if kind != spec.kind {
             return Err(ApiError::new(
@@ -127,9 +129,11 @@ async fn create(
         docker::connect(&state.docker, &details, &name, &spec.app)
             .await
             .map_err(docker_error)?;
-        return Ok(Json(ServiceCreated {
+        let created = ServiceCreated {
             url: service::url(kind, &name, &credentials),
-        }));
+        };
+        let _ = events.try_send(ChangeEvent::Done(created));
+        return Ok(progress::ndjson(received));
     }
     let credentials = service::Credentials::generate();
     {
@@ -138,31 +142,55 @@ async fn create(
             .await
             .map_err(docker_error)?;
     }
-    let image = state.config.addons.image(spec.kind);
-    let timeout = Duration::from_secs(state.config.addons.ready_timeout_secs);
-    let started = match docker::create(&state.docker, &addon, image, &spec.app, &credentials).await
-    {
-        Ok(()) => docker::wait_ready(&state.docker, &addon, &credentials, timeout).await,
-        Err(err) => Err(err),
-    };
-    match started {
-        Ok(version) => {
-            info!(%owner, %name, kind = %spec.kind, %version, app = %spec.app, "add-on created");
-            Ok(Json(ServiceCreated {
-                url: service::url(spec.kind, &name, &credentials),
-            }))
-        }
-        Err(err) => {
-            // Refused before anything was made (a foreign volume): nothing to clean up.
-            if !matches!(err, AddonFailure::Refused(_))
-                && let Err(cleanup) = docker::remove(&state.docker, &owner, &name).await
-            {
-                warn!(%owner, %name, error = %cleanup, "cannot remove a failed add-on");
+    tokio::spawn(async move {
+        let _guard = guard;
+        let addon = Addon {
+            key: state.config.instance_key(),
+            owner: &owner,
+            name: &name,
+            kind: spec.kind,
+        };
+        let image = state.config.addons.image(spec.kind);
+        let limit_secs = state.config.addons.ready_timeout_secs;
+        let created = docker::create(&state.docker, &addon, image, &spec.app, &credentials);
+        let started = match created.await {
+            Ok(()) => {
+                let subject = WaitSubject::Connections {
+                    addon: name.to_string(),
+                };
+                let ready = docker::wait_ready(
+                    &state.docker,
+                    &addon,
+                    &credentials,
+                    Duration::from_secs(limit_secs),
+                );
+                let begun = tokio::time::Instant::now();
+                progress::while_waiting(&events, subject, begun, limit_secs, ready).await
             }
-            warn!(%owner, %name, error = %err, "add-on failed to start");
-            Err(err.into())
-        }
-    }
+            Err(err) => Err(err),
+        };
+        let last = match started {
+            Ok(version) => {
+                info!(%owner, %name, kind = %spec.kind, %version, app = %spec.app, "add-on created");
+                ChangeEvent::Done(ServiceCreated {
+                    url: service::url(spec.kind, &name, &credentials),
+                })
+            }
+            Err(err) => {
+                // Refused before anything was made (a foreign volume): nothing to clean up.
+                if !matches!(err, AddonFailure::Refused(_))
+                    && let Err(cleanup) = docker::remove(&state.docker, &owner, &name).await
+                {
+                    warn!(%owner, %name, error = %cleanup, "cannot remove a failed add-on");
+                }
+                warn!(%owner, %name, error = %err, "add-on failed to start");
+                let ApiError { code, message } = err.into();
+                ChangeEvent::Failed(ErrorBody::new(code, message))
+            }
+        };
+        let _ = events.send(last).await;
+    });
+    Ok(progress::ndjson(received))
 }
 
 async fn status(

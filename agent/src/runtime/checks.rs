@@ -6,6 +6,8 @@
 //! every check itself against the instance's address, `attempts` times, `timeout` seconds
 //! each, `wait` seconds apart. A failure names the check, its path and what it last got; an
 //! instance whose probe was refused a connection throughout is told it must listen on `$PORT`.
+//! The probe's output is shown once per distinct line ([`distinct_lines`]): a probe that tried
+//! forty times says the same forty times.
 
 use std::time::Duration;
 
@@ -72,6 +74,30 @@ impl Readiness {
         }
         Ok(())
     }
+}
+
+/// `output` with each distinct line once, in the order first seen, followed by how often it
+/// came when it came more than once (`wget: server returned error: HTTP/1.0 500 (40 times)`).
+pub fn distinct_lines(output: &str) -> String {
+    let mut counted: Vec<(&str, usize)> = Vec::new();
+    for line in output
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+    {
+        match counted.iter_mut().find(|(seen, _)| *seen == line) {
+            Some((_, count)) => *count += 1,
+            None => counted.push((line, 1)),
+        }
+    }
+    counted
+        .into_iter()
+        .map(|(line, count)| match count {
+            1 => line.to_owned(),
+            _ => format!("{line} ({count} times)"),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// busybox wget's words for a port nobody listens on.
@@ -145,6 +171,20 @@ mod tests {
             readiness("{}").not_healthy("web.1 (x)", None),
             "web.1 (x) did not become healthy within 12 s"
         );
+    }
+
+    #[test]
+    fn a_probe_output_says_each_distinct_line_once_with_its_count() {
+        let refused = "wget: can't connect to remote host (127.0.0.1): Connection refused";
+        let output = format!("{refused}\n").repeat(40);
+        assert_eq!(distinct_lines(&output), format!("{refused} (40 times)"));
+        let mixed = format!("{refused}\n\nwget: bad address 'x'\n  {refused}  \n");
+        assert_eq!(
+            distinct_lines(&mixed),
+            format!("{refused} (2 times)\nwget: bad address 'x'")
+        );
+        assert_eq!(distinct_lines("one line"), "one line");
+        assert_eq!(distinct_lines("\n \n"), "");
     }
 
     #[tokio::test]

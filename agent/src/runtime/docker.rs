@@ -650,12 +650,12 @@ fn liveness(app: &str, details: &ContainerInspectResponse, needs_health: bool) -
             .log
             .and_then(|log| log.last().cloned())
             .map(|result| {
-                let output = result.output.unwrap_or_default();
+                let output = super::checks::distinct_lines(&result.output.unwrap_or_default());
                 format!(
                     "exit {}{}{}",
                     result.exit_code.unwrap_or_default(),
-                    if output.trim().is_empty() { "" } else { ": " },
-                    output.trim()
+                    if output.is_empty() { "" } else { ": " },
+                    output
                 )
             });
         return Liveness::Pending { last_check };

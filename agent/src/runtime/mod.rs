@@ -17,7 +17,7 @@ pub(crate) mod container;
 mod desired;
 mod docker;
 mod engine;
-mod progress;
+pub(crate) mod progress;
 pub(crate) mod resources;
 mod rollout;
 mod stop;
@@ -25,16 +25,14 @@ mod supervisor;
 mod traefik;
 
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use futures::StreamExt;
 use paas_api::ErrorCode;
 use paas_api::agent::{AppSpec, Instance, RestartRequest, RolloutEvent};
 use paas_api::domains::{is_wildcard, validate_domain};
@@ -268,7 +266,7 @@ enum Work {
 /// Runs `work` in the background under the app's lock and streams its events, ending with
 /// exactly one `done` or `failed`; the work finishes even if the caller hangs up.
 fn stream_rollout(state: AgentState, app: String, work: Work) -> Response {
-    let (sender, mut receiver) = mpsc::channel(EVENT_BUFFER);
+    let (sender, receiver) = mpsc::channel(EVENT_BUFFER);
     tokio::spawn(async move {
         let _guard = state.runtime.lock(&app).await;
         let rollout = rollout(&state, &app, sender.clone());
@@ -298,18 +296,7 @@ fn stream_rollout(state: AgentState, app: String, work: Work) -> Response {
         };
         let _ = sender.send(terminal).await;
     });
-    let events = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
-        .map(|event| Ok::<_, Infallible>(encode_event(&event)));
-    Response::builder()
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
-        .body(Body::from_stream(events))
-        .expect("static headers are valid")
-}
-
-fn encode_event(event: &RolloutEvent) -> Bytes {
-    let mut line = serde_json::to_vec(event).expect("rollout events always serialize");
-    line.push(b'\n');
-    Bytes::from(line)
+    progress::ndjson(receiver)
 }
 
 async fn put_app(

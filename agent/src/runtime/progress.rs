@@ -1,15 +1,20 @@
 //! What a rollout tells while it waits: a [`RolloutEvent::Waiting`] about each wait that lasts
-//! longer than a second, every two seconds until it ends ([`while_waiting`]), and the first
+//! longer than a second, every two seconds until it ends ([`while_waiting`], which a new
+//! add-on's wait for connections reports through too, into its own stream), and the first
 //! lines a new instance prints while it starts ([`relay_output`]), cleaned of terminal escapes
 //! and bounded in count and length: they are the tenant's text.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
+use axum::http::header;
+use axum::response::Response;
 use futures::stream::{BoxStream, StreamExt};
 use paas_api::agent::RolloutEvent;
 use paas_api::ansi::strip_ansi;
 use paas_api::progress::{WaitSubject, Waiting};
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -25,8 +30,8 @@ const RELAYED_LINE_CHARS: usize = 200;
 /// Runs `wait` and, while it runs, reports `subject` (`elapsed` counted from `begun`) once a
 /// second has passed and every two seconds after. A report the caller has no room for is
 /// dropped: the next one says the same, later.
-pub async fn while_waiting<T>(
-    events: &mpsc::Sender<RolloutEvent>,
+pub async fn while_waiting<T, E: From<Waiting>>(
+    events: &mpsc::Sender<E>,
     subject: WaitSubject,
     begun: Instant,
     limit_secs: u64,
@@ -38,7 +43,7 @@ pub async fn while_waiting<T>(
         tokio::select! {
             done = &mut wait => return done,
             () = tokio::time::sleep_until(next) => {
-                let _ = events.try_send(RolloutEvent::Waiting(Waiting {
+                let _ = events.try_send(E::from(Waiting {
                     subject: subject.clone(),
                     elapsed_secs: begun.elapsed().as_secs(),
                     limit_secs,
@@ -47,6 +52,20 @@ pub async fn while_waiting<T>(
             }
         }
     }
+}
+
+/// What `events` receives, as the NDJSON body of a streamed answer (a rollout's, a new
+/// add-on's), one event per line, until its senders are gone.
+pub fn ndjson<T: Serialize + Send + 'static>(mut events: mpsc::Receiver<T>) -> Response {
+    let lines = futures::stream::poll_fn(move |cx| events.poll_recv(cx)).map(|event| {
+        let mut line = serde_json::to_vec(&event).expect("streamed events always serialize");
+        line.push(b'\n');
+        Ok::<_, Infallible>(Bytes::from(line))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(lines))
+        .expect("static headers are valid")
 }
 
 /// Relays the first [`RELAYED_LINES`] lines of `output` as `instance`'s, then waits for

@@ -189,8 +189,11 @@ pub fn create(
     let app = ctx.app(app)?;
     let client = ctx.client()?;
     let message = format!("Creating {} on {}", request.kind, Style::stderr().app(&app));
-    let change = action(&message, || {
-        Ok((client.create_addon(&app, &request)?, String::new()))
+    let change = crate::progress::action(&message, |on_progress| {
+        Ok((
+            client.create_addon(&app, &request, on_progress)?,
+            String::new(),
+        ))
     })?;
     report_var("Setting", &change, &app);
     println!("Created {} as {}", change.addon, change.config_var);

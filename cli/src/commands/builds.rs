@@ -7,7 +7,7 @@ use clap::Args;
 use paas_api::builds::Build;
 
 use super::Context;
-use crate::output::{Style, print_json, stdout_is_terminal, table, tenant_text, timestamp_ago};
+use crate::output::{Style, print_json, table, timestamp_ago};
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -93,10 +93,7 @@ pub fn output(ctx: &Context, OutputArgs { app, build }: &OutputArgs) -> anyhow::
             .ok_or_else(|| anyhow::anyhow!("{name} has no builds."))?,
     };
     let output = client.build_output(&name, id)?;
-    println!(
-        "{}",
-        tenant_text(output.output.trim_end(), stdout_is_terminal())
-    );
+    super::releases::print_push_output(&output.output);
     Ok(())
 }
 

@@ -4,7 +4,8 @@ use clap::Args;
 use paas_api::types::{AppFeature, Feature};
 
 use super::Context;
-use crate::output::{Style, action, print_json, table};
+use crate::output::{Style, print_json, table};
+use crate::progress;
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -63,10 +64,10 @@ pub fn set(
     let client = ctx.client()?;
     let verb = if enabled { "Enabling" } else { "Disabling" };
     let style = Style::stderr();
-    action(
+    progress::action(
         &format!("{verb} {feature} for {}", style.app(&name)),
-        || {
-            client.set_feature(&name, feature, enabled)?;
+        |on_progress| {
+            client.set_feature(&name, feature, enabled, on_progress)?;
             Ok(((), String::new()))
         },
     )

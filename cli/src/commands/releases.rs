@@ -218,11 +218,14 @@ pub fn output(ctx: &Context, OutputArgs { app, release }: &OutputArgs) -> anyhow
     let version = parse_version(release)?;
     let name = ctx.app(app)?;
     let output = ctx.client()?.release_output(&name, version)?;
-    println!(
-        "{}",
-        tenant_text(output.output.trim_end(), stdout_is_terminal())
-    );
+    print_push_output(&output.output);
     Ok(())
+}
+
+/// What a push (or a change) printed, as gitd kept it: the tenant's text, shown as
+/// `releases:output` and `builds:output` both show it.
+pub(super) fn print_push_output(output: &str) {
+    println!("{}", tenant_text(output.trim_end(), stdout_is_terminal()));
 }
 
 pub fn rollback(ctx: &Context, RollbackArgs { app, release }: &RollbackArgs) -> anyhow::Result<()> {

@@ -4,7 +4,8 @@
 use clap::{Args, ValueEnum};
 
 use super::Context;
-use crate::output::{Style, action, print_json};
+use crate::output::{Style, print_json};
+use crate::progress;
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -40,13 +41,16 @@ pub fn sticky(ctx: &Context, StickyArgs { app, json, state }: &StickyArgs) -> an
     };
     let enabled = *state == Toggle::On;
     let style = Style::stderr();
-    let sticky = action(
+    let sticky = progress::action(
         &format!(
             "Turning sticky sessions {} for {}",
             on_off(enabled),
             style.app(&name)
         ),
-        || Ok((client.set_sticky_sessions(&name, enabled)?, String::new())),
+        |on_progress| {
+            let sticky = client.set_sticky_sessions(&name, enabled, on_progress)?;
+            Ok((sticky, String::new()))
+        },
     )?;
     if json.json {
         print_json(&sticky)?;

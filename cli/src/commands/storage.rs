@@ -9,6 +9,7 @@ use paas_api::storage::{Mount, Volume, VolumeName};
 
 use super::Context;
 use crate::output::{Style, action, print_json, table};
+use crate::progress;
 use crate::{AppArg, JsonArg};
 
 #[derive(Debug, Args)]
@@ -85,8 +86,8 @@ pub fn mount(ctx: &Context, MountArgs { app, mount }: &MountArgs) -> anyhow::Res
         mount.path,
         Style::stderr().app(&name)
     );
-    action(&message, || {
-        let change = client.mount(&name, &mount)?;
+    progress::action(&message, |on_progress| {
+        let change = client.mount(&name, &mount, on_progress)?;
         Ok(((), suffix(change.release)))
     })
 }
@@ -101,8 +102,8 @@ pub fn unmount(ctx: &Context, MountArgs { app, mount }: &MountArgs) -> anyhow::R
         mount.path,
         Style::stderr().app(&name)
     );
-    action(&message, || {
-        let change = client.unmount(&name, &mount)?;
+    progress::action(&message, |on_progress| {
+        let change = client.unmount(&name, &mount, on_progress)?;
         Ok(((), suffix(change.release)))
     })
 }

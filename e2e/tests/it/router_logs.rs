@@ -1,7 +1,7 @@
 //! Router lines and the H14 page end to end, through the real Traefik and its access log:
 //! requests to an app show in its `paas logs` as `paas[router]` lines with their status and the
 //! dyno that served them, never in another app's; a hostile path is escaped; `--no-router` hides
-//! them and `--release` keeps one release's lines only. An app scaled to `web=0` answers 503
+//! them and `--release` keeps one release's lines (and events) only. An app scaled to `web=0` answers 503
 //! with the "No web processes running" page on its own host and its domains, logged as H14,
 //! maintenance mode wins over it, and `web=1` brings the app back.
 
@@ -115,7 +115,11 @@ fn router_lines_show_each_request_in_its_own_apps_logs() {
     assert!(first.contains("path=\"/\" "), "{first}");
     assert!(!first.contains("booting v2"), "{first}");
     assert!(!first.contains("/after-v2"), "{first}");
-    assert!(!first.contains("paas[deploy]"), "{first}");
+    assert!(
+        first.contains("paas[deploy]: Release v1 created"),
+        "{first}"
+    );
+    assert!(!first.contains("Release v2"), "{first}");
     let second = logs(&platform, &["-a", &app, "-n", "1000", "--release", "2"]);
     assert!(second.contains("app[web.1]: booting v2"), "{second}");
     assert!(second.contains("/after-v2"), "{second}");

@@ -6,10 +6,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use paas_api::AppName;
 use paas_api::addons::{Addon, AddonChange, AddonName, AttachAddon, CreateAddon};
 use serde::Deserialize;
 
+use super::progress::{WantsProgress, answer};
 use super::{ApiError, ApiResult, AuthUser, Json, Path, Query};
 use crate::ops::addons;
 use crate::state::SharedState;
@@ -77,13 +79,12 @@ pub async fn create(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path(name): Path<AppName>,
+    wants: WantsProgress,
     Json(request): Json<CreateAddon>,
-) -> ApiResult<Json<AddonChange>> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    let change = addons::create(&state, app, &auth.user, request)
-        .finished()
-        .await?;
-    Ok(Json(change))
+    let op = addons::create(&state, app, &auth.user, request);
+    answer(wants, op, Json::<AddonChange>).await
 }
 
 pub async fn attach(

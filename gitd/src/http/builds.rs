@@ -1,17 +1,11 @@
 //! The build history of an app and each build's output.
 
+use super::releases::ListQuery;
+use super::{ApiError, ApiResult, AuthUser, Json, Path};
+use crate::state::SharedState;
 use axum::extract::{Query, State};
 use paas_api::builds::{Build, BuildOutput, BuildStatus};
 use paas_api::{AppName, ErrorCode};
-use serde::Deserialize;
-
-use super::{ApiError, ApiResult, AuthUser, Json, Path};
-use crate::state::SharedState;
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    limit: Option<u32>,
-}
 
 pub async fn list(
     State(state): State<SharedState>,
@@ -20,8 +14,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Build>>> {
     let app = auth.app(&state, &name).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(state.store.builds(app.id, limit).await?))
+    Ok(Json(state.store.builds(app.id, query.limit()).await?))
 }
 
 /// `GET /v1/apps/{app}/builds/{id}/output`: what the build's push printed.

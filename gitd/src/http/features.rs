@@ -3,8 +3,10 @@
 //! with the new container options, and the change stored only once that succeeded.
 
 use axum::extract::State;
+use axum::response::Response;
 use paas_api::types::{AppFeature, Feature, FeatureUpdate};
 
+use super::progress::{WantsProgress, answer};
 use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::ops::changes::{self, app_feature};
 use crate::state::SharedState;
@@ -29,14 +31,13 @@ pub async fn update(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path((name, feature)): Path<(AppName, String)>,
+    wants: WantsProgress,
     Json(update): Json<FeatureUpdate>,
-) -> ApiResult<Json<AppFeature>> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
     let feature: Feature = feature
         .parse()
         .map_err(|err: paas_api::types::UnknownFeature| ApiError::invalid(err.to_string()))?;
-    let changed = changes::set_feature(&state, app, &auth.user, feature, update.enabled)
-        .finished()
-        .await?;
-    Ok(Json(changed))
+    let op = changes::set_feature(&state, app, &auth.user, feature, update.enabled);
+    answer(wants, op, Json::<AppFeature>).await
 }

@@ -1,8 +1,8 @@
 //! `GET /v1/apps/{app}/logs?num=N&tail=true&ps=web|web.1&source=app|paas&router=false&release=N`:
 //! the app's recent log lines, router lines and platform events merged in time order, then (with
 //! `tail`) new ones as they happen. The agent filters its own lines (so `num` counts matching
-//! ones); `release` keeps the lines of that release's instances and leaves out app-wide events,
-//! which belong to no one release.
+//! ones); `release` keeps the lines of that release's instances and the events recorded in it,
+//! and leaves out app-wide events, which belong to no one release.
 //! The agent's stream is relayed line by line (agent → gitd → CLI, NDJSON); only the backlog of
 //! at most `num` lines is held, to merge it with the stored events.
 
@@ -20,6 +20,7 @@ use super::formation::{deploy_failed, no_agent};
 use super::{ApiError, ApiResult, AuthUser, Path, Query};
 use crate::events;
 use crate::state::SharedState;
+use crate::store::EventFilter;
 use paas_agent_client::LogsRequest;
 use paas_api::AppName;
 
@@ -108,15 +109,15 @@ pub async fn logs(
 
     let app_id = app.id;
     let limit = u32::try_from(num).unwrap_or(u32::MAX);
-    // Platform events are all `paas`'s: none when only the app's own lines are asked for, nor
-    // for one release (events are not kept by release).
-    let stored = if filter.source == Some(LogSource::App) || release.is_some() {
+    // Platform events are all `paas`'s: none when only the app's own lines are asked for.
+    let stored = if filter.source == Some(LogSource::App) {
         Vec::new()
     } else {
-        state
-            .store
-            .recent_events(app_id, limit, query.ps.as_ref())
-            .await?
+        let events = EventFilter {
+            process: query.ps.clone(),
+            release,
+        };
+        state.store.recent_events(app_id, limit, &events).await?
     };
     let mut backlog: Vec<LogLine> = stored
         .into_iter()
@@ -165,8 +166,8 @@ pub async fn logs(
                     None => break,
                 },
                 event = events.recv() => match event {
-                    Ok(_) if release.is_some() => continue,
-                    Ok((event_app, line)) if event_app == app_id => line,
+                    Ok(event) if event.app_id == app_id
+                        && release.is_none_or(|wanted| event.release == Some(wanted)) => event.line,
                     Ok(_) | Err(RecvError::Lagged(_)) => continue,
                     Err(RecvError::Closed) => break,
                 },

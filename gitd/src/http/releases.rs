@@ -9,9 +9,16 @@ use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::state::SharedState;
 use paas_api::AppName;
 
+/// `?limit=N` of a history (releases, builds): the newest 100 unless it says, 1 to 1000.
 #[derive(Deserialize)]
 pub struct ListQuery {
     limit: Option<u32>,
+}
+
+impl ListQuery {
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(100).clamp(1, 1000)
+    }
 }
 
 pub async fn list(
@@ -21,8 +28,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<Release>>> {
     let app = auth.app(&state, &name).await?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    Ok(Json(state.store.releases(app.id, limit).await?))
+    Ok(Json(state.store.releases(app.id, query.limit()).await?))
 }
 
 pub async fn info(

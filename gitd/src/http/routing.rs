@@ -2,9 +2,11 @@
 //! state, and a change, which [`crate::ops::maintenance`] and [`crate::ops::sticky`] carry out.
 
 use axum::extract::State;
+use axum::response::Response;
 use paas_api::AppName;
 use paas_api::routing::{Maintenance, StickySessions};
 
+use super::progress::{WantsProgress, answer};
 use super::{ApiResult, AuthUser, Json, Path};
 use crate::ops::{maintenance, sticky};
 use crate::state::SharedState;
@@ -50,11 +52,10 @@ pub async fn set_sticky(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path(name): Path<AppName>,
+    wants: WantsProgress,
     Json(request): Json<StickySessions>,
-) -> ApiResult<Json<StickySessions>> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    let changed = sticky::set(&state, app, &auth.user, request.enabled)
-        .finished()
-        .await?;
-    Ok(Json(changed))
+    let op = sticky::set(&state, app, &auth.user, request.enabled);
+    answer(wants, op, Json::<StickySessions>).await
 }

@@ -3,10 +3,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use paas_api::AppName;
 use paas_api::storage::{Mount, StorageChange, Volume, VolumeName};
 use serde::Deserialize;
 
+use super::progress::{WantsProgress, answer};
 use super::{ApiError, ApiResult, AuthUser, Json, Path, Query};
 use crate::ops::storage;
 use crate::state::SharedState;
@@ -24,26 +26,24 @@ pub async fn mount(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path(name): Path<AppName>,
+    wants: WantsProgress,
     Json(mount): Json<Mount>,
-) -> ApiResult<Json<StorageChange>> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    let change = storage::mount(&state, app, &auth.user, mount)
-        .finished()
-        .await?;
-    Ok(Json(change))
+    let op = storage::mount(&state, app, &auth.user, mount);
+    answer(wants, op, Json::<StorageChange>).await
 }
 
 pub async fn unmount(
     State(state): State<SharedState>,
     auth: AuthUser,
     Path(name): Path<AppName>,
+    wants: WantsProgress,
     Json(mount): Json<Mount>,
-) -> ApiResult<Json<StorageChange>> {
+) -> ApiResult<Response> {
     let app = auth.app(&state, &name).await?;
-    let change = storage::unmount(&state, app, &auth.user, mount)
-        .finished()
-        .await?;
-    Ok(Json(change))
+    let op = storage::unmount(&state, app, &auth.user, mount);
+    answer(wants, op, Json::<StorageChange>).await
 }
 
 #[derive(Deserialize)]

@@ -142,7 +142,9 @@ pub fn create(
             app: app.name.clone(),
         };
         let created = agent
-            .create_addon(&app.owner, &name, &spec)
+            .create_addon(&app.owner, &name, &spec, |waiting| {
+                reporter.progress(waiting)
+            })
             .await
             .map_err(|err| agent_failure(format!("Could not create {kind} {name}"), err))?;
         let recorded = state

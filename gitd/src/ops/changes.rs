@@ -105,6 +105,11 @@ pub(super) async fn reroll(
     Ok(Some(release))
 }
 
+/// The version of the release a change re-rolled, for its event.
+pub(super) fn version_of(rerolled: Option<Release>) -> Option<u32> {
+    rerolled.map(|release| release.version)
+}
+
 /// `paas scale`: applies `changes` to the formation read under the lock, so `web+1` adds to
 /// what the previous change left.
 pub fn scale(
@@ -144,13 +149,8 @@ pub fn scale(
             };
             let scale = paas_api::webhooks::WebhookEvent::Scale;
             crate::webhooks::notify(&state, app.id, &app.name, scale, details).await;
-            events::record(
-                &state,
-                app.id,
-                "scale",
-                format!("Scaled to {scaled} by user {by}"),
-            )
-            .await;
+            let message = format!("Scaled to {scaled} by user {by}");
+            events::record_in(&state, app.id, Some(release.version), "scale", message).await;
         }
         Ok(formation_list(Some(&release), &next))
     })
@@ -180,12 +180,12 @@ pub fn restart(
                 )));
             }
         }
-        if release.is_none() {
+        let Some(release) = release else {
             return Err(OpsError::invalid(format!(
                 "{} has no running release: deploy it first.",
                 app.name
             )));
-        }
+        };
         if let Some(process) = &process
             && !formation.contains_key(process.as_str())
         {
@@ -205,7 +205,7 @@ pub fn restart(
             .await
             .map_err(|failure| OpsError::agent("Restart failed", failure))?;
         let message = format!("Restarted {restarted} by user {by}");
-        events::record(&state, app.id, "restart", message).await;
+        events::record_in(&state, app.id, Some(release.version), "restart", message).await;
         Ok(())
     })
 }
@@ -311,22 +311,24 @@ pub fn set_feature(
             return Ok(app_feature(feature, &features));
         }
         let verb = if enabled { "Enabled" } else { "Disabled" };
-        let rerolled = reroll(&state, &app, Some(features.clone()), &reporter).await;
-        if let Err(failure) = rerolled {
-            let (release, _) = current_formation(&state, &app).await?;
-            let version = release.map(|r| r.version).unwrap_or_default();
-            return Err(OpsError::agent(
-                format!(
-                    "v{version} failed to start with {feature} {}; nothing was changed",
-                    verb.to_lowercase()
-                ),
-                failure,
-            ));
-        }
+        let rerolled = match reroll(&state, &app, Some(features.clone()), &reporter).await {
+            Ok(rerolled) => rerolled,
+            Err(failure) => {
+                let (release, _) = current_formation(&state, &app).await?;
+                let version = release.map(|r| r.version).unwrap_or_default();
+                return Err(OpsError::agent(
+                    format!(
+                        "v{version} failed to start with {feature} {}; nothing was changed",
+                        verb.to_lowercase()
+                    ),
+                    failure,
+                ));
+            }
+        };
         state.store.set_feature(app.id, feature, enabled).await?;
         tracing::info!(app = %app.name, %feature, enabled, %by, "feature changed");
         let message = format!("{verb} feature {feature} by user {by}");
-        events::record(&state, app.id, "feature", message).await;
+        events::record_in(&state, app.id, version_of(rerolled), "feature", message).await;
         Ok(app_feature(feature, &features))
     })
 }

@@ -86,7 +86,7 @@ pub(super) async fn apply(
                 "{} by user {}: release v{}",
                 release.description, release.user, release.version
             );
-            crate::events::record(state, app.id, "config", message).await;
+            crate::events::record_in(state, app.id, Some(release.version), "config", message).await;
             release
         }
         Some(_) => {

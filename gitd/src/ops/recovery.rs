@@ -35,16 +35,16 @@ pub async fn recover(state: &SharedState) -> Result<(), OpsError> {
         let lock = state.app_locks.acquire(&app.name).await;
         held.push((app, lock));
     }
-    let interrupted = state.store.fail_unfinished_releases().await?;
-    if interrupted > 0 {
+    // A build cut off switched nothing: marking it failed is all there is to settle for it.
+    let interrupted = state.store.fail_interrupted().await?;
+    if interrupted.releases > 0 {
         tracing::warn!(
-            releases = interrupted,
+            releases = interrupted.releases,
             "releases interrupted by a restart marked failed"
         );
     }
-    // A build cut off switched nothing: marking it failed is all there is to settle.
-    let builds = state.store.fail_unfinished_builds().await?;
-    if builds > 0 {
+    if interrupted.builds > 0 {
+        let builds = interrupted.builds;
         tracing::warn!(builds, "builds interrupted by a restart marked failed");
     }
     for (app, lock) in held {
@@ -72,7 +72,7 @@ async fn restore(state: &SharedState, app: &AppRow, reporter: &Reporter) -> Resu
                 let message = format!(
                     "Release v{version} restored: a change cut off by a restart of paas-gitd was rolled back"
                 );
-                events::record(state, app.id, "deploy", message).await;
+                events::record_in(state, app.id, Some(version), "deploy", message).await;
                 return Ok(());
             }
             Ok(None) => return Ok(()),

@@ -193,20 +193,20 @@ pub async fn failed(
                 details,
             )
             .await;
-            events::record(state, app.id, "deploy", message).await;
+            events::record_in(state, app.id, Some(release.version), "deploy", message).await;
         }
         ReleaseKind::Config => {}
         ReleaseKind::Resize => {
             let message = format!("{} by user {by} failed: {err}", release.description);
-            events::record(state, app.id, "resize", message).await;
+            events::record_in(state, app.id, Some(release.version), "resize", message).await;
         }
         ReleaseKind::Storage => {
             let message = format!("{} by user {by} failed: {err}", release.description);
-            events::record(state, app.id, "storage", message).await;
+            events::record_in(state, app.id, Some(release.version), "storage", message).await;
         }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} failed: {}", err.with_logs());
-            events::record(state, app.id, "rollback", message).await;
+            events::record_in(state, app.id, Some(release.version), "rollback", message).await;
         }
     }
     tracing::info!(app = %app.name, version = release.version, reason = %err, "release failed");
@@ -232,7 +232,7 @@ async fn finished(
     match kind {
         ReleaseKind::Deploy => {
             let message = format!("{} by user {by}", release.description);
-            events::record(state, app.id, "deploy", message).await;
+            events::record_in(state, app.id, Some(release.version), "deploy", message).await;
             let message = format!("Release v{version} created by user {by}");
             let details = webhooks::release_details(release, &message);
             webhooks::notify(
@@ -243,19 +243,19 @@ async fn finished(
                 details,
             )
             .await;
-            events::record(state, app.id, "deploy", message).await;
+            events::record_in(state, app.id, Some(release.version), "deploy", message).await;
         }
         ReleaseKind::Config => {
             let message = format!("{} by user {by}: release v{version}", release.description);
-            events::record(state, app.id, "config", message).await;
+            events::record_in(state, app.id, Some(release.version), "config", message).await;
         }
         ReleaseKind::Resize => {
             let message = format!("{} by user {by}: release v{version}", release.description);
-            events::record(state, app.id, "resize", message).await;
+            events::record_in(state, app.id, Some(release.version), "resize", message).await;
         }
         ReleaseKind::Storage => {
             let message = format!("{} by user {by}: release v{version}", release.description);
-            events::record(state, app.id, "storage", message).await;
+            events::record_in(state, app.id, Some(release.version), "storage", message).await;
         }
         ReleaseKind::Rollback { to } => {
             let message = format!("Rollback to v{to} by user {by}: release v{version}");
@@ -264,7 +264,7 @@ async fn finished(
                 ..webhooks::release_details(release, &message)
             };
             webhooks::notify(state, app.id, &app.name, WebhookEvent::Rollback, details).await;
-            events::record(state, app.id, "rollback", message).await;
+            events::record_in(state, app.id, Some(release.version), "rollback", message).await;
         }
     }
     tracing::info!(app = %app.name, version, ?kind, "release live");

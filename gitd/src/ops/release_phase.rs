@@ -106,7 +106,8 @@ pub async fn run(
                 OneOffEvent::Started { .. } => {}
                 OneOffEvent::Output { line, .. } => {
                     reporter.detail(&line);
-                    events::record(state, app.id, DYNO, line.clone()).await;
+                    events::record_in(state, app.id, Some(release.version), DYNO, line.clone())
+                        .await;
                     if kept.len() == KEPT_LINES {
                         kept.pop_front();
                     }
@@ -139,20 +140,27 @@ pub async fn run(
     let logs = kept.into();
     match outcome {
         Ok(0) => {
-            events::record(state, app.id, DYNO, "Process exited with status 0").await;
+            events::record_in(
+                state,
+                app.id,
+                Some(release.version),
+                DYNO,
+                "Process exited with status 0",
+            )
+            .await;
             reporter.step("Release command succeeded");
             Ok(())
         }
         Ok(status) => {
             let message = format!("Process exited with status {status}");
-            events::record(state, app.id, DYNO, message).await;
+            events::record_in(state, app.id, Some(release.version), DYNO, message).await;
             Err(failed(
                 format!("the {RELEASE_PROCESS} command exited with status {status}"),
                 logs,
             ))
         }
         Err(reason) => {
-            events::record(state, app.id, DYNO, reason.clone()).await;
+            events::record_in(state, app.id, Some(release.version), DYNO, reason.clone()).await;
             Err(failed(reason, logs))
         }
     }

@@ -6,7 +6,7 @@
 
 use paas_api::routing::StickySessions;
 
-use super::changes::reroll;
+use super::changes::{reroll, version_of};
 use super::{Op, OpsError};
 use crate::events;
 use crate::state::SharedState;
@@ -22,16 +22,19 @@ pub fn set(state: &SharedState, app: AppRow, by: &UserRow, enabled: bool) -> Op<
         }
         let verb = if enabled { "on" } else { "off" };
         state.store.set_sticky_sessions(app.id, enabled).await?;
-        if let Err(failure) = reroll(&state, &app, None, &reporter).await {
-            state.store.set_sticky_sessions(app.id, before).await?;
-            return Err(OpsError::agent(
-                format!("Turning sticky sessions {verb} failed; nothing was changed"),
-                failure,
-            ));
-        }
+        let rerolled = match reroll(&state, &app, None, &reporter).await {
+            Ok(rerolled) => rerolled,
+            Err(failure) => {
+                state.store.set_sticky_sessions(app.id, before).await?;
+                return Err(OpsError::agent(
+                    format!("Turning sticky sessions {verb} failed; nothing was changed"),
+                    failure,
+                ));
+            }
+        };
         tracing::info!(app = %app.name, enabled, %by, "sticky sessions");
         let message = format!("Turned sticky sessions {verb} by user {by}");
-        events::record(&state, app.id, "sticky", message).await;
+        events::record_in(&state, app.id, version_of(rerolled), "sticky", message).await;
         Ok(StickySessions { enabled })
     })
 }

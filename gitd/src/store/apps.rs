@@ -322,6 +322,7 @@ mod tests {
                         at_micros: 1,
                         dyno: "deploy".into(),
                         message: "hi".into(),
+                        release: None,
                     },
                     10,
                 )

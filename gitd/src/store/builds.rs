@@ -121,18 +121,6 @@ impl Store {
         .await
     }
 
-    /// Marks builds left pending by a daemon that stopped mid-build as failed; returns how
-    /// many there were.
-    pub async fn fail_unfinished_builds(&self) -> StoreResult<usize> {
-        self.run(|conn| {
-            Ok(conn.execute(
-                "UPDATE builds SET status = 'failed', finished_at = ?1 WHERE status = 'pending'",
-                [now()],
-            )?)
-        })
-        .await
-    }
-
     /// The app's newest `limit` builds, newest first.
     pub async fn builds(&self, app_id: i64, limit: u32) -> StoreResult<Vec<Build>> {
         self.run(move |conn| {
@@ -324,8 +312,8 @@ mod tests {
             .fail_build(web.id, done.id, String::new())
             .await
             .unwrap();
-        assert_eq!(test.store.fail_unfinished_builds().await.unwrap(), 1);
-        assert_eq!(test.store.fail_unfinished_builds().await.unwrap(), 0);
+        assert_eq!(test.store.fail_interrupted().await.unwrap().builds, 1);
+        assert_eq!(test.store.fail_interrupted().await.unwrap().builds, 0);
         let builds = test.store.builds(web.id, 10).await.unwrap();
         assert!(builds.iter().all(|b| b.status == BuildStatus::Failed));
     }

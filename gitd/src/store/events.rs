@@ -12,6 +12,17 @@ pub struct EventRow {
     pub at_micros: i64,
     pub dyno: String,
     pub message: String,
+    /// The release it happened in; `None` for what concerns the whole app.
+    pub release: Option<u32>,
+}
+
+/// Which of an app's events [`Store::recent_events`] reads.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// The events of these instances only.
+    pub process: Option<ProcessFilter>,
+    /// The events of this release only (none of those without a release).
+    pub release: Option<u32>,
 }
 
 impl Store {
@@ -19,8 +30,15 @@ impl Store {
     pub async fn record_event(&self, app_id: i64, event: EventRow, keep: u32) -> StoreResult<()> {
         self.transaction(move |tx| {
             tx.execute(
-                "INSERT INTO events (app_id, at_micros, dyno, message) VALUES (?1, ?2, ?3, ?4)",
-                params![app_id, event.at_micros, event.dyno, event.message],
+                "INSERT INTO events (app_id, at_micros, dyno, message, release_version)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    app_id,
+                    event.at_micros,
+                    event.dyno,
+                    event.message,
+                    event.release
+                ],
             )?;
             tx.execute(
                 "DELETE FROM events WHERE app_id = ?1 AND id <= (
@@ -32,36 +50,40 @@ impl Store {
         .await
     }
 
-    /// The app's newest `limit` events (of the instances of `process` only, when given: the
-    /// limit counts the events that match), oldest first.
+    /// The app's newest `limit` events that `filter` keeps (the limit counts the events that
+    /// match), oldest first.
     pub async fn recent_events(
         &self,
         app_id: i64,
         limit: u32,
-        process: Option<&ProcessFilter>,
+        filter: &EventFilter,
     ) -> StoreResult<Vec<EventRow>> {
         // `web.` as a prefix compared exactly (LIKE would take `_` in a type for a
         // wildcard); one instance is its dyno exactly.
-        let (prefix, dyno) = match process {
+        let release = filter.release;
+        let (prefix, dyno) = match &filter.process {
             None => (None, None),
             Some(ProcessFilter::Type(process)) => (Some(format!("{process}.")), None),
             Some(instance @ ProcessFilter::Instance(..)) => (None, Some(instance.to_string())),
         };
         self.run(move |conn| {
             let mut stmt = conn.prepare(
-                "SELECT at_micros, dyno, message FROM (
-                     SELECT id, at_micros, dyno, message FROM events WHERE app_id = ?1
+                "SELECT at_micros, dyno, message, release_version FROM (
+                     SELECT id, at_micros, dyno, message, release_version FROM events
+                     WHERE app_id = ?1
                      AND (?3 IS NULL OR substr(dyno, 1, length(?3)) = ?3)
                      AND (?4 IS NULL OR dyno = ?4)
+                     AND (?5 IS NULL OR release_version = ?5)
                      ORDER BY id DESC LIMIT ?2)
                  ORDER BY id",
             )?;
             Ok(stmt
-                .query_map(params![app_id, limit, prefix, dyno], |r| {
+                .query_map(params![app_id, limit, prefix, dyno, release], |r| {
                     Ok(EventRow {
                         at_micros: r.get(0)?,
                         dyno: r.get(1)?,
                         message: r.get(2)?,
+                        release: r.get(3)?,
                     })
                 })?
                 .collect::<rusqlite::Result<_>>()?)
@@ -80,7 +102,12 @@ mod tests {
             at_micros: n,
             dyno: "deploy".into(),
             message: format!("event {n}"),
+            release: None,
         }
+    }
+
+    fn all() -> EventFilter {
+        EventFilter::default()
     }
 
     #[tokio::test]
@@ -97,16 +124,16 @@ mod tests {
             .unwrap();
         let at = |events: Vec<EventRow>| events.iter().map(|e| e.at_micros).collect::<Vec<_>>();
         assert_eq!(
-            at(test.store.recent_events(web.id, 10, None).await.unwrap()),
+            at(test.store.recent_events(web.id, 10, &all()).await.unwrap()),
             [3, 4, 5]
         );
         assert_eq!(
-            at(test.store.recent_events(web.id, 2, None).await.unwrap()),
+            at(test.store.recent_events(web.id, 2, &all()).await.unwrap()),
             [4, 5]
         );
         assert_eq!(
             test.store
-                .recent_events(api.id, 10, None)
+                .recent_events(api.id, 10, &all())
                 .await
                 .unwrap()
                 .len(),
@@ -122,6 +149,7 @@ mod tests {
             at_micros: n,
             dyno: dyno.into(),
             message: format!("event {n}"),
+            release: None,
         };
         let dynos = [
             "web.1",
@@ -137,13 +165,16 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let of = |process: &str| process.parse::<ProcessFilter>().unwrap();
+        let of = |process: &str| EventFilter {
+            process: Some(process.parse::<ProcessFilter>().unwrap()),
+            release: None,
+        };
         let dynos_of =
             |events: Vec<EventRow>| events.into_iter().map(|e| e.dyno).collect::<Vec<_>>();
         assert_eq!(
             dynos_of(
                 test.store
-                    .recent_events(app.id, 2, Some(&of("web")))
+                    .recent_events(app.id, 2, &of("web"))
                     .await
                     .unwrap()
             ),
@@ -152,7 +183,7 @@ mod tests {
         assert_eq!(
             dynos_of(
                 test.store
-                    .recent_events(app.id, 5, Some(&of("my_worker")))
+                    .recent_events(app.id, 5, &of("my_worker"))
                     .await
                     .unwrap()
             ),
@@ -161,11 +192,66 @@ mod tests {
         assert_eq!(
             dynos_of(
                 test.store
-                    .recent_events(app.id, 5, Some(&of("web.2")))
+                    .recent_events(app.id, 5, &of("web.2"))
                     .await
                     .unwrap()
             ),
             ["web.2"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_release_filter_keeps_that_releases_events_and_counts_only_them() {
+        let test = TestStore::new();
+        let app = test.app("web").await;
+        let rows = [
+            ("deploy", Some(1)),
+            ("web.1", Some(1)),
+            ("domains", None),
+            ("deploy", Some(2)),
+            ("web.1", Some(2)),
+            ("web.1", Some(1)),
+        ];
+        for (n, (dyno, release)) in (1..).zip(rows) {
+            let row = EventRow {
+                at_micros: n,
+                dyno: dyno.into(),
+                message: format!("event {n}"),
+                release,
+            };
+            test.store.record_event(app.id, row, 100).await.unwrap();
+        }
+        let of_v1 = |process: Option<&str>| EventFilter {
+            process: process.map(|p| p.parse().unwrap()),
+            release: Some(1),
+        };
+        let at = |events: Vec<EventRow>| events.iter().map(|e| e.at_micros).collect::<Vec<_>>();
+        assert_eq!(
+            at(test
+                .store
+                .recent_events(app.id, 10, &of_v1(None))
+                .await
+                .unwrap()),
+            [1, 2, 6]
+        );
+        assert_eq!(
+            at(test
+                .store
+                .recent_events(app.id, 2, &of_v1(None))
+                .await
+                .unwrap()),
+            [2, 6]
+        );
+        assert_eq!(
+            at(test
+                .store
+                .recent_events(app.id, 10, &of_v1(Some("web")))
+                .await
+                .unwrap()),
+            [2, 6]
+        );
+        let everything = test.store.recent_events(app.id, 10, &all()).await.unwrap();
+        assert_eq!(everything[2].release, None);
+        assert_eq!(everything[3].release, Some(2));
     }
 }

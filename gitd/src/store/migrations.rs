@@ -218,7 +218,7 @@ const MIGRATIONS: &[&str] = &[
         SELECT 1 FROM builds b
         WHERE b.app_id = release_output.app_id AND b.release_version = release_output.version);
     "#,
-    // webhooks: an app's webhooks, the queue of what is to be posted to them (one row per
+    // 12: an app's webhooks, the queue of what is to be posted to them (one row per
     // event and webhook, kept while due, so a restart resumes it) and the log of attempts.
     r#"
     CREATE TABLE webhooks (
@@ -253,13 +253,18 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX webhook_attempts_app ON webhook_attempts (app_id, id);
     "#,
-    // The dashboard's sessions: a login token held in a cookie, with the secret its forms
+    // 13: the dashboard's sessions: a login token held in a cookie, with the secret its forms
     // carry against cross-site requests; it ends with its token.
     r#"
     CREATE TABLE sessions (
         token_id   INTEGER PRIMARY KEY REFERENCES tokens(id) ON DELETE CASCADE,
         csrf_token TEXT NOT NULL
     );
+    "#,
+    // 14: the release a platform event happened in (a deploy, a restart, an instance's state), so
+    // that `logs --release` shows it; none for what concerns the whole app (a domain, an add-on).
+    r#"
+    ALTER TABLE events ADD COLUMN release_version INTEGER;
     "#,
 ];
 

@@ -71,6 +71,13 @@ pub struct ReleaseOutcome {
     pub output: Option<String>,
 }
 
+/// What [`Store::fail_interrupted`] marked failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted {
+    pub releases: usize,
+    pub builds: usize,
+}
+
 fn status_name(status: ReleaseStatus) -> &'static str {
     match status {
         ReleaseStatus::Building => "building",
@@ -265,14 +272,19 @@ impl Store {
         .await
     }
 
-    /// Marks releases left `building` by a daemon that stopped mid-build or mid-rollout as
-    /// failed; returns how many there were.
-    pub async fn fail_unfinished_releases(&self) -> StoreResult<usize> {
-        self.run(|conn| {
-            Ok(conn.execute(
+    /// Marks what a daemon that stopped mid-push or mid-change left unfinished as failed, in
+    /// one step: releases left `building` (mid-build or mid-rollout) and builds left pending.
+    pub async fn fail_interrupted(&self) -> StoreResult<Interrupted> {
+        self.transaction(|tx| {
+            let releases = tx.execute(
                 "UPDATE releases SET status = 'failed' WHERE status = 'building'",
                 [],
-            )?)
+            )?;
+            let builds = tx.execute(
+                "UPDATE builds SET status = 'failed', finished_at = ?1 WHERE status = 'pending'",
+                [now()],
+            )?;
+            Ok(Interrupted { releases, builds })
         })
         .await
     }
@@ -642,8 +654,8 @@ mod tests {
             ))
             .await
             .unwrap();
-        assert_eq!(test.store.fail_unfinished_releases().await.unwrap(), 2);
-        assert_eq!(test.store.fail_unfinished_releases().await.unwrap(), 0);
+        assert_eq!(test.store.fail_interrupted().await.unwrap().releases, 2);
+        assert_eq!(test.store.fail_interrupted().await.unwrap().releases, 0);
         let statuses: Vec<ReleaseStatus> = test
             .store
             .releases(web.id, u32::MAX)
