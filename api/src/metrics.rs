@@ -239,7 +239,10 @@ mod tests {
         assert_eq!("1h".parse(), Ok(MetricsPeriod::Hour));
         assert_eq!("24h".parse(), Ok(MetricsPeriod::Day));
         assert!("2h".parse::<MetricsPeriod>().is_err());
-        assert_eq!(serde_json::to_string(&MetricsPeriod::Day).unwrap(), "\"24h\"");
+        assert_eq!(
+            serde_json::to_string(&MetricsPeriod::Day).unwrap(),
+            "\"24h\""
+        );
         assert_eq!(MetricsPeriod::Day.seconds(), 86_400);
     }
 }

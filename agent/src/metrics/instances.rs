@@ -179,12 +179,7 @@ mod tests {
             memory_stats: Some(ContainerMemoryStats {
                 usage: Some(100_000),
                 limit: Some(512 << 20),
-                stats: Some(
-                    entries
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), *v))
-                        .collect(),
-                ),
+                stats: Some(entries.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()),
                 ..Default::default()
             }),
             ..Default::default()

@@ -74,7 +74,10 @@ pub struct SampleLog {
 
 impl SampleLog {
     fn push(&self, round: SampleRound, keep: usize) {
-        let mut rounds = self.rounds.lock().expect("the sample log is never poisoned");
+        let mut rounds = self
+            .rounds
+            .lock()
+            .expect("the sample log is never poisoned");
         rounds.push_back(round);
         while rounds.len() > keep {
             rounds.pop_front();
@@ -83,7 +86,10 @@ impl SampleLog {
 
     /// The kept rounds taken after `after` (all without it), a page at most.
     fn after(&self, after: Option<i64>) -> SampleBatch {
-        let rounds = self.rounds.lock().expect("the sample log is never poisoned");
+        let rounds = self
+            .rounds
+            .lock()
+            .expect("the sample log is never poisoned");
         let mut newer = rounds
             .iter()
             .filter(|round| after.is_none_or(|after| round.at_ms > after));
@@ -127,16 +133,19 @@ pub async fn sample_rounds(state: AgentState) {
     loop {
         ticks.tick().await;
         let started = Instant::now();
-        let instances =
-            match instances::sample(&state.docker, state.config.instance_key(), &mut readings)
-                .await
-            {
-                Ok(instances) => instances,
-                Err(err) => {
-                    warn!(error = %err, "cannot sample the instances' stats");
-                    Vec::new()
-                }
-            };
+        let instances = match instances::sample(
+            &state.docker,
+            state.config.instance_key(),
+            &mut readings,
+        )
+        .await
+        {
+            Ok(instances) => instances,
+            Err(err) => {
+                warn!(error = %err, "cannot sample the instances' stats");
+                Vec::new()
+            }
+        };
         let requests = match &scrape_url {
             Some(url) => match scrape(&http, url).await {
                 Ok(text) => {

@@ -137,12 +137,18 @@ go_gc_duration_seconds{quantile="0.5"} NaN
 
     #[test]
     fn labels_without_braces_escapes_and_special_values() {
-        let samples = parse("traefik_config_reloads_total 3\n", &["traefik_config_reloads_total"]);
+        let samples = parse(
+            "traefik_config_reloads_total 3\n",
+            &["traefik_config_reloads_total"],
+        );
         assert_eq!(samples[0].labels, []);
         let escaped = parse_line(r#"m{a="x\"y\\z\n",b="",} +Inf"#).unwrap();
         assert_eq!(
             escaped.labels,
-            [("a".into(), "x\"y\\z\n".into()), ("b".into(), String::new())]
+            [
+                ("a".into(), "x\"y\\z\n".into()),
+                ("b".into(), String::new())
+            ]
         );
         assert_eq!(escaped.value, f64::INFINITY);
         assert_eq!(parse_line("m NaN"), None);
@@ -150,13 +156,7 @@ go_gc_duration_seconds{quantile="0.5"} NaN
 
     #[test]
     fn broken_lines_are_skipped() {
-        for broken in [
-            r#"m{a="x} 1"#,
-            r#"m{a=x} 1"#,
-            "m{a=\"x\"}",
-            "m one",
-            "m{",
-        ] {
+        for broken in [r#"m{a="x} 1"#, r#"m{a=x} 1"#, "m{a=\"x\"}", "m one", "m{"] {
             assert_eq!(parse(broken, &["m"]), [], "{broken:?}");
         }
         assert_eq!(parse("other 1\nm 2\n", &["m"]).len(), 1);

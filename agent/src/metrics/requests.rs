@@ -15,7 +15,9 @@ pub const REQUESTS_TOTAL: &str = "traefik_service_requests_total";
 pub const DURATION_BUCKET: &str = "traefik_service_request_duration_seconds_bucket";
 /// The latency histogram's bucket bounds in seconds, which `paas-agent traefik-config` asks
 /// Traefik for (its default, 0.1/0.3/1.2/5, is too coarse for a p50).
-pub const BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// The counters as last scraped.
 #[derive(Default)]
@@ -88,8 +90,11 @@ impl RequestCounters {
         apps.into_iter()
             .filter(|(_, round)| round.requests > 0)
             .map(|(app, round)| {
-                let buckets: Vec<(f64, f64)> =
-                    round.buckets.iter().map(|(bound, n)| (bound.0, *n)).collect();
+                let buckets: Vec<(f64, f64)> = round
+                    .buckets
+                    .iter()
+                    .map(|(bound, n)| (bound.0, *n))
+                    .collect();
                 RequestSample {
                     app,
                     requests: round.requests,
@@ -215,7 +220,10 @@ mod tests {
     #[test]
     fn a_counter_that_went_down_was_reset_and_counts_whole() {
         let mut counters = RequestCounters::default();
-        counters.round(&owned(&[requests("200", "paas-hello@docker", 500.0)]), hello_only);
+        counters.round(
+            &owned(&[requests("200", "paas-hello@docker", 500.0)]),
+            hello_only,
+        );
         let after_restart = owned(&[requests("200", "paas-hello@docker", 7.0)]);
         let round = counters.round(&after_restart, hello_only);
         assert_eq!(round[0].requests, 7);
