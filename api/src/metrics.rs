@@ -22,6 +22,9 @@ pub struct SampleRound {
     pub at_ms: i64,
     /// How long the requests of this round were counted over, in milliseconds.
     pub interval_ms: u64,
+    /// How long the round took the agent (Docker's stats of every instance, Traefik's
+    /// metrics): what sampling costs.
+    pub took_ms: u64,
     pub instances: Vec<InstanceSample>,
     /// Apps that were routed no request this round are left out.
     pub requests: Vec<RequestSample>,

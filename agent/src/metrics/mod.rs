@@ -168,15 +168,16 @@ pub async fn sample_rounds(state: AgentState) {
             .unwrap_or(config.interval())
             .as_millis() as u64;
         last_round = Some(started);
+        let took_ms = started.elapsed().as_millis() as u64;
         debug!(
             instances = instances.len(),
-            took_ms = started.elapsed().as_millis() as u64,
-            "sampled a metrics round"
+            took_ms, "sampled a metrics round"
         );
         state.metrics.push(
             SampleRound {
                 at_ms: chrono::Utc::now().timestamp_millis(),
                 interval_ms,
+                took_ms,
                 instances,
                 requests,
             },
@@ -233,6 +234,7 @@ mod tests {
         SampleRound {
             at_ms,
             interval_ms: 10_000,
+            took_ms: 5,
             instances: Vec::new(),
             requests: Vec::new(),
         }

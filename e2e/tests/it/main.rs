@@ -28,6 +28,7 @@ mod isolation_routing;
 mod isolation_ssh;
 mod logs;
 mod maintenance;
+mod metrics;
 mod notes;
 mod oneoff;
 mod operations_guide;

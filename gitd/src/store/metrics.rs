@@ -356,6 +356,7 @@ mod tests {
         SampleRound {
             at_ms: at_seconds * 1000,
             interval_ms: 10_000,
+            took_ms: 5,
             instances,
             requests,
         }
