@@ -191,17 +191,30 @@ async fn scrape(http: &reqwest::Client, url: &str) -> Result<String, reqwest::Er
 }
 
 /// Which app each Traefik service of the agent's routes to (`paas-hello@docker`), from the
-/// labels the agent gives the web containers of every app it has a spec of (plain and sticky,
-/// since a rollout may have both). A name two apps would define is nobody's.
+/// labels the agent gives the web containers of every app it has a spec of.
 fn service_owners(state: &AgentState) -> HashMap<String, AppName> {
+    let apps = runtime::apps_with_spec(state)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|app| {
+            let hosts = runtime::app_hosts(state, &app).ok()?;
+            Some((app.parse().ok()?, hosts))
+        });
+    owners_of_services(apps, &state.config.runtime)
+}
+
+/// The services the labels of each app's web containers define (plain and sticky, since a
+/// rollout may have both), by Traefik's name for them; a name two apps would define is
+/// nobody's.
+fn owners_of_services(
+    apps: impl Iterator<Item = (AppName, Vec<String>)>,
+    config: &crate::config::RuntimeConfig,
+) -> HashMap<String, AppName> {
     let services_prefix = format!("{TRAEFIK_LABEL_PREFIX}http.services.");
     let mut owners: HashMap<String, Option<AppName>> = HashMap::new();
-    for app in runtime::apps_with_spec(state).unwrap_or_default() {
-        let Ok(name) = app.parse::<AppName>() else {
-            continue;
-        };
+    for (app, hosts) in apps {
         for sticky in [false, true] {
-            let labels = traefik_labels(&app, &[], sticky, &state.config.runtime);
+            let labels = traefik_labels(app.as_str(), &hosts, sticky, config);
             for label in labels.keys() {
                 let Some(service) = label
                     .strip_prefix(&services_prefix)
@@ -212,11 +225,11 @@ fn service_owners(state: &AgentState) -> HashMap<String, AppName> {
                 owners
                     .entry(format!("{service}@docker"))
                     .and_modify(|owner| {
-                        if owner.as_ref() != Some(&name) {
+                        if owner.as_ref() != Some(&app) {
                             *owner = None;
                         }
                     })
-                    .or_insert_with(|| Some(name.clone()));
+                    .or_insert_with(|| Some(app.clone()));
             }
         }
     }
@@ -257,6 +270,25 @@ mod tests {
         );
         assert!(!rest.more);
         assert_eq!(log.after(Some(i64::MAX)).rounds, []);
+    }
+
+    #[test]
+    fn services_map_to_the_app_whose_containers_define_them() {
+        let app = |name: &str| -> (AppName, Vec<String>) {
+            (
+                name.parse().unwrap(),
+                vec![format!("{name}.paas.localhost")],
+            )
+        };
+        let config = crate::config::RuntimeConfig::default();
+        let owners = owners_of_services([app("hello"), app("api")].into_iter(), &config);
+        assert_eq!(owners["paas-hello@docker"].as_str(), "hello");
+        assert_eq!(owners["paas_sticky-hello@docker"].as_str(), "hello");
+        assert_eq!(owners["paas-api@docker"].as_str(), "api");
+        assert!(
+            !owners.keys().any(|service| service.contains("retry")),
+            "{owners:?}"
+        );
     }
 
     #[test]
