@@ -32,18 +32,16 @@ pub struct RequestCounters {
 struct AppRound {
     requests: u64,
     status: StatusClasses,
-    /// Cumulative counts by upper bound (its bits: bounds are finite or +Inf, never NaN).
-    buckets: BTreeMap<OrderedBound, f64>,
+    /// Cumulative counts by upper bound (finite or +Inf, never NaN), in no order.
+    buckets: Vec<(f64, f64)>,
 }
 
-#[derive(Clone, Copy, PartialEq, PartialOrd)]
-struct OrderedBound(f64);
-
-impl Eq for OrderedBound {}
-
-impl Ord for OrderedBound {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
+impl AppRound {
+    fn add_to_bucket(&mut self, bound: f64, count: f64) {
+        match self.buckets.iter_mut().find(|(known, _)| *known == bound) {
+            Some((_, total)) => *total += count,
+            None => self.buckets.push((bound, count)),
+        }
     }
 }
 
@@ -84,17 +82,14 @@ impl RequestCounters {
             } else if sample.name == DURATION_BUCKET
                 && let Some(bound) = sample.label("le").and_then(parse_bound)
             {
-                *round.buckets.entry(OrderedBound(bound)).or_default() += delta;
+                round.add_to_bucket(bound, delta);
             }
         }
         apps.into_iter()
             .filter(|(_, round)| round.requests > 0)
-            .map(|(app, round)| {
-                let buckets: Vec<(f64, f64)> = round
-                    .buckets
-                    .iter()
-                    .map(|(bound, n)| (bound.0, *n))
-                    .collect();
+            .map(|(app, mut round)| {
+                round.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let buckets = round.buckets;
                 RequestSample {
                     app,
                     requests: round.requests,
