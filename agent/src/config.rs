@@ -41,6 +41,8 @@ pub struct AgentConfig {
     pub build: BuildConfig,
     #[serde(default)]
     pub addons: AddonsConfig,
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 /// Add-on services (`[addons]`): the image each kind runs. The official images by default;
@@ -217,6 +219,7 @@ impl AgentConfig {
             runtime: RuntimeConfig::default(),
             build: BuildConfig::default(),
             addons: AddonsConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 

@@ -15,6 +15,7 @@ mod images;
 mod instances;
 mod logs;
 mod maintenance;
+mod metrics;
 mod naming;
 mod oneoff;
 mod pages;
@@ -250,6 +251,7 @@ async fn serve(
         instances: Arc::default(),
         pages: Arc::new(page_routes),
         router: Arc::default(),
+        metrics: Arc::default(),
     };
     pages::refresh_all(&state).await;
     // Announced once the page routes are right again, too.
@@ -265,6 +267,7 @@ async fn serve(
     ));
     tokio::spawn(runtime::supervise(state.clone()));
     tokio::spawn(logs::router::follow_access_log(state.clone()));
+    tokio::spawn(metrics::sample_rounds(state.clone()));
     axum::serve(listener, http::router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -26,4 +26,6 @@ pub struct AgentState {
     pub pages: Arc<PageRoutes>,
     /// The router's lines as they are read from Traefik's access log, for `logs --tail`.
     pub router: Arc<RouterLines>,
+    /// The metrics rounds kept for gitd, fed by [`crate::metrics::sample_rounds`].
+    pub metrics: Arc<crate::metrics::SampleLog>,
 }

@@ -2,8 +2,9 @@
 //! containers: the Docker provider limited to this agent's instance key, the file provider over
 //! the page routes the agent writes (`crate::pages`), the JSON access log the agent reads the
 //! router's lines from (`crate::logs::router`), the HTTP entrypoint
-//! named as the agent's routers expect (`runtime.traefik_entrypoint`) and the read-only API the
-//! agent polls during rollouts. `paas-agent traefik-config` prints it; `scripts/up`,
+//! named as the agent's routers expect (`runtime.traefik_entrypoint`), the read-only API the
+//! agent polls during rollouts and the Prometheus metrics per service on the same loopback
+//! entrypoint, which the agent scrapes for each app's requests (`crate::metrics`). `paas-agent traefik-config` prints it; `scripts/up`,
 //! `scripts/bench` and the e2e fixtures all run Traefik with it, so the label vocabulary and the
 //! static config live beside each other. Touches no file and no Docker: it only renders text.
 
@@ -56,6 +57,11 @@ pub fn render(config: &AgentConfig, listeners: &Listeners, log_level: LogLevel) 
         .expect("a string always serializes");
     let constraint = traefik_constraint(config.instance_key());
     let (web, api, level) = (listeners.web, listeners.api, log_level.as_traefik());
+    let buckets = crate::metrics::BUCKETS
+        .iter()
+        .map(f64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "# Written by `paas-agent traefik-config`: the static config that agrees with the agent's
 # container labels. Holds the agent's instance key: keep it private (mode 0600).
@@ -91,6 +97,15 @@ accessLog:
   fields:
     headers:
       defaultMode: drop
+# Requests and latency per service (`/metrics` on the API's entrypoint), which the agent
+# scrapes for every app's requests/s, status classes and percentiles.
+metrics:
+  prometheus:
+    entryPoint: traefik
+    addEntryPointsLabels: false
+    addRoutersLabels: false
+    addServicesLabels: true
+    buckets: [{buckets}]
 log:
   level: {level}
 "
@@ -139,6 +154,14 @@ mod tests {
             config.state_dir().join("router").join("access.log").display()
         )));
         assert!(text.ends_with("log:\n  level: WARN\n"));
+    }
+
+    #[test]
+    fn prometheus_metrics_are_per_service_on_the_api_entrypoint() {
+        let text = render(&generated(), &listeners(), LogLevel::Warn);
+        assert!(text.contains(
+            "\nmetrics:\n  prometheus:\n    entryPoint: traefik\n    addEntryPointsLabels: false\n    addRoutersLabels: false\n    addServicesLabels: true\n    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]\n"
+        ));
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod formation;
 pub mod git_command;
+pub mod metrics;
 pub mod names;
 pub mod oneoff;
 pub mod procfile;

@@ -10,6 +10,7 @@ mod bench;
 mod http;
 mod load;
 mod logs;
+mod metrics;
 mod ops;
 mod ps;
 mod push;
@@ -80,6 +81,15 @@ enum Scenario {
         #[arg(long, default_value = "paas/postgres:15")]
         image: String,
     },
+    /// gitd's database growth and RSS with many apps' metrics kept for the whole retention
+    /// period (simulated clock), and the cost of one agent sampling round.
+    Metrics {
+        #[arg(long, default_value_t = 50)]
+        apps: usize,
+        /// Web instances of bench-hello while sampling is timed
+        #[arg(long, default_value_t = 20)]
+        instances: u32,
+    },
     /// Lines/s and latency through `paas logs -f`, versus `docker logs -f`.
     Logs {
         #[arg(long, default_value_t = 5)]
@@ -104,6 +114,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Footprint { apps } => ops::footprint(&bench, apps)?,
         Scenario::Logs { runs, lines } => logs::logs(&bench, runs, lines)?,
         Scenario::Addons { runs, image } => addons::addons(&bench, runs, &image)?,
+        Scenario::Metrics { apps, instances } => metrics::metrics(&bench, apps, instances)?,
     };
     for row in rows {
         println!("{row}");

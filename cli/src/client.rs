@@ -447,6 +447,16 @@ impl Client {
         self.call(self.request(Method::GET, url))
     }
 
+    pub fn metrics(
+        &self,
+        app: &AppName,
+        period: paas_api::metrics::MetricsPeriod,
+    ) -> Result<paas_api::metrics::AppMetrics, ClientError> {
+        let mut url = self.url(&["apps", app, "metrics"]);
+        url.query_pairs_mut().append_pair("period", period.as_str());
+        self.call(self.request(Method::GET, url))
+    }
+
     pub fn build_output(&self, app: &AppName, id: u32) -> Result<BuildOutput, ClientError> {
         self.get(&["apps", app, "builds", &id.to_string(), "output"])
     }

@@ -122,6 +122,14 @@ const EXAMPLES: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "metrics",
+        &[
+            "paas metrics -a myapp",
+            "paas metrics -a myapp --period 24h",
+            "paas metrics -a myapp --json",
+        ],
+    ),
+    (
         "logs",
         &[
             "paas logs -a myapp",

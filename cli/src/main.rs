@@ -23,8 +23,8 @@ use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use commands::{
     access, addons, apps, attach, auth, builds, config_vars, cron, domains, features, keys, logs,
-    maintenance, open, pg, pg_backups, ps, redis, releases, resize, run, sticky, storage, users,
-    webhooks,
+    maintenance, metrics, open, pg, pg_backups, ps, redis, releases, resize, run, sticky, storage,
+    users, webhooks,
 };
 
 #[derive(Debug, Parser)]
@@ -122,6 +122,8 @@ pub enum Command {
     BuildsOutput(builds::OutputArgs),
     /// Show the app's logs and platform events, or follow them live
     Logs(logs::LogsArgs),
+    /// Show the app's CPU, memory and request metrics over the last hour or day
+    Metrics(metrics::MetricsArgs),
     /// List the app's custom domains
     Domains(domains::ListArgs),
     /// Route a custom domain (www.example.com or *.example.com) to the app

@@ -18,6 +18,7 @@ pub mod hook;
 pub mod http;
 pub mod images;
 pub mod init;
+pub mod metrics;
 pub mod ops;
 pub mod quotas;
 pub mod repos;
@@ -89,7 +90,7 @@ pub struct Server {
 }
 
 /// Opens the store, recovers what a previous run left unfinished ([`ops::recovery`]), and
-/// starts the HTTP API, the SSH endpoint, the deploy socket and the agent's event follower.
+/// starts the HTTP API, the SSH endpoint, the deploy socket, the agent's event follower and the metrics pull.
 /// `agent: None` runs without one: pushes and rollouts are refused with a clear error.
 pub async fn serve(
     config: ServeConfig,
@@ -152,6 +153,7 @@ pub async fn serve(
     ];
     if state.agent.is_some() {
         background.push(tokio::spawn(cron::schedule(state.clone())));
+        background.push(tokio::spawn(metrics::pull_periodically(state.clone())));
     }
     let (stop, stopped) = oneshot::channel::<()>();
     let http = tokio::spawn(http::server::serve(

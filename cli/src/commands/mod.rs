@@ -16,6 +16,7 @@ pub mod features;
 pub mod keys;
 pub mod logs;
 pub mod maintenance;
+pub mod metrics;
 pub mod open;
 pub mod pg;
 pub mod pg_backups;
@@ -70,6 +71,7 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Builds(args) => builds::list(ctx, &args),
         Command::BuildsOutput(args) => builds::output(ctx, &args),
         Command::Logs(args) => logs::show(ctx, &args),
+        Command::Metrics(args) => metrics::show(ctx, &args),
         Command::Domains(args) => domains::list(ctx, &args),
         Command::DomainsAdd(args) => domains::add(ctx, &args),
         Command::DomainsRemove(args) => domains::remove(ctx, &args),

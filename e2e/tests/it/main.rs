@@ -31,6 +31,7 @@ mod logs;
 mod logs_release;
 mod logs_server_down;
 mod maintenance;
+mod metrics;
 mod notes;
 mod oneoff;
 mod operations_guide;

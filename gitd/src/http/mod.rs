@@ -15,6 +15,7 @@ mod features;
 mod formation;
 mod keys;
 mod logs;
+mod metrics;
 mod progress;
 mod releases;
 mod resources;
@@ -132,7 +133,8 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/v1/apps/{app}/webhook-deliveries",
             get(webhooks::deliveries),
-        );
+        )
+        .route("/v1/apps/{app}/metrics", get(metrics::app_metrics));
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))

@@ -266,6 +266,44 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE events ADD COLUMN release_version INTEGER;
     "#,
+    // 15: metrics pulled from the agent: CPU and memory per instance and requests per app, in
+    // slots of 10 s (kept an hour) and of 60 s (kept a day), each accumulating the sampling
+    // rounds that fall in it; and the time of the last round stored, which the next pull asks
+    // after.
+    r#"
+    CREATE TABLE metric_instances (
+        app_id       INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        resolution   INTEGER NOT NULL,
+        slot         INTEGER NOT NULL,
+        process      TEXT NOT NULL,
+        instance     INTEGER NOT NULL,
+        rounds       INTEGER NOT NULL,
+        cpu_sum      REAL NOT NULL,
+        memory_max   INTEGER NOT NULL,
+        memory_limit INTEGER,
+        PRIMARY KEY (app_id, resolution, slot, process, instance)
+    ) WITHOUT ROWID;
+    CREATE INDEX metric_instances_age ON metric_instances (resolution, slot);
+    CREATE TABLE metric_requests (
+        app_id       INTEGER NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        resolution   INTEGER NOT NULL,
+        slot         INTEGER NOT NULL,
+        requests     INTEGER NOT NULL,
+        status_2xx   INTEGER NOT NULL,
+        status_3xx   INTEGER NOT NULL,
+        status_4xx   INTEGER NOT NULL,
+        status_5xx   INTEGER NOT NULL,
+        p50_weighted REAL NOT NULL,
+        p50_requests INTEGER NOT NULL,
+        p95_max      REAL,
+        PRIMARY KEY (app_id, resolution, slot)
+    ) WITHOUT ROWID;
+    CREATE INDEX metric_requests_age ON metric_requests (resolution, slot);
+    CREATE TABLE metric_cursor (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        after_ms INTEGER NOT NULL
+    );
+    "#,
 ];
 
 pub fn apply(conn: &mut Connection) -> rusqlite::Result<()> {
