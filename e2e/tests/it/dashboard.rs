@@ -22,8 +22,10 @@ use crate::util::{ADMIN_PASSWORD, ADMIN_USER, commit_files, hello_repo, wait_for
 const TICKING_PROCFILE: &str = "web: (n=0; while true; do n=$((n+1)); echo \"tick $n\"; sleep 1; done) & exec httpd -f -p ${PORT:-5000} -h /www\n";
 
 fn screenshot(browser: &Browser, name: &str) {
-    let dir = std::env::var_os("PAAS_SCREENSHOT_DIR")
-        .map_or_else(|| PathBuf::from("target/dashboard-screenshots"), PathBuf::from);
+    let dir = std::env::var_os("PAAS_SCREENSHOT_DIR").map_or_else(
+        || PathBuf::from("target/dashboard-screenshots"),
+        PathBuf::from,
+    );
     let path = workspace_root().join(dir).join(format!("{name}.png"));
     browser.screenshot(&path);
 }
