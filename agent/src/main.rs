@@ -16,6 +16,7 @@ mod instances;
 mod logs;
 mod maintenance;
 mod naming;
+mod nodes;
 mod oneoff;
 mod pages;
 mod runtime;

@@ -18,6 +18,7 @@ pub mod extract;
 pub mod formation;
 pub mod git_command;
 pub mod names;
+pub mod nodes;
 pub mod oneoff;
 pub mod procfile;
 pub mod progress;

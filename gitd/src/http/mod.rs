@@ -15,6 +15,7 @@ mod features;
 mod formation;
 mod keys;
 mod logs;
+mod nodes;
 mod progress;
 mod releases;
 mod resources;
@@ -108,7 +109,12 @@ pub fn router(state: SharedState) -> Router {
             get(consoles::pg_info),
         )
         .route("/v1/apps/{app}/cron", get(cron::jobs))
-        .route("/v1/apps/{app}/checks", get(cron::checks));
+        .route("/v1/apps/{app}/checks", get(cron::checks))
+        .route("/v1/nodes", get(nodes::list))
+        .route(
+            "/v1/nodes/{node}/availability",
+            put(nodes::set_availability),
+        );
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))
