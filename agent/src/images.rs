@@ -186,22 +186,37 @@ pub(crate) async fn app_images(
             ..Default::default()
         }))
         .await?;
-    let mut found: Vec<AppImage> = images
-        .into_iter()
-        .flat_map(|image| {
-            let pinned = registry.and_then(|registry| registry.pinned(app, &image.repo_digests));
+    let mut found = Vec::new();
+    for image in images {
+        let pinned = match registry {
+            Some(registry) => registry.pinned(app, &repo_digests(docker, &image.id).await?),
+            None => None,
+        };
+        found.extend(
             image
                 .repo_tags
                 .into_iter()
                 .filter(|tag| naming::parse_image_tag(tag).is_some_and(|(owner, _)| owner == app))
-                .map(move |tag| AppImage {
+                .map(|tag| AppImage {
                     tag,
                     pinned: pinned.clone(),
-                })
-        })
-        .collect();
+                }),
+        );
+    }
     found.sort_by(|a, b| a.tag.cmp(&b.tag));
     Ok(found)
+}
+
+/// An image's digest references. A listing filtered by reference leaves out those of other
+/// repositories, so the registry's are read by inspecting the image.
+async fn repo_digests(docker: &Docker, id: &str) -> Result<Vec<String>, DockerError> {
+    match docker.inspect_image(id).await {
+        Ok(image) => Ok(image.repo_digests.unwrap_or_default()),
+        Err(DockerError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(Vec::new()),
+        Err(err) => Err(err),
+    }
 }
 
 /// Images named by the app's containers (the agent's own), stopped ones included.
