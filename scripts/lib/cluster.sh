@@ -70,14 +70,12 @@ cluster_in_ns() { # namespace, command...
 }
 
 cluster_healthy() { # nodes
-    local nodes=$1 node ready
+    local nodes=$1 node
     [ "$(cluster_size)" = "$nodes" ] || return 1
     for node in $(seq 1 "$nodes"); do
-        cluster_docker "$node" info >/dev/null 2>&1 || return 1
+        cluster_dockerd_answers "$node" || return 1
     done
-    ready=$(cluster_docker 1 node ls --format '{{.Status}}' 2>/dev/null | grep -c '^Ready$')
-    [ "$ready" = "$nodes" ] || return 1
-    cluster_registry_answers
+    cluster_all_ready "$nodes" 2>/dev/null && cluster_registry_answers
 }
 
 cluster_registry_answers() {
@@ -199,16 +197,32 @@ JSON
         --config-file "$dir/daemon.json" >>"$dir/dockerd.log" 2>&1 </dev/null 9>&- &
 }
 
-cluster_wait_dockerd() { # node
-    local node=$1 waited=0
-    until cluster_docker "$node" info >/dev/null 2>&1; do
-        if [ "$waited" -ge 600 ]; then
-            paas_die "dockerd of node $node did not answer within 60 s (log: $cluster_data/$node/dockerd.log)"
+# Polls a command every 0.1 s until it succeeds; fails saying what did not happen in time.
+cluster_wait() { # seconds, what, command...
+    local tenths=$(($1 * 10)) what=$2 waited=0
+    shift 2
+    until "$@"; do
+        if [ "$waited" -ge "$tenths" ]; then
+            paas_die "$what"
             return 1
         fi
         sleep 0.1
         waited=$((waited + 1))
     done
+}
+
+cluster_dockerd_answers() { # node
+    cluster_docker "$1" info >/dev/null 2>&1
+}
+
+cluster_wait_dockerd() { # node
+    local node=$1
+    cluster_wait 60 "dockerd of node $node did not answer within 60 s (log: $cluster_data/$node/dockerd.log)" \
+        cluster_dockerd_answers "$node"
+}
+
+cluster_all_ready() { # nodes
+    [ "$(cluster_docker 1 node ls --format '{{.Status}}' | grep -c '^Ready$')" = "$1" ]
 }
 
 cluster_swarm() { # nodes
@@ -230,16 +244,10 @@ cluster_swarm() { # nodes
             --listen-addr "$(cluster_address "$node"):2377" "$(cluster_address 1):2377" >/dev/null ||
             return 1
     done
-    local waited=0
-    until [ "$(cluster_docker 1 node ls --format '{{.Status}}' | grep -c '^Ready$')" = "$nodes" ]; do
-        if [ "$waited" -ge 600 ]; then
-            cluster_docker 1 node ls >&2
-            paas_die "not every node is Ready after 60 s"
-            return 1
-        fi
-        sleep 0.1
-        waited=$((waited + 1))
-    done
+    if ! cluster_wait 60 "not every node is Ready after 60 s" cluster_all_ready "$nodes"; then
+        cluster_docker 1 node ls >&2
+        return 1
+    fi
 }
 
 # Debian's docker-registry on node 1's address, deleting allowed (the agent prunes old release
@@ -263,15 +271,8 @@ YAML
     setsid nohup nsenter --net="/run/netns/$(cluster_ns 1)" docker-registry serve "$dir/config.yml" \
         >>"$dir/registry.log" 2>&1 </dev/null 9>&- &
     echo $! >"$cluster_run/registry.pid"
-    local waited=0
-    until cluster_registry_answers; do
-        if [ "$waited" -ge 300 ]; then
-            paas_die "docker-registry did not answer within 30 s (log: $dir/registry.log)"
-            return 1
-        fi
-        sleep 0.1
-        waited=$((waited + 1))
-    done
+    cluster_wait 30 "docker-registry did not answer within 30 s (log: $dir/registry.log)" \
+        cluster_registry_answers
 }
 
 # Each image from this machine's dockerd into node 1 (when node 1 lacks that very image), then
@@ -348,7 +349,7 @@ cluster_status() {
         echo "no cluster (scripts/cluster up N makes one)"
         return 1
     fi
-    printf '%-12s %-8s %-7s %-12s %-14s %s\n' NODE ROLE STATE AVAILABILITY ADDRESS SOCKET
+    printf '%-12s %-8s %-12s %-12s %-14s %s\n' NODE ROLE STATE AVAILABILITY ADDRESS SOCKET
     local swarm
     swarm=$(cluster_docker 1 node ls --format '{{.Hostname}} {{.Status}} {{.Availability}} {{.ManagerStatus}}' 2>/dev/null)
     local healthy=0
@@ -356,7 +357,7 @@ cluster_status() {
         ns=$(cluster_ns "$node")
         local line role state availability manager
         line=$(printf '%s\n' "$swarm" | awk -v host="$ns" '$1 == host')
-        if ! cluster_docker "$node" info >/dev/null 2>&1; then
+        if ! cluster_dockerd_answers "$node"; then
             role=- state=dockerd-down availability=-
             healthy=1
         elif [ -z "$line" ]; then
@@ -369,7 +370,7 @@ cluster_status() {
             availability=$(printf '%s' "$availability" | tr '[:upper:]' '[:lower:]')
             [ "$state" = ready ] || healthy=1
         fi
-        printf '%-12s %-8s %-7s %-12s %-14s %s\n' "$ns" "$role" "$state" "$availability" \
+        printf '%-12s %-8s %-12s %-12s %-14s %s\n' "$ns" "$role" "$state" "$availability" \
             "$(cluster_address "$node")" "unix://$(cluster_socket "$node")"
     done
     if cluster_registry_answers; then

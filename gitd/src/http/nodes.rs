@@ -15,17 +15,6 @@ use super::{ApiError, ApiResult, AuthUser, Json, Path};
 use crate::ops::OpsError;
 use crate::state::SharedState;
 
-fn require_admin(auth: &AuthUser) -> ApiResult<()> {
-    if auth.user.is_admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "Only admins can see or change the platform's nodes; `paas ps` shows your app's instances.",
-        ))
-    }
-}
-
 fn agent_error(what: &str, err: paas_agent_client::RuntimeError) -> ApiError {
     ApiError::from(OpsError::Agent {
         what: what.to_owned(),
@@ -43,7 +32,7 @@ async fn node_map(state: &SharedState) -> ApiResult<NodeMap> {
 }
 
 pub async fn list(State(state): State<SharedState>, auth: AuthUser) -> ApiResult<Json<NodeMap>> {
-    require_admin(&auth)?;
+    auth.require_admin()?;
     node_map(&state).await.map(Json)
 }
 
@@ -53,7 +42,7 @@ pub async fn set_availability(
     Path(node): Path<NodeName>,
     Json(change): Json<AvailabilityChange>,
 ) -> ApiResult<Json<Node>> {
-    require_admin(&auth)?;
+    auth.require_admin()?;
     let map = node_map(&state).await?;
     if map.topology == Topology::SingleHost {
         return Err(ApiError::invalid(NEEDS_SWARM));
