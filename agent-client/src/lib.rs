@@ -1,6 +1,6 @@
 //! The HTTP client of paas-agent's API (contract in `paas_api::agent`), as gitd uses it: builds
 //! (the build context is streamed to the agent, never held in memory whole), rollouts, instances,
-//! logs, instance events, image pruning, one-off containers, add-on services and their backups, metrics rounds, each answer handed on as it arrives. It is a client
+//! logs, instance events, image pruning, one-off containers, add-on services and their backups, metrics rounds, the nodes, each answer handed on as it arrives. It is a client
 //! only: it never talks to Docker or touches gitd's database.
 
 use std::error::Error as _;
@@ -147,6 +147,7 @@ mod backups;
 mod events;
 mod logs;
 mod metrics;
+mod nodes;
 mod oneoff;
 mod runtime;
 

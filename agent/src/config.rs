@@ -43,6 +43,23 @@ pub struct AgentConfig {
     pub addons: AddonsConfig,
     #[serde(default)]
     pub metrics: crate::metrics::MetricsConfig,
+    /// The registry built images are pushed to (`[registry]`); unset, they stay on this host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryConfig>,
+}
+
+/// The image registry (`[registry]`): after a build the agent pushes the app's image there and
+/// the app runs the pushed digest (`<host:port>/paas/<app>@sha256:…`), so that every node of a
+/// cluster pulls the same bytes; pruning deletes old images from it too, so the registry must
+/// allow deletes (`storage: delete: enabled: true`). The agent's engine must be able to push to
+/// it (a plain-HTTP registry other than on 127.0.0.0/8 goes into each engine's
+/// `insecure-registries`). Which engine the agent talks to is `DOCKER_HOST`
+/// (`unix:///run/paascl-1.sock`), as for the `docker` CLI; unset, `/var/run/docker.sock`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `http://HOST:PORT` or `https://HOST[:PORT]`, no path.
+    pub url: crate::naming::registry::Registry,
 }
 
 /// Add-on services (`[addons]`): the image each kind runs. The official images by default;
@@ -220,6 +237,7 @@ impl AgentConfig {
             build: BuildConfig::default(),
             addons: AddonsConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
+            registry: None,
         }
     }
 
@@ -397,6 +415,21 @@ mod tests {
         assert!(
             toml::from_str::<AgentConfig>("token = \"t\"\n[addons]\nbackups_keep = 0\n").is_err()
         );
+    }
+
+    #[test]
+    fn the_registry_is_optional_and_its_url_is_checked() {
+        let config: AgentConfig = toml::from_str("token = \"t\"\n").unwrap();
+        assert!(config.registry.is_none());
+        let config: AgentConfig =
+            toml::from_str("token = \"t\"\n[registry]\nurl = \"http://10.231.0.1:5000\"\n")
+                .unwrap();
+        let registry = config.registry.unwrap().url;
+        assert_eq!(registry.address(), "10.231.0.1:5000");
+        let err =
+            toml::from_str::<AgentConfig>("token = \"t\"\n[registry]\nurl = \"10.231.0.1:5000\"\n")
+                .unwrap_err();
+        assert!(err.to_string().contains("http://HOST:PORT"), "{err}");
     }
 
     #[test]

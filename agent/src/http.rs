@@ -1,5 +1,5 @@
 //! The agent's HTTP API: one router merged from each area's routes, behind bearer-token auth.
-//! Every area (builds, the container runtime, logs, events, images, one-off containers, maintenance, attached sessions, add-ons, metrics) contributes a `routes()` that is merged
+//! Every area (builds, the container runtime, logs, events, images, one-off containers, maintenance, attached sessions, add-ons, metrics, nodes) contributes a `routes()` that is merged
 //! here, so all of them share the auth layer; the error envelope is `crate::error`'s.
 
 use axum::Router;
@@ -19,6 +19,7 @@ use crate::instances;
 use crate::logs;
 use crate::maintenance;
 use crate::metrics;
+use crate::nodes;
 use crate::oneoff;
 use crate::runtime;
 use crate::state::AgentState;
@@ -35,6 +36,7 @@ pub fn router(state: AgentState) -> Router {
         .merge(attach::routes())
         .merge(addons::routes())
         .merge(metrics::routes())
+        .merge(nodes::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             instances::track_changes,

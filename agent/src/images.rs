@@ -1,7 +1,9 @@
-//! An app's images (`paas/<app>:v<N>`): which are still on this host, so gitd can refuse a
+//! An app's images (`paas/<app>:v<N>`, and with `[registry]` also the pushed digest a release
+//! runs, `<registry>/paas/<app>@sha256:…`): which are still on this host, so gitd can refuse a
 //! rollback to a release whose image is gone, and pruning all but the ones gitd keeps (the last
-//! successful releases). An image a container still uses is never removed; gitd prunes under
-//! the app's lock, so no rollout of the app is choosing an image meanwhile.
+//! successful releases), from this host and from the registry. An image a container still
+//! uses is never removed; gitd prunes under the app's lock, so no rollout of the app is
+//! choosing an image meanwhile.
 //!
 //! Routes: `GET /v1/apps/{app}/images` → `Vec<String>`, `POST /v1/apps/{app}/prune`
 //! ([`PruneRequest`] → [`PruneResult`]).
@@ -17,9 +19,10 @@ use bollard::errors::Error as DockerError;
 use bollard::query_parameters::{ListContainersOptions, ListImagesOptions, RemoveImageOptions};
 use paas_api::agent::{PruneRequest, PruneResult};
 use paas_api::{AppName, ErrorCode};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::error::{ApiError, Path};
+use crate::naming::registry::Registry;
 use crate::naming::{self, InstanceKey, docker_filters};
 use crate::state::AgentState;
 
@@ -33,14 +36,22 @@ fn docker_error(err: DockerError) -> ApiError {
     ApiError::new(ErrorCode::Internal, format!("Docker: {err}"))
 }
 
+/// Every name the app's images on this host answer to: their tags and pushed digests.
 async fn list(
     State(state): State<AgentState>,
     Path(app): Path<AppName>,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    app_tags(&state.docker, &app)
+    let images = app_images(&state.docker, registry(&state), &app)
         .await
-        .map(Json)
-        .map_err(docker_error)
+        .map_err(docker_error)?;
+    let mut names: Vec<String> = images.iter().flat_map(AppImage::names).collect();
+    names.sort();
+    names.dedup();
+    Ok(Json(names))
+}
+
+fn registry(state: &AgentState) -> Option<&Registry> {
+    state.config.registry.as_ref().map(|registry| &registry.url)
 }
 
 async fn prune(
@@ -58,13 +69,20 @@ async fn prune(
         .await
         .map_err(docker_error)?;
     let keep: HashSet<&str> = request.keep.iter().map(String::as_str).collect();
+    let registry = registry(&state);
     let mut removed = Vec::new();
-    for tag in app_tags(&state.docker, &app).await.map_err(docker_error)? {
-        if keep.contains(tag.as_str()) || in_use.contains(&tag) {
+    let images = app_images(&state.docker, registry, &app)
+        .await
+        .map_err(docker_error)?;
+    for image in images {
+        let wanted = image
+            .names()
+            .any(|name| keep.contains(name.as_str()) || in_use.contains(&name));
+        if wanted {
             continue;
         }
-        match remove_tag(&state.docker, &tag).await {
-            Ok(true) => removed.push(tag),
+        match remove_image(&state.docker, registry, &app, &image).await {
+            Ok(true) => removed.extend(image.names()),
             // Gone already, or still used by a container created meanwhile: keep going.
             Ok(false)
             | Err(DockerError::DockerResponseServerError {
@@ -77,6 +95,63 @@ async fn prune(
         info!(%app, ?removed, "pruned images");
     }
     Ok(Json(PruneResult { removed }))
+}
+
+/// One of the app's images on this host: its tag and, once pushed, the digest the registry
+/// holds it under.
+pub(crate) struct AppImage {
+    pub(crate) tag: String,
+    pinned: Option<String>,
+}
+
+impl AppImage {
+    fn names(&self) -> impl Iterator<Item = String> + '_ {
+        std::iter::once(self.tag.clone()).chain(self.pinned.clone())
+    }
+}
+
+/// Removes the image from this host (its tag, and the registry's tag it was pushed as) and
+/// then from the registry; `false` when it was gone already. A registry that cannot delete
+/// only keeps the bytes: that is logged, the local removal stands.
+pub(crate) async fn remove_image(
+    docker: &Docker,
+    registry: Option<&Registry>,
+    app: &str,
+    image: &AppImage,
+) -> Result<bool, DockerError> {
+    let removed = remove_tag(docker, &image.tag).await?;
+    let (Some(registry), Some((_, release))) = (registry, naming::parse_image_tag(&image.tag))
+    else {
+        return Ok(removed);
+    };
+    remove_tag(docker, &registry.push_tag(app, release)).await?;
+    if let Some(pinned) = &image.pinned
+        && let Err(reason) = delete_from_registry(registry, app, pinned).await
+    {
+        warn!(%app, %pinned, %reason, "cannot delete the image from the registry");
+    }
+    Ok(removed)
+}
+
+/// `DELETE /v2/<repository>/manifests/<digest>`: the registry drops the manifest (its blobs go
+/// at the registry's next garbage collection); one it does not have is gone already.
+async fn delete_from_registry(registry: &Registry, app: &str, pinned: &str) -> Result<(), String> {
+    let url = registry
+        .manifest_url(app, pinned)
+        .ok_or_else(|| format!("{pinned} is not one of {app}'s images in the registry"))?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|err| err.to_string())?;
+    let response = client
+        .delete(&url)
+        .send()
+        .await
+        .map_err(|err| err.to_string())?;
+    match response.status() {
+        status if status.is_success() || status == reqwest::StatusCode::NOT_FOUND => Ok(()),
+        status => Err(format!("DELETE {url}: HTTP {status}")),
+    }
 }
 
 /// Removes one tag; `false` when it was gone already.
@@ -97,8 +172,12 @@ pub(crate) async fn remove_tag(docker: &Docker, tag: &str) -> Result<bool, Docke
     }
 }
 
-/// The app's `paas/<app>:*` tags, sorted.
-pub(crate) async fn app_tags(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
+/// The app's `paas/<app>:*` images, by tag, with their digests in `registry`.
+pub(crate) async fn app_images(
+    docker: &Docker,
+    registry: Option<&Registry>,
+    app: &str,
+) -> Result<Vec<AppImage>, DockerError> {
     let repository = naming::image_repository(app);
     let filters = HashMap::from([("reference".to_owned(), vec![repository.clone()])]);
     let images = docker
@@ -107,13 +186,37 @@ pub(crate) async fn app_tags(docker: &Docker, app: &str) -> Result<Vec<String>, 
             ..Default::default()
         }))
         .await?;
-    let mut tags: Vec<String> = images
-        .into_iter()
-        .flat_map(|image| image.repo_tags)
-        .filter(|tag| naming::parse_image_tag(tag).is_some_and(|(owner, _)| owner == app))
-        .collect();
-    tags.sort();
-    Ok(tags)
+    let mut found = Vec::new();
+    for image in images {
+        let pinned = match registry {
+            Some(registry) => registry.pinned(app, &repo_digests(docker, &image.id).await?),
+            None => None,
+        };
+        found.extend(
+            image
+                .repo_tags
+                .into_iter()
+                .filter(|tag| naming::parse_image_tag(tag).is_some_and(|(owner, _)| owner == app))
+                .map(|tag| AppImage {
+                    tag,
+                    pinned: pinned.clone(),
+                }),
+        );
+    }
+    found.sort_by(|a, b| a.tag.cmp(&b.tag));
+    Ok(found)
+}
+
+/// An image's digest references. A listing filtered by reference leaves out those of other
+/// repositories, so the registry's are read by inspecting the image.
+async fn repo_digests(docker: &Docker, id: &str) -> Result<Vec<String>, DockerError> {
+    match docker.inspect_image(id).await {
+        Ok(image) => Ok(image.repo_digests.unwrap_or_default()),
+        Err(DockerError::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(Vec::new()),
+        Err(err) => Err(err),
+    }
 }
 
 /// Images named by the app's containers (the agent's own), stopped ones included.

@@ -17,6 +17,7 @@ mod logs;
 mod maintenance;
 mod metrics;
 mod naming;
+mod nodes;
 mod oneoff;
 mod pages;
 mod runtime;

@@ -19,6 +19,7 @@ pub mod formation;
 pub mod git_command;
 pub mod metrics;
 pub mod names;
+pub mod nodes;
 pub mod oneoff;
 pub mod procfile;
 pub mod progress;

@@ -308,6 +308,21 @@ impl Client {
         self.call_empty(self.request(Method::DELETE, self.url(&["users", username])))
     }
 
+    pub fn nodes(&self) -> Result<paas_api::nodes::NodeMap, ClientError> {
+        self.get(&["nodes"])
+    }
+
+    pub fn set_node_availability(
+        &self,
+        node: &paas_api::nodes::NodeName,
+        availability: paas_api::nodes::Availability,
+    ) -> Result<paas_api::nodes::Node, ClientError> {
+        self.call(
+            self.request(Method::PUT, self.url(&["nodes", node, "availability"]))
+                .json(&paas_api::nodes::AvailabilityChange { availability }),
+        )
+    }
+
     pub fn apps(&self) -> Result<Vec<App>, ClientError> {
         self.get(&["apps"])
     }

@@ -23,8 +23,8 @@ use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 use commands::{
     access, addons, apps, attach, auth, builds, config_vars, cron, domains, features, keys, logs,
-    maintenance, metrics, open, pg, pg_backups, ps, redis, releases, resize, run, sticky, storage,
-    users, webhooks,
+    maintenance, metrics, nodes, open, pg, pg_backups, ps, redis, releases, resize, run, sticky,
+    storage, users, webhooks,
 };
 
 #[derive(Debug, Parser)]
@@ -165,6 +165,14 @@ pub enum Command {
     /// Remove a user (admins only)
     #[command(name = "users:remove")]
     UsersRemove(users::RemoveArgs),
+    /// List the platform's nodes and the app instances on each (admins only)
+    Nodes(nodes::ListArgs),
+    /// Move the work off a Swarm node and place none there (admins only)
+    #[command(name = "nodes:drain")]
+    NodesDrain(nodes::AvailabilityArgs),
+    /// Let Swarm place work on a drained node again (admins only)
+    #[command(name = "nodes:activate")]
+    NodesActivate(nodes::AvailabilityArgs),
     /// List who can access an app
     Access(access::ListArgs),
     /// Give a user access to an app

@@ -1,6 +1,7 @@
 //! Image builds: `POST /v1/builds` (contract in `paas_api::agent`). The request body is a spec
 //! line then a tar of the tree; the tar is unpacked as it arrives into a scratch directory,
-//! built with the engine (Dockerfile) or `pack` (buildpacks), and every output line is streamed
+//! built with the engine (Dockerfile) or `pack` (buildpacks), pushed to the registry when one is
+//! configured, and every output line is streamed
 //! back as NDJSON while the build runs, ending with exactly one `done` or `failed` event.
 
 mod context;
@@ -13,6 +14,7 @@ mod image_check;
 pub mod limits;
 mod network;
 pub mod pack;
+mod push;
 mod reserved_labels;
 
 use std::collections::BTreeMap;
@@ -353,7 +355,10 @@ async fn build(
         }
     }?;
     reserved_labels::refuse_reserved(&state.docker, spec).await?;
-    Ok(built)
+    match &state.config.registry {
+        Some(registry) => push::push(&state.docker, &registry.url, spec, built, events).await,
+        None => Ok(built),
+    }
 }
 
 /// Daemon and tool errors sometimes span lines; a reason is one.

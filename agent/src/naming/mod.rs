@@ -3,10 +3,11 @@
 //! network (`paas-app-<app>`), the pack cache volume, add-on containers and volumes
 //! (`paas-addon-<name>.<owner>`), the labels on images and containers
 //! ([`labels`]: paas's own bookkeeping and the instance key) and Traefik's router, service and
-//! middleware labels ([`traefik`]). gitd never sees any of these: it sends app names and
+//! middleware labels ([`traefik`]), and the names of pushed images in a registry ([`registry`]). gitd never sees any of these: it sends app names and
 //! release numbers, and the agent names what they become.
 
 pub mod labels;
+pub mod registry;
 pub mod traefik;
 
 #[cfg(test)]

@@ -673,13 +673,17 @@ fn liveness(app: &str, details: &ContainerInspectResponse, needs_health: bool) -
     }
 }
 
-/// Removes every `paas/<app>:*` tag, leaving their build-cache parents (see
-/// [`crate::images::remove_tag`]).
-async fn remove_images(docker: &Docker, app: &str) -> Result<Vec<String>, DockerError> {
+/// Removes every `paas/<app>:*` image, from the registry too, leaving their build-cache
+/// parents (see [`crate::images::remove_tag`]).
+async fn remove_images(
+    docker: &Docker,
+    registry: Option<&crate::naming::registry::Registry>,
+    app: &str,
+) -> Result<Vec<String>, DockerError> {
     let mut removed = Vec::new();
-    for tag in crate::images::app_tags(docker, app).await? {
-        if crate::images::remove_tag(docker, &tag).await? {
-            removed.push(tag);
+    for image in crate::images::app_images(docker, registry, app).await? {
+        if crate::images::remove_image(docker, registry, app, &image).await? {
+            removed.push(image.tag);
         }
     }
     Ok(removed)
@@ -1007,7 +1011,8 @@ impl Engine for DockerEngine {
                     EngineError(format!("cannot remove the app's archived logs: {err}"))
                 })?;
         }
-        let images = remove_images(&self.docker, app).await?;
+        let registry = self.config.registry.as_ref().map(|registry| &registry.url);
+        let images = remove_images(&self.docker, registry, app).await?;
         let volumes = app_volumes(&self.docker, app).await?;
         for volume in &volumes {
             match self

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod logs;
 pub mod maintenance;
 pub mod metrics;
+pub mod nodes;
 pub mod open;
 pub mod pg;
 pub mod pg_backups;
@@ -84,6 +85,9 @@ fn dispatch(ctx: &mut Context, command: Command) -> anyhow::Result<()> {
         Command::Users(args) => users::list(ctx, &args),
         Command::UsersAdd(args) => users::add(ctx, &args),
         Command::UsersRemove(args) => users::remove(ctx, &args),
+        Command::Nodes(args) => nodes::list(ctx, &args),
+        Command::NodesDrain(args) => nodes::drain(ctx, &args),
+        Command::NodesActivate(args) => nodes::activate(ctx, &args),
         Command::Access(args) => access::list(ctx, &args),
         Command::AccessAdd(args) => access::add(ctx, &args),
         Command::AccessRemove(args) => access::remove(ctx, &args),

@@ -16,6 +16,7 @@ mod formation;
 mod keys;
 mod logs;
 mod metrics;
+mod nodes;
 mod progress;
 mod releases;
 mod resources;
@@ -134,7 +135,12 @@ pub fn router(state: SharedState) -> Router {
             "/v1/apps/{app}/webhook-deliveries",
             get(webhooks::deliveries),
         )
-        .route("/v1/apps/{app}/metrics", get(metrics::app_metrics));
+        .route("/v1/apps/{app}/metrics", get(metrics::app_metrics))
+        .route("/v1/nodes", get(nodes::list))
+        .route(
+            "/v1/nodes/{node}/availability",
+            put(nodes::set_availability),
+        );
     let rollouts = Router::new()
         .route("/v1/apps/{app}", delete(apps::destroy))
         .route("/v1/apps/{app}/config", patch(config_vars::update))
