@@ -1,7 +1,7 @@
 //! Instance events (contract in `paas_api::agent`, "Instance events"): Docker's events for every
 //! container of the agent's (label `paas.instance` with its key), told in Heroku's words (`State
 //! changed from starting to up`, `Process exited with status 137`, `State changed from up to
-//! crashed`). One task follows Docker's stream for as long as the agent runs ([`watch_docker`]),
+//! crashed`, and Heroku's R15 when the kernel's OOM killer ends a process). One task follows Docker's stream for as long as the agent runs ([`watch_docker`]),
 //! numbering each event within this run of the agent (a random boot id) and keeping the last
 //! [`KEPT_EVENTS`] in an [`EventLog`]; `GET /v1/events` replays those a reader missed (its
 //! `boot` and `since`) and then streams new ones as NDJSON while the client stays connected.
@@ -27,7 +27,9 @@ use bollard::models::EventMessage;
 use bollard::query_parameters::EventsOptions;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use paas_api::agent::{EVENTS_CURSOR_HEADER, EventCursor, InstanceEvent, NumberedEvent};
+use paas_api::agent::{
+    EVENTS_CURSOR_HEADER, EventCursor, InstanceEvent, NumberedEvent, OUT_OF_MEMORY,
+};
 use rand::RngCore;
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
@@ -465,6 +467,7 @@ impl Lifecycle {
                 }
                 vec!["Draining: no new requests are routed to it".to_owned()]
             }
+            "oom" if !self.terminated.contains(id) => vec![OUT_OF_MEMORY.to_owned()],
             "kill" => {
                 if attribute("signal").as_deref() == Some("15") {
                     self.terminated.insert(id.clone());
@@ -595,6 +598,22 @@ mod tests {
         assert_eq!(
             describe(&mut lifecycle, &event("start", &[]))[0],
             "Starting process (v7, restart 2)"
+        );
+        assert_eq!(
+            describe(&mut lifecycle, &event("oom", &[])),
+            [OUT_OF_MEMORY],
+            "the OOM killer is told before the exit it causes"
+        );
+        assert_eq!(
+            describe(&mut lifecycle, &event("die", &[("exitCode", "137")])),
+            [
+                "Process exited with status 137",
+                "State changed from starting to crashed"
+            ]
+        );
+        assert_eq!(
+            describe(&mut lifecycle, &event("start", &[]))[0],
+            "Starting process (v7, restart 3)"
         );
         describe(&mut lifecycle, &event("health_status: healthy", &[]));
         assert_eq!(

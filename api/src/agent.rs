@@ -285,6 +285,10 @@ pub struct InstanceEvent {
     pub message: String,
 }
 
+/// The [`InstanceEvent`] message of a process the kernel killed for going past its memory
+/// limit (Heroku's R15), told just before its exit.
+pub const OUT_OF_MEMORY: &str = "Error R15 (Memory quota vastly exceeded): killed by the kernel";
+
 /// An [`InstanceEvent`] as `GET /v1/events` numbers it. Both numbers default to empty for the
 /// lines of agents that did not number their events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -127,6 +127,9 @@ fn apps_are_created_listed_shown_and_destroyed() {
     });
     let listed = cli.run(&["apps", "--json"]).success().json();
     assert_eq!(listed.as_array().unwrap().len(), 2);
+    // A negative count is refused before anything is asked of the server, saying why.
+    cli.run(&["scale", "web=-1", "-a", "web"])
+        .error("invalid scale argument \"web=-1\": the count must be 0 to 100");
 
     let out = cli.run(&["apps:info", "-a", "web"]).success();
     assert!(out.stdout.starts_with("=== web\n"), "{out}");

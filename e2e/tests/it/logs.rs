@@ -430,6 +430,24 @@ fn a_crash_while_nobody_follows_shows_in_the_logs_afterwards() {
     );
     let ps = platform.paas(&["ps", "-a", &app]).success();
     assert!(ps.stdout.contains("web.1: up (1 restart) "), "{ps}");
+    // `ps --json` counts the restart too, and it and `releases --json` write their times in
+    // one format: RFC 3339 in UTC.
+    let instances = platform
+        .paas(&["ps", "-a", &app, "--json"])
+        .success()
+        .json();
+    assert_eq!(instances[0]["restarts"], 1, "{instances}");
+    let releases = platform
+        .paas(&["releases", "-a", &app, "--json"])
+        .success()
+        .json();
+    for time in [&instances[0]["since"], &releases[0]["created_at"]] {
+        let time = time.as_str().unwrap_or_default();
+        assert!(
+            time.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(time).is_ok(),
+            "{time:?} in {instances} and {releases}"
+        );
+    }
 }
 
 /// Whether `text` has lines ending in each of `needles`, in this order.

@@ -104,6 +104,19 @@ fn resized_processes_run_with_their_limits_and_an_oom_kill_shows_in_ps() {
             .any(|line| line.starts_with("hog.1: ") && line.contains(" restart"))
             .then_some(())
     });
+    // The logs say so too, in Heroku's words, before the exit the kill causes.
+    let logs = platform
+        .paas(&["logs", "-s", "paas", "-p", "hog", "-n", "100", "-a", &app])
+        .success();
+    let out_of_memory = format!("paas[hog.1]: {}", paas_api::agent::OUT_OF_MEMORY);
+    let told = logs.stdout.find(&out_of_memory);
+    let exited = logs
+        .stdout
+        .find("paas[hog.1]: Process exited with status 137");
+    assert!(
+        told.is_some() && exited.is_some() && told < exited,
+        "{logs}"
+    );
     platform.paas(&["scale", "hog=0", "-a", &app]).success();
 
     // v1 had no sizes of its own: a rollback to it brings the defaults back.

@@ -196,4 +196,19 @@ fn a_slow_web_shows_what_is_waited_for_and_what_it_prints() {
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(waits, sorted, "each wait is shown once, in order: {set}");
+
+    // On a terminal the wait is the text of a spinner, which is cleared for the action line.
+    let terminal = platform
+        .cli
+        .cmd(&["restart", "-a", &app])
+        .spawn_in_terminal();
+    terminal.expect(": Waiting for web.1 to answer on $PORT (");
+    let restarted = terminal.finish();
+    assert_eq!(restarted.code, Some(0), "{restarted}");
+    let braille = '\u{2801}'..='\u{28ff}';
+    assert!(
+        restarted.stdout.chars().any(|c| braille.contains(&c)),
+        "a spinner turned: {restarted}"
+    );
+    assert!(restarted.stdout.contains("... done"), "{restarted}");
 }

@@ -1,30 +1,27 @@
 //! Which webhook events an instance event is. The agent words what happens to a container as
 //! `paas logs` shows it: a crash is `Process exited with status N` then `State changed from X
-//! to crashed` (a stop by the platform ends in `stopped` instead). A crash with status 137
-//! (SIGKILL, which the platform does not send to a running app: its stops are SIGTERM, and a
-//! kill after the stop timeout ends in `stopped`) is the kernel's OOM killer. A crash loop is
+//! to crashed` (a stop by the platform ends in `stopped` instead). A crash the agent told
+//! [`OUT_OF_MEMORY`] of first (Docker's `oom` event) is out of memory. A crash loop is
 //! [`CRASH_LOOP_CRASHES`] crashes of one process type within [`CRASH_LOOP_WINDOW`], told once
 //! per such run of crashes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use paas_api::agent::InstanceEvent;
+use paas_api::agent::{InstanceEvent, OUT_OF_MEMORY};
 use paas_api::webhooks::{EventDetails, WebhookEvent};
 
 /// Crashes of one process type that make a crash loop…
 pub const CRASH_LOOP_CRASHES: usize = 3;
 /// …within this long.
 pub const CRASH_LOOP_WINDOW: TimeDelta = TimeDelta::minutes(10);
-/// The exit status of a process killed with SIGKILL.
-const KILLED: i64 = 137;
 
 const EXITED: &str = "Process exited with status ";
 const CRASHED: &str = " to crashed";
 
 /// What the instance events said so far that later ones need: each instance's last exit
-/// status, and each process type's recent crashes.
+/// status, the instances the OOM killer ended, and each process type's recent crashes.
 #[derive(Default)]
 pub struct CrashWatch {
     state: Mutex<Watched>,
@@ -33,6 +30,7 @@ pub struct CrashWatch {
 #[derive(Default)]
 struct Watched {
     exits: HashMap<(String, String, u32), i64>,
+    out_of_memory: HashSet<(String, String, u32)>,
     crashes: HashMap<(String, String), VecDeque<DateTime<Utc>>>,
 }
 
@@ -41,6 +39,10 @@ impl CrashWatch {
     pub fn observe(&self, event: &InstanceEvent) -> Vec<(WebhookEvent, EventDetails)> {
         let mut watched = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let instance = (event.app.clone(), event.process.clone(), event.index);
+        if event.message == OUT_OF_MEMORY {
+            watched.out_of_memory.insert(instance);
+            return Vec::new();
+        }
         if let Some(status) = event.message.strip_prefix(EXITED) {
             if let Ok(status) = status.trim().parse() {
                 watched.exits.insert(instance, status);
@@ -51,6 +53,7 @@ impl CrashWatch {
             return Vec::new();
         }
         let exit_status = watched.exits.remove(&instance);
+        let out_of_memory = watched.out_of_memory.remove(&instance);
         let details = EventDetails {
             message: match exit_status {
                 Some(status) => format!("{EXITED}{status}"),
@@ -62,7 +65,7 @@ impl CrashWatch {
             exit_status,
             ..EventDetails::default()
         };
-        let kind = if exit_status == Some(KILLED) {
+        let kind = if out_of_memory {
             WebhookEvent::InstanceOutOfMemory
         } else {
             WebhookEvent::InstanceCrashed
@@ -139,12 +142,19 @@ mod tests {
     }
 
     #[test]
-    fn a_sigkill_is_out_of_memory_and_other_events_are_nothing() {
+    fn an_oom_kill_is_out_of_memory_a_bare_sigkill_a_crash_and_other_events_nothing() {
         let watch = CrashWatch::default();
+        watch.observe(&event(1, OUT_OF_MEMORY, 0));
         watch.observe(&event(1, "Process exited with status 137", 0));
         assert_eq!(
             kinds(&watch, &event(1, "State changed from up to crashed", 0)),
             [WebhookEvent::InstanceOutOfMemory]
+        );
+        watch.observe(&event(1, "Process exited with status 137", 1));
+        assert_eq!(
+            kinds(&watch, &event(1, "State changed from up to crashed", 1)),
+            [WebhookEvent::InstanceCrashed],
+            "a kill from outside the platform is no OOM"
         );
         for quiet in [
             "State changed from starting to up",
