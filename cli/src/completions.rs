@@ -120,6 +120,17 @@ mod tests {
 
     use super::*;
 
+    /// Runs `command` to its end, failing the test if it fails; its standard output.
+    fn succeed(command: &mut Command) -> String {
+        let out = command.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
     /// Completes `line` (the cursor at its end) in a real bash with the generated script and
     /// `paas` itself replaced by a function listing two apps.
     fn bash_complete(line: &str) -> Vec<String> {
@@ -132,19 +143,13 @@ COMP_LINE="$2"
 COMP_POINT=${#COMP_LINE}
 _paas_topic_verb paas
 printf '%s\n' "${COMPREPLY[@]}""#;
-        let out = Command::new("bash")
-            .args(["-c", program, "bash"])
-            .arg(&path)
-            .arg(line)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeed(
+            Command::new("bash")
+                .args(["-c", program, "bash"])
+                .arg(&path)
+                .arg(line),
         );
-        let mut words: Vec<String> = String::from_utf8(out.stdout)
-            .unwrap()
+        let mut words: Vec<String> = out
             .lines()
             .filter(|word| !word.is_empty())
             .map(str::to_owned)
@@ -188,6 +193,84 @@ printf '%s\n' "${COMPREPLY[@]}""#;
         assert!(zsh.starts_with("#compdef paas\n_paas_app_names() {"));
     }
 
+    /// Sourced by the interactive zsh that completes: the completion system, `paas` listing two
+    /// apps, the generated script, and `compadd` wrapped to write every candidate it is given
+    /// (after zsh's own matching against the word) to `$PAAS_OUT`. `-O`/`-A`/`-D` calls only
+    /// collect or filter, so they pass through unrecorded.
+    const ZSH_SETUP: &str = r#"PROMPT=
+autoload -U compinit
+compinit -u -D
+paas() { printf '=== alice Apps\nhello\nhelp-desk\n'; }
+source "$PAAS_SCRIPT"
+compadd() {
+    if [[ ${@[1,(i)(-|--)]} == *-(O|A|D)\ * ]]; then
+        builtin compadd "$@"
+        return
+    fi
+    local -a candidates
+    builtin compadd -A candidates "$@"
+    (( $#candidates )) && print -rl -- $candidates >> "$PAAS_OUT"
+    builtin compadd "$@"
+}
+_paas_completion_done() { print -r -- done > "$PAAS_OUT.done"; }
+comppostfuncs=(_paas_completion_done)
+zstyle ':completion:*' insert-tab false
+bindkey '^I' complete-word
+"#;
+
+    /// Types `$4` and a tab into an interactive `zsh -f` on a pseudo-terminal (completion only
+    /// runs inside a line editor widget) and waits for the completion to finish.
+    const ZSH_DRIVER: &str = r#"zmodload zsh/zpty
+export PAAS_SCRIPT=$1 PAAS_OUT=$3
+zpty completer zsh -f -i
+zpty -w completer "source ${(q)2}"
+zpty -w -n completer "$4"$'\t'
+local echoed
+repeat 600; do
+    [[ -e $PAAS_OUT.done ]] && break
+    zpty -rt completer echoed
+    sleep 0.05
+done
+zpty -d completer
+[[ -e $PAAS_OUT.done ]] || { print -u2 "zsh did not finish completing '$4'"; exit 1 }
+"#;
+
+    /// Completes `line` (the cursor at its end) in a real zsh with the generated script: the
+    /// candidates zsh offers, sorted, each once.
+    fn zsh_complete(line: &str) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let script_path = dir.path().join("_paas");
+        std::fs::write(&script_path, script(Shell::Zsh)).unwrap();
+        let setup = dir.path().join("setup.zsh");
+        std::fs::write(&setup, ZSH_SETUP).unwrap();
+        let offered = dir.path().join("offered");
+        succeed(
+            Command::new("zsh")
+                .args(["-f", "-c", ZSH_DRIVER, "zsh"])
+                .arg(&script_path)
+                .arg(&setup)
+                .arg(&offered)
+                .arg(line),
+        );
+        // No file: zsh offered nothing.
+        let offered = std::fs::read_to_string(&offered).unwrap_or_default();
+        let mut words: Vec<String> = offered.lines().map(str::to_owned).collect();
+        words.sort();
+        words.dedup();
+        words
+    }
+
+    #[test]
+    fn zsh_completes_topic_verbs_and_app_names() {
+        assert_eq!(
+            zsh_complete("paas config:"),
+            ["config:get", "config:set", "config:unset"]
+        );
+        assert_eq!(zsh_complete("paas config:s"), ["config:set"]);
+        assert_eq!(zsh_complete("paas logs -a "), ["hello", "help-desk"]);
+        assert_eq!(zsh_complete("paas ps --app help"), ["help-desk"]);
+    }
+
     /// Completes `line` in a real fish (scripts/test installs it) with the generated script.
     fn fish_complete(line: &str) -> Vec<String> {
         let dir = tempfile::tempdir().unwrap();
@@ -197,17 +280,7 @@ printf '%s\n' "${COMPREPLY[@]}""#;
             "source {}; function paas; printf '=== alice Apps\\nhello\\nhelp-desk\\n'; end; complete -C '{line}'",
             path.display()
         );
-        let out = Command::new("fish")
-            .args(["--no-config", "-c", &program])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .unwrap()
+        succeed(Command::new("fish").args(["--no-config", "-c", &program]))
             .lines()
             .map(|line| line.split('\t').next().unwrap_or_default().to_owned())
             .collect()
