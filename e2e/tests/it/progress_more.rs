@@ -1,9 +1,10 @@
 //! The rest of the waits show their progress, end to end, as `config:set` does: on an app
 //! whose web takes a few seconds to listen, `features:enable|disable`, `ps:sticky`,
-//! `storage:mount|unmount`, `scale`, `restart`, `domains:add`, `rollback` and `addons:create`
-//! (its release) say what they wait for and relay what the new instance prints before their
-//! `... done`; `addons:create postgres` also says that it waits for the database to accept
-//! connections. `maintenance:on|off` rolls nothing out: it prints its action line alone.
+//! `storage:mount|unmount`, `scale`, `restart`, `domains:add|remove`, `rollback`, `ps:resize`
+//! and `addons:create` (its release) say what they wait for and relay what the new instance
+//! prints before their `... done`; `addons:create postgres` also says that it waits for the
+//! database to accept connections. `maintenance:on|off` rolls nothing out: it prints its
+//! action line alone.
 
 use crate::addons::{Cleanup, addon_container};
 use crate::platform::{Platform, ensure_addon_images};
@@ -44,7 +45,7 @@ fn every_change_that_rolls_out_shows_what_it_waits_for() {
     let run = |args: &[&str]| platform.paas(&[args, &["-a", &app]].concat()).success();
 
     // Each change, then how its action line ends.
-    let changes: [(&[&str], String); 10] = [
+    let changes: [(&[&str], String); 12] = [
         (
             &["features:enable", "read-only-fs"],
             format!("Enabling read-only-fs for ⬢ {app}... done"),
@@ -78,8 +79,16 @@ fn every_change_that_rolls_out_shows_what_it_waits_for() {
             format!("Adding www.waits.test to ⬢ {app}... done"),
         ),
         (
+            &["domains:remove", "www.waits.test"],
+            format!("Removing www.waits.test from ⬢ {app}... done"),
+        ),
+        (
             &["rollback", "v1"],
             format!("Rolling back ⬢ {app} to v1... done, v4"),
+        ),
+        (
+            &["ps:resize", "web", "--memory", "128M"],
+            format!("Resizing web of ⬢ {app} to 128M... done, v5"),
         ),
         (
             &["ps:sticky", "off"],
