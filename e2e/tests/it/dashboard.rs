@@ -1,7 +1,8 @@
 //! The web dashboard end to end, in Debian's Chromium (headless) against the whole platform:
 //! logging in, the apps list, scaling `web` to 2 and rolling back from the app's page (checked
 //! with the CLI), a line the app writes appearing in the live log view, the admin's views, and
-//! logging out ending the session. A form posted without the session's secret, with a wrong
+//! logging out ending the session; the request graph rising under a bounded load loop and a
+//! redeploy's marker appearing on the open metrics page, without reloading it. A form posted without the session's secret, with a wrong
 //! one, or from another origin changes nothing; a second user sees no trace of the first
 //! user's app, not in the list, not at its URL, not in its log stream. The screenshots in
 //! docs/dashboard/ are taken here: they go there when `PAAS_SCREENSHOT_DIR=docs/dashboard`,
@@ -256,7 +257,13 @@ fn dashboard_shows_a_second_user_no_trace_of_the_first_users_app() {
         (answer.status(), answer.text().unwrap())
     };
     let missing = "p0-no-such-app";
-    for page in ["", "/logs", "/logs/stream?tail=true"] {
+    for page in [
+        "",
+        "/logs",
+        "/logs/stream?tail=true",
+        "/metrics",
+        "/metrics/graphs?period=24h",
+    ] {
         let (status, body) = get(&format!("/apps/{secret}{page}"));
         let (missing_status, missing_body) = get(&format!("/apps/{missing}{page}"));
         assert_eq!(status, StatusCode::NOT_FOUND, "{page}: {body}");
@@ -279,4 +286,105 @@ fn dashboard_shows_a_second_user_no_trace_of_the_first_users_app() {
         "{}",
         browser.text()
     );
+}
+
+/// Requests sent before waiting for the graph, and a few more per look while waiting (the
+/// wait itself is bounded by `wait_for`).
+const LOAD: usize = 30;
+const MORE_PER_LOOK: usize = 2;
+
+/// A chart on the open page: its peak and the kinds of its markers, as the chart states them.
+fn chart(browser: &Browser, id: &str) -> (f64, Vec<String>) {
+    let chart = browser.script(
+        "const chart = document.getElementById(arguments[0]); \
+         return chart ? [Number(chart.dataset.peak), chart.dataset.markers] : null;",
+        serde_json::json!([id]),
+    );
+    let [peak, markers] = chart
+        .as_array()
+        .unwrap_or_else(|| panic!("no chart {id}"))
+        .as_slice()
+    else {
+        panic!("{chart}");
+    };
+    let markers = markers
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    (peak.as_f64().unwrap(), markers)
+}
+
+fn deploy_markers(browser: &Browser) -> usize {
+    chart(browser, "requests")
+        .1
+        .iter()
+        .filter(|kind| *kind == "deploy")
+        .count()
+}
+
+#[test]
+fn dashboard_graphs_rise_under_load_and_mark_a_redeploy_while_the_page_stays_open() {
+    let mut platform = Platform::start();
+    // Sample every second, so the test need not wait for the default 10 s rounds.
+    platform.agent_mut().reconfigure(
+        "metrics",
+        toml::Table::from_iter([("interval_secs".to_owned(), 1.into())]),
+    );
+    let base = platform.gitd.url();
+    let app = platform.create_app("graphs");
+    let repo = hello_repo();
+    platform.deploy(&app, repo.path());
+
+    let browser = Browser::start();
+    log_in(&browser, &base, ADMIN_USER, ADMIN_PASSWORD);
+    browser.goto(&format!("{base}/apps/{app}/metrics"));
+    let page = browser.text();
+    assert!(
+        page.contains("Requests") && page.contains("Latency"),
+        "{page}"
+    );
+    // Set on this very page: it is still there only if the page was never reloaded.
+    browser.script("window.paasOpenedOnce = true;", serde_json::json!([]));
+    let deploys_before = deploy_markers(&browser);
+    assert!(deploys_before >= 1, "the first deploy is marked");
+
+    for _ in 0..LOAD {
+        assert_eq!(platform.get(&app, "/").unwrap().status, 200);
+    }
+    wait_for("the request graph to rise on the open page", || {
+        for _ in 0..MORE_PER_LOOK {
+            platform.get(&app, "/").unwrap();
+        }
+        (chart(&browser, "requests").0 > 0.0).then_some(())
+    });
+    assert!(
+        chart(&browser, "status").0 > 0.0,
+        "2xx responses are graphed"
+    );
+    wait_for("web's memory on the open page", || {
+        (chart(&browser, "memory-web").0 > 0.0).then_some(())
+    });
+    screenshot(&browser, "metrics");
+
+    commit_files(
+        repo.path(),
+        &[("www/graphs.txt", "second deploy\n")],
+        "redeploy",
+    );
+    platform.deploy(&app, repo.path());
+    wait_for("the redeploy's marker on the open page", || {
+        (deploy_markers(&browser) > deploys_before).then_some(())
+    });
+    let never_reloaded = browser.script(
+        "return window.paasOpenedOnce === true;",
+        serde_json::json!([]),
+    );
+    assert_eq!(
+        never_reloaded,
+        serde_json::json!(true),
+        "the graphs were swapped in live"
+    );
+    assert_eq!(browser.url(), format!("{base}/apps/{app}/metrics"));
 }

@@ -39,6 +39,7 @@ pub(crate) mod handlers {
     pub use super::config_vars::get as config_vars;
     pub use super::formation::ps;
     pub use super::logs::{LogsQuery, logs};
+    pub use super::metrics::app_metrics as metrics;
     pub use super::releases::output as release_output;
     pub use super::session::login;
     pub use super::storage::list as storage;

@@ -73,6 +73,7 @@ pub async fn show(
             nav aria-label="App" class="tabs" {
                 a href={ "/apps/" (app.name) } aria-current="page" { "Overview" }
                 a href={ "/apps/" (app.name) "/logs" } { "Logs" }
+                a href={ "/apps/" (app.name) "/metrics" } { "Metrics" }
             }
             (overview(&app))
             (formation(&session.0, &app, instances.as_deref()))

@@ -68,6 +68,7 @@ pub async fn show(
             nav aria-label="App" class="tabs" {
                 a href={ "/apps/" (app.name) } { "Overview" }
                 a href={ "/apps/" (app.name) "/logs" } aria-current="page" { "Logs" }
+                a href={ "/apps/" (app.name) "/metrics" } { "Metrics" }
             }
             form method="get" class="inline filters" {
                 label for="ps" { "Process" }

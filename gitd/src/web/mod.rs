@@ -13,7 +13,9 @@ mod admin;
 mod app;
 mod apps;
 mod assets;
+mod chart;
 mod csrf;
+mod graphs;
 mod logs;
 mod origin;
 mod page;
@@ -41,6 +43,8 @@ pub fn router() -> Router<SharedState> {
         .route("/apps/{app}", get(app::show))
         .route("/apps/{app}/logs", get(logs::show))
         .route("/apps/{app}/logs/stream", get(logs::stream))
+        .route("/apps/{app}/metrics", get(graphs::show))
+        .route("/apps/{app}/metrics/graphs", get(graphs::fragment))
         .route("/admin", get(admin::show))
         .route("/assets/{file}", get(assets::serve));
     let rollouts = Router::new()

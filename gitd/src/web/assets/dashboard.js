@@ -68,3 +68,28 @@
 
   follow();
 })();
+
+// The graphs: every few seconds the section named #graphs is fetched again from its
+// data-refresh address and swapped in whole. That answer is gitd's own server-rendered markup
+// (every value in it escaped by the templates), from this origin; a failed fetch keeps the
+// graphs shown and says so.
+(function () {
+  const graphs = document.getElementById("graphs");
+  if (!graphs) return;
+  const status = document.getElementById("graphs-status");
+  const every = Number(graphs.dataset.everyMs) || 5000;
+
+  async function refresh() {
+    try {
+      const response = await fetch(graphs.dataset.refresh, { credentials: "same-origin" });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      graphs.innerHTML = await response.text();
+      status.textContent = "Live";
+    } catch (err) {
+      status.textContent = "Could not refresh the graphs (" + err.message + "); retrying.";
+    }
+    setTimeout(refresh, every);
+  }
+
+  setTimeout(refresh, every);
+})();
