@@ -44,7 +44,8 @@ pub enum WebhookEvent {
     ReleasePhaseFailed,
     #[serde(rename = "instance.crashed")]
     InstanceCrashed,
-    /// An instance was killed with SIGKILL, not by the platform: the kernel's OOM killer.
+    /// The kernel's OOM killer killed an instance (Docker's `oom` event); a SIGKILL from
+    /// anything else is a crash.
     #[serde(rename = "instance.out_of_memory")]
     InstanceOutOfMemory,
     /// One process type crashed again and again in a short time.

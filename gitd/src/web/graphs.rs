@@ -8,7 +8,10 @@
 use axum::extract::{Query, State};
 use maud::{Markup, html};
 use paas_api::AppName;
-use paas_api::metrics::{AppMetrics, MetricsPeriod, MetricsQuery, ProcessMetrics, ResourcePoint};
+use paas_api::metrics::{
+    AppMetrics, MetricsPeriod, MetricsQuery, ProcessMetrics, RequestPoint, ResourcePoint,
+    StatusClasses,
+};
 
 use super::chart::{Chart, Series, Unit};
 use super::page::{self, PageResult};
@@ -100,37 +103,20 @@ fn graphs(metrics: &AppMetrics) -> Markup {
         markers: &metrics.markers,
     };
     let requests = &metrics.requests;
-    let status_classes = [
-        (
-            "2xx",
-            requests
-                .iter()
-                .map(|p| (p.at, per_second(p.status.success)))
-                .collect(),
-        ),
-        (
-            "3xx",
-            requests
-                .iter()
-                .map(|p| (p.at, per_second(p.status.redirect)))
-                .collect(),
-        ),
-        (
-            "4xx",
-            requests
-                .iter()
-                .map(|p| (p.at, per_second(p.status.client_error)))
-                .collect(),
-        ),
-        (
-            "5xx",
-            requests
-                .iter()
-                .map(|p| (p.at, per_second(p.status.server_error)))
-                .collect(),
-        ),
+    let status_class = |name: &str, count: fn(&StatusClasses) -> u64| Series {
+        name: name.to_owned(),
+        points: requests
+            .iter()
+            .map(|point| (point.at, per_second(count(&point.status))))
+            .collect(),
+    };
+    let status_classes = vec![
+        status_class("2xx", |status| status.success),
+        status_class("3xx", |status| status.redirect),
+        status_class("4xx", |status| status.client_error),
+        status_class("5xx", |status| status.server_error),
     ];
-    let latency = |name: &str, pick: fn(&paas_api::metrics::RequestPoint) -> Option<f64>| Series {
+    let latency = |name: &str, pick: fn(&RequestPoint) -> Option<f64>| Series {
         name: name.to_owned(),
         points: requests
             .iter()
@@ -145,10 +131,7 @@ fn graphs(metrics: &AppMetrics) -> Markup {
             name: "requests/s".into(),
             points: requests.iter().map(|point| (point.at, point.requests_per_sec)).collect(),
         }]).render())
-        (chart("status", "Responses by status".into(), Unit::PerSecond, status_classes
-            .into_iter()
-            .map(|(name, points)| Series { name: name.into(), points })
-            .collect()).render())
+        (chart("status", "Responses by status".into(), Unit::PerSecond, status_classes).render())
         (chart("latency", "Latency".into(), Unit::Millis, vec![
             latency("p50", |point| point.p50_ms),
             latency("p95", |point| point.p95_ms),
