@@ -70,11 +70,7 @@ pub async fn show(
     let body = html! {
         main {
             h1 { (app.name) " " span class="state" { (app_state.as_str()) } }
-            nav aria-label="App" class="tabs" {
-                a href={ "/apps/" (app.name) } aria-current="page" { "Overview" }
-                a href={ "/apps/" (app.name) "/logs" } { "Logs" }
-                a href={ "/apps/" (app.name) "/metrics" } { "Metrics" }
-            }
+            (page::app_tabs(&app.name, page::AppTab::Overview))
             (overview(&app))
             (formation(&session.0, &app, instances.as_deref()))
             (release_list(&session.0, &app, &releases))

@@ -36,11 +36,7 @@ pub async fn show(
     let body = html! {
         main {
             h1 { "Metrics of " (metrics.app) }
-            nav aria-label="App" class="tabs" {
-                a href={ "/apps/" (metrics.app) } { "Overview" }
-                a href={ "/apps/" (metrics.app) "/logs" } { "Logs" }
-                a href={ "/apps/" (metrics.app) "/metrics" } aria-current="page" { "Metrics" }
-            }
+            (page::app_tabs(&metrics.app, page::AppTab::Metrics))
             nav aria-label="Period" class="periods" {
                 @for period in [MetricsPeriod::Hour, MetricsPeriod::Day] {
                     a href={ "/apps/" (metrics.app) "/metrics?period=" (period) }

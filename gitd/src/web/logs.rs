@@ -65,11 +65,7 @@ pub async fn show(
     let body = html! {
         main class="logs-page" {
             h1 { "Logs of " (app.name) }
-            nav aria-label="App" class="tabs" {
-                a href={ "/apps/" (app.name) } { "Overview" }
-                a href={ "/apps/" (app.name) "/logs" } aria-current="page" { "Logs" }
-                a href={ "/apps/" (app.name) "/metrics" } { "Metrics" }
-            }
+            (page::app_tabs(&app.name, page::AppTab::Logs))
             form method="get" class="inline filters" {
                 label for="ps" { "Process" }
                 select id="ps" name="ps" {

@@ -98,6 +98,47 @@ impl IntoResponse for PageError {
 
 pub type PageResult<T = Markup> = Result<T, PageError>;
 
+/// The pages of one app, in the order the tabs show them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppTab {
+    Overview,
+    Logs,
+    Metrics,
+}
+
+impl AppTab {
+    const ALL: [AppTab; 3] = [AppTab::Overview, AppTab::Logs, AppTab::Metrics];
+
+    fn label(self) -> &'static str {
+        match self {
+            AppTab::Overview => "Overview",
+            AppTab::Logs => "Logs",
+            AppTab::Metrics => "Metrics",
+        }
+    }
+
+    /// What follows `/apps/<name>` in the tab's address.
+    fn suffix(self) -> &'static str {
+        match self {
+            AppTab::Overview => "",
+            AppTab::Logs => "/logs",
+            AppTab::Metrics => "/metrics",
+        }
+    }
+}
+
+/// The tabs across an app's pages, `current` marked as the page shown.
+pub fn app_tabs(app: &paas_api::AppName, current: AppTab) -> Markup {
+    html! {
+        nav aria-label="App" class="tabs" {
+            @for tab in AppTab::ALL {
+                a href={ "/apps/" (app) (tab.suffix()) }
+                    aria-current=[(tab == current).then_some("page")] { (tab.label()) }
+            }
+        }
+    }
+}
+
 /// A table's head row, one column per name.
 pub fn column_heads(names: &[&str]) -> Markup {
     html! {
