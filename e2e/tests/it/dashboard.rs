@@ -327,11 +327,7 @@ fn deploy_markers(browser: &Browser) -> usize {
 #[test]
 fn dashboard_graphs_rise_under_load_and_mark_a_redeploy_while_the_page_stays_open() {
     let mut platform = Platform::start();
-    // Sample every second, so the test need not wait for the default 10 s rounds.
-    platform.agent_mut().reconfigure(
-        "metrics",
-        toml::Table::from_iter([("interval_secs".to_owned(), 1.into())]),
-    );
+    platform.sample_metrics_every_second();
     let base = platform.gitd.url();
     let app = platform.create_app("graphs");
     let repo = hello_repo();

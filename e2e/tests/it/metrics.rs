@@ -37,11 +37,7 @@ fn web_1_points(metrics: &Value) -> usize {
 #[test]
 fn an_apps_requests_cpu_memory_and_deploys_show_in_its_metrics_and_only_to_its_users() {
     let mut platform = Platform::start();
-    // Sample every second, so the test need not wait for the default 10 s rounds.
-    platform.agent_mut().reconfigure(
-        "metrics",
-        toml::Table::from_iter([("interval_secs".to_owned(), 1.into())]),
-    );
+    platform.sample_metrics_every_second();
     let app = platform.create_app("metered");
     platform.deploy(&app, hello_repo().path());
     for _ in 0..LOAD {

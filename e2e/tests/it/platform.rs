@@ -854,6 +854,15 @@ impl Platform {
         self.agent.as_mut().expect("this platform has an agent")
     }
 
+    /// Restarts the agent sampling metrics every second, so that a test need not wait for the
+    /// default 10 s rounds.
+    pub fn sample_metrics_every_second(&mut self) {
+        self.agent_mut().reconfigure(
+            "metrics",
+            toml::Table::from_iter([("interval_secs".to_owned(), 1.into())]),
+        );
+    }
+
     /// `paas ARGS` as the admin.
     pub fn paas(&self, args: &[&str]) -> Output {
         self.cli.run(args)
