@@ -377,7 +377,8 @@ impl Drop for Gitd {
 }
 
 /// Every row of every table of the gitd database in `data_dir` (`paas.db`), each table ordered
-/// by all its columns, as text. Equal dumps mean equal data.
+/// by all its columns, as text. Equal dumps mean equal data. The `metric_` tables are left out:
+/// gitd adds the agent's sampling rounds to them every 10 s whatever a request does.
 pub fn db_dump(data_dir: &Path) -> String {
     use rusqlite::types::ValueRef;
     let conn = rusqlite::Connection::open_with_flags(
@@ -386,7 +387,7 @@ pub fn db_dump(data_dir: &Path) -> String {
     )
     .expect("opening paas.db");
     let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'metric_%' ORDER BY name")
         .unwrap()
         .query_map([], |row| row.get(0))
         .unwrap()
