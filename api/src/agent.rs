@@ -200,6 +200,9 @@ pub struct Instance {
     /// Set for a one-off container (`run.N`, `cron.N`, `release.1`): its command line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oneoff: Option<String>,
+    /// The cluster node the instance runs on; `None` on a single host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 // Logs and images
@@ -370,5 +373,25 @@ mod event_cursor_tests {
             plain, numbered.event,
             "readers of plain events still read it"
         );
+    }
+}
+
+#[cfg(test)]
+mod instance_tests {
+    use super::*;
+
+    #[test]
+    fn the_node_is_on_the_wire_only_on_a_cluster() {
+        let line = r#"{"process":"web","index":1,"release":3,"name":"paas-hello-v3-web-1","container_id":"abc","state":"up","started_at":null}"#;
+        let single: Instance = serde_json::from_str(line).unwrap();
+        assert_eq!(single.node, None, "an older agent's instance");
+        assert!(!serde_json::to_string(&single).unwrap().contains("node"));
+        let placed = Instance {
+            node: Some("paascl-2".into()),
+            ..single
+        };
+        let text = serde_json::to_string(&placed).unwrap();
+        assert!(text.contains(r#""node":"paascl-2""#), "{text}");
+        assert_eq!(serde_json::from_str::<Instance>(&text).unwrap(), placed);
     }
 }

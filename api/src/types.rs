@@ -300,6 +300,9 @@ pub struct ProcessInstance {
     /// A one-off (`run.N`, `cron.N`, `release.1`), not an instance of the formation.
     #[serde(default)]
     pub oneoff: bool,
+    /// The cluster node it runs on: `paas ps` says `up … on paascl-2`. `None` on a single host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Where a log line comes from: the app's own output, or the platform.

@@ -197,6 +197,7 @@ fn instance_from(
         out_of_memory: state.oom_killed == Some(true),
         restarts,
         oneoff: None,
+        node: None,
     }
 }
 

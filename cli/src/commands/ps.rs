@@ -65,11 +65,12 @@ pub fn list(ctx: &Context, ListArgs { app, json }: &ListArgs) -> anyhow::Result<
 }
 
 /// Heroku's layout: a header per process type, then `web.1: up 2026/11/22 10:00:00 UTC (~ 3m ago)`
-/// and the release each instance runs.
+/// and the release each instance runs. On a cluster each instance names its node.
 fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style: Style) -> String {
     if instances.is_empty() {
         return format!("{app} has no running processes.\n");
     }
+    let clustered = instances.iter().any(|instance| instance.node.is_some());
     let (oneoffs, instances): (Vec<&ProcessInstance>, Vec<&ProcessInstance>) =
         instances.iter().partition(|instance| instance.oneoff);
     let mut by_process: BTreeMap<&str, Vec<&ProcessInstance>> = BTreeMap::new();
@@ -84,6 +85,15 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
             .since
             .map(|since| format!(" {}", timestamp_ago(since, now)))
             .unwrap_or_default()
+    };
+    let on = |instance: &ProcessInstance| {
+        if !clustered {
+            return String::new();
+        }
+        match &instance.node {
+            Some(node) => format!(" on {}", tenant_text(node, true)),
+            None => " on no node".to_owned(),
+        }
     };
     let mut out = String::new();
     // Heroku's one-off section comes first: `run.1 (512M): up …: bash`.
@@ -103,11 +113,12 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
                 .map(|command| format!(": {}", tenant_text(command, true)))
                 .unwrap_or_default();
             out.push_str(&format!(
-                "{}.{}{sizes}: {}{}{command}\n",
+                "{}.{}{sizes}: {}{}{}{command}\n",
                 instance.process,
                 instance.index,
                 instance.state.as_str(),
-                since(instance)
+                since(instance),
+                on(instance)
             ));
         }
     }
@@ -120,8 +131,9 @@ fn render_ps(app: &str, instances: &[ProcessInstance], now: DateTime<Utc>, style
         for instance in instances {
             let since = since(instance);
             let notes = instance_notes(instance);
+            let on = on(instance);
             out.push_str(&format!(
-                "{}.{}: {}{notes}{since}  v{}\n",
+                "{}.{}: {}{notes}{since}{on}  v{}\n",
                 instance.process,
                 instance.index,
                 instance.state.as_str(),
@@ -268,6 +280,7 @@ mod tests {
             restarts: 0,
             command: None,
             oneoff: false,
+            node: None,
         }
     }
 
@@ -351,6 +364,43 @@ mod tests {
              web.1: stopped  v4\n\
              web.2: up 2026/11/22 10:00:00 UTC (~ 3m ago)  v4\n"
         );
+    }
+
+    #[test]
+    fn on_a_cluster_each_instance_names_its_node() {
+        let on = |node: Option<&str>, mut instance: ProcessInstance| {
+            instance.node = node.map(str::to_owned);
+            instance
+        };
+        let mut run = on(Some("paascl-1"), instance("run", 1, InstanceState::Up, 2));
+        run.oneoff = true;
+        run.command = Some("bash".into());
+        let mut crashed = on(
+            Some("paascl-3"),
+            instance("worker", 1, InstanceState::Crashed, 0),
+        );
+        crashed.since = None;
+        crashed.restarts = 2;
+        let mut pending = on(None, instance("web", 3, InstanceState::Starting, 0));
+        pending.since = None;
+        let instances = [
+            on(Some("paascl-2"), instance("web", 1, InstanceState::Up, 3)),
+            on(
+                Some("paascl-\x1b[2Jevil"),
+                instance("web", 2, InstanceState::Up, 3),
+            ),
+            pending,
+            crashed,
+            run,
+        ];
+        insta::assert_snapshot!(render_ps(
+            "hello",
+            &instances,
+            now(),
+            Style { colour: false }
+        ));
+        let json = serde_json::to_value(&instances[0]).unwrap();
+        assert_eq!(json["node"], "paascl-2", "--json carries it");
     }
 
     #[test]

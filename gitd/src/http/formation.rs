@@ -63,6 +63,7 @@ fn process_instance(instance: Instance, command: Option<String>) -> ProcessInsta
         restarts: instance.restarts,
         oneoff: instance.oneoff.is_some(),
         command,
+        node: instance.node,
     }
 }
 

@@ -85,7 +85,7 @@ pub async fn formation_instances(
     )
 }
 
-/// `web.1 up v2 since …`, as `paas ps` says it.
+/// `web.1 up v2 since …`, as `paas ps` says it, and `on paascl-2` on a cluster.
 pub fn instance_line(instance: &ProcessInstance) -> Markup {
     html! {
         (instance.process) "." (instance.index) " "
@@ -93,6 +93,9 @@ pub fn instance_line(instance: &ProcessInstance) -> Markup {
         " v" (instance.release)
         @if let Some(since) = instance.since {
             " since " (page::time(since))
+        }
+        @if let Some(node) = &instance.node {
+            " on " (node)
         }
     }
 }

@@ -378,6 +378,7 @@ async fn instances(
                     out_of_memory: false,
                     restarts: 0,
                     oneoff: None,
+                    node: None,
                 });
             }
         }
