@@ -33,6 +33,10 @@ pub struct AgentConfig {
     /// config file].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<PathBuf>,
+    /// What runs the apps' instances: containers on this host, or services of the Swarm whose
+    /// manager the agent's engine is.
+    #[serde(default)]
+    pub engine: EngineKind,
     #[serde(default)]
     pub pack: PackConfig,
     #[serde(default)]
@@ -46,6 +50,38 @@ pub struct AgentConfig {
     /// The registry built images are pushed to (`[registry]`); unset, they stay on this host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistryConfig>,
+    #[serde(default)]
+    pub swarm: SwarmConfig,
+}
+
+/// `engine = "docker"` (the default) runs each instance as a container of this host's engine
+/// and rolls out itself; `"swarm"` maps each process type to a Swarm service on the manager
+/// the agent's engine is (`DOCKER_HOST`), and Swarm places, rolls out and restarts the tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    #[default]
+    Docker,
+    Swarm,
+}
+
+/// With `engine = "swarm"` (`[swarm]`): the Traefik container on the agent's node (a manager),
+/// which the agent attaches to each app's overlay network so that it reaches the app's tasks,
+/// and nothing else does. A container, not a service: Docker attaches a running container to
+/// an attachable overlay network, but not a service's task, and changing a service's networks
+/// restarts its task, which would drop every app's requests whenever an app is created.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwarmConfig {
+    pub traefik_container: String,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        SwarmConfig {
+            traefik_container: "paas-traefik".to_owned(),
+        }
+    }
 }
 
 /// The image registry (`[registry]`): after a build the agent pushes the app's image there and
@@ -232,12 +268,14 @@ impl AgentConfig {
             instance_key: Some(InstanceKey::generate()),
             listen: None,
             state_dir: None,
+            engine: EngineKind::Docker,
             pack: PackConfig::default(),
             runtime: RuntimeConfig::default(),
             build: BuildConfig::default(),
             addons: AddonsConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
             registry: None,
+            swarm: SwarmConfig::default(),
         }
     }
 

@@ -266,7 +266,10 @@ async fn serve(
         state.events.clone(),
         state.instances.clone(),
     ));
-    tokio::spawn(runtime::supervise(state.clone()));
+    // Swarm restarts and reschedules its tasks itself.
+    if state.config.engine == config::EngineKind::Docker {
+        tokio::spawn(runtime::supervise(state.clone()));
+    }
     tokio::spawn(logs::router::follow_access_log(state.clone()));
     tokio::spawn(metrics::sample_rounds(state.clone()));
     axum::serve(listener, http::router(state))

@@ -4,7 +4,9 @@
 //! /v1/nodes/{node}/availability` drains a Swarm node (Swarm moves its tasks elsewhere) or
 //! makes it active again. A single host has nowhere to move work to, so it is refused there.
 //!
-//! The app instances are the agent's containers, which all run on its own engine's node.
+//! With the docker engine the app instances are the agent's containers, which all run on its
+//! own engine's node; with the swarm engine they are its services' tasks, on whichever node
+//! Swarm placed each.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -25,6 +27,7 @@ use paas_api::nodes::{
 };
 use tracing::info;
 
+use crate::config::{AgentConfig, EngineKind};
 use crate::error::{ApiError, Path};
 use crate::naming::{InstanceKey, docker_filters, labels::InstanceLabels};
 use crate::state::AgentState;
@@ -40,7 +43,7 @@ fn docker_error(err: DockerError) -> ApiError {
 }
 
 async fn list(State(state): State<AgentState>) -> Result<Json<NodeMap>, ApiError> {
-    node_map(&state.docker, state.config.instance_key())
+    node_map(&state.docker, &state.config)
         .await
         .map(Json)
         .map_err(docker_error)
@@ -91,7 +94,7 @@ async fn set_availability(
         .await
         .map_err(docker_error)?;
     info!(node = %name, availability = change.availability.as_str(), "node availability changed");
-    let map = node_map(docker, state.config.instance_key())
+    let map = node_map(docker, &state.config)
         .await
         .map_err(docker_error)?;
     map.find(&name).cloned().map(Json).ok_or_else(|| {
@@ -113,9 +116,9 @@ fn hostname(node: &SwarmNode) -> Option<&str> {
     node.description.as_ref()?.hostname.as_deref()
 }
 
-async fn node_map(docker: &Docker, key: &InstanceKey) -> Result<NodeMap, DockerError> {
+async fn node_map(docker: &Docker, config: &AgentConfig) -> Result<NodeMap, DockerError> {
     let info = docker.info().await?;
-    let instances = local_instances(docker, key).await?;
+    let instances = local_instances(docker, config.instance_key()).await?;
     if !is_swarm_manager(&info) {
         return Ok(NodeMap {
             topology: Topology::SingleHost,
@@ -129,11 +132,21 @@ async fn node_map(docker: &Docker, key: &InstanceKey) -> Result<NodeMap, DockerE
         .into_iter()
         .map(swarm_node)
         .collect();
-    if let Some(node) = nodes
-        .iter_mut()
-        .find(|node| Some(&node.id) == local.as_ref())
-    {
-        node.instances = instances;
+    match config.engine {
+        EngineKind::Docker => {
+            if let Some(node) = nodes
+                .iter_mut()
+                .find(|node| Some(&node.id) == local.as_ref())
+            {
+                node.instances = instances;
+            }
+        }
+        EngineKind::Swarm => {
+            let mut placed = crate::runtime::instances_by_node(docker, config).await?;
+            for node in &mut nodes {
+                node.instances = placed.remove(&node.id).unwrap_or_default();
+            }
+        }
     }
     nodes.sort_by(|a, b| {
         (a.role != NodeRole::Manager, &a.name).cmp(&(b.role != NodeRole::Manager, &b.name))

@@ -6,9 +6,11 @@
 # namespaces carry traffic; the machine's own dockerd is never touched (images are copied out
 # of it with `docker save`).
 #
-# Sourced by scripts/cluster after scripts/lib/docker.sh and scripts/lib/images.sh.
+# Sourced by scripts/cluster after scripts/lib/docker.sh, scripts/lib/images.sh and
+# scripts/lib/traefik.sh.
 #
-#   cluster_up N       make (or reuse) a cluster of N nodes with the registry and images
+#   cluster_up N       make (or reuse) a cluster of N nodes with the registry, the images and
+#                      Traefik (the container paas-traefik on node 1)
 #   cluster_down       remove everything cluster_up made
 #   cluster_status     each node's role, state, availability and address; the registry
 #   cluster_healthy N  whether a complete cluster of N nodes runs
@@ -98,7 +100,7 @@ cluster_up() { # nodes
         return 1
     if cluster_healthy "$nodes"; then
         paas_say "A cluster of $nodes nodes runs already; pushing the images again"
-        cluster_push_images
+        cluster_push_images && cluster_traefik
         return
     fi
     if cluster_leftovers; then
@@ -142,7 +144,8 @@ cluster_make() { # nodes
     done
     cluster_swarm "$nodes" || return 1
     cluster_start_registry || return 1
-    cluster_push_images
+    cluster_push_images || return 1
+    cluster_traefik
 }
 
 # One namespace per node and one holding the bridge; each node's eth0 is a veth whose peer is
@@ -290,6 +293,58 @@ cluster_push_images() {
         cluster_docker 1 tag "$image" "$cluster_registry/$image" || return 1
         cluster_docker 1 push -q "$cluster_registry/$image" >/dev/null || return 1
     done
+}
+
+# The real binary behind `traefik` on PATH (pyenv puts a shell script there).
+cluster_traefik_binary() {
+    local found
+    found=$(command -v pyenv >/dev/null 2>&1 && pyenv which traefik 2>/dev/null) ||
+        found=$(command -v traefik) || return 1
+    readlink -f "$found"
+}
+
+# Traefik as the container paas-traefik on node 1, the manager, where the agent runs: its swarm
+# provider reads the app services' labels from node 1's engine (every second), and its ports
+# are node 1's: :80 for the apps, :8080 for its API and /ping. A task that went away before
+# Traefik's next read has no address any more, so a connection to it hangs rather than being
+# refused: after 300 ms (tasks answer a connection in well under that on a cluster's network)
+# Traefik gives up and its retry goes to another task. The agent attaches it to each
+# app's overlay network. A container rather than a service: Docker attaches a running container
+# to an attachable overlay network but not a service's task, and changing a service's networks
+# restarts its task (every app's requests dropped). The image is the static binary alone,
+# built on node 1 and pushed to the registry.
+cluster_traefik() {
+    local image="$cluster_registry/paas/traefik:$PAAS_TRAEFIK_VERSION" dir binary
+    if ! cluster_docker 1 image inspect "$image" >/dev/null 2>&1; then
+        ensure_traefik || return 1
+        binary=$(cluster_traefik_binary) || paas_die "no traefik binary on PATH" || return 1
+        dir=$(mktemp -d) || return 1
+        cp "$binary" "$dir/traefik" &&
+            printf 'FROM scratch\nCOPY traefik /traefik\nENTRYPOINT ["/traefik"]\n' >"$dir/Dockerfile" &&
+            paas_say "Building $image on node 1" &&
+            cluster_docker 1 build -q -t "$image" "$dir" >/dev/null
+        local built=$?
+        rm -rf "$dir"
+        [ "$built" -eq 0 ] || return 1
+        cluster_docker 1 push -q "$image" >/dev/null || return 1
+    fi
+    if [ "$(cluster_docker 1 inspect -f '{{.State.Running}}' paas-traefik 2>/dev/null)" != true ]; then
+        cluster_docker 1 rm -f paas-traefik >/dev/null 2>&1
+        paas_say "Starting Traefik (container paas-traefik on node 1: :80, API :8080)"
+        cluster_docker 1 run -d -q --name paas-traefik --restart unless-stopped \
+            -p 80:80 -p 8080:8080 \
+            -v "$(cluster_socket 1):/var/run/docker.sock" \
+            "$image" \
+            --entrypoints.web.address=:80 \
+            --entrypoints.traefik.address=:8080 \
+            --api.insecure=true --ping=true \
+            --providers.swarm.endpoint=unix:///var/run/docker.sock \
+            --providers.swarm.exposedByDefault=false \
+            --providers.swarm.refreshSeconds=1 \
+            --serversTransport.forwardingTimeouts.dialTimeout=300ms >/dev/null || return 1
+    fi
+    cluster_wait 60 "Traefik did not answer on $PAAS_CLUSTER_SUBNET.1:8080/ping within 60 s" \
+        curl -fs -o /dev/null "http://$PAAS_CLUSTER_SUBNET.1:8080/ping"
 }
 
 cluster_show_logs() { # nodes

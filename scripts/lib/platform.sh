@@ -15,7 +15,8 @@
 #   platform_start LAUNCH LOGS TRAEFIK_CONFIG AGENT_CONFIG TRAEFIK_API AGENT_LISTEN GITD_DATA
 #                  GITD_HTTP
 #       starts Traefik, the agent and gitd in that order, each through `LAUNCH NAME COMMAND...`
-#       (the caller's way of running a daemon), and waits for each to answer
+#       (the caller's way of running a daemon), and waits for each to answer; with an empty
+#       TRAEFIK_CONFIG, Traefik runs elsewhere (a cluster's) and is only waited for
 #   platform_wait_for WHAT LOGS COMMAND...
 #       polls COMMAND for up to 60 s; fails naming LOGS
 
@@ -90,7 +91,9 @@ platform_wait_for() {
 platform_start() {
     local launch=$1 logs=$2 traefik_config=$3 agent_config=$4 traefik_api=$5 agent_listen=$6
     local gitd_data=$7 gitd_http=$8
-    "$launch" traefik traefik --configFile="$traefik_config"
+    if [ -n "$traefik_config" ]; then
+        "$launch" traefik traefik --configFile="$traefik_config"
+    fi
     platform_wait_for "Traefik" "$logs" curl -sf "http://$traefik_api/ping"
     "$launch" agent "$PAAS_BIN/paas-agent" serve --config "$agent_config"
     platform_wait_for "paas-agent" "$logs" bash -c "exec 3<>/dev/tcp/${agent_listen%:*}/${agent_listen##*:}"

@@ -1,6 +1,6 @@
 //! Every name the agent gives a Docker object, built and read back here and nowhere else:
 //! image tags (`paas/<app>:v<N>`), container names (`paas-<app>-v<N>-<process>-<i>`), the app
-//! network (`paas-app-<app>`), the pack cache volume, add-on containers and volumes
+//! network (`paas-app-<app>`), the Swarm services of its process types, the pack cache volume, add-on containers and volumes
 //! (`paas-addon-<name>.<owner>`), the labels on images and containers
 //! ([`labels`]: paas's own bookkeeping and the instance key) and Traefik's router, service and
 //! middleware labels ([`traefik`]), and the names of pushed images in a registry ([`registry`]). gitd never sees any of these: it sends app names and
@@ -65,10 +65,22 @@ pub fn replaced_name(name: &str, id: &str) -> String {
     format!("{name}-replaced-{}", &id[..12.min(id.len())])
 }
 
-/// The app's own bridge network: Docker keeps bridge networks apart, so apps cannot reach
-/// each other, while Traefik on the host reaches every one.
+/// The app's own network (a bridge on one host, an overlay on Swarm): Docker keeps networks
+/// apart, so apps cannot reach each other, while Traefik reaches every one.
 pub fn network_name(app: &str) -> String {
     format!("paas-app-{app}")
+}
+
+/// The Swarm service of `process` of `app` (engine `swarm`). Swarm wants one DNS label
+/// (letters, digits, dashes, at most 63), so no separator can keep `a-b` + `c` apart from
+/// `a` + `b-c`: a digest of the pair does, after a readable part. The agent finds an app's
+/// services by their labels, never by parsing this.
+pub fn service_name(app: &str, process: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{app}\0{process}").as_bytes());
+    let mut readable = format!("paas-{app}-{}", process.replace('_', "-"));
+    readable.truncate(54);
+    format!("{readable}-{}", hex::encode(&digest[..4]))
 }
 
 /// Docker's name of the app's volume `volume`. App names and volume names have no dots, so
@@ -103,6 +115,17 @@ pub fn pack_cache_volume(app: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_names_are_one_dns_label_and_keep_apps_and_processes_apart() {
+        let name = service_name("hello", "web");
+        assert!(name.starts_with("paas-hello-web-"), "{name}");
+        assert_ne!(service_name("a-b", "c"), service_name("a", "b-c"));
+        let longest = service_name(&"a".repeat(30), &format!("w_{}", "x".repeat(28)));
+        assert!(longest.len() <= 63, "{longest}");
+        let label = regex::Regex::new("^[a-z0-9][a-z0-9-]*$").unwrap();
+        assert!(label.is_match(&longest), "{longest}");
+    }
 
     #[test]
     fn image_tags_round_trip_and_nothing_else_parses() {

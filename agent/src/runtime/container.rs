@@ -193,7 +193,7 @@ pub fn hostnames(app: &str, spec: &AppSpec, config: &RuntimeConfig) -> Vec<Strin
 }
 
 /// The memory and CPU limits of `process`'s containers.
-fn process_limits(spec: &AppSpec, process: &str, config: &RuntimeConfig) -> Limits {
+pub(crate) fn process_limits(spec: &AppSpec, process: &str, config: &RuntimeConfig) -> Limits {
     let resources = spec
         .processes
         .get(process)
@@ -336,7 +336,7 @@ fn create_body(
 /// timeout, keeps those failures from counting); once one has ([`READY_MARKER`]), each probe
 /// first sleeps the rest of `health_interval_ms`, so a serving container costs one exec per
 /// `health_interval_ms` as before and a drain is seen as soon as before.
-fn health_check(path: &str, config: &RuntimeConfig) -> HealthConfig {
+pub(crate) fn health_check(path: &str, config: &RuntimeConfig) -> HealthConfig {
     let busybox = BUSYBOX_IN_CONTAINER;
     let get = format!("{busybox} wget -q -O /dev/null 'http://127.0.0.1:{APP_PORT}{path}'");
     let pace_us = config

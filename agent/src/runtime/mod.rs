@@ -22,6 +22,7 @@ pub(crate) mod resources;
 mod rollout;
 mod stop;
 mod supervisor;
+mod swarm;
 mod traefik;
 
 use std::collections::{HashMap, HashSet};
@@ -43,7 +44,7 @@ use regex::Regex;
 use tokio::sync::{OwnedMutexGuard, mpsc};
 use tracing::{info, warn};
 
-use crate::config::RuntimeConfig;
+use crate::config::{EngineKind, RuntimeConfig};
 use crate::error::{ApiError, Path};
 use crate::state::AgentState;
 pub use container::APP_PORT;
@@ -53,6 +54,7 @@ pub use docker::{DockerEngine, VolumeRemoval};
 pub(crate) use engine::{Engine, EngineError};
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
+pub(crate) use swarm::instances_by_node;
 pub(crate) use traefik::TraefikApi;
 
 /// Events buffered for a slow reader before the rollout waits for it.
@@ -257,6 +259,20 @@ fn rollout<'a>(
     }
 }
 
+fn swarm_rollout<'a>(
+    state: &'a AgentState,
+    app: &'a str,
+    events: mpsc::Sender<RolloutEvent>,
+) -> swarm::SwarmRollout<'a> {
+    swarm::SwarmRollout {
+        docker: &state.docker,
+        config: &state.config,
+        desired: &state.runtime.desired,
+        app,
+        events,
+    }
+}
+
 /// What a streamed request asks for.
 enum Work {
     Apply(Box<AppSpec>),
@@ -269,11 +285,30 @@ fn stream_rollout(state: AgentState, app: String, work: Work) -> Response {
     let (sender, receiver) = mpsc::channel(EVENT_BUFFER);
     tokio::spawn(async move {
         let _guard = state.runtime.lock(&app).await;
-        let rollout = rollout(&state, &app, sender.clone());
-        let (what, outcome) = match &work {
-            Work::Apply(spec) => ("rollout", rollout.apply(spec).await),
-            Work::Restart(process, index) => {
-                ("restart", rollout.restart(process.as_deref(), *index).await)
+        let (what, outcome) = match state.config.engine {
+            EngineKind::Docker => {
+                let rollout = rollout(&state, &app, sender.clone());
+                match &work {
+                    Work::Apply(spec) => ("rollout", rollout.apply(spec).await),
+                    Work::Restart(process, index) => {
+                        ("restart", rollout.restart(process.as_deref(), *index).await)
+                    }
+                }
+            }
+            EngineKind::Swarm => {
+                let rollout = swarm_rollout(&state, &app, sender.clone());
+                match &work {
+                    Work::Apply(spec) => ("rollout", rollout.apply(spec).await),
+                    Work::Restart(process, None) => {
+                        ("restart", rollout.restart(process.as_deref()).await)
+                    }
+                    Work::Restart(_, Some(_)) => (
+                        "restart",
+                        Err(RolloutError::new(
+                            "Swarm restarts a process type's tasks together; name the type alone",
+                        )),
+                    ),
+                }
             }
         };
         // The app's hosts or its web quantity may have changed: its page routes follow them.
@@ -337,6 +372,12 @@ async fn list_instances(
     Path(app): Path<AppName>,
 ) -> Result<Json<Vec<Instance>>, ApiError> {
     check_app(&app)?;
+    if state.config.engine == EngineKind::Swarm {
+        let instances = swarm::instances(&state.docker, &app, &state.config)
+            .await
+            .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Swarm: {err}")))?;
+        return Ok(Json(instances));
+    }
     let engine = &state.runtime.engine;
     // One listing of the processes and the one-offs, kept by the cache until an event about
     // either (`crate::events` follows both).
@@ -372,12 +413,11 @@ async fn delete_app(
         .pages
         .remove_app(&app)
         .map_err(|err| ApiError::new(ErrorCode::Internal, err.to_string()))?;
-    let removed = state
-        .runtime
-        .engine
-        .remove_app(&app)
-        .await
-        .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))?;
+    let removed = match state.config.engine {
+        EngineKind::Docker => state.runtime.engine.remove_app(&app).await,
+        EngineKind::Swarm => swarm::remove_app(&state.docker, &app, &state.config).await,
+    }
+    .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))?;
     info!(%app, containers = removed.instances, images = removed.images.len(), volumes = ?removed.volumes, "app removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -409,8 +449,12 @@ async fn delete_volume(
 }
 
 /// Queues a convergence of `app` to its desired state, unless one is queued already. Apps
-/// without a desired state are left as they are.
+/// without a desired state are left as they are, and so is everything on Swarm, which keeps
+/// its services converged itself.
 pub fn converge_soon(state: &AgentState, app: &str) {
+    if state.config.engine == EngineKind::Swarm {
+        return;
+    }
     let queued = state
         .runtime
         .converging

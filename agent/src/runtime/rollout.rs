@@ -49,7 +49,7 @@ pub struct RolloutError {
 }
 
 impl RolloutError {
-    fn new(reason: impl Into<String>) -> Self {
+    pub(super) fn new(reason: impl Into<String>) -> Self {
         RolloutError {
             reason: reason.into(),
             logs: Vec::new(),

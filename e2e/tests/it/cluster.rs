@@ -8,126 +8,14 @@
 //! And on the single-host platform: `paas nodes` shows the one host to an admin, a non-admin
 //! is refused, and draining is a one-line error that changes nothing.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
 use paas_api::nodes::{Availability, NodeMap, NodeRole, NodeState, Topology};
 
+use crate::local_cluster::{LocalCluster, output_text};
 use crate::platform::{Agent, AgentOptions, Platform};
-use crate::util::{wait_for, workspace_root};
+use crate::util::wait_for;
 
 const NAME: &str = "paase2e";
 const SUBNET: &str = "10.231.1";
-/// Bounds `scripts/cluster` (a first `up` copies about 500 MB of images into the registry).
-const SCRIPT_TIMEOUT_SECS: u32 = 900;
-
-fn script(args: &[&str]) -> Output {
-    Command::new("timeout")
-        .arg(SCRIPT_TIMEOUT_SECS.to_string())
-        .arg(workspace_root().join("scripts/cluster"))
-        .args(args)
-        .env("PAAS_CLUSTER_NAME", NAME)
-        .env("PAAS_CLUSTER_SUBNET", SUBNET)
-        .output()
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "status {}\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-fn socket(node: u32) -> String {
-    format!("/run/{NAME}-{node}.sock")
-}
-
-/// `docker ARGS` against node `node`'s engine.
-fn node_docker(node: u32, args: &[&str]) -> Output {
-    Command::new("docker")
-        .arg("-H")
-        .arg(format!("unix://{}", socket(node)))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn node_docker_ok(node: u32, args: &[&str]) -> String {
-    let output = node_docker(node, args);
-    assert!(
-        output.status.success(),
-        "docker {args:?} on node {node}: {}",
-        text(&output)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-/// A cluster of three nodes, taken down on drop (a failed test too).
-struct Cluster;
-
-impl Cluster {
-    fn up() -> Cluster {
-        let cluster = Cluster;
-        let up = script(&["up", "3"]);
-        assert!(up.status.success(), "scripts/cluster up 3: {}", text(&up));
-        cluster
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let down = script(&["down"]);
-        if !down.status.success() {
-            eprintln!("scripts/cluster down: {}", text(&down));
-        }
-    }
-}
-
-/// What of a cluster named [`NAME`] is on this machine.
-fn leftovers() -> Vec<String> {
-    let mut found = Vec::new();
-    let namespaces = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    found.extend(
-        String::from_utf8_lossy(&namespaces.stdout)
-            .lines()
-            .filter(|line| line.starts_with(&format!("{NAME}-")))
-            .map(|line| format!("namespace {line}")),
-    );
-    let link = Command::new("ip")
-        .args(["link", "show", &format!("{NAME}-h")])
-        .output()
-        .unwrap();
-    if link.status.success() {
-        found.push(format!("link {NAME}-h"));
-    }
-    for path in [
-        PathBuf::from(format!("/var/lib/{NAME}")),
-        PathBuf::from(format!("/run/{NAME}")),
-        PathBuf::from(socket(1)),
-    ] {
-        if path.exists() {
-            found.push(path.display().to_string());
-        }
-    }
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        let ours = [
-            format!("/run/{NAME}-"),
-            format!("/run/{NAME}/"),
-            format!("/var/lib/{NAME}/"),
-        ];
-        if ours.iter().any(|path| cmdline.contains(path)) {
-            found.push(format!("process {cmdline}"));
-        }
-    }
-    found
-}
 
 fn node_map(agent: &Agent) -> NodeMap {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -139,9 +27,9 @@ fn node_map(agent: &Agent) -> NodeMap {
 
 #[test]
 fn a_local_swarm_cluster_pulls_talks_maps_drains_and_goes_away() {
-    let cluster = Cluster::up();
-    let status = script(&["status"]);
-    assert!(status.status.success(), "{}", text(&status));
+    let cluster = LocalCluster::up(NAME, SUBNET, 3);
+    let status = cluster.script(&["status"]);
+    assert!(status.status.success(), "{}", output_text(&status));
     let stdout = String::from_utf8_lossy(&status.stdout);
     let ready: Vec<&str> = stdout
         .lines()
@@ -162,10 +50,10 @@ fn a_local_swarm_cluster_pulls_talks_maps_drains_and_goes_away() {
 
     // Node 3 pulls what node 1 pushed.
     let image = format!("{SUBNET}.1:5000/paas/busybox:latest");
-    node_docker_ok(3, &["pull", "-q", &image]);
+    cluster.docker_ok(3, &["pull", "-q", &image]);
 
     // A server on node 2, a client on node 3, one overlay network.
-    node_docker_ok(
+    cluster.docker_ok(
         1,
         &[
             "network",
@@ -176,8 +64,8 @@ fn a_local_swarm_cluster_pulls_talks_maps_drains_and_goes_away() {
             "e2e-overlay",
         ],
     );
-    node_docker_ok(2, &["pull", "-q", &image]);
-    node_docker_ok(
+    cluster.docker_ok(2, &["pull", "-q", &image]);
+    cluster.docker_ok(
         2,
         &[
             "run",
@@ -193,7 +81,7 @@ fn a_local_swarm_cluster_pulls_talks_maps_drains_and_goes_away() {
         ],
     );
     let answer = wait_for("node 3 to reach node 2 over the overlay", || {
-        let output = node_docker(
+        let output = cluster.docker(
             3,
             &[
                 "run",
@@ -213,10 +101,7 @@ fn a_local_swarm_cluster_pulls_talks_maps_drains_and_goes_away() {
 
     // An agent on node 1's engine, a Swarm manager, maps the three nodes.
     let agent = Agent::with(AgentOptions {
-        env: vec![(
-            "DOCKER_HOST",
-            PathBuf::from(format!("unix://{}", socket(1))),
-        )],
+        env: vec![("DOCKER_HOST", cluster.docker_host(1))],
         ..AgentOptions::default()
     });
     let map = node_map(&agent);
@@ -252,7 +137,7 @@ fn a_local_swarm_cluster_pulls_talks_maps_drains_and_goes_away() {
         .block_on(client.set_node_availability(&node2, Availability::Drain))
         .unwrap();
     assert_eq!(drained.availability, Availability::Drain);
-    let swarm_says = node_docker_ok(
+    let swarm_says = cluster.docker_ok(
         1,
         &[
             "node",
@@ -284,7 +169,7 @@ fn a_local_swarm_cluster_pulls_talks_maps_drains_and_goes_away() {
     drop(agent);
 
     drop(cluster);
-    let left = leftovers();
+    let left = LocalCluster::leftovers(NAME);
     assert!(left.is_empty(), "scripts/cluster down left {left:?}");
 }
 

@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use paas_agent_client::AgentClient;
 use tempfile::TempDir;
 
+use crate::local_cluster::LocalCluster;
 use crate::util::{
     ADMIN_PASSWORD, ADMIN_USER, Cli, Gitd, GitdInit, HttpAnswer, HttpResponse, Output, bin,
     git_command, http_get, new_key, ssh_command, wait_for, workspace_root,
@@ -444,6 +445,8 @@ pub struct AgentOptions<'a> {
     pub env: Vec<(&'static str, PathBuf)>,
     /// `[runtime]` settings on top of the tests' own.
     pub runtime: Vec<(&'static str, toml::Value)>,
+    /// Other keys and sections of agent.toml (`engine`, `[registry]`…), set as given.
+    pub config: Vec<(&'static str, toml::Value)>,
 }
 
 /// What the stand-in `pack` reads from its environment (`fixtures/pack`).
@@ -534,6 +537,12 @@ impl Agent {
             pack.insert("pass_env".into(), PACK_STANDIN_VARS.to_vec().into());
             table.insert("pack".into(), pack.into());
         }
+        table.extend(
+            options
+                .config
+                .into_iter()
+                .map(|(key, value)| (key.to_owned(), value)),
+        );
         std::fs::write(&config, toml::to_string(&table).unwrap()).unwrap();
         let token = std::fs::read_to_string(&token_file)
             .unwrap()
@@ -787,6 +796,22 @@ impl Platform {
         Platform::assemble(Some(traefik), AgentSetup::Running, runtime, |init| init)
     }
 
+    /// gitd and an agent whose engine is the Swarm of `cluster`, on node 1 (its manager):
+    /// images go through the cluster's registry and its Traefik routes the apps, on port 80
+    /// of node 1's address ([`LocalCluster::router`]).
+    pub fn on_swarm(cluster: &LocalCluster) -> Platform {
+        let registry = toml::Table::from_iter([("url".to_owned(), cluster.registry_url().into())]);
+        let agent = Agent::with(AgentOptions {
+            env: vec![("DOCKER_HOST", cluster.docker_host(1))],
+            runtime: vec![("domain", DOMAIN.into())],
+            config: vec![("engine", "swarm".into()), ("registry", registry.into())],
+            ..AgentOptions::default()
+        });
+        Platform::wire(None, Some(agent), AgentSetup::Running, |init| {
+            init.set_config("domain", DOMAIN).set_config("web_port", 80)
+        })
+    }
+
     fn assemble(
         traefik: Option<Traefik>,
         agent_setup: AgentSetup,
@@ -801,6 +826,17 @@ impl Platform {
                 ..AgentOptions::default()
             })
         });
+        Platform::wire(traefik, agent, agent_setup, configure)
+    }
+
+    /// gitd wired to `agent` (or as `agent_setup` says without one) and routed by `traefik`,
+    /// the admin logged in with a key.
+    fn wire(
+        traefik: Option<Traefik>,
+        agent: Option<Agent>,
+        agent_setup: AgentSetup,
+        configure: impl FnOnce(GitdInit) -> GitdInit,
+    ) -> Platform {
         let mut init = GitdInit::new();
         let wiring = match (&agent, agent_setup) {
             (Some(agent), _) => Some((agent.url.clone(), agent.token.clone())),
