@@ -96,6 +96,25 @@ impl LocalCluster {
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     }
 
+    /// Node `node` goes away as a crashed host would: its dockerd is killed (its containers
+    /// stay, unreachable) and its network link cut.
+    pub fn lose_node(&self, node: u32) {
+        let pid_file = format!("/run/{}/{node}/dockerd.pid", self.name);
+        let pid =
+            std::fs::read_to_string(&pid_file).unwrap_or_else(|err| panic!("{pid_file}: {err}"));
+        let killed = Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "kill -9 {pid}");
+        let cut = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}-{node}", self.name))
+            .args(["ip", "link", "set", "eth0", "down"])
+            .status()
+            .unwrap();
+        assert!(cut.success(), "cutting node {node}'s network");
+    }
+
     /// What of a cluster named `name` is on this machine: namespaces, the host link, state
     /// dirs, sockets and processes.
     pub fn leftovers(name: &str) -> Vec<String> {

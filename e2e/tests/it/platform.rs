@@ -1180,16 +1180,22 @@ impl LoadLoop {
         }
     }
 
+    /// Stops the loop; how many requests it made and the failed ones.
+    pub fn stop(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.worker.join().unwrap()
+    }
+
     /// Stops the loop and asserts that no request failed.
     #[track_caller]
     pub fn finish(self, what: &str) {
-        self.stop.store(true, Ordering::SeqCst);
-        let (total, failures) = self.worker.join().unwrap();
+        let min_requests = self.min_requests;
+        let (total, failures) = self.stop();
         eprintln!(
             "load loop across {what}: {total} requests, {} failed",
             failures.len()
         );
-        assert!(total >= self.min_requests, "{total}");
+        assert!(total >= min_requests, "{total}");
         assert!(
             failures.is_empty(),
             "{} of {total} requests failed across {what}: {:?}",

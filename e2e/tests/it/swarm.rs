@@ -2,12 +2,13 @@
 //! CLI and `git push` as on one host: the agent on node 1 (the manager) builds there, pushes
 //! to the cluster's registry and runs each process type as a Swarm service of the pushed
 //! digest on the app's overlay network, which Traefik (on node 1) reaches. A push goes live,
-//! `scale web=6` spreads over the three nodes and `paas ps` names them, a config change and a
-//! rollback roll out, and a load loop through Traefik sees no failed request across all of
-//! that; a release that crashes is rejected while the old one keeps serving; a custom domain
+//! `scale web=6` spreads over the three nodes and `paas ps` and `paas nodes` name them,
+//! `nodes:drain` moves a node's instances to the others, a config change and a rollback roll
+//! out, and a load loop through Traefik sees no failed request across all of that; a release that crashes is rejected while the old one keeps serving; a custom domain
 //! routes; destroying the app removes its services and network.
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 use crate::local_cluster::LocalCluster;
 use crate::platform::{DOMAIN, LoadLoop, Platform};
@@ -99,6 +100,39 @@ fn on_swarm_a_push_goes_live_scales_over_the_nodes_reconfigures_rolls_back_and_r
     for node in &expected {
         assert!(ps.stdout.contains(node.as_str()), "{node} in {ps}");
     }
+    // The infrastructure map puts each instance on its node.
+    let map = platform.paas(&["nodes", "--json"]).success().json();
+    let placed: usize = map["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| {
+            node["instances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|instance| instance["app"] == app.as_str())
+                .count()
+        })
+        .sum();
+    assert_eq!(placed, 6, "{map}");
+
+    // Draining node 2 moves its instances to the others, and activating it takes it back.
+    let drained = format!("{NAME}-2");
+    platform.paas(&["nodes:drain", &drained]).success();
+    wait_for(&format!("no instance of {app} on {drained}"), || {
+        let instances = platform
+            .paas(&["ps", "-a", &app, "--json"])
+            .success()
+            .json();
+        let instances = instances.as_array().unwrap().clone();
+        (instances.len() == 6
+            && instances
+                .iter()
+                .all(|i| i["state"] == "up" && i["node"] != drained.as_str()))
+        .then_some(())
+    });
+    platform.paas(&["nodes:activate", &drained]).success();
 
     // A config change and a rollback, each a start-first update of the service.
     platform
@@ -108,7 +142,7 @@ fn on_swarm_a_push_goes_live_scales_over_the_nodes_reconfigures_rolls_back_and_r
     platform.paas(&["rollback", "v1", "-a", &app]).success();
     wait_for_answer(&cluster, &host, &format!("Hello from {app} v3 on "));
     platform.paas(&["scale", "web=1", "-a", &app]).success();
-    load.finish("a scale 1 → 6 → 1, a config change and a rollback on Swarm");
+    load.finish("a scale 1 → 6 → 1, a drain, a config change and a rollback on Swarm");
 
     // A release whose web crashes at once: Swarm rolls its update back, the push is
     // rejected (v4 is recorded as failed), and v3 keeps serving.
@@ -158,4 +192,69 @@ fn on_swarm_a_push_goes_live_scales_over_the_nodes_reconfigures_rolls_back_and_r
         ],
     );
     assert_eq!(networks, "", "the app's overlay network is gone");
+
+    node_loss(&cluster, &platform);
+}
+
+/// `web=3` over the three nodes, then node 3 goes away under load.
+fn node_loss(cluster: &LocalCluster, platform: &Platform) {
+    let app = platform.create_app("lost");
+    let host = format!("{app}.{DOMAIN}");
+    platform.deploy(&app, hello_repo().path());
+    platform.paas(&["scale", "web=3", "-a", &app]).success();
+    let lost = format!("{NAME}-3");
+    let on_lost = |instances: &serde_json::Value| {
+        instances
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["node"] == lost.as_str())
+            .count()
+    };
+    let before = platform
+        .paas(&["ps", "-a", &app, "--json"])
+        .success()
+        .json();
+    assert_eq!(on_lost(&before), 1, "one instance per node: {before}");
+    wait_for_answer(cluster, &host, &format!("Hello from {app} v1 on "));
+
+    let load = LoadLoop::start(&cluster.router(), &host, MIN_LOAD_REQUESTS, |body| {
+        body.contains(" from ")
+    });
+    let killed = Instant::now();
+    cluster.lose_node(3);
+    wait_for(
+        &format!("{app}'s instances to run again off {lost}"),
+        || {
+            let instances = platform
+                .paas(&["ps", "-a", &app, "--json"])
+                .success()
+                .json();
+            let up = instances
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["state"] == "up" && i["node"] != lost.as_str())
+                .count();
+            (up == 3).then_some(())
+        },
+    );
+    let back_after = killed.elapsed();
+    // Serving on: a stretch of answers after the instances came back.
+    let after = http_get(&cluster.router(), &host, "/").unwrap();
+    assert_eq!(after.status, 200, "{after:?}");
+    let (total, failures) = load.stop();
+    eprintln!(
+        "node loss: {} of {total} requests failed; the lost instance ran again on another node \
+         {:.1} s after the node went away; failures: {:?}",
+        failures.len(),
+        back_after.as_secs_f64(),
+        &failures[..failures.len().min(10)]
+    );
+    assert!(
+        failures.len() * 20 < total,
+        "most requests were served while a node was lost: {} of {total} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
 }
