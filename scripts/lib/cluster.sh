@@ -333,7 +333,7 @@ cluster_traefik() {
         paas_say "Starting Traefik (container paas-traefik on node 1: :80, API :8080)"
         cluster_docker 1 run -d -q --name paas-traefik --restart unless-stopped \
             -p 80:80 -p 8080:8080 \
-            -v "$(cluster_socket 1):/var/run/docker.sock" \
+            -v "$(cluster_socket 1):/var/run/docker.sock:ro" \
             "$image" \
             --entrypoints.web.address=:80 \
             --entrypoints.traefik.address=:8080 \

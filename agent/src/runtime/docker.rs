@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use paas_api::agent::{AppSpec, Instance};
-use paas_api::resources::{Cpus, Memory};
+
 use paas_api::storage::{Mount, VolumeName};
 use paas_api::types::InstanceState;
 
@@ -30,6 +30,7 @@ use super::container::{APP_PORT, BUSYBOX_IN_CONTAINER, DRAIN_MARKER, wanted_cont
 use super::engine::{
     Engine, EngineError, Existing, InstanceChange, Liveness, Removed, StartFailure, Wanted,
 };
+use super::resources::{cpus_of, memory_of};
 use crate::config::AgentConfig;
 use crate::logs::{self, archive::LogArchive};
 use crate::naming::labels::{
@@ -185,15 +186,8 @@ fn instance_from(
             .and_then(|at| DateTime::parse_from_rfc3339(at).ok())
             .map(|at| at.with_timezone(&Utc))
             .filter(|_| state.running == Some(true)),
-        memory: host
-            .memory
-            .filter(|bytes| *bytes > 0)
-            .and_then(|bytes| Memory::from_mb(bytes.unsigned_abs() / (1024 * 1024)).ok()),
-        cpus: host
-            .nano_cpus
-            .filter(|nanos| *nanos > 0)
-            .and_then(|nanos| u32::try_from(nanos / 1_000_000).ok())
-            .and_then(|millis| Cpus::from_millis(millis).ok()),
+        memory: memory_of(host.memory),
+        cpus: cpus_of(host.nano_cpus),
         out_of_memory: state.oom_killed == Some(true),
         restarts,
         oneoff: None,

@@ -23,6 +23,21 @@ impl Limits {
     }
 }
 
+/// A limit as Docker reports it (bytes), as the API's size; `None` when unlimited.
+pub fn memory_of(bytes: Option<i64>) -> Option<Memory> {
+    bytes
+        .filter(|bytes| *bytes > 0)
+        .and_then(|bytes| Memory::from_mb(bytes.unsigned_abs() / (1024 * 1024)).ok())
+}
+
+/// A CPU quota as Docker reports it (billionths of a CPU), as the API's; `None` when unlimited.
+pub fn cpus_of(nanos: Option<i64>) -> Option<Cpus> {
+    nanos
+        .filter(|nanos| *nanos > 0)
+        .and_then(|nanos| u32::try_from(nanos / 1_000_000).ok())
+        .and_then(|millis| Cpus::from_millis(millis).ok())
+}
+
 pub fn limits(resources: &ProcessResources, config: &RuntimeConfig) -> Limits {
     Limits {
         memory_mb: resources.memory.map_or(config.memory_limit_mb, Memory::mb),

@@ -74,6 +74,13 @@ enum Changed {
 }
 
 impl SwarmRollout<'_> {
+    async fn inspect(&self, id: &str) -> Result<Service, RolloutError> {
+        self.docker
+            .inspect_service(id, None::<InspectServiceOptions>)
+            .await
+            .map_err(swarm_error)
+    }
+
     async fn line(&self, line: impl Into<String>) {
         let _ = self.events.send(RolloutEvent::Line(line.into())).await;
     }
@@ -232,11 +239,7 @@ impl SwarmRollout<'_> {
         let mut told = None;
         let wait = async {
             loop {
-                let service = self
-                    .docker
-                    .inspect_service(id, None::<InspectServiceOptions>)
-                    .await
-                    .map_err(swarm_error)?;
+                let service = self.inspect(id).await?;
                 // An update status from before this change (a scale sets none) is not its.
                 let status = service
                     .update_status
@@ -312,11 +315,7 @@ impl SwarmRollout<'_> {
     }
 
     async fn roll_back(&self, id: &str) -> Result<(), RolloutError> {
-        let service = self
-            .docker
-            .inspect_service(id, None::<InspectServiceOptions>)
-            .await
-            .map_err(swarm_error)?;
+        let service = self.inspect(id).await?;
         let rolling_back = service
             .update_status
             .as_ref()
@@ -343,11 +342,7 @@ impl SwarmRollout<'_> {
     async fn await_rollback(&self, id: &str) -> Result<(), RolloutError> {
         let begun = Instant::now();
         while begun.elapsed().as_secs() < ROLLBACK_SECS {
-            let service = self
-                .docker
-                .inspect_service(id, None::<InspectServiceOptions>)
-                .await
-                .map_err(swarm_error)?;
+            let service = self.inspect(id).await?;
             let state = service.update_status.and_then(|status| status.state);
             if matches!(
                 state,

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use bollard::models::{ServiceSpec, Task, TaskState};
 use paas_api::agent::Instance;
-use paas_api::resources::{Cpus, Memory};
 use paas_api::types::InstanceState;
 
+use super::super::resources::{cpus_of, memory_of};
 use super::services::LABEL_FINGERPRINT;
 use crate::naming::{self, LABEL_RELEASE, parse_release_label};
 
@@ -132,15 +132,8 @@ impl TaskFacts {
                 .filter(|_| state == InstanceState::Up)
                 .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
                 .map(|at| at.with_timezone(&chrono::Utc)),
-            memory: self
-                .memory_bytes
-                .filter(|bytes| *bytes > 0)
-                .and_then(|bytes| Memory::from_mb(bytes.unsigned_abs() / (1024 * 1024)).ok()),
-            cpus: self
-                .nano_cpus
-                .filter(|nanos| *nanos > 0)
-                .and_then(|nanos| u32::try_from(nanos / 1_000_000).ok())
-                .and_then(|millis| Cpus::from_millis(millis).ok()),
+            memory: memory_of(self.memory_bytes),
+            cpus: cpus_of(self.nano_cpus),
             out_of_memory: false,
             restarts: 0,
             oneoff: None,
@@ -215,6 +208,8 @@ fn instance_state(state: Option<TaskState>) -> InstanceState {
 
 #[cfg(test)]
 mod tests {
+    use paas_api::resources::Memory;
+
     use super::*;
 
     fn target() -> Target {
