@@ -456,6 +456,23 @@ mod tests {
     }
 
     #[test]
+    fn the_engine_is_docker_unless_swarm_is_asked_for() {
+        let default: AgentConfig = toml::from_str("token = \"t\"\n").unwrap();
+        assert_eq!(default.engine, EngineKind::Docker);
+        assert_eq!(default.swarm.traefik_container, "paas-traefik");
+        let swarm: AgentConfig = toml::from_str(
+            "token = \"t\"\nengine = \"swarm\"\n[swarm]\ntraefik_container = \"edge\"\n",
+        )
+        .unwrap();
+        assert_eq!(swarm.engine, EngineKind::Swarm);
+        assert_eq!(swarm.swarm.traefik_container, "edge");
+        let unknown = toml::from_str::<AgentConfig>("token = \"t\"\nengine = \"nomad\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("nomad"), "{unknown}");
+    }
+
+    #[test]
     fn the_registry_is_optional_and_its_url_is_checked() {
         let config: AgentConfig = toml::from_str("token = \"t\"\n").unwrap();
         assert!(config.registry.is_none());
