@@ -36,8 +36,8 @@ use super::progress::while_waiting;
 use super::rollout::RolloutError;
 use crate::config::AgentConfig;
 use crate::naming::labels::network_labels;
-use crate::naming::{self, LABEL_APP, LABEL_PROCESS};
-use services::{ImageCommand, service_labels, service_spec};
+use crate::naming::{self, LABEL_APP, LABEL_PROCESS, docker_filters};
+use services::{ImageCommand, service_spec};
 use tasks::{Progress, TaskFacts};
 
 /// How often Swarm is asked how a change goes.
@@ -361,35 +361,30 @@ impl SwarmRollout<'_> {
     /// Attaches the Traefik container on this node to the app's network; already attached is
     /// fine.
     async fn attach_router(&self) -> Result<(), RolloutError> {
-        let routers = router_containers(self.docker, &self.config.swarm.traefik_container)
+        let name = &self.config.swarm.traefik_container;
+        let Some(router) = router_container(self.docker, name)
             .await
-            .map_err(swarm_error)?;
-        if routers.is_empty() {
+            .map_err(swarm_error)?
+        else {
             return Err(RolloutError::new(format!(
-                "there is no Traefik container {} on the agent's node",
-                self.config.swarm.traefik_container
+                "there is no Traefik container {name} on the agent's node"
             )));
+        };
+        let connected = self
+            .docker
+            .connect_network(
+                &naming::network_name(self.app),
+                NetworkConnectRequest {
+                    container: Some(router),
+                    ..Default::default()
+                },
+            )
+            .await;
+        match connected {
+            // Already attached: 403 from some engines, 409 from others.
+            Err(err) if !(is_status(&err, 403) || is_status(&err, 409)) => Err(swarm_error(err)),
+            _ => Ok(()),
         }
-        let network = naming::network_name(self.app);
-        for container in routers {
-            let connected = self
-                .docker
-                .connect_network(
-                    &network,
-                    NetworkConnectRequest {
-                        container: Some(container),
-                        ..Default::default()
-                    },
-                )
-                .await;
-            match connected {
-                Ok(()) => {}
-                // Already attached: 403 from some engines, 409 from others.
-                Err(err) if is_status(&err, 403) || is_status(&err, 409) => {}
-                Err(err) => return Err(swarm_error(err)),
-            }
-        }
-        Ok(())
     }
 }
 
@@ -454,13 +449,13 @@ async fn ensure_overlay(docker: &Docker, app: &str) -> Result<(), DockerError> {
 }
 
 /// The Traefik container on the agent's node, when it exists.
-async fn router_containers(docker: &Docker, name: &str) -> Result<Vec<String>, DockerError> {
+async fn router_container(docker: &Docker, name: &str) -> Result<Option<String>, DockerError> {
     match docker
         .inspect_container(name, None::<InspectContainerOptions>)
         .await
     {
-        Ok(container) => Ok(container.id.into_iter().collect()),
-        Err(err) if is_status(&err, 404) => Ok(Vec::new()),
+        Ok(container) => Ok(container.id),
+        Err(err) if is_status(&err, 404) => Ok(None),
         Err(err) => Err(err),
     }
 }
@@ -471,18 +466,7 @@ async fn app_services(
     app: &str,
     config: &AgentConfig,
 ) -> Result<HashMap<String, Service>, DockerError> {
-    let labels = service_labels(app, "", config.instance_key());
-    let filters = HashMap::from([(
-        "label".to_owned(),
-        vec![
-            format!("{LABEL_APP}={app}"),
-            format!(
-                "{}={}",
-                naming::labels::LABEL_INSTANCE,
-                labels[naming::labels::LABEL_INSTANCE]
-            ),
-        ],
-    )]);
+    let filters = docker_filters(config.instance_key(), Some(app), None);
     let services = docker
         .list_services(Some(ListServicesOptions {
             filters: Some(filters),
@@ -555,15 +539,7 @@ pub async fn instances_by_node(
     docker: &Docker,
     config: &AgentConfig,
 ) -> Result<HashMap<String, Vec<NodeInstance>>, DockerError> {
-    let key = config.instance_key();
-    let filters = HashMap::from([(
-        "label".to_owned(),
-        vec![format!(
-            "{}={}",
-            naming::labels::LABEL_INSTANCE,
-            key.as_str()
-        )],
-    )]);
+    let filters = docker_filters(config.instance_key(), None, None);
     let services = docker
         .list_services(Some(ListServicesOptions {
             filters: Some(filters),
@@ -625,7 +601,7 @@ pub async fn remove_app(
         }
     }
     let network = naming::network_name(app);
-    for container in router_containers(docker, &config.swarm.traefik_container).await? {
+    if let Some(container) = router_container(docker, &config.swarm.traefik_container).await? {
         let _ = docker
             .disconnect_network(
                 &network,

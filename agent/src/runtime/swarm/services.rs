@@ -92,9 +92,12 @@ pub fn service_spec(
 ) -> ServiceSpec {
     let is_web = process == WEB;
     let fingerprint = fingerprint(app, spec, process, config);
-    let mut labels = service_labels(app, process, key);
-    labels.insert(LABEL_RELEASE.to_owned(), release_label(spec.release));
-    labels.insert(LABEL_FINGERPRINT.to_owned(), fingerprint.clone());
+    // The tasks' containers carry what says which spec they run; the service also carries
+    // the routing.
+    let mut container_labels = service_labels(app, process, key);
+    container_labels.insert(LABEL_RELEASE.to_owned(), release_label(spec.release));
+    container_labels.insert(LABEL_FINGERPRINT.to_owned(), fingerprint);
+    let mut labels = container_labels.clone();
     // Swarm's service labels are the agent's alone (an image's labels only reach its
     // containers), so a tenant's Dockerfile cannot add a router here.
     if is_web {
@@ -105,16 +108,6 @@ pub fn service_spec(
             config,
         )));
     }
-    let container_labels = HashMap::from([
-        (LABEL_APP.to_owned(), app.to_owned()),
-        (LABEL_PROCESS.to_owned(), process.to_owned()),
-        (LABEL_RELEASE.to_owned(), release_label(spec.release)),
-        (LABEL_FINGERPRINT.to_owned(), fingerprint),
-        (
-            naming::labels::LABEL_INSTANCE.to_owned(),
-            key.as_str().to_owned(),
-        ),
-    ]);
     let quantity = spec.processes.get(process).map_or(0, |p| p.quantity);
     // Like Heroku, a Procfile command is a shell command line; the image's entrypoint stays.
     let command = spec
