@@ -14,6 +14,7 @@
 #   cluster_down       remove everything cluster_up made
 #   cluster_status     each node's role, state, availability and address; the registry
 #   cluster_healthy N  whether a complete cluster of N nodes runs
+#   cluster_start_node N  node N back after it went away, as a host that reboots
 #
 # Knobs: PAAS_CLUSTER_NAME (default paascl: namespaces paascl-1…, paascl-br, sockets
 #        /run/paascl-1.sock…), PAAS_CLUSTER_SUBNET (first three octets of the cluster's /24,
@@ -198,6 +199,28 @@ JSON
         dockerd --data-root "$dir/data" --exec-root "$run/exec" \
         -H "unix://$(cluster_socket "$node")" --pidfile "$run/dockerd.pid" \
         --config-file "$dir/daemon.json" >>"$dir/dockerd.log" 2>&1 </dev/null 9>&- &
+}
+
+# Node N back after it went away (its dockerd stopped or killed, its link cut), as a host that
+# reboots: the link up, its dockerd started again on the same data (it finds the containerd the
+# killed one left), Ready in the swarm again. Swarm then stops the tasks it already ran
+# elsewhere; nothing moves back until the next deploy.
+cluster_start_node() { # node
+    local node=$1 ns
+    cluster_check_knobs || return 1
+    [[ "$node" =~ ^[1-9]$ ]] && [ "$node" -le "$(cluster_size)" ] ||
+        paas_die "the cluster $PAAS_CLUSTER_NAME has no node '$node'" || return 1
+    ns=$(cluster_ns "$node")
+    paas_say "Node $node's link up"
+    cluster_in_ns "$ns" ip link set eth0 up || return 1
+    if ! cluster_dockerd_answers "$node"; then
+        cluster_start_dockerd "$node" && cluster_wait_dockerd "$node" || return 1
+    fi
+    cluster_wait 60 "node $node is not Ready in the swarm after 60 s" cluster_node_ready "$node"
+}
+
+cluster_node_ready() { # node
+    [ "$(cluster_docker 1 node inspect -f '{{.Status.State}}' "$(cluster_ns "$1")" 2>/dev/null)" = ready ]
 }
 
 # Polls a command every 0.1 s until it succeeds; fails saying what did not happen in time.

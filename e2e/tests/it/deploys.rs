@@ -6,7 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::platform::{DOMAIN, LoadLoop, Platform, docker_lines, served_by};
+use crate::local_cluster::SHARED_NAME;
+use crate::platform::{DOMAIN, Engine, LoadLoop, Platform, docker_lines, served_by};
 use crate::util::wait_for;
 use crate::util::{commit_files, hello_repo};
 
@@ -26,17 +27,20 @@ fn deploy(platform: &Platform, app: &str, repo: &std::path::Path) -> String {
     pushed.stderr
 }
 
-#[test]
-fn a_push_goes_live_then_scales_reconfigures_and_restarts() {
-    let platform = Platform::start();
+fn a_push_goes_live_then_scales_reconfigures_and_restarts(engine: Engine) {
+    let platform = Platform::start_on(engine);
     let app = platform.create_app("live");
     let repo = hello_repo();
 
     let output = deploy(&platform, &app, repo.path());
-    let url = format!("http://{app}.{DOMAIN}:{}", platform.traefik().web_port());
+    let url = platform.web_url(&app);
+    let started = match engine {
+        Engine::Docker => format!("remote: -----> Starting web.1 (paas-{app}-v1-web-1)… healthy"),
+        Engine::Swarm => "remote: -----> Creating the web service: 1 task(s)".to_owned(),
+    };
     for expected in [
         "remote: -----> Launching v1: web=1".to_owned(),
-        format!("remote: -----> Starting web.1 (paas-{app}-v1-web-1)… healthy"),
+        started,
         format!("remote: =====> Application deployed: {url}"),
     ] {
         assert!(
@@ -66,7 +70,13 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts() {
             .starts_with("=== web (512M): httpd -f -p ${PORT:-5000} -h /www (1)\nweb.1: up "),
         "{ps}"
     );
-    assert!(ps.stdout.trim_end().ends_with("ago)  v1"), "{ps}");
+    // On a cluster each instance names its node: `… ago) on paassuite-2  v1`.
+    let placed = match engine {
+        Engine::Docker => "ago)  v1".to_owned(),
+        Engine::Swarm => format!("ago) on {SHARED_NAME}-"),
+    };
+    assert!(ps.stdout.contains(&placed), "{ps}");
+    assert!(ps.stdout.trim_end().ends_with("  v1"), "{ps}");
 
     // web=3: three containers, and Traefik spreads requests over all of them.
     let scaled = platform.paas(&["scale", "web=3", "-a", &app]).success();
@@ -158,10 +168,10 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts() {
         .json();
     assert_eq!(releases.as_array().unwrap().len(), 2, "{releases}");
 }
+on_each_engine!(a_push_goes_live_then_scales_reconfigures_and_restarts);
 
-#[test]
-fn a_release_that_fails_its_check_is_rejected_and_the_old_one_keeps_serving() {
-    let platform = Platform::start();
+fn a_release_that_fails_its_check_is_rejected_and_the_old_one_keeps_serving(engine: Engine) {
+    let platform = Platform::start_on(engine);
     let app = platform.create_app("broken");
     let repo = hello_repo();
     deploy(&platform, &app, repo.path());
@@ -230,10 +240,15 @@ fn a_release_that_fails_its_check_is_rejected_and_the_old_one_keeps_serving() {
             && error.contains("failed to start; the config vars were not changed"),
         "{refused}"
     );
+    // On Swarm the wait is for the service's tasks, and Swarm's own progress is told too.
+    let progress: &[&str] = match engine {
+        Engine::Docker => &["Waiting for web.1 to answer on $PORT ("],
+        Engine::Swarm => &["Waiting for web (1 task(s)) to start (", "web: "],
+    };
     assert!(
         waits
             .iter()
-            .all(|line| line.starts_with("Waiting for web.1 to answer on $PORT (")),
+            .all(|line| progress.iter().any(|start| line.starts_with(start))),
         "{refused}"
     );
     let config = platform
@@ -243,6 +258,7 @@ fn a_release_that_fails_its_check_is_rejected_and_the_old_one_keeps_serving() {
     assert_eq!(config, serde_json::json!({}));
     platform.wait_for_body(&app, &format!("Hello from {app} v1"));
 }
+on_each_engine!(a_release_that_fails_its_check_is_rejected_and_the_old_one_keeps_serving);
 
 #[test]
 fn crashed_containers_come_back_and_agent_restarts_change_nothing() {
@@ -350,15 +366,14 @@ fn apps_are_isolated_and_destroy_removes_containers_and_images() {
     platform.wait_for_body(&first, &format!("Hello from {first} v1"));
 }
 
-#[test]
-fn no_request_fails_across_redeploys_and_scaling() {
-    let platform = Platform::start();
+fn no_request_fails_across_redeploys_and_scaling(engine: Engine) {
+    let platform = Platform::start_on(engine);
     let app = platform.create_app("steady");
     let repo = hello_repo();
     deploy(&platform, &app, repo.path());
 
     let load = LoadLoop::start(
-        &platform.traefik().web,
+        &platform.router(),
         &format!("{app}.{DOMAIN}"),
         MIN_LOAD_REQUESTS,
         |body| body.contains(" from "),
@@ -380,3 +395,4 @@ fn no_request_fails_across_redeploys_and_scaling() {
 
     load.finish("3 redeploys and web=3 → web=1");
 }
+on_each_engine!(no_request_fails_across_redeploys_and_scaling);

@@ -3,14 +3,13 @@
 //! takes it away (404), a domain another app holds is refused, bad host names are refused
 //! before anything is sent, and `paas open` / `apps:info` show the URL and domains.
 
-use crate::platform::{DOMAIN, Platform};
+use crate::platform::{DOMAIN, Engine, Platform};
 use crate::rollback::load_on;
 use crate::util::hello_repo;
 use crate::util::wait_for;
 
-#[test]
-fn domains_route_to_the_app_and_are_unique_across_apps() {
-    let platform = Platform::start();
+fn domains_route_to_the_app_and_are_unique_across_apps(engine: Engine) {
+    let platform = Platform::start_on(engine);
     let app = platform.create_app("dom");
     let other = platform.create_app("dom2");
     let pushed = platform.push(&app, hello_repo().path());
@@ -141,12 +140,10 @@ fn domains_route_to_the_app_and_are_unique_across_apps() {
     );
 
     let opened = platform.paas(&["open", "-a", &app]).success();
-    assert_eq!(
-        opened.stdout,
-        format!("http://{app}.{DOMAIN}:{}\n", platform.traefik().web_port())
-    );
+    assert_eq!(opened.stdout, format!("{}\n", platform.web_url(&app)));
     wait_for("the app to keep answering at its own host", || {
         let answer = platform.get(&app, "/").ok()?;
         (answer.status == 200).then_some(())
     });
 }
+on_each_engine!(domains_route_to_the_app_and_are_unique_across_apps);

@@ -1,6 +1,8 @@
 //! End-to-end tests: one binary, one module per area, shared helpers in `util`.
 
 mod util;
+#[macro_use]
+mod engines;
 
 mod addon_backups;
 mod addon_consoles;

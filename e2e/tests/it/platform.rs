@@ -250,10 +250,11 @@ fn own_build_layers(app: &str, label: &str) -> Vec<String> {
     layers
 }
 
-/// Names of per-process apps, removed from Docker when dropped.
+/// Names of per-process apps, removed from Docker (or from the cluster's Swarm) when dropped.
 #[derive(Default)]
 pub struct DockerApps {
     apps: Mutex<Vec<String>>,
+    swarm: Option<LocalCluster>,
 }
 
 impl DockerApps {
@@ -267,7 +268,10 @@ impl DockerApps {
 impl Drop for DockerApps {
     fn drop(&mut self) {
         for app in self.apps.lock().unwrap().iter() {
-            remove_from_docker(app);
+            match &self.swarm {
+                Some(cluster) => cluster.remove_app(app),
+                None => remove_from_docker(app),
+            }
         }
     }
 }
@@ -724,6 +728,17 @@ pub enum AgentSetup {
     Unreachable,
 }
 
+/// Which engine runs a platform's apps: the agent's `engine` setting. The suite's tests that
+/// run on both ([`crate::on_each_engine`]) start their platform with [`Platform::start_on`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Containers on this machine's dockerd, routed by the test's own Traefik.
+    Docker,
+    /// Services on the suite's shared local Swarm cluster ([`LocalCluster::shared`]), routed
+    /// by its Traefik.
+    Swarm,
+}
+
 /// gitd, an agent and (optionally) Traefik, wired together, with the admin logged in through
 /// the CLI and an SSH key registered; tears down every app it created when dropped.
 pub struct Platform {
@@ -736,6 +751,8 @@ pub struct Platform {
     admin_token: String,
     _key_dir: TempDir,
     apps: DockerApps,
+    /// The cluster whose Swarm runs the apps (the agent's `engine = "swarm"`), if one does.
+    swarm: Option<LocalCluster>,
 }
 
 /// A non-admin user with an API token and a registered ed25519 key.
@@ -749,6 +766,15 @@ impl Platform {
     /// The whole platform: Traefik, an agent routing through it, gitd serving `<app>.paas.test`.
     pub fn start() -> Platform {
         Platform::with(true, AgentSetup::Running)
+    }
+
+    /// The whole platform on `engine`: [`Platform::start`], or [`Platform::on_swarm`] of the
+    /// suite's shared cluster.
+    pub fn start_on(engine: Engine) -> Platform {
+        match engine {
+            Engine::Docker => Platform::start(),
+            Engine::Swarm => Platform::on_swarm(&LocalCluster::shared()),
+        }
     }
 
     /// gitd and an agent that finds the stand-in `pack` first on PATH, without Traefik (apps
@@ -807,9 +833,12 @@ impl Platform {
             config: vec![("engine", "swarm".into()), ("registry", registry.into())],
             ..AgentOptions::default()
         });
-        Platform::wire(None, Some(agent), AgentSetup::Running, |init| {
+        let mut platform = Platform::wire(None, Some(agent), AgentSetup::Running, |init| {
             init.set_config("domain", DOMAIN).set_config("web_port", 80)
-        })
+        });
+        platform.swarm = Some(cluster.handle());
+        platform.apps.swarm = Some(cluster.handle());
+        platform
     }
 
     fn assemble(
@@ -875,7 +904,25 @@ impl Platform {
             admin_token,
             _key_dir: key_dir,
             apps: DockerApps::default(),
+            swarm: None,
         }
+    }
+
+    /// The address the apps are served on: the test's Traefik, or the cluster's.
+    pub fn router(&self) -> String {
+        match &self.swarm {
+            Some(cluster) => cluster.router(),
+            None => self.traefik().web.clone(),
+        }
+    }
+
+    /// The app's URL as gitd states it (`web_url`).
+    pub fn web_url(&self, app: &str) -> String {
+        let port = match &self.swarm {
+            Some(_) => 80,
+            None => self.traefik().web_port(),
+        };
+        format!("http://{app}.{DOMAIN}:{port}")
     }
 
     pub fn traefik(&self) -> &Traefik {
@@ -1064,7 +1111,7 @@ impl Platform {
     /// `GET path` through Traefik with `Host: <app_host>` (an app name means
     /// `<app>.<DOMAIN>`).
     pub fn get(&self, app_host: &str, path: &str) -> std::io::Result<HttpAnswer> {
-        self.traefik().get(app_host, path)
+        http_get(&self.router(), &host_of(app_host), path)
     }
 
     /// Polls until `/` of `app` answers 200 with a body containing `needle`; returns the body.
@@ -1077,9 +1124,10 @@ impl Platform {
         })
     }
 
-    /// Ids of the app's running containers of `process`, from Docker's labels.
+    /// Ids of the app's running containers of `process`, from Docker's labels (on Swarm, on
+    /// every node).
     pub fn containers(&self, app: &str, process: &str) -> Vec<String> {
-        docker_lines(&[
+        self.docker_everywhere(&[
             "ps",
             "-q",
             "--no-trunc",
@@ -1088,6 +1136,14 @@ impl Platform {
             "--filter",
             &format!("label=paas.process={process}"),
         ])
+    }
+
+    /// `docker ARGS`' lines from this machine's dockerd, or from every node of the cluster.
+    fn docker_everywhere(&self, args: &[&str]) -> Vec<String> {
+        match &self.swarm {
+            Some(cluster) => cluster.docker_lines_on_every_node(args),
+            None => docker_lines(args),
+        }
     }
 
     /// The platform's logs, for failure messages.
@@ -1127,7 +1183,7 @@ impl Platform {
     /// Ids of the app's containers of release `version` (running or not), from Docker's
     /// labels.
     pub fn containers_of_release(&self, app: &str, version: u32) -> Vec<String> {
-        docker_lines(&[
+        self.docker_everywhere(&[
             "ps",
             "-aq",
             "--filter",

@@ -4,7 +4,7 @@
 //! current one; rolling back to an unknown or failed release, or one whose image is gone, is a
 //! clear error that changes nothing. `releases`, `releases:info` and `releases:output` show it.
 
-use crate::platform::{DOMAIN, LoadLoop, Platform, docker_lines};
+use crate::platform::{DOMAIN, Engine, LoadLoop, Platform, docker_lines};
 use crate::util::{commit_files, hello_repo};
 
 /// Requests a load loop makes at least.
@@ -12,7 +12,7 @@ const MIN_REQUESTS: usize = 500;
 
 /// Load on `host` through the platform's Traefik; any greeting from the app counts.
 pub fn load_on(platform: &Platform, host: &str) -> LoadLoop {
-    LoadLoop::start(&platform.traefik().web, host, MIN_REQUESTS, |body| {
+    LoadLoop::start(&platform.router(), host, MIN_REQUESTS, |body| {
         body.contains(" from ")
     })
 }
@@ -31,9 +31,8 @@ fn release_count(platform: &Platform, app: &str) -> usize {
     releases.as_array().unwrap().len()
 }
 
-#[test]
-fn rollback_serves_the_old_code_and_config_without_dropping_requests() {
-    let platform = Platform::start();
+fn rollback_serves_the_old_code_and_config_without_dropping_requests(engine: Engine) {
+    let platform = Platform::start_on(engine);
     let app = platform.create_app("undo");
     let repo = hello_repo();
     platform.deploy(&app, repo.path());
@@ -130,6 +129,7 @@ fn rollback_serves_the_old_code_and_config_without_dropping_requests() {
         "{v5}"
     );
 }
+on_each_engine!(rollback_serves_the_old_code_and_config_without_dropping_requests);
 
 #[test]
 fn old_images_are_pruned_and_rollback_to_a_failed_unknown_or_pruned_release_is_refused() {

@@ -3,9 +3,11 @@
 //! to the cluster's registry and runs each process type as a Swarm service of the pushed
 //! digest on the app's overlay network, which Traefik (on node 1) reaches. A push goes live,
 //! `scale web=6` spreads over the three nodes and `paas ps` and `paas nodes` name them,
-//! `nodes:drain` moves a node's instances to the others, a config change and a rollback roll
+//! `nodes:drain` moves a node's instances to the others, a config change, a rollback and a push roll
 //! out, and a load loop through Traefik sees no failed request across all of that; a release that crashes is rejected while the old one keeps serving; a custom domain
-//! routes; destroying the app removes its services and network.
+//! routes; destroying the app removes its services and network. With `web=3`, a node lost under
+//! load leaves the app serving and its instance runs again elsewhere; once the node is back, the
+//! next deploy spreads the instances over all three nodes again.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -141,11 +143,17 @@ fn on_swarm_a_push_goes_live_scales_over_the_nodes_reconfigures_rolls_back_and_r
     wait_for_answer(&cluster, &host, &format!("Howdy from {app} v2 on "));
     platform.paas(&["rollback", "v1", "-a", &app]).success();
     wait_for_answer(&cluster, &host, &format!("Hello from {app} v3 on "));
+    // A third redeploy: a push of new code.
+    commit_files(repo.path(), &[("www/pushed.txt", "third\n")], "third");
+    platform.deploy(&app, repo.path());
+    wait_for_answer(&cluster, &host, &format!("Hello from {app} v4 on "));
     platform.paas(&["scale", "web=1", "-a", &app]).success();
-    load.finish("a scale 1 → 6 → 1, a drain, a config change and a rollback on Swarm");
+    load.finish(
+        "a scale 1 → 6 → 1, a drain and three redeploys (a config change, a rollback, a push) on Swarm",
+    );
 
     // A release whose web crashes at once: Swarm rolls its update back, the push is
-    // rejected (v4 is recorded as failed), and v3 keeps serving.
+    // rejected (v5 is recorded as failed), and v4 keeps serving.
     commit_files(
         repo.path(),
         &[("Procfile", "web: echo crashing on purpose; exit 3\n")],
@@ -154,21 +162,21 @@ fn on_swarm_a_push_goes_live_scales_over_the_nodes_reconfigures_rolls_back_and_r
     let crashed = platform.push(&app, repo.path());
     assert_ne!(crashed.code, Some(0), "{crashed}");
     assert!(crashed.stderr.contains("non-zero exit (3)"), "{crashed}");
-    wait_for_answer(&cluster, &host, &format!("Hello from {app} v3 on "));
+    wait_for_answer(&cluster, &host, &format!("Hello from {app} v4 on "));
     let releases = platform
         .paas(&["releases", "-a", &app, "--json"])
         .success()
         .json();
     assert_eq!(
         (&releases[0]["version"], &releases[0]["status"]),
-        (&4.into(), &"failed".into()),
+        (&5.into(), &"failed".into()),
         "{releases}"
     );
     let info = platform
         .paas(&["apps:info", "-a", &app, "--json"])
         .success()
         .json();
-    assert_eq!(info["current_release"], 3, "{info}");
+    assert_eq!(info["current_release"], 4, "{info}");
 
     // A custom domain routes through the same Traefik.
     platform
@@ -256,5 +264,34 @@ fn node_loss(cluster: &LocalCluster, platform: &Platform) {
         "most requests were served while a node was lost: {} of {total} failed: {:?}",
         failures.len(),
         &failures[..failures.len().min(10)]
+    );
+
+    // The node comes back: nothing moves by itself (Swarm does not reschedule running tasks),
+    // and the next deploy spreads the instances over all three nodes again.
+    cluster.start_node(3);
+    let repo = hello_repo();
+    commit_files(repo.path(), &[("www/back.txt", "back\n")], "back");
+    platform.deploy(&app, repo.path());
+    wait_for_answer(cluster, &host, &format!("Hello from {app} v2 on "));
+    let instances = platform
+        .paas(&["ps", "-a", &app, "--json"])
+        .success()
+        .json();
+    let nodes: BTreeSet<&str> = instances
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["state"] == "up")
+        .map(|i| i["node"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        nodes,
+        (1..=3)
+            .map(|node| format!("{NAME}-{node}"))
+            .collect::<BTreeSet<_>>()
+            .iter()
+            .map(String::as_str)
+            .collect(),
+        "the deploy after the node came back uses it again: {instances}"
     );
 }
