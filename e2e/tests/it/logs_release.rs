@@ -1,10 +1,10 @@
 //! `paas logs --release vN` with gitd's stored platform events: after two deploys, v1's own
 //! events (its deploy, its release, what happened to its instance, the retirement included)
 //! show under `--release v1`, and none of v2's nor the app-wide ones (a domain); the retired
-//! instance is `stopped`, never crashed nor killed. What a retired release printed outlives
+//! instance is `stopped`, never crashed nor killed (status 137). What a retired release printed outlives
 //! its container: the newest 1,500 of 2,000 lines, in order.
 
-use crate::platform::{Platform, docker_lines};
+use crate::platform::Platform;
 use crate::util::{commit_files, hello_repo, wait_for};
 
 #[test]
@@ -40,7 +40,8 @@ fn logs_of_one_release_show_its_events_and_no_others() {
     ] {
         assert!(first.contains(expected), "{expected:?} in\n{first}");
     }
-    // The platform stopped it: no crash, no signal's exit status.
+    // The platform stopped it: no crash, and no SIGKILL's status (SIGTERM's 143 is Heroku's
+    // line too).
     for unexpected in [
         "Release v2",
         "(v2)",
@@ -48,7 +49,7 @@ fn logs_of_one_release_show_its_events_and_no_others() {
         "paas[router]",
         "app[",
         "crashed",
-        "exited with status",
+        "exited with status 137",
     ] {
         assert!(!first.contains(unexpected), "{unexpected:?} in\n{first}");
     }
@@ -84,16 +85,7 @@ fn a_retired_releases_last_1500_lines_outlive_its_container_in_order() {
     let original = std::fs::read_to_string(repo.path().join("Procfile")).unwrap();
     commit_files(repo.path(), &[("Procfile", COUNTING_PROCFILE)], "count");
     platform.deploy(&app, repo.path());
-    let v1 = || {
-        docker_lines(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=paas.app={app}"),
-            "--filter",
-            "label=paas.release=v1",
-        ])
-    };
+    let v1 = || platform.containers_of_release(&app, 1);
     assert!(!v1().is_empty(), "v1 runs");
     commit_files(repo.path(), &[("Procfile", &original)], "quiet again");
     platform.deploy(&app, repo.path());

@@ -13,12 +13,12 @@ fn containers(app: &str) -> Vec<String> {
     ids
 }
 
-fn release_count(platform: &Platform, app: &str) -> usize {
-    let releases = platform
+/// The app's releases, as `releases --json` lists them.
+fn releases(platform: &Platform, app: &str) -> serde_json::Value {
+    platform
         .paas(&["releases", "-a", app, "--json"])
         .success()
-        .json();
-    releases.as_array().unwrap().len()
+        .json()
 }
 
 #[test]
@@ -28,7 +28,7 @@ fn unsetting_a_key_that_is_not_set_changes_and_restarts_nothing() {
     platform.deploy(&app, hello_repo().path());
     let before = containers(&app);
     assert_eq!(before.len(), 1, "{before:?}");
-    let releases = release_count(&platform, &app);
+    let before_releases = releases(&platform, &app);
 
     let out = platform
         .paas(&["config:unset", "NOPE", "-a", &app])
@@ -38,7 +38,7 @@ fn unsetting_a_key_that_is_not_set_changes_and_restarts_nothing() {
         format!("Unsetting NOPE on ⬢ {app}... done, no change\n"),
         "{out}"
     );
-    assert_eq!(release_count(&platform, &app), releases);
+    assert_eq!(releases(&platform, &app), before_releases, "no release");
     assert_eq!(containers(&app), before, "nothing restarted");
 }
 
