@@ -80,6 +80,11 @@ enum Command {
         api: SocketAddr,
         #[arg(long, value_enum, default_value = "warn")]
         log_level: traefik_config::LogLevel,
+        /// Seconds an app may take to start answering a request before Traefik answers 504
+        /// (logged as H12; Heroku's router allows 30 s).
+        #[arg(long, value_name = "SECS", default_value_t = traefik_config::DEFAULT_RESPONSE_TIMEOUT_SECS,
+              value_parser = clap::value_parser!(u64).range(1..))]
+        response_timeout: u64,
     },
     /// Give a config written before instance keys existed a fresh one (a config that has
     /// one is left alone).
@@ -127,6 +132,7 @@ fn run() -> Result<()> {
             web,
             api,
             log_level,
+            response_timeout,
         } => {
             let config = AgentConfig::load(&config)?;
             // Traefik's file provider and access log need their directories before the agent
@@ -140,7 +146,10 @@ fn run() -> Result<()> {
                     .with_context(|| format!("cannot create {}", dir.display()))?;
             }
             let listeners = traefik_config::Listeners { web, api };
-            print!("{}", traefik_config::render(&config, &listeners, log_level));
+            print!(
+                "{}",
+                traefik_config::render(&config, &listeners, log_level, response_timeout)
+            );
             Ok(())
         }
         Command::AddInstanceKey { config } => add_instance_key(&config),

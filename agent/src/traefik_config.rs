@@ -1,7 +1,8 @@
 //! The static Traefik config (`traefik.yml`) that agrees with the labels this agent puts on web
 //! containers: the Docker provider limited to this agent's instance key, the file provider over
 //! the page routes the agent writes (`crate::pages`), the JSON access log the agent reads the
-//! router's lines from (`crate::logs::router`), the HTTP entrypoint
+//! router's lines from (`crate::logs::router`), the router's timeout for an app's answer
+//! (Heroku's 30 s, logged as H12), the HTTP entrypoint
 //! named as the agent's routers expect (`runtime.traefik_entrypoint`), the read-only API the
 //! agent polls during rollouts and the Prometheus metrics per service on the same loopback
 //! entrypoint, which the agent scrapes for each app's requests (`crate::metrics`). `paas-agent traefik-config` prints it; `scripts/up`,
@@ -37,6 +38,10 @@ impl LogLevel {
     }
 }
 
+/// Seconds Traefik waits for an app's response headers before it answers 504 itself: Heroku's
+/// router timeout (H12). Without one, Traefik waits for ever.
+pub const DEFAULT_RESPONSE_TIMEOUT_SECS: u64 = 30;
+
 /// Where Traefik listens.
 pub struct Listeners {
     /// The entrypoint the agent's routers name (`runtime.traefik_entrypoint`).
@@ -49,7 +54,14 @@ pub struct Listeners {
 /// entrypoint name checked by the agent's config (`[A-Za-z0-9_-]`) or a constraint over a hex
 /// key, so none needs escaping inside double quotes; the one path is written as a JSON string,
 /// which YAML reads as the same double-quoted string.
-pub fn render(config: &AgentConfig, listeners: &Listeners, log_level: LogLevel) -> String {
+/// `response_timeout_secs` is how long an app may take to start answering
+/// ([`DEFAULT_RESPONSE_TIMEOUT_SECS`] unless a test needs a shorter one).
+pub fn render(
+    config: &AgentConfig,
+    listeners: &Listeners,
+    log_level: LogLevel,
+    response_timeout_secs: u64,
+) -> String {
     let entrypoint = &config.runtime.traefik_entrypoint;
     let routes = serde_json::to_string(&routes_dir(config).to_string_lossy())
         .expect("a string always serializes");
@@ -89,6 +101,11 @@ providers:
   file:
     directory: {routes}
     watch: true
+# An app that has not started answering after this long gets Traefik's 504, which the agent
+# logs as `code=H12` (Heroku's router timeout).
+serversTransport:
+  forwardingTimeouts:
+    responseHeaderTimeout: {response_timeout_secs}s
 # One JSON line per request, which the agent turns into the apps' `paas[router]` log lines
 # (and truncates once read). No headers: they may carry credentials.
 accessLog:
@@ -134,7 +151,12 @@ mod tests {
     fn the_config_names_the_agents_entrypoint_key_and_ports() {
         let mut config = generated();
         config.runtime.traefik_entrypoint = "public".to_owned();
-        let text = render(&config, &listeners(), LogLevel::Warn);
+        let text = render(
+            &config,
+            &listeners(),
+            LogLevel::Warn,
+            DEFAULT_RESPONSE_TIMEOUT_SECS,
+        );
         let key = config.instance_key().as_str();
         assert!(text.contains("\n  public:\n    address: \"127.0.0.1:8080\"\n"));
         assert!(text.contains("\n  traefik:\n    address: \"127.0.0.1:8081\"\n"));
@@ -158,23 +180,41 @@ mod tests {
 
     #[test]
     fn prometheus_metrics_are_per_service_on_the_api_entrypoint() {
-        let text = render(&generated(), &listeners(), LogLevel::Warn);
+        let text = render(&generated(), &listeners(), LogLevel::Warn, 30);
         assert!(text.contains(
             "\nmetrics:\n  prometheus:\n    entryPoint: traefik\n    addEntryPointsLabels: false\n    addRoutersLabels: false\n    addServicesLabels: true\n    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]\n"
         ));
     }
 
     #[test]
+    fn apps_get_heroku_s_30_s_router_timeout_unless_told_otherwise() {
+        let transport = |secs| {
+            format!(
+                "\nserversTransport:\n  forwardingTimeouts:\n    responseHeaderTimeout: {secs}s\n"
+            )
+        };
+        let text = render(
+            &generated(),
+            &listeners(),
+            LogLevel::Warn,
+            DEFAULT_RESPONSE_TIMEOUT_SECS,
+        );
+        assert!(text.contains(&transport(30)), "{text}");
+        let text = render(&generated(), &listeners(), LogLevel::Warn, 2);
+        assert!(text.contains(&transport(2)), "{text}");
+    }
+
+    #[test]
     fn the_constraint_is_the_one_the_agent_prints() {
         let config = generated();
-        let text = render(&config, &listeners(), LogLevel::Info);
+        let text = render(&config, &listeners(), LogLevel::Info, 30);
         assert!(text.contains(&traefik_constraint(config.instance_key())));
         assert!(text.ends_with("  level: INFO\n"));
     }
 
     #[test]
     fn every_line_is_indented_by_two_spaces_per_level() {
-        let text = render(&generated(), &listeners(), LogLevel::Warn);
+        let text = render(&generated(), &listeners(), LogLevel::Warn, 30);
         for line in text.lines() {
             let indent = line.len() - line.trim_start().len();
             assert_eq!(indent % 2, 0, "odd indentation: {line:?}");

@@ -1,6 +1,7 @@
 //! Bad input, through the CLI and as raw HTTP: every case gets a clear error (one line from
 //! the CLI, the API's error envelope with a fitting status from the server) and the database
-//! dump is the same before and after.
+//! dump is the same before and after. Asking for help is not a usage error: bare `paas`,
+//! `paas help` and `paas help logs` exit 0 with the usage and the command's examples.
 
 use crate::util::{ADMIN_PASSWORD, ADMIN_USER, Cli, Gitd};
 
@@ -341,4 +342,33 @@ fn usage_errors_exit_with_2() {
     }
     let out = cli.run(&["completions", "bash"]).success();
     assert!(out.stdout.contains("config:set"), "{out}");
+}
+
+#[test]
+fn help_and_bare_paas_exit_0_with_usage_and_examples() {
+    let cli = Cli::new();
+    for args in [&[][..], &["help"]] {
+        let out = cli.run(args).success();
+        assert!(
+            out.stdout
+                .starts_with("Deploy and manage apps on a paas server\n\nUsage: paas [COMMAND]\n"),
+            "{args:?}:\n{out}"
+        );
+        assert!(out.stdout.contains("\n  logs "), "{args:?}:\n{out}");
+    }
+    let logs = cli.run(&["help", "logs"]).success();
+    assert!(logs.stdout.contains("\nUsage: paas logs "), "{logs}");
+    let examples = logs
+        .stdout
+        .split_once("\nExamples:\n")
+        .unwrap_or_else(|| panic!("an Examples section:\n{logs}"))
+        .1;
+    assert!(
+        examples.starts_with("  $ paas logs -a myapp\n"),
+        "{examples}"
+    );
+    assert!(
+        examples.contains("  $ paas logs -a myapp -p web.2\n"),
+        "{examples}"
+    );
 }

@@ -47,6 +47,7 @@ mod resources;
 mod rollback;
 mod rollout_progress;
 mod router_logs;
+mod running_app;
 mod runtime;
 mod ssh_security;
 mod sticky;

@@ -4,11 +4,12 @@
 //! and `addons:create` (its release) say what they wait for and relay what the new instance
 //! prints before their `... done`; `addons:create postgres` also says that it waits for the
 //! database to accept connections. `maintenance:on|off` rolls nothing out: it prints its
-//! action line alone.
+//! action line alone. A request still open when `restart` retires its instance holds the
+//! retirement in a `Draining web.1` wait until it is answered.
 
 use crate::addons::{Cleanup, addon_container};
-use crate::platform::{Platform, ensure_addon_images};
-use crate::util::{ADMIN_USER, Output, commit_files, hello_repo};
+use crate::platform::{DOMAIN, Platform, Traefik, docker_lines, ensure_addon_images};
+use crate::util::{ADMIN_USER, Output, commit_files, hello_repo, http_get, wait_for};
 
 const SLOW_WEB: &str =
     "web: echo booting the slow web; sleep 3; exec httpd -f -p ${PORT:-5000} -h /www\n";
@@ -131,5 +132,65 @@ fn every_change_that_rolls_out_shows_what_it_waits_for() {
             .stderr
             .contains(&format!("Creating postgres on ⬢ {app}... done")),
         "{created}"
+    );
+}
+
+/// The hello app's page, except that `?drain` says it has begun (a file), then answers only a
+/// few seconds after its instance started draining (the agent's marker,
+/// `agent/src/runtime/container.rs`'s `DRAIN_MARKER`), or after a minute without one.
+const DRAIN_CGI: &str = "#!/bin/sh
+if [ \"$QUERY_STRING\" = drain ]; then
+  touch /tmp/slow-request-begun
+  n=0
+  while [ ! -e /tmp/.paas-drain ] && [ $n -lt 600 ]; do sleep 0.1; n=$((n+1)); done
+  sleep 6
+fi
+printf 'Content-Type: text/plain\\r\\n\\r\\nanswered\\n'
+";
+
+#[test]
+fn a_restart_waits_for_an_open_request_and_says_so() {
+    // A drain longer than the default 5 s, so the request decides when it ends.
+    let platform = Platform::behind(Traefik::start(), vec![("drain_timeout_secs", 30.into())]);
+    let app = platform.create_app("drains");
+    let repo = hello_repo();
+    commit_files(
+        repo.path(),
+        &[("www/cgi-bin/index.cgi", DRAIN_CGI)],
+        "a page that outlasts the drain",
+    );
+    platform.deploy(&app, repo.path());
+    let old = docker_lines(&["ps", "-q", "--filter", &format!("label=paas.app={app}")]);
+    assert_eq!(old.len(), 1, "{old:?}");
+
+    let web = platform.traefik().web.clone();
+    let host = format!("{app}.{DOMAIN}");
+    let slow = std::thread::spawn(move || http_get(&web, &host, "/cgi-bin/index.cgi?drain"));
+    wait_for("the slow request to reach the app", || {
+        let begun = std::process::Command::new("docker")
+            .args(["exec", &old[0], "ls", "/tmp/slow-request-begun"])
+            .output()
+            .unwrap();
+        begun.status.success().then_some(())
+    });
+
+    let restarted = platform.paas(&["restart", "-a", &app]).success();
+    assert!(
+        restarted
+            .stderr
+            .lines()
+            .any(|line| line.starts_with("Draining web.1 (") && line.ends_with(" s of 30 s)")),
+        "{restarted}"
+    );
+    assert_eq!(
+        restarted.stderr.lines().last(),
+        Some(format!("Restarting all processes of ⬢ {app}... done").as_str()),
+        "{restarted}"
+    );
+    let answer = slow.join().unwrap().unwrap();
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (200, "answered\n"),
+        "{answer:?}"
     );
 }

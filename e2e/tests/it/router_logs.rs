@@ -3,10 +3,16 @@
 //! dyno that served them, never in another app's; a hostile path is escaped; `--no-router` hides
 //! them and `--release` keeps one release's lines (and events) only. An app scaled to `web=0` answers 503
 //! with the "No web processes running" page on its own host and its domains, logged as H14,
-//! maintenance mode wins over it, and `web=1` brings the app back.
+//! maintenance mode wins over it, and `web=1` brings the app back. A request the app does not
+//! start answering within the router's timeout (`traefik-config --response-timeout`, Heroku's
+//! 30 s by default) gets a 504 and an H12 line.
 
-use crate::platform::{DOMAIN, Platform, docker_lines};
-use crate::util::{commit_files, hello_repo, wait_for};
+use std::process::Command;
+
+use crate::platform::{
+    DOMAIN, Platform, Traefik, docker_lines, ensure_prerequisites, free_port, new_instance_key,
+};
+use crate::util::{bin, commit_files, hello_repo, wait_for};
 
 /// Says which release it runs as it starts, then serves.
 const BOOTING_PROCFILE: &str =
@@ -182,4 +188,78 @@ fn an_app_scaled_to_zero_answers_h14_until_web_runs_again() {
                 .filter(|page| page.status == 200)
         });
     }
+}
+
+/// The hello app's page, except that `?sleep=N` first sleeps N seconds.
+const SLEEPY_CGI: &str = "#!/bin/sh\ncase \"$QUERY_STRING\" in sleep=*) sleep \"${QUERY_STRING#sleep=}\" ;; esac\nprintf 'Content-Type: text/plain\\r\\n\\r\\nawake\\n'\n";
+
+/// The whole platform behind a Traefik whose router timeout is `secs`, from the config
+/// `paas-agent traefik-config --response-timeout SECS` prints (as `Traefik::start` runs it
+/// with the default), so that an H12 takes seconds rather than Heroku's 30.
+fn platform_with_router_timeout(secs: u64) -> Platform {
+    ensure_prerequisites();
+    let dir = tempfile::Builder::new()
+        .prefix("paas-e2e-traefik")
+        .tempdir()
+        .unwrap();
+    let agent_config = dir.path().join("agent-for-key.toml");
+    let instance_key = new_instance_key(&agent_config);
+    let web = format!("127.0.0.1:{}", free_port());
+    let api = format!("127.0.0.1:{}", free_port());
+    let printed = Command::new(bin("paas-agent"))
+        .args(["traefik-config", "--log-level", "info", "--config"])
+        .arg(&agent_config)
+        .args(["--web", &web, "--api", &api])
+        .args(["--response-timeout", &secs.to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        printed.status.success(),
+        "paas-agent traefik-config: {}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    let config = dir.path().join("traefik.yml");
+    std::fs::write(&config, &printed.stdout).unwrap();
+    // Where that config points Traefik: the key's agent config has its state dir `state`.
+    let state = dir.path().join("state");
+    let mut traefik = Traefik::run(dir, &config, instance_key, web, api, state.join("traefik"));
+    traefik.access_log = Some(state.join("router").join("access.log"));
+    Platform::behind(traefik, Vec::new())
+}
+
+#[test]
+fn a_request_past_the_router_timeout_gets_a_504_logged_as_h12() {
+    let platform = platform_with_router_timeout(2);
+    let app = platform.create_app("sleepy");
+    let repo = hello_repo();
+    commit_files(
+        repo.path(),
+        &[("www/cgi-bin/index.cgi", SLEEPY_CGI)],
+        "a page that can sleep",
+    );
+    platform.deploy(&app, repo.path());
+    let quick = platform.get(&app, "/cgi-bin/index.cgi?sleep=0").unwrap();
+    assert_eq!(
+        (quick.status, quick.body.as_str()),
+        (200, "awake\n"),
+        "{quick:?}"
+    );
+
+    let late = platform.get(&app, "/cgi-bin/index.cgi?sleep=6").unwrap();
+    assert_eq!(late.status, 504, "{late:?}");
+    let lines = router_lines_with(&platform, &app, "code=H12");
+    let h12 = lines.iter().find(|line| line.contains("code=H12")).unwrap();
+    assert!(
+        h12.contains(&format!(
+            " paas[router]: at=error code=H12 desc=\"Request timeout\" method=GET path=\"/cgi-bin/index.cgi?sleep=6\" host={app}.{DOMAIN} status=504 "
+        )),
+        "{h12}"
+    );
+    // The quick request is an ordinary line.
+    assert!(
+        lines.iter().any(|line| line
+            .contains("at=info method=GET path=\"/cgi-bin/index.cgi?sleep=0\"")
+            && line.contains(" status=200 ")),
+        "{lines:#?}"
+    );
 }
