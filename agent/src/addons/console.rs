@@ -38,8 +38,7 @@ async fn start(
     name: &str,
     console: AddonConsole,
 ) -> Result<Started, Frame> {
-    let key = state.config.instance_key();
-    let found = docker::inspect(&state.docker, key, owner, name)
+    let found = super::placement::find(state, owner, name)
         .await
         .map_err(|err| Frame::Error(err.to_string()))?;
     let Some((kind, details)) = found else {

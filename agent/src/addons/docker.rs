@@ -34,7 +34,7 @@ use crate::runtime::ensure_network;
 /// Between readiness probes of a new add-on.
 const PROBE_PAUSE: Duration = Duration::from_millis(250);
 /// Processes one add-on container may have (Postgres forks one per connection).
-const PIDS_LIMIT: i64 = 1024;
+pub(super) const PIDS_LIMIT: i64 = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AddonFailure {
@@ -55,16 +55,16 @@ pub struct Addon<'a> {
 }
 
 impl Addon<'_> {
-    fn container(&self) -> String {
+    pub(super) fn container(&self) -> String {
         naming::addon_container(self.owner, self.name)
     }
 
-    fn labels(&self) -> HashMap<String, String> {
+    pub(super) fn labels(&self) -> HashMap<String, String> {
         addon_labels(self.key, self.owner, self.name, self.kind.as_str())
     }
 }
 
-fn is_not_found(err: &DockerError) -> bool {
+pub(super) fn is_not_found(err: &DockerError) -> bool {
     matches!(
         err,
         DockerError::DockerResponseServerError {
@@ -72,6 +72,23 @@ fn is_not_found(err: &DockerError) -> bool {
             ..
         }
     )
+}
+
+/// The kind `labels` (a container's or a service's) give, if they say this agent's add-on
+/// `name` of `owner`.
+pub(super) fn kind_if_ours(
+    labels: &HashMap<String, String>,
+    key: &InstanceKey,
+    owner: &str,
+    name: &str,
+) -> Option<AddonKind> {
+    let label = |name: &str| labels.get(name).map(String::as_str);
+    let ours = label(LABEL_ADDON) == Some(key.as_str())
+        && label(LABEL_ADDON_OWNER) == Some(owner)
+        && label(LABEL_ADDON_NAME) == Some(name);
+    label(LABEL_ADDON_KIND)
+        .and_then(|kind| kind.parse().ok())
+        .filter(|_| ours)
 }
 
 /// The add-on's container, if it exists and is this agent's add-on of that owner and name;
@@ -82,10 +99,28 @@ pub async fn inspect(
     owner: &str,
     name: &str,
 ) -> Result<Option<(AddonKind, ContainerInspectResponse)>, AddonFailure> {
-    let container = naming::addon_container(owner, name);
+    inspect_as(
+        docker,
+        key,
+        owner,
+        name,
+        &naming::addon_container(owner, name),
+    )
+    .await
+}
+
+/// `container` (a name or id), if it exists and is this agent's add-on `name` of `owner`; a
+/// container that is anything else is refused.
+pub(super) async fn inspect_as(
+    docker: &Docker,
+    key: &InstanceKey,
+    owner: &str,
+    name: &str,
+    container: &str,
+) -> Result<Option<(AddonKind, ContainerInspectResponse)>, AddonFailure> {
     let details = match docker
         .inspect_container(
-            &container,
+            container,
             None::<bollard::query_parameters::InspectContainerOptions>,
         )
         .await
@@ -99,13 +134,8 @@ pub async fn inspect(
         .as_ref()
         .and_then(|config| config.labels.clone())
         .unwrap_or_default();
-    let label = |name: &str| labels.get(name).map(String::as_str);
-    let ours = label(LABEL_ADDON) == Some(key.as_str())
-        && label(LABEL_ADDON_OWNER) == Some(owner)
-        && label(LABEL_ADDON_NAME) == Some(name);
-    let kind = label(LABEL_ADDON_KIND).and_then(|kind| kind.parse().ok());
-    match kind {
-        Some(kind) if ours => Ok(Some((kind, details))),
+    match kind_if_ours(&labels, key, owner, name) {
+        Some(kind) => Ok(Some((kind, details))),
         _ => Err(AddonFailure::Refused(format!(
             "container {container} exists but is not this add-on; refusing to touch it"
         ))),
@@ -126,7 +156,7 @@ pub fn credentials(
 }
 
 /// Makes the image available: there already, or pulled.
-async fn ensure_image(docker: &Docker, image: &str) -> Result<(), AddonFailure> {
+pub(super) async fn ensure_image(docker: &Docker, image: &str) -> Result<(), AddonFailure> {
     match docker.inspect_image(image).await {
         Ok(_) => return Ok(()),
         Err(err) if is_not_found(&err) => {}
@@ -150,16 +180,12 @@ async fn ensure_image(docker: &Docker, image: &str) -> Result<(), AddonFailure> 
     Ok(())
 }
 
-/// Creates the add-on's volume and container on `app`'s network, reachable there as its
-/// name, and starts it. Never publishes a port.
-pub async fn create(
+/// Creates the add-on's volume, a local one on the agent's engine, and gives its name;
+/// refused if it exists.
+pub(super) async fn create_volume(
     docker: &Docker,
     addon: &Addon<'_>,
-    image: &str,
-    app: &str,
-    credentials: &Credentials,
-) -> Result<(), AddonFailure> {
-    ensure_image(docker, image).await?;
+) -> Result<String, AddonFailure> {
     let volume = naming::addon_volume(addon.owner, addon.name);
     // Data left by an earlier add-on of that name would not take the new credentials.
     match docker.inspect_volume(&volume).await {
@@ -179,6 +205,20 @@ pub async fn create(
             ..Default::default()
         })
         .await?;
+    Ok(volume)
+}
+
+/// Creates the add-on's volume and container on `app`'s network, reachable there as its
+/// name, and starts it. Never publishes a port.
+pub async fn create(
+    docker: &Docker,
+    addon: &Addon<'_>,
+    image: &str,
+    app: &str,
+    credentials: &Credentials,
+) -> Result<(), AddonFailure> {
+    ensure_image(docker, image).await?;
+    let volume = create_volume(docker, addon).await?;
     let network = network_name(app);
     let body = ContainerCreateBody {
         image: Some(image.to_owned()),
@@ -283,39 +323,50 @@ pub(super) fn running(details: &ContainerInspectResponse) -> bool {
 }
 
 /// Waits until the add-on answers, at most `timeout`; fails at once if its container stops.
-pub async fn wait_ready(
+/// `locate` finds the container each round (`None` while there is none yet).
+pub async fn wait_ready<F, Fut>(
     docker: &Docker,
     addon: &Addon<'_>,
     credentials: &Credentials,
     timeout: Duration,
-) -> Result<String, AddonFailure> {
-    let container = addon.container();
+    locate: F,
+) -> Result<String, AddonFailure>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Option<String>, AddonFailure>>,
+{
     let started = Instant::now();
     loop {
-        let details = docker
-            .inspect_container(
-                &container,
-                None::<bollard::query_parameters::InspectContainerOptions>,
-            )
-            .await?;
-        let restarts = details.restart_count.unwrap_or_default();
-        if !running(&details) || restarts > 0 {
-            return Err(AddonFailure::NotReady {
-                reason: format!("the {} container stopped while starting", addon.kind),
-                logs: log_tail(docker, &container).await,
-            });
-        }
-        if let Some(version) = probe(docker, &container, addon.kind, credentials).await {
-            return Ok(version);
+        if let Some(container) = locate().await? {
+            let details = docker
+                .inspect_container(
+                    &container,
+                    None::<bollard::query_parameters::InspectContainerOptions>,
+                )
+                .await?;
+            let restarts = details.restart_count.unwrap_or_default();
+            if !running(&details) || restarts > 0 {
+                return Err(AddonFailure::NotReady {
+                    reason: format!("the {} container stopped while starting", addon.kind),
+                    logs: log_tail(docker, &container).await,
+                });
+            }
+            if let Some(version) = probe(docker, &container, addon.kind, credentials).await {
+                return Ok(version);
+            }
         }
         if started.elapsed() >= timeout {
+            let logs = match locate().await? {
+                Some(container) => log_tail(docker, &container).await,
+                None => Vec::new(),
+            };
             return Err(AddonFailure::NotReady {
                 reason: format!(
                     "the {} did not answer within {}s",
                     addon.kind,
                     timeout.as_secs()
                 ),
-                logs: log_tail(docker, &container).await,
+                logs,
             });
         }
         tokio::time::sleep(PROBE_PAUSE).await;

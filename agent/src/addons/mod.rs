@@ -24,9 +24,9 @@ mod backups;
 mod console;
 mod docker;
 mod info;
+mod placement;
 mod service;
-
-use std::time::Duration;
+mod swarm;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -114,21 +114,20 @@ async fn create(
         )
     })?;
     let guard = lock(&state, &owner, &name).await;
-    let key = state.config.instance_key();
     let (events, received) = mpsc::channel(PROGRESS_BUFFER);
-    if let Some((kind, details)) = docker::inspect(&state.docker, key, &owner, &name).await? {
+    if let Some(found) = placement::find(&state, &owner, &name).await? {
+        let (kind, details) = &found;
+        let kind = *kind;
         if kind != spec.kind {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!("add-on {name} of {owner} exists and is a {kind}"),
             ));
         }
-        let credentials = docker::credentials(kind, &details)?;
+        let credentials = docker::credentials(kind, details)?;
         // A create asked again (gitd cut off before it recorded the first) is for this app too.
         let _app = state.runtime.lock(&spec.app).await;
-        docker::connect(&state.docker, &details, &name, &spec.app)
-            .await
-            .map_err(docker_error)?;
+        placement::connect(&state, &found, (&owner, &name), &spec.app).await?;
         let created = ServiceCreated {
             url: service::url(kind, &name, &credentials),
         };
@@ -138,7 +137,7 @@ async fn create(
     let credentials = service::Credentials::generate();
     {
         let _app = state.runtime.lock(&spec.app).await;
-        crate::runtime::ensure_network(&state.docker, &spec.app, None)
+        crate::runtime::ensure_app_network(&state, &spec.app)
             .await
             .map_err(docker_error)?;
     }
@@ -150,20 +149,14 @@ async fn create(
             name: &name,
             kind: spec.kind,
         };
-        let image = state.config.addons.image(spec.kind);
         let limit_secs = state.config.addons.ready_timeout_secs;
-        let created = docker::create(&state.docker, &addon, image, &spec.app, &credentials);
+        let created = placement::create(&state, &addon, &spec.app, &credentials);
         let started = match created.await {
             Ok(()) => {
                 let subject = WaitSubject::Connections {
                     addon: name.to_string(),
                 };
-                let ready = docker::wait_ready(
-                    &state.docker,
-                    &addon,
-                    &credentials,
-                    Duration::from_secs(limit_secs),
-                );
+                let ready = placement::wait_ready(&state, &addon, &credentials);
                 let begun = tokio::time::Instant::now();
                 progress::while_waiting(&events, subject, begun, limit_secs, ready).await
             }
@@ -179,7 +172,7 @@ async fn create(
             Err(err) => {
                 // Refused before anything was made (a foreign volume): nothing to clean up.
                 if !matches!(err, AddonFailure::Refused(_))
-                    && let Err(cleanup) = docker::remove(&state.docker, &owner, &name).await
+                    && let Err(cleanup) = placement::remove(&state, &owner, &name).await
                 {
                     warn!(%owner, %name, error = %cleanup, "cannot remove a failed add-on");
                 }
@@ -197,8 +190,7 @@ async fn status(
     State(state): State<AgentState>,
     Path((owner, name)): Path<(Username, AddonName)>,
 ) -> Result<Json<ServiceStatus>, ApiError> {
-    let key = state.config.instance_key();
-    let status = match docker::inspect(&state.docker, key, &owner, &name).await? {
+    let status = match placement::find(&state, &owner, &name).await? {
         Some((kind, details)) => docker::status(&state.docker, kind, &details).await,
         None => ServiceStatus {
             state: ServiceState::Missing,
@@ -215,15 +207,12 @@ async fn existing(
     owner: &str,
     name: &str,
 ) -> Result<(AddonKind, ContainerInspectResponse), ApiError> {
-    let key = state.config.instance_key();
-    docker::inspect(&state.docker, key, owner, name)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotFound,
-                format!("there is no add-on {name} of {owner}"),
-            )
-        })
+    placement::find(state, owner, name).await?.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("there is no add-on {name} of {owner}"),
+        )
+    })
 }
 
 async fn attach(
@@ -231,11 +220,9 @@ async fn attach(
     Path((owner, name, app)): Path<(Username, AddonName, AppName)>,
 ) -> Result<Response, ApiError> {
     let _guard = lock(&state, &owner, &name).await;
-    let (_, details) = existing(&state, &owner, &name).await?;
+    let found = existing(&state, &owner, &name).await?;
     let _app = state.runtime.lock(&app).await;
-    docker::connect(&state.docker, &details, &name, &app)
-        .await
-        .map_err(docker_error)?;
+    placement::connect(&state, &found, (&owner, &name), &app).await?;
     info!(%owner, %name, %app, "add-on attached");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -245,11 +232,8 @@ async fn detach(
     Path((owner, name, app)): Path<(Username, AddonName, AppName)>,
 ) -> Result<Response, ApiError> {
     let _guard = lock(&state, &owner, &name).await;
-    let key = state.config.instance_key();
-    if let Some((_, details)) = docker::inspect(&state.docker, key, &owner, &name).await? {
-        docker::disconnect(&state.docker, &details, &app)
-            .await
-            .map_err(docker_error)?;
+    if let Some((_, details)) = placement::find(&state, &owner, &name).await? {
+        placement::disconnect(&state, &details, (&owner, &name), &app).await?;
     }
     info!(%owner, %name, %app, "add-on detached");
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -260,10 +244,9 @@ async fn destroy(
     Path((owner, name)): Path<(Username, AddonName)>,
 ) -> Result<Response, ApiError> {
     let _guard = lock(&state, &owner, &name).await;
-    let key = state.config.instance_key();
     // Refuses a container of that name that is not this add-on.
-    docker::inspect(&state.docker, key, &owner, &name).await?;
-    docker::remove(&state.docker, &owner, &name)
+    placement::find(&state, &owner, &name).await?;
+    placement::remove(&state, &owner, &name)
         .await
         .map_err(docker_error)?;
     info!(%owner, %name, "add-on destroyed");

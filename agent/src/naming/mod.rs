@@ -76,9 +76,26 @@ pub fn network_name(app: &str) -> String {
 /// `a` + `b-c`: a digest of the pair does, after a readable part. The agent finds an app's
 /// services by their labels, never by parsing this.
 pub fn service_name(app: &str, process: &str) -> String {
+    dns_label(
+        format!("paas-{app}-{}", process.replace('_', "-")),
+        &format!("{app}\0{process}"),
+    )
+}
+
+/// The Swarm service of the add-on `name` of `owner` (engine `swarm`): one DNS label, as
+/// [`service_name`], with the owner's dots and underscores as dashes and a digest of the pair.
+pub fn addon_service(owner: &str, name: &str) -> String {
+    dns_label(
+        format!("paas-addon-{name}-{}", owner.replace(['.', '_'], "-")),
+        &format!("{owner}\0{name}"),
+    )
+}
+
+/// `readable` cut to fit, then a digest of `identity`, which keeps apart what the readable
+/// part cannot: one DNS label of at most 63 characters.
+fn dns_label(mut readable: String, identity: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{app}\0{process}").as_bytes());
-    let mut readable = format!("paas-{app}-{}", process.replace('_', "-"));
+    let digest = Sha256::digest(identity.as_bytes());
     readable.truncate(54);
     format!("{readable}-{}", hex::encode(&digest[..4]))
 }
@@ -122,6 +139,18 @@ mod tests {
         assert!(name.starts_with("paas-hello-web-"), "{name}");
         assert_ne!(service_name("a-b", "c"), service_name("a", "b-c"));
         let longest = service_name(&"a".repeat(30), &format!("w_{}", "x".repeat(28)));
+        assert!(longest.len() <= 63, "{longest}");
+        let label = regex::Regex::new("^[a-z0-9][a-z0-9-]*$").unwrap();
+        assert!(label.is_match(&longest), "{longest}");
+    }
+
+    #[test]
+    fn add_on_service_names_are_one_dns_label_per_owner_and_name() {
+        let name = addon_service("ann.b_c", "db");
+        assert!(name.starts_with("paas-addon-db-ann-b-c-"), "{name}");
+        assert_ne!(addon_service("a.b", "db"), addon_service("a_b", "db"));
+        assert_ne!(addon_service("a-b", "c"), addon_service("a", "b-c"));
+        let longest = addon_service(&"o".repeat(40), &"n".repeat(30));
         assert!(longest.len() <= 63, "{longest}");
         let label = regex::Regex::new("^[a-z0-9][a-z0-9-]*$").unwrap();
         assert!(label.is_match(&longest), "{longest}");

@@ -54,7 +54,7 @@ pub use docker::{DockerEngine, VolumeRemoval};
 pub(crate) use engine::{Engine, EngineError};
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
-pub(crate) use swarm::instances_by_node;
+pub(crate) use swarm::{ensure_overlay, instances_by_node, update_options};
 pub(crate) use traefik::TraefikApi;
 
 /// Events buffered for a slow reader before the rollout waits for it.
@@ -236,6 +236,18 @@ pub fn app_hosts(state: &AgentState, app: &str) -> Result<Vec<String>, desired::
         Some(spec) => container::hostnames(app, &spec, config),
         None => vec![format!("{app}.{}", config.domain)],
     })
+}
+
+/// The app's own network, made if missing: a bridge network on one host, an attachable
+/// overlay on Swarm.
+pub(crate) async fn ensure_app_network(
+    state: &AgentState,
+    app: &str,
+) -> Result<(), bollard::errors::Error> {
+    match state.config.engine {
+        EngineKind::Docker => ensure_network(&state.docker, app, None).await,
+        EngineKind::Swarm => swarm::ensure_overlay(&state.docker, app).await,
+    }
 }
 
 /// The client of Traefik's API, when the config names it.

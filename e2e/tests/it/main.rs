@@ -53,4 +53,5 @@ mod ssh_security;
 mod sticky;
 mod storage;
 mod swarm;
+mod swarm_addons;
 mod webhooks;

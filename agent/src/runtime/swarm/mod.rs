@@ -410,7 +410,7 @@ fn is_status(err: &DockerError, status: u16) -> bool {
     matches!(err, DockerError::DockerResponseServerError { status_code, .. } if *status_code == status)
 }
 
-fn update_options(service: &Service, rollback: Option<&str>) -> UpdateServiceOptions {
+pub(crate) fn update_options(service: &Service, rollback: Option<&str>) -> UpdateServiceOptions {
     UpdateServiceOptions {
         version: service
             .version
@@ -424,7 +424,7 @@ fn update_options(service: &Service, rollback: Option<&str>) -> UpdateServiceOpt
 }
 
 /// The app's overlay network, attachable so that Traefik's task joins it without a restart.
-async fn ensure_overlay(docker: &Docker, app: &str) -> Result<(), DockerError> {
+pub(crate) async fn ensure_overlay(docker: &Docker, app: &str) -> Result<(), DockerError> {
     let name = naming::network_name(app);
     match docker
         .inspect_network(
