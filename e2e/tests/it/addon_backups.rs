@@ -1,6 +1,6 @@
 //! Postgres backups end to end (`paas pg:backups*`) on the local Postgres image: a capture,
-//! a `DROP TABLE`, and a restore brings the rows back; a restore without `--confirm` or with
-//! a wrong one changes nothing; a download is a custom-format dump `pg_restore -l` reads, and
+//! a `DROP TABLE`, and a restore brings the rows back, into the same add-on and into another
+//! Postgres of the same owner; a restore without `--confirm` or with a wrong one changes nothing; a download is a custom-format dump `pg_restore -l` reads, and
 //! is not written over an existing file without `--force`; another user can neither list,
 //! capture, download nor restore them, nor restore into an add-on of someone else; bad ids
 //! (`../x`, `b999`) get one line; the agent keeps only `[addons] backups_keep` captures.
@@ -134,6 +134,51 @@ fn a_capture_restores_dropped_rows_and_only_the_newest_are_kept() {
         psql(
             &addon,
             &url,
+            "SELECT string_agg(body, ',' ORDER BY body) FROM notes"
+        ),
+        "a,b,c"
+    );
+
+    // The same capture, restored into another Postgres of the app.
+    let copy = format!("copy-{}", std::process::id());
+    let copy_addon = addon_container(ADMIN_USER, &copy);
+    let _copy_cleanup = Cleanup(vec![copy_addon.clone()]);
+    platform
+        .paas(&[
+            "addons:create",
+            "postgres",
+            "-a",
+            &app,
+            "--name",
+            &copy,
+            "--as",
+            "COPY",
+        ])
+        .success();
+    let copy_url = config_var(&platform, &app, "COPY_URL").expect("COPY_URL is set");
+    assert_eq!(psql(&copy_addon, &copy_url, tables), "0");
+    let backup = format!("{name}::b001");
+    let restored = platform
+        .paas(&[
+            "pg:backups:restore",
+            &backup,
+            &copy,
+            "-a",
+            &app,
+            "--confirm",
+            &app,
+        ])
+        .success();
+    assert!(
+        restored
+            .stdout
+            .contains(&format!("Restored {backup} into {copy}")),
+        "{restored}"
+    );
+    assert_eq!(
+        psql(
+            &copy_addon,
+            &copy_url,
             "SELECT string_agg(body, ',' ORDER BY body) FROM notes"
         ),
         "a,b,c"

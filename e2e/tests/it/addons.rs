@@ -1,12 +1,15 @@
 //! Add-on services end to end (`paas addons:*`) on the local Postgres and Redis images:
 //! `addons:create postgres` sets `DATABASE_URL` in a new release and the app's container
 //! reaches the database by the add-on's name; a second app of the same user and another
-//! user's app reach it neither by name nor by IP address until (for the same user's)
-//! `addons:attach`, and no longer after `addons:detach`; rows written survive `paas restart`,
-//! a restart of the add-on, an agent restart, a redeploy and a rollback; `addons:destroy`
-//! without `--confirm` or while attached elsewhere, and `apps:destroy` without confirming the
-//! add-on, change nothing; a confirmed destroy (forced while attached elsewhere: detached there
-//! first) removes container, volume and the var of every app. Bad input
+//! user's app reach it neither by name nor by IP address (`psql` with the URL's password
+//! finds no such host, or no answer) until (for the same user's) `addons:attach`, and no
+//! longer after `addons:detach`; `addons:info` names both attachments; rows written survive
+//! `paas restart`, a restart of the add-on, an agent restart, a redeploy and a rollback;
+//! `addons:destroy` without `--confirm` or while attached elsewhere, and `apps:destroy` without
+//! confirming the add-on, leave the database dump as it was; a confirmed destroy (forced while
+//! attached elsewhere: detached there first) removes container, volume and the var of every
+//! app. A Redis add-on, likewise, answers `redis-cli -u $REDIS_URL PING` from the attached app
+//! only. Bad input
 //! (unknown kind, a taken name, names with `/` or `..`, someone else's app or add-on) gets one
 //! line and leaves the database as it was.
 
@@ -59,6 +62,83 @@ pub(crate) fn config_var(platform: &Platform, app: &str, key: &str) -> Option<St
         .success()
         .json();
     vars.get(key).and_then(|v| v.as_str()).map(str::to_owned)
+}
+
+/// `redis-cli ARGS` in the add-on's own container with the URL the app got.
+pub(crate) fn redis_cli(addon: &str, url: &str, args: &[&str]) -> String {
+    let (credentials, address) = url.rsplit_once('@').expect("a URL with credentials");
+    let (_, port) = address.rsplit_once(':').expect("a URL with a port");
+    let local = format!("{credentials}@127.0.0.1:{port}");
+    let mut argv = vec![
+        "exec",
+        addon,
+        "redis-cli",
+        "-u",
+        &local,
+        "--no-auth-warning",
+    ];
+    argv.extend(args);
+    docker(&argv)
+}
+
+/// `url` with its host replaced by `address`.
+fn at_address(url: &str, host: &str, address: &str) -> String {
+    url.replace(&format!("@{host}:"), &format!("@{address}:"))
+}
+
+/// What [`client_beside`] answers for a client that `timeout` stopped: a connection nothing
+/// answered.
+const TIMED_OUT: &str = "timed out";
+
+/// A client (`image`, `command`) run in `container`'s network namespace, as the app's own
+/// processes would connect: what it wrote on success, else its error ([`TIMED_OUT`] when it
+/// did not finish within 10 s).
+fn client_beside(container: &str, image: &str, command: &[&str]) -> Result<String, String> {
+    let network = format!("container:{container}");
+    let out = std::process::Command::new("docker")
+        .args(["run", "--rm", "--network", &network, image, "timeout", "10"])
+        .args(command)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    match out.status.code() {
+        Some(0) => Ok(stdout),
+        Some(124) => Err(TIMED_OUT.to_owned()),
+        _ => Err(format!("{stdout}{stderr}")),
+    }
+}
+
+/// `select 1` over `url` from inside `container`: `Ok("1")` when the database answers.
+fn select_one_from(container: &str, url: &str) -> Result<String, String> {
+    client_beside(
+        container,
+        "paas/postgres:15",
+        &["psql", url, "-tAc", "select 1"],
+    )
+}
+
+/// `PING` over `url` from inside `container`: `Ok("PONG")` when Redis answers (redis-cli
+/// exits 0 on a refused password too, with the refusal as its output).
+fn redis_ping_from(container: &str, url: &str) -> Result<String, String> {
+    client_beside(
+        container,
+        "paas/redis:7",
+        &["redis-cli", "-u", url, "--no-auth-warning", "PING"],
+    )
+}
+
+/// The connection failed because `host`, the add-on's name in the URL, resolves to nothing
+/// there (not, say, because of a wrong password).
+#[track_caller]
+fn assert_unresolved(attempt: Result<String, String>, host: &str) {
+    let error = attempt.expect_err("connected");
+    let postgres = format!("could not translate host name \"{host}\" to address");
+    let redis = format!("Could not connect to Redis at {host}:");
+    assert!(
+        error.contains(&postgres) || (error.contains(&redis) && error.contains("not known")),
+        "{error}"
+    );
 }
 
 /// The variable as the container's processes see it.
@@ -154,9 +234,21 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
     let address = ip_on(&addon, &app);
     let other_web = web(&platform, &other);
     let bobs_web = web(&platform, &bobs);
+    let url_by_address = at_address(&url, &name, &address);
+    // The same client, URL and password reach it from the attached app.
+    assert_eq!(select_one_from(&app_web, &url), Ok("1".to_owned()));
+    assert_eq!(
+        select_one_from(&app_web, &url_by_address),
+        Ok("1".to_owned())
+    );
     for container in [&other_web, &bobs_web] {
         assert_eq!(postgres_answer(container, &name), "", "by name");
         assert_eq!(postgres_answer(container, &address), "", "by address");
+        assert_unresolved(select_one_from(container, &url), &name);
+        assert_eq!(
+            select_one_from(container, &url_by_address),
+            Err(TIMED_OUT.to_owned())
+        );
     }
 
     let attached = platform
@@ -177,8 +269,32 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
     let other_web = web(&platform, &other);
     assert_eq!(postgres_answer(&other_web, &name), "N");
     assert_eq!(env_var(&other_web, "DATABASE_URL"), url);
+    assert_eq!(select_one_from(&other_web, &url), Ok("1".to_owned()));
     let bobs_web = web(&platform, &bobs);
     assert_eq!(postgres_answer(&bobs_web, &address), "");
+    assert_eq!(
+        select_one_from(&bobs_web, &url_by_address),
+        Err(TIMED_OUT.to_owned())
+    );
+    let info = platform.paas(&["addons:info", &name, "-a", &app]).success();
+    let lines: Vec<&str> = info.stdout.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            format!("=== {name}"),
+            "Kind:        postgres".to_owned(),
+            format!("App:         {app}"),
+            format!("Attachments: {app}::DATABASE, {other}::DATABASE"),
+            "State:       available".to_owned(),
+        ],
+        "{info}"
+    );
+    assert!(lines[5].starts_with("Version:     15."), "{info}");
+    assert!(
+        lines[6].starts_with("Size:        ") && lines[6].ends_with(" MB"),
+        "{info}"
+    );
+    assert_eq!(lines.len(), 7, "{info}");
 
     // The data survives the app's restart, the add-on's, the agent's, a redeploy, a rollback.
     let select = "SELECT body FROM notes";
@@ -212,6 +328,7 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
     assert_eq!(postgres_answer(&web(&platform, &app), &name), "N");
 
     // Refusals change nothing.
+    let before = platform.gitd.db_dump();
     platform
         .paas(&["addons:destroy", &name, "-a", &app])
         .error(&format!("Re-run with --confirm {name}"));
@@ -221,6 +338,7 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
     platform
         .paas(&["apps:destroy", &app, "--confirm", &app])
         .error(&format!("--confirm-addons {name}"));
+    assert_eq!(platform.gitd.db_dump(), before);
     assert_eq!(query_when_up(&addon, &url, select), "kept");
 
     let detached = platform
@@ -264,6 +382,32 @@ fn a_postgres_add_on_serves_attached_apps_only_and_keeps_its_data() {
     assert_eq!(config_var(&platform, &app, "DATABASE_URL"), None);
     let listed = platform.paas(&["addons", "-a", &app]).success();
     assert_eq!(listed.stdout, format!("No add-ons for app {app}.\n"));
+
+    // A Redis add-on answers the attached app with its URL's password, and no other app.
+    let cache = format!("cache-{}", std::process::id());
+    let _cache_cleanup = Cleanup(vec![addon_container(ADMIN_USER, &cache)]);
+    platform
+        .paas(&["addons:create", "redis", "-a", &app, "--name", &cache])
+        .success();
+    let redis_url = config_var(&platform, &app, "REDIS_URL").expect("REDIS_URL is set");
+    let redis_address = ip_on(&addon_container(ADMIN_USER, &cache), &app);
+    let redis_by_address = at_address(&redis_url, &cache, &redis_address);
+    let app_web = web(&platform, &app);
+    assert_eq!(redis_ping_from(&app_web, &redis_url), Ok("PONG".to_owned()));
+    assert_eq!(
+        redis_ping_from(&app_web, &redis_by_address),
+        Ok("PONG".to_owned())
+    );
+    for container in [&web(&platform, &other), &web(&platform, &bobs)] {
+        assert_unresolved(redis_ping_from(container, &redis_url), &cache);
+        assert_eq!(
+            redis_ping_from(container, &redis_by_address),
+            Err(TIMED_OUT.to_owned())
+        );
+    }
+    platform
+        .paas(&["addons:destroy", &cache, "-a", &app, "--confirm", &cache])
+        .success();
 }
 
 #[test]
@@ -289,16 +433,10 @@ fn bad_add_on_requests_get_one_line_and_change_nothing() {
     assert!(listed.stdout.contains("redis"), "{listed}");
     assert!(listed.stdout.contains("available"), "{listed}");
     let url = config_var(&platform, &app, "REDIS_URL").expect("REDIS_URL is set");
-    let pong = docker(&[
-        "exec",
-        &addon_container(ADMIN_USER, &name),
-        "redis-cli",
-        "-u",
-        &url.replace(&format!("@{name}:"), "@127.0.0.1:"),
-        "--no-auth-warning",
-        "PING",
-    ]);
-    assert_eq!(pong, "PONG");
+    assert_eq!(
+        redis_cli(&addon_container(ADMIN_USER, &name), &url, &["PING"]),
+        "PONG"
+    );
 
     let before = platform.gitd.db_dump();
     let bad: [(&[&str], &str); 7] = [

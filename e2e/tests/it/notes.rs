@@ -1,25 +1,18 @@
 //! examples/notes on add-ons, as docs/deploying.md walks through it: `addons:create postgres`
 //! and `addons:create redis`, then `git push`: the release phase migrates the schema (its
-//! output in the push), a note written through Traefik is read back from Postgres, and the
-//! worker takes its job from Redis and stores the note's word count. A redeploy runs the
-//! release phase again with nothing to migrate, and the note is still there.
+//! output in the push), a note written through Traefik is read back from Postgres; written
+//! while no worker runs, its job waits on the Redis queue until `scale worker=1`, and the
+//! worker takes it from there and stores the note's word count. A redeploy runs the release
+//! phase again with nothing to migrate, and the note is still there.
 
 use std::net::SocketAddr;
 
-use crate::platform::{DOMAIN, Platform, docker_lines, ensure_addon_images};
-use crate::util::{HttpResponse, commit_files, example_repo, http_request, wait_for};
+use crate::addons::{Cleanup, addon_container, config_var, redis_cli};
+use crate::platform::{DOMAIN, Platform, ensure_addon_images};
+use crate::util::{ADMIN_USER, HttpResponse, commit_files, example_repo, http_request, wait_for};
 
-/// Removes the add-ons' containers and volumes if the test stopped half-way.
-struct Cleanup(Vec<String>);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for container in &self.0 {
-            docker_lines(&["rm", "-f", container]);
-            docker_lines(&["volume", "rm", container]);
-        }
-    }
-}
+/// The list examples/notes/notes/jobs.py queues its jobs on.
+const QUEUE: &str = "notes:jobs";
 
 fn request(platform: &Platform, app: &str, method: &str, path: &str, body: &str) -> HttpResponse {
     let web: SocketAddr = ([127, 0, 0, 1], platform.traefik().web_port()).into();
@@ -42,10 +35,8 @@ fn notes_migrates_in_its_release_phase_and_keeps_notes_in_postgres_with_a_redis_
         format!("notes-pg-{}", std::process::id()),
         format!("notes-redis-{}", std::process::id()),
     );
-    let _cleanup = Cleanup(vec![
-        format!("paas-addon-{pg}.admin"),
-        format!("paas-addon-{redis}.admin"),
-    ]);
+    let redis_addon = addon_container(ADMIN_USER, &redis);
+    let _cleanup = Cleanup(vec![addon_container(ADMIN_USER, &pg), redis_addon.clone()]);
     for (kind, name) in [("postgres", &pg), ("redis", &redis)] {
         platform
             .paas(&["addons:create", kind, "-a", &app, "--name", name])
@@ -61,8 +52,11 @@ fn notes_migrates_in_its_release_phase_and_keeps_notes_in_postgres_with_a_redis_
             .contains("migrated the schema from version 0 to 2"),
         "the release phase's output is in the push:\n{pushed}"
     );
-    platform.paas(&["scale", "worker=1", "-a", &app]).success();
+    let redis_url = config_var(&platform, &app, "REDIS_URL").expect("REDIS_URL is set");
+    let queue = |args: &[&str]| redis_cli(&redis_addon, &redis_url, args);
 
+    // No worker yet: the note's job waits on the queue.
+    assert_eq!(platform.containers(&app, "worker"), Vec::<String>::new());
     let created = request(
         &platform,
         &app,
@@ -72,6 +66,20 @@ fn notes_migrates_in_its_release_phase_and_keeps_notes_in_postgres_with_a_redis_
     );
     assert_eq!(created.status, 201, "{}", created.text());
     let id = created.json()["id"].as_i64().expect("the note's id");
+    assert_eq!(queue(&["LLEN", QUEUE]), "1");
+    assert_eq!(
+        queue(&["LRANGE", QUEUE, "0", "-1"]),
+        format!(r#"{{"count_words": {id}}}"#)
+    );
+    let uncounted = request(&platform, &app, "GET", &format!("/notes/{id}"), "");
+    assert_eq!(
+        uncounted.json()["words"],
+        serde_json::Value::Null,
+        "{}",
+        uncounted.text()
+    );
+
+    platform.paas(&["scale", "worker=1", "-a", &app]).success();
 
     let note = wait_for("the worker to count the note's words", || {
         let answer = request(&platform, &app, "GET", &format!("/notes/{id}"), "");
@@ -79,6 +87,7 @@ fn notes_migrates_in_its_release_phase_and_keeps_notes_in_postgres_with_a_redis_
         (note["words"] == 3).then_some(note)
     });
     assert_eq!(note["body"], "three little words");
+    assert_eq!(queue(&["LLEN", QUEUE]), "0", "the worker took the job");
     let list = request(&platform, &app, "GET", "/notes", "");
     assert!(
         list.text().contains("three little words"),
