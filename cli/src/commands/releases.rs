@@ -29,7 +29,7 @@ pub struct InfoArgs {
     pub app: AppArg,
     #[command(flatten)]
     pub json: JsonArg,
-    /// Release, e.g. v3 [default: the current release]
+    /// Release, e.g. v3 [default: the newest release]
     #[arg(value_name = "vN")]
     pub release: Option<String>,
 }
@@ -144,17 +144,14 @@ pub fn info(ctx: &Context, InfoArgs { app, json, release }: &InfoArgs) -> anyhow
     let wanted = release.as_deref().map(parse_version).transpose()?;
     let name = ctx.app(app)?;
     let client = ctx.client()?;
-    // As Heroku: without a version, the current release (or the newest, if none succeeded).
+    // As Heroku: without a version, the newest release, whether it succeeded or not.
     let version = match wanted {
         Some(version) => version,
-        None => match client.app(&name)?.current_release {
-            Some(version) => version,
-            None => client
-                .releases(&name, Some(1))?
-                .first()
-                .map(|release| release.version)
-                .ok_or_else(|| anyhow::anyhow!("{name} has no releases."))?,
-        },
+        None => client
+            .releases(&name, Some(1))?
+            .first()
+            .map(|release| release.version)
+            .ok_or_else(|| anyhow::anyhow!("{name} has no releases."))?,
     };
     let release = client.release(&name, version)?;
     let json = json.json;

@@ -1,7 +1,7 @@
 //! Config and releases on an app that runs (issue 13's newcomer bugs 6 and 9): unsetting a key
 //! that is not set makes no release and restarts nothing, in one line; when the newest release
 //! failed, `releases` still names the older current one, `-n 0` is refused and `releases:info`
-//! without a version shows the current release.
+//! without a version shows the newest one, as Heroku's does.
 
 use crate::platform::{Platform, docker_lines};
 use crate::util::{commit_files, hello_repo};
@@ -74,10 +74,13 @@ fn releases_name_the_current_one_when_the_newest_failed() {
     assert!(none.stderr.contains("0 is not in 1.."), "{none}");
 
     let info = platform.paas(&["releases:info", "-a", &app]).success();
-    assert!(info.stdout.starts_with("=== Release v1\n"), "{info}");
-    assert!(info.stdout.contains("\nStatus:    succeeded\n"), "{info}");
-    let failed = platform
-        .paas(&["releases:info", "v2", "-a", &app])
+    assert!(info.stdout.starts_with("=== Release v2\n"), "{info}");
+    assert!(info.stdout.contains("\nStatus:    failed\n"), "{info}");
+    let current = platform
+        .paas(&["releases:info", "v1", "-a", &app])
         .success();
-    assert!(failed.stdout.contains("\nStatus:    failed\n"), "{failed}");
+    assert!(
+        current.stdout.contains("\nStatus:    succeeded\n"),
+        "{current}"
+    );
 }

@@ -1,4 +1,4 @@
-//! Add-ons on the swarm engine, on a local cluster of three nodes: `addons:create postgres`
+//! Add-ons on the swarm engine, on the suite's shared local cluster of three nodes: `addons:create postgres`
 //! makes a Swarm service of one task pinned to the manager (the agent's node, which holds its
 //! local volume), on the app's overlay network only, by DNS round robin and publishing no
 //! port. Web tasks of the app on the other nodes reach it by the host of `DATABASE_URL` and
@@ -13,9 +13,6 @@ use crate::addons::config_var;
 use crate::local_cluster::{LocalCluster, output_text};
 use crate::platform::{DOMAIN, Platform};
 use crate::util::{commit_files, git_repo, http_get, wait_for};
-
-const NAME: &str = "paaswaddon";
-const SUBNET: &str = "10.231.4";
 
 /// A web app on the cluster's Postgres image, for its `psql`, with busybox's httpd serving a
 /// CGI that lists the rows of `notes` through `DATABASE_URL`.
@@ -146,7 +143,7 @@ fn served(cluster: &LocalCluster, app: &str, needle: &str) -> String {
 
 #[test]
 fn on_swarm_a_postgres_add_on_serves_tasks_on_every_node_and_keeps_its_data() {
-    let cluster = LocalCluster::up(NAME, SUBNET, 3);
+    let cluster = LocalCluster::shared();
     let mut platform = Platform::on_swarm(&cluster);
     let app = platform.create_app("wshop");
     let other = platform.create_app("wother");
