@@ -86,26 +86,103 @@ impl Engine {
         for filter in filters {
             command.arg("--filter").arg(filter);
         }
-        command.args([
-            "--format",
-            "{{.TimeNano}}\t{{.Action}}\t{{.Actor.Attributes.name}}",
-        ]);
-        run(&mut command)?
-            .lines()
-            .filter(|line| !line.is_empty())
-            .map(|line| {
-                let mut fields = line.splitn(3, '\t');
-                let nanos: u64 = fields
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .with_context(|| format!("no timestamp in docker event {line:?}"))?;
-                Ok(DockerEvent {
-                    at: UNIX_EPOCH + Duration::from_nanos(nanos),
-                    action: fields.next().unwrap_or_default().to_owned(),
-                    name: fields.next().unwrap_or_default().to_owned(),
-                })
+        command.args(["--format", EVENT_FORMAT]);
+        parse_events(&run(&mut command)?)
+    }
+
+    /// Starts following this engine's events matching `filters` as they happen: an engine
+    /// replays only its last 256 events, fewer than a busy scale makes with its probes.
+    pub fn record(&self, filters: &[String]) -> anyhow::Result<Recording> {
+        let since = format!(
+            "{:.6}",
+            SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64()
+        );
+        let mut command = self.docker();
+        command.args(["events", "--since", &since]);
+        for filter in filters {
+            command.arg("--filter").arg(filter);
+        }
+        let mut child = command
+            .args(["--format", EVENT_FORMAT])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot run docker events")?;
+        let mut stdout = child.stdout.take().context("no stdout")?;
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut text).map(|_| text)
+        });
+        Ok(Recording { child, reader })
+    }
+}
+
+const EVENT_FORMAT: &str = "{{.TimeNano}}\t{{.Action}}\t{{.Actor.Attributes.name}}";
+
+fn parse_events(listing: &str) -> anyhow::Result<Vec<DockerEvent>> {
+    listing
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let nanos: u64 = fields
+                .next()
+                .and_then(|n| n.parse().ok())
+                .with_context(|| format!("no timestamp in docker event {line:?}"))?;
+            Ok(DockerEvent {
+                at: UNIX_EPOCH + Duration::from_nanos(nanos),
+                action: fields.next().unwrap_or_default().to_owned(),
+                name: fields.next().unwrap_or_default().to_owned(),
             })
-            .collect()
+        })
+        .collect()
+}
+
+/// A `docker events` that follows one engine from [`Engine::record`] until [`Recording::stop`].
+pub struct Recording {
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<std::io::Result<String>>,
+}
+
+/// How long the last events get to reach a recording before it stops.
+const RECORDING_GRACE: Duration = Duration::from_millis(300);
+
+impl Recording {
+    pub fn stop(mut self) -> anyhow::Result<Vec<DockerEvent>> {
+        std::thread::sleep(RECORDING_GRACE);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = self.reader.join().expect("docker events reader")?;
+        parse_events(&text)
+    }
+}
+
+/// Container events of `app` on every engine of the bench, recorded from [`start`] until
+/// [`stop`], in time order.
+///
+/// [`start`]: ContainerRecording::start
+/// [`stop`]: ContainerRecording::stop
+pub struct ContainerRecording(Vec<Recording>);
+
+impl ContainerRecording {
+    pub fn start(bench: &Bench, app: &str) -> anyhow::Result<ContainerRecording> {
+        let filters = ["type=container".to_owned(), format!("label=paas.app={app}")];
+        bench
+            .engines
+            .iter()
+            .map(|engine| engine.record(&filters))
+            .collect::<anyhow::Result<_>>()
+            .map(ContainerRecording)
+    }
+
+    pub fn stop(self) -> anyhow::Result<Vec<DockerEvent>> {
+        let mut events = Vec::new();
+        for recording in self.0 {
+            events.extend(recording.stop()?);
+        }
+        events.sort_by_key(|event| event.at);
+        Ok(events)
     }
 }
 

@@ -60,6 +60,13 @@ impl Router {
     }
 }
 
+fn manager(bench: &Bench) -> anyhow::Result<&crate::bench::Engine> {
+    bench
+        .engines
+        .first()
+        .context("BENCH_ENGINES names no engine")
+}
+
 /// Seconds from `since` to `at` (0 when `at` is earlier).
 fn offset(since: SystemTime, at: SystemTime) -> f64 {
     at.duration_since(since).map(secs).unwrap_or(0.0)
@@ -72,15 +79,21 @@ struct SwarmEvents {
     pulls: Vec<f64>,
 }
 
+/// The filters of the manager's web service events and of a node's pulls of the app's image.
+fn service_filters() -> Vec<String> {
+    vec!["type=service".to_owned()]
+}
+
+fn pull_filters() -> Vec<String> {
+    vec!["type=image".to_owned(), "event=pull".to_owned()]
+}
+
 impl SwarmEvents {
-    fn take(bench: &Bench, since: SystemTime) -> anyhow::Result<SwarmEvents> {
-        let until = SystemTime::now();
-        let manager = bench
-            .engines
-            .first()
-            .context("BENCH_ENGINES names no engine")?;
+    /// Sorts the manager's service events and the nodes' pulls, in seconds since `since`.
+    fn of(since: SystemTime, services: Vec<DockerEvent>, pulls: Vec<DockerEvent>) -> SwarmEvents {
         let web_service = format!("paas-{HELLO}-web-");
-        let at = |events: Vec<DockerEvent>, keep: &dyn Fn(&DockerEvent) -> bool| {
+        let image = format!("/paas/{HELLO}");
+        let times = |events: Vec<DockerEvent>, keep: &dyn Fn(&DockerEvent) -> bool| {
             let mut times: Vec<f64> = events
                 .iter()
                 .filter(|event| keep(event))
@@ -89,27 +102,23 @@ impl SwarmEvents {
             times.sort_by(f64::total_cmp);
             times
         };
-        let service_updates = at(
-            manager.events(&["type=service".to_owned()], since, until)?,
-            &|event| event.action == "update" && event.name.starts_with(&web_service),
-        );
-        let image = format!("/paas/{HELLO}");
+        SwarmEvents {
+            service_updates: times(services, &|event| {
+                event.action == "update" && event.name.starts_with(&web_service)
+            }),
+            pulls: times(pulls, &|event| event.name.contains(&image)),
+        }
+    }
+
+    /// From the engines' replay of past events (enough for one deploy's few events).
+    fn take(bench: &Bench, since: SystemTime) -> anyhow::Result<SwarmEvents> {
+        let until = SystemTime::now();
+        let services = manager(bench)?.events(&service_filters(), since, until)?;
         let mut pulls = Vec::new();
         for engine in &bench.engines {
-            pulls.extend(at(
-                engine.events(
-                    &["type=image".to_owned(), "event=pull".to_owned()],
-                    since,
-                    until,
-                )?,
-                &|event| event.name.contains(&image),
-            ));
+            pulls.extend(engine.events(&pull_filters(), since, until)?);
         }
-        pulls.sort_by(f64::total_cmp);
-        Ok(SwarmEvents {
-            service_updates,
-            pulls,
-        })
+        Ok(SwarmEvents::of(since, services, pulls))
     }
 
     fn first_update_after(&self, after: f64) -> Option<f64> {
@@ -219,8 +228,19 @@ struct ClusterScale {
 }
 
 fn cluster_scale_up(bench: &Bench, router: &Router) -> anyhow::Result<ClusterScale> {
+    let services = manager(bench)?.record(&service_filters())?;
+    let pulls: Vec<_> = bench
+        .engines
+        .iter()
+        .map(|engine| engine.record(&pull_filters()))
+        .collect::<anyhow::Result<_>>()?;
     let watcher = router.watch_for(SCALED);
     let scaled = Timeline::take(bench, &format!("web={SCALED}"))?;
+    let mut pulled = Vec::new();
+    for recording in pulls {
+        pulled.extend(recording.stop()?);
+    }
+    let swarm = SwarmEvents::of(scaled.wall, services.stop()?, pulled);
     let routed = watcher
         .join()
         .expect("Traefik watcher thread")
@@ -241,7 +261,6 @@ fn cluster_scale_up(bench: &Bench, router: &Router) -> anyhow::Result<ClusterSca
                 .to_string(),
         );
     }
-    let swarm = SwarmEvents::take(bench, scaled.wall)?;
     let total = f64::max(scaled.total, routed);
     let update = swarm.first_update_after(0.0).unwrap_or(0.0);
     Ok(ClusterScale {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 
-use crate::bench::{Bench, DockerEvent, container_events, docker_lines, poll, timed};
+use crate::bench::{Bench, ContainerRecording, DockerEvent, docker_lines, poll, timed};
 use crate::push::{HELLO, hello_checkout, list};
 use crate::stats::{fmt_secs, median, row, secs, verdict};
 use crate::{figures, http};
@@ -44,11 +44,13 @@ pub struct Timeline {
 
 impl Timeline {
     pub fn take(bench: &Bench, scale: &str) -> anyhow::Result<Timeline> {
+        let recording = ContainerRecording::start(bench, HELLO)?;
         let wall = SystemTime::now();
         let total = secs(timed(
             Command::new("paas").args(["scale", scale, "-a", HELLO]),
         )?);
-        let events = container_events(bench, HELLO, wall, SystemTime::now())?
+        let events = recording
+            .stop()?
             .into_iter()
             .map(|event| {
                 let at = event.at.duration_since(wall).map(secs).unwrap_or(0.0);
