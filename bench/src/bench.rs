@@ -31,6 +31,159 @@ pub struct Bench {
     /// paas-agent's API, `127.0.0.1:PORT`, and its token (for setting up many apps cheaply).
     pub agent: String,
     pub agent_token: String,
+    /// The engines the apps' containers run on: this machine's, or each node's of a cluster.
+    pub engines: Vec<Engine>,
+    /// Where scenarios leave the figures a later scenario of the same run is compared with.
+    pub figures: PathBuf,
+}
+
+/// A Docker engine the bench apps run on: this machine's (`BENCH_ENGINES` unset) or one named
+/// by its `DOCKER_HOST` (`unix:///run/paasbench-1.sock`, a cluster's node).
+pub struct Engine {
+    host: Option<String>,
+}
+
+impl Engine {
+    /// This machine's engine (`DOCKER_HOST` as the bench was started with, as a rule unset).
+    pub fn local() -> Engine {
+        Engine { host: None }
+    }
+
+    /// `docker` talking to this engine.
+    pub fn docker(&self) -> Command {
+        let mut command = Command::new("docker");
+        if let Some(host) = &self.host {
+            command.arg("-H").arg(host);
+        }
+        command
+    }
+
+    /// `docker ARGS` on this engine, stdout as non-empty lines.
+    pub fn lines(&self, args: &[&str]) -> anyhow::Result<Vec<String>> {
+        Ok(run(self.docker().args(args))?
+            .lines()
+            .filter(|line| !line.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// This engine's events matching `filters` (`type=container`, `label=…`) between `since`
+    /// and `until` (both past), in Docker's order, with Docker's own timestamps.
+    pub fn events(
+        &self,
+        filters: &[String],
+        since: SystemTime,
+        until: SystemTime,
+    ) -> anyhow::Result<Vec<DockerEvent>> {
+        let unix = |at: SystemTime| -> anyhow::Result<String> {
+            Ok(format!(
+                "{:.6}",
+                at.duration_since(UNIX_EPOCH)?.as_secs_f64()
+            ))
+        };
+        let mut command = self.docker();
+        command.args(["events", "--since", &unix(since)?, "--until", &unix(until)?]);
+        for filter in filters {
+            command.arg("--filter").arg(filter);
+        }
+        command.args(["--format", EVENT_FORMAT]);
+        parse_events(&run(&mut command)?)
+    }
+
+    /// Starts following this engine's events matching `filters` as they happen: an engine
+    /// replays only its last 256 events, fewer than a busy scale makes with its probes.
+    pub fn record(&self, filters: &[String]) -> anyhow::Result<Recording> {
+        let since = format!(
+            "{:.6}",
+            SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64()
+        );
+        let mut command = self.docker();
+        command.args(["events", "--since", &since]);
+        for filter in filters {
+            command.arg("--filter").arg(filter);
+        }
+        let mut child = command
+            .args(["--format", EVENT_FORMAT])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot run docker events")?;
+        let mut stdout = child.stdout.take().context("no stdout")?;
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut text).map(|_| text)
+        });
+        Ok(Recording { child, reader })
+    }
+}
+
+const EVENT_FORMAT: &str = "{{.TimeNano}}\t{{.Action}}\t{{.Actor.Attributes.name}}";
+
+fn parse_events(listing: &str) -> anyhow::Result<Vec<DockerEvent>> {
+    listing
+        .lines()
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            let nanos: u64 = fields
+                .next()
+                .and_then(|n| n.parse().ok())
+                .with_context(|| format!("no timestamp in docker event {line:?}"))?;
+            Ok(DockerEvent {
+                at: UNIX_EPOCH + Duration::from_nanos(nanos),
+                action: fields.next().unwrap_or_default().to_owned(),
+                name: fields.next().unwrap_or_default().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// A `docker events` that follows one engine from [`Engine::record`] until [`Recording::stop`].
+pub struct Recording {
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<std::io::Result<String>>,
+}
+
+/// How long the last events get to reach a recording before it stops.
+const RECORDING_GRACE: Duration = Duration::from_millis(300);
+
+impl Recording {
+    pub fn stop(mut self) -> anyhow::Result<Vec<DockerEvent>> {
+        std::thread::sleep(RECORDING_GRACE);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let text = self.reader.join().expect("docker events reader")?;
+        parse_events(&text)
+    }
+}
+
+/// Container events of `app` on every engine of the bench, recorded from [`start`] until
+/// [`stop`], in time order.
+///
+/// [`start`]: ContainerRecording::start
+/// [`stop`]: ContainerRecording::stop
+pub struct ContainerRecording(Vec<Recording>);
+
+impl ContainerRecording {
+    pub fn start(bench: &Bench, app: &str) -> anyhow::Result<ContainerRecording> {
+        let filters = ["type=container".to_owned(), format!("label=paas.app={app}")];
+        bench
+            .engines
+            .iter()
+            .map(|engine| engine.record(&filters))
+            .collect::<anyhow::Result<_>>()
+            .map(ContainerRecording)
+    }
+
+    pub fn stop(self) -> anyhow::Result<Vec<DockerEvent>> {
+        let mut events = Vec::new();
+        for recording in self.0 {
+            events.extend(recording.stop()?);
+        }
+        events.sort_by_key(|event| event.at);
+        Ok(events)
+    }
 }
 
 impl Bench {
@@ -70,6 +223,16 @@ impl Bench {
                 .with_context(|| format!("reading {agent_token_file}"))?
                 .trim()
                 .to_owned(),
+            engines: match std::env::var("BENCH_ENGINES") {
+                Ok(hosts) => hosts
+                    .split_whitespace()
+                    .map(|host| Engine {
+                        host: Some(host.to_owned()),
+                    })
+                    .collect(),
+                Err(_) => vec![Engine::local()],
+            },
+            figures: var("BENCH_FIGURES")?.into(),
         })
     }
 
@@ -190,64 +353,34 @@ pub fn commit(dir: &Path, message: &str) -> anyhow::Result<()> {
 
 /// `docker ARGS` stdout as non-empty lines.
 pub fn docker_lines(args: &[&str]) -> anyhow::Result<Vec<String>> {
-    Ok(run(Command::new("docker").args(args))?
-        .lines()
-        .filter(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect())
+    Engine::local().lines(args)
 }
 
-/// One container event from Docker's event stream.
+/// One event from Docker's event stream.
 pub struct DockerEvent {
     pub at: SystemTime,
-    /// `create`, `start`, `health_status: healthy`, `exec_start: CMD`, `kill`, `destroy`, …
+    /// `create`, `start`, `health_status: healthy`, `exec_start: CMD`, `kill`, `destroy`, `pull`,
+    /// `update`, …
     pub action: String,
-    /// The container's name.
+    /// The container's, image's or service's name.
     pub name: String,
 }
 
-/// The container events of `app`'s containers between `since` and `until` (both past), in
-/// Docker's order, with Docker's own timestamps.
+/// The container events of `app`'s containers on every engine of the bench between `since`
+/// and `until` (both past), in time order, with Docker's own timestamps.
 pub fn container_events(
+    bench: &Bench,
     app: &str,
     since: SystemTime,
     until: SystemTime,
 ) -> anyhow::Result<Vec<DockerEvent>> {
-    let unix = |at: SystemTime| -> anyhow::Result<String> {
-        Ok(format!(
-            "{:.6}",
-            at.duration_since(UNIX_EPOCH)?.as_secs_f64()
-        ))
-    };
-    let listing = run(Command::new("docker").args([
-        "events",
-        "--since",
-        &unix(since)?,
-        "--until",
-        &unix(until)?,
-        "--filter",
-        "type=container",
-        "--filter",
-        &format!("label=paas.app={app}"),
-        "--format",
-        "{{.TimeNano}}\t{{.Action}}\t{{.Actor.Attributes.name}}",
-    ]))?;
-    listing
-        .lines()
-        .filter(|line| !line.is_empty())
-        .map(|line| {
-            let mut fields = line.splitn(3, '\t');
-            let nanos: u64 = fields
-                .next()
-                .and_then(|n| n.parse().ok())
-                .with_context(|| format!("no timestamp in docker event {line:?}"))?;
-            Ok(DockerEvent {
-                at: UNIX_EPOCH + Duration::from_nanos(nanos),
-                action: fields.next().unwrap_or_default().to_owned(),
-                name: fields.next().unwrap_or_default().to_owned(),
-            })
-        })
-        .collect()
+    let filters = ["type=container".to_owned(), format!("label=paas.app={app}")];
+    let mut events = Vec::new();
+    for engine in &bench.engines {
+        events.extend(engine.events(&filters, since, until)?);
+    }
+    events.sort_by_key(|event| event.at);
+    Ok(events)
 }
 
 /// Calls `probe` every 10 ms until it gives a value, for at most [`POLL_LIMIT`].

@@ -7,6 +7,8 @@
 
 mod addons;
 mod bench;
+mod cluster;
+mod figures;
 mod http;
 mod load;
 mod logs;
@@ -90,6 +92,16 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         instances: u32,
     },
+    /// Push → live and `scale web=1 → web=10` on a Swarm cluster (the platform in `BENCH_*`
+    /// is the cluster's; `BENCH_ENGINES` its nodes, the manager first), beside the single-host
+    /// figures push-live and scale left earlier in the same run.
+    Cluster {
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// The cluster's Traefik API, `HOST:PORT`
+        #[arg(long)]
+        traefik_api: String,
+    },
     /// Lines/s and latency through `paas logs -f`, versus `docker logs -f`.
     Logs {
         #[arg(long, default_value_t = 5)]
@@ -115,6 +127,7 @@ fn main() -> anyhow::Result<()> {
         Scenario::Logs { runs, lines } => logs::logs(&bench, runs, lines)?,
         Scenario::Addons { runs, image } => addons::addons(&bench, runs, &image)?,
         Scenario::Metrics { apps, instances } => metrics::metrics(&bench, apps, instances)?,
+        Scenario::Cluster { runs, traefik_api } => cluster::cluster(&bench, runs, &traefik_api)?,
     };
     for row in rows {
         println!("{row}");

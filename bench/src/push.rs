@@ -11,8 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 
 use crate::bench::{Bench, POLL_LIMIT, commit, container_events, copy_tree, git, poll, run, timed};
-use crate::http;
 use crate::stats::{fmt_secs, median, row, secs, verdict};
+use crate::{figures, http};
 
 /// The app every HTTP scenario deploys: a copy of examples/hello.
 pub const HELLO: &str = "bench-hello";
@@ -166,15 +166,36 @@ struct PaasRun {
 }
 
 /// When Docker started the first container of `app` after `since` (from `docker events`).
-fn container_started(app: &str, since: SystemTime) -> anyhow::Result<SystemTime> {
-    container_events(app, since, SystemTime::now())?
+fn container_started(bench: &Bench, app: &str, since: SystemTime) -> anyhow::Result<SystemTime> {
+    container_events(bench, app, since, SystemTime::now())?
         .into_iter()
         .find(|event| event.action == "start")
         .map(|event| event.at)
         .context("no container start in docker events")
 }
 
-fn paas_run(bench: &Bench, dir: &Path, tag: &str) -> anyhow::Result<PaasRun> {
+/// One deploy of [`HELLO`] greeting with `tag`, through the bench's gitd and router: the push's
+/// progress lines and when the new body first answered, both timed from `start` (`wall_start`
+/// on the system clock, for Docker's events).
+pub struct Deploy {
+    pub wall_start: SystemTime,
+    pub trace: PushTrace,
+    pub live: Duration,
+}
+
+impl Deploy {
+    /// When the push output's first line containing `needle` arrived.
+    pub fn mark(&self, needle: &str) -> anyhow::Result<Duration> {
+        self.trace.at(needle).with_context(|| {
+            format!(
+                "no {needle:?} in the push output:\n{}",
+                self.trace.transcript()
+            )
+        })
+    }
+}
+
+pub fn deploy(bench: &Bench, dir: &Path, tag: &str) -> anyhow::Result<Deploy> {
     set_greeting(dir, tag)?;
     let wall_start = SystemTime::now();
     let start = Instant::now();
@@ -190,17 +211,23 @@ fn paas_run(bench: &Bench, dir: &Path, tag: &str) -> anyhow::Result<PaasRun> {
         bail!("deploy {tag} failed:\n{}", trace.transcript());
     }
     let live = live.with_context(|| format!("{tag} never answered through Traefik"))?;
-    let mark = |needle: &str| {
-        trace
-            .at(needle)
-            .with_context(|| format!("no {needle:?} in the push output:\n{}", trace.transcript()))
-    };
-    let building = mark("-----> Building")?;
-    let launching = mark("-----> Launching")?;
-    let started = container_started(HELLO, wall_start)?.duration_since(wall_start)?;
+    Ok(Deploy {
+        wall_start,
+        trace,
+        live,
+    })
+}
+
+fn paas_run(bench: &Bench, dir: &Path, tag: &str) -> anyhow::Result<PaasRun> {
+    let deployed = deploy(bench, dir, tag)?;
+    let building = deployed.mark("-----> Building")?;
+    let launching = deployed.mark("-----> Launching")?;
+    let started = container_started(bench, HELLO, deployed.wall_start)?
+        .duration_since(deployed.wall_start)?;
+    let live = deployed.live;
     eprintln!(
         "paas {tag}:\n{}       container started at {:.3}, live at {:.3}",
-        trace.transcript(),
+        deployed.trace.transcript(),
         secs(started),
         secs(live)
     );
@@ -210,7 +237,7 @@ fn paas_run(bench: &Bench, dir: &Path, tag: &str) -> anyhow::Result<PaasRun> {
         build: secs(launching - building),
         start: secs(started.saturating_sub(launching)),
         healthy_routed: secs(live.saturating_sub(started)),
-        push_returned: secs(trace.total),
+        push_returned: secs(deployed.trace.total),
     })
 }
 
@@ -299,6 +326,7 @@ pub fn push_live(bench: &Bench, runs: usize) -> anyhow::Result<Vec<String>> {
     }
     let m = |values: Vec<f64>| median(&values);
     let live = m(paas.iter().map(|r| r.live).collect());
+    figures::save(&bench.figures, figures::PUSH_LIVE, live)?;
     let floor_total = m(floor.iter().map(|r| r.total).collect());
     let ratio = live / floor_total;
     let target = 1.3;

@@ -10,46 +10,58 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 
-use crate::bench::{Bench, DockerEvent, container_events, docker_lines, poll, timed};
-use crate::http;
+use crate::bench::{Bench, ContainerRecording, DockerEvent, docker_lines, poll, timed};
 use crate::push::{HELLO, hello_checkout, list};
 use crate::stats::{fmt_secs, median, row, secs, verdict};
+use crate::{figures, http};
 
 const FLOOR_IMAGE: &str = "paas-bench-floor:latest";
 
-fn running_web(app: &str) -> anyhow::Result<usize> {
-    Ok(docker_lines(&[
+/// How many web containers of `app` run, over every engine of the bench.
+pub fn running_web(bench: &Bench, app: &str) -> anyhow::Result<usize> {
+    let filters = [
         "ps",
         "-q",
         "--filter",
         &format!("label=paas.app={app}"),
         "--filter",
         "label=paas.process=web",
-    ])?
-    .len())
+    ];
+    let mut running = 0;
+    for engine in &bench.engines {
+        running += engine.lines(&filters)?.len();
+    }
+    Ok(running)
 }
 
-/// One `paas scale` run: its wall time and the app's container events meanwhile, in seconds
-/// since the command started.
-struct Timeline {
-    total: f64,
-    events: Vec<(f64, DockerEvent)>,
+/// One `paas scale` run: when it started, its wall time and the app's container events
+/// meanwhile, in seconds since the command started.
+pub struct Timeline {
+    pub wall: SystemTime,
+    pub total: f64,
+    pub events: Vec<(f64, DockerEvent)>,
 }
 
 impl Timeline {
-    fn take(scale: &str) -> anyhow::Result<Timeline> {
+    pub fn take(bench: &Bench, scale: &str) -> anyhow::Result<Timeline> {
+        let recording = ContainerRecording::start(bench, HELLO)?;
         let wall = SystemTime::now();
         let total = secs(timed(
             Command::new("paas").args(["scale", scale, "-a", HELLO]),
         )?);
-        let events = container_events(HELLO, wall, SystemTime::now())?
+        let events = recording
+            .stop()?
             .into_iter()
             .map(|event| {
                 let at = event.at.duration_since(wall).map(secs).unwrap_or(0.0);
                 (at, event)
             })
             .collect();
-        Ok(Timeline { total, events })
+        Ok(Timeline {
+            wall,
+            total,
+            events,
+        })
     }
 
     fn times<'a>(&'a self, action: &'a str) -> impl Iterator<Item = f64> + 'a {
@@ -59,20 +71,20 @@ impl Timeline {
             .map(|(at, _)| *at)
     }
 
-    fn first(&self, action: &str) -> anyhow::Result<f64> {
+    pub fn first(&self, action: &str) -> anyhow::Result<f64> {
         self.times(action)
             .reduce(f64::min)
             .with_context(|| format!("no `{action}` in Docker's events:\n{}", self.transcript()))
     }
 
-    fn last(&self, action: &str) -> anyhow::Result<f64> {
+    pub fn last(&self, action: &str) -> anyhow::Result<f64> {
         self.times(action)
             .reduce(f64::max)
             .with_context(|| format!("no `{action}` in Docker's events:\n{}", self.transcript()))
     }
 
     /// For every container that has both: the time from its first `from` to its first `to`.
-    fn per_container(&self, from: &str, to: &str) -> Vec<f64> {
+    pub fn per_container(&self, from: &str, to: &str) -> Vec<f64> {
         let first = |name: &str, action: &str| {
             self.events
                 .iter()
@@ -88,7 +100,7 @@ impl Timeline {
             .collect()
     }
 
-    fn transcript(&self) -> String {
+    pub fn transcript(&self) -> String {
         self.events
             .iter()
             .filter(|(_, e)| !e.action.starts_with("exec_"))
@@ -97,12 +109,13 @@ impl Timeline {
     }
 }
 
-/// Consecutive phases of one run, each ending at an event; the last ends when `paas` exits.
-fn phases(timeline: &Timeline, ends: &[f64]) -> Vec<f64> {
+/// Consecutive phases of one run, each ending at an event (a phase whose event came before
+/// the previous one's is empty); the last ends at `total`.
+pub fn phases(ends: &[f64], total: f64) -> Vec<f64> {
     let mut previous = 0.0;
     ends.iter()
         .copied()
-        .chain([timeline.total])
+        .chain([total])
         .map(|end| {
             let end = f64::max(end, previous);
             let phase = end - previous;
@@ -123,13 +136,13 @@ const UP_PHASES: [&str; 5] = [
 fn up_phases(timeline: &Timeline) -> anyhow::Result<Vec<f64>> {
     let healthy = timeline.last("health_status: healthy")?;
     Ok(phases(
-        timeline,
         &[
             timeline.first("create")?,
             timeline.last("start")?,
             healthy,
             timeline.last("update").unwrap_or(healthy),
         ],
+        timeline.total,
     ))
 }
 
@@ -143,7 +156,6 @@ const DOWN_PHASES: [&str; 5] = [
 
 fn down_phases(timeline: &Timeline) -> anyhow::Result<Vec<f64>> {
     Ok(phases(
-        timeline,
         &[
             // Docker's stream does not always carry the exec's event; then the request's
             // share is counted with the probes'.
@@ -154,11 +166,12 @@ fn down_phases(timeline: &Timeline) -> anyhow::Result<Vec<f64>> {
             timeline.last("kill")?,
             timeline.last("destroy")?,
         ],
+        timeline.total,
     ))
 }
 
 /// `name value` pairs of the medians over the runs, phase by phase.
-fn breakdown(names: &[&str], runs: &[Vec<f64>]) -> String {
+pub fn breakdown(names: &[&str], runs: &[Vec<f64>]) -> String {
     names
         .iter()
         .enumerate()
@@ -184,9 +197,9 @@ pub fn scale(bench: &Bench, runs: usize) -> anyhow::Result<Vec<String>> {
     let (mut up_split, mut down_split) = (vec![], vec![]);
     let (mut start_to_healthy, mut healthy_to_update) = (vec![], vec![]);
     for run in 0..runs {
-        let scaled = Timeline::take("web=10")?;
+        let scaled = Timeline::take(bench, "web=10")?;
         eprintln!("scale web=10, run {run}:\n{}", scaled.transcript());
-        let running = running_web(HELLO)?;
+        let running = running_web(bench, HELLO)?;
         if running != 10 {
             bail!("scale web=10 returned with {running} web containers running");
         }
@@ -194,10 +207,10 @@ pub fn scale(bench: &Bench, runs: usize) -> anyhow::Result<Vec<String>> {
         up_split.push(up_phases(&scaled)?);
         start_to_healthy.extend(scaled.per_container("start", "health_status: healthy"));
         healthy_to_update.extend(scaled.per_container("health_status: healthy", "update"));
-        let back = Timeline::take("web=1")?;
+        let back = Timeline::take(bench, "web=1")?;
         eprintln!("scale web=1, run {run}:\n{}", back.transcript());
         poll("web=1 to leave one container", || {
-            running_web(HELLO).ok().filter(|&n| n == 1)
+            running_web(bench, HELLO).ok().filter(|&n| n == 1)
         })?;
         down.push(back.total);
         down_split.push(down_phases(&back)?);
@@ -211,6 +224,7 @@ pub fn scale(bench: &Bench, runs: usize) -> anyhow::Result<Vec<String>> {
         median(&floor_up),
         median(&floor_down),
     );
+    figures::save(&bench.figures, figures::SCALE_UP, u)?;
     Ok(vec![
         row([
             &format!("4. scale web=1 → web=10, all healthy and routed (median of {runs})"),
@@ -298,4 +312,16 @@ fn floor_container(name: &str) -> anyhow::Result<()> {
             .filter(|answer| answer.status == 200)
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::phases;
+
+    #[test]
+    fn phases_run_from_one_event_to_the_next_and_never_back() {
+        assert_eq!(phases(&[1.0, 3.0], 4.5), vec![1.0, 2.0, 1.5]);
+        // Traefik listed every task before `paas` exited: its phase is empty.
+        assert_eq!(phases(&[2.0, 5.0], 4.0), vec![2.0, 3.0, 0.0]);
+    }
 }

@@ -7,6 +7,10 @@
 #       a new agent config (mode 0600) with a fresh token (also in CONFIG's dir as `token`) and
 #       instance key, routing through Traefik's entrypoint `web` and polling TRAEFIK_API
 #       (host:port); each RUNTIME_LINE (`key = value`) goes into [runtime]
+#   platform_agent_on_swarm CONFIG REGISTRY_URL
+#       turns that agent config to the swarm engine (the apps as Swarm services of the manager
+#       its DOCKER_HOST is, routed by the cluster's Traefik container paas-traefik), its images
+#       through the registry at REGISTRY_URL (`http://HOST:PORT`)
 #   platform_traefik_config FILE AGENT_CONFIG WEB API
 #       Traefik's static config (mode 0600: it holds the instance key), as the agent prints it
 #   platform_gitd_init DATA HTTP_LISTEN SSH_LISTEN DOMAIN ROUTER_PORT AGENT_URL TOKEN_FILE
@@ -46,6 +50,13 @@ platform_agent_config() {
         } >"$config"
     )
     "$PAAS_BIN/paas-agent" add-instance-key --config "$config" >/dev/null
+}
+
+platform_agent_on_swarm() {
+    local config=$1 registry=$2
+    # A top-level key: before the first table.
+    sed -i "s|^listen = .*|&\nengine = \"swarm\"|" "$config"
+    printf '\n[registry]\nurl = "%s"\n\n[swarm]\ntraefik_container = "paas-traefik"\n' "$registry" >>"$config"
 }
 
 platform_traefik_config() {
