@@ -54,7 +54,7 @@ pub use docker::{DockerEngine, VolumeRemoval};
 pub(crate) use engine::{Engine, EngineError};
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
-pub(crate) use swarm::instances_by_node;
+pub(crate) use swarm::{TaskFacts, app_tasks, instances_by_node};
 pub(crate) use traefik::TraefikApi;
 
 /// Events buffered for a slow reader before the rollout waits for it.

@@ -50,4 +50,5 @@ mod ssh_security;
 mod sticky;
 mod storage;
 mod swarm;
+mod swarm_logs;
 mod webhooks;

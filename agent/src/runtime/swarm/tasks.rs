@@ -52,6 +52,7 @@ impl Target {
 /// What the agent reads of one task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskFacts {
+    pub id: String,
     pub slot: u32,
     pub node_id: Option<String>,
     pub state: Option<TaskState>,
@@ -78,6 +79,7 @@ impl TaskFacts {
             .and_then(|resources| resources.limits.as_ref());
         let status = task.status.as_ref();
         TaskFacts {
+            id: task.id.clone().unwrap_or_default(),
             slot: task
                 .slot
                 .and_then(|slot| u32::try_from(slot).ok())
@@ -222,6 +224,7 @@ mod tests {
 
     fn task(slot: u32, fingerprint: &str, state: TaskState, meant_to_run: bool) -> TaskFacts {
         TaskFacts {
+            id: format!("t{slot}-{fingerprint}"),
             slot,
             node_id: Some("n2".into()),
             state: Some(state),
