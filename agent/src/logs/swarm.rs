@@ -115,17 +115,15 @@ pub(super) async fn stream_logs(
                 followed.insert(task.id.clone(), (handle, 0));
             }
         }
-        followed.retain(|id, (handle, gone)| {
-            if current.iter().any(|task| task.running && &task.id == id) {
-                return true;
+        // A task that left stays in the map (finished), so that it is never followed twice.
+        for (id, (handle, gone)) in &mut followed {
+            if !current.iter().any(|task| task.running && &task.id == id) {
+                *gone += 1;
+                if *gone > LINGER_POLLS {
+                    handle.abort();
+                }
             }
-            *gone += 1;
-            if *gone > LINGER_POLLS {
-                handle.abort();
-            }
-            // Kept (finished) so that a task is never followed twice.
-            true
-        });
+        }
         tokio::select! {
             () = tokio::time::sleep(POLL) => {}
             () = sender.closed() => break,
@@ -230,6 +228,7 @@ mod tests {
 
     use super::*;
     use crate::naming::test_key;
+    use crate::runtime::test_task;
 
     fn selection(process: Option<&str>, index: Option<u32>, release: Option<u32>) -> Selection {
         Selection {
@@ -243,24 +242,15 @@ mod tests {
     }
 
     fn task(id: &str, slot: u32, release: u32, meant_to_run: bool) -> TaskFacts {
+        let state = if meant_to_run {
+            TaskState::RUNNING
+        } else {
+            TaskState::SHUTDOWN
+        };
         TaskFacts {
             id: id.into(),
-            slot,
-            node_id: Some("n2".into()),
-            state: Some(if meant_to_run {
-                TaskState::RUNNING
-            } else {
-                TaskState::SHUTDOWN
-            }),
-            meant_to_run,
-            fingerprint: None,
-            force_update: 0,
             release: Some(release),
-            container_id: Some(format!("c-{id}")),
-            error: None,
-            timestamp: None,
-            memory_bytes: None,
-            nano_cpus: None,
+            ..test_task(slot, "f", state, meant_to_run)
         }
     }
 

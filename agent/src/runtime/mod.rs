@@ -54,6 +54,8 @@ pub use docker::{DockerEngine, VolumeRemoval};
 pub(crate) use engine::{Engine, EngineError};
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
+#[cfg(test)]
+pub(crate) use swarm::test_task;
 pub(crate) use swarm::{TaskFacts, app_tasks, instances_by_node};
 pub(crate) use traefik::TraefikApi;
 
@@ -418,6 +420,14 @@ async fn delete_app(
         EngineKind::Swarm => swarm::remove_app(&state.docker, &app, &state.config).await,
     }
     .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))?;
+    crate::logs::archive::forget(&state.config, &app)
+        .await
+        .map_err(|err| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("cannot remove the app's archived logs: {err}"),
+            )
+        })?;
     info!(%app, containers = removed.instances, images = removed.images.len(), volumes = ?removed.volumes, "app removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

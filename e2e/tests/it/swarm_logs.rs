@@ -26,28 +26,56 @@ const PROCFILE: &str = "web: echo \"booting $PAAS_RELEASE on $(hostname)\" && ex
 const SAY_CGI: &str = "#!/bin/sh\necho \"said $QUERY_STRING on $(hostname)\" >&2\nprintf 'Content-Type: text/plain\\r\\n\\r\\nsaid\\n'\n";
 const DOCKERFILE: &str = "FROM paas/busybox:latest\nCOPY www /www\nRUN chmod 755 /www/cgi-bin/*.cgi\nENV PORT=5000\nEXPOSE 5000\nCMD [\"/bin/sh\", \"-c\", \"exec httpd -f -p \\\"${PORT:-5000}\\\" -h /www\"]\n";
 
-/// One web instance as `paas ps --json` has it.
+/// One web instance as `paas ps --json` has it, and its container's host name.
 #[derive(Debug, Clone)]
 struct Placed {
     index: u64,
     node: String,
-    /// The container's host name: its id's first 12 characters.
+    /// The host name of its container: the container id's first 12 characters, read from the
+    /// node's engine by Swarm's task name (`<service>.<slot>.<task id>`).
     host: String,
 }
 
-fn web_instances(platform: &Platform, app: &str) -> Vec<Placed> {
+/// The app's web instances of `release` that are up, once each one's container is found on
+/// its node.
+fn web_instances(
+    cluster: &LocalCluster,
+    platform: &Platform,
+    app: &str,
+    release: u64,
+) -> Option<Vec<Placed>> {
     let listed = platform.paas(&["ps", "-a", app, "--json"]).success().json();
-    listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|instance| instance["process"] == "web" && instance["state"] == "up")
-        .map(|instance| Placed {
-            index: instance["index"].as_u64().unwrap(),
-            node: instance["node"].as_str().unwrap_or_default().to_owned(),
-            host: instance["container_id"].as_str().unwrap()[..12].to_owned(),
-        })
-        .collect()
+    let mut placed = Vec::new();
+    for instance in listed.as_array().unwrap() {
+        if instance["process"] != "web"
+            || instance["state"] != "up"
+            || instance["release"] != release
+        {
+            continue;
+        }
+        let index = instance["index"].as_u64().unwrap();
+        let node = instance["node"].as_str().unwrap_or_default().to_owned();
+        let number: u32 = node.strip_prefix(&format!("{NAME}-"))?.parse().ok()?;
+        let containers = cluster.docker_ok(
+            number,
+            &[
+                "ps",
+                "--filter",
+                &format!("label=paas.app={app}"),
+                "--filter",
+                &format!("label=paas.release=v{release}"),
+                "--format",
+                "{{.ID}} {{.Label \"com.docker.swarm.task.name\"}}",
+            ],
+        );
+        let host = containers.lines().find_map(|line| {
+            let (id, task) = line.split_once(' ')?;
+            let slot = task.split('.').nth(1)?;
+            (slot == index.to_string()).then(|| id[..12].to_owned())
+        })?;
+        placed.push(Placed { index, node, host });
+    }
+    Some(placed)
 }
 
 /// `paas logs ARGS` of the app, once its output contains every one of `needles`.
@@ -137,8 +165,8 @@ fn on_swarm_logs_read_every_node_follow_new_tasks_and_keep_a_retired_release() {
     let pushed = platform.push(&app, repo.path());
     assert_eq!(pushed.code, Some(0), "{pushed}\n{}", platform.logs());
     platform.paas(&["scale", "web=3", "-a", &app]).success();
-    let v1 = wait_for("three web instances up", || {
-        Some(web_instances(&platform, &app)).filter(|instances| instances.len() == 3)
+    let v1 = wait_for("three web instances of v1 up", || {
+        web_instances(&cluster, &platform, &app, 1).filter(|instances| instances.len() == 3)
     });
     let nodes: BTreeSet<&str> = v1.iter().map(|instance| instance.node.as_str()).collect();
     assert!(nodes.len() >= 2, "web=3 uses two nodes or more: {v1:?}");
@@ -226,13 +254,8 @@ fn on_swarm_logs_read_every_node_follow_new_tasks_and_keep_a_retired_release() {
     platform
         .paas(&["config:set", "GREETING=Howdy", "-a", &app])
         .success();
-    let v2 = wait_for("three web instances of v2", || {
-        let instances = web_instances(&platform, &app);
-        (instances.len() == 3
-            && instances
-                .iter()
-                .all(|i| v1.iter().all(|old| old.host != i.host)))
-        .then_some(instances)
+    let v2 = wait_for("three web instances of v2 up", || {
+        web_instances(&cluster, &platform, &app, 2).filter(|instances| instances.len() == 3)
     });
     for instance in &v2 {
         follower.wait_for_text("a new task's boot line", &boot(instance, 2));

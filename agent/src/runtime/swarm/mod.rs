@@ -40,6 +40,8 @@ use crate::naming::{self, LABEL_APP, LABEL_PROCESS, docker_filters};
 use services::{ImageCommand, service_spec};
 use tasks::Progress;
 pub use tasks::TaskFacts;
+#[cfg(test)]
+pub use tasks::test_task;
 
 /// How often Swarm is asked how a change goes.
 const POLL: Duration = Duration::from_millis(250);

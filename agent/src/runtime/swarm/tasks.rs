@@ -208,35 +208,38 @@ fn instance_state(state: Option<TaskState>) -> InstanceState {
     }
 }
 
+/// A task of release 5 on node `n2`, for the tests here and of what reads tasks.
+#[cfg(test)]
+pub fn test_task(slot: u32, fingerprint: &str, state: TaskState, meant_to_run: bool) -> TaskFacts {
+    TaskFacts {
+        id: format!("t{slot}-{fingerprint}"),
+        slot,
+        node_id: Some("n2".into()),
+        state: Some(state),
+        meant_to_run,
+        fingerprint: Some(fingerprint.into()),
+        force_update: 0,
+        release: Some(5),
+        container_id: Some("c1".into()),
+        error: None,
+        timestamp: Some("2026-12-07T10:00:00Z".into()),
+        memory_bytes: Some(512 * 1024 * 1024),
+        nano_cpus: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use paas_api::resources::Memory;
 
     use super::*;
+    use crate::runtime::test_task as task;
 
     fn target() -> Target {
         Target {
             fingerprint: "new".into(),
             force_update: 0,
             replicas: 2,
-        }
-    }
-
-    fn task(slot: u32, fingerprint: &str, state: TaskState, meant_to_run: bool) -> TaskFacts {
-        TaskFacts {
-            id: format!("t{slot}-{fingerprint}"),
-            slot,
-            node_id: Some("n2".into()),
-            state: Some(state),
-            meant_to_run,
-            fingerprint: Some(fingerprint.into()),
-            force_update: 0,
-            release: Some(5),
-            container_id: Some("c1".into()),
-            error: None,
-            timestamp: Some("2026-12-07T10:00:00Z".into()),
-            memory_bytes: Some(512 * 1024 * 1024),
-            nano_cpus: None,
         }
     }
 
