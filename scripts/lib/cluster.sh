@@ -335,7 +335,8 @@ cluster_traefik_binary() {
 # app's overlay network. A container rather than a service: Docker attaches a running container
 # to an attachable overlay network but not a service's task, and changing a service's networks
 # restarts its task (every app's requests dropped). The image is the static binary alone,
-# built on node 1 and pushed to the registry.
+# built on node 1 and pushed to the registry. Its access log is its output (JSON, a line per
+# request), which the agent follows through node 1's engine for the apps' router lines.
 cluster_traefik() {
     local image="$cluster_registry/paas/traefik:$PAAS_TRAEFIK_VERSION" dir binary
     if ! cluster_docker 1 image inspect "$image" >/dev/null 2>&1; then
@@ -356,11 +357,13 @@ cluster_traefik() {
         paas_say "Starting Traefik (container paas-traefik on node 1: :80, API :8080)"
         cluster_docker 1 run -d -q --name paas-traefik --restart unless-stopped \
             -p 80:80 -p 8080:8080 \
+            --log-opt max-size=10m --log-opt max-file=3 \
             -v "$(cluster_socket 1):/var/run/docker.sock:ro" \
             "$image" \
             --entrypoints.web.address=:80 \
             --entrypoints.traefik.address=:8080 \
             --api.insecure=true --ping=true \
+            --accesslog=true --accesslog.format=json \
             --providers.swarm.endpoint=unix:///var/run/docker.sock \
             --providers.swarm.exposedByDefault=false \
             --providers.swarm.refreshSeconds=1 \

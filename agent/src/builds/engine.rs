@@ -155,7 +155,7 @@ pub async fn build_in_cgroup(
 }
 
 /// The engine's socket, found the way bollard's `connect_with_local_defaults` finds it.
-fn docker_socket() -> PathBuf {
+pub(crate) fn docker_socket() -> PathBuf {
     std::env::var("DOCKER_HOST")
         .ok()
         .and_then(|host| host.strip_prefix("unix://").map(PathBuf::from))

@@ -36,6 +36,8 @@ use tokio::sync::mpsc;
 use tokio_util::io::StreamReader;
 use tracing::{info, warn};
 
+pub(crate) use engine::docker_socket;
+
 use crate::error::ApiError;
 use crate::naming;
 use crate::state::AgentState;

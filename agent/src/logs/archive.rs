@@ -99,6 +99,18 @@ impl LogArchive {
     }
 }
 
+/// Forgets the archived lines of `app`, which is being removed (a name that is not an app's
+/// has none).
+pub async fn forget(config: &AgentConfig, app: &str) -> std::io::Result<()> {
+    let Ok(app) = app.parse::<AppName>() else {
+        return Ok(());
+    };
+    let archive = LogArchive::of(config);
+    tokio::task::spawn_blocking(move || archive.remove(&app))
+        .await
+        .expect("removing a file does not panic")
+}
+
 /// The entries of an archive file; none when there is none. A line that does not parse (the
 /// file was edited by hand) is skipped rather than losing the rest.
 fn read_file(path: &Path) -> std::io::Result<Vec<LogEntry>> {

@@ -11,11 +11,16 @@
 //! also holds the app's [`router`] lines (requests to its hosts, from Traefik's access log),
 //! which a followed stream gets as they are read.
 //!
+//! On the swarm engine the app's output is its tasks' on every node, read through the manager
+//! ([`swarm`]); the archive and the router lines are the same.
+//!
 //! Route: `GET /v1/apps/{app}/logs?tail=N&follow=true&process=web&router=false&release=N`.
 
 pub(crate) mod archive;
 pub(crate) mod lines;
 pub(crate) mod router;
+mod swarm;
+mod swarm_api;
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
@@ -41,7 +46,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, EngineKind};
 use crate::error::{ApiError, Path};
 use crate::naming::{
     InstanceKey, LABEL_APP, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, is_ours, label_filters,
@@ -162,14 +167,30 @@ async fn logs(
     };
     archived.retain(|entry| selection.wants_entry(entry));
     let (sender, mut receiver) = mpsc::channel::<Bytes>(LINE_BUFFER);
-    tokio::spawn(stream_logs(
-        state.docker.clone(),
-        selection,
-        archived,
-        tail,
-        router_lines,
-        sender,
-    ));
+    let router = router_lines.map(|lines| RouterFollow {
+        selection: selection.clone(),
+        lines,
+        sent: router_backlog(&archived),
+    });
+    match state.config.engine {
+        EngineKind::Docker => tokio::spawn(stream_logs(
+            state.docker.clone(),
+            selection,
+            archived,
+            tail,
+            router,
+            sender,
+        )),
+        EngineKind::Swarm => tokio::spawn(swarm::stream_logs(
+            state.docker.clone(),
+            state.config.clone(),
+            selection,
+            archived,
+            tail,
+            router,
+            sender,
+        )),
+    };
     let body = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx)).map(Ok::<_, Infallible>);
     Ok(Response::builder()
         .header(header::CONTENT_TYPE, "application/x-ndjson")
@@ -222,17 +243,89 @@ impl Source {
 /// does not repeat what was already sent.
 type LastSent = Arc<Mutex<HashMap<String, DateTime<Utc>>>>;
 
-/// Sends the backlog (`archived` and the containers' own lines), `live`, then (when following,
-/// with `router_lines`) everything new until the client hangs up.
+/// The router lines of a backlog, which the live ones may repeat (archived after the
+/// subscription, before the archive was read).
+fn router_backlog(archived: &[LogEntry]) -> HashSet<(DateTime<Utc>, String)> {
+    archived
+        .iter()
+        .filter(|entry| entry.stream == LogStream::Router)
+        .map(|entry| (entry.timestamp, entry.line.clone()))
+        .collect()
+}
+
+/// What a followed stream needs to go on with the router's lines once its backlog is sent:
+/// the app's lines as they are read, subscribed before the archive was, and the backlog's.
+struct RouterFollow {
+    selection: Selection,
+    lines: broadcast::Receiver<(AppName, LogEntry)>,
+    sent: HashSet<(DateTime<Utc>, String)>,
+}
+
+impl RouterFollow {
+    /// Forwards the new router lines until the client hangs up (or the handle is aborted).
+    fn start(self, sender: mpsc::Sender<Bytes>) -> JoinHandle<()> {
+        tokio::spawn(forward_router_lines(self, sender))
+    }
+}
+
+/// Sends the app's router lines as they are read, but those of the backlog, until the client
+/// hangs up.
+async fn forward_router_lines(router: RouterFollow, sender: mpsc::Sender<Bytes>) {
+    let RouterFollow {
+        selection,
+        mut lines,
+        mut sent,
+    } = router;
+    loop {
+        let line = tokio::select! {
+            line = lines.recv() => line,
+            () = sender.closed() => return,
+        };
+        match line {
+            Ok((app, entry))
+                if app.as_str() == selection.app
+                    && selection.wants_entry(&entry)
+                    && !sent.remove(&(entry.timestamp, entry.line.clone())) =>
+            {
+                if sender.send(encode(&LogMessage::Line(entry))).await.is_err() {
+                    return;
+                }
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Sends `merged` (the archive's and the engine's lines) in time order, its last `tail`
+/// lines, then `Live`; false once the client hung up.
+async fn send_backlog(
+    mut merged: Vec<LogEntry>,
+    tail: usize,
+    sender: &mpsc::Sender<Bytes>,
+) -> bool {
+    // Stable: lines of one source with equal times keep their order.
+    merged.sort_by_key(|entry| entry.timestamp);
+    let skip = merged.len().saturating_sub(tail);
+    for entry in merged.into_iter().skip(skip) {
+        if sender.send(encode(&LogMessage::Line(entry))).await.is_err() {
+            return false;
+        }
+    }
+    sender.send(encode(&LogMessage::Live)).await.is_ok()
+}
+
+/// Sends the backlog (`archived` and the containers' own lines) and `Live`, then, when
+/// following, the containers' new lines until the client hangs up.
 async fn stream_logs(
     docker: Docker,
     selection: Selection,
     archived: Vec<LogEntry>,
     tail: usize,
-    router_lines: Option<broadcast::Receiver<(AppName, LogEntry)>>,
+    router: Option<RouterFollow>,
     sender: mpsc::Sender<Bytes>,
 ) {
-    let follow = router_lines.is_some();
+    let follow = router.is_some();
     let began = Utc::now();
     // Subscribed before the backlog is read, so a container starting meanwhile is not missed.
     let events = follow.then(|| {
@@ -254,13 +347,6 @@ async fn stream_logs(
         }
     };
     let last_sent: LastSent = Arc::default();
-    // The router lines of the backlog, which the live ones may repeat (archived after the
-    // subscription, before the archive was read).
-    let mut router_backlog: HashSet<(DateTime<Utc>, String)> = archived
-        .iter()
-        .filter(|entry| entry.stream == LogStream::Router)
-        .map(|entry| (entry.timestamp, entry.line.clone()))
-        .collect();
     let backlogs =
         futures::future::join_all(sources.iter().map(|source| backlog(&docker, source, tail)))
             .await;
@@ -274,20 +360,13 @@ async fn stream_logs(
         }
         merged.extend(entries);
     }
-    // Stable: lines of one container with equal times keep their order.
-    merged.sort_by_key(|entry| entry.timestamp);
-    let skip = merged.len().saturating_sub(tail);
-    for entry in merged.into_iter().skip(skip) {
-        if sender.send(encode(&LogMessage::Line(entry))).await.is_err() {
-            return;
-        }
-    }
-    if sender.send(encode(&LogMessage::Live)).await.is_err() {
+    if !send_backlog(merged, tail, &sender).await {
         return;
     }
-    let (Some(events), Some(mut router_lines)) = (events, router_lines) else {
+    let (Some(events), Some(router)) = (events, router) else {
         return;
     };
+    let router = router.start(sender.clone());
 
     let mut followers: HashMap<String, JoinHandle<()>> = HashMap::new();
     for source in sources.into_iter().filter(|source| source.running) {
@@ -303,21 +382,6 @@ async fn stream_logs(
     loop {
         let event = tokio::select! {
             event = events.next() => event,
-            line = router_lines.recv() => {
-                match line {
-                    Ok((app, entry)) if app.as_str() == selection.app
-                        && selection.wants_entry(&entry)
-                        && !router_backlog.remove(&(entry.timestamp, entry.line.clone())) =>
-                    {
-                        if sender.send(encode(&LogMessage::Line(entry))).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-                continue;
-            }
             () = sender.closed() => break,
         };
         let event = match event {
@@ -361,6 +425,7 @@ async fn stream_logs(
     for follower in followers.values() {
         follower.abort();
     }
+    router.abort();
 }
 
 /// The app's containers (stopped ones too: a crashed instance's last words matter).

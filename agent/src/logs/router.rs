@@ -23,8 +23,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::ListContainersOptions;
+use bollard::container::LogOutput;
+use bollard::models::Task;
+use bollard::query_parameters::{ListContainersOptions, LogsOptions};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use paas_api::AppName;
 use paas_api::agent::{LogEntry, LogStream};
 use paas_api::domains::is_wildcard;
@@ -33,14 +36,17 @@ use tokio::sync::broadcast;
 use tracing::warn;
 
 use super::archive::LogArchive;
-use crate::config::{AgentConfig, RuntimeConfig};
+use super::lines::LineAssembler;
+use super::swarm_api::task_addresses;
+use crate::config::{AgentConfig, EngineKind, RuntimeConfig};
 use crate::naming::traefik::traefik_labels;
 use crate::naming::{
     InstanceKey, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, docker_filters, is_ours, network_name,
-    parse_release_label,
+    parse_release_label, service_name,
 };
 use crate::pages::{self, Page};
-use crate::runtime;
+use crate::runtime::container::WEB;
+use crate::runtime::{self, TaskFacts};
 use crate::state::AgentState;
 
 /// The process name of router lines (`paas[router]`, `paas logs -p router`).
@@ -246,8 +252,24 @@ struct RouteTable {
     hosts: HashMap<AppName, Vec<String>>,
 }
 
+/// The Traefik provider that reads the app routers' labels: `docker` from the containers,
+/// `swarm` from the services.
+fn provider(engine: EngineKind) -> &'static str {
+    match engine {
+        EngineKind::Docker => "docker",
+        EngineKind::Swarm => "swarm",
+    }
+}
+
 impl RouteTable {
-    fn add(&mut self, app: &AppName, hosts: Vec<String>, sticky: bool, config: &RuntimeConfig) {
+    fn add(
+        &mut self,
+        app: &AppName,
+        hosts: Vec<String>,
+        sticky: bool,
+        config: &RuntimeConfig,
+        engine: EngineKind,
+    ) {
         let labels = traefik_labels(app.as_str(), &hosts, sticky, config);
         for key in labels.keys() {
             let Some(router) = key
@@ -256,7 +278,7 @@ impl RouteTable {
             else {
                 continue;
             };
-            self.insert(format!("{router}@docker"), app, Route::App);
+            self.insert(format!("{router}@{}", provider(engine)), app, Route::App);
         }
         for page in Page::ALL {
             for router in pages::router_names(page, app.as_str(), &hosts, config) {
@@ -319,8 +341,8 @@ fn route_table(state: &AgentState) -> RouteTable {
             continue;
         };
         // A rollout turning sticky sessions on or off has both kinds of routers for a while.
-        table.add(&name, hosts.clone(), false, config);
-        table.add(&name, hosts, true, config);
+        table.add(&name, hosts.clone(), false, config, state.config.engine);
+        table.add(&name, hosts, true, config, state.config.engine);
     }
     table
 }
@@ -373,6 +395,38 @@ async fn dynos(docker: &Docker, key: &InstanceKey, app: &str) -> HashMap<String,
     dynos
 }
 
+/// The app's web tasks on Swarm by their address on its network, the ones Swarm means to run
+/// winning over retired ones that had the address before.
+async fn task_dynos(docker: &Docker, key: &InstanceKey, app: &str) -> HashMap<String, Dyno> {
+    let listed = task_addresses(docker, &service_name(app, WEB), &network_name(app)).await;
+    let Ok(mut tasks) = listed else {
+        return HashMap::new();
+    };
+    let ours = |task: &Task| {
+        task.spec
+            .as_ref()
+            .and_then(|spec| spec.container_spec.as_ref())
+            .and_then(|container| container.labels.as_ref())
+            .is_some_and(|labels| is_ours(key, labels))
+    };
+    tasks.retain(|(task, _)| ours(task));
+    let mut facts: Vec<(TaskFacts, String)> = tasks
+        .iter()
+        .filter_map(|(task, address)| Some((TaskFacts::of(task), address.clone()?)))
+        .collect();
+    facts.sort_by_key(|(task, _)| task.meant_to_run);
+    facts
+        .into_iter()
+        .map(|(task, address)| {
+            let dyno = Dyno {
+                name: format!("{WEB}.{}", task.slot),
+                release: task.release,
+            };
+            (address, dyno)
+        })
+        .collect()
+}
+
 /// The app and route of an access-log line, before its dyno is known.
 struct Routed {
     app: AppName,
@@ -408,8 +462,12 @@ async fn entries(state: &AgentState, routed: Vec<Routed>) -> HashMap<AppName, Ve
         let dyno = match (route, entry.service_addr.as_deref()) {
             (Route::App, Some(addr)) => {
                 if !addresses.contains_key(&app) {
-                    let found = dynos(&state.docker, state.config.instance_key(), app.as_str());
-                    addresses.insert(app.clone(), found.await);
+                    let (docker, key) = (&state.docker, state.config.instance_key());
+                    let found = match state.config.engine {
+                        EngineKind::Docker => dynos(docker, key, app.as_str()).await,
+                        EngineKind::Swarm => task_dynos(docker, key, app.as_str()).await,
+                    };
+                    addresses.insert(app.clone(), found);
                 }
                 let ip = host_without_port(addr);
                 addresses.get(&app).and_then(|dynos| dynos.get(ip)).cloned()
@@ -483,8 +541,34 @@ fn truncate_if_read(path: &Path, offset: u64) -> u64 {
 }
 
 /// Follows Traefik's access log for as long as the agent runs, archiving every request to an
-/// app as its router line and announcing it to the followed log streams.
+/// app as its router line and announcing it to the followed log streams: the file on the
+/// docker engine, the output of the Traefik container on the swarm engine.
 pub async fn follow_access_log(state: AgentState) {
+    match state.config.engine {
+        EngineKind::Docker => follow_access_file(state).await,
+        EngineKind::Swarm => follow_router_output(state).await,
+    }
+}
+
+/// Archives the router lines of `text` (access-log lines) and announces them.
+async fn take_lines(state: &AgentState, archive: &LogArchive, text: &str) {
+    let routed = route_lines(text, state);
+    for (app, entries) in entries(state, routed).await {
+        let kept = {
+            let (archive, app, entries) = (archive.clone(), app.clone(), entries.clone());
+            tokio::task::spawn_blocking(move || archive.append(&app, &entries)).await
+        };
+        if let Ok(Err(err)) = kept {
+            warn!(%app, error = %err, "cannot archive the router's lines");
+        }
+        for entry in entries {
+            // Nobody following is fine.
+            let _ = state.router.sender.send((app.clone(), entry));
+        }
+    }
+}
+
+async fn follow_access_file(state: AgentState) {
     let path = access_log_path(&state.config);
     let offsets = offset_file(&state.config);
     let archive = LogArchive::of(&state.config);
@@ -510,24 +594,78 @@ pub async fn follow_access_log(state: AgentState) {
         if next == offset {
             continue;
         }
-        let routed = route_lines(&text, &state);
-        for (app, entries) in entries(&state, routed).await {
-            let kept = {
-                let (archive, app, entries) = (archive.clone(), app.clone(), entries.clone());
-                tokio::task::spawn_blocking(move || archive.append(&app, &entries)).await
-            };
-            if let Ok(Err(err)) = kept {
-                warn!(%app, error = %err, "cannot archive the router's lines");
-            }
-            for entry in entries {
-                // Nobody following is fine.
-                let _ = state.router.sender.send((app.clone(), entry));
-            }
-        }
+        take_lines(&state, &archive, &text).await;
         offset = truncate_if_read(&path, next);
         if let Err(err) = std::fs::write(&offsets, format!("{offset}\n")) {
             warn!(error = %err, "cannot save the position in Traefik's access log");
         }
+    }
+}
+
+/// Where reading the Traefik container's output stopped: the time of the last line read.
+fn output_position_file(config: &AgentConfig) -> PathBuf {
+    config.state_dir().join("router-output.position")
+}
+
+/// Follows the output of the Traefik container on the agent's node (`swarm.traefik_container`,
+/// run with `--accesslog.format=json` and no file, so its access log is its output): the lines
+/// logged after the saved position, a round of them every [`POLL`]. Its other lines (Traefik's
+/// own log) are not requests and are dropped with the rest. A container that is not there or
+/// restarts is followed again a [`POLL`] later.
+async fn follow_router_output(state: AgentState) {
+    let container = state.config.swarm.traefik_container.clone();
+    let positions = output_position_file(&state.config);
+    let archive = LogArchive::of(&state.config);
+    // Without a saved position (the first run), only what happens from now on.
+    let mut after = std::fs::read_to_string(&positions)
+        .ok()
+        .and_then(|text| DateTime::parse_from_rfc3339(text.trim()).ok())
+        .map_or_else(Utc::now, |time| time.with_timezone(&Utc));
+    loop {
+        let options = LogsOptions {
+            follow: true,
+            stdout: true,
+            timestamps: true,
+            // Whole seconds: lines of that second already read are skipped by their time.
+            since: i32::try_from(after.timestamp()).unwrap_or(0),
+            tail: "all".to_owned(),
+            ..Default::default()
+        };
+        let mut frames = state.docker.logs(&container, Some(options));
+        let mut lines = LineAssembler::default();
+        let mut ended = false;
+        while !ended {
+            let round = tokio::time::Instant::now() + POLL;
+            let mut text = String::new();
+            loop {
+                match tokio::time::timeout_at(round, frames.next()).await {
+                    Ok(Some(Ok(LogOutput::StdOut { message }))) => {
+                        for (time, line) in lines.push(&message) {
+                            if time > after {
+                                after = time;
+                                text.push_str(&line);
+                                text.push('\n');
+                            }
+                        }
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    Ok(Some(Err(_)) | None) => {
+                        ended = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if text.is_empty() {
+                continue;
+            }
+            take_lines(&state, &archive, &text).await;
+            let position = after.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+            if let Err(err) = std::fs::write(&positions, format!("{position}\n")) {
+                warn!(error = %err, "cannot save the position in Traefik's output");
+            }
+        }
+        tokio::time::sleep(POLL).await;
     }
 }
 
@@ -628,12 +766,14 @@ mod tests {
             ],
             false,
             &config,
+            EngineKind::Docker,
         );
         table.add(
             &app("other"),
             vec!["other.paas.localhost".to_owned()],
             false,
             &config,
+            EngineKind::Docker,
         );
         table
     }
@@ -693,6 +833,7 @@ mod tests {
             vec!["hello-domains.paas.localhost".to_owned()],
             false,
             &config,
+            EngineKind::Docker,
         );
         table.insert(
             "paas-hello-domains@docker".to_owned(),
@@ -706,6 +847,26 @@ mod tests {
         assert_eq!(
             table.resolve("paas-hello-domains@docker", "hello.paas.localhost"),
             Some((app("hello"), Route::App))
+        );
+    }
+
+    #[test]
+    fn on_swarm_the_apps_routers_are_the_swarm_providers() {
+        let mut table = RouteTable::default();
+        table.add(
+            &app("hello"),
+            vec!["hello.paas.localhost".to_owned()],
+            false,
+            &RuntimeConfig::default(),
+            EngineKind::Swarm,
+        );
+        assert_eq!(
+            table.resolve("paas-hello@swarm", "hello.paas.localhost"),
+            Some((app("hello"), Route::App))
+        );
+        assert_eq!(
+            table.resolve("paas-hello@docker", "hello.paas.localhost"),
+            None
         );
     }
 

@@ -32,7 +32,7 @@ use super::engine::{
 };
 use super::resources::{cpus_of, memory_of};
 use crate::config::AgentConfig;
-use crate::logs::{self, archive::LogArchive};
+use crate::logs;
 use crate::naming::labels::{
     InstanceLabels, app_filters, network_labels, oneoff_filters, volume_labels,
 };
@@ -997,15 +997,6 @@ impl Engine for DockerEngine {
             result?;
         }
         remove_network(&self.docker, app).await?;
-        if let Ok(app) = app.parse::<paas_api::AppName>() {
-            let archive = LogArchive::of(&self.config);
-            tokio::task::spawn_blocking(move || archive.remove(&app))
-                .await
-                .expect("removing a file does not panic")
-                .map_err(|err| {
-                    EngineError(format!("cannot remove the app's archived logs: {err}"))
-                })?;
-        }
         let registry = self.config.registry.as_ref().map(|registry| &registry.url);
         let images = remove_images(&self.docker, registry, app).await?;
         let volumes = app_volumes(&self.docker, app).await?;

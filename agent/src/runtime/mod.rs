@@ -54,7 +54,11 @@ pub use docker::{DockerEngine, VolumeRemoval};
 pub(crate) use engine::{Engine, EngineError};
 use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
-pub(crate) use swarm::{ensure_overlay, instances_by_node, update_options};
+#[cfg(test)]
+pub(crate) use swarm::test_task;
+pub(crate) use swarm::{
+    TaskFacts, app_tasks, ensure_overlay, instances_by_node, update_options,
+};
 pub(crate) use traefik::TraefikApi;
 
 /// Events buffered for a slow reader before the rollout waits for it.
@@ -430,6 +434,14 @@ async fn delete_app(
         EngineKind::Swarm => swarm::remove_app(&state.docker, &app, &state.config).await,
     }
     .map_err(|err| ApiError::new(ErrorCode::Internal, format!("Docker: {err}")))?;
+    crate::logs::archive::forget(&state.config, &app)
+        .await
+        .map_err(|err| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("cannot remove the app's archived logs: {err}"),
+            )
+        })?;
     info!(%app, containers = removed.instances, images = removed.images.len(), volumes = ?removed.volumes, "app removed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

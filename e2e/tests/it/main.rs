@@ -54,4 +54,5 @@ mod sticky;
 mod storage;
 mod swarm;
 mod swarm_addons;
+mod swarm_logs;
 mod webhooks;

@@ -38,7 +38,10 @@ use crate::config::AgentConfig;
 use crate::naming::labels::network_labels;
 use crate::naming::{self, LABEL_APP, LABEL_PROCESS, docker_filters};
 use services::{ImageCommand, service_spec};
-use tasks::{Progress, TaskFacts};
+use tasks::Progress;
+pub use tasks::TaskFacts;
+#[cfg(test)]
+pub use tasks::test_task;
 
 /// How often Swarm is asked how a change goes.
 const POLL: Duration = Duration::from_millis(250);
@@ -531,6 +534,31 @@ pub async fn instances(
     }
     instances.sort_by(|a, b| (&a.process, a.index).cmp(&(&b.process, b.index)));
     Ok(instances)
+}
+
+/// The app's tasks with their process type, of `process` only when asked: the ones Swarm
+/// means to run and those it keeps as history (retired by an update, crashed), whose
+/// containers still hold their output.
+pub async fn app_tasks(
+    docker: &Docker,
+    app: &str,
+    process: Option<&str>,
+    config: &AgentConfig,
+) -> Result<Vec<(String, TaskFacts)>, DockerError> {
+    let mut tasks = Vec::new();
+    for (name, service) in app_services(docker, app, config).await? {
+        let Some(id) = service
+            .id
+            .as_deref()
+            .filter(|_| process.is_none_or(|p| p == name))
+        else {
+            continue;
+        };
+        for facts in service_tasks(docker, id).await? {
+            tasks.push((name.clone(), facts));
+        }
+    }
+    Ok(tasks)
 }
 
 /// Every app's instances on Swarm by the id of the node each runs on (one-offs and add-ons

@@ -52,6 +52,7 @@ impl Target {
 /// What the agent reads of one task.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskFacts {
+    pub id: String,
     pub slot: u32,
     pub node_id: Option<String>,
     pub state: Option<TaskState>,
@@ -78,6 +79,7 @@ impl TaskFacts {
             .and_then(|resources| resources.limits.as_ref());
         let status = task.status.as_ref();
         TaskFacts {
+            id: task.id.clone().unwrap_or_default(),
             slot: task
                 .slot
                 .and_then(|slot| u32::try_from(slot).ok())
@@ -206,34 +208,38 @@ fn instance_state(state: Option<TaskState>) -> InstanceState {
     }
 }
 
+/// A task of release 5 on node `n2`, for the tests here and of what reads tasks.
+#[cfg(test)]
+pub fn test_task(slot: u32, fingerprint: &str, state: TaskState, meant_to_run: bool) -> TaskFacts {
+    TaskFacts {
+        id: format!("t{slot}-{fingerprint}"),
+        slot,
+        node_id: Some("n2".into()),
+        state: Some(state),
+        meant_to_run,
+        fingerprint: Some(fingerprint.into()),
+        force_update: 0,
+        release: Some(5),
+        container_id: Some("c1".into()),
+        error: None,
+        timestamp: Some("2026-12-07T10:00:00Z".into()),
+        memory_bytes: Some(512 * 1024 * 1024),
+        nano_cpus: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use paas_api::resources::Memory;
 
     use super::*;
+    use crate::runtime::test_task as task;
 
     fn target() -> Target {
         Target {
             fingerprint: "new".into(),
             force_update: 0,
             replicas: 2,
-        }
-    }
-
-    fn task(slot: u32, fingerprint: &str, state: TaskState, meant_to_run: bool) -> TaskFacts {
-        TaskFacts {
-            slot,
-            node_id: Some("n2".into()),
-            state: Some(state),
-            meant_to_run,
-            fingerprint: Some(fingerprint.into()),
-            force_update: 0,
-            release: Some(5),
-            container_id: Some("c1".into()),
-            error: None,
-            timestamp: Some("2026-12-07T10:00:00Z".into()),
-            memory_bytes: Some(512 * 1024 * 1024),
-            nano_cpus: None,
         }
     }
 
