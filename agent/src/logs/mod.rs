@@ -22,6 +22,8 @@ pub(crate) mod router;
 mod swarm;
 mod swarm_api;
 
+pub(crate) use swarm::last_task_lines;
+
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};

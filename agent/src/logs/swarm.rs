@@ -139,6 +139,22 @@ pub(super) async fn stream_logs(
     router.abort();
 }
 
+/// The last `lines` lines task `id` printed, for the error of a change whose task failed.
+pub(crate) async fn last_task_lines(docker: &Docker, id: &str, lines: usize) -> Vec<String> {
+    let task = Source {
+        id: id.to_owned(),
+        process: String::new(),
+        index: 0,
+        release: None,
+        running: false,
+    };
+    backlog(docker, &task, lines)
+        .await
+        .into_iter()
+        .map(|entry| entry.line)
+        .collect()
+}
+
 /// The task's last `tail` lines, oldest first.
 async fn backlog(docker: &Docker, task: &Source, tail: usize) -> Vec<LogEntry> {
     if tail == 0 {

@@ -56,9 +56,7 @@ use rollout::{Rollout, RolloutError};
 pub use supervisor::supervise;
 #[cfg(test)]
 pub(crate) use swarm::test_task;
-pub(crate) use swarm::{
-    TaskFacts, app_tasks, ensure_overlay, instances_by_node, update_options,
-};
+pub(crate) use swarm::{TaskFacts, app_tasks, ensure_overlay, instances_by_node, update_options};
 pub(crate) use traefik::TraefikApi;
 
 /// Events buffered for a slow reader before the rollout waits for it.

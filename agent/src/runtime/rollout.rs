@@ -37,7 +37,7 @@ use crate::naming::{self, first_routing_label};
 /// How often the engine and Traefik are asked whether a change took effect.
 pub(super) const POLL_INTERVAL: Duration = Duration::from_millis(25);
 /// Log lines of a failing instance returned with the failure.
-const FAILURE_LOG_LINES: usize = 30;
+pub(super) const FAILURE_LOG_LINES: usize = 30;
 /// New instances being created, started and waited for at the same time: enough for a
 /// scale-up of ten at once, few enough that a hundred do not swamp the engine with polls.
 pub const START_CONCURRENCY: usize = 16;

@@ -53,7 +53,10 @@ fn web_instances(
         }
         let index = instance["index"].as_u64().unwrap();
         let node = instance["node"].as_str().unwrap_or_default().to_owned();
-        let number: u32 = node.strip_prefix(&format!("{}-", cluster.name))?.parse().ok()?;
+        let number: u32 = node
+            .strip_prefix(&format!("{}-", cluster.name))?
+            .parse()
+            .ok()?;
         let containers = cluster.docker_ok(
             number,
             &[

@@ -33,8 +33,9 @@ use super::container::WEB;
 use super::desired::DesiredState;
 use super::engine::{EngineError, Removed};
 use super::progress::while_waiting;
-use super::rollout::RolloutError;
+use super::rollout::{FAILURE_LOG_LINES, RolloutError};
 use crate::config::AgentConfig;
+use crate::logs::last_task_lines;
 use crate::naming::labels::network_labels;
 use crate::naming::{self, LABEL_APP, LABEL_PROCESS, docker_filters};
 use services::{ImageCommand, service_spec};
@@ -257,24 +258,37 @@ impl SwarmRollout<'_> {
                     | ServiceUpdateStatusStateEnum::ROLLBACK_COMPLETED),
                 ) = state
                 {
-                    let why = match progress {
-                        Progress::Failed(reason) => reason,
-                        Progress::Running { .. } => status
-                            .and_then(|status| status.message)
-                            .unwrap_or_else(|| state.to_string()),
+                    let (why, failed) = match progress {
+                        Progress::Failed { reason, task } => (reason, Some(task)),
+                        Progress::Running { .. } => (
+                            status
+                                .and_then(|status| status.message)
+                                .unwrap_or_else(|| state.to_string()),
+                            None,
+                        ),
                     };
                     self.line(format!("{process}: {why}; Swarm rolls the update back"))
                         .await;
                     self.await_rollback(id).await?;
-                    return Err(RolloutError::new(format!("{process}: {why}")));
+                    let logs = match failed {
+                        Some(task) => last_task_lines(self.docker, &task, FAILURE_LOG_LINES).await,
+                        None => Vec::new(),
+                    };
+                    return Err(RolloutError {
+                        reason: format!("{process}: {why}"),
+                        logs,
+                    });
                 }
                 match &progress {
                     // A failed task of an update makes Swarm roll it back (seen above); one of
                     // a new service fails the change at once.
-                    Progress::Failed(reason) if !before.updated => {
-                        return Err(RolloutError::new(format!("{process}: {reason}")));
+                    Progress::Failed { reason, task } if !before.updated => {
+                        return Err(RolloutError {
+                            reason: format!("{process}: {reason}"),
+                            logs: last_task_lines(self.docker, task, FAILURE_LOG_LINES).await,
+                        });
                     }
-                    Progress::Failed(_) => {}
+                    Progress::Failed { .. } => {}
                     Progress::Running { running, .. } => {
                         if told != Some(*running) {
                             told = Some(*running);

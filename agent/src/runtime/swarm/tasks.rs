@@ -154,8 +154,8 @@ pub enum Progress {
     /// `starting` until its first passing probe), and `old` tasks of another spec are still
     /// meant to run.
     Running { running: u32, old: u32 },
-    /// One of its tasks failed or was refused, and why.
-    Failed(String),
+    /// One of its tasks (`task`, an id) failed or was refused, and why.
+    Failed { reason: String, task: String },
 }
 
 impl Progress {
@@ -175,7 +175,10 @@ pub fn progress(tasks: &[TaskFacts], target: &Target) -> Progress {
             .map(|state| state.to_string())
             .unwrap_or_default();
         let error = failed.error.as_deref().unwrap_or("no reason given");
-        return Progress::Failed(format!("task {} {state}: {error}", failed.slot));
+        return Progress::Failed {
+            reason: format!("task {} {state}: {error}", failed.slot),
+            task: failed.id.clone(),
+        };
     }
     let count = |keep: &dyn Fn(&TaskFacts) -> bool| {
         u32::try_from(tasks.iter().filter(|task| keep(task)).count()).unwrap_or(u32::MAX)
@@ -275,10 +278,14 @@ mod tests {
     fn a_failed_task_of_the_change_fails_it_and_an_old_failure_does_not() {
         let mut failed = task(2, "new", TaskState::FAILED, false);
         failed.error = Some("task: non-zero exit (1)".into());
+        let failed_id = failed.id.clone();
         let tasks = [task(1, "new", TaskState::RUNNING, true), failed];
         assert_eq!(
             progress(&tasks, &target()),
-            Progress::Failed("task 2 failed: task: non-zero exit (1)".into())
+            Progress::Failed {
+                reason: "task 2 failed: task: non-zero exit (1)".into(),
+                task: failed_id,
+            }
         );
         let old = [
             task(1, "old", TaskState::FAILED, false),
