@@ -3,6 +3,12 @@
 //! waits for), asked for [`STATS_CONCURRENCY`] containers at a time. CPU is the difference of
 //! the container's CPU time since its previous reading over the time between them, so an
 //! instance shows from its second round on.
+//!
+//! dockerd does not read a container's stats when asked: it collects every container someone
+//! waits on once a second and hands each reading to all the requests waiting then. So the
+//! requests of one round are sent together, to be answered by the same collection: a round
+//! takes about one second whatever its size (up to the cap); asked a few at a time, it took a
+//! second per few.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -17,9 +23,11 @@ use paas_api::{AppName, ProcessType};
 use crate::naming::labels::InstanceLabels;
 use crate::naming::{InstanceKey, docker_filters, is_ours};
 
-/// Stats requests in flight at once: each costs dockerd a cgroup read, and a round with many
-/// containers should not queue hundreds of them on the engine at the same time.
-pub const STATS_CONCURRENCY: usize = 8;
+/// Stats requests in flight at once. Each waits for dockerd's next collection, which reads
+/// every waited-on container once however many requests wait, so what a request in flight
+/// costs is a connection to dockerd: enough for a busy host's round to be one collection, few
+/// enough that hundreds of containers do not open hundreds of connections at once.
+pub const STATS_CONCURRENCY: usize = 64;
 
 /// A container's CPU time when it was last read.
 #[derive(Clone, Copy)]

@@ -64,6 +64,32 @@ fn web_quantity(platform: &Platform, app: &str) -> u64 {
         .unwrap_or_else(|| panic!("{info}"))
 }
 
+/// The versions `paas releases --json` lists, newest first.
+fn release_versions(platform: &Platform, app: &str) -> Vec<u64> {
+    let releases = platform
+        .paas(&["releases", "-a", app, "--json"])
+        .success()
+        .json();
+    releases
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|release| release["version"].as_u64().unwrap())
+        .collect()
+}
+
+/// The session's secret, from a form on the open page.
+fn page_csrf(browser: &Browser) -> String {
+    browser
+        .script(
+            "return document.querySelector('input[name=csrf]').value;",
+            serde_json::json!([]),
+        )
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 fn no_redirects() -> Client {
     Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -165,32 +191,28 @@ fn dashboard_logs_in_scales_rolls_back_follows_logs_and_refuses_forged_posts() {
     screenshot(&browser, "admin");
 
     // Forged posts: the session's own cookie, but no secret, a wrong one, a foreign origin,
-    // or no origin at all. None scales anything.
+    // or no origin at all. None scales anything or makes a release.
     browser.goto(&format!("{base}/apps/{app}"));
     let cookie = format!("paas_session={}", browser.cookie("paas_session"));
-    let csrf = browser
-        .script(
-            "return document.querySelector('input[name=csrf]').value;",
-            serde_json::json!([]),
-        )
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let csrf = page_csrf(&browser);
     let client = no_redirects();
-    let post = |origin: Option<&str>, secret: Option<&str>, quantity: &str| {
-        let mut form = vec![("process", "web"), ("quantity", quantity)];
-        if let Some(secret) = secret {
-            form.push(("csrf", secret));
-        }
-        let mut request = client
-            .post(format!("{base}/apps/{app}/scale"))
-            .header("Cookie", &cookie)
-            .form(&form);
-        if let Some(origin) = origin {
-            request = request.header("Origin", origin);
-        }
-        request.send().unwrap().status()
-    };
+    let post =
+        |action: &str, fields: &[(&str, &str)], origin: Option<&str>, secret: Option<&str>| {
+            let mut form = fields.to_vec();
+            if let Some(secret) = secret {
+                form.push(("csrf", secret));
+            }
+            let mut request = client
+                .post(format!("{base}/apps/{app}/{action}"))
+                .header("Cookie", &cookie)
+                .form(&form);
+            if let Some(origin) = origin {
+                request = request.header("Origin", origin);
+            }
+            request.send().unwrap().status()
+        };
+    let scale_to = |quantity| [("process", "web"), ("quantity", quantity)];
+    let back_to_v2 = [("version", "2")];
     let own = Some(base.as_str());
     for (origin, secret, what) in [
         (own, None, "without the secret"),
@@ -202,15 +224,29 @@ fn dashboard_logs_in_scales_rolls_back_follows_logs_and_refuses_forged_posts() {
         ),
         (None, Some(csrf.as_str()), "from nowhere"),
     ] {
-        assert_eq!(post(origin, secret, "0"), StatusCode::FORBIDDEN, "{what}");
+        assert_eq!(
+            post("scale", &scale_to("0"), origin, secret),
+            StatusCode::FORBIDDEN,
+            "a scale {what}"
+        );
+        assert_eq!(
+            post("rollback", &back_to_v2, origin, secret),
+            StatusCode::FORBIDDEN,
+            "a rollback {what}"
+        );
     }
     assert_eq!(
         web_quantity(&platform, &app),
         2,
-        "forged posts changed nothing"
+        "forged scales changed nothing"
     );
     assert_eq!(
-        post(own, Some(csrf.as_str()), "1"),
+        release_versions(&platform, &app),
+        [3, 2, 1],
+        "forged rollbacks made no release"
+    );
+    assert_eq!(
+        post("scale", &scale_to("1"), own, Some(csrf.as_str())),
         StatusCode::SEE_OTHER,
         "the same post from the page's own form goes through"
     );
@@ -238,6 +274,7 @@ fn dashboard_shows_a_second_user_no_trace_of_the_first_users_app() {
     let base = platform.gitd.url();
     let alice = platform.user("alice");
     let secret = platform.app(&alice, "secret");
+    platform.deploy(&secret, hello_repo().path());
     let _bob = platform.user("bob");
 
     let browser = Browser::start();
@@ -274,6 +311,35 @@ fn dashboard_shows_a_second_user_no_trace_of_the_first_users_app() {
         );
         assert!(!body.contains(&secret), "{page}: {body}");
     }
+
+    // Bob's own session, its secret and the dashboard's origin: everything a real form sends,
+    // to alice's app. The answer is an app that does not exist, and alice's web stays at 1.
+    let csrf = page_csrf(&browser);
+    let scale = |app: &str| {
+        let answer = client
+            .post(format!("{base}/apps/{app}/scale"))
+            .header("Cookie", &cookie)
+            .header("Origin", &base)
+            .form(&[("process", "web"), ("quantity", "3"), ("csrf", &csrf)])
+            .send()
+            .unwrap();
+        (answer.status(), answer.text().unwrap())
+    };
+    let (status, body) = scale(&secret);
+    let (missing_status, missing_body) = scale(missing);
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(
+        (status, body.replace(&secret, "NAME")),
+        (missing_status, missing_body.replace(missing, "NAME")),
+        "a scale of alice's app is answered as one of an app that does not exist"
+    );
+    assert_eq!(
+        web_quantity(&platform, &secret),
+        1,
+        "bob's scale changed nothing"
+    );
+    assert_eq!(web_up(&platform, &secret), 1);
+
     let (status, _) = get("/admin");
     assert_eq!(
         status,
@@ -345,16 +411,20 @@ fn dashboard_graphs_rise_under_load_and_mark_a_redeploy_while_the_page_stays_ope
     browser.script("window.paasOpenedOnce = true;", serde_json::json!([]));
     let deploys_before = deploy_markers(&browser);
     assert!(deploys_before >= 1, "the first deploy is marked");
+    let (peak_before, _) = chart(&browser, "requests");
 
     for _ in 0..LOAD {
         assert_eq!(platform.get(&app, "/").unwrap().status, 200);
     }
-    wait_for("the request graph to rise on the open page", || {
-        for _ in 0..MORE_PER_LOOK {
-            platform.get(&app, "/").unwrap();
-        }
-        (chart(&browser, "requests").0 > 0.0).then_some(())
-    });
+    wait_for(
+        "the request graph to rise above its peak before the load",
+        || {
+            for _ in 0..MORE_PER_LOOK {
+                platform.get(&app, "/").unwrap();
+            }
+            (chart(&browser, "requests").0 > peak_before).then_some(())
+        },
+    );
     assert!(
         chart(&browser, "status").0 > 0.0,
         "2xx responses are graphed"

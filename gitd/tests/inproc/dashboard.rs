@@ -1,7 +1,9 @@
 //! The dashboard's session and its defences, in-process: a form login sets an HttpOnly,
 //! SameSite cookie (not Secure over plain HTTP), a wrong password or a login posted from
 //! another site sets none, a CLI token is no session, tenant values are escaped under a
-//! Content-Security-Policy without inline script, and logging out ends the session.
+//! Content-Security-Policy without inline script, and logging out ends the session. Behind a
+//! trusted proxy that says HTTPS the cookie is Secure; a client saying the same for itself is
+//! not believed.
 
 use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, ORIGIN, SET_COOKIE};
 use reqwest::{Client, StatusCode, redirect};
@@ -17,9 +19,24 @@ fn client() -> Client {
 
 /// Posts the login form from `origin`; the answer's status and `Set-Cookie`, if any.
 async fn log_in(gitd: &TestGitd, origin: &str, password: &str) -> (StatusCode, Option<String>) {
-    let answer = client()
+    log_in_through(&client(), gitd, origin, None, password).await
+}
+
+/// Posts the login form with `client`, from `origin`, with `X-Forwarded-Proto` if given.
+async fn log_in_through(
+    client: &Client,
+    gitd: &TestGitd,
+    origin: &str,
+    forwarded_proto: Option<&str>,
+    password: &str,
+) -> (StatusCode, Option<String>) {
+    let mut request = client
         .post(format!("{}/login", gitd.url))
-        .header(ORIGIN, origin)
+        .header(ORIGIN, origin);
+    if let Some(proto) = forwarded_proto {
+        request = request.header("X-Forwarded-Proto", proto);
+    }
+    let answer = request
         .form(&[("username", ADMIN), ("password", password)])
         .send()
         .await
@@ -106,6 +123,60 @@ async fn a_form_login_is_a_cookie_session_that_logout_ends() {
         get(&gitd, "/", &cookie).await.status(),
         StatusCode::SEE_OTHER
     );
+}
+
+/// A client whose connections come from `address` (any of 127.0.0.0/8 reaches loopback).
+fn client_from(address: &str) -> Client {
+    Client::builder()
+        .redirect(redirect::Policy::none())
+        .local_address(Some(address.parse().unwrap()))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_over_https_said_by_a_trusted_proxy_only() {
+    let proxy = "127.0.0.1";
+    let gitd = TestGitd::start_with(|config| {
+        config.http.trusted_proxies = vec![proxy.parse().unwrap()];
+    })
+    .await;
+    let host = gitd.url.strip_prefix("http://").unwrap().to_owned();
+    let https_origin = format!("https://{host}");
+
+    let (status, set_cookie) = log_in_through(
+        &client_from(proxy),
+        &gitd,
+        &https_origin,
+        Some("https"),
+        ADMIN_PASSWORD,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let set_cookie = set_cookie.unwrap();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+
+    // A client of its own, not the proxy, saying the same: gitd serves it plain HTTP, so a
+    // form from the HTTPS origin is from elsewhere, and the cookie of a plain one not Secure.
+    let client = client_from("127.0.0.2");
+    let (status, set_cookie) =
+        log_in_through(&client, &gitd, &https_origin, Some("https"), ADMIN_PASSWORD).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(set_cookie.is_none());
+    let (status, set_cookie) = log_in_through(
+        &client,
+        &gitd,
+        &gitd.url.clone(),
+        Some("https"),
+        ADMIN_PASSWORD,
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let set_cookie = set_cookie.unwrap();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
 }
 
 #[tokio::test]

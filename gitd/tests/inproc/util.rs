@@ -23,6 +23,7 @@ use paas_api::agent::{
 };
 use paas_api::oneoff::{OneOffEvent, OneOffSpec};
 use paas_api::{ErrorBody, ErrorCode};
+use paas_gitd::config::GitdConfig;
 use paas_gitd::{Listeners, ServeConfig, Server};
 use tempfile::TempDir;
 use tokio::sync::Notify;
@@ -500,6 +501,12 @@ pub struct TestGitd {
 
 impl TestGitd {
     pub async fn start() -> TestGitd {
+        TestGitd::start_with(|_| {}).await
+    }
+
+    /// A gitd whose settings `configure` changed first, in its `gitd.toml` (so a restart
+    /// keeps them).
+    pub async fn start_with(configure: impl FnOnce(&mut GitdConfig)) -> TestGitd {
         let agent = FakeAgent::start().await;
         let dir = tempfile::Builder::new()
             .prefix("gitd-inproc")
@@ -514,6 +521,13 @@ impl TestGitd {
             admin_password_file: Some(password_file),
             force: false,
         })
+        .unwrap();
+        let mut config = GitdConfig::load(&data).unwrap();
+        configure(&mut config);
+        std::fs::write(
+            GitdConfig::path(&data),
+            toml::to_string_pretty(&config).unwrap(),
+        )
         .unwrap();
         let server = serve(&data, &agent).await;
         let url = format!("http://{}", server.http_addr);
@@ -706,7 +720,7 @@ impl TestGitd {
 async fn serve(data: &Path, agent: &FakeAgent) -> Server {
     let http = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ssh = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gitd = paas_gitd::config::GitdConfig::load(data).unwrap();
+    let gitd = GitdConfig::load(data).unwrap();
     paas_gitd::serve(
         ServeConfig {
             data_dir: data.to_owned(),
