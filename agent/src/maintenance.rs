@@ -56,7 +56,7 @@ async fn put_maintenance(
             .remove(Page::Maintenance, &app)
             .map_err(|err| internal(format!("cannot remove the maintenance routes: {err}")))?;
     }
-    if let Some(traefik) = runtime::traefik_api(&state.config.runtime) {
+    if let Some(traefik) = runtime::traefik_api(&state.config.runtime, state.config.engine) {
         wait_for_traefik(&traefik, &app, request.enabled).await?;
     }
     info!(%app, enabled = request.enabled, "maintenance");

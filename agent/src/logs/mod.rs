@@ -23,6 +23,7 @@ mod swarm;
 mod swarm_api;
 
 pub(crate) use swarm::last_task_lines;
+pub(crate) use swarm_api::task_addresses;
 
 use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;

@@ -39,7 +39,7 @@ use super::archive::LogArchive;
 use super::lines::LineAssembler;
 use super::swarm_api::task_addresses;
 use crate::config::{AgentConfig, EngineKind, RuntimeConfig};
-use crate::naming::traefik::traefik_labels;
+use crate::naming::traefik::{provider, traefik_labels};
 use crate::naming::{
     InstanceKey, LABEL_INDEX, LABEL_PROCESS, LABEL_RELEASE, docker_filters, is_ours, network_name,
     parse_release_label, service_name,
@@ -250,15 +250,6 @@ struct RouteTable {
     /// which drops the line).
     routers: HashMap<String, Vec<(AppName, Route)>>,
     hosts: HashMap<AppName, Vec<String>>,
-}
-
-/// The Traefik provider that reads the app routers' labels: `docker` from the containers,
-/// `swarm` from the services.
-fn provider(engine: EngineKind) -> &'static str {
-    match engine {
-        EngineKind::Docker => "docker",
-        EngineKind::Swarm => "swarm",
-    }
 }
 
 impl RouteTable {

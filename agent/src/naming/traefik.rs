@@ -8,7 +8,7 @@ use paas_api::domains::{is_wildcard, traefik_rule};
 use sha2::{Digest, Sha256};
 
 use super::network_name;
-use crate::config::RuntimeConfig;
+use crate::config::{EngineKind, RuntimeConfig};
 use crate::runtime::APP_PORT;
 
 /// Router priorities, set here and nowhere else. Traefik otherwise ranks routers by the length
@@ -61,11 +61,21 @@ pub fn sticky_cookie_name(app: &str) -> String {
 /// The names Traefik's API may know the app's load balancer by (`GET
 /// /api/http/services/{name}`): the plain one and the sticky one. A rollout that turns sticky
 /// sessions on or off has containers in both at once, so readiness and draining look at both.
-pub fn service_api_names(app: &str) -> [String; 2] {
+pub fn service_api_names(app: &str, engine: EngineKind) -> [String; 2] {
+    let provider = provider(engine);
     [
-        format!("{}@docker", router_name(app)),
-        format!("{}@docker", sticky_name(app)),
+        format!("{}@{provider}", router_name(app)),
+        format!("{}@{provider}", sticky_name(app)),
     ]
+}
+
+/// The Traefik provider that reads the app routers' labels: `docker` from the containers,
+/// `swarm` from the services.
+pub fn provider(engine: EngineKind) -> &'static str {
+    match engine {
+        EngineKind::Docker => "docker",
+        EngineKind::Swarm => "swarm",
+    }
 }
 
 /// Router and service `paas-<app>` for `<app>.<domain>`, and for the custom domains a router
@@ -311,8 +321,12 @@ mod tests {
         assert_eq!(sticky[&format!("{cookie}.secure")], "false");
         assert_ne!(sticky_cookie_name("hello"), sticky_cookie_name("hello-2"));
         assert_eq!(
-            service_api_names("hello").map(|name| name.replace("@docker", "")),
+            service_api_names("hello", EngineKind::Docker).map(|name| name.replace("@docker", "")),
             ["paas-hello".to_owned(), "paas_sticky-hello".to_owned()]
+        );
+        assert_eq!(
+            service_api_names("hello", EngineKind::Swarm)[0],
+            "paas-hello@swarm"
         );
 
         config.traefik_cert_resolver = Some("le".to_owned());

@@ -253,8 +253,11 @@ pub(crate) async fn ensure_app_network(
 }
 
 /// The client of Traefik's API, when the config names it.
-pub fn traefik_api(config: &RuntimeConfig) -> Option<TraefikApi> {
-    config.traefik_api.as_deref().map(TraefikApi::new)
+pub fn traefik_api(config: &RuntimeConfig, engine: EngineKind) -> Option<TraefikApi> {
+    config
+        .traefik_api
+        .as_deref()
+        .map(|base| TraefikApi::new(base, engine))
 }
 
 fn rollout<'a>(
@@ -266,7 +269,7 @@ fn rollout<'a>(
     Rollout {
         engine: &state.runtime.engine,
         config,
-        traefik: traefik_api(config),
+        traefik: traefik_api(config, state.config.engine),
         desired: &state.runtime.desired,
         app,
         events,

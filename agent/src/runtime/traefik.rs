@@ -12,6 +12,7 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use super::container::APP_PORT;
+use crate::config::EngineKind;
 use crate::naming::traefik::service_api_names;
 
 /// How old an answer about an app's servers may be (from when it was asked for to when a
@@ -23,6 +24,8 @@ const FRESH_FOR: Duration = super::rollout::POLL_INTERVAL;
 pub struct TraefikApi {
     client: reqwest::Client,
     base: String,
+    /// Whose provider's names the app's services have (`@docker`, `@swarm`).
+    engine: EngineKind,
     /// The last answer of [`TraefikApi::servers`], shared by the clones.
     last: Arc<Mutex<Option<Servers>>>,
 }
@@ -52,8 +55,9 @@ struct Server {
 }
 
 impl TraefikApi {
-    pub fn new(base: &str) -> Self {
+    pub fn new(base: &str, engine: EngineKind) -> Self {
         TraefikApi {
+            engine,
             client: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(2))
                 .build()
@@ -89,7 +93,7 @@ impl TraefikApi {
 
     async fn fetch_servers(&self, app: &str) -> Result<HashSet<String>, String> {
         let mut servers = HashSet::new();
-        for name in service_api_names(app) {
+        for name in service_api_names(app, self.engine) {
             servers.extend(self.service_servers(&name).await?);
         }
         Ok(servers)
@@ -180,8 +184,8 @@ mod tests {
     #[tokio::test]
     async fn waiters_asking_together_share_one_answer() {
         let requests = Arc::new(AtomicUsize::new(0));
-        let api = TraefikApi::new(&traefik(requests.clone()).await);
-        let per_answer = service_api_names("hello").len();
+        let api = TraefikApi::new(&traefik(requests.clone()).await, EngineKind::Docker);
+        let per_answer = service_api_names("hello", EngineKind::Docker).len();
         let answers = futures::future::join_all((0..9).map(|_| api.servers("hello"))).await;
         for answer in answers {
             assert_eq!(

@@ -27,6 +27,23 @@ fn deploy(platform: &Platform, app: &str, repo: &std::path::Path) -> String {
     pushed.stderr
 }
 
+/// The app's running web containers once there are `count`: at once on one host, where a
+/// change ends with the old containers removed; on Swarm a retired web task goes on serving
+/// for a few seconds after the change (`DRAIN_SECS`), so they are waited for.
+#[track_caller]
+fn web_containers(platform: &Platform, engine: Engine, app: &str, count: usize) -> Vec<String> {
+    match engine {
+        Engine::Docker => {
+            let webs = platform.containers(app, "web");
+            assert_eq!(webs.len(), count, "{webs:?}");
+            webs
+        }
+        Engine::Swarm => wait_for(&format!("{count} web containers of {app}"), || {
+            Some(platform.containers(app, "web")).filter(|webs| webs.len() == count)
+        }),
+    }
+}
+
 fn a_push_goes_live_then_scales_reconfigures_and_restarts(engine: Engine) {
     let platform = Platform::start_on(engine);
     let app = platform.create_app("live");
@@ -84,8 +101,7 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts(engine: Engine) {
         scaled.stderr.contains("... done, now running web at 3"),
         "{scaled}"
     );
-    let webs = platform.containers(&app, "web");
-    assert_eq!(webs.len(), 3, "{webs:?}");
+    let webs = web_containers(&platform, engine, &app, 3);
     let hosts: BTreeSet<String> = webs.iter().map(|id| id[..12].to_owned()).collect();
     let mut seen = BTreeSet::new();
     wait_for("requests to reach all three web containers", || {
@@ -124,7 +140,7 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts(engine: Engine) {
         terminal.stdout.chars().any(|c| "⠁⠂⠄⡀⢀⠠⠐⠈".contains(c)),
         "a spinner while waiting: {terminal}"
     );
-    assert_eq!(platform.containers(&app, "web").len(), 1);
+    web_containers(&platform, engine, &app, 1);
     let info = platform
         .paas(&["apps:info", "-a", &app, "--json"])
         .success()
@@ -139,7 +155,7 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts(engine: Engine) {
         .paas(&["scale", "web=101", "-a", &app])
         .error("the range is 0 to 100");
     platform.paas(&["scale", "web", "-a", &app]).error("web=3");
-    assert_eq!(platform.containers(&app, "web").len(), 1);
+    web_containers(&platform, engine, &app, 1);
 
     // New config is served by a new release.
     platform
@@ -152,10 +168,9 @@ fn a_push_goes_live_then_scales_reconfigures_and_restarts(engine: Engine) {
     );
 
     // A restart replaces the container and keeps serving.
-    let before = platform.containers(&app, "web");
+    let before = web_containers(&platform, engine, &app, 1);
     platform.paas(&["restart", "web", "-a", &app]).success();
-    let after = platform.containers(&app, "web");
-    assert_eq!(after.len(), 1);
+    let after = web_containers(&platform, engine, &app, 1);
     assert_ne!(before, after);
     platform.wait_for_body(&app, "Howdy from");
     platform
@@ -389,9 +404,9 @@ fn no_request_fails_across_redeploys_and_scaling(engine: Engine) {
         platform.wait_for_body(&app, &format!("Hello from {app} v{round}"));
     }
     platform.paas(&["scale", "web=3", "-a", &app]).success();
-    assert_eq!(platform.containers(&app, "web").len(), 3);
+    web_containers(&platform, engine, &app, 3);
     platform.paas(&["scale", "web=1", "-a", &app]).success();
-    assert_eq!(platform.containers(&app, "web").len(), 1);
+    web_containers(&platform, engine, &app, 1);
 
     load.finish("3 redeploys and web=3 → web=1");
 }

@@ -116,6 +116,11 @@ impl LocalCluster {
         format!("{}:80", self.address(1))
     }
 
+    /// Traefik's API (and `/ping`), as the agent's `traefik_api`.
+    pub fn traefik_api(&self) -> String {
+        format!("http://{}:8080", self.address(1))
+    }
+
     /// `docker ARGS` against node `node`'s engine.
     pub fn docker(&self, node: u32, args: &[&str]) -> Output {
         Command::new("docker")

@@ -163,15 +163,16 @@ fn logs_merge_every_web_container_in_time_order() {
         .error("-n must be 1 or more");
 }
 
-/// `paas logs ARGS` running in the background as the platform's admin, its stdout collected.
-struct Follower {
+/// `paas ARGS` (a `logs` command) running in the background as the platform's admin, its
+/// stdout collected.
+pub struct Follower {
     child: Child,
     output: Arc<Mutex<Vec<u8>>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Follower {
-    fn start(platform: &Platform, args: &[&str]) -> Follower {
+    pub fn start(platform: &Platform, args: &[&str]) -> Follower {
         let home = platform.cli.home();
         let mut child = Command::new(bin("paas"))
             .args(args)
@@ -209,7 +210,8 @@ impl Follower {
         String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
     }
 
-    fn wait_for_text(&mut self, what: &str, needle: &str) {
+    /// Waits until what it printed contains `needle`; all it printed so far.
+    pub fn wait_for_text(&mut self, what: &str, needle: &str) -> String {
         wait_for(what, || {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut stderr = String::new();
@@ -221,8 +223,9 @@ impl Follower {
                     .unwrap();
                 panic!("paas logs exited with {status}: {stderr}\n{}", self.text());
             }
-            self.text().contains(needle).then_some(())
-        });
+            let text = self.text();
+            text.contains(needle).then_some(text)
+        })
     }
 
     /// Waits for it to exit by itself; the exit code and its stderr.

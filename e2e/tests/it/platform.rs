@@ -302,6 +302,12 @@ pub struct Traefik {
 
 impl Traefik {
     pub fn start() -> Traefik {
+        Traefik::start_with(&[])
+    }
+
+    /// [`Traefik::start`] with `extra` flags for `paas-agent traefik-config` (e.g. a shorter
+    /// `--response-timeout`).
+    pub fn start_with(extra: &[&str]) -> Traefik {
         ensure_prerequisites();
         let dir = tempfile::Builder::new()
             .prefix("paas-e2e-traefik")
@@ -309,7 +315,7 @@ impl Traefik {
             .unwrap();
         let (web_port, api_port) = (free_port(), free_port());
         let (instance_key, config) =
-            instance_key_and_traefik_config(dir.path(), web_port, api_port);
+            instance_key_and_traefik_config(dir.path(), web_port, api_port, extra);
         // Where `traefik-config` of the key's agent config (state dir `state`) points it.
         let routes_dir = dir.path().join("state").join("traefik");
         let access_log = dir.path().join("state").join("router").join("access.log");
@@ -399,8 +405,13 @@ pub fn new_instance_key(agent_config: &Path) -> String {
 }
 
 /// A fresh instance key ([`new_instance_key`]), and the static config `paas-agent traefik-config` makes of it (as `scripts/up` runs Traefik with),
-/// its entrypoints on the given loopback ports, written to `dir/traefik.yml`.
-fn instance_key_and_traefik_config(dir: &Path, web_port: u16, api_port: u16) -> (String, PathBuf) {
+/// its entrypoints on the given loopback ports and `extra` flags, written to `dir/traefik.yml`.
+fn instance_key_and_traefik_config(
+    dir: &Path,
+    web_port: u16,
+    api_port: u16,
+    extra: &[&str],
+) -> (String, PathBuf) {
     let agent_config = dir.join("agent-for-key.toml");
     let key = new_instance_key(&agent_config);
     let printed = Command::new(bin("paas-agent"))
@@ -410,6 +421,7 @@ fn instance_key_and_traefik_config(dir: &Path, web_port: u16, api_port: u16) -> 
         .arg(format!("127.0.0.1:{web_port}"))
         .arg("--api")
         .arg(format!("127.0.0.1:{api_port}"))
+        .args(extra)
         .output()
         .unwrap();
     assert!(
@@ -829,7 +841,10 @@ impl Platform {
         let registry = toml::Table::from_iter([("url".to_owned(), cluster.registry_url().into())]);
         let agent = Agent::with(AgentOptions {
             env: vec![("DOCKER_HOST", cluster.docker_host(1))],
-            runtime: vec![("domain", DOMAIN.into())],
+            runtime: vec![
+                ("domain", DOMAIN.into()),
+                ("traefik_api", cluster.traefik_api().into()),
+            ],
             config: vec![("engine", "swarm".into()), ("registry", registry.into())],
             ..AgentOptions::default()
         });

@@ -7,12 +7,8 @@
 //! start answering within the router's timeout (`traefik-config --response-timeout`, Heroku's
 //! 30 s by default) gets a 504 and an H12 line.
 
-use std::process::Command;
-
-use crate::platform::{
-    DOMAIN, Platform, Traefik, docker_lines, ensure_prerequisites, free_port, new_instance_key,
-};
-use crate::util::{bin, commit_files, hello_repo, wait_for};
+use crate::platform::{DOMAIN, Platform, Traefik, docker_lines};
+use crate::util::{commit_files, hello_repo, wait_for};
 
 /// Says which release it runs as it starts, then serves.
 const BOOTING_PROCFILE: &str =
@@ -193,37 +189,11 @@ fn an_app_scaled_to_zero_answers_h14_until_web_runs_again() {
 /// The hello app's page, except that `?sleep=N` first sleeps N seconds.
 const SLEEPY_CGI: &str = "#!/bin/sh\ncase \"$QUERY_STRING\" in sleep=*) sleep \"${QUERY_STRING#sleep=}\" ;; esac\nprintf 'Content-Type: text/plain\\r\\n\\r\\nawake\\n'\n";
 
-/// The whole platform behind a Traefik whose router timeout is `secs`, from the config
-/// `paas-agent traefik-config --response-timeout SECS` prints (as `Traefik::start` runs it
-/// with the default), so that an H12 takes seconds rather than Heroku's 30.
+/// The whole platform behind a Traefik whose router timeout is `secs` (`paas-agent
+/// traefik-config --response-timeout SECS`), so that an H12 takes seconds rather than
+/// Heroku's 30.
 fn platform_with_router_timeout(secs: u64) -> Platform {
-    ensure_prerequisites();
-    let dir = tempfile::Builder::new()
-        .prefix("paas-e2e-traefik")
-        .tempdir()
-        .unwrap();
-    let agent_config = dir.path().join("agent-for-key.toml");
-    let instance_key = new_instance_key(&agent_config);
-    let web = format!("127.0.0.1:{}", free_port());
-    let api = format!("127.0.0.1:{}", free_port());
-    let printed = Command::new(bin("paas-agent"))
-        .args(["traefik-config", "--log-level", "info", "--config"])
-        .arg(&agent_config)
-        .args(["--web", &web, "--api", &api])
-        .args(["--response-timeout", &secs.to_string()])
-        .output()
-        .unwrap();
-    assert!(
-        printed.status.success(),
-        "paas-agent traefik-config: {}",
-        String::from_utf8_lossy(&printed.stderr)
-    );
-    let config = dir.path().join("traefik.yml");
-    std::fs::write(&config, &printed.stdout).unwrap();
-    // Where that config points Traefik: the key's agent config has its state dir `state`.
-    let state = dir.path().join("state");
-    let mut traefik = Traefik::run(dir, &config, instance_key, web, api, state.join("traefik"));
-    traefik.access_log = Some(state.join("router").join("access.log"));
+    let traefik = Traefik::start_with(&["--response-timeout", &secs.to_string()]);
     Platform::behind(traefik, Vec::new())
 }
 

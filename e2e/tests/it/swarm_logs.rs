@@ -7,13 +7,11 @@
 //! are still there, and `--release` tells the two apart.
 
 use std::collections::BTreeSet;
-use std::io::Read;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 use crate::local_cluster::LocalCluster;
+use crate::logs::Follower;
 use crate::platform::{DOMAIN, Platform};
-use crate::util::{bin, commit_files, hello_repo, http_get, wait_for};
+use crate::util::{commit_files, hello_repo, http_get, wait_for};
 
 /// The Swarm manager, where the agent runs.
 const MANAGER: &str = "paaswlogs-1";
@@ -90,63 +88,6 @@ fn logs_with(platform: &Platform, args: &[&str], needles: &[String]) -> String {
     })
 }
 
-/// `paas logs --tail ARGS` in the background, its output collected.
-struct Follower {
-    child: Child,
-    output: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Follower {
-    fn start(platform: &Platform, args: &[&str]) -> Follower {
-        let home = platform.cli.home();
-        let mut child = Command::new(bin("paas"))
-            .arg("logs")
-            .arg("--tail")
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("PAAS_KEYRING", "off")
-            .current_dir(home)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdout = child.stdout.take().unwrap();
-        let output = Arc::new(Mutex::new(Vec::new()));
-        let sink = output.clone();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 65536];
-            while let Ok(n) = stdout.read(&mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buffer[..n]);
-            }
-        });
-        Follower { child, output }
-    }
-
-    fn wait_for_text(&mut self, what: &str, needle: &str) -> String {
-        wait_for(what, || {
-            let text = String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned();
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("paas logs --tail exited with {status}:\n{text}");
-            }
-            text.contains(needle).then_some(text)
-        })
-    }
-}
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn on_swarm_logs_read_every_node_follow_new_tasks_and_keep_a_retired_release() {
     let cluster = LocalCluster::shared();
@@ -206,7 +147,7 @@ fn on_swarm_logs_read_every_node_follow_new_tasks_and_keep_a_retired_release() {
     }
 
     // Followed: a line written on request, from whichever node served it, and its router line.
-    let mut follower = Follower::start(&platform, &["-a", &app]);
+    let mut follower = Follower::start(&platform, &["logs", "--tail", "-a", &app]);
     follower.wait_for_text("the backlog", &boot(&remote, 1));
     let live: Vec<String> = (1..=6).map(|n| format!("live{n}")).collect();
     for token in &live {

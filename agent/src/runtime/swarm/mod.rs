@@ -10,14 +10,14 @@
 mod services;
 mod tasks;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bollard::Docker;
 use bollard::errors::Error as DockerError;
 use bollard::models::{
     NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, Service, ServiceSpec,
-    ServiceUpdateStatusStateEnum, Task,
+    ServiceUpdateStatusStateEnum, Task, TaskState,
 };
 use bollard::query_parameters::{
     InspectContainerOptions, InspectServiceOptions, ListNodesOptions, ListServicesOptions,
@@ -34,8 +34,12 @@ use super::desired::DesiredState;
 use super::engine::{EngineError, Removed};
 use super::progress::while_waiting;
 use super::rollout::{FAILURE_LOG_LINES, RolloutError};
+use super::traefik::server_url;
+use super::traefik_api;
 use crate::config::AgentConfig;
+use crate::config::EngineKind;
 use crate::logs::last_task_lines;
+use crate::logs::task_addresses;
 use crate::naming::labels::network_labels;
 use crate::naming::{self, LABEL_APP, LABEL_PROCESS, docker_filters};
 use services::{ImageCommand, service_spec};
@@ -168,6 +172,53 @@ impl SwarmRollout<'_> {
         Ok(())
     }
 
+    /// Waits until Traefik routes to every running task of the web service `id`, when the
+    /// config names Traefik's API: a change is done once it serves, as on one host (Traefik
+    /// reads Swarm every second, some time after the tasks run).
+    async fn wait_routed(&self, process: &str, id: &str) -> Result<(), RolloutError> {
+        let Some(traefik) = traefik_api(&self.config.runtime, EngineKind::Swarm) else {
+            return Ok(());
+        };
+        if process != WEB {
+            return Ok(());
+        }
+        let network = naming::network_name(self.app);
+        let limit = self.config.runtime.ready_timeout_secs;
+        let begun = Instant::now();
+        let subject = WaitSubject::Route {
+            instance: format!("the {process} tasks"),
+        };
+        let wait = async {
+            loop {
+                let tasks = task_addresses(self.docker, id, &network)
+                    .await
+                    .map_err(|err| RolloutError::new(format!("Swarm: {err}")))?;
+                let wanted: HashSet<String> = tasks
+                    .iter()
+                    .filter(|(task, _)| {
+                        task.desired_state == Some(TaskState::RUNNING)
+                            && task.status.as_ref().and_then(|status| status.state)
+                                == Some(TaskState::RUNNING)
+                    })
+                    .filter_map(|(_, address)| address.as_deref().map(server_url))
+                    .collect();
+                let last_error = match traefik.servers(self.app).await {
+                    Ok(servers) if wanted.is_subset(&servers) => return Ok(()),
+                    Ok(_) => None,
+                    Err(err) => Some(err),
+                };
+                if begun.elapsed().as_secs() > limit {
+                    return Err(RolloutError::new(format!(
+                        "{process} runs but Traefik did not route to its tasks within {limit} s{}",
+                        last_error.map(|e| format!(" ({e})")).unwrap_or_default()
+                    )));
+                }
+                tokio::time::sleep(POLL).await;
+            }
+        };
+        while_waiting(&self.events, subject, begun, limit, wait).await
+    }
+
     /// Creates or updates the service of `process` to `want` and waits until its tasks run.
     async fn put_service(
         &self,
@@ -192,7 +243,8 @@ impl SwarmRollout<'_> {
                 let id = created.id.unwrap_or_default();
                 changed.push(Changed::Created(id.clone()));
                 self.wait_for(process, &id, &target, Before::default())
-                    .await
+                    .await?;
+                self.wait_routed(process, &id).await
             }
             Some(service)
                 if tasks::Target::of(service.spec.as_ref().unwrap_or(&ServiceSpec::default()))
@@ -220,7 +272,8 @@ impl SwarmRollout<'_> {
                         .as_ref()
                         .and_then(|status| status.started_at.clone()),
                 };
-                self.wait_for(process, &id, &target, before).await
+                self.wait_for(process, &id, &target, before).await?;
+                self.wait_routed(process, &id).await
             }
         }
     }
@@ -611,7 +664,7 @@ pub async fn instances_by_node(
                 process: process.clone(),
                 index: task.slot,
                 release: task.release.unwrap_or(0),
-                running: task.state == Some(bollard::models::TaskState::RUNNING),
+                running: task.state == Some(TaskState::RUNNING),
             });
         }
     }
