@@ -114,7 +114,11 @@ fn rollback_serves_the_old_code_and_config_without_dropping_requests(engine: Eng
     let output = platform
         .paas(&["releases:output", "v2", "-a", &app])
         .success();
-    for expected in ["Building with Dockerfile", "Release v2 created", "healthy"] {
+    let started = match engine {
+        Engine::Docker => "healthy",
+        Engine::Swarm => "web: 1 of 1 task(s) running",
+    };
+    for expected in ["Building with Dockerfile", "Release v2 created", started] {
         assert!(
             output.stdout.contains(expected),
             "{expected:?} missing:\n{output}"
