@@ -266,21 +266,23 @@ fn an_agent_killed_mid_rollout_finishes_or_undoes_it() {
 /// failed) starts dockerd again if it is not answering.
 struct DockerdRestart;
 
+/// Where dockerd writes its pid unless told otherwise (`--pidfile`).
+const DOCKERD_PID_FILE: &str = "/var/run/docker.pid";
+
 impl DockerdRestart {
     fn run() -> DockerdRestart {
         let guard = DockerdRestart;
         let answered = docker_lines(&["info", "--format", "{{.ID}}"]);
         assert!(!answered.is_empty(), "dockerd answers before the restart");
-        let dockerd = String::from_utf8(
-            Command::new("pidof")
-                .arg("dockerd")
-                .output()
-                .unwrap()
-                .stdout,
-        )
-        .unwrap();
+        // This machine's own dockerd, by its default pid file: the nodes of a local Swarm
+        // cluster are dockerds too (each with a pid file of its own), and must stay up.
+        let dockerd = std::fs::read_to_string(DOCKERD_PID_FILE)
+            .unwrap_or_else(|err| panic!("{DOCKERD_PID_FILE}: {err}"));
         let dockerd = dockerd.trim().to_owned();
-        assert!(!dockerd.is_empty(), "dockerd runs on this host");
+        assert!(
+            Path::new(&format!("/proc/{dockerd}")).exists(),
+            "dockerd {dockerd} runs on this host"
+        );
         let stopped = Command::new("kill")
             .args(["-TERM", &dockerd])
             .status()
