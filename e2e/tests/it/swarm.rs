@@ -208,7 +208,8 @@ fn on_swarm_a_push_goes_live_scales_over_the_nodes_reconfigures_rolls_back_and_r
 fn node_loss(cluster: &LocalCluster, platform: &Platform) {
     let app = platform.create_app("lost");
     let host = format!("{app}.{DOMAIN}");
-    platform.deploy(&app, hello_repo().path());
+    let repo = hello_repo();
+    platform.deploy(&app, repo.path());
     platform.paas(&["scale", "web=3", "-a", &app]).success();
     let lost = format!("{NAME}-3");
     let on_lost = |instances: &serde_json::Value| {
@@ -269,7 +270,6 @@ fn node_loss(cluster: &LocalCluster, platform: &Platform) {
     // The node comes back: nothing moves by itself (Swarm does not reschedule running tasks),
     // and the next deploy spreads the instances over all three nodes again.
     cluster.start_node(3);
-    let repo = hello_repo();
     commit_files(repo.path(), &[("www/back.txt", "back\n")], "back");
     platform.deploy(&app, repo.path());
     wait_for_answer(cluster, &host, &format!("Hello from {app} v2 on "));
